@@ -1,0 +1,110 @@
+//! `jobpoints eval`: score job files.
+
+use std::io::{self, BufWriter};
+use std::path::PathBuf;
+
+use crate::cli::{RulesArg, exit, print_diagnostics};
+use crate::evaluate::EvalContext;
+use crate::output::{EvalFormat, ScoreWriter};
+use crate::reader::open_jobs;
+use crate::score::{ScoreOptions, Status, score_record};
+use crate::time::parse_time;
+
+/// Scores every job in FILE... and writes one result per job, in input order.
+///
+/// A job picks the rule version in force at its `completed_at`; `--at` overrides that for
+/// every job; a job with no time uses the latest version.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    pub rules: RulesArg,
+    /// Pick rule versions as of this time (`2024-05-01` or RFC 3339) instead of each job's
+    /// `completed_at`.
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "jsonl")]
+    pub format: EvalFormat,
+    /// Show how each job was priced: model → family → rule version, inputs, derived values,
+    /// thresholds, formula, points.
+    #[arg(long)]
+    pub explain: bool,
+    /// Job files: one JSON job, a JSON array of jobs, or JSONL. `-` reads stdin.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}
+
+pub fn run(args: EvalArgs) -> u8 {
+    let at = match args.at.as_deref().map(parse_time).transpose() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: --at: {e}");
+            return exit::USAGE;
+        }
+    };
+    let loaded = match args.rules.load() {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let Some(rules) = loaded.ruleset.as_ref() else {
+        print_diagnostics(&loaded);
+        eprintln!(
+            "error: the rules in {} are invalid; no job was scored",
+            loaded.files.origin
+        );
+        return exit::RULES_INVALID;
+    };
+    // Open every input before writing anything, so a typo in a path produces no partial output.
+    let mut readers = Vec::new();
+    for path in &args.files {
+        match open_jobs(path) {
+            Ok(r) => readers.push((path, r)),
+            Err(e) => {
+                eprintln!("error: cannot read `{}`: {e}", path.display());
+                return exit::USAGE;
+            }
+        }
+    }
+    let opts = ScoreOptions {
+        at,
+        explain: args.explain,
+    };
+    let stdout = io::stdout().lock();
+    let mut writer = ScoreWriter::new(
+        BufWriter::with_capacity(1 << 16, stdout),
+        args.format,
+        args.explain,
+    );
+    let mut ctx = EvalContext::new();
+    let mut failed = false;
+    let many = args.files.len() > 1;
+    for (path, mut reader) in readers {
+        for record in reader.by_ref() {
+            let mut score = score_record(rules, record, opts, &mut ctx);
+            if many {
+                score.file = Some(path.display().to_string());
+            }
+            failed |= matches!(score.status, Status::Invalid | Status::Error);
+            if let Err(e) = writer.write(score) {
+                return write_failed(e);
+            }
+        }
+        if let Some(e) = reader.io_error.take() {
+            eprintln!("error: reading `{}` stopped: {e}", path.display());
+            failed = true;
+        }
+    }
+    if let Err(e) = writer.finish() {
+        return write_failed(e);
+    }
+    if failed { exit::JOBS_FAILED } else { exit::OK }
+}
+
+fn write_failed(e: io::Error) -> u8 {
+    // A closed pipe (`| head`) is the reader's choice, not an error.
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        return exit::OK;
+    }
+    eprintln!("error: cannot write output: {e}");
+    exit::USAGE
+}

@@ -1,0 +1,152 @@
+//! `jobpoints models`: the catalog's models and the rule version that prices each.
+
+use serde::Serialize;
+
+use crate::cli::{RulesArg, exit, print_diagnostics};
+use crate::model::{Pricing, Resolution};
+use crate::time::{parse_time, utc_date};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ModelsFormat {
+    Table,
+    Json,
+}
+
+/// Lists every catalog model → family → rule version, point kind, multiplier and the dates
+/// the version is in force, as of --at (default: the latest version of each rule).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ModelsArgs {
+    #[command(flatten)]
+    pub rules: RulesArg,
+    /// Show the versions in force at this time (`2024-05-01` or RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: ModelsFormat,
+}
+
+#[derive(Debug, Serialize)]
+struct ModelRow {
+    model: String,
+    family: Option<String>,
+    kind: Option<String>,
+    rule: Option<String>,
+    multiplier: Option<f64>,
+    effective_from: Option<String>,
+    effective_until: Option<String>,
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
+pub fn run(args: ModelsArgs) -> u8 {
+    let at = match args.at.as_deref().map(parse_time).transpose() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: --at: {e}");
+            return exit::USAGE;
+        }
+    };
+    let loaded = match args.rules.load() {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let Some(rs) = loaded.ruleset.as_ref() else {
+        print_diagnostics(&loaded);
+        return exit::RULES_INVALID;
+    };
+    let rows: Vec<ModelRow> = rs
+        .catalog
+        .iter()
+        .map(|(model, entry)| match rs.resolve(model, at) {
+            Resolution::Priced {
+                rule,
+                version,
+                kind,
+            } => ModelRow {
+                model: model.clone(),
+                family: Some(entry.family.clone()),
+                kind: Some(kind.points.clone()),
+                rule: Some(format!("{}@{}", rule.id, version.version)),
+                multiplier: match &version.pricing {
+                    Pricing::Priced { multiplier, .. } => Some(*multiplier),
+                    Pricing::NoRule { .. } => None,
+                },
+                effective_from: Some(utc_date(version.effective_from)),
+                effective_until: rule.next_after(version).map(utc_date),
+                status: "priced",
+                reason: None,
+            },
+            Resolution::NoRule {
+                family,
+                rule,
+                kind,
+                reason,
+            } => ModelRow {
+                model: model.clone(),
+                family: family.or_else(|| Some(entry.family.clone())),
+                kind: kind.map(|k| k.points.clone()),
+                rule: rule.map(|(r, v)| format!("{}@{}", r.id, v.version)),
+                multiplier: None,
+                effective_from: rule.map(|(_, v)| utc_date(v.effective_from)),
+                effective_until: rule.and_then(|(r, v)| r.next_after(v)).map(utc_date),
+                status: "no_rule",
+                reason: Some(reason),
+            },
+        })
+        .collect();
+    match args.format {
+        ModelsFormat::Json => {
+            println!("{}", serde_json::to_string_pretty(&rows).expect("json"));
+        }
+        ModelsFormat::Table => print!("{}", render(&rows)),
+    }
+    exit::OK
+}
+
+fn render(rows: &[ModelRow]) -> String {
+    let header = [
+        "model",
+        "family",
+        "kind",
+        "rule",
+        "multiplier",
+        "from",
+        "until",
+        "status",
+    ];
+    let cells: Vec<[String; 8]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.model.clone(),
+                r.family.clone().unwrap_or_else(|| "-".into()),
+                r.kind.clone().unwrap_or_else(|| "-".into()),
+                r.rule.clone().unwrap_or_else(|| "-".into()),
+                r.multiplier.map_or("-".into(), |m| format!("{m}")),
+                r.effective_from.clone().unwrap_or_else(|| "-".into()),
+                r.effective_until.clone().unwrap_or_else(|| "-".into()),
+                match &r.reason {
+                    Some(reason) => format!("no_rule: {reason}"),
+                    None => r.status.to_string(),
+                },
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for c in &cells {
+        for (i, v) in c.iter().enumerate() {
+            widths[i] = widths[i].max(v.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in std::iter::once(header.map(String::from)).chain(cells) {
+        let mut line = String::new();
+        for (i, v) in row.iter().enumerate() {
+            line.push_str(&format!("{v:<w$}  ", w = widths[i]));
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}

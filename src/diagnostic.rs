@@ -1,0 +1,352 @@
+//! Problems found in a rule set, each with a stable code, a place and a hint.
+
+use std::fmt;
+use std::ops::Range;
+
+use serde::Serialize;
+
+/// How bad a problem is: errors make a rule set unusable, warnings do not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Warning,
+    Error,
+}
+
+/// Stable diagnostic codes. The string form is part of the public interface: tools and
+/// reviewers match on it, so a code is never renamed or reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Code {
+    /// A rules file could not be read or is not UTF-8.
+    Io,
+    /// A required file (`kinds.toml`) is missing.
+    MissingFile,
+    /// TOML that does not parse.
+    TomlSyntax,
+    /// A key the format does not know (usually a typo).
+    UnknownField,
+    /// A required key is absent.
+    MissingField,
+    /// A value of the wrong type or shape.
+    BadType,
+    /// A point kind that `kinds.toml` does not declare.
+    UnknownPointKind,
+    /// A job kind that `kinds.toml` does not declare.
+    UnknownJobKind,
+    /// A reference to a formula that does not exist.
+    UnknownFormula,
+    /// A threshold, floor or example names an input that the job kind does not have.
+    UnknownInput,
+    /// An input whose bounds are empty or malformed.
+    BadBounds,
+    /// A rhai formula or derived value that does not compile.
+    FormulaCompile,
+    /// A version gives no formula, or more than one way to find it.
+    FormulaChoice,
+    /// A multiplier that is negative or not finite.
+    BadMultiplier,
+    /// Two rule files claim the same family.
+    DuplicateRule,
+    /// Two rule files claim the same model.
+    DuplicateModel,
+    /// A model rule disagrees with the catalog about the model's family.
+    CatalogConflict,
+    /// A date that does not parse.
+    BadDate,
+    /// Versions out of order, or two versions with the same number.
+    VersionOrder,
+    /// Two versions of one rule take effect at the same time.
+    DuplicateEffectiveDate,
+    /// A rule with no versions.
+    EmptyRule,
+    /// An example job whose points differ from what the rule computes.
+    ExampleFailed,
+    /// An example job that cannot be evaluated as written.
+    ExampleInvalid,
+    /// A rule that undercuts a floor of `policy.toml`.
+    InvariantViolated,
+    /// A formula that fails, or returns NaN, infinity, a negative or a non-number, somewhere
+    /// on the grid of its inputs' declared ranges.
+    FormulaGrid,
+    /// A version that takes effect far in the future.
+    FutureDate,
+    /// A catalog family that no rule prices (its models get `no_rule`).
+    FamilyWithoutRule,
+    /// A formula file no rule uses.
+    UnusedFormula,
+    /// No `policy.toml`, so no floors are enforced.
+    NoPolicy,
+}
+
+impl Code {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::Io => "io",
+            Code::MissingFile => "missing-file",
+            Code::TomlSyntax => "toml-syntax",
+            Code::UnknownField => "unknown-field",
+            Code::MissingField => "missing-field",
+            Code::BadType => "bad-type",
+            Code::UnknownPointKind => "unknown-point-kind",
+            Code::UnknownJobKind => "unknown-job-kind",
+            Code::UnknownFormula => "unknown-formula",
+            Code::UnknownInput => "unknown-input",
+            Code::BadBounds => "bad-bounds",
+            Code::FormulaCompile => "formula-compile",
+            Code::FormulaChoice => "formula-choice",
+            Code::BadMultiplier => "bad-multiplier",
+            Code::DuplicateRule => "duplicate-rule",
+            Code::DuplicateModel => "duplicate-model",
+            Code::CatalogConflict => "catalog-conflict",
+            Code::BadDate => "bad-date",
+            Code::VersionOrder => "version-order",
+            Code::DuplicateEffectiveDate => "duplicate-effective-date",
+            Code::EmptyRule => "empty-rule",
+            Code::ExampleFailed => "example-failed",
+            Code::ExampleInvalid => "example-invalid",
+            Code::InvariantViolated => "invariant-violated",
+            Code::FormulaGrid => "formula-grid",
+            Code::FutureDate => "future-date",
+            Code::FamilyWithoutRule => "family-without-rule",
+            Code::UnusedFormula => "unused-formula",
+            Code::NoPolicy => "no-policy",
+        }
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Code {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// One problem in a rule set.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    pub code: Code,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub help: Option<String>,
+    /// Path relative to the rules directory, with `/` separators.
+    pub file: Option<String>,
+    /// 1-based line and column of the start of `span`.
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    /// Byte range in `file`.
+    #[serde(skip)]
+    pub span: Option<Range<usize>>,
+}
+
+impl Diagnostic {
+    pub fn error(code: Code, message: impl Into<String>) -> Self {
+        Diagnostic {
+            severity: Severity::Error,
+            code,
+            message: message.into(),
+            help: None,
+            file: None,
+            line: None,
+            column: None,
+            span: None,
+        }
+    }
+
+    pub fn warning(code: Code, message: impl Into<String>) -> Self {
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(code, message)
+        }
+    }
+
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    /// Places the diagnostic in `file` at `span`, computing line and column from `source`.
+    pub fn at(mut self, file: &str, source: &str, span: Option<Range<usize>>) -> Self {
+        self.file = Some(file.to_string());
+        if let Some(span) = span {
+            let start = span.start.min(source.len());
+            let (line, column) = line_col(source, start);
+            self.line = Some(line);
+            self.column = Some(column);
+            self.span = Some(start..span.end.clamp(start, source.len()));
+        }
+        self
+    }
+
+    /// Places the diagnostic in `file` without a position.
+    pub fn in_file(mut self, file: &str) -> Self {
+        self.file = Some(file.to_string());
+        self
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+
+    /// `file:line:column` or as much of it as is known.
+    pub fn location(&self) -> String {
+        match (&self.file, self.line, self.column) {
+            (Some(f), Some(l), Some(c)) => format!("{f}:{l}:{c}"),
+            (Some(f), _, _) => f.clone(),
+            _ => "<rules>".to_string(),
+        }
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sev = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        write!(
+            f,
+            "{sev}[{}]: {}: {}",
+            self.code,
+            self.location(),
+            self.message
+        )?;
+        if let Some(help) = &self.help {
+            write!(f, "\n  help: {help}")?;
+        }
+        Ok(())
+    }
+}
+
+/// 1-based line and character column of byte `offset` in `source`.
+pub fn line_col(source: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(source.len());
+    while !source.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &source[..offset];
+    let line = before.bytes().filter(|&b| b == b'\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}
+
+/// Byte offset of 1-based `line` and `column` in `source` (clamped).
+pub fn offset_of(source: &str, line: usize, column: usize) -> usize {
+    let mut offset = 0;
+    for (i, l) in source.split_inclusive('\n').enumerate() {
+        if i + 1 == line {
+            let col = l
+                .char_indices()
+                .nth(column.saturating_sub(1))
+                .map_or(l.len(), |(b, _)| b);
+            return offset + col;
+        }
+        offset += l.len();
+    }
+    source.len()
+}
+
+/// A diagnostic together with the text of its file, for rendering with miette.
+#[derive(Debug)]
+pub struct SourcedDiagnostic {
+    pub diagnostic: Diagnostic,
+    pub source: Option<miette::NamedSource<String>>,
+}
+
+impl fmt::Display for SourcedDiagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.diagnostic.message)
+    }
+}
+
+impl std::error::Error for SourcedDiagnostic {}
+
+impl miette::Diagnostic for SourcedDiagnostic {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new(self.diagnostic.code))
+    }
+
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(match self.diagnostic.severity {
+            Severity::Error => miette::Severity::Error,
+            Severity::Warning => miette::Severity::Warning,
+        })
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.diagnostic
+            .help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
+    }
+
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        match (&self.source, &self.diagnostic.span) {
+            (Some(src), Some(_)) => Some(src as &dyn miette::SourceCode),
+            _ => None,
+        }
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
+        let span = self.diagnostic.span.clone()?;
+        self.source.as_ref()?;
+        let len = span.end.saturating_sub(span.start).max(1);
+        Some(Box::new(std::iter::once(miette::LabeledSpan::new(
+            Some("here".to_string()),
+            span.start,
+            len,
+        ))))
+    }
+}
+
+/// Renders diagnostics for people: the code, the file, line and column, the offending source
+/// lines and the help. Without colour, so output is stable in logs and snapshots.
+pub fn render_human(
+    diagnostics: &[Diagnostic],
+    sources: &dyn Fn(&str) -> Option<String>,
+) -> String {
+    use miette::{GraphicalReportHandler, GraphicalTheme};
+    let handler = GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor())
+        .with_width(100)
+        .with_links(false);
+    let mut out = String::new();
+    for d in diagnostics {
+        let source = d
+            .file
+            .as_ref()
+            .and_then(|f| sources(f).map(|text| miette::NamedSource::new(f, text)));
+        let sourced = SourcedDiagnostic {
+            diagnostic: d.clone(),
+            source,
+        };
+        let _ = render_one(&handler, &sourced, &mut out, d);
+    }
+    out
+}
+
+// Renders one diagnostic; without a source snippet, or if miette cannot, uses the plain form.
+fn render_one(
+    handler: &miette::GraphicalReportHandler,
+    sourced: &SourcedDiagnostic,
+    out: &mut String,
+    d: &Diagnostic,
+) -> fmt::Result {
+    use std::fmt::Write;
+    let mut buf = String::new();
+    if sourced.source.is_none()
+        || d.span.is_none()
+        || handler.render_report(&mut buf, sourced).is_err()
+    {
+        buf.clear();
+        writeln!(buf, "{d}")?;
+    }
+    out.push_str(&buf);
+    out.push('\n');
+    Ok(())
+}

@@ -1,0 +1,58 @@
+//! jobpoints: a rules engine that turns completed AI compute jobs into reward points.
+//!
+//! Rules are data: TOML files with short rhai formulas in a `rules/` directory. They are
+//! loaded and validated as a whole into a [`RuleSet`], which scores [`Job`]s into
+//! [`Score`]s with exact 6-decimal [`Points`].
+//!
+//! ```
+//! use jobpoints::{EvalContext, RuleFiles, ScoreOptions, load, parse_job, score_record};
+//!
+//! // The rules built into the binary (the repository's `rules/`).
+//! let loaded = load(RuleFiles::embedded());
+//! let rules = loaded.ruleset.expect("the shipped rules are valid");
+//!
+//! let job = serde_json::json!({
+//!     "id": "j1", "model": "BrainDance", "width": 1024, "height": 1024, "steps": 20,
+//!     "completed_at": "2024-05-15T12:00:00Z"
+//! });
+//! let mut ctx = EvalContext::new();
+//! let score = score_record(&rules, parse_job(1, job), ScoreOptions::default(), &mut ctx);
+//! assert_eq!(score.points.to_string(), "6.000000");
+//! assert_eq!(score.rule.as_deref(), Some("sd15@1"));
+//! ```
+
+#![forbid(unsafe_code)]
+
+mod diagnostic;
+mod evaluate;
+mod files;
+mod job;
+mod load;
+mod model;
+mod output;
+mod points;
+mod reader;
+mod sandbox;
+mod schema;
+mod score;
+mod time;
+mod validate;
+
+pub mod cli;
+
+pub use diagnostic::{Code, Diagnostic, Severity, render_human};
+pub use evaluate::{EvalContext, Observed, Outcome, evaluate};
+pub use files::{RuleFiles, RulesDirError, RulesOrigin, is_rule_file};
+pub use job::{Job, JobError, JobRecord, parse_job, read_inputs};
+pub use load::{CATALOG_FILE, KINDS_FILE, Loaded, POLICY_FILE, load};
+pub use model::{
+    CatalogEntry, Example, Formula, InputSpec, JobKind, PointKind, Pricing, Resolution, Rule,
+    RuleScope, RuleSet, RuleVersion, Threshold, Value,
+};
+pub use output::{EvalFormat, ScoreWriter, Totals, render_table, totals_by_kind};
+pub use points::{Points, PointsError, PointsSum};
+pub use reader::{JobReader, MAX_LINE_BYTES, open_jobs};
+pub use sandbox::{Limits, hardened_engine};
+pub use schema::InputType;
+pub use score::{Score, ScoreOptions, Status, Trace, score_record};
+pub use time::{parse_time, utc_date, utc_string};

@@ -1,0 +1,360 @@
+//! Writing scores: JSONL, a JSON array, CSV, or an aligned table with totals for people.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+use crate::points::PointsSum;
+use crate::score::{Score, Status};
+
+/// Output formats of `jobpoints eval`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EvalFormat {
+    /// One JSON object per job, in input order.
+    Jsonl,
+    /// A JSON array of the same objects.
+    Json,
+    /// An aligned table with totals per point kind, for people.
+    Table,
+    /// Comma-separated values with a header row.
+    Csv,
+}
+
+/// Counts and exact point totals, per point kind.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Totals {
+    pub jobs: u64,
+    pub ok: u64,
+    pub below_threshold: u64,
+    pub no_rule: u64,
+    pub invalid: u64,
+    pub error: u64,
+    pub points: PointsSum,
+}
+
+impl Totals {
+    pub fn add(&mut self, s: &Score) {
+        self.jobs += 1;
+        match s.status {
+            Status::Ok => self.ok += 1,
+            Status::BelowThreshold => self.below_threshold += 1,
+            Status::NoRule => self.no_rule += 1,
+            Status::Invalid => self.invalid += 1,
+            Status::Error => self.error += 1,
+        }
+        self.points += s.points;
+    }
+}
+
+/// Writes scores as they come (JSONL, CSV) or collects them (JSON array, table).
+pub struct ScoreWriter<W: Write> {
+    sink: Sink<W>,
+    format: EvalFormat,
+    explain: bool,
+    buffered: Vec<Score>,
+    wrote_any: bool,
+}
+
+enum Sink<W: Write> {
+    Plain(W),
+    Csv(Box<csv::Writer<W>>),
+}
+
+const CSV_HEADER: [&str; 11] = [
+    "line", "id", "model", "miner", "status", "kind", "family", "rule", "points", "reason",
+    "ruleset",
+];
+
+impl<W: Write> ScoreWriter<W> {
+    pub fn new(out: W, format: EvalFormat, explain: bool) -> Self {
+        let sink = if format == EvalFormat::Csv {
+            Sink::Csv(Box::new(csv::Writer::from_writer(out)))
+        } else {
+            Sink::Plain(out)
+        };
+        ScoreWriter {
+            sink,
+            format,
+            explain,
+            buffered: Vec::new(),
+            wrote_any: false,
+        }
+    }
+
+    pub fn write(&mut self, score: Score) -> io::Result<()> {
+        match (&mut self.sink, self.format) {
+            (Sink::Plain(out), EvalFormat::Jsonl) => {
+                serde_json::to_writer(&mut *out, &score)?;
+                out.write_all(b"\n")
+            }
+            (Sink::Plain(out), EvalFormat::Json) => {
+                out.write_all(if self.wrote_any { b",\n  " } else { b"[\n  " })?;
+                self.wrote_any = true;
+                serde_json::to_writer(&mut *out, &score)?;
+                Ok(())
+            }
+            (Sink::Csv(w), _) => {
+                if !self.wrote_any {
+                    w.write_record(CSV_HEADER)?;
+                    self.wrote_any = true;
+                }
+                let reason = score
+                    .reason
+                    .as_deref()
+                    .or(score.error.as_deref())
+                    .unwrap_or("");
+                w.write_record([
+                    score.line.to_string().as_str(),
+                    score.id.as_deref().unwrap_or(""),
+                    score.model.as_deref().unwrap_or(""),
+                    score.miner.as_deref().unwrap_or(""),
+                    score.status.as_str(),
+                    score.kind.as_deref().unwrap_or(""),
+                    score.family.as_deref().unwrap_or(""),
+                    score.rule.as_deref().unwrap_or(""),
+                    score.points.to_string().as_str(),
+                    reason,
+                    &score.ruleset,
+                ])?;
+                Ok(())
+            }
+            (Sink::Plain(_), _) => {
+                self.buffered.push(score);
+                Ok(())
+            }
+        }
+    }
+
+    pub fn finish(self) -> io::Result<()> {
+        match self.sink {
+            Sink::Csv(mut w) => {
+                if !self.wrote_any {
+                    w.write_record(CSV_HEADER)?;
+                }
+                w.flush()
+            }
+            Sink::Plain(mut out) => {
+                match self.format {
+                    EvalFormat::Json => {
+                        out.write_all(if self.wrote_any { b"\n]\n" } else { b"[]\n" })?;
+                    }
+                    EvalFormat::Table => {
+                        out.write_all(render_table(&self.buffered, self.explain).as_bytes())?;
+                    }
+                    _ => {}
+                }
+                out.flush()
+            }
+        }
+    }
+}
+
+/// An aligned table of scores, then totals per point kind.
+pub fn render_table(scores: &[Score], explain: bool) -> String {
+    let header = [
+        "line", "id", "model", "status", "kind", "rule", "points", "note",
+    ];
+    let rows: Vec<[String; 8]> = scores
+        .iter()
+        .map(|s| {
+            [
+                s.line.to_string(),
+                s.id.clone().unwrap_or_default(),
+                s.model.clone().unwrap_or_default(),
+                s.status.to_string(),
+                s.kind.clone().unwrap_or_else(|| "-".into()),
+                s.rule.clone().unwrap_or_else(|| "-".into()),
+                s.points.to_string(),
+                s.reason
+                    .clone()
+                    .or_else(|| s.error.clone())
+                    .unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for r in &rows {
+        for (i, c) in r.iter().enumerate().take(7) {
+            widths[i] = widths[i].max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let line = |cells: &[String], out: &mut String| {
+        for (i, c) in cells.iter().enumerate() {
+            if i == 7 {
+                out.push_str(c);
+            } else if i == 6 {
+                // Numbers align right.
+                out.push_str(&format!("{c:>w$}  ", w = widths[i]));
+            } else {
+                out.push_str(&format!("{c:<w$}  ", w = widths[i]));
+            }
+        }
+        let trimmed = out.trim_end().len();
+        out.truncate(trimmed);
+        out.push('\n');
+    };
+    line(&header.map(String::from), &mut out);
+    for (r, s) in rows.iter().zip(scores) {
+        line(r, &mut out);
+        if explain {
+            if let Some(t) = &s.trace {
+                out.push_str(&render_trace(t));
+            }
+        }
+    }
+    out.push('\n');
+    out.push_str(&render_totals(scores));
+    if let Some(first) = scores.first() {
+        out.push_str(&format!("ruleset {}\n", first.ruleset));
+    }
+    out
+}
+
+/// Totals per point kind (jobs with no kind are counted under `-`).
+pub fn totals_by_kind(scores: &[Score]) -> BTreeMap<String, Totals> {
+    let mut by: BTreeMap<String, Totals> = BTreeMap::new();
+    for s in scores {
+        by.entry(s.kind.clone().unwrap_or_else(|| "-".into()))
+            .or_default()
+            .add(s);
+    }
+    by
+}
+
+fn render_totals(scores: &[Score]) -> String {
+    let by = totals_by_kind(scores);
+    let mut all = Totals::default();
+    for s in scores {
+        all.add(s);
+    }
+    let mut rows: Vec<[String; 8]> = vec![[
+        "kind".into(),
+        "jobs".into(),
+        "ok".into(),
+        "below".into(),
+        "no_rule".into(),
+        "invalid".into(),
+        "error".into(),
+        "points".into(),
+    ]];
+    let mut push = |name: &str, t: &Totals| {
+        rows.push([
+            name.to_string(),
+            t.jobs.to_string(),
+            t.ok.to_string(),
+            t.below_threshold.to_string(),
+            t.no_rule.to_string(),
+            t.invalid.to_string(),
+            t.error.to_string(),
+            t.points.to_string(),
+        ]);
+    };
+    for (k, t) in &by {
+        push(k, t);
+    }
+    push("total", &all);
+    let mut widths = [0usize; 8];
+    for r in &rows {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max(c.len());
+        }
+    }
+    let mut out = String::new();
+    for r in &rows {
+        for (i, c) in r.iter().enumerate() {
+            if i == 0 {
+                out.push_str(&format!("{c:<w$}", w = widths[i]));
+            } else {
+                out.push_str(&format!("  {c:>w$}", w = widths[i]));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn render_trace(t: &crate::score::Trace) -> String {
+    let mut out = String::new();
+    let mut add = |k: &str, v: String| out.push_str(&format!("    {k:<12} {v}\n"));
+    let rule = match (&t.rule, t.version) {
+        (Some(r), Some(v)) => format!("{r} version {v}"),
+        _ => "-".into(),
+    };
+    add(
+        "resolve",
+        format!(
+            "{} → family {} → {}",
+            t.model,
+            t.family.as_deref().unwrap_or("-"),
+            rule
+        ),
+    );
+    if let Some(file) = &t.rule_file {
+        let until = t.effective_until.as_deref().unwrap_or("(latest)");
+        add(
+            "in force",
+            format!(
+                "{} .. {} ({}); picked by {}",
+                t.effective_from.as_deref().unwrap_or("-"),
+                until,
+                file,
+                t.at.as_deref()
+                    .map_or("no time: latest version".to_string(), |a| format!(
+                        "time {a}"
+                    ))
+            ),
+        );
+    }
+    if let Some(src) = &t.source {
+        add("source", src.clone());
+    }
+    for a in &t.assumptions {
+        add("assumption", a.clone());
+    }
+    if !t.inputs.is_empty() {
+        add(
+            "inputs",
+            t.inputs
+                .iter()
+                .map(|(n, v)| format!("{n}={v}"))
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
+    }
+    if !t.observed.derived.is_empty() {
+        add(
+            "derived",
+            t.observed
+                .derived
+                .iter()
+                .map(|(n, v)| format!("{n}={v}"))
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
+    }
+    for th in &t.observed.thresholds {
+        add(
+            "threshold",
+            format!(
+                "{} = {} ≥ {} {}",
+                th.name,
+                th.value,
+                th.min,
+                if th.passed { "pass" } else { "FAIL" }
+            ),
+        );
+    }
+    if let Some(f) = &t.formula {
+        add(
+            "formula",
+            format!("{f} ({})", t.formula_file.as_deref().unwrap_or("-")),
+        );
+    }
+    if let (Some(b), Some(m)) = (t.base, t.multiplier) {
+        add("points", format!("{b} × {m} = {}", t.points));
+    }
+    for p in &t.observed.printed {
+        add("printed", p.clone());
+    }
+    out
+}

@@ -1,0 +1,399 @@
+//! Reading job files: one JSON job, a JSON array of jobs, or JSONL (one job per line).
+//!
+//! JSONL is streamed line by line, so a ledger of any size is read in constant memory. A
+//! single document or an array is read whole. Every record carries the 1-based line where it
+//! starts. A broken line in JSONL is one `invalid` record and reading goes on; broken syntax
+//! inside an array or a multi-line document leaves the rest unreadable, which is reported as
+//! one final `invalid` record naming the line.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::Path;
+
+use serde_json::Value as Json;
+
+use crate::job::{JobError, JobRecord, parse_job};
+
+/// Longest JSONL line accepted; longer lines are reported invalid without being parsed.
+pub const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
+
+/// Opens `path` (or stdin for `-`) as a stream of job records.
+pub fn open_jobs(path: &Path) -> io::Result<JobReader<Box<dyn BufRead + Send>>> {
+    let input: Box<dyn BufRead + Send> = if path.as_os_str() == "-" {
+        Box::new(BufReader::with_capacity(1 << 16, io::stdin()))
+    } else {
+        Box::new(BufReader::with_capacity(1 << 16, File::open(path)?))
+    };
+    Ok(JobReader::new(input))
+}
+
+enum Mode {
+    /// Not yet known: the first non-blank line decides.
+    Start,
+    Lines,
+    /// Records parsed up front (array or multi-line document).
+    Buffered(std::vec::IntoIter<JobRecord>),
+    Done,
+}
+
+/// An iterator of job records from a reader.
+pub struct JobReader<R> {
+    input: R,
+    mode: Mode,
+    /// Lines consumed so far.
+    line: u64,
+    buf: Vec<u8>,
+    /// An I/O error that ended reading, reported once by the caller.
+    pub io_error: Option<io::Error>,
+}
+
+impl<R: BufRead> JobReader<R> {
+    pub fn new(input: R) -> Self {
+        JobReader {
+            input,
+            mode: Mode::Start,
+            line: 0,
+            buf: Vec::with_capacity(1024),
+            io_error: None,
+        }
+    }
+
+    /// Reads the next line into `self.buf` (without the line end); false at end of input.
+    fn read_line(&mut self) -> bool {
+        self.buf.clear();
+        let limit = (MAX_LINE_BYTES + 2) as u64;
+        match (&mut self.input)
+            .take(limit)
+            .read_until(b'\n', &mut self.buf)
+        {
+            Ok(0) => false,
+            Ok(_) => {
+                self.line += 1;
+                if self.buf.len() as u64 >= limit && self.buf.last() != Some(&b'\n') {
+                    // Overlong: skip the rest of the line so the next read starts fresh.
+                    let mut sink = Vec::new();
+                    let _ = self.input.read_until(b'\n', &mut sink);
+                    self.buf.truncate(MAX_LINE_BYTES + 1);
+                    return true;
+                }
+                while matches!(self.buf.last(), Some(b'\n' | b'\r')) {
+                    self.buf.pop();
+                }
+                if self.line == 1 && self.buf.starts_with(b"\xEF\xBB\xBF") {
+                    self.buf.drain(..3);
+                }
+                true
+            }
+            Err(e) => {
+                self.io_error = Some(e);
+                false
+            }
+        }
+    }
+
+    fn line_record(&self) -> JobRecord {
+        let line = self.line;
+        if self.buf.len() > MAX_LINE_BYTES {
+            return Err(invalid(
+                line,
+                format!("line is longer than {MAX_LINE_BYTES} bytes"),
+            ));
+        }
+        match serde_json::from_slice::<Json>(&self.buf) {
+            Ok(v) => parse_job(line, v),
+            Err(e) => Err(invalid(
+                line,
+                describe_json_error(&e, std::str::from_utf8(&self.buf).is_err()),
+            )),
+        }
+    }
+
+    fn start(&mut self) -> Option<JobRecord> {
+        // Skip blank lines to the first content.
+        loop {
+            if !self.read_line() {
+                self.mode = Mode::Done;
+                return None;
+            }
+            if !is_blank(&self.buf) {
+                break;
+            }
+        }
+        let first_line = self.line;
+        let trimmed = trim_start(&self.buf);
+        if trimmed.first() == Some(&b'[')
+            || serde_json::from_slice::<Json>(&self.buf).is_err() && !looks_like_jsonl(&self.buf)
+        {
+            // An array or a multi-line document: read it whole.
+            let mut all = std::mem::take(&mut self.buf);
+            all.push(b'\n');
+            if let Err(e) = self.input.read_to_end(&mut all) {
+                self.io_error = Some(e);
+            }
+            let records = if trim_start(&all).first() == Some(&b'[') {
+                parse_array(&all, first_line)
+            } else {
+                parse_documents(&all, first_line)
+            };
+            let mut it = records.into_iter();
+            let first = it.next();
+            self.mode = Mode::Buffered(it);
+            return first;
+        }
+        self.mode = Mode::Lines;
+        Some(self.line_record())
+    }
+}
+
+impl<R: BufRead> Iterator for JobReader<R> {
+    type Item = JobRecord;
+
+    fn next(&mut self) -> Option<JobRecord> {
+        match &mut self.mode {
+            Mode::Start => self.start(),
+            Mode::Lines => loop {
+                if !self.read_line() {
+                    self.mode = Mode::Done;
+                    return None;
+                }
+                if !is_blank(&self.buf) {
+                    return Some(self.line_record());
+                }
+            },
+            Mode::Buffered(it) => it.next(),
+            Mode::Done => None,
+        }
+    }
+}
+
+fn invalid(line: u64, message: String) -> JobError {
+    JobError {
+        line,
+        id: None,
+        model: None,
+        field: None,
+        message,
+    }
+}
+
+fn describe_json_error(e: &serde_json::Error, bad_utf8: bool) -> String {
+    if bad_utf8 {
+        return "line is not valid UTF-8".to_string();
+    }
+    format!(
+        "broken JSON at column {}: {}",
+        e.column(),
+        strip_position(&e.to_string())
+    )
+}
+
+// serde_json appends " at line L column C"; the record already names the line.
+fn strip_position(msg: &str) -> &str {
+    msg.rsplit_once(" at line ").map_or(msg, |(m, _)| m)
+}
+
+fn is_blank(b: &[u8]) -> bool {
+    b.iter().all(u8::is_ascii_whitespace)
+}
+
+fn trim_start(b: &[u8]) -> &[u8] {
+    let b = b.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(b);
+    let n = b.iter().take_while(|c| c.is_ascii_whitespace()).count();
+    &b[n..]
+}
+
+// A first line that is a complete-looking object (`{...}`) is JSONL even if it is broken,
+// so one bad first line does not make the whole file unreadable.
+fn looks_like_jsonl(line: &[u8]) -> bool {
+    let t = trim_start(line);
+    let end = t
+        .iter()
+        .rposition(|c| !c.is_ascii_whitespace())
+        .map_or(0, |i| i + 1);
+    t.first() == Some(&b'{') && end > 1 && t[end - 1] == b'}'
+}
+
+fn lines_in(b: &[u8]) -> u64 {
+    memchr_count(b'\n', b)
+}
+
+fn memchr_count(needle: u8, hay: &[u8]) -> u64 {
+    hay.iter().filter(|&&c| c == needle).count() as u64
+}
+
+fn skip_ws(buf: &[u8], mut pos: usize) -> usize {
+    while pos < buf.len() && buf[pos].is_ascii_whitespace() {
+        pos += 1;
+    }
+    pos
+}
+
+/// Parses one JSON value at `pos`; returns it and the position after it.
+fn value_at(buf: &[u8], pos: usize) -> Result<(Json, usize), serde_json::Error> {
+    let mut stream = serde_json::Deserializer::from_slice(&buf[pos..]).into_iter::<Json>();
+    match stream.next() {
+        Some(Ok(v)) => Ok((v, pos + stream.byte_offset())),
+        Some(Err(e)) => Err(e),
+        None => Err(serde::de::Error::custom("unexpected end of input")),
+    }
+}
+
+fn parse_array(buf: &[u8], first_line: u64) -> Vec<JobRecord> {
+    let mut out = Vec::new();
+    // `first_line` is the line of the first non-blank content; count from the buffer start.
+    let base = first_line - 1;
+    let line_at = |pos: usize| base + lines_in(&buf[..pos]) + 1;
+    let mut pos = skip_ws(buf, 0);
+    if buf[pos..].starts_with(b"\xEF\xBB\xBF") {
+        pos = skip_ws(buf, pos + 3);
+    }
+    pos += 1; // '['
+    let mut counted_to = 0usize;
+    let mut line = base + 1;
+    let advance = |to: usize, counted_to: &mut usize, line: &mut u64| {
+        *line += lines_in(&buf[*counted_to..to]);
+        *counted_to = to;
+    };
+    pos = skip_ws(buf, pos);
+    if buf.get(pos) == Some(&b']') {
+        return out;
+    }
+    loop {
+        pos = skip_ws(buf, pos);
+        advance(pos, &mut counted_to, &mut line);
+        match value_at(buf, pos) {
+            Ok((v, end)) => {
+                out.push(parse_job(line, v));
+                pos = skip_ws(buf, end);
+            }
+            Err(e) => {
+                let at = line + e.line() as u64 - 1;
+                out.push(Err(invalid(
+                    at,
+                    format!(
+                        "broken JSON in array element at line {at} column {}: {}; the rest of the file could not be read",
+                        e.column(),
+                        strip_position(&e.to_string())
+                    ),
+                )));
+                return out;
+            }
+        }
+        match buf.get(pos) {
+            Some(b',') => pos += 1,
+            Some(b']') => {
+                let rest = skip_ws(buf, pos + 1);
+                if rest < buf.len() {
+                    out.push(Err(invalid(
+                        line_at(rest),
+                        "unexpected data after the closing `]` of the job array".into(),
+                    )));
+                }
+                return out;
+            }
+            Some(c) => {
+                out.push(Err(invalid(
+                    line_at(pos),
+                    format!("expected `,` or `]` between array elements, found `{}`; the rest of the file could not be read", *c as char),
+                )));
+                return out;
+            }
+            None => {
+                out.push(Err(invalid(
+                    line_at(pos.min(buf.len())),
+                    "job array is not closed with `]` (truncated file?)".into(),
+                )));
+                return out;
+            }
+        }
+    }
+}
+
+fn parse_documents(buf: &[u8], first_line: u64) -> Vec<JobRecord> {
+    let mut out = Vec::new();
+    let base = first_line - 1;
+    let mut pos = 0usize;
+    loop {
+        pos = skip_ws(buf, pos);
+        if pos >= buf.len() {
+            return out;
+        }
+        let line = base + lines_in(&buf[..pos]) + 1;
+        match value_at(buf, pos) {
+            Ok((v, end)) => {
+                out.push(parse_job(line, v));
+                pos = end;
+            }
+            Err(e) => {
+                let at = line + e.line() as u64 - 1;
+                out.push(Err(invalid(
+                    at,
+                    format!(
+                        "broken JSON at line {at} column {}: {}; the rest of the file could not be read",
+                        e.column(),
+                        strip_position(&e.to_string())
+                    ),
+                )));
+                return out;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(s: &str) -> Vec<Result<u64, (u64, String)>> {
+        JobReader::new(s.as_bytes())
+            .map(|r| r.map(|j| j.line).map_err(|e| (e.line, e.message)))
+            .collect()
+    }
+
+    #[test]
+    fn jsonl_keeps_going_after_a_bad_line() {
+        let r = read("{\"model\":\"a\"}\n{broken\n\n{\"model\":\"b\"}\r\n");
+        assert_eq!(r.len(), 3);
+        assert_eq!(r[0], Ok(1));
+        assert!(matches!(&r[1], Err((2, m)) if m.contains("broken JSON")));
+        assert_eq!(r[2], Ok(4));
+    }
+
+    #[test]
+    fn arrays_carry_element_lines() {
+        let r = read("[\n  {\"model\":\"a\"},\n  42,\n  {\"model\":\"b\"}\n]\n");
+        assert_eq!(r.len(), 3);
+        assert_eq!(r[0], Ok(2));
+        assert!(matches!(&r[1], Err((3, m)) if m.contains("expected a JSON object")));
+        assert_eq!(r[2], Ok(4));
+    }
+
+    #[test]
+    fn pretty_single_document() {
+        let r = read("\n{\n  \"model\": \"a\"\n}\n");
+        assert_eq!(r, vec![Ok(2)]);
+    }
+
+    #[test]
+    fn truncated_array_is_reported() {
+        let r = read("[{\"model\":\"a\"},\n{\"model\":");
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0], Ok(1));
+        assert!(r[1].is_err());
+    }
+
+    #[test]
+    fn bom_and_crlf() {
+        let r = read("\u{feff}{\"model\":\"a\"}\r\n{\"model\":\"b\"}\r\n");
+        assert_eq!(r, vec![Ok(1), Ok(2)]);
+    }
+
+    #[test]
+    fn invalid_utf8_line() {
+        let mut bytes = b"{\"model\":\"a\"}\n".to_vec();
+        bytes.extend_from_slice(b"{\"model\":\"\xff\"}\n");
+        let r: Vec<_> = JobReader::new(&bytes[..]).collect();
+        assert_eq!(r.len(), 2);
+        assert!(r[1].as_ref().unwrap_err().message.contains("UTF-8"));
+    }
+}

@@ -1,0 +1,136 @@
+//! The TOML shapes of the files in `rules/`, as written by governance authors.
+//!
+//! Every table denies unknown fields so a typo (`multiplyer = 2`) is an error, not a silently
+//! ignored line. Values that later checks point at are `Spanned` so diagnostics can name the
+//! line and column.
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+use toml::Spanned;
+
+/// `rules/kinds.toml`: point kinds and job kinds.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KindsFile {
+    #[serde(default)]
+    pub points: IndexMap<String, Spanned<PointKindToml>>,
+    #[serde(default)]
+    pub jobs: IndexMap<String, Spanned<JobKindToml>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PointKindToml {
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobKindToml {
+    /// The point kind this job kind earns.
+    pub points: Spanned<String>,
+    pub description: Option<String>,
+    pub inputs: IndexMap<String, Spanned<InputToml>>,
+    /// Named rhai expressions over the inputs (and earlier derived values), in order.
+    #[serde(default)]
+    pub derived: IndexMap<String, Spanned<String>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InputType {
+    Int,
+    Float,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputToml {
+    #[serde(rename = "type", default = "default_input_type")]
+    pub ty: InputType,
+    pub min: Option<Spanned<f64>>,
+    pub max: Option<Spanned<f64>>,
+    /// JSON paths (dot-separated) a job may carry this input under, first match wins.
+    /// Defaults to the input's own name.
+    #[serde(default)]
+    pub from: Vec<String>,
+    pub description: Option<String>,
+}
+
+fn default_input_type() -> InputType {
+    InputType::Int
+}
+
+/// `rules/policy.toml`: protocol invariants no rule may undercut.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyFile {
+    /// Prose for people; accepted, not used.
+    #[allow(dead_code)]
+    pub description: Option<String>,
+    /// Per job kind: the smallest threshold every priced rule must set on each named value.
+    #[serde(default)]
+    pub floors: IndexMap<String, Spanned<IndexMap<String, Spanned<f64>>>>,
+}
+
+/// `rules/catalog.toml`: the network's model names and their families.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogFile {
+    /// Provenance for people; accepted, not used.
+    #[allow(dead_code)]
+    pub source: Option<String>,
+    #[allow(dead_code)]
+    pub notes: Option<String>,
+    pub models: IndexMap<String, Spanned<String>>,
+}
+
+/// Any other `*.toml` under `rules/`: one rule (a family's, or one model's) with versions.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleFile {
+    pub rule: Spanned<RuleHeader>,
+    #[serde(rename = "version", default)]
+    pub versions: Vec<Spanned<VersionToml>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleHeader {
+    /// Set for a family rule; for a model rule, the family the model belongs to.
+    pub family: Option<Spanned<String>>,
+    /// Set for a per-model rule, which overrides its family's rule for that one model.
+    pub model: Option<Spanned<String>>,
+    /// The job kind (`image`, `llm`, ...) the rule prices.
+    pub kind: Spanned<String>,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VersionToml {
+    pub version: Spanned<i64>,
+    /// A TOML date (`2024-04-01`), datetime, or a string holding one; UTC when no offset.
+    pub effective_from: Spanned<toml::Value>,
+    /// Where the numbers come from (a document, a benchmark, a governance vote).
+    pub source: String,
+    pub notes: Option<String>,
+    /// Anything the version relies on that its source does not state.
+    #[serde(default)]
+    pub assumptions: Vec<String>,
+    /// Name of a shared formula in `rules/formulas/NAME.rhai`.
+    pub formula: Option<Spanned<String>>,
+    /// A `.rhai` file relative to this TOML file.
+    pub formula_file: Option<Spanned<String>>,
+    /// An inline rhai formula.
+    pub expr: Option<Spanned<String>>,
+    /// Points = formula × multiplier. Defaults to 1.
+    pub multiplier: Option<Spanned<f64>>,
+    /// Thresholds: a job whose value is below one earns 0 with status `below_threshold`.
+    pub min: Option<Spanned<IndexMap<String, Spanned<f64>>>>,
+    /// Makes this version an explicit "no rule": jobs get status `no_rule` with this reason.
+    pub no_rule: Option<Spanned<String>>,
+    /// Example jobs (input values plus `points`, optionally `status`) that `check` verifies.
+    #[serde(default)]
+    pub examples: Vec<Spanned<IndexMap<String, Spanned<toml::Value>>>>,
+}

@@ -1,0 +1,17 @@
+//! The one integration-test binary (like ripgrep's): each module covers one area.
+
+// Shared helpers: the binary under test, fixture paths, snapshot settings.
+mod util;
+
+// `jobpoints eval` through the real binary: formats, exit codes, bad input, stdin.
+mod eval_cli;
+// `jobpoints check` and `models` through the real binary.
+mod check_cli;
+// Snapshot matrix: every rule version on a fixed job matrix.
+mod rule_matrix;
+// Broken rule sets (`tests/fixtures/rules/err_*`), one per diagnostic code.
+mod rule_errors;
+// The network's real example jobs, scored and snapshotted.
+mod example_jobs;
+// Library-level checks: determinism, catalog coverage, adding a model without rebuilding.
+mod engine;

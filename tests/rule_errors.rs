@@ -1,0 +1,129 @@
+//! Broken rule sets: each `tests/fixtures/rules/err_*.txt` is an overlay written over a copy
+//! of `rules/`; its snapshot shows the overlay and every diagnostic `check` reports.
+//! `ok_*.txt` overlays are valid rules-only changes; their snapshots show jobs scored with them.
+
+use std::path::Path;
+
+use jobpoints::{RuleFiles, RulesOrigin, load, render_human};
+
+use crate::util::{rules_dir, with_snapshots};
+
+/// Applies an overlay (`--- path` starts a file; a body of `!delete` removes it).
+pub fn overlay(text: &str) -> RuleFiles {
+    let mut files = RuleFiles::from_dir(&rules_dir()).unwrap();
+    files.origin = RulesOrigin::Directory("rules+overlay".into());
+    let mut current: Option<(String, String)> = None;
+    let flush = |cur: Option<(String, String)>, files: &mut RuleFiles| {
+        if let Some((path, body)) = cur {
+            if body.trim() == "!delete" {
+                files.files.remove(&path);
+            } else {
+                files.files.insert(path, body.into_bytes());
+            }
+        }
+    };
+    for line in text.split_inclusive('\n') {
+        if let Some(path) = line.strip_prefix("--- ") {
+            flush(current.take(), &mut files);
+            current = Some((path.trim().to_string(), String::new()));
+        } else if let Some((_, body)) = current.as_mut() {
+            body.push_str(line);
+        }
+    }
+    flush(current, &mut files);
+    files
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap()
+}
+
+#[test]
+fn broken_rule_sets_report_their_diagnostics() {
+    with_snapshots(|| {
+        insta::glob!("fixtures/rules/err_*.txt", |path| {
+            let input = read(path);
+            let loaded = load(overlay(&input));
+            let name = path.file_stem().unwrap().to_str().unwrap();
+            let expected_code = name.trim_start_matches("err_").replace('_', "-");
+            assert!(loaded.has_errors(), "{name} must be rejected");
+            assert!(
+                loaded.ruleset.is_none(),
+                "{name}: an invalid rule set is not usable"
+            );
+            assert!(
+                loaded
+                    .diagnostics
+                    .iter()
+                    .any(|d| d.code.as_str() == expected_code),
+                "{name} must report `{expected_code}`, got {:?}",
+                loaded
+                    .diagnostics
+                    .iter()
+                    .map(|d| d.code.as_str())
+                    .collect::<Vec<_>>()
+            );
+            let files = &loaded.files;
+            let report = render_human(&loaded.diagnostics, &|f| files.text(f).map(String::from));
+            insta::assert_snapshot!(format!("--- overlay ---\n{input}\n--- check ---\n{report}"));
+        });
+    });
+}
+
+#[test]
+fn warnings_do_not_block_the_rule_set() {
+    with_snapshots(|| {
+        insta::glob!("fixtures/rules/warn_*.txt", |path| {
+            let input = read(path);
+            let loaded = load(overlay(&input));
+            let name = path.file_stem().unwrap().to_str().unwrap();
+            let expected_code = name.trim_start_matches("warn_").replace('_', "-");
+            assert!(!loaded.has_errors(), "{name}: {:?}", loaded.diagnostics);
+            assert!(loaded.ruleset.is_some());
+            assert!(
+                loaded
+                    .diagnostics
+                    .iter()
+                    .any(|d| d.code.as_str() == expected_code && !d.is_error()),
+                "{name} must warn `{expected_code}`"
+            );
+            let files = &loaded.files;
+            let report = render_human(&loaded.diagnostics, &|f| files.text(f).map(String::from));
+            insta::assert_snapshot!(format!("--- overlay ---\n{input}\n--- check ---\n{report}"));
+        });
+    });
+}
+
+#[test]
+fn rules_only_changes_load_and_score() {
+    with_snapshots(|| {
+        insta::glob!("fixtures/rules/ok_*.txt", |path| {
+            let input = read(path);
+            let (rules, jobs) = input
+                .split_once("=== jobs\n")
+                .expect("ok_ fixtures end with `=== jobs` and JSONL jobs");
+            let loaded = load(overlay(rules));
+            let diags: Vec<String> = loaded.diagnostics.iter().map(|d| d.to_string()).collect();
+            let rs = loaded
+                .ruleset
+                .unwrap_or_else(|| panic!("{}: {diags:#?}", path.display()));
+            let mut ctx = jobpoints::EvalContext::new();
+            let mut out = String::new();
+            for record in jobpoints::JobReader::new(jobs.as_bytes()) {
+                let s = jobpoints::score_record(&rs, record, Default::default(), &mut ctx);
+                out.push_str(&format!(
+                    "{} {} {} {} {}\n",
+                    s.id.as_deref().unwrap_or("-"),
+                    s.status,
+                    s.kind.as_deref().unwrap_or("-"),
+                    s.rule.as_deref().unwrap_or("-"),
+                    s.points
+                ));
+            }
+            insta::assert_snapshot!(format!(
+                "--- overlay ---\n{input}\n--- warnings ---\n{}\n--- scores ---\n{out}",
+                diags.join("\n")
+            ));
+        });
+    });
+}
