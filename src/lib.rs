@@ -24,14 +24,18 @@
 #![forbid(unsafe_code)]
 
 mod diagnostic;
+mod diff_report;
 mod evaluate;
 mod files;
+mod git;
+mod impact;
 mod job;
 mod load;
 mod model;
 mod output;
 mod points;
 mod reader;
+mod rulediff;
 mod sandbox;
 mod schema;
 mod score;
@@ -41,8 +45,16 @@ mod validate;
 pub mod cli;
 
 pub use diagnostic::{Code, Diagnostic, Severity, render_human};
+pub use diff_report::{
+    DiffReport, MARKDOWN_MARKER, RuleSide, render_human as render_diff_human,
+    render_markdown as render_diff_markdown, summary_line,
+};
 pub use evaluate::{EvalContext, Observed, Outcome, evaluate};
 pub use files::{RuleFiles, RulesDirError, RulesOrigin, is_rule_file};
+pub use git::{GitRulesError, rule_files_at};
+pub use impact::{
+    CorpusFile, Group, Impact, ImpactBuilder, ImpactOptions, ModelGroup, Mover, transition,
+};
 pub use job::{Job, JobError, JobRecord, parse_job, read_inputs};
 pub use load::{CATALOG_FILE, KINDS_FILE, Loaded, POLICY_FILE, load};
 pub use model::{
@@ -52,6 +64,10 @@ pub use model::{
 pub use output::{EvalFormat, ScoreWriter, Totals, render_table, totals_by_kind};
 pub use points::{Points, PointsError, PointsSum};
 pub use reader::{JobReader, MAX_LINE_BYTES, open_jobs};
+pub use rulediff::{
+    Entity, FileChanges, Op, RuleChange, describe_version, diff_files, diff_formula_files,
+    diff_rules, unified_diff,
+};
 pub use sandbox::{Limits, hardened_engine};
 pub use schema::InputType;
 pub use score::{Score, ScoreOptions, Status, Trace, score_record};

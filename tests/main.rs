@@ -15,3 +15,5 @@ mod rule_errors;
 mod example_jobs;
 // Library-level checks: determinism, catalog coverage, adding a model without rebuilding.
 mod engine;
+// The default corpus of `jobpoints diff`: generated files match their generator.
+mod corpus;

@@ -12,10 +12,12 @@ use crate::files::RuleFiles;
 use crate::load::{Loaded, load};
 
 mod check;
+mod diff;
 mod eval;
 mod models;
 
 pub use check::{CheckArgs, CheckFormat};
+pub use diff::{Corpus, DiffArgs, DiffFormat, build_report};
 pub use eval::EvalArgs;
 pub use models::ModelsArgs;
 
@@ -29,6 +31,8 @@ pub mod exit {
     pub const USAGE: u8 = 2;
     /// The rule set itself is invalid (see `jobpoints check`).
     pub const RULES_INVALID: u8 = 3;
+    /// `diff --fail-on-change`: some job's points or status changed.
+    pub const CHANGED: u8 = 4;
 }
 
 const AFTER_HELP: &str = "\
@@ -37,6 +41,7 @@ Exit codes:
   1  some jobs were invalid or their rule failed; every other job was still scored
   2  usage error, or an input file / rules directory that cannot be read
   3  the rule set is invalid (run `jobpoints check` for every problem)
+  4  diff --fail-on-change: some job's points or status changed
 
 Rules: --rules DIR, else ./rules if it exists, else the rules built into the binary.";
 
@@ -56,6 +61,8 @@ pub enum Command {
     Check(CheckArgs),
     /// List the catalog's models with the rule version that prices each.
     Models(ModelsArgs),
+    /// Compare two rule sets: what changed, and what it does to a corpus of real jobs.
+    Diff(DiffArgs),
 }
 
 /// Where the rules come from; shared by every subcommand.
@@ -93,6 +100,7 @@ pub fn main() -> ExitCode {
         Command::Eval(args) => eval::run(args),
         Command::Check(args) => check::run(args),
         Command::Models(args) => models::run(args),
+        Command::Diff(args) => diff::run(args),
     };
     ExitCode::from(code)
 }
