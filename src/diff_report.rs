@@ -247,11 +247,22 @@ fn kinds_table(i: &Impact) -> Table {
             r
         })
         .collect();
-    let mut total = vec!["total".to_string()];
-    total.extend(group_cells(&i.total));
+    // Points of different kinds do not add up: the total row counts jobs only.
+    let mut total = vec!["all jobs".to_string()];
+    let cells = group_cells(&i.total);
+    total.extend(cells[..2].iter().cloned());
+    total.extend(std::iter::repeat_n(String::new(), 4));
     rows.push(total);
     Table {
-        headers: vec!["point kind", "jobs", "changed", "before", "after", "Δ", "Δ%"],
+        headers: vec![
+            "point kind",
+            "jobs",
+            "changed",
+            "before",
+            "after",
+            "Δ",
+            "Δ%",
+        ],
         right: vec![false, true, true, true, true, true, true],
         rows,
     }
@@ -290,7 +301,9 @@ fn models_table<'a>(models: impl Iterator<Item = &'a ModelGroup>) -> Table {
             "Δ%",
             "status changes",
         ],
-        right: vec![false, false, false, true, true, true, true, true, true, false],
+        right: vec![
+            false, false, false, true, true, true, true, true, true, false,
+        ],
         rows,
     }
 }
@@ -376,7 +389,11 @@ pub fn render_human(r: &DiffReport) -> String {
     }
     if !r.files.is_empty() {
         let _ = writeln!(out, "Rule files");
-        for (sign, list) in [('+', &r.files.added), ('-', &r.files.removed), ('~', &r.files.modified)] {
+        for (sign, list) in [
+            ('+', &r.files.added),
+            ('-', &r.files.removed),
+            ('~', &r.files.modified),
+        ] {
             for f in list {
                 let _ = writeln!(out, "  {sign} {f}");
             }
@@ -432,7 +449,7 @@ pub fn render_human(r: &DiffReport) -> String {
             let _ = writeln!(out, "\nStatus changes: {}", status_changes(&i.total));
         }
         if !i.movers.is_empty() {
-            let _ = writeln!(out, "\nTop {} movers", i.movers.len());
+            let _ = writeln!(out, "\nBiggest movers ({})", i.movers.len());
             out.push_str(&movers_table(&i.movers).text("  "));
         }
     }
@@ -444,11 +461,7 @@ pub fn render_markdown(r: &DiffReport) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{MARKDOWN_MARKER}");
     let _ = writeln!(out, "### Rules diff: {}\n", summary_line(r));
-    let _ = writeln!(
-        out,
-        "`{}` → `{}`\n",
-        r.old.rules, r.new.rules
-    );
+    let _ = writeln!(out, "`{}` → `{}`\n", r.old.rules, r.new.rules);
     for (name, side) in [("old", &r.old), ("new", &r.new)] {
         if !side.valid {
             let _ = writeln!(
@@ -456,7 +469,8 @@ pub fn render_markdown(r: &DiffReport) -> String {
                 "> [!CAUTION]\n> **The {name} rules are invalid** ({}): no job was scored. `jobpoints check` says:\n",
                 plural(side.errors as u64, "error", "errors")
             );
-            let _ = writeln!(out, "```text\n{}```\n", side.rendered);
+            let fence = fence_for(&side.rendered);
+            let _ = writeln!(out, "{fence}text\n{}{fence}\n", side.rendered);
         }
     }
     let flagged: Vec<&RuleChange> = r.changes.iter().filter(|c| c.flag.is_some()).collect();
@@ -503,14 +517,19 @@ pub fn render_markdown(r: &DiffReport) -> String {
         );
         for c in &r.changes {
             let mark = if c.flag.is_some() { " ⚠" } else { "" };
-            let file = c.file.as_deref().map(|f| format!(" ({f})")).unwrap_or_default();
+            let file = c
+                .file
+                .as_deref()
+                .map(|f| format!(" ({f})"))
+                .unwrap_or_default();
             let _ = writeln!(out, "- {}{mark}{file}", code_span(&c.summary()));
             if let Some(d) = &c.diff {
-                let _ = writeln!(out, "\n  ```diff");
+                let fence = fence_for(d);
+                let _ = writeln!(out, "\n  {fence}diff");
                 for l in d.lines() {
                     let _ = writeln!(out, "  {l}");
                 }
-                let _ = writeln!(out, "  ```\n");
+                let _ = writeln!(out, "  {fence}\n");
             }
         }
         let _ = writeln!(out, "\n</details>\n");
@@ -519,7 +538,7 @@ pub fn render_markdown(r: &DiffReport) -> String {
         if !i.movers.is_empty() {
             let _ = writeln!(
                 out,
-                "<details><summary>Top {} movers</summary>\n",
+                "<details><summary>Biggest movers ({})</summary>\n",
                 i.movers.len()
             );
             out.push_str(&movers_table(&i.movers).markdown());
@@ -536,7 +555,11 @@ pub fn render_markdown(r: &DiffReport) -> String {
     }
     if !r.files.is_empty() {
         let _ = writeln!(out, "<details><summary>Rule files</summary>\n");
-        for (sign, list) in [("added", &r.files.added), ("removed", &r.files.removed), ("modified", &r.files.modified)] {
+        for (sign, list) in [
+            ("added", &r.files.added),
+            ("removed", &r.files.removed),
+            ("modified", &r.files.modified),
+        ] {
             for f in list {
                 let _ = writeln!(out, "- {sign} `{f}`");
             }
@@ -551,15 +574,22 @@ pub fn render_markdown(r: &DiffReport) -> String {
     out
 }
 
+/// A code fence longer than any run of backticks in `text` (rule files are untrusted: a
+/// fence inside them must not end the block early).
+fn fence_for(text: &str) -> String {
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    "`".repeat(longest.max(2) + 1)
+}
+
 /// Wraps text in a markdown code span that survives backticks inside it.
 fn code_span(s: &str) -> String {
-    let longest = s
-        .split(|c| c != '`')
-        .map(str::len)
-        .max()
-        .unwrap_or(0);
+    let longest = s.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let fence = "`".repeat(longest + 1);
-    let pad = if s.starts_with('`') || s.ends_with('`') { " " } else { "" };
+    let pad = if s.starts_with('`') || s.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
     format!("{fence}{pad}{s}{pad}{fence}")
 }
 

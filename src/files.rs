@@ -16,7 +16,10 @@ pub enum RulesOrigin {
     Directory(PathBuf),
     Embedded,
     /// `path` (e.g. `rules`) at git revision `rev`, as `jobpoints diff --base REV` reads it.
-    Git { rev: String, path: String },
+    Git {
+        rev: String,
+        path: String,
+    },
 }
 
 impl fmt::Display for RulesOrigin {

@@ -50,12 +50,29 @@ fn git(repo: &Path, args: &[&str]) -> Result<Vec<u8>, GitRulesError> {
 pub fn rule_files_at(repo: &Path, rev: &str, path: &str) -> Result<RuleFiles, GitRulesError> {
     let dir = path.trim_end_matches('/');
     // `--` keeps a revision that looks like an option from being read as one.
-    let commit = git(repo, &["rev-parse", "--verify", "--end-of-options", &format!("{rev}^{{commit}}")])?;
+    let commit = git(
+        repo,
+        &[
+            "rev-parse",
+            "--verify",
+            "--end-of-options",
+            &format!("{rev}^{{commit}}"),
+        ],
+    )?;
     let commit = String::from_utf8_lossy(&commit).trim().to_string();
     // --full-name: paths relative to the repository root, whatever the current directory.
     let listing = git(
         repo,
-        &["ls-tree", "-r", "-z", "--name-only", "--full-name", &commit, "--", &format!("{dir}/")],
+        &[
+            "ls-tree",
+            "-r",
+            "-z",
+            "--name-only",
+            "--full-name",
+            &commit,
+            "--",
+            &format!("{dir}/"),
+        ],
     )?;
     let prefix = git(repo, &["rev-parse", "--show-prefix"])?;
     let prefix = String::from_utf8_lossy(&prefix).trim().to_string();
@@ -75,7 +92,7 @@ pub fn rule_files_at(repo: &Path, rev: &str, path: &str) -> Result<RuleFiles, Gi
     if files.is_empty() {
         return Err(GitRulesError::NoRules {
             rev: rev.to_string(),
-            path: dir.to_string(),
+            path: root_dir.trim_end_matches('/').to_string(),
         });
     }
     Ok(RuleFiles {

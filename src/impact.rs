@@ -23,7 +23,7 @@ pub const OTHER_MODELS: &str = "(other models)";
 /// The group of jobs that carry no model (malformed lines).
 pub const NO_MODEL: &str = "(no model)";
 /// The point-kind group of jobs that no rule set gives a kind (`no_rule`, `invalid`).
-pub const NO_KIND: &str = "(none)";
+pub const NO_KIND: &str = "(no kind)";
 /// Distinct `old rule → new rule` pairs remembered per model.
 const MAX_RULE_PAIRS: usize = 8;
 
@@ -181,8 +181,10 @@ pub struct CorpusFile {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Impact {
     pub files: Vec<CorpusFile>,
+    /// Every job; its points add up all point kinds (meaningful only with one kind).
     pub total: Group,
-    /// By point kind (the new kind, else the old one, else `(none)`).
+    /// By point kind (the new kind, else the old one, else `(no kind)`). Points of different
+    /// kinds are not comparable, so these, not `total`, are the sums to read.
     pub kinds: BTreeMap<String, Group>,
     pub models: Vec<ModelGroup>,
     /// The biggest movers, largest first.

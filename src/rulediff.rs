@@ -104,6 +104,13 @@ impl RuleChange {
     /// One line for people: `~ rule `sdxl10` version 2: multiplier 1.8 → 2.0`.
     pub fn summary(&self) -> String {
         let mut s = format!("{} {}", self.op.sign(), self.subject);
+        if self.op == Op::Added && self.entity == Entity::Version {
+            s.push_str(&format!(": {}", self.new.as_deref().unwrap_or_default()));
+            if let Some(o) = &self.old {
+                s.push_str(&format!(" (until then: {o})"));
+            }
+            return s;
+        }
         match (&self.field, &self.old, &self.new) {
             (Some(f), Some(o), Some(n)) => s.push_str(&format!(": {f} {o} → {n}")),
             (Some(f), None, Some(n)) => s.push_str(&format!(": {f} {n} (new)")),
@@ -211,12 +218,22 @@ fn diff_point_kinds(old: &RuleSet, new: &RuleSet, out: &mut Vec<RuleChange>) {
         let subject = format!("point kind `{name}`");
         match old.point_kinds.get(name) {
             None => out.push(
-                RuleChange::new(Entity::PointKind, Op::Added, subject, Some(crate::KINDS_FILE))
-                    .field("description", None, p.description.clone()),
+                RuleChange::new(
+                    Entity::PointKind,
+                    Op::Added,
+                    subject,
+                    Some(crate::KINDS_FILE),
+                )
+                .field("description", None, p.description.clone()),
             ),
             Some(o) if o.description != p.description => out.push(
-                RuleChange::new(Entity::PointKind, Op::Changed, subject, Some(crate::KINDS_FILE))
-                    .field("description", o.description.clone(), p.description.clone()),
+                RuleChange::new(
+                    Entity::PointKind,
+                    Op::Changed,
+                    subject,
+                    Some(crate::KINDS_FILE),
+                )
+                .field("description", o.description.clone(), p.description.clone()),
             ),
             Some(_) => {}
         }
@@ -254,16 +271,26 @@ fn diff_job_kinds(old: &RuleSet, new: &RuleSet, out: &mut Vec<RuleChange>) {
     for (name, n) in &new.job_kinds {
         let Some(o) = old.job_kinds.get(name) else {
             out.push(
-                RuleChange::new(Entity::JobKind, Op::Added, format!("job kind `{name}`"), file)
-                    .field("points", None, Some(n.points.clone())),
+                RuleChange::new(
+                    Entity::JobKind,
+                    Op::Added,
+                    format!("job kind `{name}`"),
+                    file,
+                )
+                .field("points", None, Some(n.points.clone())),
             );
             continue;
         };
         if o.points != n.points {
             out.push(
-                RuleChange::new(Entity::JobKind, Op::Changed, format!("job kind `{name}`"), file)
-                    .field("points", Some(o.points.clone()), Some(n.points.clone()))
-                    .flag("jobs of this kind already earned the old point kind"),
+                RuleChange::new(
+                    Entity::JobKind,
+                    Op::Changed,
+                    format!("job kind `{name}`"),
+                    file,
+                )
+                .field("points", Some(o.points.clone()), Some(n.points.clone()))
+                .flag("jobs of this kind already earned the old point kind"),
             );
         }
         diff_inputs(name, o, n, out);
@@ -271,8 +298,13 @@ fn diff_job_kinds(old: &RuleSet, new: &RuleSet, out: &mut Vec<RuleChange>) {
     for name in old.job_kinds.keys() {
         if !new.job_kinds.contains_key(name) {
             out.push(
-                RuleChange::new(Entity::JobKind, Op::Removed, format!("job kind `{name}`"), None)
-                    .flag("every job of this kind loses its rule"),
+                RuleChange::new(
+                    Entity::JobKind,
+                    Op::Removed,
+                    format!("job kind `{name}`"),
+                    None,
+                )
+                .flag("every job of this kind loses its rule"),
             );
         }
     }
@@ -294,8 +326,11 @@ fn diff_inputs(kind: &str, o: &JobKind, n: &JobKind, out: &mut Vec<RuleChange>) 
                 let (a, b) = (input_bounds(oi), input_bounds(ni));
                 if a != b {
                     out.push(
-                        RuleChange::new(Entity::Input, Op::Changed, subject, file)
-                            .field("spec", Some(a), Some(b)),
+                        RuleChange::new(Entity::Input, Op::Changed, subject, file).field(
+                            "spec",
+                            Some(a),
+                            Some(b),
+                        ),
                     );
                 }
             }
@@ -535,8 +570,11 @@ fn diff_rule(o: &Rule, n: &Rule, out: &mut Vec<RuleChange>) {
     }
     if o.file != n.file {
         out.push(
-            RuleChange::new(Entity::Rule, Op::Changed, subject.clone(), file)
-                .field("file", Some(o.file.clone()), Some(n.file.clone())),
+            RuleChange::new(Entity::Rule, Op::Changed, subject.clone(), file).field(
+                "file",
+                Some(o.file.clone()),
+                Some(n.file.clone()),
+            ),
         );
     }
     if o.description != n.description {
@@ -552,8 +590,16 @@ fn diff_rule(o: &Rule, n: &Rule, out: &mut Vec<RuleChange>) {
     for nv in &n.versions {
         match find_version(o, nv) {
             None => {
-                let mut c = RuleChange::new(Entity::Version, Op::Added, version_subject(n, nv), file)
-                    .field("version", None, Some(describe_version(nv)));
+                // What it takes over from: the version in force just before it.
+                let previous = n
+                    .versions
+                    .iter()
+                    .rev()
+                    .find(|p| p.effective_from < nv.effective_from)
+                    .map(|p| format!("version {} {}", p.version, describe_version(p)));
+                let mut c =
+                    RuleChange::new(Entity::Version, Op::Added, version_subject(n, nv), file)
+                        .field("version", previous, Some(describe_version(nv)));
                 if latest_old.is_some_and(|t| nv.effective_from <= t) {
                     c = c.flag(format!(
                         "takes effect {}, before an existing version ends, so it re-prices jobs already scored",
@@ -670,8 +716,7 @@ fn diff_version(rule: &Rule, o: &RuleVersion, n: &RuleVersion, out: &mut Vec<Rul
         ) => {
             if ma.to_bits() != mb.to_bits() {
                 out.push(
-                    change("multiplier", multiplier_text(*ma), multiplier_text(*mb))
-                        .flag(REWRITES),
+                    change("multiplier", multiplier_text(*ma), multiplier_text(*mb)).flag(REWRITES),
                 );
             }
             let names: BTreeSet<&str> = ta.iter().chain(tb).map(|t| t.name.as_str()).collect();
@@ -686,9 +731,7 @@ fn diff_version(rule: &Rule, o: &RuleVersion, n: &RuleVersion, out: &mut Vec<Rul
                 }
             }
             if fa.file != fb.file || fa.name != fb.name {
-                out.push(
-                    change("formula", formula_ref(fa), formula_ref(fb)).flag(REWRITES),
-                );
+                out.push(change("formula", formula_ref(fa), formula_ref(fb)).flag(REWRITES));
             } else if fa.name == "inline" && fa.source != fb.source {
                 // Shared formula files are diffed once, as files; inline ones here.
                 let mut c = change("expr", fa.source.clone(), fb.source.clone()).flag(REWRITES);
@@ -734,7 +777,11 @@ fn pricing_text(p: &Pricing) -> String {
             formula,
             multiplier,
             ..
-        } => format!("{} × {}", formula_label(formula), multiplier_text(*multiplier)),
+        } => format!(
+            "{} × {}",
+            formula_label(formula),
+            multiplier_text(*multiplier)
+        ),
     }
 }
 

@@ -7,12 +7,12 @@ use crate::util::{fixture, root};
 
 /// One model per priced image family, as the network names it.
 const IMAGE_MODELS: &[&str] = &[
-    "BrainDance",   // sd15
-    "AnimagineXL",  // sdxl10
-    "MagusDevon",   // composite15
-    "PepeXL",       // compositexl
-    "FLUX.1-dev",   // flux-dev
-    "HeuristLogo",  // flux-dev-lora
+    "BrainDance",  // sd15
+    "AnimagineXL", // sdxl10
+    "MagusDevon",  // composite15
+    "PepeXL",      // compositexl
+    "FLUX.1-dev",  // flux-dev
+    "HeuristLogo", // flux-dev-lora
 ];
 
 /// Below, at and around the Season 1 thresholds (512², 20 steps), the network's common
@@ -31,17 +31,17 @@ const STEPS: &[u32] = &[10, 19, 20, 25, 30, 50];
 
 /// Every LLM model some rule prices: one per family plus each per-model rule.
 const LLM_MODELS: &[&str] = &[
-    "mistralai/mixtral-8x7b-instruct",      // llm8x7b4b
-    "openhermes-mixtral-8x7b-gptq",         // model rule
-    "mistralai/mistral-7b-instruct",        // llm7b16b
-    "openhermes-2-pro-mistral-7b",          // model rule
-    "openhermes-2.5-mistral-7b-gptq",       // llm7b8b
-    "dolphin-2.9.4-llama3.1-8b",            // llm8b16b
-    "dolphin-2.9-llama3-8b",                // model rule
-    "hermes-3-llama3.1-8b",                 // model rule
-    "theia-llama-3.1-8b",                   // model rule
-    "openhermes-2-yi-34b-gptq",             // llm34b8b
-    "meta-llama/llama-2-70b-chat",          // llm70b4b
+    "mistralai/mixtral-8x7b-instruct", // llm8x7b4b
+    "openhermes-mixtral-8x7b-gptq",    // model rule
+    "mistralai/mistral-7b-instruct",   // llm7b16b
+    "openhermes-2-pro-mistral-7b",     // model rule
+    "openhermes-2.5-mistral-7b-gptq",  // llm7b8b
+    "dolphin-2.9.4-llama3.1-8b",       // llm8b16b
+    "dolphin-2.9-llama3-8b",           // model rule
+    "hermes-3-llama3.1-8b",            // model rule
+    "theia-llama-3.1-8b",              // model rule
+    "openhermes-2-yi-34b-gptq",        // llm34b8b
+    "meta-llama/llama-2-70b-chat",     // llm70b4b
 ];
 const INPUT_TOKENS: &[u32] = &[0, 100, 1000, 8000];
 const OUTPUT_TOKENS: &[u32] = &[0, 50, 500, 2000];
@@ -134,7 +134,8 @@ fn llm_mix() -> String {
         (35, (256, 1024)),
         (10, (1024, 4096)),
     ];
-    let mut rng = SplitMix64(2024_04_01);
+    // Seeded with the start of Season 1, 2024-04-01.
+    let mut rng = SplitMix64(20240401);
     let mut out = String::new();
     for n in 1..=500 {
         let model = rng.pick(models);
@@ -170,7 +171,10 @@ fn generated_corpus_files_match_their_generator() {
 fn real_example_jobs_are_the_fixture_copy() {
     let corpus = std::fs::read(root().join("corpus/example_jobs.jsonl")).unwrap();
     let fixture = std::fs::read(fixture("example_jobs.jsonl")).unwrap();
-    assert!(corpus == fixture, "corpus/example_jobs.jsonl drifted from its source copy");
+    assert!(
+        corpus == fixture,
+        "corpus/example_jobs.jsonl drifted from its source copy"
+    );
 }
 
 #[test]
@@ -183,11 +187,19 @@ fn every_corpus_job_is_valid_and_priced_by_a_rule() {
         for record in jobpoints::JobReader::new(text.as_bytes()) {
             let s = jobpoints::score_record(&rules, record, Default::default(), &mut ctx);
             assert!(
-                !matches!(s.status, jobpoints::Status::Invalid | jobpoints::Status::Error),
+                !matches!(
+                    s.status,
+                    jobpoints::Status::Invalid | jobpoints::Status::Error
+                ),
                 "{name}:{}: {s:?}",
                 s.line
             );
-            assert!(s.rule.is_some(), "{name}:{}: no rule for {:?}", s.line, s.model);
+            assert!(
+                s.rule.is_some(),
+                "{name}:{}: no rule for {:?}",
+                s.line,
+                s.model
+            );
             n += 1;
         }
         assert!(n > 100, "{name} has only {n} jobs");

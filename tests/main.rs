@@ -17,3 +17,5 @@ mod example_jobs;
 mod engine;
 // The default corpus of `jobpoints diff`: generated files match their generator.
 mod corpus;
+// `jobpoints diff`: fixture pairs of rule sets, git revisions, a large streamed ledger.
+mod diff_cli;

@@ -117,12 +117,7 @@ pub fn run(args: DiffArgs) -> u8 {
     };
     let old = load(old_files);
     let new = load(new_files);
-    let report = build_report(
-        &old,
-        &new,
-        corpus,
-        ImpactOptions { at, top: args.top },
-    );
+    let report = build_report(&old, &new, corpus, ImpactOptions { at, top: args.top });
     let text = match args.format {
         DiffFormat::Human => render_human(&report),
         DiffFormat::Markdown => render_markdown(&report),
@@ -133,7 +128,10 @@ pub fn run(args: DiffArgs) -> u8 {
         }
     };
     let mut stdout = std::io::stdout().lock();
-    if let Err(e) = stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush()) {
+    if let Err(e) = stdout
+        .write_all(text.as_bytes())
+        .and_then(|_| stdout.flush())
+    {
         if e.kind() != std::io::ErrorKind::BrokenPipe {
             eprintln!("error: cannot write output: {e}");
             return exit::USAGE;
@@ -175,8 +173,8 @@ fn open_corpus(jobs: &[PathBuf]) -> Result<Corpus, String> {
     let mut out: Corpus = Vec::new();
     if !jobs.is_empty() {
         for path in jobs {
-            let reader = open_jobs(path)
-                .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+            let reader =
+                open_jobs(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
             out.push((path.display().to_string(), reader));
         }
         return Ok(out);
@@ -191,9 +189,12 @@ fn open_corpus(jobs: &[PathBuf]) -> Result<Corpus, String> {
             .collect();
         paths.sort();
         for path in paths {
-            let reader = open_jobs(&path)
-                .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
-            let name = format!("{CORPUS_DIR}/{}", path.file_name().unwrap_or_default().to_string_lossy());
+            let reader =
+                open_jobs(&path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+            let name = format!(
+                "{CORPUS_DIR}/{}",
+                path.file_name().unwrap_or_default().to_string_lossy()
+            );
             out.push((name, reader));
         }
         return Ok(out);
