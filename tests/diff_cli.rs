@@ -572,3 +572,86 @@ fn a_large_ledger_is_streamed_in_bounded_memory() {
     assert_eq!(invalid["jobs"], broken);
     assert_eq!(r["impact"]["movers"].as_array().unwrap().len(), 3);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The walkthrough in rules/README.md shows real output: its example rule version is applied
+// to a repository holding this checkout's rules/ and corpus/, and `jobpoints diff --base main`
+// must print exactly what the README shows (ruleset hashes aside).
+
+const TOML_MARK: &str = "<!-- diff-example:toml -->\n```toml\n";
+const OUTPUT_MARK: &str = "<!-- diff-example:output -->\n```text\n";
+
+fn block<'a>(text: &'a str, mark: &str) -> (usize, &'a str) {
+    let start = text
+        .find(mark)
+        .unwrap_or_else(|| panic!("rules/README.md lacks {mark:?}"))
+        + mark.len();
+    let len = text[start..].find("```\n").expect("a closed block");
+    (start, &text[start..start + len])
+}
+
+fn without_hashes(s: &str) -> String {
+    let hash = |w: &str| w.len() == 64 && w.bytes().all(|b| b.is_ascii_hexdigit());
+    s.lines()
+        .map(|l| {
+            l.split(' ')
+                .map(|w| if hash(w) { "[ruleset-sha256]" } else { w })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn the_rules_readme_walkthrough_shows_real_output() {
+    let readme_path = rules_dir().join("README.md");
+    let readme = std::fs::read_to_string(&readme_path).unwrap();
+    let (_, toml) = block(&readme, TOML_MARK);
+
+    let repo = tempfile::tempdir().unwrap();
+    git(repo.path(), &["init", "-q"]);
+    write_rules(
+        &RuleFiles::from_dir(&rules_dir()).unwrap(),
+        &repo.path().join("rules"),
+    );
+    let corpus = repo.path().join("corpus");
+    std::fs::create_dir(&corpus).unwrap();
+    for entry in std::fs::read_dir(crate::util::root().join("corpus")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), corpus.join(entry.file_name())).unwrap();
+    }
+    git(repo.path(), &["add", "-A"]);
+    git(repo.path(), &["commit", "-q", "-m", "main"]);
+    let sdxl = repo.path().join("rules/families/sdxl10.toml");
+    let mut text = std::fs::read_to_string(&sdxl).unwrap();
+    text.push('\n');
+    text.push_str(toml);
+    std::fs::write(&sdxl, text).unwrap();
+
+    let out = jobpoints_in(repo.path())
+        .args(["diff", "--base", "main", "--top", "5"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let actual = String::from_utf8(out.stdout).unwrap();
+
+    if std::env::var_os("JOBPOINTS_WRITE_README").is_some() {
+        let (start, shown) = block(&readme, OUTPUT_MARK);
+        let mut updated = readme.clone();
+        updated.replace_range(start..start + shown.len(), &actual);
+        std::fs::write(&readme_path, updated).unwrap();
+    }
+    let readme = std::fs::read_to_string(&readme_path).unwrap();
+    let (_, shown) = block(&readme, OUTPUT_MARK);
+    assert!(
+        without_hashes(shown) == without_hashes(&actual),
+        "rules/README.md shows outdated `jobpoints diff` output; rewrite it with \
+         `JOBPOINTS_WRITE_README=1 cargo test walkthrough` and review the diff.\nactual:\n{actual}"
+    );
+}
