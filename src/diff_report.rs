@@ -201,7 +201,13 @@ impl Table {
     }
 
     fn markdown(&self) -> String {
-        let esc = |s: &str| s.replace('|', "\\|");
+        // Cells come from rule files and job files (untrusted): no table breaks, no HTML.
+        let esc = |s: &str| {
+            s.replace('|', "\\|")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;")
+                .replace('\n', " ")
+        };
         let mut out = String::new();
         out.push_str(&format!("| {} |\n", self.headers.join(" | ")));
         let seps: Vec<&str> = self

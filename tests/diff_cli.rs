@@ -655,3 +655,177 @@ fn the_rules_readme_walkthrough_shows_real_output() {
          `JOBPOINTS_WRITE_README=1 cargo test walkthrough` and review the diff.\nactual:\n{actual}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Rule-level changes the fixtures above do not cover, through the library: each case edits
+// one spot of the shipped rules and names the change it must produce.
+
+/// The shipped rules with `from` replaced by `to` in `file` (which must contain `from`).
+fn edited(file: &str, from: &str, to: &str) -> jobpoints::RuleSet {
+    let mut files = RuleFiles::from_dir(&rules_dir()).unwrap();
+    let text = files.text(file).unwrap().to_string();
+    assert!(text.contains(from), "{file} does not contain {from:?}");
+    files
+        .files
+        .insert(file.to_string(), text.replacen(from, to, 1).into_bytes());
+    let loaded = jobpoints::load(files);
+    let errors: Vec<String> = loaded.diagnostics.iter().map(|d| d.to_string()).collect();
+    loaded
+        .ruleset
+        .unwrap_or_else(|| panic!("edit of {file} does not load: {errors:#?}"))
+}
+
+#[test]
+fn every_kind_of_rule_change_is_named_and_flagged_as_it_should() {
+    use jobpoints::{Entity, Op};
+    let shipped = crate::util::shipped_rules();
+    // (file, from, to, entity, op, field, flagged)
+    let cases: &[(&str, &str, &str, Entity, Op, Option<&str>, bool)] = &[
+        (
+            "policy.toml",
+            "steps = 20",
+            "steps = 19",
+            Entity::Floor,
+            Op::Changed,
+            Some("min"),
+            true,
+        ),
+        (
+            "policy.toml",
+            "steps = 20\n",
+            "",
+            Entity::Floor,
+            Op::Removed,
+            Some("min"),
+            true,
+        ),
+        (
+            "families/flux-dev.toml",
+            "effective_from = 2024-10-16",
+            "effective_from = 2024-10-20",
+            Entity::Version,
+            Op::Changed,
+            Some("effective_from"),
+            true,
+        ),
+        (
+            "families/llm70b4b.toml",
+            "no_rule = \"the Season 1 multiplier for family `llm70b4b` was never recovered from the announcement, so it cannot be priced without inventing a number\"",
+            "formula = \"llama_season1\"\nmultiplier = 4.0",
+            Entity::Version,
+            Op::Changed,
+            Some("pricing"),
+            true,
+        ),
+        (
+            "families/llm70b4b.toml",
+            "no_rule = \"the Season 1",
+            "no_rule = \"Reworded: the Season 1",
+            Entity::Version,
+            Op::Changed,
+            Some("no_rule"),
+            false,
+        ),
+        (
+            "families/sd15.toml",
+            "source = \"A Tale of Two Points",
+            "source = \"Heurist blog, A Tale of Two Points",
+            Entity::Version,
+            Op::Changed,
+            Some("source"),
+            false,
+        ),
+        (
+            "catalog.toml",
+            "PepeXL = \"compositexl\"",
+            "PepeXL = \"sdxl10\"",
+            Entity::Model,
+            Op::Changed,
+            Some("family"),
+            true,
+        ),
+        (
+            "catalog.toml",
+            "ChilloutMix = \"sd15\"",
+            "",
+            Entity::Model,
+            Op::Removed,
+            Some("family"),
+            true,
+        ),
+        (
+            "kinds.toml",
+            "pixels = \"width * height\"",
+            "pixels = \"height * width\"",
+            Entity::Derived,
+            Op::Changed,
+            Some("expr"),
+            true,
+        ),
+        (
+            "kinds.toml",
+            "max = 16384",
+            "max = 8192",
+            Entity::Input,
+            Op::Changed,
+            Some("spec"),
+            false,
+        ),
+        (
+            "kinds.toml",
+            "[points.llama]\ndescription = \"LLM inference.",
+            "[points.llama]\ndescription = \"LLM inference (chat and completion).",
+            Entity::PointKind,
+            Op::Changed,
+            Some("description"),
+            false,
+        ),
+    ];
+    for (file, from, to, entity, op, field, flagged) in cases {
+        let new = edited(file, from, to);
+        let changes = jobpoints::diff_rules(&shipped, &new);
+        assert_eq!(changes.len(), 1, "{file}: {from:?} → {to:?}: {changes:#?}");
+        let c = &changes[0];
+        assert_eq!(
+            (c.entity, c.op, c.field.as_deref(), c.flag.is_some()),
+            (*entity, *op, *field, *flagged),
+            "{file}: {from:?} → {to:?}: {c:#?}"
+        );
+    }
+}
+
+#[test]
+fn removing_a_version_and_editing_an_inline_formula_are_flagged() {
+    use jobpoints::{Entity, Op};
+    let shipped = crate::util::shipped_rules();
+    let file = "models/openhermes-2-pro-mistral-7b.toml";
+    let text = std::fs::read_to_string(rules_dir().join(file)).unwrap();
+    let second = text.match_indices("[[version]]").nth(1).unwrap().0;
+    let new = edited(file, &text[second..], "");
+    let changes = jobpoints::diff_rules(&shipped, &new);
+    assert!(
+        changes.iter().any(|c| c.entity == Entity::Version
+            && c.op == Op::Removed
+            && c.subject.contains("version 2")
+            && c.flag.is_some()),
+        "{changes:#?}"
+    );
+
+    // An inline `expr` edited in place: flagged, with the text diff.
+    let inline = "--- models/inline.toml\n[rule]\nmodel = \"inline-llm\"\nfamily = \"llm8x7b4b\"\nkind = \"llm\"\n\n[[version]]\nversion = 1\neffective_from = 2024-04-01\nsource = \"test\"\nexpr = \"tokens / 1000.0\"\n";
+    let old = jobpoints::load(overlay(inline)).ruleset.unwrap();
+    let new = jobpoints::load(overlay(
+        &inline.replace("tokens / 1000.0", "tokens / 500.0"),
+    ))
+    .ruleset
+    .unwrap();
+    let changes = jobpoints::diff_rules(&old, &new);
+    assert_eq!(changes.len(), 1, "{changes:#?}");
+    assert_eq!(changes[0].field.as_deref(), Some("expr"));
+    assert!(changes[0].flag.is_some());
+    let diff = changes[0].diff.as_deref().unwrap();
+    assert!(
+        diff.contains("-tokens / 1000.0") && diff.contains("+tokens / 500.0"),
+        "{diff}"
+    );
+}

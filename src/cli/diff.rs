@@ -45,16 +45,7 @@ Exit codes:
   3  the new rules are invalid (the report, with their diagnostics, is still written)
   4  with --fail-on-change: some job's points or status changed";
 
-/// Compares two rule sets: what changed in the rules (kinds, floors, models, versions,
-/// fields like `multiplier 1.8 → 2.0`, formula text as a unified diff), and what that does
-/// to a corpus of jobs scored with both: per model and point kind, jobs changed, points
-/// before → after, Δ and Δ%, status changes and the biggest movers.
-///
-/// Changes that rewrite an existing version, remove one, or move a policy floor are
-/// flagged: rules change by adding versions. The default corpus is `./corpus` (else the copy
-/// built into the binary): the network's real example jobs, a grid over resolutions × steps
-/// and token counts, and a realistic LLM token mix. JSONL job files are streamed, so
-/// multi-million-line ledgers work in bounded memory.
+/// Arguments of `jobpoints diff` (its help text is on `Command::Diff`).
 #[derive(Debug, Clone, clap::Args)]
 #[command(after_help = DIFF_AFTER_HELP)]
 pub struct DiffArgs {

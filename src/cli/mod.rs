@@ -62,6 +62,17 @@ pub enum Command {
     /// List the catalog's models with the rule version that prices each.
     Models(ModelsArgs),
     /// Compare two rule sets: what changed, and what it does to a corpus of real jobs.
+    ///
+    /// Reports what changed in the rules (kinds, floors, models, versions, fields like
+    /// `multiplier 1.8 → 2.0`, formula text as a unified diff) and what that does to a corpus
+    /// of jobs scored with both: per point kind and model, jobs changed, points before →
+    /// after, Δ and Δ%, status changes and the biggest movers. Changes that rewrite an
+    /// existing version, remove one, or move a policy floor are flagged: rules change by
+    /// adding versions.
+    ///
+    /// The default corpus is ./corpus (else the copy built into the binary): the network's
+    /// real example jobs, a grid over resolutions × steps and token counts, and an LLM token
+    /// mix. JSONL job files are streamed, so multi-million-line ledgers diff in bounded memory.
     Diff(DiffArgs),
 }
 
