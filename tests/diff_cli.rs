@@ -680,7 +680,8 @@ fn every_kind_of_rule_change_is_named_and_flagged_as_it_should() {
     use jobpoints::{Entity, Op};
     let shipped = crate::util::shipped_rules();
     // (file, from, to, entity, op, field, flagged)
-    let cases: &[(&str, &str, &str, Entity, Op, Option<&str>, bool)] = &[
+    type Case<'a> = (&'a str, &'a str, &'a str, Entity, Op, Option<&'a str>, bool);
+    let cases: &[Case] = &[
         (
             "policy.toml",
             "steps = 20",
