@@ -14,7 +14,7 @@ use similar::TextDiff;
 
 use crate::files::RuleFiles;
 use crate::model::{InputSpec, JobKind, Pricing, Rule, RuleScope, RuleSet, RuleVersion, Threshold};
-use crate::time::utc_string;
+use crate::time::{utc_date, utc_string};
 
 /// What kind of thing changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -603,7 +603,7 @@ fn diff_rule(o: &Rule, n: &Rule, out: &mut Vec<RuleChange>) {
                 if latest_old.is_some_and(|t| nv.effective_from <= t) {
                     c = c.flag(format!(
                         "takes effect {}, before an existing version ends, so it re-prices jobs already scored",
-                        utc_string(nv.effective_from)
+                        when(nv.effective_from)
                     ));
                 }
                 out.push(c);
@@ -622,9 +622,19 @@ fn diff_rule(o: &Rule, n: &Rule, out: &mut Vec<RuleChange>) {
     }
 }
 
-/// `from 2024-04-01T00:00:00Z: waifu_season1 × 1.8, min pixels 262144, steps 20`.
+/// A date as rule files write it: `2024-04-01`, or the full time when it is not midnight UTC.
+fn when(t: jiff::Timestamp) -> String {
+    let full = utc_string(t);
+    if full.ends_with("T00:00:00Z") {
+        utc_date(t)
+    } else {
+        full
+    }
+}
+
+/// `from 2024-04-01: waifu_season1 × 1.8, min pixels 262144, steps 20`.
 pub fn describe_version(v: &RuleVersion) -> String {
-    let from = utc_string(v.effective_from);
+    let from = when(v.effective_from);
     match &v.pricing {
         Pricing::NoRule { reason } => format!("from {from}: no_rule ({reason})"),
         Pricing::Priced {
@@ -690,8 +700,8 @@ fn diff_version(rule: &Rule, o: &RuleVersion, n: &RuleVersion, out: &mut Vec<Rul
         out.push(
             change(
                 "effective_from",
-                utc_string(o.effective_from),
-                utc_string(n.effective_from),
+                when(o.effective_from),
+                when(n.effective_from),
             )
             .flag(REWRITES),
         );

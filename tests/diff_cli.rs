@@ -830,3 +830,49 @@ fn removing_a_version_and_editing_an_inline_formula_are_flagged() {
         "{diff}"
     );
 }
+
+#[test]
+fn at_picks_the_versions_in_force_at_a_time() {
+    // Version 3 of the fixture takes effect 2026-12-01: before that date nothing changes.
+    let text = std::fs::read_to_string(fixture("diff/multiplier_change.txt")).unwrap();
+    let dir = workspace(&text);
+    let changed = |at: &str| {
+        let (out, code) = run_diff(dir.path(), "json", &["--at", at]);
+        assert_eq!(code, 0);
+        let r: Json = serde_json::from_str(&out).unwrap();
+        assert_eq!(r["at"], format!("{at}T00:00:00Z"));
+        r["impact"]["total"]["changed"].as_u64().unwrap()
+    };
+    assert_eq!(changed("2026-11-30"), 0);
+    assert_eq!(changed("2026-12-01"), 2);
+    let out = jobpoints_in(dir.path())
+        .args(["diff", "old", "new", "--at", "not-a-date"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`not-a-date`"));
+}
+
+#[test]
+fn broken_old_rules_are_reported_and_do_not_fail_the_run() {
+    let text = std::fs::read_to_string(fixture("diff/err_broken_new.txt")).unwrap();
+    let dir = workspace(&text);
+    // Swapped: the broken rules are the old side, as when a PR fixes them.
+    let out = jobpoints_in(dir.path())
+        .args([
+            "diff",
+            "new",
+            "old",
+            "--format",
+            "json",
+            "--jobs",
+            "jobs.jsonl",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let r: Json = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["old"]["valid"], false);
+    assert_eq!(r["new"]["valid"], true);
+    assert!(r["impact"].is_null());
+}
