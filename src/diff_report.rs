@@ -354,6 +354,20 @@ fn movers_table(movers: &[Mover]) -> Table {
     }
 }
 
+/// The models whose jobs changed, biggest gains first and biggest losses last, by point
+/// kind (points of different kinds are not compared), then by name.
+fn changed_models(i: &Impact) -> Vec<&ModelGroup> {
+    let mut changed: Vec<&ModelGroup> = i.models.iter().filter(|m| m.totals.changed > 0).collect();
+    changed.sort_by(|a, b| {
+        (&a.kind, std::cmp::Reverse(a.totals.delta), &a.model).cmp(&(
+            &b.kind,
+            std::cmp::Reverse(b.totals.delta),
+            &b.model,
+        ))
+    });
+    changed
+}
+
 fn versions_at(r: &DiffReport) -> String {
     match &r.at {
         Some(t) => format!("every job priced by the rule versions in force at {t}"),
@@ -436,11 +450,11 @@ pub fn render_human(r: &DiffReport) -> String {
         let _ = writeln!(out, "  corpus: {}\n", corpus_text(i));
         out.push_str(&kinds_table(i).text("  "));
         out.push('\n');
-        let changed: Vec<&ModelGroup> = i.models.iter().filter(|m| m.totals.changed > 0).collect();
+        let changed = changed_models(i);
         if changed.is_empty() {
             let _ = writeln!(out, "No model's points or statuses change.");
         } else {
-            let _ = writeln!(out, "Models that change");
+            let _ = writeln!(out, "Models that change (gains first, losses last)");
             out.push_str(&models_table(changed.iter().copied()).text("  "));
         }
         let unchanged = i.models.len() - changed.len();
@@ -506,11 +520,11 @@ pub fn render_markdown(r: &DiffReport) -> String {
         );
         out.push_str(&kinds_table(i).markdown());
         out.push('\n');
-        let changed: Vec<&ModelGroup> = i.models.iter().filter(|m| m.totals.changed > 0).collect();
+        let changed = changed_models(i);
         if changed.is_empty() {
             let _ = writeln!(out, "No model's points or statuses change.\n");
         } else {
-            let _ = writeln!(out, "**Models that change:**\n");
+            let _ = writeln!(out, "**Models that change** (gains first, losses last):\n");
             out.push_str(&models_table(changed.iter().copied()).markdown());
             out.push('\n');
         }
