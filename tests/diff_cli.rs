@@ -876,3 +876,30 @@ fn broken_old_rules_are_reported_and_do_not_fail_the_run() {
     assert_eq!(r["new"]["valid"], true);
     assert!(r["impact"].is_null());
 }
+
+#[test]
+fn a_job_file_that_cannot_be_read_is_reported_and_exits_1() {
+    let text = std::fs::read_to_string(fixture("diff/multiplier_change.txt")).unwrap();
+    let dir = workspace(&text);
+    // A directory opens but cannot be read.
+    std::fs::create_dir(dir.path().join("a-directory.jsonl")).unwrap();
+    let out = jobpoints_in(dir.path())
+        .args(["diff", "old", "new", "--format", "json"])
+        .args(["--jobs", "jobs.jsonl", "a-directory.jsonl"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.code() == Some(2) {
+        // Platforms where opening a directory fails: a usage error naming it.
+        assert!(stderr.contains("a-directory.jsonl"), "{stderr}");
+        return;
+    }
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("reading `a-directory.jsonl` stopped"),
+        "{stderr}"
+    );
+    let r: Json = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["impact"]["files"][0]["jobs"], 12);
+    assert!(r["impact"]["files"][1]["error"].is_string(), "{r:#}");
+}

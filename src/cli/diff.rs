@@ -41,6 +41,7 @@ Examples:
 
 Exit codes:
   0  the report was written (with --fail-on-change: and no job's points or status changed)
+  1  a job file could not be read to its end (the report covers the jobs read before)
   2  usage error, an unreadable job file or rules directory, or a git revision that cannot be read
   3  the new rules are invalid (the report, with their diagnostics, is still written)
   4  with --fail-on-change: some job's points or status changed";
@@ -128,8 +129,21 @@ pub fn run(args: DiffArgs) -> u8 {
             return exit::USAGE;
         }
     }
+    // A job file that could not be read to its end is in the report; say it where scripts look too.
+    let mut unreadable = false;
+    for f in report.impact.iter().flat_map(|i| &i.files) {
+        if let Some(e) = &f.error {
+            eprintln!(
+                "error: reading `{}` stopped after {} jobs: {e}",
+                f.file, f.jobs
+            );
+            unreadable = true;
+        }
+    }
     if !report.new.valid {
         exit::RULES_INVALID
+    } else if unreadable {
+        exit::JOBS_FAILED
     } else if args.fail_on_change && report.jobs_changed() {
         exit::CHANGED
     } else {
