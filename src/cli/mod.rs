@@ -14,10 +14,12 @@ use crate::load::{Loaded, load};
 mod check;
 mod eval;
 mod models;
+mod synth;
 
 pub use check::{CheckArgs, CheckFormat};
 pub use eval::EvalArgs;
 pub use models::ModelsArgs;
+pub use synth::SynthArgs;
 
 /// Exit codes, documented in the README and in `--help`.
 pub mod exit {
@@ -56,6 +58,9 @@ pub enum Command {
     Check(CheckArgs),
     /// List the catalog's models with the rule version that prices each.
     Models(ModelsArgs),
+    /// Write the benchmark's synthetic ledger (JSONL) to stdout.
+    #[command(hide = true)]
+    Synth(SynthArgs),
 }
 
 /// Where the rules come from; shared by every subcommand.
@@ -93,6 +98,20 @@ pub fn main() -> ExitCode {
         Command::Eval(args) => eval::run(args),
         Command::Check(args) => check::run(args),
         Command::Models(args) => models::run(args),
+        Command::Synth(args) => synth::run(args),
     };
+    if std::env::var_os("JOBPOINTS_REPORT_PEAK_RSS").is_some() {
+        // For the benchmark: peak resident memory of this process, from the kernel.
+        if let Some(line) = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmHWM:"))
+                    .map(String::from)
+            })
+        {
+            eprintln!("peak_rss {}", line.trim_start_matches("VmHWM:").trim());
+        }
+    }
     ExitCode::from(code)
 }
