@@ -23,6 +23,7 @@
 
 #![forbid(unsafe_code)]
 
+mod compiled;
 mod diagnostic;
 mod diff_report;
 mod evaluate;
@@ -30,6 +31,7 @@ mod files;
 mod git;
 mod impact;
 mod job;
+mod ledger;
 mod load;
 mod model;
 mod output;
@@ -43,6 +45,7 @@ mod time;
 mod validate;
 
 pub mod cli;
+pub mod synth;
 
 pub use diagnostic::{Code, Diagnostic, Severity, render_human};
 pub use diff_report::{
@@ -56,14 +59,19 @@ pub use impact::{
     CorpusFile, Group, Impact, ImpactBuilder, ImpactOptions, ModelGroup, Mover, transition,
 };
 pub use job::{Job, JobError, JobRecord, parse_job, read_inputs};
+pub use ledger::{
+    Envelope, FastJob, FastVal, LineScorer, RulesContext, RulesScorer, is_canonical_utc, run_ledger,
+};
 pub use load::{CATALOG_FILE, KINDS_FILE, Loaded, POLICY_FILE, load};
 pub use model::{
     CatalogEntry, Example, Formula, InputSpec, JobKind, PointKind, Pricing, Resolution, Rule,
     RuleScope, RuleSet, RuleVersion, Threshold, Value,
 };
-pub use output::{EvalFormat, ScoreWriter, Totals, render_table, totals_by_kind};
+pub use output::{
+    EvalFormat, ScoreRef, ScoreWriter, Totals, render_table, totals_by_kind, write_jsonl,
+};
 pub use points::{Points, PointsError, PointsSum};
-pub use reader::{JobReader, MAX_LINE_BYTES, open_jobs};
+pub use reader::{JobReader, MAX_LINE_BYTES, RawItem, open_jobs, parse_line};
 pub use rulediff::{
     Entity, FileChanges, Op, RuleChange, describe_version, diff_files, diff_formula_files,
     diff_rules, unified_diff,

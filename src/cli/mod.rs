@@ -15,11 +15,13 @@ mod check;
 mod diff;
 mod eval;
 mod models;
+mod synth;
 
 pub use check::{CheckArgs, CheckFormat};
 pub use diff::{Corpus, DiffArgs, DiffFormat, build_report};
 pub use eval::EvalArgs;
 pub use models::ModelsArgs;
+pub use synth::SynthArgs;
 
 /// Exit codes, documented in the README and in `--help`.
 pub mod exit {
@@ -74,6 +76,9 @@ pub enum Command {
     /// real example jobs, a grid over resolutions × steps and token counts, and an LLM token
     /// mix. JSONL job files are streamed, so multi-million-line ledgers diff in bounded memory.
     Diff(DiffArgs),
+    /// Write the benchmark's synthetic ledger (JSONL) to stdout.
+    #[command(hide = true)]
+    Synth(SynthArgs),
 }
 
 /// Where the rules come from; shared by every subcommand.
@@ -112,6 +117,20 @@ pub fn main() -> ExitCode {
         Command::Check(args) => check::run(args),
         Command::Models(args) => models::run(args),
         Command::Diff(args) => diff::run(args),
+        Command::Synth(args) => synth::run(args),
     };
+    if std::env::var_os("JOBPOINTS_REPORT_PEAK_RSS").is_some() {
+        // For the benchmark: peak resident memory of this process, from the kernel.
+        if let Some(line) = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmHWM:"))
+                    .map(String::from)
+            })
+        {
+            eprintln!("peak_rss {}", line.trim_start_matches("VmHWM:").trim());
+        }
+    }
     ExitCode::from(code)
 }
