@@ -32,11 +32,13 @@ mod model;
 mod output;
 mod points;
 mod reader;
+mod reload;
 mod sandbox;
 mod schema;
 mod score;
 mod time;
 mod validate;
+mod watcher;
 
 pub mod cli;
 
@@ -52,7 +54,11 @@ pub use model::{
 pub use output::{EvalFormat, ScoreWriter, Totals, render_table, totals_by_kind};
 pub use points::{Points, PointsError, PointsSum};
 pub use reader::{JobReader, MAX_LINE_BYTES, open_jobs};
+pub use reload::{
+    OpenError, ReloadFailure, ReloadOutcome, ReloadStatus, RuleChange, RulesHandle, changes,
+};
 pub use sandbox::{Limits, hardened_engine};
 pub use schema::InputType;
 pub use score::{Score, ScoreOptions, Status, Trace, score_record};
 pub use time::{parse_time, utc_date, utc_string};
+pub use watcher::{DEBOUNCE, RulesWatcher, WatchError};

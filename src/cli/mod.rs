@@ -14,10 +14,14 @@ use crate::load::{Loaded, load};
 mod check;
 mod eval;
 mod models;
+mod serve;
+mod watch;
 
 pub use check::{CheckArgs, CheckFormat};
 pub use eval::EvalArgs;
 pub use models::ModelsArgs;
+pub use serve::{LogFormat, ServeArgs};
+pub use watch::WatchArgs;
 
 /// Exit codes, documented in the README and in `--help`.
 pub mod exit {
@@ -56,6 +60,10 @@ pub enum Command {
     Check(CheckArgs),
     /// List the catalog's models with the rule version that prices each.
     Models(ModelsArgs),
+    /// Serve scoring over HTTP, reloading the rules whenever they change on disk.
+    Serve(ServeArgs),
+    /// Re-check the rules on every save and show how the points of some jobs move.
+    Watch(WatchArgs),
 }
 
 /// Where the rules come from; shared by every subcommand.
@@ -93,6 +101,8 @@ pub fn main() -> ExitCode {
         Command::Eval(args) => eval::run(args),
         Command::Check(args) => check::run(args),
         Command::Models(args) => models::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::Watch(args) => watch::run(args),
     };
     ExitCode::from(code)
 }
