@@ -84,6 +84,9 @@ pub enum ReloadOutcome {
     },
     /// The new files are invalid or unreadable; the previous set stays active.
     Rejected(ReloadFailure),
+    /// The files are byte for byte the ones last rejected (a temporary file came and went):
+    /// the failure stands and is not counted again.
+    StillRejected { hash: String },
 }
 
 /// Where the active set came from and whether the files on disk match it.
@@ -189,6 +192,10 @@ impl RulesHandle {
             Err(e) => return self.reject(&old, e.to_string(), None, Vec::new(), e.to_string()),
         };
         let hash = files.hash();
+        let last_rejected = self.status().last_error.and_then(|e| e.rejected_hash);
+        if last_rejected.as_deref() == Some(hash.as_str()) {
+            return ReloadOutcome::StillRejected { hash };
+        }
         if *hash == *old.hash {
             let recovered = self.clear_error();
             return ReloadOutcome::Unchanged {
@@ -467,6 +474,8 @@ mod tests {
         edit(tmp.path(), "families/sd15.toml", "multiplier = [", "multiplier = 0.3\nbogus = 1");
         assert!(matches!(h.reload(), ReloadOutcome::Rejected(_)));
         assert_eq!(h.status().last_error.unwrap().since, since);
+        // The same broken bytes again are not a new failure.
+        assert!(matches!(h.reload(), ReloadOutcome::StillRejected { .. }));
 
         edit(tmp.path(), "families/sd15.toml", "multiplier = 0.3\nbogus = 1", "multiplier = 0.6");
         edit(

@@ -15,3 +15,5 @@ mod rule_errors;
 mod example_jobs;
 // Library-level checks: determinism, catalog coverage, adding a model without rebuilding.
 mod engine;
+// `jobpoints serve` on a loopback port: the HTTP API, hot reload, symlink swaps, load.
+mod serve;

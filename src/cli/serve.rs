@@ -321,6 +321,9 @@ fn on_change(state: &AppState) {
                 tracing::info!(new = %new.hash, "rules change: {c}");
             }
         }
+        ReloadOutcome::StillRejected { hash } => {
+            tracing::debug!(%hash, "rules still invalid (unchanged since the last failure)");
+        }
         ReloadOutcome::Rejected(f) => {
             m.reloads
                 .get_or_create(&ReloadLabels {
@@ -395,13 +398,17 @@ async fn score(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body) 
         }
     };
     let too_large = || {
-        json_error(
+        let mut r = json_error(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!(
                 "request body is larger than {} bytes (see --max-body-bytes)",
                 st.max_body_bytes
             ),
-        )
+        );
+        // The rest of the body is not read, so the connection cannot be reused.
+        r.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        r
     };
     let declared = headers
         .get(header::CONTENT_LENGTH)
