@@ -173,7 +173,10 @@ impl RulesHandle {
 
     /// The reload state, for `/v1/rules` and metrics.
     pub fn status(&self) -> ReloadStatus {
-        self.status.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Re-reads and validates the whole directory; swaps only when the new set is valid.
@@ -275,18 +278,43 @@ impl RulesHandle {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "change", rename_all = "snake_case")]
 pub enum RuleChange {
-    RuleAdded { rule: String, versions: Vec<i64> },
-    RuleRemoved { rule: String },
-    VersionAdded { rule: String, version: i64 },
-    VersionRemoved { rule: String, version: i64 },
+    RuleAdded {
+        rule: String,
+        versions: Vec<i64>,
+    },
+    RuleRemoved {
+        rule: String,
+    },
+    VersionAdded {
+        rule: String,
+        version: i64,
+    },
+    VersionRemoved {
+        rule: String,
+        version: i64,
+    },
     /// Same version number, different date, pricing or no-rule reason.
-    VersionChanged { rule: String, version: i64 },
-    ModelAdded { model: String, family: String },
-    ModelRemoved { model: String },
-    ModelMoved { model: String, from: String, to: String },
+    VersionChanged {
+        rule: String,
+        version: i64,
+    },
+    ModelAdded {
+        model: String,
+        family: String,
+    },
+    ModelRemoved {
+        model: String,
+    },
+    ModelMoved {
+        model: String,
+        from: String,
+        to: String,
+    },
     /// Files that changed without changing any rule version or catalog entry (kinds,
     /// policy, examples, notes).
-    OtherFiles { files: Vec<String> },
+    OtherFiles {
+        files: Vec<String>,
+    },
 }
 
 impl fmt::Display for RuleChange {
@@ -314,7 +342,11 @@ impl fmt::Display for RuleChange {
                 write!(f, "model `{model}` moved from family `{from}` to `{to}`")
             }
             RuleChange::OtherFiles { files } => {
-                write!(f, "no rule version changed; files changed: {}", files.join(", "))
+                write!(
+                    f,
+                    "no rule version changed; files changed: {}",
+                    files.join(", ")
+                )
             }
         }
     }
@@ -336,7 +368,10 @@ fn fingerprint(rule: &Rule, v: &RuleVersion) -> String {
             format!("{}|{multiplier}|{}", formula.source, t.join(","))
         }
     };
-    format!("{}|{}|{}|{pricing}", rule.kind, rule.family, v.effective_from)
+    format!(
+        "{}|{}|{}|{pricing}",
+        rule.kind, rule.family, v.effective_from
+    )
 }
 
 fn versions_of(rs: &RuleSet) -> BTreeMap<String, BTreeMap<i64, String>> {
@@ -437,8 +472,8 @@ mod tests {
 
     fn copy_rules() -> tempfile::TempDir {
         let tmp = tempfile::tempdir().unwrap();
-        let src = RuleFiles::from_dir(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rules"))
-            .unwrap();
+        let src =
+            RuleFiles::from_dir(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rules")).unwrap();
         for (rel, bytes) in &src.files {
             let p = tmp.path().join(rel);
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
@@ -461,23 +496,42 @@ mod tests {
         let first = h.current().hash.clone();
         assert!(matches!(h.reload(), ReloadOutcome::Unchanged { .. }));
 
-        edit(tmp.path(), "families/sd15.toml", "multiplier = 0.3", "multiplier = [");
+        edit(
+            tmp.path(),
+            "families/sd15.toml",
+            "multiplier = 0.3",
+            "multiplier = [",
+        );
         let ReloadOutcome::Rejected(f) = h.reload() else {
             panic!("a syntax error must be rejected")
         };
         assert_eq!(f.active_hash, *first);
-        assert!(f.diagnostics.iter().any(|d| d.code.as_str() == "toml-syntax"));
+        assert!(
+            f.diagnostics
+                .iter()
+                .any(|d| d.code.as_str() == "toml-syntax")
+        );
         assert_eq!(h.current().hash, first, "the old set is still active");
         let since = h.status().last_error.unwrap().since;
 
         // A second, different failure keeps `since`.
-        edit(tmp.path(), "families/sd15.toml", "multiplier = [", "multiplier = 0.3\nbogus = 1");
+        edit(
+            tmp.path(),
+            "families/sd15.toml",
+            "multiplier = [",
+            "multiplier = 0.3\nbogus = 1",
+        );
         assert!(matches!(h.reload(), ReloadOutcome::Rejected(_)));
         assert_eq!(h.status().last_error.unwrap().since, since);
         // The same broken bytes again are not a new failure.
         assert!(matches!(h.reload(), ReloadOutcome::StillRejected { .. }));
 
-        edit(tmp.path(), "families/sd15.toml", "multiplier = 0.3\nbogus = 1", "multiplier = 0.6");
+        edit(
+            tmp.path(),
+            "families/sd15.toml",
+            "multiplier = 0.3\nbogus = 1",
+            "multiplier = 0.6",
+        );
         edit(
             tmp.path(),
             "families/sd15.toml",
@@ -513,20 +567,26 @@ mod tests {
     #[test]
     fn changes_name_added_and_removed_rules_and_models() {
         let tmp = copy_rules();
-        let old = load(RuleFiles::from_dir(tmp.path()).unwrap()).ruleset.unwrap();
+        let old = load(RuleFiles::from_dir(tmp.path()).unwrap())
+            .ruleset
+            .unwrap();
         std::fs::remove_file(tmp.path().join("models/theia-llama-3.1-8b.toml")).unwrap();
         let new = load(RuleFiles::from_dir(tmp.path()).unwrap());
-        let new = new.ruleset.expect("removing a model rule leaves a valid set");
+        let new = new
+            .ruleset
+            .expect("removing a model rule leaves a valid set");
         let c = changes(&old, &new);
         assert!(
-            c.iter()
-                .any(|c| matches!(c, RuleChange::RuleRemoved { rule } if rule == "theia-llama-3.1-8b")),
+            c.iter().any(
+                |c| matches!(c, RuleChange::RuleRemoved { rule } if rule == "theia-llama-3.1-8b")
+            ),
             "{c:?}"
         );
         let back = changes(&new, &old);
         assert!(
-            back.iter()
-                .any(|c| matches!(c, RuleChange::RuleAdded { rule, .. } if rule == "theia-llama-3.1-8b")),
+            back.iter().any(
+                |c| matches!(c, RuleChange::RuleAdded { rule, .. } if rule == "theia-llama-3.1-8b")
+            ),
             "{back:?}"
         );
     }

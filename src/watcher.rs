@@ -18,7 +18,6 @@ use notify::event::{AccessKind, AccessMode};
 use notify::{EventKind, RecursiveMode};
 use notify_debouncer_full::{DebounceEventResult, new_debouncer};
 
-
 /// How long a burst of file events must be quiet before the callback runs.
 pub const DEBOUNCE: Duration = Duration::from_millis(150);
 

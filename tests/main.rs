@@ -17,3 +17,5 @@ mod example_jobs;
 mod engine;
 // `jobpoints serve` on a loopback port: the HTTP API, hot reload, symlink swaps, load.
 mod serve;
+// `jobpoints watch`: the author's loop, through the real binary.
+mod watch_cli;

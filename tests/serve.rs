@@ -140,7 +140,10 @@ fn http_api_end_to_end() {
 
     let (status, body) = s.get("/healthz");
     assert_eq!(status, 200);
-    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["status"], "ok");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["status"],
+        "ok"
+    );
 
     // JSONL gives exactly the objects `eval --format json` gives for the same file.
     let jobs = std::fs::read(root().join("examples/jobs.jsonl")).unwrap();
@@ -176,11 +179,21 @@ fn http_api_end_to_end() {
 
     // Bad requests: a 4xx with a JSON error, and the server keeps going.
     let cases: [(&str, &[u8], u16, &str); 5] = [
-        ("application/json", b"{\"model\": ", 400, "broken JSON at line 1"),
+        (
+            "application/json",
+            b"{\"model\": ",
+            400,
+            "broken JSON at line 1",
+        ),
         ("application/json", b"42", 400, "expected a job object"),
         ("application/json", b"", 400, "broken JSON"),
         ("text/plain", b"{}", 415, "Content-Type"),
-        ("application/json", &[b' '; 100_001], 413, "larger than 100000 bytes"),
+        (
+            "application/json",
+            &[b' '; 100_001],
+            413,
+            "larger than 100000 bytes",
+        ),
     ];
     for (ct, body, want, msg) in cases {
         let (status, text, _) = s.post(ct, body);
@@ -234,7 +247,9 @@ fn http_api_end_to_end() {
     assert!(m.contains("jobpoints_rules_reload_failing 0\n"));
     assert!(m.contains("jobpoints_job_evaluation_seconds_bucket"));
     let scored = served.as_array().unwrap().len() + 3;
-    assert!(m.contains(&format!("jobpoints_job_evaluation_seconds_count {scored}\n")));
+    assert!(m.contains(&format!(
+        "jobpoints_job_evaluation_seconds_count {scored}\n"
+    )));
 }
 
 #[cfg(unix)]
@@ -262,7 +277,12 @@ fn serve_refuses_invalid_rules_at_start() {
     let tmp = tempfile::tempdir().unwrap();
     let rules = tmp.path().join("rules");
     copy_rules_to(&rules);
-    edit_rule(&rules, "families/sd15.toml", "multiplier = 0.3", "multiplier = [");
+    edit_rule(
+        &rules,
+        "families/sd15.toml",
+        "multiplier = 0.3",
+        "multiplier = [",
+    );
     let out = jobpoints()
         .args(["serve", "--listen", "127.0.0.1:0", "--rules"])
         .arg(&rules)
@@ -296,7 +316,14 @@ fn bad_edits_keep_the_last_good_rules_and_a_fix_recovers() {
     let breaks: [(&str, Break, &str); 4] = [
         (
             "syntax error",
-            |d| edit_rule(d, "families/sd15.toml", "multiplier = 0.3", "multiplier = ["),
+            |d| {
+                edit_rule(
+                    d,
+                    "families/sd15.toml",
+                    "multiplier = 0.3",
+                    "multiplier = [",
+                )
+            },
             "toml-syntax",
         ),
         (
@@ -313,7 +340,14 @@ fn bad_edits_keep_the_last_good_rules_and_a_fix_recovers() {
         ),
         (
             "formula failing its examples",
-            |d| edit_rule(d, "formulas/waifu_season1.rhai", "steps / 20.0", "steps / 10.0"),
+            |d| {
+                edit_rule(
+                    d,
+                    "formulas/waifu_season1.rhai",
+                    "steps / 20.0",
+                    "steps / 10.0",
+                )
+            },
             "example-failed",
         ),
         (
@@ -327,7 +361,10 @@ fn bad_edits_keep_the_last_good_rules_and_a_fix_recovers() {
         break_it(&rules);
         let r = wait_failed(&s, n as u64 + 1);
         assert_eq!(r["state"], "reload_failed", "{what}");
-        assert_eq!(r["ruleset"], good_hash, "{what}: the last good rules stay active");
+        assert_eq!(
+            r["ruleset"], good_hash,
+            "{what}: the last good rules stay active"
+        );
         let err = &r["last_error"];
         assert_eq!(err["active_hash"], good_hash);
         assert!(err["since"].is_string() && err["rejected_hash"].is_string());
@@ -381,11 +418,20 @@ fn bad_edits_keep_the_last_good_rules_and_a_fix_recovers() {
     assert_eq!(points(&after), "0.600000");
     assert_eq!(after["ruleset"], r["ruleset"]);
     let log = s.log();
-    assert!(log.contains(&format!("rules reloaded: {good_hash} → ")), "{log}");
+    assert!(
+        log.contains(&format!("rules reloaded: {good_hash} → ")),
+        "{log}"
+    );
     assert!(log.contains("rule `sd15`: version 2 changed"), "{log}");
     let (_, m) = s.get("/metrics");
-    assert!(m.contains("jobpoints_rules_reloads_total{result=\"failed\"} 4\n"), "{m}");
-    assert!(m.contains("jobpoints_rules_reloads_total{result=\"ok\"} 1\n"), "{m}");
+    assert!(
+        m.contains("jobpoints_rules_reloads_total{result=\"failed\"} 4\n"),
+        "{m}"
+    );
+    assert!(
+        m.contains("jobpoints_rules_reloads_total{result=\"ok\"} 1\n"),
+        "{m}"
+    );
 }
 
 #[cfg(unix)]
@@ -446,8 +492,8 @@ fn a_container_style_data_swap_is_picked_up() {
 
 #[test]
 fn under_load_every_result_matches_the_rules_whose_hash_it_carries() {
-    const FLIPS: usize = 16;
-    const CLIENTS: usize = 4;
+    const FLIPS: usize = 12;
+    const CLIENTS: usize = 3;
     let tmp = tempfile::tempdir().unwrap();
     let live = tmp.path().join("live");
     copy_rules_to(&live);
@@ -484,8 +530,9 @@ fn under_load_every_result_matches_the_rules_whose_hash_it_carries() {
             let expect_b = expect(&hb);
             std::thread::spawn(move || {
                 let mut seen = (0usize, 0usize);
-                // Bounded: stops when the flips are done, or after 2000 requests.
-                for _ in 0..2000 {
+                // Bounded: stops when the flips are done, or after a minute at most.
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+                while std::time::Instant::now() < deadline {
                     if stop.load(std::sync::atomic::Ordering::Relaxed) {
                         break;
                     }
@@ -528,7 +575,9 @@ fn under_load_every_result_matches_the_rules_whose_hash_it_carries() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let mut total = (0, 0);
     for c in clients {
-        let (a, b) = c.join().expect("a client saw a failed request or a wrong result");
+        let (a, b) = c
+            .join()
+            .expect("a client saw a failed request or a wrong result");
         total = (total.0 + a, total.1 + b);
     }
     assert!(

@@ -296,7 +296,9 @@ fn on_change(state: &AppState) {
             recovered,
         } => {
             m.reloads
-                .get_or_create(&ReloadLabels { result: "ok".into() })
+                .get_or_create(&ReloadLabels {
+                    result: "ok".into(),
+                })
                 .inc();
             m.failing.set(0);
             // The info gauge carries exactly one hash: the active one.
@@ -381,7 +383,13 @@ async fn score(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body) 
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        });
     let shape = match content_type.as_deref() {
         Some("application/json") => BodyShape::Json,
         Some("application/x-ndjson" | "application/jsonl" | "application/jsonlines") => {

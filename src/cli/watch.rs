@@ -53,10 +53,7 @@ pub fn run(args: WatchArgs) -> u8 {
             return exit::USAGE;
         }
     };
-    let opts = ScoreOptions {
-        at,
-        explain: false,
-    };
+    let opts = ScoreOptions { at, explain: false };
     let mut out = std::io::stdout().lock();
     let (tx, rx) = mpsc::channel::<()>();
     // Start watching before the first load, so a save during it is not missed.
@@ -87,23 +84,37 @@ pub fn run(args: WatchArgs) -> u8 {
             }
         };
         let hash = loaded.files.hash();
-        let _ = writeln!(out, "{}", header(first));
         if !first && hash == last_hash {
-            let _ = writeln!(out, "rules unchanged (ruleset {hash})");
-        } else {
-            print_check(&mut out, &loaded, &hash);
-            report(&mut out, &loaded, last_good.as_deref(), args.jobs.as_deref(), opts);
-            if let Some(rs) = loaded.ruleset {
-                last_good = Some(Arc::new(rs));
-            } else if let Some(good) = &last_good {
-                let _ = writeln!(
-                    out,
-                    "not applied: the last valid rules ({}) stay in effect",
-                    good.hash
-                );
+            // Same bytes (a temporary file came and went, or a save without changes): the
+            // last report still stands.
+            if rx.recv().is_err() {
+                return exit::OK;
             }
+            continue;
         }
-        let _ = writeln!(out, "watching {} for changes (Ctrl-C to stop)", dir.display());
+        let _ = writeln!(out, "{}", header(first));
+        print_check(&mut out, &loaded, &hash);
+        report(
+            &mut out,
+            &loaded,
+            last_good.as_deref(),
+            args.jobs.as_deref(),
+            opts,
+        );
+        if let Some(rs) = loaded.ruleset {
+            last_good = Some(Arc::new(rs));
+        } else if let Some(good) = &last_good {
+            let _ = writeln!(
+                out,
+                "not applied: the last valid rules ({}) stay in effect",
+                good.hash
+            );
+        }
+        let _ = writeln!(
+            out,
+            "watching {} for changes (Ctrl-C to stop)",
+            dir.display()
+        );
         let _ = out.flush();
         last_hash = hash;
         first = false;
@@ -154,7 +165,9 @@ fn report(
     };
     if let Some(before) = before {
         let changed = changes(before, after);
-        if changed.is_empty() {
+        if before.hash == after.hash {
+            let _ = writeln!(out, "back to the last valid rules");
+        } else if changed.is_empty() {
             let _ = writeln!(out, "no rule version or catalog change");
         }
         for c in changed {
