@@ -565,6 +565,32 @@ mod tests {
     }
 
     #[test]
+    fn a_vanished_directory_keeps_the_old_set() {
+        let tmp = copy_rules();
+        let h = RulesHandle::open(RuleFiles::from_dir(tmp.path()).unwrap()).unwrap();
+        let first = h.current().hash.clone();
+        let moved = tmp.path().with_extension("gone");
+        std::fs::rename(tmp.path(), &moved).unwrap();
+        let outcome = h.reload();
+        std::fs::rename(&moved, tmp.path()).unwrap();
+        let ReloadOutcome::Rejected(f) = outcome else {
+            panic!("a missing directory must be rejected")
+        };
+        assert!(f.message.contains("does not exist"), "{}", f.message);
+        assert_eq!(f.rejected_hash, None);
+        assert_eq!(h.current().hash, first);
+        // Back in place: the same files as the active set, so the error clears.
+        assert!(matches!(
+            h.reload(),
+            ReloadOutcome::Unchanged {
+                recovered: true,
+                ..
+            }
+        ));
+        assert!(h.status().last_error.is_none());
+    }
+
+    #[test]
     fn changes_name_added_and_removed_rules_and_models() {
         let tmp = copy_rules();
         let old = load(RuleFiles::from_dir(tmp.path()).unwrap())

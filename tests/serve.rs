@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 
-use crate::util::{copy_rules_to, edit_rule, jobpoints, poll, root, set_sd15_v2_multiplier};
+use crate::util::{
+    copy_rules_to, edit_rule, jobpoints, poll, root, set_sd15_v2_multiplier, with_snapshots,
+};
 
 /// A running `jobpoints serve`, killed on drop.
 struct Server {
@@ -202,9 +204,11 @@ fn http_api_end_to_end() {
         let e = err["error"].as_str().unwrap();
         assert!(e.contains(msg), "`{e}` should mention `{msg}`");
     }
-    let (status, text) = s.get("/nope");
-    assert_eq!(status, 404);
-    assert!(serde_json::from_str::<Value>(&text).unwrap()["error"].is_string());
+    for (path, want) in [("/nope", 404), ("/v1/score", 405)] {
+        let (status, text) = s.get(path);
+        assert_eq!(status, want, "GET {path}");
+        assert!(serde_json::from_str::<Value>(&text).unwrap()["error"].is_string());
+    }
 
     let r = s.rules();
     assert_eq!(r["ruleset"], hash);
@@ -376,6 +380,24 @@ fn bad_edits_keep_the_last_good_rules_and_a_fix_recovers() {
                 .any(|d| d["code"] == code && d["severity"] == "error"),
             "{what}: expected `{code}` in {err}"
         );
+        let mut shown = err.clone();
+        for k in ["since", "failed_at"] {
+            assert!(shown[k].as_str().unwrap().ends_with('Z'), "{k} is UTC");
+            shown[k] = "[time]".into();
+        }
+        with_snapshots(|| {
+            let mut settings = insta::Settings::clone_current();
+            settings.set_snapshot_suffix(what.replace(' ', "_"));
+            settings.set_description(format!("/v1/rules `last_error` after: {what}"));
+            settings.bind(|| {
+                insta::assert_snapshot!(
+                    "serve_reload_error",
+                    serde_json::to_string_pretty(&shown)
+                        .unwrap()
+                        .replace(rules.to_str().unwrap(), "[rules]")
+                )
+            })
+        });
         // Jobs are still priced by the last good rules, and say so by their hash.
         let now = s.score(braindance());
         assert_eq!(points(&now), "0.300000", "{what}");
