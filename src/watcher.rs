@@ -220,7 +220,11 @@ impl RulesWatcher {
                         }
                         watched = now;
                     }
-                    on_change();
+                    // A panic in one reload must not end the watch: the next save retries.
+                    let run = std::panic::AssertUnwindSafe(&mut on_change);
+                    if std::panic::catch_unwind(run).is_err() {
+                        tracing::error!("reloading the rules panicked; the last good rules stay active");
+                    }
                 }
                 debouncer.stop();
             })
