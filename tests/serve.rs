@@ -204,6 +204,30 @@ fn http_api_end_to_end() {
         let e = err["error"].as_str().unwrap();
         assert!(e.contains(msg), "`{e}` should mention `{msg}`");
     }
+    // Without a Content-Length (chunked), the limit holds too.
+    let big = vec![b' '; 100_001];
+    let mut reader = &big[..];
+    let mut r = s
+        .agent
+        .post(format!("{}/v1/score", s.base))
+        .header("content-type", "application/json")
+        .send(ureq::SendBody::from_reader(&mut reader))
+        .expect("POST chunked");
+    assert_eq!(r.status().as_u16(), 413);
+    assert!(
+        r.body_mut()
+            .read_to_string()
+            .unwrap()
+            .contains("larger than")
+    );
+    // JSONL sent as JSON gets a hint.
+    let (status, text, _) = s.post(
+        "application/json",
+        b"{\"model\": \"a\"}\n{\"model\": \"b\"}\n",
+    );
+    assert_eq!(status, 400);
+    assert!(text.contains("application/x-ndjson"), "{text}");
+
     for (path, want) in [("/nope", 404), ("/v1/score", 405)] {
         let (status, text) = s.get(path);
         assert_eq!(status, want, "GET {path}");
@@ -613,4 +637,44 @@ fn under_load_every_result_matches_the_rules_whose_hash_it_carries() {
         "{} requests under rules A, {} under B across {FLIPS} flips",
         total.0, total.1
     );
+}
+
+#[test]
+fn created_and_renamed_files_are_picked_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rules = tmp.path().join("rules");
+    copy_rules_to(&rules);
+    let theia = "models/theia-llama-3.1-8b.toml";
+    let text = std::fs::read(rules.join(theia)).unwrap();
+    std::fs::remove_file(rules.join(theia)).unwrap();
+    let s = Server::start(&rules, &[]);
+    let rule_file = |r: &Value| -> Option<String> {
+        r["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["rule"] == "theia-llama-3.1-8b")
+            .map(|x| x["file"].as_str().unwrap().to_string())
+    };
+    assert_eq!(rule_file(&s.rules()), None);
+
+    std::fs::write(rules.join(theia), text).unwrap();
+    let r = poll(10, "the created rule file to be active", || {
+        let r = s.rules();
+        rule_file(&r).is_some().then_some(r)
+    });
+    assert!(
+        r["last_changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["change"] == "rule_added" && c["rule"] == "theia-llama-3.1-8b"),
+        "{}",
+        r["last_changes"]
+    );
+
+    std::fs::rename(rules.join(theia), rules.join("models/theia.toml")).unwrap();
+    poll(10, "the renamed rule file to be active", || {
+        (rule_file(&s.rules()).as_deref() == Some("models/theia.toml")).then_some(())
+    });
 }

@@ -204,7 +204,11 @@ pub fn run(args: ServeArgs) -> u8 {
         Some(dir) => {
             let st = state.clone();
             match RulesWatcher::spawn(&dir, move || on_change(&st)) {
-                Ok(w) => Some(w),
+                Ok(w) => {
+                    // A save between the first load and the watch start is caught here.
+                    on_change(&state);
+                    Some(w)
+                }
                 Err(e) => {
                     tracing::error!("{e}");
                     return exit::USAGE;
@@ -233,6 +237,13 @@ async fn serve(addr: SocketAddr, state: Arc<AppState>) -> u8 {
             return exit::USAGE;
         }
     };
+    let shutdown = match shutdown_signal() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("cannot install signal handlers: {e}");
+            return exit::USAGE;
+        }
+    };
     let bound = listener.local_addr().unwrap_or(addr);
     // Tests and scripts read this line to find an ephemeral port.
     println!("listening on http://{bound}");
@@ -241,7 +252,7 @@ async fn serve(addr: SocketAddr, state: Arc<AppState>) -> u8 {
     tracing::info!(%bound, "listening");
     let app = router(state);
     match axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(shutdown)
         .await
     {
         Ok(()) => {
@@ -255,26 +266,29 @@ async fn serve(addr: SocketAddr, state: Arc<AppState>) -> u8 {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on SIGINT or SIGTERM. The handlers are installed when this is called, before the
+/// address is announced, so a signal sent right after start is never the default (kill).
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = int.recv() => {},
             }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+            tracing::info!("shutting down: finishing in-flight requests");
+        })
     }
-    tracing::info!("shutting down: finishing in-flight requests");
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("shutting down: finishing in-flight requests");
+        })
+    }
 }
 
 /// Reloads after a change on disk and says what happened, loudly when it failed.
@@ -450,15 +464,19 @@ async fn score(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body) 
     let single = match shape {
         BodyShape::Json => {
             if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
+                let text = e.to_string();
+                let what = text.rsplit_once(" at line ").map_or(&*text, |(m, _)| m);
+                let hint = if what == "trailing characters" {
+                    "; for one job per line (JSONL) send `Content-Type: application/x-ndjson`"
+                } else {
+                    ""
+                };
                 return json_error(
                     StatusCode::BAD_REQUEST,
                     format!(
-                        "broken JSON at line {} column {}: {}",
+                        "broken JSON at line {} column {}: {what}{hint}",
                         e.line(),
                         e.column(),
-                        e.to_string()
-                            .rsplit_once(" at line ")
-                            .map_or(e.to_string(), |(m, _)| m.to_string())
                     ),
                 );
             }
