@@ -677,4 +677,19 @@ fn created_and_renamed_files_are_picked_up() {
     poll(10, "the renamed rule file to be active", || {
         (rule_file(&s.rules()).as_deref() == Some("models/theia.toml")).then_some(())
     });
+
+    // Written in place (no rename): a comment changes the hash but no rule version.
+    let before = s.rules()["ruleset"].clone();
+    let path = rules.join("models/theia.toml");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str("\n# reviewed\n");
+    std::fs::write(&path, text).unwrap();
+    let r = poll(10, "the in-place write to be active", || {
+        let r = s.rules();
+        (r["ruleset"] != before && r["state"] == "ok").then_some(r)
+    });
+    assert_eq!(
+        r["last_changes"],
+        json!([{"change": "other_files", "files": ["models/theia.toml"]}])
+    );
 }
