@@ -84,8 +84,9 @@ pub enum ReloadOutcome {
     },
     /// The new files are invalid or unreadable; the previous set stays active.
     Rejected(ReloadFailure),
-    /// The files are byte for byte the ones last rejected (a temporary file came and went):
-    /// the failure stands and is not counted again.
+    /// The files are byte for byte the ones last rejected (a temporary file came and went),
+    /// or the directory is still unreadable the same way: the failure stands and is not
+    /// counted again. `hash` is empty when the files could not be read.
     StillRejected { hash: String },
 }
 
@@ -192,7 +193,16 @@ impl RulesHandle {
         };
         let files = match RuleFiles::from_dir(dir) {
             Ok(f) => f,
-            Err(e) => return self.reject(&old, e.to_string(), None, Vec::new(), e.to_string()),
+            Err(e) => {
+                let message = e.to_string();
+                let last = self.status().last_error;
+                if last.is_some_and(|l| l.rejected_hash.is_none() && l.message == message) {
+                    return ReloadOutcome::StillRejected {
+                        hash: String::new(),
+                    };
+                }
+                return self.reject(&old, message.clone(), None, Vec::new(), message);
+            }
         };
         let hash = files.hash();
         let last_rejected = self.status().last_error.and_then(|e| e.rejected_hash);
@@ -579,6 +589,11 @@ mod tests {
         assert!(f.message.contains("does not exist"), "{}", f.message);
         assert_eq!(f.rejected_hash, None);
         assert_eq!(h.current().hash, first);
+        std::fs::rename(tmp.path(), &moved).unwrap();
+        let again = h.reload();
+        std::fs::rename(&moved, tmp.path()).unwrap();
+        assert!(matches!(again, ReloadOutcome::StillRejected { .. }));
+        assert_eq!(h.status().reloads_failed, 1, "the same failure counts once");
         // Back in place: the same files as the active set, so the error clears.
         assert!(matches!(
             h.reload(),

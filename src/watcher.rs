@@ -76,6 +76,9 @@ impl Targets {
         let mut links = BTreeSet::new();
         symlinks_on(&abs, &mut links, 0);
         links.insert(abs.clone());
+        // The real directory too: replacing the symlink's target in place must be seen.
+        let root = std::fs::canonicalize(&abs).ok();
+        links.extend(root.clone());
         let mut parents = BTreeSet::new();
         let mut names = BTreeSet::new();
         for p in links {
@@ -87,7 +90,7 @@ impl Targets {
             parents.insert(parent);
         }
         Targets {
-            root: std::fs::canonicalize(&abs).ok(),
+            root,
             parents,
             names,
         }

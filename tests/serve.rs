@@ -693,3 +693,35 @@ fn created_and_renamed_files_are_picked_up() {
         json!([{"change": "other_files", "files": ["models/theia.toml"]}])
     );
 }
+
+#[test]
+fn a_deleted_and_recreated_directory_is_picked_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rules = tmp.path().join("rules");
+    copy_rules_to(&rules);
+    let s = Server::start(&rules, &[]);
+    let good = s.rules()["ruleset"].clone();
+
+    std::fs::remove_dir_all(&rules).unwrap();
+    // (A reload during the deletion may first see a partial, invalid set.)
+    let r = poll(10, "the missing directory to be reported", || {
+        let r = s.rules();
+        r["last_error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("does not exist"))
+            .then_some(r)
+    });
+    assert_eq!(r["state"], "reload_failed");
+    assert_eq!(r["ruleset"], good);
+    assert_eq!(points(&s.score(braindance())), "0.300000");
+
+    // Recreated (a deploy's `rm -rf rules && cp -r new rules`), with an edit.
+    let staging = tmp.path().join("staging");
+    copy_rules_to(&staging);
+    set_sd15_v2_multiplier(&staging, "0.3", "0.6");
+    std::fs::rename(&staging, &rules).unwrap();
+    poll(10, "the recreated directory to be active", || {
+        (points(&s.score(braindance())) == "0.600000").then_some(())
+    });
+    assert_eq!(s.rules()["state"], "ok");
+}
