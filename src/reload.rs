@@ -172,6 +172,12 @@ impl RulesHandle {
         self.current.load_full()
     }
 
+    /// The active set together with the reload state that describes it.
+    pub fn snapshot(&self) -> (Arc<RuleSet>, ReloadStatus) {
+        let st = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        (self.current(), st.clone())
+    }
+
     /// The reload state, for `/v1/rules` and metrics.
     pub fn status(&self) -> ReloadStatus {
         self.status
@@ -235,8 +241,9 @@ impl RulesHandle {
         };
         let new = Arc::new(new);
         let changes = changes(&old, &new);
-        self.current.store(new.clone());
+        // Swap under the status lock, so `snapshot` never pairs a set with another's status.
         let mut st = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        self.current.store(new.clone());
         let recovered = st.last_error.take().is_some();
         st.active_hash = new.hash.to_string();
         st.loaded_at = now();

@@ -551,8 +551,7 @@ fn score_body(st: &AppState, bytes: &[u8]) -> (Arc<RuleSet>, Vec<Score>) {
 }
 
 async fn rules(State(st): State<Arc<AppState>>) -> Response {
-    let rs = st.rules.current();
-    let status = st.rules.status();
+    let (rs, status) = st.rules.snapshot();
     let rules: Vec<_> = rs
         .rules()
         .map(|r| {
