@@ -61,8 +61,26 @@ pub enum Command {
     /// List the catalog's models with the rule version that prices each.
     Models(ModelsArgs),
     /// Serve scoring over HTTP, reloading the rules whenever they change on disk.
+    ///
+    /// Endpoints: POST /v1/score (`Content-Type: application/json` with one job or an array of
+    /// jobs, or `application/x-ndjson` with JSONL; the same result objects as
+    /// `eval --format json`), GET /v1/rules (active hash, load time, rules, last reload
+    /// error), GET /healthz, GET /metrics (Prometheus / OpenMetrics text).
+    ///
+    /// Any change under the rules directory (and a swap of the directory through a symlink)
+    /// reloads it with the checks of `jobpoints check`. An invalid change keeps the last good
+    /// rules serving, logs every diagnostic and shows the error in /v1/rules and /metrics until
+    /// fixed. Every result carries the hash of the rule set that priced it.
+    ///
+    /// On start, prints `listening on http://ADDR` to stdout. Stops after in-flight requests
+    /// on SIGINT or SIGTERM (exit 0). Exits 3 if the rules are invalid at start.
     Serve(ServeArgs),
     /// Re-check the rules on every save and show how the points of some jobs move.
+    ///
+    /// On start and on every save that changes a rule file: prints the check result (as
+    /// `jobpoints check`) and what changed since the last valid rules; with --jobs, each job's
+    /// points, as `before → after (+delta)` after a save. An invalid save is reported and not
+    /// applied: the next valid save is compared with the last valid rules. Stop with Ctrl-C.
     Watch(WatchArgs),
 }
 

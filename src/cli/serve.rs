@@ -38,18 +38,7 @@ pub enum LogFormat {
     Json,
 }
 
-/// Serves scoring over HTTP and reloads the rules directory whenever it changes.
-///
-/// Endpoints: POST /v1/score (one job, a JSON array of jobs, or JSONL with
-/// `Content-Type: application/x-ndjson`; the same result objects as `eval --format json`),
-/// GET /v1/rules (active hash, load time, rules, last reload error), GET /healthz,
-/// GET /metrics (Prometheus / OpenMetrics text).
-///
-/// A rules change is validated like `jobpoints check` before it is used. An invalid change
-/// keeps the last good rules active, logs every diagnostic and shows the error in /v1/rules
-/// and /metrics until the files are fixed. Every result carries the hash of the rule set
-/// that priced it. On start the bound address is printed to stdout as
-/// `listening on http://ADDR`. SIGINT or SIGTERM stops it after in-flight requests finish.
+/// Options of `jobpoints serve`; its help text is on [`crate::cli::Command::Serve`].
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
     #[command(flatten)]

@@ -18,10 +18,7 @@ use crate::score::{Score, ScoreOptions, Status, score_record};
 use crate::time::parse_time;
 use crate::watcher::RulesWatcher;
 
-/// Watches a rules directory and, on every save, prints the check result (like `jobpoints
-/// check`) and what changed since the last valid rules. With --jobs, re-scores those jobs and
-/// prints each job's points before → after. An invalid save is reported and compared against
-/// nothing: "before" is always the last valid rules. Stop with Ctrl-C.
+/// Options of `jobpoints watch`; its help text is on [`crate::cli::Command::Watch`].
 #[derive(Debug, Clone, clap::Args)]
 pub struct WatchArgs {
     #[command(flatten)]
