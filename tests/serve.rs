@@ -179,6 +179,30 @@ fn http_api_end_to_end() {
     assert_eq!(arr[1]["line"], 3);
     assert_eq!(arr[1]["status"], "invalid");
 
+    // `at` and `explain` work as in `eval`.
+    let job = br#"{"model": "BrainDance", "width": 512, "height": 512, "steps": 20}"#;
+    let mut r = s
+        .agent
+        .post(format!("{}/v1/score?at=2024-05-15&explain=true", s.base))
+        .header("content-type", "application/json")
+        .send(&job[..])
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let dated: Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+    assert_eq!(dated["rule"], "sd15@1");
+    assert_eq!(dated["trace"]["formula"], "waifu_season1");
+    for q in ["at=someday", "explain=maybe", "bogus=1"] {
+        let mut r = s
+            .agent
+            .post(format!("{}/v1/score?{q}", s.base))
+            .header("content-type", "application/json")
+            .send(&job[..])
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 400, "{q}");
+        let e: Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+        assert!(e["error"].is_string(), "{q}: {e}");
+    }
+
     // Bad requests: a 4xx with a JSON error, and the server keeps going.
     let cases: [(&str, &[u8], u16, &str); 5] = [
         (
@@ -260,7 +284,7 @@ fn http_api_end_to_end() {
         .unwrap()
         .iter()
         .chain(arr.as_array().unwrap())
-        .chain([&one])
+        .chain([&one, &dated])
         .filter(|r| r["status"] == "ok" && r["kind"] == "waifu")
         .count();
     let (status, m) = s.get("/metrics");
@@ -274,7 +298,8 @@ fn http_api_end_to_end() {
     assert!(m.contains(&format!("jobpoints_rules_active{{hash=\"{hash}\"}} 1\n")));
     assert!(m.contains("jobpoints_rules_reload_failing 0\n"));
     assert!(m.contains("jobpoints_job_evaluation_seconds_bucket"));
-    let scored = served.as_array().unwrap().len() + 3;
+    // The JSONL file, one job, an array of two, one dated job.
+    let scored = served.as_array().unwrap().len() + 4;
     assert!(m.contains(&format!(
         "jobpoints_job_evaluation_seconds_count {scored}\n"
     )));

@@ -7,7 +7,8 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -27,7 +28,7 @@ use crate::model::{Pricing, RuleSet};
 use crate::reader::JobReader;
 use crate::reload::{OpenError, ReloadOutcome, RulesHandle};
 use crate::score::{Score, ScoreOptions, score_record};
-use crate::time::utc_string;
+use crate::time::{parse_time, utc_string};
 use crate::watcher::RulesWatcher;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -388,7 +389,32 @@ enum BodyShape {
     Lines,
 }
 
-async fn score(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
+/// `POST /v1/score?at=TIME&explain=true`: the `--at` and `--explain` of `eval`.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScoreQuery {
+    at: Option<String>,
+    #[serde(default)]
+    explain: bool,
+}
+
+async fn score(
+    State(st): State<Arc<AppState>>,
+    query: Result<Query<ScoreQuery>, QueryRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let query = match query {
+        Ok(Query(q)) => q,
+        Err(e) => return json_error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    let opts = match query.at.as_deref().map(parse_time).transpose() {
+        Ok(at) => ScoreOptions {
+            at,
+            explain: query.explain,
+        },
+        Err(e) => return json_error(StatusCode::BAD_REQUEST, format!("`at`: {e}")),
+    };
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -483,7 +509,7 @@ async fn score(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body) 
         BodyShape::Lines => false,
     };
     let st2 = st.clone();
-    let scored = tokio::task::spawn_blocking(move || score_body(&st2, &bytes)).await;
+    let scored = tokio::task::spawn_blocking(move || score_body(&st2, &bytes, opts)).await;
     let (rules, scores) = match scored {
         Ok(r) => r,
         Err(e) => {
@@ -518,11 +544,10 @@ async fn score(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body) 
 }
 
 /// Scores every job of one request against one snapshot of the rules.
-fn score_body(st: &AppState, bytes: &[u8]) -> (Arc<RuleSet>, Vec<Score>) {
+fn score_body(st: &AppState, bytes: &[u8], opts: ScoreOptions) -> (Arc<RuleSet>, Vec<Score>) {
     let rules = st.rules.current();
     let mut ctx = EvalContext::new();
     let mut out = Vec::new();
-    let opts = ScoreOptions::default();
     for record in JobReader::new(bytes) {
         let t0 = Instant::now();
         let score = score_record(&rules, record, opts, &mut ctx);
