@@ -64,7 +64,7 @@ pub enum Command {
     ///
     /// Endpoints: POST /v1/score (`Content-Type: application/json` with one job or an array of
     /// jobs, or `application/x-ndjson` with JSONL; the same result objects as
-    /// `eval --format json`), GET /v1/rules (active hash, load time, rules, last reload
+    /// `eval --format json`; `?at=TIME` and `?explain=true` as in `eval`), GET /v1/rules (active hash, load time, rules, last reload
     /// error), GET /healthz, GET /metrics (Prometheus / OpenMetrics text).
     ///
     /// Any change under the rules directory (and a swap of the directory through a symlink)
