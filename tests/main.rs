@@ -15,3 +15,7 @@ mod rule_errors;
 mod example_jobs;
 // Library-level checks: determinism, catalog coverage, adding a model without rebuilding.
 mod engine;
+// `jobpoints serve` on a loopback port: the HTTP API, hot reload, symlink swaps, load.
+mod serve;
+// `jobpoints watch`: the author's loop, through the real binary.
+mod watch_cli;
