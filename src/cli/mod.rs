@@ -57,10 +57,27 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Score job files (one JSON job, a JSON array, or JSONL; `-` for stdin).
+    ///
+    /// Writes one result per job read, in input order: `ok`, `below_threshold`, `no_rule`,
+    /// `invalid` (the job is malformed: `error` and `field` say what, `line` where) or `error`
+    /// (the rule failed on it). A job picks the rule version in force at its `completed_at`;
+    /// `--at` overrides that for every job; a job with no time uses the latest version.
+    /// JSONL output is computed on every core and streamed in constant memory.
+    /// Exit 0 when every job was scored, 1 if any was invalid or failed, 3 if the rules are
+    /// invalid.
     Eval(EvalArgs),
     /// Validate a rule set and report every problem with its file, line and code.
+    ///
+    /// Checks TOML syntax and shape, references, formulas (compile, examples, a grid over the
+    /// declared input ranges) and the protocol floors of policy.toml, and reports every problem
+    /// with a stable code (see rules/README.md). Exits 0 only when there are no errors (and,
+    /// with --deny-warnings, no warnings), 3 otherwise.
     Check(CheckArgs),
     /// List the catalog's models with the rule version that prices each.
+    ///
+    /// For every catalog model: family → rule version, point kind, multiplier and the dates
+    /// the version is in force, as of --at (default: the latest version of each rule), or the
+    /// reason it gets `no_rule`.
     Models(ModelsArgs),
     /// Write the benchmark's synthetic ledger (JSONL) to stdout.
     #[command(hide = true)]
