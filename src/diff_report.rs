@@ -9,7 +9,7 @@ use crate::diagnostic::{Diagnostic, render_human as render_diagnostics};
 use crate::impact::{Group, Impact, ModelGroup, Mover};
 use crate::load::Loaded;
 use crate::points::PointsSum;
-use crate::rulediff::{FileChanges, RuleChange};
+use crate::rulediff::{FileChanges, RuleSetChange};
 
 /// The marker that lets a CI job find and update its own earlier comment.
 pub const MARKDOWN_MARKER: &str = "<!-- jobpoints-diff -->";
@@ -57,7 +57,7 @@ pub struct DiffReport {
     /// Rule files added, removed or modified.
     pub files: FileChanges,
     /// Rule-level changes (only formula text when a side is invalid).
-    pub changes: Vec<RuleChange>,
+    pub changes: Vec<RuleSetChange>,
     /// How many changes carry a flag.
     pub flagged: usize,
     /// The corpus scored with both rule sets; `null` when a side is invalid.
@@ -493,7 +493,7 @@ pub fn render_markdown(r: &DiffReport) -> String {
             let _ = writeln!(out, "{fence}text\n{}{fence}\n", side.rendered);
         }
     }
-    let flagged: Vec<&RuleChange> = r.changes.iter().filter(|c| c.flag.is_some()).collect();
+    let flagged: Vec<&RuleSetChange> = r.changes.iter().filter(|c| c.flag.is_some()).collect();
     if !flagged.is_empty() {
         let _ = writeln!(
             out,

@@ -37,12 +37,14 @@ mod model;
 mod output;
 mod points;
 mod reader;
+mod reload;
 mod rulediff;
 mod sandbox;
 mod schema;
 mod score;
 mod time;
 mod validate;
+mod watcher;
 
 pub mod cli;
 pub mod synth;
@@ -72,11 +74,15 @@ pub use output::{
 };
 pub use points::{Points, PointsError, PointsSum};
 pub use reader::{JobReader, MAX_LINE_BYTES, RawItem, open_jobs, parse_line};
+pub use reload::{
+    OpenError, ReloadFailure, ReloadOutcome, ReloadStatus, RuleChange, RulesHandle, changes,
+};
 pub use rulediff::{
-    Entity, FileChanges, Op, RuleChange, describe_version, diff_files, diff_formula_files,
+    Entity, FileChanges, Op, RuleSetChange, describe_version, diff_files, diff_formula_files,
     diff_rules, unified_diff,
 };
 pub use sandbox::{Limits, hardened_engine};
 pub use schema::InputType;
 pub use score::{Score, ScoreOptions, Status, Trace, score_record};
 pub use time::{parse_time, utc_date, utc_string};
+pub use watcher::{DEBOUNCE, RulesWatcher, WatchError};

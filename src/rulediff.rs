@@ -53,7 +53,7 @@ impl Op {
 
 /// One change between two rule sets. Field order is the JSON order.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RuleChange {
+pub struct RuleSetChange {
     pub entity: Entity,
     pub op: Op,
     /// What it is about, for people: ``rule `sdxl10` version 2``, ``model `PepeXL` ``.
@@ -74,9 +74,9 @@ pub struct RuleChange {
     pub flag: Option<String>,
 }
 
-impl RuleChange {
+impl RuleSetChange {
     fn new(entity: Entity, op: Op, subject: String, file: Option<&str>) -> Self {
-        RuleChange {
+        RuleSetChange {
             entity,
             op,
             subject,
@@ -173,7 +173,7 @@ pub fn unified_diff(old_name: &str, old: &str, new_name: &str, new: &str) -> Opt
 
 /// Unified diffs of every formula file (`.rhai`) whose text changed, added or removed. Works
 /// from files alone, so a formula edit shows even when a rule set does not load.
-pub fn diff_formula_files(old: &RuleFiles, new: &RuleFiles) -> Vec<RuleChange> {
+pub fn diff_formula_files(old: &RuleFiles, new: &RuleFiles) -> Vec<RuleSetChange> {
     let rhai = |f: &RuleFiles| -> BTreeSet<String> {
         f.files
             .keys()
@@ -193,7 +193,7 @@ pub fn diff_formula_files(old: &RuleFiles, new: &RuleFiles) -> Vec<RuleChange> {
             (Some(a), Some(b)) if a != b => (Op::Changed, Some(path.as_str())),
             _ => continue,
         };
-        let mut c = RuleChange::new(Entity::Formula, op, subject, file);
+        let mut c = RuleSetChange::new(Entity::Formula, op, subject, file);
         c.diff = unified_diff(&path, o.unwrap_or(""), &path, n.unwrap_or(""));
         out.push(c);
     }
@@ -202,7 +202,7 @@ pub fn diff_formula_files(old: &RuleFiles, new: &RuleFiles) -> Vec<RuleChange> {
 
 /// Every rule-level change from `old` to `new`, in a stable order: kinds, floors, catalog,
 /// formula files, then rules and their versions by rule id.
-pub fn diff_rules(old: &RuleSet, new: &RuleSet) -> Vec<RuleChange> {
+pub fn diff_rules(old: &RuleSet, new: &RuleSet) -> Vec<RuleSetChange> {
     let mut out = Vec::new();
     diff_point_kinds(old, new, &mut out);
     diff_job_kinds(old, new, &mut out);
@@ -213,12 +213,12 @@ pub fn diff_rules(old: &RuleSet, new: &RuleSet) -> Vec<RuleChange> {
     out
 }
 
-fn diff_point_kinds(old: &RuleSet, new: &RuleSet, out: &mut Vec<RuleChange>) {
+fn diff_point_kinds(old: &RuleSet, new: &RuleSet, out: &mut Vec<RuleSetChange>) {
     for (name, p) in &new.point_kinds {
         let subject = format!("point kind `{name}`");
         match old.point_kinds.get(name) {
             None => out.push(
-                RuleChange::new(
+                RuleSetChange::new(
                     Entity::PointKind,
                     Op::Added,
                     subject,
@@ -227,7 +227,7 @@ fn diff_point_kinds(old: &RuleSet, new: &RuleSet, out: &mut Vec<RuleChange>) {
                 .field("description", None, p.description.clone()),
             ),
             Some(o) if o.description != p.description => out.push(
-                RuleChange::new(
+                RuleSetChange::new(
                     Entity::PointKind,
                     Op::Changed,
                     subject,
@@ -241,7 +241,7 @@ fn diff_point_kinds(old: &RuleSet, new: &RuleSet, out: &mut Vec<RuleChange>) {
     for name in old.point_kinds.keys() {
         if !new.point_kinds.contains_key(name) {
             out.push(
-                RuleChange::new(
+                RuleSetChange::new(
                     Entity::PointKind,
                     Op::Removed,
                     format!("point kind `{name}`"),
@@ -266,12 +266,12 @@ fn input_bounds(i: &InputSpec) -> String {
     .to_lowercase()
 }
 
-fn diff_job_kinds(old: &RuleSet, new: &RuleSet, out: &mut Vec<RuleChange>) {
+fn diff_job_kinds(old: &RuleSet, new: &RuleSet, out: &mut Vec<RuleSetChange>) {
     let file = Some(crate::KINDS_FILE);
     for (name, n) in &new.job_kinds {
         let Some(o) = old.job_kinds.get(name) else {
             out.push(
-                RuleChange::new(
+                RuleSetChange::new(
                     Entity::JobKind,
                     Op::Added,
                     format!("job kind `{name}`"),
@@ -283,7 +283,7 @@ fn diff_job_kinds(old: &RuleSet, new: &RuleSet, out: &mut Vec<RuleChange>) {
         };
         if o.points != n.points {
             out.push(
-                RuleChange::new(
+                RuleSetChange::new(
                     Entity::JobKind,
                     Op::Changed,
                     format!("job kind `{name}`"),
@@ -298,7 +298,7 @@ fn diff_job_kinds(old: &RuleSet, new: &RuleSet, out: &mut Vec<RuleChange>) {
     for name in old.job_kinds.keys() {
         if !new.job_kinds.contains_key(name) {
             out.push(
-                RuleChange::new(
+                RuleSetChange::new(
                     Entity::JobKind,
                     Op::Removed,
                     format!("job kind `{name}`"),
@@ -310,13 +310,13 @@ fn diff_job_kinds(old: &RuleSet, new: &RuleSet, out: &mut Vec<RuleChange>) {
     }
 }
 
-fn diff_inputs(kind: &str, o: &JobKind, n: &JobKind, out: &mut Vec<RuleChange>) {
+fn diff_inputs(kind: &str, o: &JobKind, n: &JobKind, out: &mut Vec<RuleSetChange>) {
     let file = Some(crate::KINDS_FILE);
     for ni in &n.inputs {
         let subject = format!("input `{kind}.{}`", ni.name);
         match o.inputs.iter().find(|i| i.name == ni.name) {
             None => out.push(
-                RuleChange::new(Entity::Input, Op::Added, subject, file).field(
+                RuleSetChange::new(Entity::Input, Op::Added, subject, file).field(
                     "spec",
                     None,
                     Some(input_bounds(ni)),
@@ -326,7 +326,7 @@ fn diff_inputs(kind: &str, o: &JobKind, n: &JobKind, out: &mut Vec<RuleChange>) 
                 let (a, b) = (input_bounds(oi), input_bounds(ni));
                 if a != b {
                     out.push(
-                        RuleChange::new(Entity::Input, Op::Changed, subject, file).field(
+                        RuleSetChange::new(Entity::Input, Op::Changed, subject, file).field(
                             "spec",
                             Some(a),
                             Some(b),
@@ -339,7 +339,7 @@ fn diff_inputs(kind: &str, o: &JobKind, n: &JobKind, out: &mut Vec<RuleChange>) 
     for oi in &o.inputs {
         if !n.inputs.iter().any(|i| i.name == oi.name) {
             out.push(
-                RuleChange::new(
+                RuleSetChange::new(
                     Entity::Input,
                     Op::Removed,
                     format!("input `{kind}.{}`", oi.name),
@@ -354,14 +354,14 @@ fn diff_inputs(kind: &str, o: &JobKind, n: &JobKind, out: &mut Vec<RuleChange>) 
         let subject = format!("derived value `{kind}.{}`", nd.name);
         match o.derived.iter().find(|d| d.name == nd.name) {
             None => out.push(
-                RuleChange::new(Entity::Derived, Op::Added, subject, file).field(
+                RuleSetChange::new(Entity::Derived, Op::Added, subject, file).field(
                     "expr",
                     None,
                     Some(nd.expr.clone()),
                 ),
             ),
             Some(od) if od.expr != nd.expr => out.push(
-                RuleChange::new(Entity::Derived, Op::Changed, subject, file)
+                RuleSetChange::new(Entity::Derived, Op::Changed, subject, file)
                     .field("expr", Some(od.expr.clone()), Some(nd.expr.clone()))
                     .flag("re-prices every existing version that uses it"),
             ),
@@ -371,7 +371,7 @@ fn diff_inputs(kind: &str, o: &JobKind, n: &JobKind, out: &mut Vec<RuleChange>) 
     for od in &o.derived {
         if !n.derived.iter().any(|d| d.name == od.name) {
             out.push(
-                RuleChange::new(
+                RuleSetChange::new(
                     Entity::Derived,
                     Op::Removed,
                     format!("derived value `{kind}.{}`", od.name),
@@ -384,7 +384,7 @@ fn diff_inputs(kind: &str, o: &JobKind, n: &JobKind, out: &mut Vec<RuleChange>) 
     }
 }
 
-fn diff_floors(old: &RuleSet, new: &RuleSet, out: &mut Vec<RuleChange>) {
+fn diff_floors(old: &RuleSet, new: &RuleSet, out: &mut Vec<RuleSetChange>) {
     let flat = |rs: &RuleSet| -> BTreeMap<String, f64> {
         rs.floors
             .iter()
@@ -397,7 +397,7 @@ fn diff_floors(old: &RuleSet, new: &RuleSet, out: &mut Vec<RuleChange>) {
         let subject = format!("floor `{name}`");
         match o.get(name) {
             None => out.push(
-                RuleChange::new(Entity::Floor, Op::Added, subject, file)
+                RuleSetChange::new(Entity::Floor, Op::Added, subject, file)
                     .field("min", None, Some(number(*nv)))
                     .flag("adds a protocol invariant; every rule version must now respect it"),
             ),
@@ -408,7 +408,7 @@ fn diff_floors(old: &RuleSet, new: &RuleSet, out: &mut Vec<RuleChange>) {
                     "raises a protocol invariant; versions below it stop loading"
                 };
                 out.push(
-                    RuleChange::new(Entity::Floor, Op::Changed, subject, file)
+                    RuleSetChange::new(Entity::Floor, Op::Changed, subject, file)
                         .field("min", Some(number(*ov)), Some(number(*nv)))
                         .flag(why),
                 );
@@ -419,7 +419,7 @@ fn diff_floors(old: &RuleSet, new: &RuleSet, out: &mut Vec<RuleChange>) {
     for (name, ov) in &o {
         if !n.contains_key(name) {
             out.push(
-                RuleChange::new(Entity::Floor, Op::Removed, format!("floor `{name}`"), file)
+                RuleSetChange::new(Entity::Floor, Op::Removed, format!("floor `{name}`"), file)
                     .field("min", Some(number(*ov)), None)
                     .flag("removes a protocol invariant"),
             );
@@ -427,19 +427,19 @@ fn diff_floors(old: &RuleSet, new: &RuleSet, out: &mut Vec<RuleChange>) {
     }
 }
 
-fn diff_catalog(old: &RuleSet, new: &RuleSet, out: &mut Vec<RuleChange>) {
+fn diff_catalog(old: &RuleSet, new: &RuleSet, out: &mut Vec<RuleSetChange>) {
     for (model, n) in &new.catalog {
         let subject = format!("model `{model}`");
         match old.catalog.get(model) {
             None => out.push(
-                RuleChange::new(Entity::Model, Op::Added, subject, Some(&n.file)).field(
+                RuleSetChange::new(Entity::Model, Op::Added, subject, Some(&n.file)).field(
                     "family",
                     None,
                     Some(n.family.clone()),
                 ),
             ),
             Some(o) if o.family != n.family => out.push(
-                RuleChange::new(Entity::Model, Op::Changed, subject, Some(&n.file))
+                RuleSetChange::new(Entity::Model, Op::Changed, subject, Some(&n.file))
                     .field("family", Some(o.family.clone()), Some(n.family.clone()))
                     .flag("re-prices every past job of this model under another family's rule"),
             ),
@@ -449,7 +449,7 @@ fn diff_catalog(old: &RuleSet, new: &RuleSet, out: &mut Vec<RuleChange>) {
     for (model, o) in &old.catalog {
         if !new.catalog.contains_key(model) {
             out.push(
-                RuleChange::new(Entity::Model, Op::Removed, format!("model `{model}`"), None)
+                RuleSetChange::new(Entity::Model, Op::Removed, format!("model `{model}`"), None)
                     .field("family", Some(o.family.clone()), None)
                     .flag("its past jobs lose their rule; to stop pricing a model, add a version with `no_rule = \"why\"`"),
             );
@@ -458,7 +458,7 @@ fn diff_catalog(old: &RuleSet, new: &RuleSet, out: &mut Vec<RuleChange>) {
 }
 
 /// Formula files whose text changed, with the existing versions they re-price.
-fn diff_formulas_in_use(old: &RuleSet, new: &RuleSet, out: &mut Vec<RuleChange>) {
+fn diff_formulas_in_use(old: &RuleSet, new: &RuleSet, out: &mut Vec<RuleSetChange>) {
     for mut change in diff_formula_files(&old.files, &new.files) {
         let path = change
             .subject
@@ -514,7 +514,7 @@ fn version_subject(r: &Rule, v: &RuleVersion) -> String {
     format!("rule `{}` version {}", r.id, v.version)
 }
 
-fn diff_all_rules(old: &RuleSet, new: &RuleSet, out: &mut Vec<RuleChange>) {
+fn diff_all_rules(old: &RuleSet, new: &RuleSet, out: &mut Vec<RuleSetChange>) {
     // Family rules then model rules, each by id; a rule present on one side only is added
     // or removed as a whole.
     for (olds, news) in [
@@ -526,18 +526,18 @@ fn diff_all_rules(old: &RuleSet, new: &RuleSet, out: &mut Vec<RuleChange>) {
             match (olds.get(id), news.get(id)) {
                 (None, Some(n)) => {
                     out.push(
-                        RuleChange::new(Entity::Rule, Op::Added, rule_subject(n), Some(&n.file))
+                        RuleSetChange::new(Entity::Rule, Op::Added, rule_subject(n), Some(&n.file))
                             .field("prices", None, Some(format!("family `{}`, job kind `{}`", n.family, n.kind))),
                     );
                     for v in &n.versions {
                         out.push(
-                            RuleChange::new(Entity::Version, Op::Added, version_subject(n, v), Some(&n.file))
+                            RuleSetChange::new(Entity::Version, Op::Added, version_subject(n, v), Some(&n.file))
                                 .field("version", None, Some(describe_version(v))),
                         );
                     }
                 }
                 (Some(o), None) => out.push(
-                    RuleChange::new(Entity::Rule, Op::Removed, rule_subject(o), None)
+                    RuleSetChange::new(Entity::Rule, Op::Removed, rule_subject(o), None)
                         .field("file", Some(o.file.clone()), None)
                         .flag(format!(
                             "its {} version(s) disappear, so past jobs are re-priced; to stop pricing, add a version with `no_rule = \"why\"`",
@@ -551,26 +551,26 @@ fn diff_all_rules(old: &RuleSet, new: &RuleSet, out: &mut Vec<RuleChange>) {
     }
 }
 
-fn diff_rule(o: &Rule, n: &Rule, out: &mut Vec<RuleChange>) {
+fn diff_rule(o: &Rule, n: &Rule, out: &mut Vec<RuleSetChange>) {
     let file = Some(n.file.as_str());
     let subject = rule_subject(n);
     if o.kind != n.kind {
         out.push(
-            RuleChange::new(Entity::Rule, Op::Changed, subject.clone(), file)
+            RuleSetChange::new(Entity::Rule, Op::Changed, subject.clone(), file)
                 .field("kind", Some(o.kind.clone()), Some(n.kind.clone()))
                 .flag("changes what its existing versions price"),
         );
     }
     if o.family != n.family {
         out.push(
-            RuleChange::new(Entity::Rule, Op::Changed, subject.clone(), file)
+            RuleSetChange::new(Entity::Rule, Op::Changed, subject.clone(), file)
                 .field("family", Some(o.family.clone()), Some(n.family.clone()))
                 .flag("moves a model to another family for all of its history"),
         );
     }
     if o.file != n.file {
         out.push(
-            RuleChange::new(Entity::Rule, Op::Changed, subject.clone(), file).field(
+            RuleSetChange::new(Entity::Rule, Op::Changed, subject.clone(), file).field(
                 "file",
                 Some(o.file.clone()),
                 Some(n.file.clone()),
@@ -579,7 +579,7 @@ fn diff_rule(o: &Rule, n: &Rule, out: &mut Vec<RuleChange>) {
     }
     if o.description != n.description {
         out.push(
-            RuleChange::new(Entity::Rule, Op::Changed, subject, file).field(
+            RuleSetChange::new(Entity::Rule, Op::Changed, subject, file).field(
                 "description",
                 o.description.clone(),
                 n.description.clone(),
@@ -598,7 +598,7 @@ fn diff_rule(o: &Rule, n: &Rule, out: &mut Vec<RuleChange>) {
                     .find(|p| p.effective_from < nv.effective_from)
                     .map(|p| format!("version {} {}", p.version, describe_version(p)));
                 let mut c =
-                    RuleChange::new(Entity::Version, Op::Added, version_subject(n, nv), file)
+                    RuleSetChange::new(Entity::Version, Op::Added, version_subject(n, nv), file)
                         .field("version", previous, Some(describe_version(nv)));
                 if latest_old.is_some_and(|t| nv.effective_from <= t) {
                     c = c.flag(format!(
@@ -614,7 +614,7 @@ fn diff_rule(o: &Rule, n: &Rule, out: &mut Vec<RuleChange>) {
     for ov in &o.versions {
         if find_version(n, ov).is_none() {
             out.push(
-                RuleChange::new(Entity::Version, Op::Removed, version_subject(o, ov), file)
+                RuleSetChange::new(Entity::Version, Op::Removed, version_subject(o, ov), file)
                     .field("version", Some(describe_version(ov)), None)
                     .flag("jobs it priced are re-priced by another version; rules change by adding versions"),
             );
@@ -686,11 +686,11 @@ fn multiplier_text(x: f64) -> String {
 
 const REWRITES: &str = "changes an existing version, so jobs it already priced are re-priced; add a new version instead";
 
-fn diff_version(rule: &Rule, o: &RuleVersion, n: &RuleVersion, out: &mut Vec<RuleChange>) {
+fn diff_version(rule: &Rule, o: &RuleVersion, n: &RuleVersion, out: &mut Vec<RuleSetChange>) {
     let subject = version_subject(rule, n);
     let file = Some(rule.file.as_str());
     let change = |field: &str, a: String, b: String| {
-        RuleChange::new(Entity::Version, Op::Changed, subject.clone(), file).field(
+        RuleSetChange::new(Entity::Version, Op::Changed, subject.clone(), file).field(
             field,
             Some(a),
             Some(b),
@@ -734,7 +734,7 @@ fn diff_version(rule: &Rule, o: &RuleVersion, n: &RuleVersion, out: &mut Vec<Rul
                 let a = ta.iter().find(|t| t.name == name).map(|t| number(t.min));
                 let b = tb.iter().find(|t| t.name == name).map(|t| number(t.min));
                 if a != b {
-                    let c = RuleChange::new(Entity::Version, Op::Changed, subject.clone(), file)
+                    let c = RuleSetChange::new(Entity::Version, Op::Changed, subject.clone(), file)
                         .field(&format!("min.{name}"), a, b)
                         .flag(REWRITES);
                     out.push(c);
@@ -756,7 +756,7 @@ fn diff_version(rule: &Rule, o: &RuleVersion, n: &RuleVersion, out: &mut Vec<Rul
     }
     if o.notes != n.notes {
         out.push(
-            RuleChange::new(Entity::Version, Op::Changed, subject.clone(), file).field(
+            RuleSetChange::new(Entity::Version, Op::Changed, subject.clone(), file).field(
                 "notes",
                 o.notes.clone(),
                 n.notes.clone(),

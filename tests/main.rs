@@ -19,3 +19,7 @@ mod engine;
 mod corpus;
 // `jobpoints diff`: fixture pairs of rule sets, git revisions, a large streamed ledger.
 mod diff_cli;
+// `jobpoints serve` on a loopback port: the HTTP API, hot reload, symlink swaps, load.
+mod serve;
+// `jobpoints watch`: the author's loop, through the real binary.
+mod watch_cli;
