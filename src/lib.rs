@@ -38,6 +38,7 @@ mod reload;
 mod sandbox;
 mod schema;
 mod score;
+mod tally;
 mod time;
 mod validate;
 mod watcher;
@@ -68,5 +69,6 @@ pub use reload::{
 pub use sandbox::{Limits, hardened_engine};
 pub use schema::InputType;
 pub use score::{Score, ScoreOptions, Status, Trace, score_record};
+pub use tally::{GroupBy, GroupTotals, PartialTally, Tally};
 pub use time::{parse_time, utc_date, utc_string};
 pub use watcher::{DEBOUNCE, RulesWatcher, WatchError};

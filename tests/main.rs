@@ -19,3 +19,5 @@ mod engine;
 mod serve;
 // `jobpoints watch`: the author's loop, through the real binary.
 mod watch_cli;
+// Ledger scale: fast path identical to plain evaluation, exact tallies, threads.
+mod ledger;
