@@ -42,6 +42,7 @@ mod rulediff;
 mod sandbox;
 mod schema;
 mod score;
+mod tally;
 mod time;
 mod validate;
 mod watcher;
@@ -84,5 +85,6 @@ pub use rulediff::{
 pub use sandbox::{Limits, hardened_engine};
 pub use schema::InputType;
 pub use score::{Score, ScoreOptions, Status, Trace, score_record};
+pub use tally::{GroupBy, GroupTotals, PartialTally, Tally};
 pub use time::{parse_time, utc_date, utc_string};
 pub use watcher::{DEBOUNCE, RulesWatcher, WatchError};

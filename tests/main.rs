@@ -23,3 +23,5 @@ mod diff_cli;
 mod serve;
 // `jobpoints watch`: the author's loop, through the real binary.
 mod watch_cli;
+// Ledger scale: fast path identical to plain evaluation, exact tallies, threads.
+mod ledger;

@@ -17,6 +17,7 @@ mod eval;
 mod models;
 mod serve;
 mod synth;
+mod tally;
 mod watch;
 
 pub use check::{CheckArgs, CheckFormat};
@@ -25,6 +26,7 @@ pub use eval::EvalArgs;
 pub use models::ModelsArgs;
 pub use serve::{LogFormat, ServeArgs};
 pub use synth::SynthArgs;
+pub use tally::{TallyArgs, TallyFormat};
 pub use watch::WatchArgs;
 
 /// Exit codes, documented in the README and in `--help`.
@@ -84,6 +86,14 @@ pub enum Command {
     /// the version is in force, as of --at (default: the latest version of each rule), or the
     /// reason it gets `no_rule`.
     Models(ModelsArgs),
+    /// Exact totals per miner, model, point kind or day, from job files.
+    ///
+    /// Scores every job (as `eval` does) and adds up, per group: jobs, ok, below_threshold,
+    /// no_rule, invalid, error, and points per point kind. Totals are exact decimals,
+    /// identical to the last digit for any thread count and any order of the input lines.
+    /// Exit 1 if any job was invalid or failed (it is still counted), 3 if the rules are
+    /// invalid.
+    Tally(TallyArgs),
     /// Compare two rule sets: what changed, and what it does to a corpus of real jobs.
     ///
     /// Reports what changed in the rules (kinds, floors, models, versions, fields like
@@ -159,6 +169,7 @@ pub fn main() -> ExitCode {
         Command::Eval(args) => eval::run(args),
         Command::Check(args) => check::run(args),
         Command::Models(args) => models::run(args),
+        Command::Tally(args) => tally::run(args),
         Command::Diff(args) => diff::run(args),
         Command::Synth(args) => synth::run(args),
         Command::Serve(args) => serve::run(args),
