@@ -414,8 +414,16 @@ impl Score {
 /// machinery on the hot path.
 pub fn write_jsonl(out: &mut Vec<u8>, s: &ScoreRef<'_>) {
     fn string(out: &mut Vec<u8>, v: &str) {
-        // serde_json's own escaping, so output is identical to the serde path.
-        serde_json::to_writer(&mut *out, v).expect("writing to a Vec cannot fail");
+        // Most values need no escaping; serde_json escapes exactly `"`, `\\` and control
+        // characters, so anything else is copied as is, and the rest goes through serde_json.
+        if v.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+            out.reserve(v.len() + 2);
+            out.push(b'"');
+            out.extend_from_slice(v.as_bytes());
+            out.push(b'"');
+        } else {
+            serde_json::to_writer(&mut *out, v).expect("writing to a Vec cannot fail");
+        }
     }
     fn opt(out: &mut Vec<u8>, key: &str, v: Option<&str>) {
         out.extend_from_slice(key.as_bytes());
