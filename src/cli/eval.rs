@@ -1,13 +1,13 @@
 //! `jobpoints eval`: score job files.
 
-use std::io::{self, BufRead, BufWriter, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 
-use crate::cli::{RulesArg, exit, print_diagnostics};
+use crate::cli::{RulesArg, exit, open_inputs, print_diagnostics};
 use crate::evaluate::EvalContext;
 use crate::ledger::{RulesScorer, run_ledger};
 use crate::output::{EvalFormat, ScoreWriter, write_jsonl};
-use crate::reader::{JobReader, open_jobs};
+use crate::reader::open_jobs;
 use crate::score::{ScoreOptions, Status, score_record};
 use crate::time::parse_time;
 
@@ -79,7 +79,8 @@ pub fn run(args: EvalArgs) -> u8 {
         explain: args.explain,
     };
     if args.format == EvalFormat::Jsonl && !args.explain {
-        return eval_parallel(rules, readers, opts, args.threads, args.files.len() > 1);
+        drop(readers);
+        return eval_parallel(rules, &args.files, opts, args.threads);
     }
     let stdout = io::stdout().lock();
     let mut writer = ScoreWriter::new(
@@ -115,17 +116,21 @@ pub fn run(args: EvalArgs) -> u8 {
 /// JSONL scoring on every core: streamed, in input order, in constant memory.
 fn eval_parallel(
     rules: &crate::model::RuleSet,
-    readers: Vec<(&PathBuf, JobReader<Box<dyn BufRead + Send>>)>,
+    files: &[PathBuf],
     opts: ScoreOptions,
     threads: Option<usize>,
-    many: bool,
 ) -> u8 {
+    let many = files.len() > 1;
+    let readers = match open_inputs(files) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
     let threads = threads.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     });
     let mut out = BufWriter::with_capacity(1 << 20, io::stdout().lock());
     let mut failed = 0u64;
-    for (path, reader) in readers {
+    for (path, reader, bar) in readers {
         let scorer = RulesScorer {
             rules,
             opts,
@@ -145,6 +150,9 @@ fn eval_parallel(
                 out.write_all(&chunk.bytes)
             },
         );
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
         match result {
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return exit::OK,

@@ -155,6 +155,48 @@ impl RulesArg {
     }
 }
 
+/// An opened job file: its path, its reader, and its progress bar when one is shown.
+pub type Input = (
+    PathBuf,
+    crate::reader::JobReader<Box<dyn std::io::BufRead + Send>>,
+    Option<indicatif::ProgressBar>,
+);
+
+/// Opens job files for the ledger commands. When stderr is a terminal, each file gets a
+/// progress bar (bytes read, rate, ETA) on stderr; otherwise nothing is drawn.
+pub fn open_inputs(paths: &[PathBuf]) -> Result<Vec<Input>, u8> {
+    use std::io::{BufReader, IsTerminal};
+    let show = std::io::stderr().is_terminal();
+    let mut out = Vec::new();
+    for path in paths {
+        let opened = if show && path.as_os_str() != "-" {
+            std::fs::File::open(path).and_then(|f| {
+                let len = f.metadata()?.len();
+                let bar = indicatif::ProgressBar::new(len).with_style(
+                    indicatif::ProgressStyle::with_template(
+                        "{msg} {wide_bar} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
+                    )
+                    .expect("valid template"),
+                );
+                bar.set_message(path.display().to_string());
+                let input: Box<dyn std::io::BufRead + Send> =
+                    Box::new(BufReader::with_capacity(1 << 16, bar.wrap_read(f)));
+                Ok((crate::reader::JobReader::new(input), Some(bar)))
+            })
+        } else {
+            crate::reader::open_jobs(path).map(|r| (r, None))
+        };
+        match opened {
+            Ok((reader, bar)) => out.push((path.clone(), reader, bar)),
+            Err(e) => {
+                eprintln!("error: cannot read `{}`: {e}", path.display());
+                return Err(exit::USAGE);
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Prints a rule set's diagnostics to stderr for people.
 pub fn print_diagnostics(loaded: &Loaded) {
     let files = &loaded.files;

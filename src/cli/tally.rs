@@ -3,9 +3,8 @@
 use std::io::{self, Write};
 use std::path::PathBuf;
 
-use crate::cli::{RulesArg, exit, print_diagnostics};
+use crate::cli::{RulesArg, exit, open_inputs, print_diagnostics};
 use crate::ledger::{RulesScorer, run_ledger};
-use crate::reader::open_jobs;
 use crate::score::ScoreOptions;
 use crate::tally::{GroupBy, PartialTally, Tally};
 use crate::time::parse_time;
@@ -57,16 +56,10 @@ pub fn run(args: TallyArgs) -> u8 {
         print_diagnostics(&loaded);
         return exit::RULES_INVALID;
     };
-    let mut readers = Vec::new();
-    for path in &args.files {
-        match open_jobs(path) {
-            Ok(r) => readers.push((path, r)),
-            Err(e) => {
-                eprintln!("error: cannot read `{}`: {e}", path.display());
-                return exit::USAGE;
-            }
-        }
-    }
+    let readers = match open_inputs(&args.files) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
     let mut by = args.by.clone();
     by.dedup();
     let threads = args.threads.unwrap_or_else(|| {
@@ -79,7 +72,7 @@ pub fn run(args: TallyArgs) -> u8 {
         fast: true,
     };
     let mut tally = Tally::new(by.clone());
-    for (path, reader) in readers {
+    for (path, reader, bar) in readers {
         let result = run_ledger(
             reader,
             &scorer,
@@ -90,6 +83,9 @@ pub fn run(args: TallyArgs) -> u8 {
                 Ok(())
             },
         );
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
         if let Err(e) = result {
             eprintln!("error: reading `{}` stopped: {e}", path.display());
             return exit::USAGE;
