@@ -23,6 +23,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod calibrate;
 mod diagnostic;
 mod evaluate;
 mod files;

@@ -11,10 +11,12 @@ use crate::diagnostic::render_human;
 use crate::files::RuleFiles;
 use crate::load::{Loaded, load};
 
+mod calibrate;
 mod check;
 mod eval;
 mod models;
 
+pub use calibrate::{CalibrateArgs, CalibrateFormat};
 pub use check::{CheckArgs, CheckFormat};
 pub use eval::EvalArgs;
 pub use models::ModelsArgs;
@@ -56,6 +58,8 @@ pub enum Command {
     Check(CheckArgs),
     /// List the catalog's models with the rule version that prices each.
     Models(ModelsArgs),
+    /// Calibrate points from GPU benchmark timings and propose a checked rule version.
+    Calibrate(CalibrateArgs),
 }
 
 /// Where the rules come from; shared by every subcommand.
@@ -93,6 +97,7 @@ pub fn main() -> ExitCode {
         Command::Eval(args) => eval::run(args),
         Command::Check(args) => check::run(args),
         Command::Models(args) => models::run(args),
+        Command::Calibrate(args) => calibrate::run(args),
     };
     ExitCode::from(code)
 }
