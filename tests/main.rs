@@ -15,3 +15,5 @@ mod rule_errors;
 mod example_jobs;
 // Library-level checks: determinism, catalog coverage, adding a model without rebuilding.
 mod engine;
+// `jobpoints calibrate`: the seed's calibration reproduced, real benchmarks, bad rows.
+mod calibrate_cli;

@@ -35,6 +35,9 @@ pub struct Filter {
     pub batch: u32,
     /// Keep rows whose `device_kind` is not `gpu` (CPU runs do not mine).
     pub include_cpu: bool,
+    /// Drop rows whose engine contains one of these (case-insensitive), e.g. `tomesd`:
+    /// quality-altering speed-ups that a miner's reference setup would not use.
+    pub exclude_engines: Vec<String>,
 }
 
 impl Default for Filter {
@@ -42,6 +45,7 @@ impl Default for Filter {
         Filter {
             batch: 1,
             include_cpu: false,
+            exclude_engines: Vec::new(),
         }
     }
 }
@@ -375,6 +379,17 @@ fn check_row(raw: RawRow, filter: &Filter) -> Result<Timing, Reject> {
         ));
     }
     let mut engine = present(raw.engine).unwrap_or_default();
+    let lower = engine.to_lowercase();
+    if let Some(x) = filter
+        .exclude_engines
+        .iter()
+        .find(|x| lower.contains(&x.to_lowercase()))
+    {
+        return Err((
+            "engine",
+            format!("engine `{engine}` (--exclude-engine {x})"),
+        ));
+    }
     if let Some(x) = present(raw.xformers) {
         engine = if engine.is_empty() {
             format!("xformers {x}")

@@ -1,7 +1,6 @@
 //! The calibration report a reviewer reads: what was used and dropped, every fit, the spread
 //! behind each chosen number, and the proposal with what `check` says of it.
 
-use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use crate::calibrate::propose::{ProposeError, num};
@@ -55,8 +54,12 @@ pub fn render_human(
     for i in &cal.inputs {
         writeln!(
             o,
-            "  {}: {} rows, {} used, {} dropped (sha256 {})",
-            i.name, i.rows, i.used, i.dropped, i.sha256
+            "  {}: {} rows, {} used, {} dropped (sha256 {}…)",
+            i.name,
+            i.rows,
+            i.used,
+            i.dropped,
+            &i.sha256[..12]
         )
         .unwrap();
     }
@@ -70,19 +73,21 @@ pub fn render_human(
     writeln!(o, "\nDropped rows: {}", cal.dropped.len()).unwrap();
     // With one input the file name would repeat on every line number.
     let one_file = cal.inputs.len() == 1;
-    let mut by_reason: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    // Reasons in order of first appearance, then the most frequent first.
+    let mut by_reason: Vec<(&str, Vec<String>)> = Vec::new();
     for d in &cal.dropped {
-        by_reason
-            .entry(d.reason.as_str())
-            .or_default()
-            .push(if one_file {
-                d.line.to_string()
-            } else {
-                format!("{}:{}", d.file, d.line)
-            });
+        let at = if one_file {
+            d.line.to_string()
+        } else {
+            format!("{}:{}", d.file, d.line)
+        };
+        match by_reason.iter_mut().find(|(r, _)| *r == d.reason) {
+            Some((_, lines)) => lines.push(at),
+            None => by_reason.push((d.reason.as_str(), vec![at])),
+        }
     }
-    let mut reasons: Vec<_> = by_reason.into_iter().collect();
-    reasons.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(b.0)));
+    let mut reasons = by_reason;
+    reasons.sort_by_key(|r| std::cmp::Reverse(r.1.len()));
     for (reason, lines) in reasons {
         let mut shown = lines
             .iter()
@@ -93,7 +98,11 @@ pub fn render_human(
         if lines.len() > LINES_SHOWN {
             write!(shown, ", … {} more", lines.len() - LINES_SHOWN).unwrap();
         }
-        let what = if one_file { "lines " } else { "" };
+        let what = match (one_file, lines.len()) {
+            (false, _) => "",
+            (true, 1) => "line ",
+            (true, _) => "lines ",
+        };
         writeln!(o, "  {:>4}  {reason}: {what}{shown}", lines.len()).unwrap();
     }
 
@@ -200,15 +209,20 @@ pub fn render_human(
         write_aggregate(&mut o, a);
     }
 
-    writeln!(
-        o,
-        "\nModel factor: t(`{}`) / t(`{}`) on the same setup and job",
-        cal.model, b.family
-    )
-    .unwrap();
     if cal.model == b.family {
-        writeln!(o, "  1: the model is the baseline family").unwrap();
+        writeln!(
+            o,
+            "\nModel factor: 1, `{}` is the baseline family (--model prices another)",
+            cal.model
+        )
+        .unwrap();
     } else {
+        writeln!(
+            o,
+            "\nModel factor: t(`{}`) / t(`{}`) on the same setup and job",
+            cal.model, b.family
+        )
+        .unwrap();
         if cal.factor_ratios.is_empty() {
             writeln!(o, "  none: no setup timed both families on the same job").unwrap();
         }

@@ -72,6 +72,10 @@ pub struct CalibrateArgs {
     /// Keep rows whose device_kind is not `gpu`.
     #[arg(long)]
     pub include_cpu: bool,
+    /// Drop rows whose engine contains TEXT (case-insensitive; repeatable), e.g. `tomesd`
+    /// for token merging, which trades quality for speed and saves more on larger images.
+    #[arg(long, value_name = "TEXT")]
+    pub exclude_engine: Vec<String>,
     /// How ratios from several setups become one number.
     #[arg(long, value_enum, default_value = "median")]
     pub aggregate: Method,
@@ -130,6 +134,7 @@ pub fn run(args: CalibrateArgs) -> u8 {
     let filter = Filter {
         batch: args.batch,
         include_cpu: args.include_cpu,
+        exclude_engines: args.exclude_engine.clone(),
     };
     let data = match read_files(&args.files, &filter) {
         Ok(d) => d,
