@@ -248,6 +248,12 @@ fn the_real_benchmarks_report() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let report = String::from_utf8(out.stdout).unwrap();
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    assert!(
+        readme.contains(report.trim_end()),
+        "README.md shows a stale report for the real data: paste the new one"
+    );
     with_snapshots(|| {
         insta::assert_snapshot!(
             "calibrate_real_benchmarks",

@@ -123,6 +123,7 @@ impl Linearity {
 pub enum Method {
     /// The middle observation (mean of the two middle ones for an even count).
     Median,
+    /// The arithmetic mean.
     Mean,
     /// Halfway between the smallest and the largest.
     Midrange,
