@@ -248,12 +248,6 @@ fn the_real_benchmarks_report() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let report = String::from_utf8(out.stdout).unwrap();
-    let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
-    assert!(
-        readme.contains(report.trim_end()),
-        "README.md shows a stale report for the real data: paste the new one"
-    );
     with_snapshots(|| {
         insta::assert_snapshot!(
             "calibrate_real_benchmarks",
@@ -262,6 +256,13 @@ fn the_real_benchmarks_report() {
             )
         );
     });
+    // The README shows this report; keep it current (after the snapshot, which shows the diff).
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    assert!(
+        readme.contains(report.trim_end()),
+        "README.md shows a stale report for the real data: paste the new one"
+    );
 }
 
 #[test]
@@ -379,6 +380,39 @@ fn no_anchor_means_no_proposal_and_exit_1() {
         ),
         "{report}"
     );
+}
+
+#[test]
+fn a_proposal_check_rejects_is_shown_with_exit_1() {
+    // Dated before sd15's version 2: the version order check must fail, and say so.
+    let out = jobpoints()
+        .args(["calibrate", &path(SEED), "--effective-from", "2024-05-01"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let report = String::from_utf8(out.stdout).unwrap();
+    assert!(report.contains("check: FAILED (1 errors"), "{report}");
+    assert!(
+        report.contains("error[version-order]: families/sd15.toml:"),
+        "{report}"
+    );
+}
+
+#[test]
+fn a_new_family_is_a_new_file_and_the_report_says_it_prices_nothing() {
+    let (code, doc) = calibrate_json(&[&path(SEED), "--model", "sdxl"]);
+    assert_eq!(code, 0, "{doc:#}");
+    let p = &doc["proposal"];
+    assert_eq!(p["path"], "families/sdxl.toml");
+    assert_eq!(p["appended"], false);
+    assert_eq!(p["version"], 1);
+    assert_eq!(p["catalog_models"], 0);
+    let file = p["file_toml"].as_str().unwrap();
+    assert!(
+        file.contains("[rule]\nfamily = \"sdxl\"\nkind = \"image\""),
+        "{file}"
+    );
+    rules_with(p);
 }
 
 #[test]

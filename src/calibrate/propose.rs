@@ -53,6 +53,8 @@ pub struct Proposal {
     pub version_toml: String,
     /// The whole rule file with the version in place: write it over `path`.
     pub file_toml: String,
+    /// How many catalog models belong to the family (0: the rule prices nothing yet).
+    pub catalog_models: usize,
     /// `jobpoints check` on the rule set with the proposal in place.
     pub check: ProposalCheck,
 }
@@ -110,6 +112,11 @@ pub fn propose(
         });
     };
     let existing = rules.family_rules.get(family);
+    let catalog_models = rules
+        .catalog
+        .values()
+        .filter(|e| e.family == family)
+        .count();
     let version = existing
         .and_then(|r| r.versions.iter().map(|v| v.version).max())
         .map_or(1, |v| v + 1);
@@ -237,6 +244,7 @@ pub fn propose(
         formula,
         version_toml: t,
         file_toml,
+        catalog_models,
         check: ProposalCheck {
             ok: errors == 0,
             errors,

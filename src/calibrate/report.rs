@@ -275,6 +275,16 @@ pub fn render_human(
                 num(p.anchor_points, 6)
             )
             .unwrap();
+            if p.catalog_models == 0 {
+                writeln!(
+                    o,
+                    "  note: no catalog model is in family `{}`, so the rule prices nothing until catalog.toml maps models to it (--rule-family names an existing family)",
+                    p.family
+                )
+                .unwrap();
+            } else {
+                writeln!(o, "  prices {} catalog models", p.catalog_models).unwrap();
+            }
             if p.check.ok {
                 writeln!(
                     o,
