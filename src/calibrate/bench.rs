@@ -70,6 +70,23 @@ impl Timing {
     }
 }
 
+/// One usable LLM timing: seconds for one request of `input_tokens` + `output_tokens`.
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenTiming {
+    pub file: String,
+    pub line: u64,
+    pub setup: Setup,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub seconds: f64,
+}
+
+impl TokenTiming {
+    pub fn tokens(&self) -> u64 {
+        self.input_tokens + self.output_tokens
+    }
+}
+
 /// Everything that must be equal for two timings to be compared: the same software on the
 /// same hardware, differing only in the job.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -129,7 +146,10 @@ pub struct InputSummary {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct BenchData {
     pub inputs: Vec<InputSummary>,
+    /// Image generation timings.
     pub timings: Vec<Timing>,
+    /// LLM timings, from files with `input_tokens` and `output_tokens` columns.
+    pub token_timings: Vec<TokenTiming>,
     pub dropped: Vec<Dropped>,
 }
 
@@ -142,6 +162,10 @@ struct RawRow {
     device_kind: Option<String>,
     #[serde(alias = "family")]
     model_family: Option<String>,
+    /// The family when there is no `model_family` column (LLM benchmarks name the model).
+    model: Option<String>,
+    input_tokens: Option<String>,
+    output_tokens: Option<String>,
     width: Option<String>,
     height: Option<String>,
     steps: Option<String>,
@@ -187,17 +211,25 @@ fn read_file(path: &Path, filter: &Filter, data: &mut BenchData) -> Result<(), B
         })?
         .clone();
     let has = |names: &[&str]| names.iter().any(|n| headers.iter().any(|h| h == *n));
-    let required: [(&'static str, &[&str]); 5] = [
+    // An LLM benchmark has token counts instead of image sizes.
+    let llm = has(&["input_tokens"]) && has(&["output_tokens"]) && !has(&["width"]);
+    let common: [(&'static str, &[&str]); 3] = [
         ("device", &["device", "gpu"]),
-        ("model_family", &["model_family", "family"]),
-        ("width", &["width"]),
-        ("height", &["height"]),
+        ("model_family", &["model_family", "family", "model"]),
         (
             "seconds_per_image",
             &["seconds_per_image", "seconds", "latency_s"],
         ),
     ];
-    for (column, names) in required {
+    let job: [(&'static str, &[&str]); 2] = if llm {
+        [
+            ("input_tokens", &["input_tokens"]),
+            ("output_tokens", &["output_tokens"]),
+        ]
+    } else {
+        [("width", &["width"]), ("height", &["height"])]
+    };
+    for (column, names) in common.into_iter().chain(job) {
         if !has(names) {
             return Err(BenchError::MissingColumn {
                 path: path.to_path_buf(),
@@ -207,7 +239,8 @@ fn read_file(path: &Path, filter: &Filter, data: &mut BenchData) -> Result<(), B
         }
     }
 
-    let (before_timings, before_dropped) = (data.timings.len(), data.dropped.len());
+    let before_used = data.timings.len() + data.token_timings.len();
+    let before_dropped = data.dropped.len();
     let mut rows = 0;
     let mut record = csv::StringRecord::new();
     // csv's own line count is off with CRLF line ends, so lines are counted from byte offsets.
@@ -220,11 +253,16 @@ fn read_file(path: &Path, filter: &Filter, data: &mut BenchData) -> Result<(), B
                 rows += 1;
                 let line = lines.line_at(record.position().map_or(start, |p| p.byte()));
                 match record.deserialize::<RawRow>(Some(&headers)) {
-                    Ok(raw) => match check_row(raw, filter) {
-                        Ok(mut t) => {
+                    Ok(raw) => match check_row(raw, filter, llm) {
+                        Ok(Row::Image(mut t)) => {
                             t.file = name.clone();
                             t.line = line;
                             data.timings.push(t);
+                        }
+                        Ok(Row::Tokens(mut t)) => {
+                            t.file = name.clone();
+                            t.line = line;
+                            data.token_timings.push(t);
                         }
                         Err((category, reason)) => data.dropped.push(Dropped {
                             file: name.clone(),
@@ -261,7 +299,7 @@ fn read_file(path: &Path, filter: &Filter, data: &mut BenchData) -> Result<(), B
         name,
         sha256: hex::encode(Sha256::digest(&bytes)),
         rows,
-        used: data.timings.len() - before_timings,
+        used: data.timings.len() + data.token_timings.len() - before_used,
         dropped: data.dropped.len() - before_dropped,
     });
     Ok(())
@@ -340,7 +378,21 @@ fn seconds(v: &str, field: &str) -> Result<f64, Reject> {
     }
 }
 
-fn check_row(raw: RawRow, filter: &Filter) -> Result<Timing, Reject> {
+fn token_count(v: &str, field: &str) -> Result<u64, Reject> {
+    v.parse::<u64>().map_err(|_| {
+        (
+            "invalid",
+            format!("`{field}` is `{v}`, not a whole number of tokens"),
+        )
+    })
+}
+
+enum Row {
+    Image(Timing),
+    Tokens(TokenTiming),
+}
+
+fn check_row(raw: RawRow, filter: &Filter, llm: bool) -> Result<Row, Reject> {
     // A failed run first: its other fields are usually empty, and the failure is the news.
     if let Some(status) = present(raw.status) {
         if !status.eq_ignore_ascii_case("ok") {
@@ -356,21 +408,38 @@ fn check_row(raw: RawRow, filter: &Filter) -> Result<Timing, Reject> {
         }
     }
     let device = required(raw.device, "device")?;
-    let family = required(raw.model_family, "model_family")?;
-    let width = positive_int(&required(raw.width, "width")?, "width")?;
-    let height = positive_int(&required(raw.height, "height")?, "height")?;
-    let steps = present(raw.steps)
-        .map(|s| positive_int(&s, "steps"))
-        .transpose()?;
+    let family = match present(raw.model_family) {
+        Some(f) => f,
+        None => required(raw.model, "model_family")?,
+    };
+    let job = if llm {
+        let input = token_count(&required(raw.input_tokens, "input_tokens")?, "input_tokens")?;
+        let output = token_count(
+            &required(raw.output_tokens, "output_tokens")?,
+            "output_tokens",
+        )?;
+        if input + output == 0 {
+            return Err(("invalid", "no tokens: nothing was timed".to_string()));
+        }
+        RowJob::Tokens(input, output)
+    } else {
+        let width = positive_int(&required(raw.width, "width")?, "width")?;
+        let height = positive_int(&required(raw.height, "height")?, "height")?;
+        let steps = present(raw.steps)
+            .map(|s| positive_int(&s, "steps"))
+            .transpose()?;
+        RowJob::Image(width, height, steps)
+    };
     let batch = present(raw.batch_size)
         .map(|s| positive_int(&s, "batch_size"))
         .transpose()?
         .unwrap_or(1);
+    let seconds_field = if llm { "seconds" } else { "seconds_per_image" };
     let seconds = match (present(raw.seconds_per_image), present(raw.latency_s)) {
-        (Some(s), _) => seconds(&s, "seconds_per_image")?,
-        // Whole-batch latency: per image is the share of one image.
+        (Some(s), _) => seconds(&s, seconds_field)?,
+        // Whole-batch latency: per item is the share of one.
         (None, Some(l)) => seconds(&l, "latency_s")? / f64::from(batch),
-        (None, None) => return Err(("missing", "missing `seconds_per_image`".to_string())),
+        (None, None) => return Err(("missing", format!("missing `{seconds_field}`"))),
     };
     if batch != filter.batch {
         return Err((
@@ -397,20 +466,36 @@ fn check_row(raw: RawRow, filter: &Filter) -> Result<Timing, Reject> {
             format!("{engine}, xformers {x}")
         };
     }
-    Ok(Timing {
-        file: String::new(),
-        line: 0,
-        setup: Setup {
-            device,
-            family,
-            engine,
-            precision: present(raw.precision).unwrap_or_default(),
-            batch,
-            source: present(raw.source_repo).unwrap_or_default(),
-        },
-        width,
-        height,
-        steps,
-        seconds,
+    let setup = Setup {
+        device,
+        family,
+        engine,
+        precision: present(raw.precision).unwrap_or_default(),
+        batch,
+        source: present(raw.source_repo).unwrap_or_default(),
+    };
+    Ok(match job {
+        RowJob::Image(width, height, steps) => Row::Image(Timing {
+            file: String::new(),
+            line: 0,
+            setup,
+            width,
+            height,
+            steps,
+            seconds,
+        }),
+        RowJob::Tokens(input_tokens, output_tokens) => Row::Tokens(TokenTiming {
+            file: String::new(),
+            line: 0,
+            setup,
+            input_tokens,
+            output_tokens,
+            seconds,
+        }),
     })
+}
+
+enum RowJob {
+    Image(u32, u32, Option<u32>),
+    Tokens(u64, u64),
 }

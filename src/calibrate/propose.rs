@@ -44,8 +44,9 @@ pub struct Proposal {
     pub appended: bool,
     pub version: i64,
     pub effective_from: String,
-    /// The rounded anchor ratio: points at the anchor size, baseline steps, multiplier 1.
-    pub anchor_points: f64,
+    /// The rounded anchor ratio: points at the anchor size, baseline steps, multiplier 1
+    /// (image rules only).
+    pub anchor_points: Option<f64>,
     pub multiplier: f64,
     /// `formula = "waifu_season1"` or the inline expression.
     pub formula: String,
@@ -79,12 +80,12 @@ pub fn num(x: f64, decimals: usize) -> String {
 }
 
 /// A TOML float literal (always with a decimal point).
-fn float_lit(x: f64) -> String {
+pub(crate) fn float_lit(x: f64) -> String {
     let s = num(x, 6);
     if s.contains('.') { s } else { format!("{s}.0") }
 }
 
-fn toml_str(s: &str) -> String {
+pub(crate) fn toml_str(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()
 }
 
@@ -111,15 +112,7 @@ pub fn propose(
             origin: files.origin.to_string(),
         });
     };
-    let existing = rules.family_rules.get(family);
-    let catalog_models = rules
-        .catalog
-        .values()
-        .filter(|e| e.family == family)
-        .count();
-    let version = existing
-        .and_then(|r| r.versions.iter().map(|v| v.version).max())
-        .map_or(1, |v| v + 1);
+    let (existing, version, catalog_models) = locate(rules, family);
 
     let b = &cal.baseline;
     let (aw, ah) = cal.anchor;
@@ -207,6 +200,48 @@ pub fn propose(
     ));
     t.push_str("]\n");
 
+    let placed = place(files, existing, family, "image", &t);
+    Ok(Proposal {
+        family: family.to_string(),
+        version,
+        effective_from: effective_from.to_string(),
+        anchor_points: Some(a),
+        multiplier,
+        formula,
+        version_toml: t,
+        catalog_models,
+        ..placed
+    })
+}
+
+/// Where a family's next version goes: its rule, the next version number, how many catalog
+/// models it prices. Fails when the rule set itself is invalid.
+pub(crate) fn locate<'r>(
+    rules: &'r crate::model::RuleSet,
+    family: &str,
+) -> (Option<&'r crate::model::Rule>, i64, usize) {
+    let existing = rules.family_rules.get(family);
+    let version = existing
+        .and_then(|r| r.versions.iter().map(|v| v.version).max())
+        .map_or(1, |v| v + 1);
+    let catalog_models = rules
+        .catalog
+        .values()
+        .filter(|e| e.family == family)
+        .count();
+    (existing, version, catalog_models)
+}
+
+/// Appends the version to the family's rule file (or starts a new file) and checks the rule
+/// set with it in place. The returned proposal's version fields are left for the caller.
+pub(crate) fn place(
+    files: &RuleFiles,
+    existing: Option<&crate::model::Rule>,
+    family: &str,
+    kind: &str,
+    version_toml: &str,
+) -> Proposal {
+    let t = version_toml;
     let (path, file_toml) = match existing {
         Some(rule) => {
             let old = files.text(&rule.file).unwrap_or("");
@@ -222,36 +257,36 @@ pub fn propose(
         None => (
             format!("families/{family}.toml"),
             format!(
-                "# Proposed by `jobpoints calibrate`.\n[rule]\nfamily = {}\nkind = \"image\"\n\n{t}",
-                toml_str(family)
+                "# Proposed by `jobpoints calibrate`.\n[rule]\nfamily = {}\nkind = {}\n\n{t}",
+                toml_str(family),
+                toml_str(kind)
             ),
         ),
     };
-
     let mut with = files.clone();
     with.files
         .insert(path.clone(), file_toml.clone().into_bytes());
     let checked = load(with);
     let errors = checked.diagnostics.iter().filter(|d| d.is_error()).count();
-    Ok(Proposal {
+    Proposal {
         path,
         family: family.to_string(),
         appended: existing.is_some(),
-        version,
-        effective_from: effective_from.to_string(),
-        anchor_points: a,
-        multiplier,
-        formula,
-        version_toml: t,
+        version: 0,
+        effective_from: String::new(),
+        anchor_points: None,
+        multiplier: 1.0,
+        formula: String::new(),
+        version_toml: t.to_string(),
         file_toml,
-        catalog_models,
+        catalog_models: 0,
         check: ProposalCheck {
             ok: errors == 0,
             errors,
             warnings: checked.diagnostics.len() - errors,
             diagnostics: checked.diagnostics,
         },
-    })
+    }
 }
 
 fn cal_anchor_pixels(cal: &Calibration) -> f64 {

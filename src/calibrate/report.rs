@@ -1,10 +1,11 @@
 //! The calibration report a reviewer reads: what was used and dropped, every fit, the spread
 //! behind each chosen number, and the proposal with what `check` says of it.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use crate::calibrate::propose::{ProposeError, num};
-use crate::calibrate::{Calibration, Options, Proposal, Setup};
+use crate::calibrate::{Calibration, Dropped, InputSummary, Options, Proposal, Setup};
 
 /// How many line numbers a drop reason lists before "…".
 const LINES_SHOWN: usize = 12;
@@ -50,61 +51,7 @@ pub fn render_human(
     )
     .unwrap();
 
-    writeln!(o, "\nInputs").unwrap();
-    for i in &cal.inputs {
-        writeln!(
-            o,
-            "  {}: {} rows, {} used, {} dropped (sha256 {}…)",
-            i.name,
-            i.rows,
-            i.used,
-            i.dropped,
-            &i.sha256[..12]
-        )
-        .unwrap();
-    }
-    let fams: Vec<String> = cal
-        .families
-        .iter()
-        .map(|(f, n)| format!("{f} {n}"))
-        .collect();
-    writeln!(o, "  used timings by family: {}", fams.join(", ")).unwrap();
-
-    writeln!(o, "\nDropped rows: {}", cal.dropped.len()).unwrap();
-    // With one input the file name would repeat on every line number.
-    let one_file = cal.inputs.len() == 1;
-    // Reasons in order of first appearance, then the most frequent first.
-    let mut by_reason: Vec<(&str, Vec<String>)> = Vec::new();
-    for d in &cal.dropped {
-        let at = if one_file {
-            d.line.to_string()
-        } else {
-            format!("{}:{}", d.file, d.line)
-        };
-        match by_reason.iter_mut().find(|(r, _)| *r == d.reason) {
-            Some((_, lines)) => lines.push(at),
-            None => by_reason.push((d.reason.as_str(), vec![at])),
-        }
-    }
-    let mut reasons = by_reason;
-    reasons.sort_by_key(|r| std::cmp::Reverse(r.1.len()));
-    for (reason, lines) in reasons {
-        let mut shown = lines
-            .iter()
-            .take(LINES_SHOWN)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(", ");
-        if lines.len() > LINES_SHOWN {
-            write!(shown, ", … {} more", lines.len() - LINES_SHOWN).unwrap();
-        }
-        let what = match (one_file, lines.len()) {
-            (false, _) => "",
-            (true, 1) => "line ",
-            (true, _) => "lines ",
-        };
-        writeln!(o, "  {:>4}  {reason}: {what}{shown}", lines.len()).unwrap();
-    }
+    write_inputs(&mut o, &cal.inputs, &cal.families, &cal.dropped);
 
     writeln!(
         o,
@@ -272,46 +219,16 @@ pub fn render_human(
                 b.height,
                 cal.anchor.0,
                 cal.anchor.1,
-                num(p.anchor_points, 6)
+                num(p.anchor_points.unwrap_or(f64::NAN), 6)
             )
             .unwrap();
-            if p.catalog_models == 0 {
-                writeln!(
-                    o,
-                    "  note: no catalog model is in family `{}`, so the rule prices nothing until catalog.toml maps models to it (--rule-family names an existing family)",
-                    p.family
-                )
-                .unwrap();
-            } else {
-                writeln!(o, "  prices {} catalog models", p.catalog_models).unwrap();
-            }
-            if p.check.ok {
-                writeln!(
-                    o,
-                    "  check: ok ({} warnings) with the proposal in place",
-                    p.check.warnings
-                )
-                .unwrap();
-            } else {
-                writeln!(
-                    o,
-                    "  check: FAILED ({} errors, {} warnings) with the proposal in place",
-                    p.check.errors, p.check.warnings
-                )
-                .unwrap();
-            }
-            for d in &p.check.diagnostics {
-                for line in d.to_string().lines() {
-                    writeln!(o, "    {line}").unwrap();
-                }
-            }
-            writeln!(o, "\n{}", p.version_toml.trim_end()).unwrap();
+            write_proposal_tail(&mut o, p);
         }
     }
     o
 }
 
-fn write_aggregate(o: &mut String, a: &crate::calibrate::Aggregate) {
+pub(crate) fn write_aggregate(o: &mut String, a: &crate::calibrate::Aggregate) {
     writeln!(
         o,
         "  spread {}–{} over {}: median {}, mean {}, midrange {}",
@@ -332,4 +249,99 @@ fn write_aggregate(o: &mut String, a: &crate::calibrate::Aggregate) {
         num(a.rounded, 6)
     )
     .unwrap();
+}
+
+/// Inputs, used timings by family, and every dropped row grouped by reason.
+pub(crate) fn write_inputs(
+    o: &mut String,
+    inputs: &[InputSummary],
+    families: &BTreeMap<String, usize>,
+    dropped: &[Dropped],
+) {
+    writeln!(o, "\nInputs").unwrap();
+    for i in inputs {
+        writeln!(
+            o,
+            "  {}: {} rows, {} used, {} dropped (sha256 {}…)",
+            i.name,
+            i.rows,
+            i.used,
+            i.dropped,
+            &i.sha256[..12]
+        )
+        .unwrap();
+    }
+    let fams: Vec<String> = families.iter().map(|(f, n)| format!("{f} {n}")).collect();
+    writeln!(o, "  used timings by family: {}", fams.join(", ")).unwrap();
+
+    writeln!(o, "\nDropped rows: {}", dropped.len()).unwrap();
+    // With one input the file name would repeat on every line number.
+    let one_file = inputs.len() == 1;
+    // Reasons in order of first appearance, then the most frequent first.
+    let mut by_reason: Vec<(&str, Vec<String>)> = Vec::new();
+    for d in dropped {
+        let at = if one_file {
+            d.line.to_string()
+        } else {
+            format!("{}:{}", d.file, d.line)
+        };
+        match by_reason.iter_mut().find(|(r, _)| *r == d.reason) {
+            Some((_, lines)) => lines.push(at),
+            None => by_reason.push((d.reason.as_str(), vec![at])),
+        }
+    }
+    let mut reasons = by_reason;
+    reasons.sort_by_key(|r| std::cmp::Reverse(r.1.len()));
+    for (reason, lines) in reasons {
+        let mut shown = lines
+            .iter()
+            .take(LINES_SHOWN)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ");
+        if lines.len() > LINES_SHOWN {
+            write!(shown, ", … {} more", lines.len() - LINES_SHOWN).unwrap();
+        }
+        let what = match (one_file, lines.len()) {
+            (false, _) => "",
+            (true, 1) => "line ",
+            (true, _) => "lines ",
+        };
+        writeln!(o, "  {:>4}  {reason}: {what}{shown}", lines.len()).unwrap();
+    }
+}
+
+/// What the proposal prices, what `check` says, and the version itself.
+pub(crate) fn write_proposal_tail(o: &mut String, p: &Proposal) {
+    if p.catalog_models == 0 {
+        writeln!(
+            o,
+            "  note: no catalog model is in family `{}`, so the rule prices nothing until catalog.toml maps models to it (--rule-family names an existing family)",
+            p.family
+        )
+        .unwrap();
+    } else {
+        writeln!(o, "  prices {} catalog models", p.catalog_models).unwrap();
+    }
+    if p.check.ok {
+        writeln!(
+            o,
+            "  check: ok ({} warnings) with the proposal in place",
+            p.check.warnings
+        )
+        .unwrap();
+    } else {
+        writeln!(
+            o,
+            "  check: FAILED ({} errors, {} warnings) with the proposal in place",
+            p.check.errors, p.check.warnings
+        )
+        .unwrap();
+    }
+    for d in &p.check.diagnostics {
+        for line in d.to_string().lines() {
+            writeln!(o, "    {line}").unwrap();
+        }
+    }
+    writeln!(o, "\n{}", p.version_toml.trim_end()).unwrap();
 }
