@@ -12,6 +12,7 @@ use crate::util::{fixture, jobpoints, rules_dir, with_snapshots};
 const SEED: &str = "bench/seed_three_gpus.csv";
 const REAL: &str = "bench/sd_gpu_benchmarks.csv";
 const BAD: &str = "bench/bad_rows.csv";
+const LLM: &str = "bench/llm_two_models.csv";
 /// After every shipped version, so a proposal is the latest version of its rule.
 const DATE: &str = "2026-01-01";
 
@@ -501,4 +502,75 @@ fn the_committed_chart_is_the_real_data_chart() {
         fresh == committed,
         "docs/calibration.svg is stale: regenerate it (see README)"
     );
+}
+
+#[test]
+fn llm_benchmarks_give_the_model_factor_as_multiplier() {
+    let (code, doc) = calibrate_json(&[&path(LLM), "--model", "llm8b16b"]);
+    assert_eq!(code, 0, "{doc:#}");
+    let cal = &doc["calibration"];
+    // Time is exactly proportional to input+output tokens in the fixture, on every setup.
+    let sweeps = cal["sweeps"].as_array().unwrap();
+    assert_eq!(sweeps.len(), 4);
+    assert!(
+        sweeps.iter().all(|s| s["proportional"] == true),
+        "{sweeps:#?}"
+    );
+    let factor = &cal["model_factor"];
+    assert_eq!((f(&factor["min"]), f(&factor["max"])), (0.5, 0.55));
+    assert_eq!(f(&factor["rounded"]), 0.5);
+    let p = &doc["proposal"];
+    assert_eq!(p["path"], "families/llm8b16b.toml");
+    assert_eq!(p["formula"], "formula = \"llama_season1\"");
+    assert_eq!(p["check"]["ok"], true, "{p:#}");
+    let rules = rules_with(p);
+    // A catalog model of the family without its own model rule: priced by the proposal.
+    let job =
+        json!({"model": "dolphin-2.9.4-llama3.1-8b", "input_tokens": 812, "output_tokens": 188});
+    let s = score_record(
+        &rules,
+        parse_job(1, job),
+        ScoreOptions::default(),
+        &mut EvalContext::new(),
+    );
+    assert_eq!(s.points.to_string(), "0.500000");
+    assert_eq!(s.rule.as_deref(), Some("llm8b16b@2"));
+
+    let out = jobpoints()
+        .args(["calibrate", &path(LLM), "--model", "llm8b16b"])
+        .args(["--effective-from", DATE])
+        .output()
+        .unwrap();
+    let report = String::from_utf8(out.stdout).unwrap();
+    let input = std::fs::read_to_string(fixture(LLM)).unwrap();
+    with_snapshots(|| {
+        insta::assert_snapshot!(
+            "calibrate_llm",
+            format!("--- {LLM} (--model llm8b16b) ---\n{input}--- report ---\n{report}")
+        );
+    });
+}
+
+#[test]
+fn an_llm_model_without_a_shared_request_has_no_factor() {
+    let (code, doc) = calibrate_json(&[&path(LLM), "--model", "llm70b4b"]);
+    assert_eq!(code, 1);
+    assert!(doc["proposal"].is_null());
+    assert!(
+        doc["no_proposal"]
+            .as_str()
+            .unwrap()
+            .contains("no setup timed both `llm70b4b` and `llm8x7b4b`"),
+        "{doc:#}"
+    );
+}
+
+#[test]
+fn image_and_llm_benchmarks_are_not_mixed() {
+    let out = jobpoints()
+        .args(["calibrate", &path(SEED), &path(LLM)])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("mix image and LLM benchmarks"));
 }

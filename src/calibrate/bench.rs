@@ -136,6 +136,8 @@ pub struct Dropped {
 pub struct InputSummary {
     /// The file name as given on the command line, without its directories.
     pub name: String,
+    /// `image` or `llm` (a file with `input_tokens` and `output_tokens` columns).
+    pub kind: &'static str,
     pub sha256: String,
     pub rows: usize,
     pub used: usize,
@@ -297,6 +299,7 @@ fn read_file(path: &Path, filter: &Filter, data: &mut BenchData) -> Result<(), B
     }
     data.inputs.push(InputSummary {
         name,
+        kind: if llm { "llm" } else { "image" },
         sha256: hex::encode(Sha256::digest(&bytes)),
         rows,
         used: data.timings.len() + data.token_timings.len() - before_used,

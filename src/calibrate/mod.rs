@@ -10,10 +10,14 @@
 //! 4. The model factor t(model) / t(baseline family) on the same setup and job, likewise.
 //! 5. [`propose`] writes a rule version interpolating linearly through the two anchors, times
 //!    steps, times the factor, and checks it against the rule set; [`chart`] draws the fits.
+//!
+//! LLM benchmarks (token counts instead of sizes) go through [`llm`]: seconds against tokens
+//! per setup, and the model factor against the llama point's reference model.
 
 pub mod bench;
 pub mod chart;
 pub mod fit;
+pub mod llm;
 pub mod propose;
 pub mod report;
 
@@ -21,7 +25,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-pub use bench::{BenchData, BenchError, Dropped, Filter, InputSummary, Setup, Timing, read_files};
+pub use bench::{
+    BenchData, BenchError, Dropped, Filter, InputSummary, Setup, Timing, TokenTiming, read_files,
+};
 pub use fit::{Aggregate, LineFit, Linearity, Method, aggregate, least_squares, round_to_step};
 pub use propose::{Proposal, ProposalCheck, propose};
 

@@ -29,6 +29,10 @@ pub enum ProposeError {
         aw: u32,
         ah: u32,
     },
+    #[error(
+        "no setup timed both `{model}` and `{base}` on the same request, so there is no model factor to propose"
+    )]
+    NoFactor { model: String, base: String },
     #[error("the rules in {origin} are invalid (run `jobpoints check`); cannot place a proposal")]
     RulesInvalid { origin: String },
 }

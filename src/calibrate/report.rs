@@ -321,7 +321,12 @@ pub(crate) fn write_proposal_tail(o: &mut String, p: &Proposal) {
         )
         .unwrap();
     } else {
-        writeln!(o, "  prices {} catalog models", p.catalog_models).unwrap();
+        writeln!(
+            o,
+            "  {} catalog models are in family `{}`",
+            p.catalog_models, p.family
+        )
+        .unwrap();
     }
     if p.check.ok {
         writeln!(

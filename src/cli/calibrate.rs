@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 
+use crate::calibrate::llm::{TokenBaseline, TokenOptions, calibrate_tokens, propose_tokens};
 use crate::calibrate::{
-    self, Baseline, Filter, Method, Options, chart, parse_size, propose, read_files, report,
+    self, Baseline, Filter, Method, Options, chart, llm, parse_size, propose, read_files, report,
 };
 use crate::cli::{RulesArg, exit};
 
@@ -18,9 +19,14 @@ pub enum CalibrateFormat {
 
 const AFTER_HELP: &str = "\
 CSV columns (a header row is required; other columns are ignored):
-  device (or gpu), model_family (or family), width, height, seconds_per_image (or seconds;
-  else latency_s / batch_size); optional: steps, batch_size, status (rows not `ok` are
-  dropped), device_kind (rows not `gpu` are dropped), engine, precision, xformers, source_repo.
+  image: device (or gpu), model_family (or family, model), width, height, seconds_per_image
+  (or seconds; else latency_s / batch_size); optional: steps, batch_size, status (rows not
+  `ok` are dropped), device_kind (rows not `gpu` are dropped), engine, precision, xformers,
+  source_repo.
+  LLM (a file with input_tokens and output_tokens columns): device, model_family (or family,
+  model), input_tokens, output_tokens, seconds; the same optional columns. An LLM calibration
+  fits seconds against input+output tokens and proposes tokens / 1000 (--baseline
+  llm8x7b4b:1000) times the model factor; there is no anchor and no chart.
 Timings are compared only within one setup: the same device, family, engine, precision,
 xformers, batch size and source. A row without steps still compares with rows of its setup
 that also lack them.
@@ -49,12 +55,10 @@ pub struct CalibrateArgs {
     #[command(flatten)]
     pub rules: RulesArg,
     /// The job worth 1 point, and the family the anchor ratio is measured on.
-    #[arg(
-        long,
-        value_name = "FAMILY:WxH@STEPS",
-        default_value = "sd15:512x512@20"
-    )]
-    pub baseline: Baseline,
+    /// Image: FAMILY:WxH@STEPS (default sd15:512x512@20); LLM: FAMILY:TOKENS (default
+    /// llm8x7b4b:1000).
+    #[arg(long, value_name = "BASELINE")]
+    pub baseline: Option<String>,
     /// The second anchor size; its cost relative to the baseline size is calibrated.
     #[arg(long, value_name = "WxH", default_value = "1024x1024", value_parser = parse_size)]
     pub anchor: (u32, u32),
@@ -143,49 +147,40 @@ pub fn run(args: CalibrateArgs) -> u8 {
             return exit::USAGE;
         }
     };
-    let opts = Options {
-        baseline: args.baseline.clone(),
-        anchor: args.anchor,
-        model: args.model.clone(),
-        method: args.aggregate,
-        anchor_step: args.round,
-        factor_step: args.factor_round,
-        min_r2: args.min_r2,
-        ..Options::default()
-    };
-    let cal = calibrate::calibrate(data, &opts);
-    let family = args
-        .rule_family
-        .clone()
-        .unwrap_or_else(|| opts.model().to_string());
+    let kinds: Vec<&str> = data.inputs.iter().map(|i| i.kind).collect();
+    let llm_mode = kinds.iter().all(|k| *k == "llm");
+    if !llm_mode && kinds.contains(&"llm") {
+        eprintln!(
+            "error: the files mix image and LLM benchmarks (LLM files have input_tokens and output_tokens columns); calibrate them separately"
+        );
+        return exit::USAGE;
+    }
     let effective_from = args
         .effective_from
         .unwrap_or_else(|| TimeZone::UTC.to_datetime(jiff::Timestamp::now()).date());
-    let proposal = propose(&cal, &opts, &loaded.files, &family, effective_from);
-
-    if let Some(path) = &args.chart {
-        match chart::render_svg(&cal) {
-            Ok(svg) => {
-                if let Err(e) = std::fs::write(path, svg) {
-                    eprintln!("error: cannot write `{}`: {e}", path.display());
-                    return exit::USAGE;
-                }
-            }
-            Err(e) => eprintln!("warning: no chart: {e}"),
-        }
+    if llm_mode {
+        run_tokens(&args, data, &loaded.files, effective_from)
+    } else {
+        run_image(&args, data, &loaded.files, effective_from)
     }
-    if let (Some(path), Ok(p)) = (&args.out, &proposal) {
+}
+
+/// Writes the proposal to --out and the report in the chosen format; returns the exit code.
+fn finish<C: serde::Serialize>(
+    args: &CalibrateArgs,
+    cal: &C,
+    proposal: &Result<calibrate::Proposal, calibrate::propose::ProposeError>,
+    human: impl FnOnce() -> String,
+) -> u8 {
+    if let (Some(path), Ok(p)) = (&args.out, proposal) {
         if let Err(e) = std::fs::write(path, &p.file_toml) {
             eprintln!("error: cannot write `{}`: {e}", path.display());
             return exit::USAGE;
         }
         eprintln!("wrote {} (for {})", path.display(), p.path);
     }
-
     match args.format {
-        CalibrateFormat::Human => {
-            print!("{}", report::render_human(&cal, &opts, proposal.as_ref()));
-        }
+        CalibrateFormat::Human => print!("{}", human()),
         CalibrateFormat::Json => {
             let doc = serde_json::json!({
                 "calibration": cal,
@@ -199,4 +194,86 @@ pub fn run(args: CalibrateArgs) -> u8 {
         Ok(p) if p.check.ok => exit::OK,
         _ => exit::JOBS_FAILED,
     }
+}
+
+fn run_tokens(
+    args: &CalibrateArgs,
+    data: calibrate::BenchData,
+    files: &crate::files::RuleFiles,
+    effective_from: Date,
+) -> u8 {
+    let baseline = args.baseline.as_deref().unwrap_or("llm8x7b4b:1000");
+    let baseline: TokenBaseline = match baseline.parse() {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: --baseline: {e}");
+            return exit::USAGE;
+        }
+    };
+    let opts = TokenOptions {
+        baseline,
+        model: args.model.clone(),
+        method: args.aggregate,
+        factor_step: args.factor_round,
+        min_r2: args.min_r2,
+        max_offset: Options::default().max_steps_offset,
+    };
+    let cal = calibrate_tokens(data, &opts);
+    let family = args
+        .rule_family
+        .clone()
+        .unwrap_or_else(|| opts.model().to_string());
+    let proposal = propose_tokens(&cal, files, &family, effective_from);
+    if args.chart.is_some() {
+        eprintln!("warning: no chart: charts are drawn for image benchmarks only");
+    }
+    finish(args, &cal, &proposal, || {
+        llm::render_tokens_human(&cal, &opts, proposal.as_ref())
+    })
+}
+
+fn run_image(
+    args: &CalibrateArgs,
+    data: calibrate::BenchData,
+    files: &crate::files::RuleFiles,
+    effective_from: Date,
+) -> u8 {
+    let baseline = args.baseline.as_deref().unwrap_or("sd15:512x512@20");
+    let baseline: Baseline = match baseline.parse() {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: --baseline: {e}");
+            return exit::USAGE;
+        }
+    };
+    let opts = Options {
+        baseline,
+        anchor: args.anchor,
+        model: args.model.clone(),
+        method: args.aggregate,
+        anchor_step: args.round,
+        factor_step: args.factor_round,
+        min_r2: args.min_r2,
+        ..Options::default()
+    };
+    let cal = calibrate::calibrate(data, &opts);
+    let family = args
+        .rule_family
+        .clone()
+        .unwrap_or_else(|| opts.model().to_string());
+    let proposal = propose(&cal, &opts, files, &family, effective_from);
+    if let Some(path) = &args.chart {
+        match chart::render_svg(&cal) {
+            Ok(svg) => {
+                if let Err(e) = std::fs::write(path, svg) {
+                    eprintln!("error: cannot write `{}`: {e}", path.display());
+                    return exit::USAGE;
+                }
+            }
+            Err(e) => eprintln!("warning: no chart: {e}"),
+        }
+    }
+    finish(args, &cal, &proposal, || {
+        report::render_human(&cal, &opts, proposal.as_ref())
+    })
 }
