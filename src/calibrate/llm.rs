@@ -422,3 +422,17 @@ pub fn render_tokens_human(
     }
     o
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_baseline_parses() {
+        let b: TokenBaseline = "llm8x7b4b:1000".parse().unwrap();
+        assert_eq!((b.family.as_str(), b.tokens), ("llm8x7b4b", 1000));
+        for bad in ["llm8x7b4b", ":1000", "llm8x7b4b:0", "sd15:512x512@20"] {
+            assert!(bad.parse::<TokenBaseline>().is_err(), "{bad}");
+        }
+    }
+}
