@@ -54,7 +54,7 @@ fn draw<'a>(cal: &Calibration, svg: &'a mut String) -> Result<(), Box<dyn std::e
     let root = SVGBackend::with_string(svg, SIZE).into_drawing_area();
     root.fill(&WHITE)?;
     let caption = format!(
-        "Seconds per image vs pixels, per setup (least-squares lines; anchors {}x{} and {}x{})",
+        "Seconds per image vs pixels per setup: least-squares lines (dashed beyond the data), anchors {}x{} and {}x{}",
         b.width, b.height, cal.anchor.0, cal.anchor.1
     );
     let mut chart = ChartBuilder::on(&root)
@@ -95,11 +95,12 @@ fn draw<'a>(cal: &Calibration, svg: &'a mut String) -> Result<(), Box<dyn std::e
             steps,
             num(sweep.fit.r2, 3)
         );
+        // Solid where there are measurements, dashed where the line is extended to an anchor.
         let (lo, hi) = sweep
             .fit
             .points
             .iter()
-            .fold((base_x, anchor_x), |(lo, hi), p| {
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
                 (lo.min(p.x / MP), hi.max(p.x / MP))
             });
         let f = |x: f64| sweep.fit.at(x * MP);
@@ -110,6 +111,16 @@ fn draw<'a>(cal: &Calibration, svg: &'a mut String) -> Result<(), Box<dyn std::e
             ))?
             .label(label)
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], color.stroke_width(2)));
+        for (from, to) in [(base_x.min(lo), lo), (hi, anchor_x.max(hi))] {
+            if to > from {
+                chart.draw_series(DashedLineSeries::new(
+                    [(from, f(from)), (to, f(to))],
+                    6,
+                    4,
+                    color.stroke_width(1),
+                ))?;
+            }
+        }
         chart.draw_series(
             sweep
                 .fit
