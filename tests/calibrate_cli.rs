@@ -574,3 +574,25 @@ fn image_and_llm_benchmarks_are_not_mixed() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("mix image and LLM benchmarks"));
 }
+
+#[test]
+fn a_model_factor_nobody_measured_is_not_invented() {
+    // The real data times SDXL only at 1024² and SD 1.5 only at 512² on the same setups:
+    // no shared job, so no multiplier, so no proposal (rather than a silent 1).
+    let (code, doc) = calibrate_json(&[&path(REAL), "--model", "sdxl", "--rule-family", "sdxl10"]);
+    assert_eq!(code, 1);
+    assert!(
+        doc["calibration"]["factor_ratios"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert!(doc["proposal"].is_null());
+    assert!(
+        doc["no_proposal"]
+            .as_str()
+            .unwrap()
+            .contains("no setup timed both `sdxl` and `sd15` on the same job"),
+        "{doc:#}"
+    );
+}

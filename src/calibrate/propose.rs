@@ -30,7 +30,7 @@ pub enum ProposeError {
         ah: u32,
     },
     #[error(
-        "no setup timed both `{model}` and `{base}` on the same request, so there is no model factor to propose"
+        "no setup timed both `{model}` and `{base}` on the same job, so there is no model factor to propose"
     )]
     NoFactor { model: String, base: String },
     #[error("the rules in {origin} are invalid (run `jobpoints check`); cannot place a proposal")]
@@ -124,7 +124,13 @@ pub fn propose(
     let multiplier = match (&cal.model_factor, cal.model == b.family) {
         (_, true) => 1.0,
         (Some(f), false) => f.rounded,
-        (None, false) => 1.0,
+        // A multiplier nobody measured would be an invented number.
+        (None, false) => {
+            return Err(ProposeError::NoFactor {
+                model: cal.model.clone(),
+                base: b.family.clone(),
+            });
+        }
     };
     let season1 = a == 6.0
         && (b.width, b.height, b.steps, aw, ah) == (512, 512, 20, 1024, 1024)
@@ -372,12 +378,6 @@ fn assumptions(cal: &Calibration) -> Vec<String> {
         out.push(
             "Some anchor ratios come from sources that do not state the step count; both timings of each ratio share their setup and that count.".to_string(),
         );
-    }
-    if cal.model != b.family && cal.model_factor.is_none() {
-        out.push(format!(
-            "No setup timed both `{}` and `{}` on the same job: the multiplier stays 1 until one is measured.",
-            cal.model, b.family
-        ));
     }
     out
 }

@@ -39,7 +39,8 @@ times steps / baseline steps, times the factor, and is checked against the rule 
 
 Exit codes:
   0  a proposal was made and `check` accepts it
-  1  no proposal (no anchor ratio in the data), or `check` rejects it (the report says why)
+  1  no proposal (no anchor ratio or model factor in the data), or `check` rejects it
+     (the report says why)
   2  usage error, or a file that cannot be read or lacks a required column
   3  the rule set is invalid";
 
