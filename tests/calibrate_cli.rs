@@ -596,3 +596,24 @@ fn a_model_factor_nobody_measured_is_not_invented() {
         "{doc:#}"
     );
 }
+
+#[test]
+fn stdin_is_read_with_a_dash() {
+    let csv = std::fs::read(fixture(SEED)).unwrap();
+    let out = jobpoints()
+        .args([
+            "calibrate",
+            "-",
+            "--format",
+            "json",
+            "--effective-from",
+            DATE,
+        ])
+        .write_stdin(csv)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["calibration"]["inputs"][0]["name"], "stdin");
+    assert_eq!(f(&doc["calibration"]["anchor_ratio"]["rounded"]), 6.0);
+}

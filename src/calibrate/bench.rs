@@ -194,14 +194,21 @@ pub fn read_files(paths: &[PathBuf], filter: &Filter) -> Result<BenchData, Bench
 }
 
 fn read_file(path: &Path, filter: &Filter, data: &mut BenchData) -> Result<(), BenchError> {
-    let bytes = std::fs::read(path).map_err(|source| BenchError::Io {
+    let io = |source| BenchError::Io {
         path: path.to_path_buf(),
         source,
-    })?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| path.display().to_string());
+    };
+    let (bytes, name) = if path.as_os_str() == "-" {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes).map_err(io)?;
+        (bytes, "stdin".to_string())
+    } else {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| path.display().to_string());
+        (std::fs::read(path).map_err(io)?, name)
+    };
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .from_reader(bytes.as_slice());

@@ -105,7 +105,7 @@ pub struct CalibrateArgs {
     /// Report format.
     #[arg(long, value_enum, default_value = "human")]
     pub format: CalibrateFormat,
-    /// Benchmark CSV files.
+    /// Benchmark CSV files; `-` reads stdin.
     #[arg(required = true, value_name = "BENCH.csv")]
     pub files: Vec<PathBuf>,
 }
