@@ -388,7 +388,11 @@ pub fn render_tokens_human(
             .unwrap();
         }
         if let Some(f) = &cal.model_factor {
-            write_aggregate(&mut o, f);
+            write_aggregate(
+                &mut o,
+                f,
+                cal.factor_ratios.iter().map(|r| r.setup.device.as_str()),
+            );
         }
     }
 

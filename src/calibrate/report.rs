@@ -153,7 +153,11 @@ pub fn render_human(
         .unwrap();
     }
     if let Some(a) = &cal.anchor_ratio {
-        write_aggregate(&mut o, a);
+        write_aggregate(
+            &mut o,
+            a,
+            cal.anchor_ratios.iter().map(|r| r.setup.device.as_str()),
+        );
     }
 
     if cal.model == b.family {
@@ -188,7 +192,11 @@ pub fn render_human(
             .unwrap();
         }
         if let Some(f) = &cal.model_factor {
-            write_aggregate(&mut o, f);
+            write_aggregate(
+                &mut o,
+                f,
+                cal.factor_ratios.iter().map(|r| r.setup.device.as_str()),
+            );
         }
     }
 
@@ -228,13 +236,22 @@ pub fn render_human(
     o
 }
 
-pub(crate) fn write_aggregate(o: &mut String, a: &crate::calibrate::Aggregate) {
+/// The spread of observations and the number chosen; `devices` is how many distinct devices
+/// the observations come from (several setups of one device are not several GPUs).
+pub(crate) fn write_aggregate<'a>(
+    o: &mut String,
+    a: &crate::calibrate::Aggregate,
+    devices: impl IntoIterator<Item = &'a str>,
+) {
+    let devices: std::collections::BTreeSet<&str> = devices.into_iter().collect();
     writeln!(
         o,
-        "  spread {}–{} over {}: median {}, mean {}, midrange {}",
+        "  spread {}–{} over {} ratios from {} device{}: median {}, mean {}, midrange {}",
         num(a.min, 3),
         num(a.max, 3),
         a.n,
+        devices.len(),
+        if devices.len() == 1 { "" } else { "s" },
         num(a.median, 3),
         num(a.mean, 3),
         num(a.midrange, 3)
