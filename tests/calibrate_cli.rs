@@ -425,7 +425,11 @@ fn unusable_files_and_options_are_usage_errors() {
         "gpu_name,model_family,width,height,seconds\nA,sd15,512,512,1\n",
     )
     .unwrap();
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &[&path(SEED), "--anchor", "512x512"],
+            "must have more pixels than the baseline",
+        ),
         (&[csv.to_str().unwrap()], "has no `device` column"),
         (
             &["/nonexistent/bench.csv"],

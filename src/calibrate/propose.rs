@@ -33,6 +33,8 @@ pub enum ProposeError {
         "no setup timed both `{model}` and `{base}` on the same job, so there is no model factor to propose"
     )]
     NoFactor { model: String, base: String },
+    #[error("the anchor {aw}x{ah} must have more pixels than the baseline {bw}x{bh}")]
+    AnchorNotAbove { bw: u32, bh: u32, aw: u32, ah: u32 },
     #[error("the rules in {origin} are invalid (run `jobpoints check`); cannot place a proposal")]
     RulesInvalid { origin: String },
 }
@@ -101,6 +103,14 @@ pub fn propose(
     family: &str,
     effective_from: Date,
 ) -> Result<Proposal, ProposeError> {
+    if cal_anchor_pixels(cal) <= cal.baseline.pixels() as f64 {
+        return Err(ProposeError::AnchorNotAbove {
+            bw: cal.baseline.width,
+            bh: cal.baseline.height,
+            aw: cal.anchor.0,
+            ah: cal.anchor.1,
+        });
+    }
     let Some(anchor) = &cal.anchor_ratio else {
         return Err(ProposeError::NoAnchor {
             family: cal.baseline.family.clone(),

@@ -178,7 +178,15 @@ fn finish<C: serde::Serialize>(
             eprintln!("error: cannot write `{}`: {e}", path.display());
             return exit::USAGE;
         }
-        eprintln!("wrote {} (for {})", path.display(), p.path);
+        if p.check.ok {
+            eprintln!("wrote {} (for {})", path.display(), p.path);
+        } else {
+            eprintln!(
+                "wrote {} (for {}), but check rejects it: see the report",
+                path.display(),
+                p.path
+            );
+        }
     }
     match args.format {
         CalibrateFormat::Human => print!("{}", human()),
@@ -247,6 +255,14 @@ fn run_image(
             return exit::USAGE;
         }
     };
+    let (aw, ah) = args.anchor;
+    if u64::from(aw) * u64::from(ah) <= baseline.pixels() {
+        eprintln!(
+            "error: --anchor {aw}x{ah} must have more pixels than the baseline {}x{}",
+            baseline.width, baseline.height
+        );
+        return exit::USAGE;
+    }
     let opts = Options {
         baseline,
         anchor: args.anchor,
