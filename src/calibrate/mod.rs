@@ -332,6 +332,79 @@ pub fn calibrate(data: BenchData, opts: &Options) -> Calibration {
 mod tests {
     use super::*;
 
+    fn timing(device: &str, family: &str, w: u32, steps: Option<u32>, seconds: f64) -> Timing {
+        Timing {
+            file: "t.csv".into(),
+            line: 0,
+            setup: Setup {
+                device: device.into(),
+                family: family.into(),
+                engine: String::new(),
+                precision: "fp16".into(),
+                batch: 1,
+                source: String::new(),
+            },
+            width: w,
+            height: w,
+            steps,
+            seconds,
+        }
+    }
+
+    #[test]
+    fn repeats_are_averaged_and_unstated_steps_still_give_a_ratio() {
+        let data = BenchData {
+            timings: vec![
+                // Two runs at 512² (mean 2.0), one at 1024²: ratio 6.
+                timing("A", "sd15", 512, Some(20), 1.9),
+                timing("A", "sd15", 512, Some(20), 2.1),
+                timing("A", "sd15", 1024, Some(20), 12.0),
+                // Steps unstated, but the same for both sizes: ratio 5.
+                timing("B", "sd15", 512, None, 1.0),
+                timing("B", "sd15", 1024, None, 5.0),
+                // Not comparable: different steps at the two sizes.
+                timing("C", "sd15", 512, Some(20), 1.0),
+                timing("C", "sd15", 1024, Some(30), 9.0),
+            ],
+            ..BenchData::default()
+        };
+        let cal = calibrate(data, &Options::default());
+        let ratios: Vec<(&str, f64)> = cal
+            .anchor_ratios
+            .iter()
+            .map(|r| (r.setup.device.as_str(), r.ratio))
+            .collect();
+        assert_eq!(ratios.len(), 2, "{ratios:?}");
+        assert!((ratios[0].1 - 6.0).abs() < 1e-12 && ratios[0].0 == "A");
+        assert!((ratios[1].1 - 5.0).abs() < 1e-12 && ratios[1].0 == "B");
+        // C's two step counts are at different sizes: no steps sweep either.
+        assert!(cal.steps_sweeps.is_empty());
+        assert_eq!(cal.anchor_ratio.unwrap().median, 5.5);
+    }
+
+    #[test]
+    fn the_model_factor_pairs_only_the_same_setup_and_job() {
+        let data = BenchData {
+            timings: vec![
+                timing("A", "sd15", 512, Some(20), 2.0),
+                timing("A", "sdxl", 512, Some(20), 3.6),
+                // Same device, different job: not a pair.
+                timing("A", "sdxl", 1024, Some(20), 20.0),
+                // Another device without sd15: not a pair.
+                timing("B", "sdxl", 512, Some(20), 9.0),
+            ],
+            ..BenchData::default()
+        };
+        let opts = Options {
+            model: Some("sdxl".into()),
+            ..Options::default()
+        };
+        let cal = calibrate(data, &opts);
+        assert_eq!(cal.factor_ratios.len(), 1);
+        assert!((cal.factor_ratios[0].ratio - 1.8).abs() < 1e-12);
+        assert_eq!(cal.model_factor.unwrap().rounded, 1.8);
+    }
+
     #[test]
     fn baseline_and_size_parse() {
         let b: Baseline = "sd15:512x768@30".parse().unwrap();
