@@ -234,8 +234,8 @@ pub fn propose(
     })
 }
 
-/// Where a family's next version goes: its rule, the next version number, how many catalog
-/// models it prices. Fails when the rule set itself is invalid.
+/// Where a family's next version goes: its rule (if any), the next version number, and how
+/// many catalog models are in the family.
 pub(crate) fn locate<'r>(
     rules: &'r crate::model::RuleSet,
     family: &str,
