@@ -92,28 +92,25 @@ impl<R: BufRead> JobReader<R> {
     }
 
     fn line_record(&self) -> JobRecord {
-        let line = self.line;
-        if self.buf.len() > MAX_LINE_BYTES {
-            return Err(invalid(
-                line,
-                format!("line is longer than {MAX_LINE_BYTES} bytes"),
-            ));
-        }
-        match serde_json::from_slice::<Json>(&self.buf) {
-            Ok(v) => parse_job(line, v),
-            Err(e) => Err(invalid(
-                line,
-                describe_json_error(&e, std::str::from_utf8(&self.buf).is_err()),
-            )),
-        }
+        parse_line(self.line, &self.buf)
     }
 
     fn start(&mut self) -> Option<JobRecord> {
+        match self.start_mode() {
+            Start::Done => None,
+            Start::Line => Some(self.line_record()),
+            Start::Record(r) => Some(r),
+        }
+    }
+
+    /// Reads up to the first content and decides the mode: JSONL (the first line is left
+    /// in `self.buf`), or a whole document parsed up front.
+    fn start_mode(&mut self) -> Start {
         // Skip blank lines to the first content.
         loop {
             if !self.read_line() {
                 self.mode = Mode::Done;
-                return None;
+                return Start::Done;
             }
             if !is_blank(&self.buf) {
                 break;
@@ -138,10 +135,70 @@ impl<R: BufRead> JobReader<R> {
             let mut it = records.into_iter();
             let first = it.next();
             self.mode = Mode::Buffered(it);
-            return first;
+            return first.map_or(Start::Done, Start::Record);
         }
         self.mode = Mode::Lines;
-        Some(self.line_record())
+        Start::Line
+    }
+
+    /// The next item without parsing JSONL lines: a line's bytes are appended to `out` for
+    /// the caller to parse (with [`parse_line`], possibly on another thread), while records of
+    /// a JSON array or document come parsed. Used by the parallel ledger scorer.
+    pub fn next_raw(&mut self, out: &mut Vec<u8>) -> Option<RawItem> {
+        match &mut self.mode {
+            Mode::Start => match self.start_mode() {
+                Start::Done => None,
+                Start::Line => {
+                    out.extend_from_slice(&self.buf);
+                    Some(RawItem::Line(self.line))
+                }
+                Start::Record(r) => Some(RawItem::Record(r)),
+            },
+            Mode::Lines => loop {
+                if !self.read_line() {
+                    self.mode = Mode::Done;
+                    return None;
+                }
+                if !is_blank(&self.buf) {
+                    out.extend_from_slice(&self.buf);
+                    return Some(RawItem::Line(self.line));
+                }
+            },
+            Mode::Buffered(it) => it.next().map(RawItem::Record),
+            Mode::Done => None,
+        }
+    }
+}
+
+enum Start {
+    Done,
+    Line,
+    Record(JobRecord),
+}
+
+/// An item from [`JobReader::next_raw`].
+#[derive(Debug)]
+pub enum RawItem {
+    /// A JSONL line (its bytes were appended to the caller's buffer), with its line number.
+    Line(u64),
+    /// A record already parsed (from a JSON array or document).
+    Record(JobRecord),
+}
+
+/// Parses one JSONL line (without its line end) into a record, exactly as [`JobReader`] does.
+pub fn parse_line(line: u64, buf: &[u8]) -> JobRecord {
+    if buf.len() > MAX_LINE_BYTES {
+        return Err(invalid(
+            line,
+            format!("line is longer than {MAX_LINE_BYTES} bytes"),
+        ));
+    }
+    match serde_json::from_slice::<Json>(buf) {
+        Ok(v) => parse_job(line, v),
+        Err(e) => Err(invalid(
+            line,
+            describe_json_error(&e, std::str::from_utf8(buf).is_err()),
+        )),
     }
 }
 

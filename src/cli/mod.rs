@@ -15,11 +15,13 @@ mod calibrate;
 mod check;
 mod eval;
 mod models;
+mod synth;
 
 pub use calibrate::{CalibrateArgs, CalibrateFormat};
 pub use check::{CheckArgs, CheckFormat};
 pub use eval::EvalArgs;
 pub use models::ModelsArgs;
+pub use synth::SynthArgs;
 
 /// Exit codes, documented in the README and in `--help`.
 pub mod exit {
@@ -60,6 +62,9 @@ pub enum Command {
     Models(ModelsArgs),
     /// Calibrate points from GPU benchmark timings and propose a checked rule version.
     Calibrate(CalibrateArgs),
+    /// Write the benchmark's synthetic ledger (JSONL) to stdout.
+    #[command(hide = true)]
+    Synth(SynthArgs),
 }
 
 /// Where the rules come from; shared by every subcommand.
@@ -98,6 +103,20 @@ pub fn main() -> ExitCode {
         Command::Check(args) => check::run(args),
         Command::Models(args) => models::run(args),
         Command::Calibrate(args) => calibrate::run(args),
+        Command::Synth(args) => synth::run(args),
     };
+    if std::env::var_os("JOBPOINTS_REPORT_PEAK_RSS").is_some() {
+        // For the benchmark: peak resident memory of this process, from the kernel.
+        if let Some(line) = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmHWM:"))
+                    .map(String::from)
+            })
+        {
+            eprintln!("peak_rss {}", line.trim_start_matches("VmHWM:").trim());
+        }
+    }
     ExitCode::from(code)
 }
