@@ -127,7 +127,7 @@ fn the_seed_calibration_is_reproduced() {
         "source names the data: {toml}"
     );
     assert!(
-        toml.contains("median of 3 measured ratios"),
+        toml.contains("median over 3 devices"),
         "source names the method: {toml}"
     );
     let rules = rules_with(p);
@@ -137,6 +137,32 @@ fn the_seed_calibration_is_reproduced() {
     );
     assert_eq!(score(&rules, "BrainDance", 1024, 1024, 20).0, "6.000000");
     assert_eq!(score(&rules, "BrainDance", 512, 512, 40).0, "2.000000");
+}
+
+#[test]
+fn per_setup_counts_every_engine_and_per_device_each_gpu_once() {
+    // The real data's two anchor ratios are two engines on one V100.
+    let (_, by_device) = calibrate_json(&[&path(REAL)]);
+    let a = &by_device["calibration"]["anchor_ratio"];
+    assert_eq!(
+        (a["per"].as_str(), a["n"].as_u64()),
+        (Some("device"), Some(1))
+    );
+    let devices = by_device["calibration"]["anchor_devices"]
+        .as_array()
+        .unwrap();
+    assert_eq!(devices.len(), 1);
+    assert_eq!(devices[0]["ratios"], 2);
+    let (_, by_setup) = calibrate_json(&[&path(REAL), "--per", "setup"]);
+    let a = &by_setup["calibration"]["anchor_ratio"];
+    assert_eq!(
+        (a["per"].as_str(), a["n"].as_u64()),
+        (Some("setup"), Some(2))
+    );
+    assert!((f(&a["min"]) - 5.54 / 1.57).abs() < 1e-9);
+    assert!((f(&a["max"]) - 6.66 / 1.57).abs() < 1e-9);
+    // Either way the median is the same here, and so is the proposal.
+    assert_eq!(f(&a["rounded"]), 4.0);
 }
 
 #[test]

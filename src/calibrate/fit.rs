@@ -139,9 +139,72 @@ impl Method {
     }
 }
 
+/// What one observation of an aggregate is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Per {
+    /// One value per device: the median of its setups' ratios (the seed: one per GPU).
+    Device,
+    /// Every setup's ratio counts (engines on one device count several times).
+    Setup,
+}
+
+impl Per {
+    /// `3 devices`, `1 setup`.
+    pub fn count(self, n: usize) -> String {
+        let unit = match self {
+            Per::Device => "device",
+            Per::Setup => "setup",
+        };
+        format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+    }
+}
+
+/// One device's value when aggregating per device.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviceValue {
+    pub device: String,
+    /// The median of the device's ratios.
+    pub value: f64,
+    pub ratios: usize,
+}
+
+/// Groups `(device, ratio)` observations by device, in device order.
+pub fn per_device<'a>(obs: impl IntoIterator<Item = (&'a str, f64)>) -> Vec<DeviceValue> {
+    let mut by: std::collections::BTreeMap<&str, Vec<f64>> = Default::default();
+    for (d, r) in obs {
+        by.entry(d).or_default().push(r);
+    }
+    by.into_iter()
+        .map(|(device, rs)| DeviceValue {
+            device: device.to_string(),
+            value: aggregate(&rs, Method::Median, 1.0).map_or(f64::NAN, |a| a.median),
+            ratios: rs.len(),
+        })
+        .collect()
+}
+
+/// Aggregates per setup or per device; the device values are returned for the report.
+pub fn aggregate_per<'a>(
+    obs: impl IntoIterator<Item = (&'a str, f64)> + Clone,
+    per: Per,
+    method: Method,
+    step: f64,
+) -> (Option<Aggregate>, Vec<DeviceValue>) {
+    let devices = per_device(obs.clone());
+    let values: Vec<f64> = match per {
+        Per::Device => devices.iter().map(|d| d.value).collect(),
+        Per::Setup => obs.into_iter().map(|(_, r)| r).collect(),
+    };
+    let agg = aggregate(&values, method, step).map(|a| Aggregate { per, ..a });
+    (agg, devices)
+}
+
 /// Observations summarised, and the one number chosen.
 #[derive(Debug, Clone, Serialize)]
 pub struct Aggregate {
+    /// What one observation is.
+    pub per: Per,
     pub n: usize,
     pub min: f64,
     pub max: f64,
@@ -179,6 +242,7 @@ pub fn aggregate(values: &[f64], method: Method, step: f64) -> Option<Aggregate>
         Method::Midrange => midrange,
     };
     Some(Aggregate {
+        per: Per::Setup,
         n,
         min,
         max,

@@ -14,8 +14,8 @@ use serde::Serialize;
 use crate::calibrate::propose::{ProposeError, float_lit, locate, num, place, toml_str};
 use crate::calibrate::report::{write_aggregate, write_inputs, write_proposal_tail};
 use crate::calibrate::{
-    Aggregate, BenchData, Dropped, InputSummary, LineFit, Linearity, Method, Proposal, Setup,
-    TokenTiming, aggregate, least_squares,
+    Aggregate, BenchData, DeviceValue, Dropped, InputSummary, LineFit, Linearity, Method, Per,
+    Proposal, Setup, TokenTiming, aggregate_per, least_squares,
 };
 use crate::files::RuleFiles;
 use crate::load::load;
@@ -53,6 +53,7 @@ pub struct TokenOptions {
     /// The family being priced; the baseline family when `None`.
     pub model: Option<String>,
     pub method: Method,
+    pub per: Per,
     pub factor_step: f64,
     pub min_r2: f64,
     /// Largest |intercept| as a share of the time at the baseline tokens for time to count as
@@ -91,6 +92,7 @@ pub struct TokenCalibration {
     pub dropped: Vec<Dropped>,
     pub sweeps: Vec<TokenSweep>,
     pub factor_ratios: Vec<TokenFactor>,
+    pub factor_devices: Vec<DeviceValue>,
     pub model_factor: Option<Aggregate>,
 }
 
@@ -156,10 +158,18 @@ pub fn calibrate_tokens(data: BenchData, opts: &TokenOptions) -> TokenCalibratio
             }
         }
     }
-    let factors: Vec<f64> = factor_ratios.iter().map(|r| r.ratio).collect();
+    let (model_factor, factor_devices) = aggregate_per(
+        factor_ratios
+            .iter()
+            .map(|r| (r.setup.device.as_str(), r.ratio)),
+        opts.per,
+        opts.method,
+        opts.factor_step,
+    );
     TokenCalibration {
         baseline: opts.baseline.clone(),
-        model_factor: aggregate(&factors, opts.method, opts.factor_step),
+        model_factor,
+        factor_devices,
         model,
         inputs: data.inputs,
         used: data.token_timings.len(),
@@ -220,11 +230,11 @@ pub fn propose_tokens(
     if let Some(f) = &cal.model_factor {
         write!(
             source,
-            "; `{}` vs `{}` on the same setup and request: {} of {} ratios ({}–{}) = {}, rounded to a step of {} → {}",
+            "; `{}` vs `{}` on the same setup and request: {} over {} ({}–{}) = {}, rounded to a step of {} → {}",
             cal.model,
             b.family,
             f.method.as_str(),
-            f.n,
+            f.per.count(f.n),
             num(f.min, 2),
             num(f.max, 2),
             num(f.value, 3),
@@ -388,11 +398,7 @@ pub fn render_tokens_human(
             .unwrap();
         }
         if let Some(f) = &cal.model_factor {
-            write_aggregate(
-                &mut o,
-                f,
-                cal.factor_ratios.iter().map(|r| r.setup.device.as_str()),
-            );
+            write_aggregate(&mut o, f, &cal.factor_devices);
         }
     }
 

@@ -28,7 +28,10 @@ use serde::Serialize;
 pub use bench::{
     BenchData, BenchError, Dropped, Filter, InputSummary, Setup, Timing, TokenTiming, read_files,
 };
-pub use fit::{Aggregate, LineFit, Linearity, Method, aggregate, least_squares, round_to_step};
+pub use fit::{
+    Aggregate, DeviceValue, LineFit, Linearity, Method, Per, aggregate, aggregate_per,
+    least_squares, round_to_step,
+};
 pub use propose::{Proposal, ProposalCheck, propose};
 
 /// The job every cost is relative to: 1 point (Season 1: SD 1.5, 512x512, 20 steps).
@@ -86,6 +89,8 @@ pub struct Options {
     /// The family being priced; the baseline family when `None`.
     pub model: Option<String>,
     pub method: Method,
+    /// Whether each device or each setup is one observation.
+    pub per: Per,
     /// Rounding step of the anchor ratio.
     pub anchor_step: f64,
     /// Rounding step of the model factor.
@@ -109,6 +114,7 @@ impl Default for Options {
             anchor: (1024, 1024),
             model: None,
             method: Method::Median,
+            per: Per::Device,
             anchor_step: 0.5,
             factor_step: 0.1,
             min_r2: 0.99,
@@ -188,8 +194,11 @@ pub struct Calibration {
     pub pixel_sweeps: Vec<PixelSweep>,
     pub steps_sweeps: Vec<StepsSweep>,
     pub anchor_ratios: Vec<AnchorRatio>,
+    /// Per device, the median of its anchor ratios.
+    pub anchor_devices: Vec<DeviceValue>,
     pub anchor_ratio: Option<Aggregate>,
     pub factor_ratios: Vec<FactorRatio>,
+    pub factor_devices: Vec<DeviceValue>,
     /// `None` when the model is the baseline family or no setup has both.
     pub model_factor: Option<Aggregate>,
 }
@@ -309,13 +318,29 @@ pub fn calibrate(data: BenchData, opts: &Options) -> Calibration {
         }
     }
 
-    let ratios: Vec<f64> = anchor_ratios.iter().map(|r| r.ratio).collect();
-    let factors: Vec<f64> = factor_ratios.iter().map(|r| r.ratio).collect();
+    let (anchor_ratio, anchor_devices) = aggregate_per(
+        anchor_ratios
+            .iter()
+            .map(|r| (r.setup.device.as_str(), r.ratio)),
+        opts.per,
+        opts.method,
+        opts.anchor_step,
+    );
+    let (model_factor, factor_devices) = aggregate_per(
+        factor_ratios
+            .iter()
+            .map(|r| (r.setup.device.as_str(), r.ratio)),
+        opts.per,
+        opts.method,
+        opts.factor_step,
+    );
     Calibration {
         baseline: opts.baseline.clone(),
         anchor: opts.anchor,
-        anchor_ratio: aggregate(&ratios, opts.method, opts.anchor_step),
-        model_factor: aggregate(&factors, opts.method, opts.factor_step),
+        anchor_ratio,
+        anchor_devices,
+        model_factor,
+        factor_devices,
         model,
         inputs: data.inputs,
         used: data.timings.len(),

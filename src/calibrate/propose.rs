@@ -324,14 +324,14 @@ fn source_text(cal: &Calibration, opts: &Options) -> String {
     let mut s = format!("jobpoints calibrate on {}", files.join(", "));
     if let Some(a) = &cal.anchor_ratio {
         s.push_str(&format!(
-            "; cost of {}x{} vs {}x{} at equal steps on `{}`: {} of {} measured ratios ({}–{}) = {}, rounded to a step of {} → {}",
+            "; cost of {}x{} vs {}x{} at equal steps on `{}`: {} over {} ({}–{}) = {}, rounded to a step of {} → {}",
             cal.anchor.0,
             cal.anchor.1,
             b.width,
             b.height,
             b.family,
             a.method.as_str(),
-            a.n,
+            a.per.count(a.n),
             num(a.min, 2),
             num(a.max, 2),
             num(a.value, 3),
@@ -342,11 +342,11 @@ fn source_text(cal: &Calibration, opts: &Options) -> String {
     if cal.model != b.family {
         match &cal.model_factor {
             Some(f) => s.push_str(&format!(
-                "; `{}` vs `{}` on the same setup and job: {} of {} ratios ({}–{}) = {}, rounded to a step of {} → {}",
+                "; `{}` vs `{}` on the same setup and job: {} over {} ({}–{}) = {}, rounded to a step of {} → {}",
                 cal.model,
                 b.family,
                 f.method.as_str(),
-                f.n,
+                f.per.count(f.n),
                 num(f.min, 2),
                 num(f.max, 2),
                 num(f.value, 3),

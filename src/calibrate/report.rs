@@ -153,11 +153,7 @@ pub fn render_human(
         .unwrap();
     }
     if let Some(a) = &cal.anchor_ratio {
-        write_aggregate(
-            &mut o,
-            a,
-            cal.anchor_ratios.iter().map(|r| r.setup.device.as_str()),
-        );
+        write_aggregate(&mut o, a, &cal.anchor_devices);
     }
 
     if cal.model == b.family {
@@ -192,11 +188,7 @@ pub fn render_human(
             .unwrap();
         }
         if let Some(f) = &cal.model_factor {
-            write_aggregate(
-                &mut o,
-                f,
-                cal.factor_ratios.iter().map(|r| r.setup.device.as_str()),
-            );
+            write_aggregate(&mut o, f, &cal.factor_devices);
         }
     }
 
@@ -238,20 +230,39 @@ pub fn render_human(
 
 /// The spread of observations and the number chosen; `devices` is how many distinct devices
 /// the observations come from (several setups of one device are not several GPUs).
-pub(crate) fn write_aggregate<'a>(
+pub(crate) fn write_aggregate(
     o: &mut String,
     a: &crate::calibrate::Aggregate,
-    devices: impl IntoIterator<Item = &'a str>,
+    devices: &[crate::calibrate::DeviceValue],
 ) {
-    let devices: std::collections::BTreeSet<&str> = devices.into_iter().collect();
+    use crate::calibrate::Per;
+    let over = match a.per {
+        Per::Device => {
+            let each: Vec<String> = devices
+                .iter()
+                .map(|d| {
+                    let of = if d.ratios == 1 {
+                        String::new()
+                    } else {
+                        format!(" (median of {})", d.ratios)
+                    };
+                    format!("{} {}{of}", d.device, num(d.value, 3))
+                })
+                .collect();
+            writeln!(o, "  per device: {}", each.join(", ")).unwrap();
+            Per::Device.count(a.n)
+        }
+        Per::Setup => format!(
+            "{} ({})",
+            Per::Setup.count(a.n),
+            Per::Device.count(devices.len())
+        ),
+    };
     writeln!(
         o,
-        "  spread {}–{} over {} ratios from {} device{}: median {}, mean {}, midrange {}",
+        "  spread {}–{} over {over}: median {}, mean {}, midrange {}",
         num(a.min, 3),
         num(a.max, 3),
-        a.n,
-        devices.len(),
-        if devices.len() == 1 { "" } else { "s" },
         num(a.median, 3),
         num(a.mean, 3),
         num(a.midrange, 3)

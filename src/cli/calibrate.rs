@@ -7,7 +7,8 @@ use jiff::tz::TimeZone;
 
 use crate::calibrate::llm::{TokenBaseline, TokenOptions, calibrate_tokens, propose_tokens};
 use crate::calibrate::{
-    self, Baseline, Filter, Method, Options, chart, llm, parse_size, propose, read_files, report,
+    self, Baseline, Filter, Method, Options, Per, chart, llm, parse_size, propose, read_files,
+    report,
 };
 use crate::cli::{RulesArg, exit};
 
@@ -81,9 +82,13 @@ pub struct CalibrateArgs {
     /// for token merging, which trades quality for speed and saves more on larger images.
     #[arg(long, value_name = "TEXT")]
     pub exclude_engine: Vec<String>,
-    /// How ratios from several setups become one number.
+    /// How ratios from several devices (or setups) become one number.
     #[arg(long, value_enum, default_value = "median")]
     pub aggregate: Method,
+    /// What one observation is: each device counts once (the median of its setups, as the
+    /// seed counted each GPU once), or each setup counts.
+    #[arg(long, value_enum, default_value = "device")]
+    pub per: Per,
     /// Rounding step of the anchor ratio (Season 1: 5.41–6.92 became 6).
     #[arg(long, value_name = "STEP", default_value_t = 0.5)]
     pub round: f64,
@@ -223,6 +228,7 @@ fn run_tokens(
         baseline,
         model: args.model.clone(),
         method: args.aggregate,
+        per: args.per,
         factor_step: args.factor_round,
         min_r2: args.min_r2,
         max_offset: Options::default().max_steps_offset,
@@ -268,6 +274,7 @@ fn run_image(
         anchor: args.anchor,
         model: args.model.clone(),
         method: args.aggregate,
+        per: args.per,
         anchor_step: args.round,
         factor_step: args.factor_round,
         min_r2: args.min_r2,
