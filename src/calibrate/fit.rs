@@ -85,6 +85,63 @@ pub fn least_squares(points: &[(f64, f64)]) -> Option<LineFit> {
     })
 }
 
+/// `y = intercept + a · x1 + b · x2`, fitted by ordinary least squares.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlaneFit {
+    pub intercept: f64,
+    pub a: f64,
+    pub b: f64,
+    pub r2: f64,
+    pub n: usize,
+}
+
+/// Fits a plane; `None` when the points do not pin one down (fewer than three, or all
+/// (x1, x2) on one line).
+pub fn least_squares_plane(points: &[(f64, f64, f64)]) -> Option<PlaneFit> {
+    let n = points.len() as f64;
+    if points.len() < 3 {
+        return None;
+    }
+    let m1 = points.iter().map(|p| p.0).sum::<f64>() / n;
+    let m2 = points.iter().map(|p| p.1).sum::<f64>() / n;
+    let my = points.iter().map(|p| p.2).sum::<f64>() / n;
+    // Centred normal equations: [s11 s12; s12 s22] [a; b] = [s1y; s2y].
+    let (mut s11, mut s12, mut s22, mut s1y, mut s2y) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for &(x1, x2, y) in points {
+        let (d1, d2, dy) = (x1 - m1, x2 - m2, y - my);
+        s11 += d1 * d1;
+        s12 += d1 * d2;
+        s22 += d2 * d2;
+        s1y += d1 * dy;
+        s2y += d2 * dy;
+    }
+    let det = s11 * s22 - s12 * s12;
+    // Relative test: collinear (x1, x2) leave det at rounding noise of s11 · s22.
+    if det.is_nan() || det.abs() <= 1e-9 * s11 * s22 {
+        return None;
+    }
+    let a = (s1y * s22 - s2y * s12) / det;
+    let b = (s2y * s11 - s1y * s12) / det;
+    let intercept = my - a * m1 - b * m2;
+    let ss_res: f64 = points
+        .iter()
+        .map(|&(x1, x2, y)| (y - intercept - a * x1 - b * x2).powi(2))
+        .sum();
+    let ss_tot: f64 = points.iter().map(|p| (p.2 - my).powi(2)).sum();
+    let r2 = if ss_tot <= f64::EPSILON * my * my {
+        1.0
+    } else {
+        1.0 - ss_res / ss_tot
+    };
+    Some(PlaneFit {
+        intercept,
+        a,
+        b,
+        r2,
+        n: points.len(),
+    })
+}
+
 /// Whether a linear law holds for one sweep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -304,6 +361,32 @@ mod tests {
         assert_eq!(a.rounded, 6.17);
         assert_eq!((a.min, a.max, a.median), (5.41, 6.92, 5.85));
         assert!(aggregate(&[], Method::Median, 1.0).is_none());
+    }
+
+    #[test]
+    fn a_plane_is_recovered_and_a_line_of_points_is_refused() {
+        // t = 0.5 + 0.001 · input + 0.003 · output
+        let pts: Vec<(f64, f64, f64)> = [
+            (1000.0, 0.0),
+            (500.0, 500.0),
+            (2000.0, 1000.0),
+            (0.0, 800.0),
+        ]
+        .iter()
+        .map(|&(i, o)| (i, o, 0.5 + 0.001 * i + 0.003 * o))
+        .collect();
+        let p = least_squares_plane(&pts).unwrap();
+        assert!(
+            (p.a - 0.001).abs() < 1e-12 && (p.b - 0.003).abs() < 1e-12,
+            "{p:?}"
+        );
+        assert!((p.intercept - 0.5).abs() < 1e-9);
+        assert!((p.r2 - 1.0).abs() < 1e-12);
+        // Output always twice the input: input and output cannot be told apart.
+        let line: Vec<(f64, f64, f64)> = (1..5)
+            .map(|k| (k as f64, 2.0 * k as f64, k as f64))
+            .collect();
+        assert!(least_squares_plane(&line).is_none());
     }
 
     #[test]

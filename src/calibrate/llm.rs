@@ -11,6 +11,7 @@ use std::fmt::Write;
 use jiff::civil::Date;
 use serde::Serialize;
 
+use crate::calibrate::fit::{PlaneFit, least_squares_plane};
 use crate::calibrate::propose::{ProposeError, float_lit, locate, num, place, toml_str};
 use crate::calibrate::report::{write_aggregate, write_inputs, write_proposal_tail};
 use crate::calibrate::{
@@ -69,6 +70,10 @@ pub struct TokenSweep {
     pub linearity: Linearity,
     pub offset_share: f64,
     pub proportional: bool,
+    /// Seconds against input and output tokens separately, when the requests tell them apart.
+    pub split: Option<PlaneFit>,
+    /// Seconds per output token / seconds per input token, from `split`.
+    pub output_vs_input: Option<f64>,
 }
 
 /// t(model) / t(baseline family) for one request on one setup.
@@ -119,7 +124,17 @@ pub fn calibrate_tokens(data: BenchData, opts: &TokenOptions) -> TokenCalibratio
         if let Some(fit) = least_squares(&pts) {
             let linearity = Linearity::judge(&fit, opts.min_r2);
             let offset_share = fit.intercept / fit.at(opts.baseline.tokens as f64);
+            // Season 1 counts input and output tokens the same: the data can say whether
+            // they cost the same.
+            let split = least_squares_plane(
+                &ts.iter()
+                    .map(|t| (t.input_tokens as f64, t.output_tokens as f64, t.seconds))
+                    .collect::<Vec<_>>(),
+            );
+            let output_vs_input = split.as_ref().filter(|p| p.a > 0.0).map(|p| p.b / p.a);
             sweeps.push(TokenSweep {
+                split,
+                output_vs_input,
                 setup: (*setup).clone(),
                 proportional: linearity == Linearity::Linear
                     && offset_share.abs() <= opts.max_offset,
@@ -244,10 +259,26 @@ pub fn propose_tokens(
         .unwrap();
     }
     let proportional = cal.sweeps.iter().filter(|s| s.proportional).count();
-    let mut assumptions = vec![
-        "Input and output tokens cost the same, as in Season 1; only their sum is calibrated."
-            .to_string(),
-    ];
+    let split: Vec<f64> = cal
+        .sweeps
+        .iter()
+        .filter_map(|s| s.output_vs_input)
+        .collect();
+    let mut assumptions = vec![if split.is_empty() {
+        "Input and output tokens cost the same, as in Season 1; the data cannot tell them apart."
+            .to_string()
+    } else {
+        let lo = split.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = split.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let range = if num(lo, 2) == num(hi, 2) {
+            num(lo, 2)
+        } else {
+            format!("{}–{}", num(lo, 2), num(hi, 2))
+        };
+        format!(
+            "Input and output tokens cost the same, as in Season 1; the data measures an output token at {range}× an input token."
+        )
+    }];
     if proportional < cal.sweeps.len() || cal.sweeps.is_empty() {
         assumptions.push(format!(
             "Time is assumed proportional to tokens; {proportional} of {} sweeps support it.",
@@ -361,6 +392,23 @@ pub fn render_tokens_human(
             if s.proportional { ", proportional" } else { "" }
         )
         .unwrap();
+        match (&s.split, s.output_vs_input) {
+            (Some(p), Some(r)) => writeln!(
+                o,
+                "    t = {} s + {} s/1000 in + {} s/1000 out   R² {}   an output token costs {}× an input token",
+                num(p.intercept, 4),
+                num(p.a * 1000.0, 4),
+                num(p.b * 1000.0, 4),
+                num(p.r2, 4),
+                num(r, 3)
+            )
+            .unwrap(),
+            _ => writeln!(
+                o,
+                "    input and output tokens cannot be told apart (3+ requests not all in one proportion are needed)"
+            )
+            .unwrap(),
+        }
     }
 
     if cal.model == b.family {
