@@ -34,8 +34,8 @@ that also lack them.
 
 Method: per setup, least squares of seconds against pixels (at fixed steps) and against steps
 (at fixed size); the anchor ratio t(ANCHOR)/t(baseline size) at equal steps of the baseline
-family, aggregated across setups and rounded; the model factor t(MODEL)/t(baseline family)
-on the same setup and job. The proposal interpolates linearly in pixels through the anchors,
+family, aggregated across devices (--per) and rounded; the model factor
+t(MODEL)/t(baseline family) on the same setup and job, likewise. The proposal interpolates linearly in pixels through the anchors,
 times steps / baseline steps, times the factor, and is checked against the rule set.
 
 Exit codes:
