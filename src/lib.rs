@@ -35,11 +35,14 @@ mod model;
 mod output;
 mod points;
 mod reader;
+mod reload;
 mod sandbox;
 mod schema;
 mod score;
+mod tally;
 mod time;
 mod validate;
+mod watcher;
 
 pub mod cli;
 pub mod synth;
@@ -61,7 +64,12 @@ pub use output::{
 };
 pub use points::{Points, PointsError, PointsSum};
 pub use reader::{JobReader, MAX_LINE_BYTES, RawItem, open_jobs, parse_line};
+pub use reload::{
+    OpenError, ReloadFailure, ReloadOutcome, ReloadStatus, RuleChange, RulesHandle, changes,
+};
 pub use sandbox::{Limits, hardened_engine};
 pub use schema::InputType;
 pub use score::{Score, ScoreOptions, Status, Trace, score_record};
+pub use tally::{GroupBy, GroupTotals, PartialTally, Tally};
 pub use time::{parse_time, utc_date, utc_string};
+pub use watcher::{DEBOUNCE, RulesWatcher, WatchError};

@@ -118,9 +118,7 @@ impl<R: BufRead> JobReader<R> {
         }
         let first_line = self.line;
         let trimmed = trim_start(&self.buf);
-        if trimmed.first() == Some(&b'[')
-            || serde_json::from_slice::<Json>(&self.buf).is_err() && !looks_like_jsonl(&self.buf)
-        {
+        if trimmed.first() == Some(&b'[') || is_document_start(&self.buf) {
             // An array or a multi-line document: read it whole.
             let mut all = std::mem::take(&mut self.buf);
             all.push(b'\n');
@@ -259,15 +257,16 @@ fn trim_start(b: &[u8]) -> &[u8] {
     &b[n..]
 }
 
-// A first line that is a complete-looking object (`{...}`) is JSONL even if it is broken,
-// so one bad first line does not make the whole file unreadable.
-fn looks_like_jsonl(line: &[u8]) -> bool {
+// A multi-line (pretty-printed) document starts with `{` alone on its line, as every pretty
+// printer writes it. Anything else is JSONL, so a broken or truncated first line costs one
+// `invalid` result, never the rest of the ledger.
+fn is_document_start(line: &[u8]) -> bool {
     let t = trim_start(line);
     let end = t
         .iter()
         .rposition(|c| !c.is_ascii_whitespace())
         .map_or(0, |i| i + 1);
-    t.first() == Some(&b'{') && end > 1 && t[end - 1] == b'}'
+    &t[..end] == b"{"
 }
 
 fn lines_in(b: &[u8]) -> u64 {
@@ -429,6 +428,14 @@ mod tests {
     fn pretty_single_document() {
         let r = read("\n{\n  \"model\": \"a\"\n}\n");
         assert_eq!(r, vec![Ok(2)]);
+    }
+
+    #[test]
+    fn a_broken_first_line_does_not_hide_the_rest() {
+        let r = read("{\"model\":\"a\",\"width\":512,\n{\"model\":\"b\"}\n");
+        assert_eq!(r.len(), 2);
+        assert!(r[0].is_err());
+        assert_eq!(r[1], Ok(2));
     }
 
     #[test]

@@ -15,5 +15,11 @@ mod rule_errors;
 mod example_jobs;
 // Library-level checks: determinism, catalog coverage, adding a model without rebuilding.
 mod engine;
+// `jobpoints serve` on a loopback port: the HTTP API, hot reload, symlink swaps, load.
+mod serve;
+// `jobpoints watch`: the author's loop, through the real binary.
+mod watch_cli;
+// Ledger scale: fast path identical to plain evaluation, exact tallies, threads.
+mod ledger;
 // `jobpoints calibrate`: the seed's calibration reproduced, real benchmarks, bad rows.
 mod calibrate_cli;

@@ -11,10 +11,7 @@ use crate::reader::{JobReader, open_jobs};
 use crate::score::{ScoreOptions, Status, score_record};
 use crate::time::parse_time;
 
-/// Scores every job in FILE... and writes one result per job, in input order.
-///
-/// A job picks the rule version in force at its `completed_at`; `--at` overrides that for
-/// every job; a job with no time uses the latest version.
+/// Arguments of `jobpoints eval` (its help text is on `Command::Eval`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct EvalArgs {
     #[command(flatten)]

@@ -12,8 +12,7 @@ pub enum ModelsFormat {
     Json,
 }
 
-/// Lists every catalog model → family → rule version, point kind, multiplier and the dates
-/// the version is in force, as of --at (default: the latest version of each rule).
+/// Arguments of `jobpoints models` (its help text is on `Command::Models`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct ModelsArgs {
     #[command(flatten)]
