@@ -15,6 +15,10 @@ mod rule_errors;
 mod example_jobs;
 // Library-level checks: determinism, catalog coverage, adding a model without rebuilding.
 mod engine;
+// The default corpus of `jobpoints diff`: generated files match their generator.
+mod corpus;
+// `jobpoints diff`: fixture pairs of rule sets, git revisions, a large streamed ledger.
+mod diff_cli;
 // `jobpoints serve` on a loopback port: the HTTP API, hot reload, symlink swaps, load.
 mod serve;
 // `jobpoints watch`: the author's loop, through the real binary.

@@ -13,6 +13,7 @@ use crate::load::{Loaded, load};
 
 mod calibrate;
 mod check;
+mod diff;
 mod eval;
 mod models;
 mod serve;
@@ -22,6 +23,7 @@ mod watch;
 
 pub use calibrate::{CalibrateArgs, CalibrateFormat};
 pub use check::{CheckArgs, CheckFormat};
+pub use diff::{Corpus, DiffArgs, DiffFormat, build_report};
 pub use eval::EvalArgs;
 pub use models::ModelsArgs;
 pub use serve::{LogFormat, ServeArgs};
@@ -39,6 +41,8 @@ pub mod exit {
     pub const USAGE: u8 = 2;
     /// The rule set itself is invalid (see `jobpoints check`).
     pub const RULES_INVALID: u8 = 3;
+    /// `diff --fail-on-change`: some job's points or status changed.
+    pub const CHANGED: u8 = 4;
 }
 
 const AFTER_HELP: &str = "\
@@ -47,6 +51,7 @@ Exit codes:
   1  some jobs were invalid or their rule failed; every other job was still scored
   2  usage error, or an input file / rules directory that cannot be read
   3  the rule set is invalid (run `jobpoints check` for every problem)
+  4  diff --fail-on-change: some job's points or status changed
 
 Rules: --rules DIR, else ./rules if it exists, else the rules built into the binary.";
 
@@ -101,6 +106,19 @@ pub enum Command {
     /// Exit 0 with a proposal that check accepts, 1 without one or if check rejects it, 2 for
     /// usage errors and unreadable files, 3 if the rules are invalid.
     Calibrate(CalibrateArgs),
+    /// Compare two rule sets: what changed, and what it does to a corpus of real jobs.
+    ///
+    /// Reports what changed in the rules (kinds, floors, models, versions, fields like
+    /// `multiplier 1.8 → 2.0`, formula text as a unified diff) and what that does to a corpus
+    /// of jobs scored with both: per point kind and model, jobs changed, points before →
+    /// after, Δ and Δ%, status changes and the biggest movers. Changes that rewrite an
+    /// existing version, remove one, or move a policy floor are flagged: rules change by
+    /// adding versions.
+    ///
+    /// The default corpus is ./corpus (else the copy built into the binary): the network's
+    /// real example jobs, a grid over resolutions × steps and token counts, and an LLM token
+    /// mix. JSONL job files are streamed, so multi-million-line ledgers diff in bounded memory.
+    Diff(DiffArgs),
     /// Write the benchmark's synthetic ledger (JSONL) to stdout.
     #[command(hide = true)]
     Synth(SynthArgs),
@@ -165,6 +183,7 @@ pub fn main() -> ExitCode {
         Command::Models(args) => models::run(args),
         Command::Tally(args) => tally::run(args),
         Command::Calibrate(args) => calibrate::run(args),
+        Command::Diff(args) => diff::run(args),
         Command::Synth(args) => synth::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Watch(args) => watch::run(args),
