@@ -23,6 +23,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod calibrate;
 mod compiled;
 mod diagnostic;
 mod diff_report;

@@ -25,3 +25,5 @@ mod serve;
 mod watch_cli;
 // Ledger scale: fast path identical to plain evaluation, exact tallies, threads.
 mod ledger;
+// `jobpoints calibrate`: the seed's calibration reproduced, real benchmarks, bad rows.
+mod calibrate_cli;

@@ -11,6 +11,7 @@ use crate::diagnostic::render_human;
 use crate::files::RuleFiles;
 use crate::load::{Loaded, load};
 
+mod calibrate;
 mod check;
 mod diff;
 mod eval;
@@ -20,6 +21,7 @@ mod synth;
 mod tally;
 mod watch;
 
+pub use calibrate::{CalibrateArgs, CalibrateFormat};
 pub use check::{CheckArgs, CheckFormat};
 pub use diff::{Corpus, DiffArgs, DiffFormat, build_report};
 pub use eval::EvalArgs;
@@ -94,6 +96,16 @@ pub enum Command {
     /// Exit 1 if any job was invalid or failed (it is still counted), 3 if the rules are
     /// invalid.
     Tally(TallyArgs),
+    /// Calibrate points from GPU benchmark timings and propose a checked rule version.
+    ///
+    /// Reads benchmark CSVs (image: device, family, size, steps, seconds; LLM: tokens instead
+    /// of size), drops rows that cannot be compared and says which and why, fits seconds
+    /// against pixels, steps or tokens per setup, aggregates the anchor ratio (1024² vs 512²)
+    /// across devices and the model factor (--model), and emits a rule version with its source
+    /// and examples, checked against the rules, plus a report and an SVG chart (--chart).
+    /// Exit 0 with a proposal that check accepts, 1 without one or if check rejects it, 2 for
+    /// usage errors and unreadable files, 3 if the rules are invalid.
+    Calibrate(CalibrateArgs),
     /// Compare two rule sets: what changed, and what it does to a corpus of real jobs.
     ///
     /// Reports what changed in the rules (kinds, floors, models, versions, fields like
@@ -212,6 +224,7 @@ pub fn main() -> ExitCode {
         Command::Check(args) => check::run(args),
         Command::Models(args) => models::run(args),
         Command::Tally(args) => tally::run(args),
+        Command::Calibrate(args) => calibrate::run(args),
         Command::Diff(args) => diff::run(args),
         Command::Synth(args) => synth::run(args),
         Command::Serve(args) => serve::run(args),
