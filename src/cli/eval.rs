@@ -142,6 +142,10 @@ fn eval_parallel(
             &scorer,
             threads,
             |s, chunk: &mut Chunk| {
+                if chunk.bytes.capacity() == 0 {
+                    // About one batch of output: avoids regrowing the buffer line by line.
+                    chunk.bytes.reserve(1 << 20);
+                }
                 write_jsonl(&mut chunk.bytes, s);
                 chunk.failed += u64::from(matches!(s.status, Status::Invalid | Status::Error));
             },
