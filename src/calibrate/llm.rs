@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::calibrate::fit::{PlaneFit, least_squares_plane};
 use crate::calibrate::propose::{ProposeError, float_lit, locate, num, place, toml_str};
-use crate::calibrate::report::{write_aggregate, write_inputs, write_proposal_tail};
+use crate::calibrate::report::{write_inputs, write_model_factor, write_proposal};
 use crate::calibrate::{
     Aggregate, BenchData, DeviceValue, Dropped, InputSummary, LineFit, Linearity, Method, Per,
     Proposal, Setup, TokenTiming, aggregate_per, least_squares,
@@ -411,31 +411,12 @@ pub fn render_tokens_human(
         }
     }
 
-    if cal.model == b.family {
-        writeln!(
-            o,
-            "\nModel factor: 1, `{}` is the baseline family (--model prices another)",
-            cal.model
-        )
-        .unwrap();
-    } else {
-        writeln!(
-            o,
-            "\nModel factor: t(`{}`) / t(`{}`) on the same setup and request",
-            cal.model, b.family
-        )
-        .unwrap();
-        if cal.factor_ratios.is_empty() {
-            writeln!(
-                o,
-                "  none: no setup timed both families on the same request"
-            )
-            .unwrap();
-        }
-        for r in &cal.factor_ratios {
-            writeln!(
-                o,
-                "  {} · {} in + {} out tokens: {} s vs {} s = {}",
+    let factor_rows: Vec<String> = cal
+        .factor_ratios
+        .iter()
+        .map(|r| {
+            format!(
+                "{} · {} in + {} out tokens: {} s vs {} s = {}",
                 r.setup.label(),
                 r.input_tokens,
                 r.output_tokens,
@@ -443,41 +424,21 @@ pub fn render_tokens_human(
                 num(r.base_seconds, 4),
                 num(r.ratio, 3)
             )
-            .unwrap();
-        }
-        if let Some(f) = &cal.model_factor {
-            write_aggregate(&mut o, f, &cal.factor_devices);
-        }
-    }
+        })
+        .collect();
+    write_model_factor(
+        &mut o,
+        &cal.model,
+        &b.family,
+        "request",
+        &factor_rows,
+        cal.model_factor.as_ref(),
+        &cal.factor_devices,
+    );
 
-    writeln!(o).unwrap();
-    match proposal {
-        Err(e) => writeln!(o, "No proposal: {e}").unwrap(),
-        Ok(p) => {
-            writeln!(
-                o,
-                "Proposal: rule `{}` version {} from {}, {} {}",
-                p.family,
-                p.version,
-                p.effective_from,
-                if p.appended {
-                    "appended to"
-                } else {
-                    "as a new file"
-                },
-                p.path
-            )
-            .unwrap();
-            writeln!(
-                o,
-                "  points = tokens / {} × {}",
-                b.tokens,
-                num(p.multiplier, 6)
-            )
-            .unwrap();
-            write_proposal_tail(&mut o, p);
-        }
-    }
+    write_proposal(&mut o, proposal, |p| {
+        format!("tokens / {} × {}", b.tokens, num(p.multiplier, 6))
+    });
     o
 }
 

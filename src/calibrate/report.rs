@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use crate::calibrate::propose::{ProposeError, num};
-use crate::calibrate::{Calibration, Dropped, InputSummary, Options, Proposal, Setup};
+use crate::calibrate::{
+    Aggregate, Calibration, DeviceValue, Dropped, InputSummary, Options, Proposal, Setup,
+};
 
 /// How many line numbers a drop reason lists before "…".
 const LINES_SHOWN: usize = 12;
@@ -156,27 +158,12 @@ pub fn render_human(
         write_aggregate(&mut o, a, &cal.anchor_devices);
     }
 
-    if cal.model == b.family {
-        writeln!(
-            o,
-            "\nModel factor: 1, `{}` is the baseline family (--model prices another)",
-            cal.model
-        )
-        .unwrap();
-    } else {
-        writeln!(
-            o,
-            "\nModel factor: t(`{}`) / t(`{}`) on the same setup and job",
-            cal.model, b.family
-        )
-        .unwrap();
-        if cal.factor_ratios.is_empty() {
-            writeln!(o, "  none: no setup timed both families on the same job").unwrap();
-        }
-        for r in &cal.factor_ratios {
-            writeln!(
-                o,
-                "  {} · {}x{} · {}: {} s vs {} s = {}",
+    let factor_rows: Vec<String> = cal
+        .factor_ratios
+        .iter()
+        .map(|r| {
+            format!(
+                "{} · {}x{} · {}: {} s vs {} s = {}",
                 r.setup.label(),
                 r.width,
                 r.height,
@@ -185,13 +172,76 @@ pub fn render_human(
                 num(r.base_seconds, 4),
                 num(r.ratio, 3)
             )
-            .unwrap();
-        }
-        if let Some(f) = &cal.model_factor {
-            write_aggregate(&mut o, f, &cal.factor_devices);
-        }
-    }
+        })
+        .collect();
+    write_model_factor(
+        &mut o,
+        &cal.model,
+        &b.family,
+        "job",
+        &factor_rows,
+        cal.model_factor.as_ref(),
+        &cal.factor_devices,
+    );
 
+    write_proposal(&mut o, proposal, |p| {
+        format!(
+            "m(pixels) × steps / {} × {}, m({}x{}) = 1, m({}x{}) = {}",
+            b.steps,
+            num(p.multiplier, 6),
+            b.width,
+            b.height,
+            cal.anchor.0,
+            cal.anchor.1,
+            num(p.anchor_points.unwrap_or(f64::NAN), 6)
+        )
+    });
+    o
+}
+
+/// The model factor section, the same for image and LLM calibrations: one line per measured
+/// ratio (`rows`; `same` is what both families ran, "job" or "request") and the number chosen
+/// from them, or why there is nothing to measure.
+pub(crate) fn write_model_factor(
+    o: &mut String,
+    model: &str,
+    base_family: &str,
+    same: &str,
+    rows: &[String],
+    factor: Option<&Aggregate>,
+    devices: &[DeviceValue],
+) {
+    if model == base_family {
+        writeln!(
+            o,
+            "\nModel factor: 1, `{model}` is the baseline family (--model prices another)"
+        )
+        .unwrap();
+        return;
+    }
+    writeln!(
+        o,
+        "\nModel factor: t(`{model}`) / t(`{base_family}`) on the same setup and {same}"
+    )
+    .unwrap();
+    if rows.is_empty() {
+        writeln!(o, "  none: no setup timed both families on the same {same}").unwrap();
+    }
+    for row in rows {
+        writeln!(o, "  {row}").unwrap();
+    }
+    if let Some(f) = factor {
+        write_aggregate(o, f, devices);
+    }
+}
+
+/// The proposal section after a blank line: why there is none, or where it goes, its
+/// points formula (`points` gives what follows `points = `), and [`write_proposal_tail`].
+pub(crate) fn write_proposal(
+    o: &mut String,
+    proposal: Result<&Proposal, &ProposeError>,
+    points: impl FnOnce(&Proposal) -> String,
+) {
     writeln!(o).unwrap();
     match proposal {
         Err(e) => writeln!(o, "No proposal: {e}").unwrap(),
@@ -210,30 +260,18 @@ pub fn render_human(
                 p.path
             )
             .unwrap();
-            writeln!(
-                o,
-                "  points = m(pixels) × steps / {} × {}, m({}x{}) = 1, m({}x{}) = {}",
-                b.steps,
-                num(p.multiplier, 6),
-                b.width,
-                b.height,
-                cal.anchor.0,
-                cal.anchor.1,
-                num(p.anchor_points.unwrap_or(f64::NAN), 6)
-            )
-            .unwrap();
-            write_proposal_tail(&mut o, p);
+            writeln!(o, "  points = {}", points(p)).unwrap();
+            write_proposal_tail(o, p);
         }
     }
-    o
 }
 
 /// The spread of observations and the number chosen; `devices` is how many distinct devices
 /// the observations come from (several setups of one device are not several GPUs).
-pub(crate) fn write_aggregate(
+fn write_aggregate(
     o: &mut String,
-    a: &crate::calibrate::Aggregate,
-    devices: &[crate::calibrate::DeviceValue],
+    a: &Aggregate,
+    devices: &[DeviceValue],
 ) {
     use crate::calibrate::Per;
     let over = match a.per {
@@ -340,7 +378,7 @@ pub(crate) fn write_inputs(
 }
 
 /// What the proposal prices, what `check` says, and the version itself.
-pub(crate) fn write_proposal_tail(o: &mut String, p: &Proposal) {
+fn write_proposal_tail(o: &mut String, p: &Proposal) {
     if p.catalog_models == 0 {
         writeln!(
             o,
