@@ -12,7 +12,10 @@ use jiff::civil::Date;
 use serde::Serialize;
 
 use crate::calibrate::fit::{PlaneFit, least_squares_plane};
-use crate::calibrate::propose::{ProposeError, float_lit, locate, num, place, toml_str};
+use crate::calibrate::propose::{
+    ProposeError, calibrated_on, float_lit, how_chosen, locate, num, place, toml_str,
+    version_head,
+};
 use crate::calibrate::report::{write_inputs, write_model_factor, write_proposal};
 use crate::calibrate::{
     Aggregate, BenchData, DeviceValue, Dropped, InputSummary, LineFit, Linearity, Method, Per,
@@ -231,30 +234,19 @@ pub fn propose_tokens(
         format!("expr = \"tokens / {}\"", float_lit(b.tokens as f64))
     };
 
-    let files_text: Vec<String> = cal
-        .inputs
-        .iter()
-        .map(|i| format!("{} (sha256 {})", i.name, &i.sha256[..12]))
-        .collect();
     let mut source = format!(
-        "jobpoints calibrate on {}; 1 point = {} input+output tokens on `{}`",
-        files_text.join(", "),
+        "{}; 1 point = {} input+output tokens on `{}`",
+        calibrated_on(&cal.inputs),
         b.tokens,
         b.family
     );
     if let Some(f) = &cal.model_factor {
         write!(
             source,
-            "; `{}` vs `{}` on the same setup and request: {} over {} ({}–{}) = {}, rounded to a step of {} → {}",
+            "; `{}` vs `{}` on the same setup and request: {}",
             cal.model,
             b.family,
-            f.method.as_str(),
-            f.per.count(f.n),
-            num(f.min, 2),
-            num(f.max, 2),
-            num(f.value, 3),
-            num(f.step, 6),
-            num(f.rounded, 6)
+            how_chosen(f)
         )
         .unwrap();
     }
@@ -286,26 +278,15 @@ pub fn propose_tokens(
         ));
     }
 
-    let mut t = String::new();
-    t.push_str("[[version]]\n");
-    writeln!(t, "version = {version}").unwrap();
-    writeln!(t, "effective_from = {effective_from}").unwrap();
-    writeln!(t, "source = {}", toml_str(&source)).unwrap();
-    writeln!(
-        t,
-        "notes = {}",
-        toml_str(&format!(
-            "Proposed by `jobpoints calibrate`: {} timings used, {} rows dropped; see its report.",
-            cal.used,
-            cal.dropped.len()
-        ))
-    )
-    .unwrap();
-    t.push_str("assumptions = [\n");
-    for a in &assumptions {
-        writeln!(t, "  {},", toml_str(a)).unwrap();
-    }
-    t.push_str("]\n");
+    // `assumptions` is never empty, so the table always lists them.
+    let mut t = version_head(
+        version,
+        effective_from,
+        &source,
+        cal.used,
+        cal.dropped.len(),
+        &assumptions,
+    );
     writeln!(t, "{formula}").unwrap();
     writeln!(t, "multiplier = {}", float_lit(multiplier)).unwrap();
     let half = b.tokens / 2;

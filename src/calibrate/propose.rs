@@ -9,7 +9,7 @@
 use jiff::civil::Date;
 use serde::Serialize;
 
-use crate::calibrate::{Calibration, Options};
+use crate::calibrate::{Aggregate, Calibration, InputSummary, Options};
 use crate::diagnostic::Diagnostic;
 use crate::files::RuleFiles;
 use crate::load::load;
@@ -170,26 +170,14 @@ pub fn propose(
 
     let source = source_text(cal, opts);
     let assumptions = assumptions(cal);
-    let mut t = String::new();
-    t.push_str("[[version]]\n");
-    t.push_str(&format!("version = {version}\n"));
-    t.push_str(&format!("effective_from = {effective_from}\n"));
-    t.push_str(&format!("source = {}\n", toml_str(&source)));
-    t.push_str(&format!(
-        "notes = {}\n",
-        toml_str(&format!(
-            "Proposed by `jobpoints calibrate`: {} timings used, {} rows dropped; see its report.",
-            cal.used,
-            cal.dropped.len()
-        ))
-    ));
-    if !assumptions.is_empty() {
-        t.push_str("assumptions = [\n");
-        for a in &assumptions {
-            t.push_str(&format!("  {},\n", toml_str(a)));
-        }
-        t.push_str("]\n");
-    }
+    let mut t = version_head(
+        version,
+        effective_from,
+        &source,
+        cal.used,
+        cal.dropped.len(),
+        &assumptions,
+    );
     t.push_str(&formula_line);
     t.push('\n');
     t.push_str(&format!("multiplier = {}\n", float_lit(multiplier)));
@@ -315,43 +303,26 @@ fn cal_anchor_pixels(cal: &Calibration) -> f64 {
 
 /// Names the data and the method, so a reviewer can redo it.
 fn source_text(cal: &Calibration, opts: &Options) -> String {
-    let files: Vec<String> = cal
-        .inputs
-        .iter()
-        .map(|i| format!("{} (sha256 {})", i.name, &i.sha256[..12]))
-        .collect();
     let b = &cal.baseline;
-    let mut s = format!("jobpoints calibrate on {}", files.join(", "));
+    let mut s = calibrated_on(&cal.inputs);
     if let Some(a) = &cal.anchor_ratio {
         s.push_str(&format!(
-            "; cost of {}x{} vs {}x{} at equal steps on `{}`: {} over {} ({}–{}) = {}, rounded to a step of {} → {}",
+            "; cost of {}x{} vs {}x{} at equal steps on `{}`: {}",
             cal.anchor.0,
             cal.anchor.1,
             b.width,
             b.height,
             b.family,
-            a.method.as_str(),
-            a.per.count(a.n),
-            num(a.min, 2),
-            num(a.max, 2),
-            num(a.value, 3),
-            num(a.step, 6),
-            num(a.rounded, 6),
+            how_chosen(a)
         ));
     }
     if cal.model != b.family {
         match &cal.model_factor {
             Some(f) => s.push_str(&format!(
-                "; `{}` vs `{}` on the same setup and job: {} over {} ({}–{}) = {}, rounded to a step of {} → {}",
+                "; `{}` vs `{}` on the same setup and job: {}",
                 cal.model,
                 b.family,
-                f.method.as_str(),
-                f.per.count(f.n),
-                num(f.min, 2),
-                num(f.max, 2),
-                num(f.value, 3),
-                num(f.step, 6),
-                num(f.rounded, 6),
+                how_chosen(f)
             )),
             None => s.push_str(&format!(
                 "; no model factor measured for `{}` vs `{}`",
@@ -361,6 +332,62 @@ fn source_text(cal: &Calibration, opts: &Options) -> String {
     }
     s.push_str(&format!("; linear if R² ≥ {}", num(opts.min_r2, 4)));
     s
+}
+
+/// The start of every proposal's `source`: the command and the inputs it read, with their
+/// hashes, so a reviewer can redo it.
+pub(crate) fn calibrated_on(inputs: &[InputSummary]) -> String {
+    let files: Vec<String> = inputs
+        .iter()
+        .map(|i| format!("{} (sha256 {})", i.name, &i.sha256[..12]))
+        .collect();
+    format!("jobpoints calibrate on {}", files.join(", "))
+}
+
+/// How an aggregated number was chosen, for a `source`: method, spread and rounding.
+pub(crate) fn how_chosen(a: &Aggregate) -> String {
+    format!(
+        "{} over {} ({}–{}) = {}, rounded to a step of {} → {}",
+        a.method.as_str(),
+        a.per.count(a.n),
+        num(a.min, 2),
+        num(a.max, 2),
+        num(a.value, 3),
+        num(a.step, 6),
+        num(a.rounded, 6),
+    )
+}
+
+/// The opening lines of a proposed `[[version]]` table, the same for every kind of rule:
+/// version, date, source, notes and the assumptions (when there are any). The formula and
+/// examples follow.
+pub(crate) fn version_head(
+    version: i64,
+    effective_from: Date,
+    source: &str,
+    used: usize,
+    dropped: usize,
+    assumptions: &[String],
+) -> String {
+    let mut t = String::new();
+    t.push_str("[[version]]\n");
+    t.push_str(&format!("version = {version}\n"));
+    t.push_str(&format!("effective_from = {effective_from}\n"));
+    t.push_str(&format!("source = {}\n", toml_str(source)));
+    t.push_str(&format!(
+        "notes = {}\n",
+        toml_str(&format!(
+            "Proposed by `jobpoints calibrate`: {used} timings used, {dropped} rows dropped; see its report."
+        ))
+    ));
+    if !assumptions.is_empty() {
+        t.push_str("assumptions = [\n");
+        for a in assumptions {
+            t.push_str(&format!("  {},\n", toml_str(a)));
+        }
+        t.push_str("]\n");
+    }
+    t
 }
 
 /// What the proposal relies on that the data does not show.
