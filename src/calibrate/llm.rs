@@ -13,13 +13,12 @@ use serde::Serialize;
 
 use crate::calibrate::fit::{PlaneFit, least_squares_plane};
 use crate::calibrate::propose::{
-    ProposeError, calibrated_on, float_lit, how_chosen, locate, num, place, toml_str,
-    version_head,
+    ProposeError, calibrated_on, float_lit, how_chosen, locate, num, place, toml_str, version_head,
 };
 use crate::calibrate::report::{write_inputs, write_model_factor, write_proposal};
 use crate::calibrate::{
     Aggregate, BenchData, DeviceValue, Dropped, InputSummary, LineFit, Linearity, Method, Per,
-    Proposal, Setup, TokenTiming, aggregate_per, least_squares,
+    Proposal, Setup, TokenTiming, aggregate_per, least_squares, paired_means,
 };
 use crate::files::RuleFiles;
 use crate::load::load;
@@ -110,10 +109,6 @@ impl TokenOptions {
     }
 }
 
-fn mean(xs: &[f64]) -> f64 {
-    xs.iter().sum::<f64>() / xs.len() as f64
-}
-
 pub fn calibrate_tokens(data: BenchData, opts: &TokenOptions) -> TokenCalibration {
     let mut by_setup: BTreeMap<&Setup, Vec<&TokenTiming>> = BTreeMap::new();
     let mut families: BTreeMap<String, usize> = BTreeMap::new();
@@ -149,33 +144,24 @@ pub fn calibrate_tokens(data: BenchData, opts: &TokenOptions) -> TokenCalibratio
     }
 
     let model = opts.model().to_string();
-    let mut factor_ratios = Vec::new();
-    if model != opts.baseline.family {
-        type Key = (Setup, u64, u64);
-        let mut base: BTreeMap<Key, Vec<f64>> = BTreeMap::new();
-        let mut priced: BTreeMap<Key, Vec<f64>> = BTreeMap::new();
-        for t in &data.token_timings {
-            let key = (t.setup.without_family(), t.input_tokens, t.output_tokens);
-            if t.setup.family == opts.baseline.family {
-                base.entry(key).or_default().push(t.seconds);
-            } else if t.setup.family == model {
-                priced.entry(key).or_default().push(t.seconds);
+    let requests = data
+        .token_timings
+        .iter()
+        .map(|t| (&t.setup, (t.input_tokens, t.output_tokens), t.seconds));
+    let factor_ratios: Vec<TokenFactor> = paired_means(requests, &opts.baseline.family, &model)
+        .into_iter()
+        .map(|p| {
+            let (input_tokens, output_tokens) = p.job;
+            TokenFactor {
+                setup: p.setup,
+                input_tokens,
+                output_tokens,
+                model_seconds: p.model_seconds,
+                base_seconds: p.base_seconds,
+                ratio: p.model_seconds / p.base_seconds,
             }
-        }
-        for (key, m) in &priced {
-            if let Some(b) = base.get(key) {
-                let (m, b) = (mean(m), mean(b));
-                factor_ratios.push(TokenFactor {
-                    setup: key.0.clone(),
-                    input_tokens: key.1,
-                    output_tokens: key.2,
-                    model_seconds: m,
-                    base_seconds: b,
-                    ratio: m / b,
-                });
-            }
-        }
-    }
+        })
+        .collect();
     let (model_factor, factor_devices) = aggregate_per(
         factor_ratios
             .iter()

@@ -207,6 +207,48 @@ fn mean(xs: &[f64]) -> f64 {
     xs.iter().sum::<f64>() / xs.len() as f64
 }
 
+/// One job timed with both the priced model and the baseline family on one setup.
+struct PairedJob<J> {
+    /// The setup without its family.
+    setup: Setup,
+    job: J,
+    model_seconds: f64,
+    base_seconds: f64,
+}
+
+/// The jobs (`J`: size and steps, or token counts) that the setups (apart from the family)
+/// timed with both `model` and `base_family`, in setup then job order, each with its
+/// repeated timings averaged. Empty when `model` is the baseline family.
+fn paired_means<'t, J: Ord>(
+    timings: impl IntoIterator<Item = (&'t Setup, J, f64)>,
+    base_family: &str,
+    model: &str,
+) -> Vec<PairedJob<J>> {
+    let mut base: BTreeMap<(Setup, J), Vec<f64>> = BTreeMap::new();
+    let mut priced: BTreeMap<(Setup, J), Vec<f64>> = BTreeMap::new();
+    for (setup, job, seconds) in timings {
+        let key = (setup.without_family(), job);
+        if setup.family == base_family {
+            base.entry(key).or_default().push(seconds);
+        } else if setup.family == model {
+            priced.entry(key).or_default().push(seconds);
+        }
+    }
+    priced
+        .into_iter()
+        .filter_map(|(key, m)| {
+            let b = base.get(&key)?;
+            let (setup, job) = key;
+            Some(PairedJob {
+                setup,
+                job,
+                model_seconds: mean(&m),
+                base_seconds: mean(b),
+            })
+        })
+        .collect()
+}
+
 /// Runs every fit and ratio on the timings.
 pub fn calibrate(data: BenchData, opts: &Options) -> Calibration {
     // Timings grouped by setup, then job; repeated measurements of one job are averaged.
@@ -289,34 +331,25 @@ pub fn calibrate(data: BenchData, opts: &Options) -> Calibration {
 
     // The model factor: the same setup but for the family, the same job.
     let model = opts.model().to_string();
-    let mut factor_ratios = Vec::new();
-    if model != opts.baseline.family {
-        type JobKey = (u32, u32, Option<u32>);
-        let mut base_jobs: BTreeMap<(Setup, JobKey), Vec<f64>> = BTreeMap::new();
-        let mut model_jobs: BTreeMap<(Setup, JobKey), Vec<f64>> = BTreeMap::new();
-        for t in &data.timings {
-            let key = (t.setup.without_family(), (t.width, t.height, t.steps));
-            if t.setup.family == opts.baseline.family {
-                base_jobs.entry(key).or_default().push(t.seconds);
-            } else if t.setup.family == model {
-                model_jobs.entry(key).or_default().push(t.seconds);
+    let jobs = data
+        .timings
+        .iter()
+        .map(|t| (&t.setup, (t.width, t.height, t.steps), t.seconds));
+    let factor_ratios: Vec<FactorRatio> = paired_means(jobs, &opts.baseline.family, &model)
+        .into_iter()
+        .map(|p| {
+            let (width, height, steps) = p.job;
+            FactorRatio {
+                setup: p.setup,
+                width,
+                height,
+                steps,
+                model_seconds: p.model_seconds,
+                base_seconds: p.base_seconds,
+                ratio: p.model_seconds / p.base_seconds,
             }
-        }
-        for ((setup, (w, h, steps)), m) in &model_jobs {
-            if let Some(b) = base_jobs.get(&(setup.clone(), (*w, *h, *steps))) {
-                let (m, b) = (mean(m), mean(b));
-                factor_ratios.push(FactorRatio {
-                    setup: setup.clone(),
-                    width: *w,
-                    height: *h,
-                    steps: *steps,
-                    model_seconds: m,
-                    base_seconds: b,
-                    ratio: m / b,
-                });
-            }
-        }
-    }
+        })
+        .collect();
 
     let (anchor_ratio, anchor_devices) = aggregate_per(
         anchor_ratios

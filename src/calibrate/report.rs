@@ -268,11 +268,7 @@ pub(crate) fn write_proposal(
 
 /// The spread of observations and the number chosen; `devices` is how many distinct devices
 /// the observations come from (several setups of one device are not several GPUs).
-fn write_aggregate(
-    o: &mut String,
-    a: &Aggregate,
-    devices: &[DeviceValue],
-) {
+fn write_aggregate(o: &mut String, a: &Aggregate, devices: &[DeviceValue]) {
     use crate::calibrate::Per;
     let over = match a.per {
         Per::Device => {
