@@ -97,15 +97,33 @@ fn percent_text(g: &Group) -> String {
     }
 }
 
+/// The sides whose rules do not load, old first, named `old` / `new`.
+fn invalid_sides(r: &DiffReport) -> impl Iterator<Item = (&'static str, &RuleSide)> {
+    [("old", &r.old), ("new", &r.new)]
+        .into_iter()
+        .filter(|(_, side)| !side.valid)
+}
+
+/// Every changed rule file with its change's label from `[added, removed, modified]`: added
+/// files first, then removed, then modified.
+fn labelled_files<L: Copy>(
+    files: &FileChanges,
+    [added, removed, modified]: [L; 3],
+) -> impl Iterator<Item = (L, &String)> {
+    [
+        (added, &files.added),
+        (removed, &files.removed),
+        (modified, &files.modified),
+    ]
+    .into_iter()
+    .flat_map(|(label, list)| list.iter().map(move |f| (label, f)))
+}
+
 /// The one-line summary that heads every format.
 pub fn summary_line(r: &DiffReport) -> String {
     let mut parts = Vec::new();
     if !r.old.valid || !r.new.valid {
-        let which: Vec<&str> = [("old", &r.old), ("new", &r.new)]
-            .iter()
-            .filter(|(_, s)| !s.valid)
-            .map(|(n, _)| *n)
-            .collect();
+        let which: Vec<&str> = invalid_sides(r).map(|(name, _)| name).collect();
         parts.push(format!(
             "the {} rules are invalid, so no job was scored",
             which.join(" and ")
@@ -393,30 +411,22 @@ pub fn render_human(r: &DiffReport) -> String {
     let _ = writeln!(out, "  old: {}  ruleset {}", r.old.rules, r.old.ruleset);
     let _ = writeln!(out, "  new: {}  ruleset {}", r.new.rules, r.new.ruleset);
     let _ = writeln!(out, "\n{}\n", summary_line(r));
-    for (name, side) in [("old", &r.old), ("new", &r.new)] {
-        if !side.valid {
-            let _ = writeln!(
-                out,
-                "The {name} rules ({}) are invalid: {}, {}.",
-                side.rules,
-                plural(side.errors as u64, "error", "errors"),
-                plural(side.warnings as u64, "warning", "warnings")
-            );
-            for l in side.rendered.lines() {
-                let _ = writeln!(out, "  {l}");
-            }
+    for (name, side) in invalid_sides(r) {
+        let _ = writeln!(
+            out,
+            "The {name} rules ({}) are invalid: {}, {}.",
+            side.rules,
+            plural(side.errors as u64, "error", "errors"),
+            plural(side.warnings as u64, "warning", "warnings")
+        );
+        for l in side.rendered.lines() {
+            let _ = writeln!(out, "  {l}");
         }
     }
     if !r.files.is_empty() {
         let _ = writeln!(out, "Rule files");
-        for (sign, list) in [
-            ('+', &r.files.added),
-            ('-', &r.files.removed),
-            ('~', &r.files.modified),
-        ] {
-            for f in list {
-                let _ = writeln!(out, "  {sign} {f}");
-            }
+        for (sign, f) in labelled_files(&r.files, ['+', '-', '~']) {
+            let _ = writeln!(out, "  {sign} {f}");
         }
         out.push('\n');
     }
@@ -482,16 +492,14 @@ pub fn render_markdown(r: &DiffReport) -> String {
     let _ = writeln!(out, "{MARKDOWN_MARKER}");
     let _ = writeln!(out, "### Rules diff: {}\n", summary_line(r));
     let _ = writeln!(out, "`{}` → `{}`\n", r.old.rules, r.new.rules);
-    for (name, side) in [("old", &r.old), ("new", &r.new)] {
-        if !side.valid {
-            let _ = writeln!(
-                out,
-                "> [!CAUTION]\n> **The {name} rules are invalid** ({}): no job was scored. `jobpoints check` says:\n",
-                plural(side.errors as u64, "error", "errors")
-            );
-            let fence = fence_for(&side.rendered);
-            let _ = writeln!(out, "{fence}text\n{}{fence}\n", side.rendered);
-        }
+    for (name, side) in invalid_sides(r) {
+        let _ = writeln!(
+            out,
+            "> [!CAUTION]\n> **The {name} rules are invalid** ({}): no job was scored. `jobpoints check` says:\n",
+            plural(side.errors as u64, "error", "errors")
+        );
+        let fence = fence_for(&side.rendered);
+        let _ = writeln!(out, "{fence}text\n{}{fence}\n", side.rendered);
     }
     let flagged: Vec<&RuleSetChange> = r.changes.iter().filter(|c| c.flag.is_some()).collect();
     if !flagged.is_empty() {
@@ -575,14 +583,8 @@ pub fn render_markdown(r: &DiffReport) -> String {
     }
     if !r.files.is_empty() {
         let _ = writeln!(out, "<details><summary>Rule files</summary>\n");
-        for (sign, list) in [
-            ("added", &r.files.added),
-            ("removed", &r.files.removed),
-            ("modified", &r.files.modified),
-        ] {
-            for f in list {
-                let _ = writeln!(out, "- {sign} `{f}`");
-            }
+        for (change, f) in labelled_files(&r.files, ["added", "removed", "modified"]) {
+            let _ = writeln!(out, "- {change} `{f}`");
         }
         let _ = writeln!(out, "\n</details>\n");
     }
@@ -597,20 +599,23 @@ pub fn render_markdown(r: &DiffReport) -> String {
 /// A code fence longer than any run of backticks in `text` (rule files are untrusted: a
 /// fence inside them must not end the block early).
 fn fence_for(text: &str) -> String {
-    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
-    "`".repeat(longest.max(2) + 1)
+    "`".repeat(longest_backtick_run(text).max(2) + 1)
 }
 
 /// Wraps text in a markdown code span that survives backticks inside it.
 fn code_span(s: &str) -> String {
-    let longest = s.split(|c| c != '`').map(str::len).max().unwrap_or(0);
-    let fence = "`".repeat(longest + 1);
+    let fence = "`".repeat(longest_backtick_run(s) + 1);
     let pad = if s.starts_with('`') || s.ends_with('`') {
         " "
     } else {
         ""
     };
     format!("{fence}{pad}{s}{pad}{fence}")
+}
+
+/// The length of the longest run of backticks in `s` (0 when it has none).
+fn longest_backtick_run(s: &str) -> usize {
+    s.split(|c| c != '`').map(str::len).max().unwrap_or(0)
 }
 
 #[cfg(test)]
