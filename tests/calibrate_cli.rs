@@ -478,21 +478,26 @@ fn unusable_files_and_options_are_usage_errors() {
     }
 }
 
-#[test]
-fn the_chart_draws_every_setup_and_both_anchors() {
+/// The SVG that `calibrate FIXTURE --chart` writes.
+fn chart_of(bench: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let svg_path = dir.path().join("chart.svg");
     let out = jobpoints()
         .args([
             "calibrate",
-            &path(SEED),
+            &path(bench),
             "--chart",
             svg_path.to_str().unwrap(),
         ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
-    let svg = std::fs::read_to_string(&svg_path).unwrap();
+    std::fs::read_to_string(&svg_path).unwrap()
+}
+
+#[test]
+fn the_chart_draws_every_setup_and_both_anchors() {
+    let svg = chart_of(SEED);
     assert!(svg.starts_with("<svg"), "{}", &svg[..100.min(svg.len())]);
     for label in [
         "RTX 4060 Ti",
@@ -512,19 +517,7 @@ fn the_chart_draws_every_setup_and_both_anchors() {
 fn the_committed_chart_is_the_real_data_chart() {
     // docs/calibration.svg is generated from the committed real data; regenerate it with
     // the command in README.md when the data or the chart changes.
-    let dir = tempfile::tempdir().unwrap();
-    let svg_path = dir.path().join("chart.svg");
-    let out = jobpoints()
-        .args([
-            "calibrate",
-            &path(REAL),
-            "--chart",
-            svg_path.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    let fresh = std::fs::read_to_string(&svg_path).unwrap();
+    let fresh = chart_of(REAL);
     let committed =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/calibration.svg"))
             .unwrap();

@@ -41,6 +41,12 @@ fn workspace(fixture_text: &str) -> tempfile::TempDir {
     dir
 }
 
+/// The workspace of `tests/fixtures/diff/{name}.txt`.
+fn fixture_workspace(name: &str) -> tempfile::TempDir {
+    let text = std::fs::read_to_string(fixture(&format!("diff/{name}.txt"))).unwrap();
+    workspace(&text)
+}
+
 fn run_diff(dir: &Path, format: &str, extra: &[&str]) -> (String, i32) {
     let out = jobpoints_in(dir)
         .args(["diff", "old", "new", "--format", format, "--top", "5"])
@@ -98,8 +104,7 @@ fn diff_reports_json() {
 }
 
 fn json_report(name: &str) -> Json {
-    let text = std::fs::read_to_string(fixture(&format!("diff/{name}.txt"))).unwrap();
-    let dir = workspace(&text);
+    let dir = fixture_workspace(name);
     let (out, _) = run_diff(dir.path(), "json", &[]);
     serde_json::from_str(&out).unwrap()
 }
@@ -207,8 +212,7 @@ fn broken_new_rules_are_reported_not_fatal() {
 
 #[test]
 fn fail_on_change_exits_4_only_when_jobs_change() {
-    let text = std::fs::read_to_string(fixture("diff/multiplier_change.txt")).unwrap();
-    let dir = workspace(&text);
+    let dir = fixture_workspace("multiplier_change");
     let (_, code) = run_diff(dir.path(), "json", &["--fail-on-change"]);
     assert_eq!(code, 4);
     // The same rules on both sides: nothing changes.
@@ -460,8 +464,7 @@ fn peak_rss_kb(pid: u32) -> Option<u64> {
 #[cfg(target_os = "linux")]
 #[test]
 fn a_large_ledger_is_streamed_in_bounded_memory() {
-    let text = std::fs::read_to_string(fixture("diff/multiplier_change.txt")).unwrap();
-    let dir = workspace(&text);
+    let dir = fixture_workspace("multiplier_change");
     let bin: PathBuf = assert_cmd::cargo::cargo_bin!("jobpoints").into();
     let mut child = Command::new(bin)
         .current_dir(dir.path())
@@ -834,8 +837,7 @@ fn removing_a_version_and_editing_an_inline_formula_are_flagged() {
 #[test]
 fn at_picks_the_versions_in_force_at_a_time() {
     // Version 3 of the fixture takes effect 2026-12-01: before that date nothing changes.
-    let text = std::fs::read_to_string(fixture("diff/multiplier_change.txt")).unwrap();
-    let dir = workspace(&text);
+    let dir = fixture_workspace("multiplier_change");
     let changed = |at: &str| {
         let (out, code) = run_diff(dir.path(), "json", &["--at", at]);
         assert_eq!(code, 0);
@@ -855,23 +857,9 @@ fn at_picks_the_versions_in_force_at_a_time() {
 
 #[test]
 fn broken_old_rules_are_reported_and_do_not_fail_the_run() {
-    let text = std::fs::read_to_string(fixture("diff/err_broken_new.txt")).unwrap();
-    let dir = workspace(&text);
+    let dir = fixture_workspace("err_broken_new");
     // Swapped: the broken rules are the old side, as when a PR fixes them.
-    let out = jobpoints_in(dir.path())
-        .args([
-            "diff",
-            "new",
-            "old",
-            "--format",
-            "json",
-            "--jobs",
-            "jobs.jsonl",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    let r: Json = serde_json::from_slice(&out.stdout).unwrap();
+    let r = diff_json(dir.path(), &["new", "old"]);
     assert_eq!(r["old"]["valid"], false);
     assert_eq!(r["new"]["valid"], true);
     assert!(r["impact"].is_null());
@@ -879,8 +867,7 @@ fn broken_old_rules_are_reported_and_do_not_fail_the_run() {
 
 #[test]
 fn a_job_file_that_cannot_be_read_is_reported_and_exits_1() {
-    let text = std::fs::read_to_string(fixture("diff/multiplier_change.txt")).unwrap();
-    let dir = workspace(&text);
+    let dir = fixture_workspace("multiplier_change");
     // A directory opens but cannot be read.
     std::fs::create_dir(dir.path().join("a-directory.jsonl")).unwrap();
     let out = jobpoints_in(dir.path())
