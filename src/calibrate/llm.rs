@@ -13,7 +13,8 @@ use serde::Serialize;
 
 use crate::calibrate::fit::{PlaneFit, least_squares_plane};
 use crate::calibrate::propose::{
-    ProposeError, calibrated_on, float_lit, how_chosen, locate, num, place, toml_str, version_head,
+    ProposeError, Slot, calibrated_on, float_lit, how_chosen, locate, num, place, toml_str,
+    version_head,
 };
 use crate::calibrate::report::{write_inputs, write_model_factor, write_proposal};
 use crate::calibrate::{
@@ -21,7 +22,6 @@ use crate::calibrate::{
     Proposal, Setup, TokenTiming, aggregate_per, least_squares, paired_means,
 };
 use crate::files::RuleFiles;
-use crate::load::load;
 
 /// The shared formula reused when the baseline is 1,000 tokens.
 const SEASON1_FORMULA: &str = "llama_season1";
@@ -203,13 +203,11 @@ pub fn propose_tokens(
         }
         (_, false) => 1.0,
     };
-    let loaded = load(files.clone());
-    let Some(rules) = loaded.ruleset.as_ref() else {
-        return Err(ProposeError::RulesInvalid {
-            origin: files.origin.to_string(),
-        });
-    };
-    let (existing, version, catalog_models) = locate(rules, family);
+    let Slot {
+        rule_file,
+        version,
+        catalog_models,
+    } = locate(files, family)?;
     let season1 = b.tokens == 1000
         && files
             .files
@@ -293,7 +291,7 @@ pub fn propose_tokens(
     .unwrap();
     t.push_str("]\n");
 
-    let placed = place(files, existing, family, "llm", &t);
+    let placed = place(files, rule_file.as_deref(), family, "llm", &t);
     Ok(Proposal {
         family: family.to_string(),
         version,

@@ -120,13 +120,11 @@ pub fn propose(
             ah: cal.anchor.1,
         });
     };
-    let loaded = load(files.clone());
-    let Some(rules) = loaded.ruleset.as_ref() else {
-        return Err(ProposeError::RulesInvalid {
-            origin: files.origin.to_string(),
-        });
-    };
-    let (existing, version, catalog_models) = locate(rules, family);
+    let Slot {
+        rule_file,
+        version,
+        catalog_models,
+    } = locate(files, family)?;
 
     let b = &cal.baseline;
     let (aw, ah) = cal.anchor;
@@ -208,7 +206,7 @@ pub fn propose(
     ));
     t.push_str("]\n");
 
-    let placed = place(files, existing, family, "image", &t);
+    let placed = place(files, rule_file.as_deref(), family, "image", &t);
     Ok(Proposal {
         family: family.to_string(),
         version,
@@ -222,12 +220,24 @@ pub fn propose(
     })
 }
 
-/// Where a family's next version goes: its rule (if any), the next version number, and how
-/// many catalog models are in the family.
-pub(crate) fn locate<'r>(
-    rules: &'r crate::model::RuleSet,
-    family: &str,
-) -> (Option<&'r crate::model::Rule>, i64, usize) {
+/// Where a family's next version goes.
+pub(crate) struct Slot {
+    /// The family's rule file, when the family already has a rule.
+    pub rule_file: Option<String>,
+    /// The next version number.
+    pub version: i64,
+    /// How many catalog models are in the family.
+    pub catalog_models: usize,
+}
+
+/// Finds the [`Slot`] for `family` in the rule set of `files`, which must load.
+pub(crate) fn locate(files: &RuleFiles, family: &str) -> Result<Slot, ProposeError> {
+    let loaded = load(files.clone());
+    let Some(rules) = loaded.ruleset.as_ref() else {
+        return Err(ProposeError::RulesInvalid {
+            origin: files.origin.to_string(),
+        });
+    };
     let existing = rules.family_rules.get(family);
     let version = existing
         .and_then(|r| r.versions.iter().map(|v| v.version).max())
@@ -237,22 +247,26 @@ pub(crate) fn locate<'r>(
         .values()
         .filter(|e| e.family == family)
         .count();
-    (existing, version, catalog_models)
+    Ok(Slot {
+        rule_file: existing.map(|r| r.file.clone()),
+        version,
+        catalog_models,
+    })
 }
 
 /// Appends the version to the family's rule file (or starts a new file) and checks the rule
 /// set with it in place. The returned proposal's version fields are left for the caller.
 pub(crate) fn place(
     files: &RuleFiles,
-    existing: Option<&crate::model::Rule>,
+    rule_file: Option<&str>,
     family: &str,
     kind: &str,
     version_toml: &str,
 ) -> Proposal {
     let t = version_toml;
-    let (path, file_toml) = match existing {
-        Some(rule) => {
-            let old = files.text(&rule.file).unwrap_or("");
+    let (path, file_toml) = match rule_file {
+        Some(file) => {
+            let old = files.text(file).unwrap_or("");
             let sep = if old.ends_with("\n\n") {
                 ""
             } else if old.ends_with('\n') {
@@ -260,7 +274,7 @@ pub(crate) fn place(
             } else {
                 "\n\n"
             };
-            (rule.file.clone(), format!("{old}{sep}{t}"))
+            (file.to_string(), format!("{old}{sep}{t}"))
         }
         None => (
             format!("families/{family}.toml"),
@@ -279,7 +293,7 @@ pub(crate) fn place(
     Proposal {
         path,
         family: family.to_string(),
-        appended: existing.is_some(),
+        appended: rule_file.is_some(),
         version: 0,
         effective_from: String::new(),
         anchor_points: None,
