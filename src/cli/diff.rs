@@ -1,5 +1,6 @@
 //! `jobpoints diff`: what a rule change does, in the rules and to real jobs.
 
+use crate::cli::parse_at_arg;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
@@ -13,7 +14,7 @@ use crate::impact::{ImpactBuilder, ImpactOptions};
 use crate::load::{Loaded, load};
 use crate::reader::{JobReader, open_jobs};
 use crate::rulediff::{diff_files, diff_formula_files, diff_rules};
-use crate::time::{parse_time, utc_string};
+use crate::time::utc_string;
 
 /// The repository's `corpus/`, compiled in so `diff` works from any directory.
 static EMBEDDED_CORPUS: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/corpus");
@@ -85,12 +86,9 @@ pub struct DiffArgs {
 pub type Corpus = Vec<(String, JobReader<Box<dyn BufRead + Send>>)>;
 
 pub fn run(args: DiffArgs) -> u8 {
-    let at = match args.at.as_deref().map(parse_time).transpose() {
+    let at = match parse_at_arg(args.at.as_deref()) {
         Ok(t) => t,
-        Err(e) => {
-            eprintln!("error: --at: {e}");
-            return exit::USAGE;
-        }
+        Err(code) => return code,
     };
     let (old_files, new_files) = match rule_sides(&args) {
         Ok(sides) => sides,

@@ -1,15 +1,15 @@
 //! `jobpoints eval`: score job files.
 
+use crate::cli::parse_at_arg;
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 
-use crate::cli::{RulesArg, exit, open_inputs, print_diagnostics};
+use crate::cli::{RulesArg, exit, open_inputs};
 use crate::evaluate::EvalContext;
 use crate::ledger::{RulesScorer, run_ledger};
 use crate::output::{EvalFormat, ScoreWriter, write_jsonl};
 use crate::reader::open_jobs;
 use crate::score::{ScoreOptions, Status, score_record};
-use crate::time::parse_time;
 
 /// Arguments of `jobpoints eval` (its help text is on `Command::Eval`).
 #[derive(Debug, Clone, clap::Args)]
@@ -44,25 +44,15 @@ struct Chunk {
 }
 
 pub fn run(args: EvalArgs) -> u8 {
-    let at = match args.at.as_deref().map(parse_time).transpose() {
+    let at = match parse_at_arg(args.at.as_deref()) {
         Ok(t) => t,
-        Err(e) => {
-            eprintln!("error: --at: {e}");
-            return exit::USAGE;
-        }
-    };
-    let loaded = match args.rules.load() {
-        Ok(l) => l,
         Err(code) => return code,
     };
-    let Some(rules) = loaded.ruleset.as_ref() else {
-        print_diagnostics(&loaded);
-        eprintln!(
-            "error: the rules in {} are invalid; no job was scored",
-            loaded.files.origin
-        );
-        return exit::RULES_INVALID;
+    let rules = match args.rules.load_valid() {
+        Ok(r) => r,
+        Err(code) => return code,
     };
+    let rules = &rules;
     // Open every input before writing anything, so a typo in a path produces no partial output.
     let mut readers = Vec::new();
     for path in &args.files {

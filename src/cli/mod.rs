@@ -155,6 +155,20 @@ pub struct RulesArg {
 }
 
 impl RulesArg {
+    /// Reads, loads and validates the rules; if they are invalid, prints every diagnostic and
+    /// gives the exit code for invalid rules.
+    pub fn load_valid(&self) -> Result<crate::model::RuleSet, u8> {
+        let mut loaded = self.load()?;
+        match loaded.ruleset.take() {
+            Some(rules) => Ok(rules),
+            None => {
+                print_diagnostics(&loaded);
+                eprintln!("error: the rules in {} are invalid", loaded.files.origin);
+                Err(exit::RULES_INVALID)
+            }
+        }
+    }
+
     /// Reads and loads the rules, or prints why not and returns the exit code.
     pub fn load(&self) -> Result<Loaded, u8> {
         match RuleFiles::locate(self.rules.as_deref()) {
@@ -207,6 +221,14 @@ pub fn open_inputs(paths: &[PathBuf]) -> Result<Vec<Input>, u8> {
         }
     }
     Ok(out)
+}
+
+/// Parses a `--at TIME` option, or prints why it cannot and gives the usage exit code.
+pub fn parse_at_arg(at: Option<&str>) -> Result<Option<jiff::Timestamp>, u8> {
+    at.map(crate::time::parse_time).transpose().map_err(|e| {
+        eprintln!("error: --at: {e}");
+        exit::USAGE
+    })
 }
 
 /// Prints a rule set's diagnostics to stderr for people.

@@ -1,13 +1,13 @@
 //! `jobpoints tally`: exact totals per miner, model, point kind or day.
 
+use crate::cli::parse_at_arg;
 use std::io::{self, Write};
 use std::path::PathBuf;
 
-use crate::cli::{RulesArg, exit, open_inputs, print_diagnostics};
+use crate::cli::{RulesArg, exit, open_inputs};
 use crate::ledger::{RulesScorer, run_ledger};
 use crate::score::ScoreOptions;
 use crate::tally::{GroupBy, PartialTally, Tally};
-use crate::time::parse_time;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum TallyFormat {
@@ -41,21 +41,15 @@ pub struct TallyArgs {
 }
 
 pub fn run(args: TallyArgs) -> u8 {
-    let at = match args.at.as_deref().map(parse_time).transpose() {
+    let at = match parse_at_arg(args.at.as_deref()) {
         Ok(t) => t,
-        Err(e) => {
-            eprintln!("error: --at: {e}");
-            return exit::USAGE;
-        }
-    };
-    let loaded = match args.rules.load() {
-        Ok(l) => l,
         Err(code) => return code,
     };
-    let Some(rules) = loaded.ruleset.as_ref() else {
-        print_diagnostics(&loaded);
-        return exit::RULES_INVALID;
+    let rules = match args.rules.load_valid() {
+        Ok(r) => r,
+        Err(code) => return code,
     };
+    let rules = &rules;
     let readers = match open_inputs(&args.files) {
         Ok(r) => r,
         Err(code) => return code,
