@@ -35,6 +35,7 @@ mod reader;
 mod sandbox;
 mod schema;
 mod score;
+mod strict_json;
 mod time;
 mod validate;
 
@@ -44,7 +45,7 @@ pub use diagnostic::{Code, Diagnostic, Severity, render_human};
 pub use evaluate::{EvalContext, Observed, Outcome, evaluate};
 pub use files::{RuleFiles, RulesDirError, RulesOrigin, is_rule_file};
 pub use job::{Job, JobError, JobRecord, parse_job, read_inputs};
-pub use load::{CATALOG_FILE, KINDS_FILE, Loaded, POLICY_FILE, load};
+pub use load::{CATALOG_FILE, KINDS_FILE, Loaded, MAX_RULE_FILE_BYTES, POLICY_FILE, load};
 pub use model::{
     CatalogEntry, Example, Formula, InputSpec, JobKind, PointKind, Pricing, Resolution, Rule,
     RuleScope, RuleSet, RuleVersion, Threshold, Value,
