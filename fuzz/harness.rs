@@ -1,0 +1,155 @@
+#![allow(dead_code)] // each fuzz target uses one of these functions
+//! What each fuzz target does with its input, shared by the fuzz targets (`fuzz_targets/`)
+//! and by the regression test in the normal suite (`tests/fuzz_regressions.rs`), so CI replays
+//! the saved inputs through exactly the code the fuzzer ran. Each function panics when an
+//! invariant breaks; anything else is a bug the fuzzer found (a panic inside jobpoints).
+
+use std::sync::{Arc, OnceLock};
+
+use jobpoints::{
+    EvalContext, EvalFormat, Formula, Observed, Outcome, Pricing, RuleFiles, RuleSet, RuleVersion,
+    ScoreOptions, ScoreWriter, Status, Value, evaluate, load, render_human, score_record,
+};
+
+/// The rules built into jobpoints, loaded once per process.
+fn shipped() -> &'static RuleSet {
+    static RULES: OnceLock<RuleSet> = OnceLock::new();
+    RULES.get_or_init(|| {
+        load(RuleFiles::embedded())
+            .ruleset
+            .expect("the shipped rules are valid")
+    })
+}
+
+/// Job parsing: any bytes, read as a job file (one JSON job, an array, or JSONL) and scored
+/// with the shipped rules, then written as JSONL.
+pub fn jobs(data: &[u8]) {
+    let rules = shipped();
+    let mut ctx = EvalContext::new();
+    let mut out = ScoreWriter::new(Vec::new(), EvalFormat::Jsonl, false);
+    let mut last_line = 0;
+    let mut results = 0usize;
+    for record in jobpoints::JobReader::new(data) {
+        let score = score_record(rules, record, ScoreOptions::default(), &mut ctx);
+        assert!(score.line >= 1, "lines are 1-based");
+        assert!(score.line >= last_line, "results come in input order");
+        last_line = score.line;
+        if score.status == Status::Invalid {
+            assert!(
+                score.error.as_deref().is_some_and(|e| !e.is_empty()),
+                "an invalid job says why"
+            );
+        }
+        out.write(score).expect("writing to memory");
+        results += 1;
+    }
+    out.finish().expect("writing to memory");
+    // Every result is at least one byte of input: nothing is invented.
+    assert!(results <= data.len());
+}
+
+/// The files a rules input overwrites, in order; chunks are separated by a 0xFF byte (never
+/// part of UTF-8 text). An empty chunk keeps the shipped file.
+pub const RULE_SLOTS: [&str; 6] = [
+    "kinds.toml",
+    "families/sd15.toml",
+    "formulas/waifu_season1.rhai",
+    "catalog.toml",
+    "models/fuzz.toml",
+    "policy.toml",
+];
+
+/// Rule-set loading: the shipped rules with some files replaced by fuzz bytes, loaded and
+/// checked like `jobpoints check`, diagnostics rendered, and a few jobs scored when valid.
+pub fn rules(data: &[u8]) {
+    let mut files = RuleFiles::embedded();
+    for (slot, chunk) in RULE_SLOTS.iter().zip(data.split(|&b| b == 0xFF)) {
+        if !chunk.is_empty() {
+            files.files.insert((*slot).to_string(), chunk.to_vec());
+        }
+    }
+    let loaded = load(files);
+    let text = &loaded.files;
+    let report = render_human(&loaded.diagnostics, &|f| text.text(f).map(String::from));
+    assert_eq!(loaded.ruleset.is_some(), !loaded.has_errors());
+    if loaded.has_errors() {
+        assert!(!report.is_empty(), "a rejected rule set says why");
+    }
+    if let Some(rules) = &loaded.ruleset {
+        let jobs = concat!(
+            r#"{"model":"BrainDance","width":512,"height":512,"steps":20}"#,
+            "\n",
+            r#"{"model":"mistralai/mixtral-8x7b-instruct","input_tokens":1000,"output_tokens":5}"#,
+            "\n",
+            r#"{"model":"fuzz","width":1024,"height":1024,"steps":30,"completed_at":"2024-06-01"}"#,
+            "\n"
+        );
+        let mut ctx = EvalContext::new();
+        for record in jobpoints::JobReader::new(jobs.as_bytes()) {
+            let opts = ScoreOptions {
+                at: None,
+                explain: true,
+            };
+            let _ = score_record(rules, record, opts, &mut ctx);
+        }
+    }
+}
+
+/// Formula evaluation: the first 24 bytes are the image job's width, height and steps (any
+/// i64, not only the declared ranges); the rest is the formula's text. The formula is
+/// compiled by the hardened engine and run through the real `evaluate`, twice, and must give
+/// the same outcome both times.
+pub fn formula(data: &[u8]) {
+    let rules = shipped();
+    let kind = &rules.job_kinds["image"];
+    let mut inputs = Vec::new();
+    for i in 0..3 {
+        let mut word = [0u8; 8];
+        if let Some(bytes) = data.get(i * 8..i * 8 + 8) {
+            word.copy_from_slice(bytes);
+        }
+        inputs.push(Value::Int(i64::from_le_bytes(word)));
+    }
+    let source = String::from_utf8_lossy(data.get(24..).unwrap_or_default()).into_owned();
+    let mut scope = rhai::Scope::new();
+    for name in kind.value_names() {
+        scope.push(name.to_string(), rhai::Dynamic::UNIT);
+    }
+    let Ok(ast) = rules.engine.compile_with_scope(&scope, &source) else {
+        return;
+    };
+    let version = RuleVersion {
+        version: 1,
+        effective_from: jobpoints::parse_time("2024-01-01").expect("a date"),
+        source: "fuzz".into(),
+        notes: None,
+        assumptions: Vec::new(),
+        pricing: Pricing::Priced {
+            formula: Arc::new(Formula {
+                name: "fuzz".into(),
+                file: "fuzz.rhai".into(),
+                source,
+                ast,
+            }),
+            multiplier: 1.0,
+            thresholds: Vec::new(),
+        },
+        examples: Vec::new(),
+        line: 1,
+    };
+    let mut ctx = EvalContext::new();
+    let mut observed = Observed::default();
+    let first = evaluate(
+        &rules.engine,
+        kind,
+        &version,
+        &inputs,
+        &mut ctx,
+        Some(&mut observed),
+    );
+    let second = evaluate(&rules.engine, kind, &version, &inputs, &mut ctx, None);
+    assert_eq!(first, second, "evaluation is deterministic");
+    if let Outcome::Ok { points, .. } = first {
+        assert!(points.micros() >= 0, "points are never negative");
+    }
+}
