@@ -145,7 +145,8 @@ fn hostile_lines_through_the_binary() {
 #[test]
 fn hostile_files_lose_nothing() {
     use Status::{Invalid, Ok as Scored};
-    let cases: Vec<(&str, Vec<u8>, Vec<(u64, Status)>)> = vec![
+    type Case = (&'static str, Vec<u8>, Vec<(u64, Status)>);
+    let cases: Vec<Case> = vec![
         (
             "BOM, CRLF and blank lines",
             format!("\u{feff}{OK}\r\n\r\n   \r\n{OK}\r\n").into_bytes(),
