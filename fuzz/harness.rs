@@ -7,8 +7,9 @@
 use std::sync::{Arc, OnceLock};
 
 use jobpoints::{
-    EvalContext, EvalFormat, Formula, Observed, Outcome, Pricing, RuleFiles, RuleSet, RuleVersion,
-    ScoreOptions, ScoreWriter, Status, Value, evaluate, load, render_human, score_record,
+    EvalContext, EvalFormat, Formula, Observed, Outcome, Pricing, Program, RuleFiles, RuleSet,
+    RuleVersion, ScoreOptions, ScoreWriter, Status, Value, evaluate, load, render_human,
+    score_record,
 };
 
 /// The rules built into jobpoints, loaded once per process.
@@ -97,8 +98,9 @@ pub fn rules(data: &[u8]) {
 
 /// Formula evaluation: the first 24 bytes are the image job's width, height and steps (any
 /// i64, not only the declared ranges); the rest is the formula's text. The formula is
-/// compiled by the hardened engine and run through the real `evaluate`, twice, and must give
-/// the same outcome both times.
+/// compiled by the hardened engine, and by the compiled fast path when it is in its subset,
+/// and run through the real `evaluate` three ways: the fast path (twice) and rhai alone. All
+/// must give the same outcome, bit for bit.
 pub fn formula(data: &[u8]) {
     let rules = shipped();
     let kind = &rules.job_kinds["image"];
@@ -111,15 +113,18 @@ pub fn formula(data: &[u8]) {
         inputs.push(Value::Int(i64::from_le_bytes(word)));
     }
     let source = String::from_utf8_lossy(data.get(24..).unwrap_or_default()).into_owned();
+    let names: Vec<&str> = kind.value_names().collect();
     let mut scope = rhai::Scope::new();
-    for name in kind.value_names() {
+    for name in &names {
         scope.push(name.to_string(), rhai::Dynamic::UNIT);
     }
     let Ok(ast) = rules.engine.compile_with_scope(&scope, &source) else {
         return;
     };
+    let compiled = Program::compile(&source, &names);
     let version = RuleVersion {
         version: 1,
+        label: "fuzz@1".into(),
         effective_from: jobpoints::parse_time("2024-01-01").expect("a date"),
         source: "fuzz".into(),
         notes: None,
@@ -130,6 +135,7 @@ pub fn formula(data: &[u8]) {
                 file: "fuzz.rhai".into(),
                 source,
                 ast,
+                compiled,
             }),
             multiplier: 1.0,
             thresholds: Vec::new(),
@@ -137,18 +143,24 @@ pub fn formula(data: &[u8]) {
         examples: Vec::new(),
         line: 1,
     };
-    let mut ctx = EvalContext::new();
+    let mut fast = EvalContext::new();
+    let mut rhai_only = EvalContext::interpreter_only();
     let mut observed = Observed::default();
-    let first = evaluate(
+    let first = evaluate(&rules.engine, kind, &version, &inputs, &mut fast, None);
+    let again = evaluate(&rules.engine, kind, &version, &inputs, &mut fast, None);
+    let interpreted = evaluate(
         &rules.engine,
         kind,
         &version,
         &inputs,
-        &mut ctx,
+        &mut rhai_only,
         Some(&mut observed),
     );
-    let second = evaluate(&rules.engine, kind, &version, &inputs, &mut ctx, None);
-    assert_eq!(first, second, "evaluation is deterministic");
+    assert_eq!(first, again, "evaluation is deterministic");
+    assert_eq!(
+        first, interpreted,
+        "the compiled fast path agrees with rhai"
+    );
     if let Outcome::Ok { points, .. } = first {
         assert!(points.micros() >= 0, "points are never negative");
     }

@@ -6,15 +6,28 @@ use crate::model::{Formula, JobKind, Pricing, RuleVersion, Threshold, Value};
 use crate::points::Points;
 use crate::sandbox;
 
-/// Per-thread evaluation state, reused across jobs to avoid allocating a scope per job.
+/// Per-thread evaluation state, reused across jobs to avoid allocating per job.
 #[derive(Default)]
 pub struct EvalContext {
     scope: Scope<'static>,
+    slots: Vec<Value>,
+    stack: Vec<Value>,
+    /// Always run formulas in rhai, never the compiled fast path (for equivalence tests and
+    /// benchmarks).
+    pub interpret_only: bool,
 }
 
 impl EvalContext {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A context that never uses the compiled fast path.
+    pub fn interpreter_only() -> Self {
+        EvalContext {
+            interpret_only: true,
+            ..Self::default()
+        }
     }
 }
 
@@ -72,6 +85,13 @@ pub fn evaluate(
             error: "internal: evaluate called on a no_rule version".into(),
         };
     };
+    if observe.is_none() && !ctx.interpret_only {
+        if let Some(outcome) =
+            evaluate_compiled(kind, formula, *multiplier, thresholds, inputs, ctx)
+        {
+            return outcome;
+        }
+    }
     if observe.is_some() {
         sandbox::reset_captured();
     }
@@ -118,6 +138,48 @@ pub fn evaluate(
         o.printed = sandbox::take_captured().0;
     }
     outcome
+}
+
+/// The fast path: every step compiled. `None` when something is not compiled or the
+/// arithmetic gave up, so the caller runs rhai and gets rhai's exact result or error.
+fn evaluate_compiled(
+    kind: &JobKind,
+    formula: &Formula,
+    multiplier: f64,
+    thresholds: &[Threshold],
+    inputs: &[Value],
+    ctx: &mut EvalContext,
+) -> Option<Outcome> {
+    let program = formula.compiled.as_ref()?;
+    let slots = &mut ctx.slots;
+    slots.clear();
+    slots.extend_from_slice(inputs);
+    for d in &kind.derived {
+        let v = d.compiled.as_ref()?.eval(slots, &mut ctx.stack).ok()?;
+        slots.push(v);
+    }
+    let mut missed = Vec::new();
+    for t in thresholds {
+        let i = kind.value_names().position(|n| n == t.name)?;
+        let value = slots[i].as_f64();
+        // Same test as the interpreted path (`passed = value >= min`).
+        let passed = value >= t.min;
+        if !passed {
+            missed.push(format!("{} {} < min {}", t.name, value, t.min));
+        }
+    }
+    if !missed.is_empty() {
+        return Some(Outcome::BelowThreshold {
+            reason: format!("below threshold: {}", missed.join(", ")),
+        });
+    }
+    let base = program.eval(slots, &mut ctx.stack).ok()?.as_f64();
+    let value = base * multiplier;
+    Some(match Points::from_f64(value) {
+        Ok(points) => Outcome::Ok { base, points },
+        // Errors are rare: let rhai's path produce the one canonical message.
+        Err(_) => return None,
+    })
 }
 
 fn check_thresholds(

@@ -23,37 +23,54 @@
 
 #![forbid(unsafe_code)]
 
+mod compiled;
 mod diagnostic;
 mod evaluate;
 mod files;
 mod job;
+mod ledger;
 mod load;
 mod model;
 mod output;
 mod points;
 mod reader;
+mod reload;
 mod sandbox;
 mod schema;
 mod score;
 mod strict_json;
+mod tally;
 mod time;
 mod validate;
+mod watcher;
 
 pub mod cli;
+pub mod synth;
 
+pub use compiled::Program;
 pub use diagnostic::{Code, Diagnostic, Severity, render_human};
 pub use evaluate::{EvalContext, Observed, Outcome, evaluate};
 pub use files::{RuleFiles, RulesDirError, RulesOrigin, is_rule_file};
 pub use job::{Job, JobError, JobRecord, parse_job, read_inputs};
+pub use ledger::{
+    Envelope, FastJob, FastVal, LineScorer, RulesContext, RulesScorer, is_canonical_utc, run_ledger,
+};
 pub use load::{CATALOG_FILE, KINDS_FILE, Loaded, MAX_RULE_FILE_BYTES, POLICY_FILE, load};
 pub use model::{
     CatalogEntry, Example, Formula, InputSpec, JobKind, PointKind, Pricing, Resolution, Rule,
     RuleScope, RuleSet, RuleVersion, Threshold, Value,
 };
-pub use output::{EvalFormat, ScoreWriter, Totals, render_table, totals_by_kind};
+pub use output::{
+    EvalFormat, ScoreRef, ScoreWriter, Totals, render_table, totals_by_kind, write_jsonl,
+};
 pub use points::{Points, PointsError, PointsSum};
-pub use reader::{JobReader, MAX_LINE_BYTES, open_jobs};
+pub use reader::{JobReader, MAX_LINE_BYTES, RawItem, open_jobs, parse_line};
+pub use reload::{
+    OpenError, ReloadFailure, ReloadOutcome, ReloadStatus, RuleChange, RulesHandle, changes,
+};
 pub use sandbox::{Limits, hardened_engine};
 pub use schema::InputType;
 pub use score::{Score, ScoreOptions, Status, Trace, score_record};
+pub use tally::{GroupBy, GroupTotals, PartialTally, Tally};
 pub use time::{parse_time, utc_date, utc_string};
+pub use watcher::{DEBOUNCE, RulesWatcher, WatchError};

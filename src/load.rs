@@ -13,6 +13,7 @@ use rhai::{AST, Dynamic, Engine, Scope};
 use serde::de::DeserializeOwned;
 use toml::Spanned;
 
+use crate::compiled::Program;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::files::RuleFiles;
 use crate::model::{
@@ -480,11 +481,20 @@ impl<'f> Builder<'f> {
                     .engine
                     .compile_expression_with_scope(&scope, expr.get_ref())
                 {
-                    Ok(ast) => derived.push(DerivedSpec {
-                        name: dname,
-                        expr: expr.get_ref().clone(),
-                        ast,
-                    }),
+                    Ok(ast) => {
+                        let names: Vec<&str> = inputs
+                            .iter()
+                            .map(|i| i.name.as_str())
+                            .chain(derived.iter().map(|d| d.name.as_str()))
+                            .collect();
+                        let compiled = Program::compile(expr.get_ref(), &names);
+                        derived.push(DerivedSpec {
+                            name: dname,
+                            expr: expr.get_ref().clone(),
+                            ast,
+                            compiled,
+                        })
+                    }
                     Err(e) => {
                         let msg = format!("derived value `{dname}` does not compile: {e}");
                         self.err(Code::FormulaCompile, KINDS_FILE, span_of(&expr), msg, Some("derived values are rhai expressions over the inputs, e.g. \"width * height\""));
@@ -627,6 +637,9 @@ impl<'f> Builder<'f> {
         }
         self.check_version_order(path, &id, &versions);
         versions.sort_by_key(|v| v.effective_from);
+        for v in &mut versions {
+            v.label = format!("{id}@{}", v.version);
+        }
         Some(Rule {
             id,
             scope,
@@ -821,6 +834,7 @@ impl<'f> Builder<'f> {
 
         Some(RuleVersion {
             version: number,
+            label: String::new(),
             effective_from,
             source: v.source,
             notes: v.notes,
@@ -930,12 +944,17 @@ impl<'f> Builder<'f> {
         }
         let compiled: Result<AST, _> = self.engine.compile_with_scope(&scope, &text);
         let result = match compiled {
-            Ok(ast) => Some(Arc::new(Formula {
-                name,
-                file: file.clone(),
-                source: text,
-                ast,
-            })),
+            Ok(ast) => {
+                let names: Vec<&str> = kind.value_names().collect();
+                let compiled = Program::compile(&text, &names);
+                Some(Arc::new(Formula {
+                    name,
+                    file: file.clone(),
+                    source: text,
+                    ast,
+                    compiled,
+                }))
+            }
             Err(e) => {
                 let pos = e.position();
                 let help = format!(

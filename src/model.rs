@@ -87,6 +87,8 @@ pub struct DerivedSpec {
     pub name: String,
     pub expr: String,
     pub ast: AST,
+    /// The same expression compiled for speed, when it is simple arithmetic.
+    pub compiled: Option<crate::compiled::Program>,
 }
 
 /// A kind of job (`image`, `llm`, ...): its inputs, derived values and point kind.
@@ -122,6 +124,8 @@ pub struct Formula {
     pub file: String,
     pub source: String,
     pub ast: AST,
+    /// The same formula compiled for speed, when it is simple arithmetic.
+    pub compiled: Option<crate::compiled::Program>,
 }
 
 /// A threshold: a job whose `name` is below `min` earns nothing.
@@ -155,6 +159,8 @@ pub struct Example {
 #[derive(Debug, Clone)]
 pub struct RuleVersion {
     pub version: i64,
+    /// `RULE@VERSION`, e.g. `sd15@1`, as results show it.
+    pub label: String,
     pub effective_from: Timestamp,
     pub source: String,
     pub notes: Option<String>,
@@ -238,7 +244,15 @@ impl Resolution<'_> {
     pub fn is_no_rule(&self) -> bool {
         matches!(self, Resolution::NoRule { .. })
     }
+
+    /// Whether the result names the exact time it was resolved for (a job before a rule's
+    /// first version), so it cannot be reused for another time in the same version segment.
+    pub fn depends_on_exact_time(&self) -> bool {
+        matches!(self, Resolution::NoRule { rule: None, reason, .. } if reason.starts_with(NOT_YET_IN_FORCE))
+    }
 }
+
+const NOT_YET_IN_FORCE: &str = "no version of rule";
 
 /// A validated rule set, ready to score jobs. Immutable: a reload builds a new one.
 pub struct RuleSet {
@@ -306,7 +320,7 @@ impl RuleSet {
                 let at = at.map(utc_date).unwrap_or_default();
                 Resolution::NoRule {
                     reason: format!(
-                        "no version of rule `{}` is in force at {at}; the first takes effect {first}",
+                        "{NOT_YET_IN_FORCE} `{}` is in force at {at}; the first takes effect {first}",
                         rule.id
                     ),
                     family: Some(family),

@@ -83,8 +83,14 @@ impl<W: Write> ScoreWriter<W> {
     pub fn write(&mut self, score: Score) -> io::Result<()> {
         match (&mut self.sink, self.format) {
             (Sink::Plain(out), EvalFormat::Jsonl) => {
-                serde_json::to_writer(&mut *out, &score)?;
-                out.write_all(b"\n")
+                if score.trace.is_some() {
+                    serde_json::to_writer(&mut *out, &score)?;
+                    out.write_all(b"\n")
+                } else {
+                    let mut line = Vec::with_capacity(256);
+                    write_jsonl(&mut line, &score.as_ref());
+                    out.write_all(&line)
+                }
             }
             (Sink::Plain(out), EvalFormat::Json) => {
                 out.write_all(if self.wrote_any { b",\n  " } else { b"[\n  " })?;
@@ -357,4 +363,152 @@ fn render_trace(t: &crate::score::Trace) -> String {
         add("printed", p.clone());
     }
     out
+}
+
+/// A borrowed view of a [`Score`] without its trace: what the fast ledger path produces
+/// without allocating, and what both paths write through [`write_jsonl`].
+#[derive(Debug, Clone, Copy)]
+pub struct ScoreRef<'a> {
+    pub file: Option<&'a str>,
+    pub line: u64,
+    pub id: Option<&'a str>,
+    pub model: Option<&'a str>,
+    pub miner: Option<&'a str>,
+    pub status: Status,
+    pub kind: Option<&'a str>,
+    pub family: Option<&'a str>,
+    pub rule: Option<&'a str>,
+    pub points: crate::points::Points,
+    pub ruleset: &'a str,
+    pub reason: Option<&'a str>,
+    pub error: Option<&'a str>,
+    pub field: Option<&'a str>,
+    pub completed_at: Option<&'a str>,
+}
+
+impl Score {
+    /// Borrows this score (its trace is not part of the view).
+    pub fn as_ref(&self) -> ScoreRef<'_> {
+        ScoreRef {
+            file: self.file.as_deref(),
+            line: self.line,
+            id: self.id.as_deref(),
+            model: self.model.as_deref(),
+            miner: self.miner.as_deref(),
+            status: self.status,
+            kind: self.kind.as_deref(),
+            family: self.family.as_deref(),
+            rule: self.rule.as_deref(),
+            points: self.points,
+            ruleset: &self.ruleset,
+            reason: self.reason.as_deref(),
+            error: self.error.as_deref(),
+            field: self.field.as_deref(),
+            completed_at: self.completed_at.as_deref(),
+        }
+    }
+}
+
+/// Writes one result as a JSON object and a newline, byte for byte what serde writes for
+/// [`Score`] (field order and escaping included; tested), without serde's per-field
+/// machinery on the hot path.
+pub fn write_jsonl(out: &mut Vec<u8>, s: &ScoreRef<'_>) {
+    fn string(out: &mut Vec<u8>, v: &str) {
+        // serde_json's own escaping, so output is identical to the serde path.
+        serde_json::to_writer(&mut *out, v).expect("writing to a Vec cannot fail");
+    }
+    fn opt(out: &mut Vec<u8>, key: &str, v: Option<&str>) {
+        out.extend_from_slice(key.as_bytes());
+        match v {
+            Some(v) => string(out, v),
+            None => out.extend_from_slice(b"null"),
+        }
+    }
+    fn skip(out: &mut Vec<u8>, key: &str, v: Option<&str>) {
+        if let Some(v) = v {
+            out.extend_from_slice(key.as_bytes());
+            string(out, v);
+        }
+    }
+    out.push(b'{');
+    if let Some(f) = s.file {
+        out.extend_from_slice(b"\"file\":");
+        string(out, f);
+        out.push(b',');
+    }
+    out.extend_from_slice(b"\"line\":");
+    out.extend_from_slice(itoa::Buffer::new().format(s.line).as_bytes());
+    opt(out, ",\"id\":", s.id);
+    opt(out, ",\"model\":", s.model);
+    skip(out, ",\"miner\":", s.miner);
+    out.extend_from_slice(b",\"status\":\"");
+    out.extend_from_slice(s.status.as_str().as_bytes());
+    out.push(b'"');
+    opt(out, ",\"kind\":", s.kind);
+    opt(out, ",\"family\":", s.family);
+    opt(out, ",\"rule\":", s.rule);
+    out.extend_from_slice(b",\"points\":");
+    write_points(out, s.points);
+    out.extend_from_slice(b",\"ruleset\":");
+    string(out, s.ruleset);
+    skip(out, ",\"reason\":", s.reason);
+    skip(out, ",\"error\":", s.error);
+    skip(out, ",\"field\":", s.field);
+    skip(out, ",\"completed_at\":", s.completed_at);
+    out.extend_from_slice(b"}\n");
+}
+
+/// `points` as `Points`' Display writes it, without going through `fmt`.
+fn write_points(out: &mut Vec<u8>, p: crate::points::Points) {
+    let micros = p.micros();
+    let scale = crate::points::SCALE;
+    let mut buf = itoa::Buffer::new();
+    out.extend_from_slice(buf.format(micros / scale).as_bytes());
+    out.push(b'.');
+    let frac = micros % scale;
+    let digits = buf.format(frac).as_bytes();
+    out.extend(std::iter::repeat_n(b'0', 6 - digits.len()));
+    out.extend_from_slice(digits);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::points::Points;
+
+    fn score(i: u64) -> Score {
+        Score {
+            file: (i % 2 == 0).then(|| "a \"b\".jsonl".to_string()),
+            line: i,
+            id: (i % 3 != 0).then(|| format!("j{i}\u{1}\n")),
+            model: Some("mistralai/mixtral-8x7b-instruct".into()),
+            miner: (i % 4 == 0).then(|| "0xabc".into()),
+            status: Status::ALL[i as usize % 5],
+            kind: (i % 5 != 0).then(|| "llama".into()),
+            family: Some("llm8x7b4b".into()),
+            rule: (i % 7 != 0).then(|| "llm8x7b4b@1".into()),
+            points: Points::from_micros((i * 1_234_567) as i64),
+            ruleset: "ab".repeat(32).into(),
+            reason: (i % 2 == 1).then(|| "below threshold: steps 19 < min 20".into()),
+            error: (i % 3 == 1).then(|| "`width` must be an integer, got \"512\"".into()),
+            field: (i % 3 == 1).then(|| "width".into()),
+            completed_at: (i % 5 == 2).then(|| "2024-05-01T00:00:00Z".into()),
+            trace: None,
+        }
+    }
+
+    #[test]
+    fn hand_written_jsonl_equals_serde() {
+        for i in 0..200 {
+            let s = score(i);
+            let mut fast = Vec::new();
+            write_jsonl(&mut fast, &s.as_ref());
+            let mut slow = serde_json::to_vec(&s).unwrap();
+            slow.push(b'\n');
+            assert_eq!(
+                String::from_utf8(fast).unwrap(),
+                String::from_utf8(slow).unwrap()
+            );
+        }
+    }
 }

@@ -93,25 +93,25 @@ impl<R: BufRead> JobReader<R> {
     }
 
     fn line_record(&self) -> JobRecord {
-        let line = self.line;
-        if self.buf.len() > MAX_LINE_BYTES {
-            return Err(invalid(
-                line,
-                format!("line is longer than {MAX_LINE_BYTES} bytes"),
-            ));
-        }
-        match serde_json::from_slice::<StrictJson>(&self.buf) {
-            Ok(v) => parse_strict_job(line, v, &self.buf),
-            Err(e) => Err(invalid(line, describe_json_error(&e, &self.buf))),
-        }
+        parse_line(self.line, &self.buf)
     }
 
     fn start(&mut self) -> Option<JobRecord> {
+        match self.start_mode() {
+            Start::Done => None,
+            Start::Line => Some(self.line_record()),
+            Start::Record(r) => Some(r),
+        }
+    }
+
+    /// Reads up to the first content and decides the mode: JSONL (the first line is left
+    /// in `self.buf`), or a whole document parsed up front.
+    fn start_mode(&mut self) -> Start {
         // Skip blank lines to the first content.
         loop {
             if !self.read_line() {
                 self.mode = Mode::Done;
-                return None;
+                return Start::Done;
             }
             if !is_blank(&self.buf) {
                 break;
@@ -119,10 +119,7 @@ impl<R: BufRead> JobReader<R> {
         }
         let first_line = self.line;
         let trimmed = trim_start(&self.buf);
-        if trimmed.first() == Some(&b'[')
-            || serde_json::from_slice::<serde::de::IgnoredAny>(&self.buf).is_err()
-                && !looks_like_jsonl(&self.buf)
-        {
+        if trimmed.first() == Some(&b'[') || is_document_start(&self.buf) {
             // An array or a multi-line document: read it whole.
             let mut all = std::mem::take(&mut self.buf);
             all.push(b'\n');
@@ -137,10 +134,67 @@ impl<R: BufRead> JobReader<R> {
             let mut it = records.into_iter();
             let first = it.next();
             self.mode = Mode::Buffered(it);
-            return first;
+            return first.map_or(Start::Done, Start::Record);
         }
         self.mode = Mode::Lines;
-        Some(self.line_record())
+        Start::Line
+    }
+
+    /// The next item without parsing JSONL lines: a line's bytes are appended to `out` for
+    /// the caller to parse (with [`parse_line`], possibly on another thread), while records of
+    /// a JSON array or document come parsed. Used by the parallel ledger scorer.
+    pub fn next_raw(&mut self, out: &mut Vec<u8>) -> Option<RawItem> {
+        match &mut self.mode {
+            Mode::Start => match self.start_mode() {
+                Start::Done => None,
+                Start::Line => {
+                    out.extend_from_slice(&self.buf);
+                    Some(RawItem::Line(self.line))
+                }
+                Start::Record(r) => Some(RawItem::Record(r)),
+            },
+            Mode::Lines => loop {
+                if !self.read_line() {
+                    self.mode = Mode::Done;
+                    return None;
+                }
+                if !is_blank(&self.buf) {
+                    out.extend_from_slice(&self.buf);
+                    return Some(RawItem::Line(self.line));
+                }
+            },
+            Mode::Buffered(it) => it.next().map(RawItem::Record),
+            Mode::Done => None,
+        }
+    }
+}
+
+enum Start {
+    Done,
+    Line,
+    Record(JobRecord),
+}
+
+/// An item from [`JobReader::next_raw`].
+#[derive(Debug)]
+pub enum RawItem {
+    /// A JSONL line (its bytes were appended to the caller's buffer), with its line number.
+    Line(u64),
+    /// A record already parsed (from a JSON array or document).
+    Record(JobRecord),
+}
+
+/// Parses one JSONL line (without its line end) into a record, exactly as [`JobReader`] does.
+pub fn parse_line(line: u64, buf: &[u8]) -> JobRecord {
+    if buf.len() > MAX_LINE_BYTES {
+        return Err(invalid(
+            line,
+            format!("line is longer than {MAX_LINE_BYTES} bytes"),
+        ));
+    }
+    match serde_json::from_slice::<StrictJson>(buf) {
+        Ok(v) => parse_strict_job(line, v, buf),
+        Err(e) => Err(invalid(line, describe_json_error(&e, buf))),
     }
 }
 
@@ -224,15 +278,16 @@ fn trim_start(b: &[u8]) -> &[u8] {
     &b[n..]
 }
 
-// A first line that is a complete-looking object (`{...}`) is JSONL even if it is broken,
-// so one bad first line does not make the whole file unreadable.
-fn looks_like_jsonl(line: &[u8]) -> bool {
+// A multi-line (pretty-printed) document starts with `{` alone on its line, as every pretty
+// printer writes it. Anything else is JSONL, so a broken or truncated first line costs one
+// `invalid` result, never the rest of the ledger.
+fn is_document_start(line: &[u8]) -> bool {
     let t = trim_start(line);
     let end = t
         .iter()
         .rposition(|c| !c.is_ascii_whitespace())
         .map_or(0, |i| i + 1);
-    t.first() == Some(&b'{') && end > 1 && t[end - 1] == b'}'
+    &t[..end] == b"{"
 }
 
 fn lines_in(b: &[u8]) -> u64 {
@@ -440,6 +495,14 @@ mod tests {
     fn pretty_single_document() {
         let r = read("\n{\n  \"model\": \"a\"\n}\n");
         assert_eq!(r, vec![Ok(2)]);
+    }
+
+    #[test]
+    fn a_broken_first_line_does_not_hide_the_rest() {
+        let r = read("{\"model\":\"a\",\"width\":512,\n{\"model\":\"b\"}\n");
+        assert_eq!(r.len(), 2);
+        assert!(r[0].is_err());
+        assert_eq!(r[1], Ok(2));
     }
 
     #[test]

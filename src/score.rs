@@ -199,7 +199,7 @@ pub fn score_record(
         } => {
             score.family = family;
             score.kind = kind.map(|k| k.points.clone());
-            score.rule = rule.map(|(r, v)| format!("{}@{}", r.id, v.version));
+            score.rule = rule.map(|(_, v)| v.label.clone());
             score.reason = Some(reason);
             if let (Some(t), Some((r, v))) = (trace.as_deref_mut(), rule) {
                 t.rule = Some(r.id.clone());
@@ -220,7 +220,7 @@ pub fn score_record(
         } => {
             score.family = Some(rule.family.clone());
             score.kind = Some(kind.points.clone());
-            score.rule = Some(format!("{}@{}", rule.id, version.version));
+            score.rule = Some(version.label.clone());
             if let Some(t) = trace.as_deref_mut() {
                 t.family = Some(rule.family.clone());
                 t.rule = Some(rule.id.clone());

@@ -60,9 +60,25 @@ impl<'de> Deserialize<'de> for StrictJson {
     }
 }
 
+/// For a fast path that skips values it does not need: visits an already started map like
+/// [`StrictJson`] does, and fails on a duplicate key or a huge number inside it, so the
+/// caller falls back to the plain path, which reports the job exactly.
+pub(crate) fn skip_map<'de, A: MapAccess<'de>>(map: A) -> Result<(), A::Error> {
+    let mut state = State::default();
+    Seed(&mut state).visit_map(map)?;
+    state.clean()
+}
+
+/// [`skip_map`] for a sequence.
+pub(crate) fn skip_seq<'de, A: SeqAccess<'de>>(seq: A) -> Result<(), A::Error> {
+    let mut state = State::default();
+    Seed(&mut state).visit_seq(seq)?;
+    state.clean()
+}
+
 /// Whole and outside what `i64`/`u64` hold: serde_json gives these as floats. (-2^63 itself
 /// is `i64::MIN`, but a literal below it that rounds to -2^63 arrives here as a float.)
-fn is_huge(f: f64) -> bool {
+pub(crate) fn is_huge(f: f64) -> bool {
     f.fract() == 0.0 && (f <= -9_223_372_036_854_775_808.0 || f >= 18_446_744_073_709_551_616.0)
 }
 
@@ -70,6 +86,17 @@ fn is_huge(f: f64) -> bool {
 struct State {
     duplicate: Option<Vec<String>>,
     huge: Vec<Vec<String>>,
+}
+
+impl State {
+    fn clean<E: de::Error>(&self) -> Result<(), E> {
+        if self.duplicate.is_some() || !self.huge.is_empty() {
+            return Err(E::custom(
+                "a duplicate key or a huge number: for the strict reader",
+            ));
+        }
+        Ok(())
+    }
 }
 
 struct Seed<'s>(&'s mut State);

@@ -231,3 +231,37 @@ fn a_ten_megabyte_line_is_read_and_a_longer_than_allowed_one_is_refused() {
     );
     assert!(results[1].3.contains("longer than"), "{}", results[1].3);
 }
+
+#[test]
+fn the_ledger_fast_path_treats_hostile_lines_exactly_like_the_plain_path() {
+    // `eval` scores JSONL through the fast path (borrowing parser, compiled formulas); a
+    // hostile line must fall back to, or agree with, the plain strict reader byte for byte.
+    let mut file = String::new();
+    for (_, line, _, _) in hostile_lines() {
+        file.push_str(OK);
+        file.push('\n');
+        file.push_str(&line);
+        file.push('\n');
+    }
+    // Nested duplicates and huge integers in fields the fast path would otherwise skip.
+    file.push_str(
+        r#"{"model":"BrainDance","width":512,"height":512,"steps":20,"meta":{"a":1,"a":2}}"#,
+    );
+    file.push('\n');
+    file.push_str(r#"{"model":"BrainDance","width":512,"height":512,"steps":20,"meta":[{"n":99999999999999999999}]}"#);
+    file.push('\n');
+    let plain = crate::ledger::score(&file, false, 1, None);
+    let fast = crate::ledger::score(&file, true, 2, None);
+    assert_eq!(
+        String::from_utf8_lossy(&fast),
+        String::from_utf8_lossy(&plain)
+    );
+    let text = String::from_utf8(plain).unwrap();
+    let last: Vec<&str> = text.lines().rev().take(2).collect();
+    assert!(last[1].contains("duplicate key `meta.a`"), "{}", last[1]);
+    assert!(
+        last[0].contains("`meta.0.n` = 99999999999999999999"),
+        "{}",
+        last[0]
+    );
+}

@@ -15,6 +15,12 @@ mod rule_errors;
 mod example_jobs;
 // Library-level checks: determinism, catalog coverage, adding a model without rebuilding.
 mod engine;
+// `jobpoints serve` on a loopback port: the HTTP API, hot reload, symlink swaps, load.
+mod serve;
+// `jobpoints watch`: the author's loop, through the real binary.
+mod watch_cli;
+// Ledger scale: fast path identical to plain evaluation, exact tallies, threads.
+mod ledger;
 // Hostile job files: every kind of bad input is one `invalid` result, nothing is lost.
 mod hostile_jobs;
 // Hostile rule sets (`tests/fixtures/rules/hostile/`, plus generated large ones): caught,

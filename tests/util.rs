@@ -57,3 +57,80 @@ pub fn shipped_rules() -> jobpoints::RuleSet {
     }
     loaded.ruleset.unwrap()
 }
+
+/// Copies the repository's `rules/` into `dst` (created), for tests that edit rules.
+pub fn copy_rules_to(dst: &Path) {
+    copy_dir(&rules_dir(), dst);
+}
+
+fn copy_dir(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).expect("create dir");
+    for entry in std::fs::read_dir(src).expect("read dir") {
+        let entry = entry.expect("dir entry");
+        let to = dst.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_dir(&entry.path(), &to);
+        } else {
+            std::fs::copy(entry.path(), &to).expect("copy file");
+        }
+    }
+}
+
+/// Replaces the first `from` with `to` in `dir/rel`, saving like an editor does: write a
+/// temporary file next to it, then rename it over the original.
+pub fn edit_rule(dir: &Path, rel: &str, from: &str, to: &str) {
+    let path = dir.join(rel);
+    let text = std::fs::read_to_string(&path).expect("read rule file");
+    assert!(text.contains(from), "`{from}` is not in {rel}");
+    let tmp = path.with_file_name(format!(
+        ".{}.swp",
+        path.file_name().unwrap().to_string_lossy()
+    ));
+    std::fs::write(&tmp, text.replacen(from, to, 1)).expect("write temp file");
+    std::fs::rename(&tmp, &path).expect("rename over the original");
+}
+
+/// Polls `f` until it returns `Some`, or panics after `secs` seconds with `what`.
+pub fn poll<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {secs}s waiting for: {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// The sd15 version 2 multiplier edited from 0.3 to `m`, with its examples updated so the
+/// rule set stays valid.
+pub fn set_sd15_v2_multiplier(dir: &Path, current: &str, m: &str) {
+    let f: f64 = m.parse().unwrap();
+    let cur: f64 = current.parse().unwrap();
+    let text = std::fs::read_to_string(dir.join("families/sd15.toml")).unwrap();
+    let fmt = |x: f64| format!("{}", (x * 1e6).round() / 1e6);
+    let new = text
+        .replacen(
+            &format!("multiplier = {current}\n"),
+            &format!("multiplier = {m}\n"),
+            1,
+        )
+        .replacen(
+            &format!("steps = 20, points = {} }}", fmt(cur)),
+            &format!("steps = 20, points = {} }}", fmt(f)),
+            1,
+        )
+        .replacen(
+            &format!("steps = 20, points = {} }}", fmt(cur * 6.0)),
+            &format!("steps = 20, points = {} }}", fmt(f * 6.0)),
+            1,
+        );
+    assert_ne!(new, text, "sd15 multiplier {current} not found");
+    let path = dir.join("families/sd15.toml");
+    let tmp = dir.join("families/.sd15.toml.tmp");
+    std::fs::write(&tmp, new).unwrap();
+    std::fs::rename(&tmp, &path).unwrap();
+}

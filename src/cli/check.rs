@@ -10,10 +10,7 @@ pub enum CheckFormat {
     Json,
 }
 
-/// Checks TOML syntax and shape, references, formulas (compile, examples, a grid over the
-/// declared input ranges) and the protocol floors of policy.toml. Reports every problem with
-/// a stable code; exits 0 only when there are no errors (and, with --deny-warnings, no
-/// warnings), 3 otherwise.
+/// Arguments of `jobpoints check` (its help text is on `Command::Check`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct CheckArgs {
     #[command(flatten)]

@@ -1,19 +1,17 @@
 //! `jobpoints eval`: score job files.
 
-use std::io::{self, BufWriter};
+use std::io::{self, BufRead, BufWriter, Write};
 use std::path::PathBuf;
 
 use crate::cli::{RulesArg, exit, print_diagnostics};
 use crate::evaluate::EvalContext;
-use crate::output::{EvalFormat, ScoreWriter};
-use crate::reader::open_jobs;
+use crate::ledger::{RulesScorer, run_ledger};
+use crate::output::{EvalFormat, ScoreWriter, write_jsonl};
+use crate::reader::{JobReader, open_jobs};
 use crate::score::{ScoreOptions, Status, score_record};
 use crate::time::parse_time;
 
-/// Scores every job in FILE... and writes one result per job, in input order.
-///
-/// A job picks the rule version in force at its `completed_at`; `--at` overrides that for
-/// every job; a job with no time uses the latest version.
+/// Arguments of `jobpoints eval` (its help text is on `Command::Eval`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct EvalArgs {
     #[command(flatten)]
@@ -29,9 +27,20 @@ pub struct EvalArgs {
     /// thresholds, formula, points.
     #[arg(long)]
     pub explain: bool,
+    /// Worker threads for JSONL output (default: one per core). Results are always written
+    /// in input order and are identical for any thread count.
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
     /// Job files: one JSON job, a JSON array of jobs, or JSONL. `-` reads stdin.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
+}
+
+/// What each batch of the parallel path hands back: its output and its failures.
+#[derive(Default)]
+struct Chunk {
+    bytes: Vec<u8>,
+    failed: u64,
 }
 
 pub fn run(args: EvalArgs) -> u8 {
@@ -69,6 +78,9 @@ pub fn run(args: EvalArgs) -> u8 {
         at,
         explain: args.explain,
     };
+    if args.format == EvalFormat::Jsonl && !args.explain {
+        return eval_parallel(rules, readers, opts, args.threads, args.files.len() > 1);
+    }
     let stdout = io::stdout().lock();
     let mut writer = ScoreWriter::new(
         BufWriter::with_capacity(1 << 16, stdout),
@@ -98,6 +110,60 @@ pub fn run(args: EvalArgs) -> u8 {
         return write_failed(e);
     }
     if failed { exit::JOBS_FAILED } else { exit::OK }
+}
+
+/// JSONL scoring on every core: streamed, in input order, in constant memory.
+fn eval_parallel(
+    rules: &crate::model::RuleSet,
+    readers: Vec<(&PathBuf, JobReader<Box<dyn BufRead + Send>>)>,
+    opts: ScoreOptions,
+    threads: Option<usize>,
+    many: bool,
+) -> u8 {
+    let threads = threads.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    let mut out = BufWriter::with_capacity(1 << 20, io::stdout().lock());
+    let mut failed = 0u64;
+    for (path, reader) in readers {
+        let scorer = RulesScorer {
+            rules,
+            opts,
+            file: many.then(|| path.display().to_string()),
+            fast: true,
+        };
+        let result = run_ledger(
+            reader,
+            &scorer,
+            threads,
+            |s, chunk: &mut Chunk| {
+                write_jsonl(&mut chunk.bytes, s);
+                chunk.failed += u64::from(matches!(s.status, Status::Invalid | Status::Error));
+            },
+            |chunk| {
+                failed += chunk.failed;
+                out.write_all(&chunk.bytes)
+            },
+        );
+        match result {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return exit::OK,
+            Err(e) => {
+                // Output already written stays valid; say where reading or writing stopped.
+                eprintln!("error: `{}`: {e}", path.display());
+                let _ = out.flush();
+                return exit::USAGE;
+            }
+        }
+    }
+    if let Err(e) = out.flush() {
+        return write_failed(e);
+    }
+    if failed > 0 {
+        exit::JOBS_FAILED
+    } else {
+        exit::OK
+    }
 }
 
 fn write_failed(e: io::Error) -> u8 {

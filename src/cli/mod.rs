@@ -14,10 +14,18 @@ use crate::load::{Loaded, load};
 mod check;
 mod eval;
 mod models;
+mod serve;
+mod synth;
+mod tally;
+mod watch;
 
 pub use check::{CheckArgs, CheckFormat};
 pub use eval::EvalArgs;
 pub use models::ModelsArgs;
+pub use serve::{LogFormat, ServeArgs};
+pub use synth::SynthArgs;
+pub use tally::{TallyArgs, TallyFormat};
+pub use watch::WatchArgs;
 
 /// Exit codes, documented in the README and in `--help`.
 pub mod exit {
@@ -51,11 +59,61 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Score job files (one JSON job, a JSON array, or JSONL; `-` for stdin).
+    ///
+    /// Writes one result per job read, in input order: `ok`, `below_threshold`, `no_rule`,
+    /// `invalid` (the job is malformed: `error` and `field` say what, `line` where) or `error`
+    /// (the rule failed on it). A job picks the rule version in force at its `completed_at`;
+    /// `--at` overrides that for every job; a job with no time uses the latest version.
+    /// JSONL output is computed on every core and streamed in constant memory.
+    /// Exit 0 when every job was scored, 1 if any was invalid or failed, 3 if the rules are
+    /// invalid.
     Eval(EvalArgs),
     /// Validate a rule set and report every problem with its file, line and code.
+    ///
+    /// Checks TOML syntax and shape, references, formulas (compile, examples, a grid over the
+    /// declared input ranges) and the protocol floors of policy.toml, and reports every problem
+    /// with a stable code (see rules/README.md). Exits 0 only when there are no errors (and,
+    /// with --deny-warnings, no warnings), 3 otherwise.
     Check(CheckArgs),
     /// List the catalog's models with the rule version that prices each.
+    ///
+    /// For every catalog model: family → rule version, point kind, multiplier and the dates
+    /// the version is in force, as of --at (default: the latest version of each rule), or the
+    /// reason it gets `no_rule`.
     Models(ModelsArgs),
+    /// Exact totals per miner, model, point kind or day, from job files.
+    ///
+    /// Scores every job (as `eval` does) and adds up, per group: jobs, ok, below_threshold,
+    /// no_rule, invalid, error, and points per point kind. Totals are exact decimals,
+    /// identical to the last digit for any thread count and any order of the input lines.
+    /// Exit 1 if any job was invalid or failed (it is still counted), 3 if the rules are
+    /// invalid.
+    Tally(TallyArgs),
+    /// Write the benchmark's synthetic ledger (JSONL) to stdout.
+    #[command(hide = true)]
+    Synth(SynthArgs),
+    /// Serve scoring over HTTP, reloading the rules whenever they change on disk.
+    ///
+    /// Endpoints: POST /v1/score (`Content-Type: application/json` with one job or an array of
+    /// jobs, or `application/x-ndjson` with JSONL; the same result objects as
+    /// `eval --format json`; `?at=TIME` and `?explain=true` as in `eval`), GET /v1/rules (active hash, load time, rules, last reload
+    /// error), GET /healthz, GET /metrics (Prometheus / OpenMetrics text).
+    ///
+    /// Any change under the rules directory (and a swap of the directory through a symlink)
+    /// reloads it with the checks of `jobpoints check`. An invalid change keeps the last good
+    /// rules serving, logs every diagnostic and shows the error in /v1/rules and /metrics until
+    /// fixed. Every result carries the hash of the rule set that priced it.
+    ///
+    /// On start, prints `listening on http://ADDR` to stdout. Stops after in-flight requests
+    /// on SIGINT or SIGTERM (exit 0). Exits 3 if the rules are invalid at start.
+    Serve(ServeArgs),
+    /// Re-check the rules on every save and show how the points of some jobs move.
+    ///
+    /// On start and on every save that changes a rule file: prints the check result (as
+    /// `jobpoints check`) and what changed since the last valid rules; with --jobs, each job's
+    /// points, as `before → after (+delta)` after a save. An invalid save is reported and not
+    /// applied: the next valid save is compared with the last valid rules. Stop with Ctrl-C.
+    Watch(WatchArgs),
 }
 
 /// Where the rules come from; shared by every subcommand.
@@ -93,6 +151,23 @@ pub fn main() -> ExitCode {
         Command::Eval(args) => eval::run(args),
         Command::Check(args) => check::run(args),
         Command::Models(args) => models::run(args),
+        Command::Tally(args) => tally::run(args),
+        Command::Synth(args) => synth::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::Watch(args) => watch::run(args),
     };
+    if std::env::var_os("JOBPOINTS_REPORT_PEAK_RSS").is_some() {
+        // For the benchmark: peak resident memory of this process, from the kernel.
+        if let Some(line) = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmHWM:"))
+                    .map(String::from)
+            })
+        {
+            eprintln!("peak_rss {}", line.trim_start_matches("VmHWM:").trim());
+        }
+    }
     ExitCode::from(code)
 }

@@ -12,8 +12,7 @@ pub enum ModelsFormat {
     Json,
 }
 
-/// Lists every catalog model → family → rule version, point kind, multiplier and the dates
-/// the version is in force, as of --at (default: the latest version of each rule).
+/// Arguments of `jobpoints models` (its help text is on `Command::Models`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct ModelsArgs {
     #[command(flatten)]
@@ -67,7 +66,7 @@ pub fn run(args: ModelsArgs) -> u8 {
                 model: model.clone(),
                 family: Some(entry.family.clone()),
                 kind: Some(kind.points.clone()),
-                rule: Some(format!("{}@{}", rule.id, version.version)),
+                rule: Some(version.label.clone()),
                 multiplier: match &version.pricing {
                     Pricing::Priced { multiplier, .. } => Some(*multiplier),
                     Pricing::NoRule { .. } => None,
@@ -86,7 +85,7 @@ pub fn run(args: ModelsArgs) -> u8 {
                 model: model.clone(),
                 family: family.or_else(|| Some(entry.family.clone())),
                 kind: kind.map(|k| k.points.clone()),
-                rule: rule.map(|(r, v)| format!("{}@{}", r.id, v.version)),
+                rule: rule.map(|(_, v)| v.label.clone()),
                 multiplier: None,
                 effective_from: rule.map(|(_, v)| utc_date(v.effective_from)),
                 effective_until: rule.and_then(|(r, v)| r.next_after(v)).map(utc_date),

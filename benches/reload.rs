@@ -1,0 +1,84 @@
+//! Hot-reload timings: how long a full validating load takes, and how long after a save the
+//! new rules are active (debounce included). Rerun with `cargo bench --bench reload`
+//! (`--profile dev` for a quick, slower-than-release run).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jobpoints::{RuleFiles, RulesHandle, RulesWatcher, load};
+
+fn copy_dir(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for e in std::fs::read_dir(src).unwrap() {
+        let e = e.unwrap();
+        let to = dst.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to);
+        } else {
+            std::fs::copy(e.path(), &to).unwrap();
+        }
+    }
+}
+
+fn summary(name: &str, mut xs: Vec<Duration>) {
+    xs.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let p = |q: f64| xs[((xs.len() - 1) as f64 * q).round() as usize];
+    println!(
+        "{name}: n={} median={:.1} ms p95={:.1} ms max={:.1} ms",
+        xs.len(),
+        ms(p(0.5)),
+        ms(p(0.95)),
+        ms(*xs.last().unwrap())
+    );
+}
+
+fn main() {
+    const N: usize = 20;
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+
+    let mut loads = Vec::new();
+    for _ in 0..N {
+        let t = Instant::now();
+        let l = load(RuleFiles::from_dir(&rules).unwrap());
+        assert!(l.ruleset.is_some());
+        loads.push(t.elapsed());
+    }
+    summary("full load + validation of rules/", loads);
+
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("rules");
+    copy_dir(&rules, &dir);
+    let sd15 = dir.join("families/sd15.toml");
+    let a = std::fs::read_to_string(&sd15).unwrap();
+    let b = format!("{a}\n# edited\n");
+    let handle = Arc::new(RulesHandle::open(RuleFiles::from_dir(&dir).unwrap()).unwrap());
+    let h = handle.clone();
+    let _watcher = RulesWatcher::spawn(&dir, move || {
+        h.reload();
+    })
+    .unwrap();
+    let mut latencies = Vec::new();
+    for i in 0..N {
+        let text = if i % 2 == 0 { &b } else { &a };
+        let before = handle.current().hash.clone();
+        let tmp_file = dir.join("families/.sd15.toml.tmp");
+        std::fs::write(&tmp_file, text).unwrap();
+        let t = Instant::now();
+        std::fs::rename(&tmp_file, &sd15).unwrap();
+        let deadline = t + Duration::from_secs(10);
+        while handle.current().hash == before {
+            assert!(Instant::now() < deadline, "reload {i} not seen in 10 s");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        latencies.push(t.elapsed());
+    }
+    summary(
+        &format!(
+            "save → active (rename-save, {} ms debounce)",
+            jobpoints::DEBOUNCE.as_millis()
+        ),
+        latencies,
+    );
+}

@@ -1,0 +1,752 @@
+//! `jobpoints serve` through the real binary on a loopback port: the HTTP API, and rules
+//! reloaded while it runs.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Value, json};
+
+use crate::util::{
+    copy_rules_to, edit_rule, jobpoints, poll, root, set_sd15_v2_multiplier, with_snapshots,
+};
+
+/// A running `jobpoints serve`, killed on drop.
+struct Server {
+    child: Child,
+    base: String,
+    log: Arc<Mutex<String>>,
+    agent: ureq::Agent,
+}
+
+impl Server {
+    fn start(rules: &Path, extra: &[&str]) -> Server {
+        let mut child = Command::new(assert_cmd::cargo::cargo_bin!("jobpoints"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--rules"])
+            .arg(rules)
+            .args(extra)
+            .env_remove("JOBPOINTS_RULES")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start jobpoints serve");
+        let log = Arc::new(Mutex::new(String::new()));
+        let sink = log.clone();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut l = sink.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        // The first stdout line names the bound address; reading it blocks until the server
+        // is listening (or has exited, which fails the test with its log).
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        stdout.read_line(&mut first).expect("read stdout");
+        let base = first
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| {
+                panic!(
+                    "unexpected first line {first:?}; log:\n{}",
+                    log.lock().unwrap()
+                )
+            })
+            .to_string();
+        assert!(base.starts_with("http://127.0.0.1:"), "{base}");
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(std::time::Duration::from_secs(20)))
+            .build()
+            .into();
+        Server {
+            child,
+            base,
+            log,
+            agent,
+        }
+    }
+
+    fn get(&self, path: &str) -> (u16, String) {
+        let mut r = self
+            .agent
+            .get(format!("{}{path}", self.base))
+            .call()
+            .expect("GET");
+        (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
+    }
+
+    fn post(&self, content_type: &str, body: &[u8]) -> (u16, String, Option<String>) {
+        let mut r = self
+            .agent
+            .post(format!("{}/v1/score", self.base))
+            .header("content-type", content_type)
+            .send(body)
+            .expect("POST");
+        let hash = r
+            .headers()
+            .get("x-jobpoints-ruleset")
+            .map(|v| v.to_str().unwrap().to_string());
+        (
+            r.status().as_u16(),
+            r.body_mut().read_to_string().unwrap(),
+            hash,
+        )
+    }
+
+    fn score(&self, job: Value) -> Value {
+        let (status, body, _) = self.post("application/json", job.to_string().as_bytes());
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
+    fn rules(&self) -> Value {
+        let (status, body) = self.get("/v1/rules");
+        assert_eq!(status, 200);
+        serde_json::from_str(&body).unwrap()
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn braindance() -> Value {
+    // No `completed_at`: priced by the latest sd15 version, the one these tests edit.
+    json!({"id": "b1", "model": "BrainDance", "width": 512, "height": 512, "steps": 20})
+}
+
+fn points(v: &Value) -> String {
+    // `points` is a JSON number with 6 decimals; serde_json keeps it as f64, which is exact
+    // enough to compare at 6 decimals.
+    format!("{:.6}", v["points"].as_f64().expect("points"))
+}
+
+#[test]
+fn http_api_end_to_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rules = tmp.path().join("rules");
+    copy_rules_to(&rules);
+    let s = Server::start(&rules, &["--max-body-bytes", "100000"]);
+
+    let (status, body) = s.get("/healthz");
+    assert_eq!(status, 200);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["status"],
+        "ok"
+    );
+
+    // JSONL gives exactly the objects `eval --format json` gives for the same file.
+    let jobs = std::fs::read(root().join("examples/jobs.jsonl")).unwrap();
+    let (status, body, header_hash) = s.post("application/x-ndjson", &jobs);
+    assert_eq!(status, 200, "{body}");
+    let served: Value = serde_json::from_str(&body).unwrap();
+    let out = jobpoints()
+        .args(["eval", "--format", "json", "--rules"])
+        .arg(&rules)
+        .arg("examples/jobs.jsonl")
+        .output()
+        .unwrap();
+    let evaluated: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(served, evaluated);
+    let hash = served[0]["ruleset"].as_str().unwrap().to_string();
+    assert_eq!(header_hash.as_deref(), Some(hash.as_str()));
+    // Byte-exact points: 6 decimals as written by eval.
+    assert!(body.contains("\"points\":2.566667"), "{body}");
+
+    // One object in, one object out; an array in, an array out, with element lines.
+    let one = s.score(braindance());
+    assert_eq!(one["status"], "ok");
+    assert_eq!(one["rule"], "sd15@2");
+    let (status, body, _) = s.post(
+        "application/json; charset=utf-8",
+        b"[\n  {\"model\": \"BrainDance\", \"width\": 512, \"height\": 512, \"steps\": 20},\n  42\n]",
+    );
+    assert_eq!(status, 200);
+    let arr: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(arr[0]["line"], 2);
+    assert_eq!(arr[1]["line"], 3);
+    assert_eq!(arr[1]["status"], "invalid");
+
+    // `at` and `explain` work as in `eval`.
+    let job = br#"{"model": "BrainDance", "width": 512, "height": 512, "steps": 20}"#;
+    let mut r = s
+        .agent
+        .post(format!("{}/v1/score?at=2024-05-15&explain=true", s.base))
+        .header("content-type", "application/json")
+        .send(&job[..])
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let dated: Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+    assert_eq!(dated["rule"], "sd15@1");
+    assert_eq!(dated["trace"]["formula"], "waifu_season1");
+    for q in ["at=someday", "explain=maybe", "bogus=1"] {
+        let mut r = s
+            .agent
+            .post(format!("{}/v1/score?{q}", s.base))
+            .header("content-type", "application/json")
+            .send(&job[..])
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 400, "{q}");
+        let e: Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+        assert!(e["error"].is_string(), "{q}: {e}");
+    }
+
+    // Bad requests: a 4xx with a JSON error, and the server keeps going.
+    let cases: [(&str, &[u8], u16, &str); 5] = [
+        (
+            "application/json",
+            b"{\"model\": ",
+            400,
+            "broken JSON at line 1",
+        ),
+        ("application/json", b"42", 400, "expected a job object"),
+        ("application/json", b"", 400, "broken JSON"),
+        ("text/plain", b"{}", 415, "Content-Type"),
+        (
+            "application/json",
+            &[b' '; 100_001],
+            413,
+            "larger than 100000 bytes",
+        ),
+    ];
+    for (ct, body, want, msg) in cases {
+        let (status, text, _) = s.post(ct, body);
+        assert_eq!(status, want, "{ct} {text}");
+        let err: Value = serde_json::from_str(&text).expect("error body is JSON");
+        let e = err["error"].as_str().unwrap();
+        assert!(e.contains(msg), "`{e}` should mention `{msg}`");
+    }
+    // Without a Content-Length (chunked), the limit holds too.
+    let big = vec![b' '; 100_001];
+    let mut reader = &big[..];
+    let mut r = s
+        .agent
+        .post(format!("{}/v1/score", s.base))
+        .header("content-type", "application/json")
+        .send(ureq::SendBody::from_reader(&mut reader))
+        .expect("POST chunked");
+    assert_eq!(r.status().as_u16(), 413);
+    assert!(
+        r.body_mut()
+            .read_to_string()
+            .unwrap()
+            .contains("larger than")
+    );
+    // JSONL sent as JSON gets a hint.
+    let (status, text, _) = s.post(
+        "application/json",
+        b"{\"model\": \"a\"}\n{\"model\": \"b\"}\n",
+    );
+    assert_eq!(status, 400);
+    assert!(text.contains("application/x-ndjson"), "{text}");
+
+    for (path, want) in [("/nope", 404), ("/v1/score", 405)] {
+        let (status, text) = s.get(path);
+        assert_eq!(status, want, "GET {path}");
+        assert!(serde_json::from_str::<Value>(&text).unwrap()["error"].is_string());
+    }
+
+    let r = s.rules();
+    assert_eq!(r["ruleset"], hash);
+    assert_eq!(r["state"], "ok");
+    assert_eq!(r["watching"], true);
+    assert!(r["last_error"].is_null());
+    let sd15 = r["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["rule"] == "sd15")
+        .expect("sd15 in /v1/rules");
+    assert_eq!(sd15["versions"][1]["multiplier"], 0.3);
+    assert!(
+        r["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["model"] == "BrainDance" && m["family"] == "sd15")
+    );
+
+    // Metrics count what was scored above, by status and kind.
+    let ok_waifu = served
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(arr.as_array().unwrap())
+        .chain([&one, &dated])
+        .filter(|r| r["status"] == "ok" && r["kind"] == "waifu")
+        .count();
+    let (status, m) = s.get("/metrics");
+    assert_eq!(status, 200);
+    assert!(
+        m.contains(&format!(
+            "jobpoints_jobs_scored_total{{status=\"ok\",kind=\"waifu\"}} {ok_waifu}\n"
+        )),
+        "{m}"
+    );
+    assert!(m.contains(&format!("jobpoints_rules_active{{hash=\"{hash}\"}} 1\n")));
+    assert!(m.contains("jobpoints_rules_reload_failing 0\n"));
+    assert!(m.contains("jobpoints_job_evaluation_seconds_bucket"));
+    // The JSONL file, one job, an array of two, one dated job.
+    let scored = served.as_array().unwrap().len() + 4;
+    assert!(m.contains(&format!(
+        "jobpoints_job_evaluation_seconds_count {scored}\n"
+    )));
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_stops_the_server_cleanly() {
+    let tmp = tempfile::tempdir().unwrap();
+    copy_rules_to(&tmp.path().join("rules"));
+    let mut s = Server::start(&tmp.path().join("rules"), &[]);
+    let st = Command::new("kill")
+        .args(["-TERM", &s.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let code = poll(10, "server exit after SIGTERM", || {
+        s.child.try_wait().unwrap().map(|st| st.code())
+    });
+    assert_eq!(code, Some(0));
+    poll(5, "shutdown logged", || {
+        s.log().contains("shutting down").then_some(())
+    });
+}
+
+#[test]
+fn serve_refuses_invalid_rules_at_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rules = tmp.path().join("rules");
+    copy_rules_to(&rules);
+    edit_rule(
+        &rules,
+        "families/sd15.toml",
+        "multiplier = 0.3",
+        "multiplier = [",
+    );
+    let out = jobpoints()
+        .args(["serve", "--listen", "127.0.0.1:0", "--rules"])
+        .arg(&rules)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("families/sd15.toml"), "{err}");
+    assert!(out.stdout.is_empty(), "never listened");
+}
+
+/// Waits until the server has rejected `n` reloads in total.
+fn wait_failed(s: &Server, n: u64) -> Value {
+    poll(10, &format!("{n} failed reloads"), || {
+        let r = s.rules();
+        (r["reloads"]["failed"] == n).then_some(r)
+    })
+}
+
+#[test]
+fn bad_edits_keep_the_last_good_rules_and_a_fix_recovers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rules = tmp.path().join("rules");
+    copy_rules_to(&rules);
+    let s = Server::start(&rules, &[]);
+    let good = s.score(braindance());
+    let good_hash = good["ruleset"].as_str().unwrap().to_string();
+    assert_eq!(points(&good), "0.300000");
+
+    type Break = fn(&Path);
+    let breaks: [(&str, Break, &str); 4] = [
+        (
+            "syntax error",
+            |d| {
+                edit_rule(
+                    d,
+                    "families/sd15.toml",
+                    "multiplier = 0.3",
+                    "multiplier = [",
+                )
+            },
+            "toml-syntax",
+        ),
+        (
+            "unknown field",
+            |d| {
+                edit_rule(
+                    d,
+                    "families/sd15.toml",
+                    "multiplier = 0.3",
+                    "multiplier = 0.3\nmultipler = 3.0",
+                )
+            },
+            "unknown-field",
+        ),
+        (
+            "formula failing its examples",
+            |d| {
+                edit_rule(
+                    d,
+                    "formulas/waifu_season1.rhai",
+                    "steps / 20.0",
+                    "steps / 10.0",
+                )
+            },
+            "example-failed",
+        ),
+        (
+            "deleted file",
+            |d| std::fs::remove_file(d.join("formulas/waifu_season1.rhai")).unwrap(),
+            "unknown-formula",
+        ),
+    ];
+    let pristine = |rel: &str| std::fs::read(crate::util::rules_dir().join(rel)).unwrap();
+    for (n, (what, break_it, code)) in breaks.into_iter().enumerate() {
+        break_it(&rules);
+        let r = wait_failed(&s, n as u64 + 1);
+        assert_eq!(r["state"], "reload_failed", "{what}");
+        assert_eq!(
+            r["ruleset"], good_hash,
+            "{what}: the last good rules stay active"
+        );
+        let err = &r["last_error"];
+        assert_eq!(err["active_hash"], good_hash);
+        assert!(err["since"].is_string() && err["rejected_hash"].is_string());
+        assert!(
+            err["diagnostics"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|d| d["code"] == code && d["severity"] == "error"),
+            "{what}: expected `{code}` in {err}"
+        );
+        let mut shown = err.clone();
+        for k in ["since", "failed_at"] {
+            assert!(shown[k].as_str().unwrap().ends_with('Z'), "{k} is UTC");
+            shown[k] = "[time]".into();
+        }
+        with_snapshots(|| {
+            let mut settings = insta::Settings::clone_current();
+            settings.set_snapshot_suffix(what.replace(' ', "_"));
+            settings.set_description(format!("/v1/rules `last_error` after: {what}"));
+            settings.bind(|| {
+                insta::assert_snapshot!(
+                    "serve_reload_error",
+                    serde_json::to_string_pretty(&shown)
+                        .unwrap()
+                        .replace(rules.to_str().unwrap(), "[rules]")
+                )
+            })
+        });
+        // Jobs are still priced by the last good rules, and say so by their hash.
+        let now = s.score(braindance());
+        assert_eq!(points(&now), "0.300000", "{what}");
+        assert_eq!(now["ruleset"], good_hash);
+        let log = s.log();
+        assert!(
+            log.contains("rules reload failed") && log.contains(code),
+            "{what}: the log must say what failed:\n{log}"
+        );
+        let (_, m) = s.get("/metrics");
+        assert!(m.contains("jobpoints_rules_reload_failing 1\n"));
+
+        // Restoring the files clears the error without a swap (same hash as active).
+        for rel in ["families/sd15.toml", "formulas/waifu_season1.rhai"] {
+            if std::fs::read(rules.join(rel)).ok() != Some(pristine(rel)) {
+                let tmp = rules.join(".restore.tmp");
+                std::fs::write(&tmp, pristine(rel)).unwrap();
+                std::fs::rename(&tmp, rules.join(rel)).unwrap();
+            }
+        }
+        poll(10, "error cleared after the fix", || {
+            let r = s.rules();
+            (r["state"] == "ok").then_some(())
+        });
+        assert_eq!(s.rules()["ruleset"], good_hash);
+    }
+
+    // A valid edit takes effect, and the change is reported.
+    set_sd15_v2_multiplier(&rules, "0.3", "0.6");
+    let r = poll(10, "the valid edit to be active", || {
+        let r = s.rules();
+        (r["ruleset"] != good_hash).then_some(r)
+    });
+    assert_eq!(r["state"], "ok");
+    assert_eq!(
+        r["last_changes"],
+        json!([{"change": "version_changed", "rule": "sd15", "version": 2}])
+    );
+    let after = s.score(braindance());
+    assert_eq!(points(&after), "0.600000");
+    assert_eq!(after["ruleset"], r["ruleset"]);
+    let log = s.log();
+    assert!(
+        log.contains(&format!("rules reloaded: {good_hash} → ")),
+        "{log}"
+    );
+    assert!(log.contains("rule `sd15`: version 2 changed"), "{log}");
+    let (_, m) = s.get("/metrics");
+    assert!(
+        m.contains("jobpoints_rules_reloads_total{result=\"failed\"} 4\n"),
+        "{m}"
+    );
+    assert!(
+        m.contains("jobpoints_rules_reloads_total{result=\"ok\"} 1\n"),
+        "{m}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn rename_save_and_a_symlink_swap_of_the_directory_are_picked_up() {
+    use std::os::unix::fs::symlink;
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("rules-a"), tmp.path().join("rules-b"));
+    copy_rules_to(&a);
+    copy_rules_to(&b);
+    set_sd15_v2_multiplier(&b, "0.3", "0.6");
+    let link = tmp.path().join("rules");
+    symlink("rules-a", &link).unwrap();
+    let s = Server::start(&link, &[]);
+    assert_eq!(points(&s.score(braindance())), "0.300000");
+
+    // Swap the whole directory atomically: a new symlink renamed over the old one.
+    symlink("rules-b", tmp.path().join("rules.next")).unwrap();
+    std::fs::rename(tmp.path().join("rules.next"), &link).unwrap();
+    poll(10, "the swapped directory to be active", || {
+        (points(&s.score(braindance())) == "0.600000").then_some(())
+    });
+
+    // An editor's rename-save inside the new directory is seen (the watch moved with it).
+    set_sd15_v2_multiplier(&b, "0.6", "0.9");
+    poll(10, "the rename-save to be active", || {
+        (points(&s.score(braindance())) == "0.900000").then_some(())
+    });
+    // And the old directory no longer matters.
+    set_sd15_v2_multiplier(&a, "0.3", "1.2");
+    set_sd15_v2_multiplier(&b, "0.9", "1.5");
+    poll(10, "the last edit to be active", || {
+        (points(&s.score(braindance())) == "1.500000").then_some(())
+    });
+}
+
+#[cfg(unix)]
+#[test]
+fn a_container_style_data_swap_is_picked_up() {
+    // Kubernetes mounts a ConfigMap as `NAME -> ..data/NAME`, `..data -> ..TIMESTAMP`, and
+    // updates it by re-pointing `..data`.
+    use std::os::unix::fs::symlink;
+    let tmp = tempfile::tempdir().unwrap();
+    let mount = tmp.path().join("mount");
+    copy_rules_to(&mount.join("..v1/rules"));
+    copy_rules_to(&mount.join("..v2/rules"));
+    set_sd15_v2_multiplier(&mount.join("..v2/rules"), "0.3", "0.6");
+    symlink("..v1", mount.join("..data")).unwrap();
+    symlink("..data/rules", mount.join("rules")).unwrap();
+    let s = Server::start(&mount.join("rules"), &[]);
+    assert_eq!(points(&s.score(braindance())), "0.300000");
+    symlink("..v2", mount.join("..data_tmp")).unwrap();
+    std::fs::rename(mount.join("..data_tmp"), mount.join("..data")).unwrap();
+    poll(10, "the ..data swap to be active", || {
+        (points(&s.score(braindance())) == "0.600000").then_some(())
+    });
+}
+
+#[test]
+fn under_load_every_result_matches_the_rules_whose_hash_it_carries() {
+    const FLIPS: usize = 12;
+    const CLIENTS: usize = 3;
+    let tmp = tempfile::tempdir().unwrap();
+    let live = tmp.path().join("live");
+    copy_rules_to(&live);
+    // The two versions the rules flip between, and the points each gives the jobs below.
+    let text_a = std::fs::read_to_string(live.join("families/sd15.toml")).unwrap();
+    set_sd15_v2_multiplier(&live, "0.3", "0.6");
+    let text_b = std::fs::read_to_string(live.join("families/sd15.toml")).unwrap();
+    let hash_b = jobpoints::RuleFiles::from_dir(&live).unwrap().hash();
+    std::fs::write(live.join("families/sd15.toml"), &text_a).unwrap();
+    let hash_a = jobpoints::RuleFiles::from_dir(&live).unwrap().hash();
+    let jobs = json!([
+        {"model": "BrainDance", "width": 512, "height": 512, "steps": 20},
+        {"model": "BrainDance", "width": 1024, "height": 1024, "steps": 20},
+        {"model": "BrainDance", "width": 512, "height": 768, "steps": 28},
+        {"model": "meta-llama/llama-2-70b-chat", "input_tokens": 100, "output_tokens": 900},
+    ]);
+    let expect = |hash: &str| -> Vec<String> {
+        let (sd15, big, odd) = if hash == hash_a {
+            ("0.300000", "1.800000", "0.770000")
+        } else {
+            ("0.600000", "3.600000", "1.540000")
+        };
+        vec![sd15.into(), big.into(), odd.into(), "?".into()]
+    };
+
+    let s = Arc::new(Server::start(&live, &[]));
+    let llama = points(&s.score(jobs[3].clone()));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let (s, stop, body) = (s.clone(), stop.clone(), jobs.to_string());
+            let (ha, hb, llama) = (hash_a.clone(), hash_b.clone(), llama.clone());
+            let expect_a = expect(&ha);
+            let expect_b = expect(&hb);
+            std::thread::spawn(move || {
+                let mut seen = (0usize, 0usize);
+                // Bounded: stops when the flips are done, or after a minute at most.
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+                while std::time::Instant::now() < deadline {
+                    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        break;
+                    }
+                    let (status, text, header) = s.post("application/json", body.as_bytes());
+                    assert_eq!(status, 200, "{text}");
+                    let rows: Vec<Value> = serde_json::from_str(&text).unwrap();
+                    let hash = rows[0]["ruleset"].as_str().unwrap().to_string();
+                    assert_eq!(header.as_deref(), Some(hash.as_str()));
+                    let want = if hash == ha {
+                        seen.0 += 1;
+                        &expect_a
+                    } else {
+                        assert_eq!(hash, hb, "a result from an unknown rule set");
+                        seen.1 += 1;
+                        &expect_b
+                    };
+                    for (i, r) in rows.iter().enumerate() {
+                        assert_eq!(r["ruleset"], hash.as_str(), "one rule set per request");
+                        let w = if i == 3 { &llama } else { &want[i] };
+                        assert_eq!(&points(r), w, "job {i} under {hash}");
+                    }
+                }
+                seen
+            })
+        })
+        .collect();
+    for i in 0..FLIPS {
+        let (text, hash) = if i % 2 == 0 {
+            (&text_b, &hash_b)
+        } else {
+            (&text_a, &hash_a)
+        };
+        let tmp_file = live.join("families/.sd15.toml.tmp");
+        std::fs::write(&tmp_file, text).unwrap();
+        std::fs::rename(&tmp_file, live.join("families/sd15.toml")).unwrap();
+        poll(10, &format!("flip {i} to be active"), || {
+            (s.rules()["ruleset"] == hash.as_str()).then_some(())
+        });
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut total = (0, 0);
+    for c in clients {
+        let (a, b) = c
+            .join()
+            .expect("a client saw a failed request or a wrong result");
+        total = (total.0 + a, total.1 + b);
+    }
+    assert!(
+        total.0 > 0 && total.1 > 0,
+        "clients must have seen both rule sets: {total:?}"
+    );
+    let r = s.rules();
+    assert_eq!(r["reloads"]["ok"], FLIPS as u64);
+    assert_eq!(r["reloads"]["failed"], 0);
+    eprintln!(
+        "{} requests under rules A, {} under B across {FLIPS} flips",
+        total.0, total.1
+    );
+}
+
+#[test]
+fn created_and_renamed_files_are_picked_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rules = tmp.path().join("rules");
+    copy_rules_to(&rules);
+    let theia = "models/theia-llama-3.1-8b.toml";
+    let text = std::fs::read(rules.join(theia)).unwrap();
+    std::fs::remove_file(rules.join(theia)).unwrap();
+    let s = Server::start(&rules, &[]);
+    let rule_file = |r: &Value| -> Option<String> {
+        r["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["rule"] == "theia-llama-3.1-8b")
+            .map(|x| x["file"].as_str().unwrap().to_string())
+    };
+    assert_eq!(rule_file(&s.rules()), None);
+
+    std::fs::write(rules.join(theia), text).unwrap();
+    let r = poll(10, "the created rule file to be active", || {
+        let r = s.rules();
+        rule_file(&r).is_some().then_some(r)
+    });
+    assert!(
+        r["last_changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["change"] == "rule_added" && c["rule"] == "theia-llama-3.1-8b"),
+        "{}",
+        r["last_changes"]
+    );
+
+    std::fs::rename(rules.join(theia), rules.join("models/theia.toml")).unwrap();
+    poll(10, "the renamed rule file to be active", || {
+        (rule_file(&s.rules()).as_deref() == Some("models/theia.toml")).then_some(())
+    });
+
+    // Written in place (no rename): a comment changes the hash but no rule version.
+    let before = s.rules()["ruleset"].clone();
+    let path = rules.join("models/theia.toml");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str("\n# reviewed\n");
+    std::fs::write(&path, text).unwrap();
+    let r = poll(10, "the in-place write to be active", || {
+        let r = s.rules();
+        (r["ruleset"] != before && r["state"] == "ok").then_some(r)
+    });
+    assert_eq!(
+        r["last_changes"],
+        json!([{"change": "other_files", "files": ["models/theia.toml"]}])
+    );
+}
+
+#[test]
+fn a_deleted_and_recreated_directory_is_picked_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rules = tmp.path().join("rules");
+    copy_rules_to(&rules);
+    let s = Server::start(&rules, &[]);
+    let good = s.rules()["ruleset"].clone();
+
+    std::fs::remove_dir_all(&rules).unwrap();
+    // (A reload during the deletion may first see a partial, invalid set.)
+    let r = poll(10, "the missing directory to be reported", || {
+        let r = s.rules();
+        r["last_error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("does not exist"))
+            .then_some(r)
+    });
+    assert_eq!(r["state"], "reload_failed");
+    assert_eq!(r["ruleset"], good);
+    assert_eq!(points(&s.score(braindance())), "0.300000");
+
+    // Recreated (a deploy's `rm -rf rules && cp -r new rules`), with an edit.
+    let staging = tmp.path().join("staging");
+    copy_rules_to(&staging);
+    set_sd15_v2_multiplier(&staging, "0.3", "0.6");
+    std::fs::rename(&staging, &rules).unwrap();
+    poll(10, "the recreated directory to be active", || {
+        (points(&s.score(braindance())) == "0.600000").then_some(())
+    });
+    assert_eq!(s.rules()["state"], "ok");
+}

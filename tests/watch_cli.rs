@@ -1,0 +1,157 @@
+//! `jobpoints watch` through the real binary: each save is checked and re-scored.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+use crate::util::{copy_rules_to, edit_rule, jobpoints_in, poll, root, set_sd15_v2_multiplier};
+
+struct Watching {
+    child: Child,
+    out: Arc<Mutex<String>>,
+}
+
+impl Watching {
+    /// Waits until the output has `n` "watching" lines (one per report), returns the output.
+    fn reports(&self, n: usize) -> String {
+        poll(15, &format!("report {n}"), || {
+            let o = self.out.lock().unwrap().clone();
+            (o.matches("\nwatching ").count() + usize::from(o.starts_with("watching ")) >= n)
+                .then_some(o)
+        })
+    }
+}
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(args: &[&str]) -> Watching {
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin!("jobpoints"))
+        .arg("watch")
+        .args(args)
+        .current_dir(root())
+        .env_remove("JOBPOINTS_RULES")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start jobpoints watch");
+    let out = Arc::new(Mutex::new(String::new()));
+    let sink = out.clone();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let mut o = sink.lock().unwrap();
+            o.push_str(&line);
+            o.push('\n');
+        }
+    });
+    Watching { child, out }
+}
+
+/// `points` of job `id` from `eval` with the given rules, as printed (6 decimals).
+fn eval_points(rules: &std::path::Path, id: &str) -> String {
+    let out = jobpoints_in(&root())
+        .args(["eval", "--at", "2025-01-01", "--rules"])
+        .arg(rules)
+        .arg("examples/jobs.jsonl")
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.contains(&format!("\"id\":\"{id}\"")))
+        .expect("job in eval output");
+    crate::eval_cli::raw_points(line)
+}
+
+#[test]
+fn each_save_is_checked_and_the_jobs_rescored() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rules = tmp.path().join("rules");
+    copy_rules_to(&rules);
+    let w = start(&[
+        "--rules",
+        rules.to_str().unwrap(),
+        "--jobs",
+        "examples/jobs.jsonl",
+        "--at",
+        "2025-01-01",
+    ]);
+    let first = w.reports(1);
+    assert!(first.contains("check: 0 errors"), "{first}");
+    let before = eval_points(&rules, "j1");
+    assert!(
+        first.contains(&format!("j1 BrainDance: {before} sd15@2\n")),
+        "{first}"
+    );
+
+    // A valid save: the change and each job's points before → after.
+    set_sd15_v2_multiplier(&rules, "0.3", "0.6");
+    let second = w.reports(2);
+    let after = eval_points(&rules, "j1");
+    assert_ne!(before, after);
+    let report = &second[first.len()..];
+    assert!(
+        report.contains("change: rule `sd15`: version 2 changed"),
+        "{report}"
+    );
+    let delta = format!(
+        "{:.6}",
+        after.parse::<f64>().unwrap() - before.parse::<f64>().unwrap()
+    );
+    assert!(
+        report.contains(&format!(
+            "j1 BrainDance: {before} sd15@2 → {after} sd15@2 (+{delta})"
+        )),
+        "{report}"
+    );
+    // A job under another rule is shown unchanged.
+    assert!(
+        report.contains("j2 mistralai/mixtral-8x7b-instruct: "),
+        "{report}"
+    );
+    assert!(report.contains("(unchanged)"), "{report}");
+
+    // A broken save: the diagnostics, and nothing applied.
+    edit_rule(
+        &rules,
+        "families/sd15.toml",
+        "multiplier = 0.6",
+        "multiplier = [",
+    );
+    let third = w.reports(3);
+    let report = &third[second.len()..];
+    assert!(report.contains("check: 1 error"), "{report}");
+    assert!(report.contains("families/sd15.toml"), "{report}");
+    assert!(report.contains("not applied"), "{report}");
+    assert!(!report.contains(" → "), "nothing is re-scored: {report}");
+
+    // The fix is compared against the last valid rules.
+    edit_rule(
+        &rules,
+        "families/sd15.toml",
+        "multiplier = [",
+        "multiplier = 0.6",
+    );
+    let fourth = w.reports(4);
+    let report = &fourth[third.len()..];
+    assert!(report.contains("check: 0 errors"), "{report}");
+    assert!(report.contains("back to the last valid rules"), "{report}");
+    assert!(
+        report.contains(&format!("j1 BrainDance: {after} sd15@2 (unchanged)")),
+        "{report}"
+    );
+}
+
+#[test]
+fn watch_needs_a_rules_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = jobpoints_in(tmp.path()).arg("watch").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--rules"), "{err}");
+}
