@@ -32,6 +32,7 @@ struct Args {
     threads: usize,
     runs: usize,
     plain: bool,
+    dump: bool,
     rss_jobs: Option<u64>,
 }
 
@@ -42,6 +43,7 @@ fn parse_args() -> Args {
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         runs: 3,
         plain: false,
+        dump: false,
         rss_jobs: None,
     };
     let mut it = std::env::args().skip(1);
@@ -58,6 +60,7 @@ fn parse_args() -> Args {
             "--runs" => a.runs = num() as usize,
             "--rss-jobs" => a.rss_jobs = Some(num()),
             "--plain" => a.plain = true,
+            "--dump" => a.dump = true,
             "--bench" => {} // passed by `cargo bench`
             other => panic!("unknown argument `{other}`"),
         }
@@ -89,6 +92,35 @@ struct Chunk {
     points: i128,
 }
 
+/// FNV-1a over every output byte, to show both scorers write the same bytes (untimed pass).
+fn checksum<S: LineScorer>(path: &Path, scorer: &S, threads: usize, dump: Option<&str>) -> u64 {
+    let file = std::fs::File::open(path).expect("open ledger");
+    let reader = JobReader::new(BufReader::with_capacity(1 << 16, file));
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    // With --dump, also keep the output (target/bench/out-NAME.jsonl) to diff by hand.
+    let mut out = dump.map(|name| {
+        let p = path.with_file_name(format!("out-{name}.jsonl"));
+        BufWriter::new(std::fs::File::create(p).expect("create dump"))
+    });
+    run_ledger(
+        reader,
+        scorer,
+        threads,
+        |s, c: &mut Vec<u8>| write_jsonl(c, s),
+        |c| {
+            if let Some(out) = out.as_mut() {
+                out.write_all(&c)?;
+            }
+            for b in c {
+                h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+            }
+            Ok(())
+        },
+    )
+    .expect("score ledger");
+    h
+}
+
 /// Runs one scorer over the ledger; returns (seconds, jobs, ok jobs, total micro-points, output bytes).
 fn run<S: LineScorer>(path: &Path, scorer: &S, threads: usize) -> (f64, u64, u64, i128, u64) {
     let file = std::fs::File::open(path).expect("open ledger");
@@ -101,6 +133,9 @@ fn run<S: LineScorer>(path: &Path, scorer: &S, threads: usize) -> (f64, u64, u64
         scorer,
         threads,
         |s, c: &mut Chunk| {
+            if c.bytes.capacity() == 0 {
+                c.bytes.reserve(1 << 20);
+            }
             write_jsonl(&mut c.bytes, s);
             if s.status == Status::Ok {
                 c.ok += 1;
@@ -161,7 +196,7 @@ fn main() {
         file: None,
         fast: true,
     };
-    let native = NativeScorer::new(&rules.hash);
+    let native = NativeScorer::new(&rules);
     let (r_secs, jobs, r_ok, r_points) =
         best("rules", &path, &rules_scorer, args.threads, args.runs);
     let (n_secs, _, n_ok, n_points) = best("native", &path, &native, args.threads, args.runs);
@@ -182,6 +217,16 @@ fn main() {
         },
         Points::from_micros(r_points as i64),
         Points::from_micros(n_points as i64)
+    );
+    let same = checksum(
+        &path,
+        &rules_scorer,
+        args.threads,
+        args.dump.then_some("rules"),
+    ) == checksum(&path, &native, args.threads, args.dump.then_some("native"));
+    println!(
+        "output  {} (byte-identical JSONL from both)",
+        if same { "identical" } else { "DIFFERENT" }
     );
     if args.plain {
         let plain = RulesScorer {
@@ -278,10 +323,29 @@ struct NativeScorer<'a> {
     hash: &'a str,
     /// model → (model rule, family rule)
     models: HashMap<&'static str, (Option<NativeRule>, NativeRule)>,
+    /// Malformed lines (about 1% of the ledger) take the same plain path in both scorers:
+    /// producing their error messages is parsing, not scoring.
+    plain: RulesScorer<'a>,
+}
+
+/// The `no_rule` reasons of the shipped rules, written out as the rule files state them.
+fn no_rule_reason(label: &str) -> String {
+    match label {
+        "composite15@1" => "Season 1 published no rule for LoRA models (the first composite15 model entered the catalog on 2024-05-03)".into(),
+        "compositexl@1" => "Season 1 published no rule for SDXL LoRA models (the first compositexl model entered the catalog on 2024-07-29)".into(),
+        "flux-dev-lora@1" => "no published multiplier for FLUX.1 [dev] LoRA models".into(),
+        "openhermes-mixtral-8x7b-gptq@2" => "openhermes-mixtral-8x7b-gptq left the network on 2025-01-16".into(),
+        "openhermes-2-pro-mistral-7b@2" => "openhermes-2-pro-mistral-7b was discontinued (removed from the catalog on 2024-10-08)".into(),
+        other => {
+            let family = other.split('@').next().unwrap_or(other);
+            format!("the Season 1 multiplier for family `{family}` was never recovered from the announcement, so it cannot be priced without inventing a number")
+        }
+    }
 }
 
 impl<'a> NativeScorer<'a> {
-    fn new(hash: &'a str) -> Self {
+    fn new(rules: &'a jobpoints::RuleSet) -> Self {
+        let hash: &str = &rules.hash;
         let family = |name: &str| -> NativeRule {
             let (kind, base, versions) = match name {
                 "sd15" => (
@@ -436,7 +500,17 @@ impl<'a> NativeScorer<'a> {
             ),
         );
         models.insert("meta-llama/llama-2-70b-chat", (None, family("llm70b4b")));
-        NativeScorer { hash, models }
+        let plain = RulesScorer {
+            rules,
+            opts: ScoreOptions::default(),
+            file: None,
+            fast: false,
+        };
+        NativeScorer {
+            hash,
+            models,
+            plain,
+        }
     }
 }
 
@@ -444,20 +518,21 @@ fn pick(rule: &NativeRule, at: i64) -> Option<&NativeVersion> {
     rule.versions.iter().rev().find(|v| v.from <= at)
 }
 
-impl LineScorer for NativeScorer<'_> {
-    type Ctx = String;
+impl<'a> LineScorer for NativeScorer<'a> {
+    type Ctx = (String, String, jobpoints::RulesContext<'a>);
 
-    fn context(&self) -> String {
-        String::new()
+    fn context(&self) -> Self::Ctx {
+        (String::new(), String::new(), self.plain.context())
     }
 
     fn score_line(
         &self,
-        when: &mut String,
+        ctx: &mut Self::Ctx,
         line: u64,
         bytes: &[u8],
         emit: &mut dyn FnMut(&ScoreRef<'_>),
     ) {
+        let (when, reason, plain) = ctx;
         let mut s = ScoreRef {
             file: None,
             line,
@@ -478,7 +553,7 @@ impl LineScorer for NativeScorer<'_> {
         let job = FastJob::parse(bytes);
         let env = job.as_ref().and_then(FastJob::envelope);
         let (Some(job), Some(env)) = (job.as_ref(), env) else {
-            emit(&s);
+            self.plain.score_line(plain, line, bytes, emit);
             return;
         };
         let id: Option<Cow<'_, str>> = env.id;
@@ -486,7 +561,7 @@ impl LineScorer for NativeScorer<'_> {
         s.model = Some(env.model);
         s.miner = env.miner;
         let Some(at) = env.completed_at.and_then(|t| parse_time(t).ok()) else {
-            emit(&s);
+            self.plain.score_line(plain, line, bytes, emit);
             return;
         };
         s.completed_at = match env.completed_at {
@@ -499,8 +574,7 @@ impl LineScorer for NativeScorer<'_> {
         s.error = None;
         s.status = Status::NoRule;
         let Some((model_rule, family_rule)) = self.models.get(env.model) else {
-            s.reason = Some("not in the catalog");
-            emit(&s);
+            self.plain.score_line(plain, line, bytes, emit);
             return;
         };
         let secs = at.as_second();
@@ -512,7 +586,18 @@ impl LineScorer for NativeScorer<'_> {
             None => match pick(family_rule, secs) {
                 Some(v) => (family_rule, v),
                 None => {
-                    s.reason = Some("no version in force");
+                    s.family = Some(family_rule.family);
+                    s.kind = Some(family_rule.kind);
+                    *reason = format!(
+                        "no version of rule `{}` is in force at {}; the first takes effect {}",
+                        family_rule.family,
+                        jobpoints::utc_date(at),
+                        jobpoints::utc_date(
+                            jiff::Timestamp::from_second(family_rule.versions[0].from)
+                                .expect("date")
+                        )
+                    );
+                    s.reason = Some(reason.as_str());
                     emit(&s);
                     return;
                 }
@@ -522,7 +607,8 @@ impl LineScorer for NativeScorer<'_> {
         s.kind = Some(rule.kind);
         s.rule = Some(version.label);
         let Some(multiplier) = version.multiplier else {
-            s.reason = Some("no rule");
+            *reason = no_rule_reason(version.label);
+            s.reason = Some(reason.as_str());
             emit(&s);
             return;
         };
@@ -534,15 +620,21 @@ impl LineScorer for NativeScorer<'_> {
             Base::Waifu => {
                 let (Some(w), Some(h), Some(steps)) = (int("width"), int("height"), int("steps"))
                 else {
-                    s.status = Status::Invalid;
-                    s.error = Some("missing input");
-                    emit(&s);
+                    self.plain.score_line(plain, line, bytes, emit);
                     return;
                 };
                 let pixels = w * h;
                 if pixels < 262_144 || steps < 20 {
+                    let mut missed = Vec::new();
+                    if pixels < 262_144 {
+                        missed.push(format!("pixels {} < min 262144", pixels as f64));
+                    }
+                    if steps < 20 {
+                        missed.push(format!("steps {} < min 20", steps as f64));
+                    }
+                    *reason = format!("below threshold: {}", missed.join(", "));
                     s.status = Status::BelowThreshold;
-                    s.reason = Some("below threshold");
+                    s.reason = Some(reason.as_str());
                     emit(&s);
                     return;
                 }
@@ -550,9 +642,7 @@ impl LineScorer for NativeScorer<'_> {
             }
             Base::Llama => {
                 let (Some(i), Some(o)) = (int("input_tokens"), int("output_tokens")) else {
-                    s.status = Status::Invalid;
-                    s.error = Some("missing input");
-                    emit(&s);
+                    self.plain.score_line(plain, line, bytes, emit);
                     return;
                 };
                 (i + o) as f64 / 1000.0
@@ -563,27 +653,12 @@ impl LineScorer for NativeScorer<'_> {
         emit(&s);
     }
 
-    fn score_record(&self, _: &mut String, record: JobRecord, emit: &mut dyn FnMut(&ScoreRef<'_>)) {
-        let line = match &record {
-            Ok(j) => j.line,
-            Err(e) => e.line,
-        };
-        emit(&ScoreRef {
-            file: None,
-            line,
-            id: None,
-            model: None,
-            miner: None,
-            status: Status::Invalid,
-            kind: None,
-            family: None,
-            rule: None,
-            points: Points::ZERO,
-            ruleset: self.hash,
-            reason: None,
-            error: Some("not JSONL"),
-            field: None,
-            completed_at: None,
-        });
+    fn score_record(
+        &self,
+        ctx: &mut Self::Ctx,
+        record: JobRecord,
+        emit: &mut dyn FnMut(&ScoreRef<'_>),
+    ) {
+        self.plain.score_record(&mut ctx.2, record, emit);
     }
 }

@@ -160,8 +160,7 @@ fn evaluate_compiled(
     }
     let mut missed = Vec::new();
     for t in thresholds {
-        let i = kind.value_names().position(|n| n == t.name)?;
-        let value = slots[i].as_f64();
+        let value = slots.get(t.slot)?.as_f64();
         // Same test as the interpreted path (`passed = value >= min`).
         let passed = value >= t.min;
         if !passed {

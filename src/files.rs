@@ -15,6 +15,11 @@ static EMBEDDED: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/rules");
 pub enum RulesOrigin {
     Directory(PathBuf),
     Embedded,
+    /// `path` (e.g. `rules`) at git revision `rev`, as `jobpoints diff --base REV` reads it.
+    Git {
+        rev: String,
+        path: String,
+    },
 }
 
 impl fmt::Display for RulesOrigin {
@@ -22,6 +27,7 @@ impl fmt::Display for RulesOrigin {
         match self {
             RulesOrigin::Directory(p) => write!(f, "{}", p.display()),
             RulesOrigin::Embedded => f.write_str("<built-in rules>"),
+            RulesOrigin::Git { rev, path } => write!(f, "{path}/ at {rev}"),
         }
     }
 }

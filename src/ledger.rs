@@ -12,7 +12,7 @@
 //! produces the canonical result. Both give identical bytes (see `tests/ledger.rs`).
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::io::{self, BufRead};
 
@@ -398,7 +398,8 @@ pub fn is_canonical_utc(s: &str) -> bool {
 /// dates of a model's rules, the resolution cannot change.
 struct ResolutionCache<'rs> {
     rules: &'rs RuleSet,
-    models: HashMap<String, Timeline<'rs>>,
+    // aHash: the cache is hit once per job, and SipHash showed in profiles.
+    models: ahash::AHashMap<String, Timeline<'rs>>,
 }
 
 struct Timeline<'rs> {
@@ -411,7 +412,7 @@ impl<'rs> ResolutionCache<'rs> {
     fn new(rules: &'rs RuleSet) -> Self {
         ResolutionCache {
             rules,
-            models: HashMap::new(),
+            models: ahash::AHashMap::new(),
         }
     }
 

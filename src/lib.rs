@@ -23,10 +23,14 @@
 
 #![forbid(unsafe_code)]
 
+pub mod calibrate;
 mod compiled;
 mod diagnostic;
+mod diff_report;
 mod evaluate;
 mod files;
+mod git;
+mod impact;
 mod job;
 mod ledger;
 mod load;
@@ -35,6 +39,7 @@ mod output;
 mod points;
 mod reader;
 mod reload;
+mod rulediff;
 mod sandbox;
 mod schema;
 mod score;
@@ -49,8 +54,16 @@ pub mod synth;
 
 pub use compiled::Program;
 pub use diagnostic::{Code, Diagnostic, Severity, render_human};
+pub use diff_report::{
+    DiffReport, MARKDOWN_MARKER, RuleSide, render_human as render_diff_human,
+    render_markdown as render_diff_markdown, summary_line,
+};
 pub use evaluate::{EvalContext, Observed, Outcome, evaluate};
 pub use files::{RuleFiles, RulesDirError, RulesOrigin, is_rule_file};
+pub use git::{GitRulesError, rule_files_at};
+pub use impact::{
+    CorpusFile, Group, Impact, ImpactBuilder, ImpactOptions, ModelGroup, Mover, transition,
+};
 pub use job::{Job, JobError, JobRecord, parse_job, read_inputs};
 pub use ledger::{
     Envelope, FastJob, FastVal, LineScorer, RulesContext, RulesScorer, is_canonical_utc, run_ledger,
@@ -67,6 +80,10 @@ pub use points::{Points, PointsError, PointsSum};
 pub use reader::{JobReader, MAX_LINE_BYTES, RawItem, open_jobs, parse_line};
 pub use reload::{
     OpenError, ReloadFailure, ReloadOutcome, ReloadStatus, RuleChange, RulesHandle, changes,
+};
+pub use rulediff::{
+    Entity, FileChanges, Op, RuleSetChange, describe_version, diff_files, diff_formula_files,
+    diff_rules, unified_diff,
 };
 pub use sandbox::{Limits, hardened_engine};
 pub use schema::InputType;

@@ -559,9 +559,11 @@ impl<'f> Builder<'f> {
                     self.err(Code::UnknownInput, POLICY_FILE, span_of(&v), msg, None);
                     continue;
                 }
+                let slot = jk.value_names().position(|n| n == name).unwrap_or(0);
                 list.push(Threshold {
                     name,
                     min: v.into_inner(),
+                    slot,
                 });
             }
             floors.insert(kind, list);
@@ -773,9 +775,13 @@ impl<'f> Builder<'f> {
                         continue;
                     }
                 }
+                let slot = kind
+                    .and_then(|k| k.value_names().position(|n| n == name))
+                    .unwrap_or(0);
                 thresholds.push(Threshold {
                     name: name.clone(),
                     min: *value.get_ref(),
+                    slot,
                 });
             }
         }

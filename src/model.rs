@@ -133,6 +133,8 @@ pub struct Formula {
 pub struct Threshold {
     pub name: String,
     pub min: f64,
+    /// Index of `name` among the job kind's inputs then derived values.
+    pub slot: usize,
 }
 
 /// What a version does with a job.

@@ -60,28 +60,32 @@ impl<R: BufRead> JobReader<R> {
     /// Reads the next line into `self.buf` (without the line end); false at end of input.
     fn read_line(&mut self) -> bool {
         self.buf.clear();
+        let mut buf = std::mem::take(&mut self.buf);
+        let got = self.read_line_into(&mut buf);
+        self.buf = buf;
+        got
+    }
+
+    /// Appends the next line (without its line end; a first-line BOM removed) to `buf`.
+    /// An overlong line is cut to `MAX_LINE_BYTES + 1` bytes (which marks it invalid) and the
+    /// rest of it skipped without being stored. False at the end of input or on an I/O error.
+    fn read_line_into(&mut self, buf: &mut Vec<u8>) -> bool {
+        let start = buf.len();
         let limit = (MAX_LINE_BYTES + 2) as u64;
-        match (&mut self.input)
-            .take(limit)
-            .read_until(b'\n', &mut self.buf)
-        {
+        match (&mut self.input).take(limit).read_until(b'\n', buf) {
             Ok(0) => false,
             Ok(_) => {
                 self.line += 1;
-                if self.buf.len() as u64 >= limit && self.buf.last() != Some(&b'\n') {
-                    // Overlong: skip the rest of the line so the next read starts fresh,
-                    // a buffer at a time, so a line of any length costs no memory.
-                    if let Err(e) = skip_line(&mut self.input) {
-                        self.io_error = Some(e);
-                    }
-                    self.buf.truncate(MAX_LINE_BYTES + 1);
+                if (buf.len() - start) as u64 >= limit && buf.last() != Some(&b'\n') {
+                    skip_line(&mut self.input);
+                    buf.truncate(start + MAX_LINE_BYTES + 1);
                     return true;
                 }
-                while matches!(self.buf.last(), Some(b'\n' | b'\r')) {
-                    self.buf.pop();
+                while buf.len() > start && matches!(buf.last(), Some(b'\n' | b'\r')) {
+                    buf.pop();
                 }
-                if self.line == 1 && self.buf.starts_with(b"\xEF\xBB\xBF") {
-                    self.buf.drain(..3);
+                if self.line == 1 && buf[start..].starts_with(b"\xEF\xBB\xBF") {
+                    buf.drain(start..start + 3);
                 }
                 true
             }
@@ -154,14 +158,15 @@ impl<R: BufRead> JobReader<R> {
                 Start::Record(r) => Some(RawItem::Record(r)),
             },
             Mode::Lines => loop {
-                if !self.read_line() {
+                let start = out.len();
+                if !self.read_line_into(out) {
                     self.mode = Mode::Done;
                     return None;
                 }
-                if !is_blank(&self.buf) {
-                    out.extend_from_slice(&self.buf);
+                if !is_blank(&out[start..]) {
                     return Some(RawItem::Line(self.line));
                 }
+                out.truncate(start);
             },
             Mode::Buffered(it) => it.next().map(RawItem::Record),
             Mode::Done => None,
@@ -219,6 +224,23 @@ impl<R: BufRead> Iterator for JobReader<R> {
     }
 }
 
+/// Consumes input up to and including the next newline, without keeping it.
+fn skip_line<R: BufRead>(input: &mut R) {
+    loop {
+        let (done, used) = match input.fill_buf() {
+            Ok([]) | Err(_) => return,
+            Ok(chunk) => match chunk.iter().position(|&b| b == b'\n') {
+                Some(i) => (true, i + 1),
+                None => (false, chunk.len()),
+            },
+        };
+        input.consume(used);
+        if done {
+            return;
+        }
+    }
+}
+
 fn invalid(line: u64, message: String) -> JobError {
     JobError {
         line,
@@ -226,26 +248,6 @@ fn invalid(line: u64, message: String) -> JobError {
         model: None,
         field: None,
         message,
-    }
-}
-
-/// Skips input up to and including the next line end.
-fn skip_line(input: &mut impl BufRead) -> io::Result<()> {
-    loop {
-        let chunk = input.fill_buf()?;
-        if chunk.is_empty() {
-            return Ok(());
-        }
-        match chunk.iter().position(|&c| c == b'\n') {
-            Some(i) => {
-                input.consume(i + 1);
-                return Ok(());
-            }
-            None => {
-                let n = chunk.len();
-                input.consume(n);
-            }
-        }
     }
 }
 
@@ -495,6 +497,29 @@ mod tests {
     fn pretty_single_document() {
         let r = read("\n{\n  \"model\": \"a\"\n}\n");
         assert_eq!(r, vec![Ok(2)]);
+    }
+
+    #[test]
+    fn overlong_lines_are_cut_and_skipped() {
+        let mut text = String::from("{\"model\":\"a\"}\n{\"model\":\"");
+        text.push_str(&"x".repeat(MAX_LINE_BYTES + 10));
+        text.push_str("\"}\n{\"model\":\"b\"}\n");
+        let r = read(&text);
+        assert_eq!(r.len(), 3);
+        assert_eq!(r[0], Ok(1));
+        assert!(matches!(&r[1], Err((2, m)) if m.contains("longer than")));
+        assert_eq!(r[2], Ok(3));
+        // The parallel reader sees the same lines.
+        let mut reader = JobReader::new(text.as_bytes());
+        let mut buf = Vec::new();
+        let mut lines = Vec::new();
+        while let Some(item) = reader.next_raw(&mut buf) {
+            if let RawItem::Line(n) = item {
+                lines.push(n);
+            }
+        }
+        assert_eq!(lines, [1, 2, 3]);
+        assert_eq!(buf.len(), 13 + MAX_LINE_BYTES + 1 + 13);
     }
 
     #[test]

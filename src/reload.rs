@@ -131,7 +131,8 @@ impl RulesHandle {
     pub fn open(files: RuleFiles) -> Result<Self, OpenError> {
         let dir = match &files.origin {
             RulesOrigin::Directory(d) => Some(d.clone()),
-            RulesOrigin::Embedded => None,
+            // Built-in rules and a git revision never change, so there is nothing to watch.
+            RulesOrigin::Embedded | RulesOrigin::Git { .. } => None,
         };
         let loaded = load(files);
         match loaded.ruleset {

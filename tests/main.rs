@@ -15,12 +15,18 @@ mod rule_errors;
 mod example_jobs;
 // Library-level checks: determinism, catalog coverage, adding a model without rebuilding.
 mod engine;
+// The default corpus of `jobpoints diff`: generated files match their generator.
+mod corpus;
+// `jobpoints diff`: fixture pairs of rule sets, git revisions, a large streamed ledger.
+mod diff_cli;
 // `jobpoints serve` on a loopback port: the HTTP API, hot reload, symlink swaps, load.
 mod serve;
 // `jobpoints watch`: the author's loop, through the real binary.
 mod watch_cli;
 // Ledger scale: fast path identical to plain evaluation, exact tallies, threads.
 mod ledger;
+// `jobpoints calibrate`: the seed's calibration reproduced, real benchmarks, bad rows.
+mod calibrate_cli;
 // Hostile job files: every kind of bad input is one `invalid` result, nothing is lost.
 mod hostile_jobs;
 // Hostile rule sets (`tests/fixtures/rules/hostile/`, plus generated large ones): caught,

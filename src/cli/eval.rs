@@ -1,15 +1,15 @@
 //! `jobpoints eval`: score job files.
 
-use std::io::{self, BufRead, BufWriter, Write};
+use crate::cli::parse_at_arg;
+use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 
-use crate::cli::{RulesArg, exit, print_diagnostics};
+use crate::cli::{RulesArg, exit, open_inputs};
 use crate::evaluate::EvalContext;
 use crate::ledger::{RulesScorer, run_ledger};
 use crate::output::{EvalFormat, ScoreWriter, write_jsonl};
-use crate::reader::{JobReader, open_jobs};
+use crate::reader::open_jobs;
 use crate::score::{ScoreOptions, Status, score_record};
-use crate::time::parse_time;
 
 /// Arguments of `jobpoints eval` (its help text is on `Command::Eval`).
 #[derive(Debug, Clone, clap::Args)]
@@ -44,25 +44,15 @@ struct Chunk {
 }
 
 pub fn run(args: EvalArgs) -> u8 {
-    let at = match args.at.as_deref().map(parse_time).transpose() {
+    let at = match parse_at_arg(args.at.as_deref()) {
         Ok(t) => t,
-        Err(e) => {
-            eprintln!("error: --at: {e}");
-            return exit::USAGE;
-        }
-    };
-    let loaded = match args.rules.load() {
-        Ok(l) => l,
         Err(code) => return code,
     };
-    let Some(rules) = loaded.ruleset.as_ref() else {
-        print_diagnostics(&loaded);
-        eprintln!(
-            "error: the rules in {} are invalid; no job was scored",
-            loaded.files.origin
-        );
-        return exit::RULES_INVALID;
+    let rules = match args.rules.load_valid() {
+        Ok(r) => r,
+        Err(code) => return code,
     };
+    let rules = &rules;
     // Open every input before writing anything, so a typo in a path produces no partial output.
     let mut readers = Vec::new();
     for path in &args.files {
@@ -79,7 +69,8 @@ pub fn run(args: EvalArgs) -> u8 {
         explain: args.explain,
     };
     if args.format == EvalFormat::Jsonl && !args.explain {
-        return eval_parallel(rules, readers, opts, args.threads, args.files.len() > 1);
+        drop(readers);
+        return eval_parallel(rules, &args.files, opts, args.threads);
     }
     let stdout = io::stdout().lock();
     let mut writer = ScoreWriter::new(
@@ -115,17 +106,21 @@ pub fn run(args: EvalArgs) -> u8 {
 /// JSONL scoring on every core: streamed, in input order, in constant memory.
 fn eval_parallel(
     rules: &crate::model::RuleSet,
-    readers: Vec<(&PathBuf, JobReader<Box<dyn BufRead + Send>>)>,
+    files: &[PathBuf],
     opts: ScoreOptions,
     threads: Option<usize>,
-    many: bool,
 ) -> u8 {
+    let many = files.len() > 1;
+    let readers = match open_inputs(files) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
     let threads = threads.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     });
     let mut out = BufWriter::with_capacity(1 << 20, io::stdout().lock());
     let mut failed = 0u64;
-    for (path, reader) in readers {
+    for (path, reader, bar) in readers {
         let scorer = RulesScorer {
             rules,
             opts,
@@ -137,6 +132,10 @@ fn eval_parallel(
             &scorer,
             threads,
             |s, chunk: &mut Chunk| {
+                if chunk.bytes.capacity() == 0 {
+                    // About one batch of output: avoids regrowing the buffer line by line.
+                    chunk.bytes.reserve(1 << 20);
+                }
                 write_jsonl(&mut chunk.bytes, s);
                 chunk.failed += u64::from(matches!(s.status, Status::Invalid | Status::Error));
             },
@@ -145,6 +144,9 @@ fn eval_parallel(
                 out.write_all(&chunk.bytes)
             },
         );
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
         match result {
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return exit::OK,

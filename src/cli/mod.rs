@@ -11,7 +11,9 @@ use crate::diagnostic::render_human;
 use crate::files::RuleFiles;
 use crate::load::{Loaded, load};
 
+mod calibrate;
 mod check;
+mod diff;
 mod eval;
 mod models;
 mod serve;
@@ -19,7 +21,9 @@ mod synth;
 mod tally;
 mod watch;
 
+pub use calibrate::{CalibrateArgs, CalibrateFormat};
 pub use check::{CheckArgs, CheckFormat};
+pub use diff::{Corpus, DiffArgs, DiffFormat, build_report};
 pub use eval::EvalArgs;
 pub use models::ModelsArgs;
 pub use serve::{LogFormat, ServeArgs};
@@ -37,6 +41,8 @@ pub mod exit {
     pub const USAGE: u8 = 2;
     /// The rule set itself is invalid (see `jobpoints check`).
     pub const RULES_INVALID: u8 = 3;
+    /// `diff --fail-on-change`: some job's points or status changed.
+    pub const CHANGED: u8 = 4;
 }
 
 const AFTER_HELP: &str = "\
@@ -45,6 +51,7 @@ Exit codes:
   1  some jobs were invalid or their rule failed; every other job was still scored
   2  usage error, or an input file / rules directory that cannot be read
   3  the rule set is invalid (run `jobpoints check` for every problem)
+  4  diff --fail-on-change: some job's points or status changed
 
 Rules: --rules DIR, else ./rules if it exists, else the rules built into the binary.";
 
@@ -89,6 +96,29 @@ pub enum Command {
     /// Exit 1 if any job was invalid or failed (it is still counted), 3 if the rules are
     /// invalid.
     Tally(TallyArgs),
+    /// Calibrate points from GPU benchmark timings and propose a checked rule version.
+    ///
+    /// Reads benchmark CSVs (image: device, family, size, steps, seconds; LLM: tokens instead
+    /// of size), drops rows that cannot be compared and says which and why, fits seconds
+    /// against pixels, steps or tokens per setup, aggregates the anchor ratio (1024² vs 512²)
+    /// across devices and the model factor (--model), and emits a rule version with its source
+    /// and examples, checked against the rules, plus a report and an SVG chart (--chart).
+    /// Exit 0 with a proposal that check accepts, 1 without one or if check rejects it, 2 for
+    /// usage errors and unreadable files, 3 if the rules are invalid.
+    Calibrate(CalibrateArgs),
+    /// Compare two rule sets: what changed, and what it does to a corpus of real jobs.
+    ///
+    /// Reports what changed in the rules (kinds, floors, models, versions, fields like
+    /// `multiplier 1.8 → 2.0`, formula text as a unified diff) and what that does to a corpus
+    /// of jobs scored with both: per point kind and model, jobs changed, points before →
+    /// after, Δ and Δ%, status changes and the biggest movers. Changes that rewrite an
+    /// existing version, remove one, or move a policy floor are flagged: rules change by
+    /// adding versions.
+    ///
+    /// The default corpus is ./corpus (else the copy built into the binary): the network's
+    /// real example jobs, a grid over resolutions × steps and token counts, and an LLM token
+    /// mix. JSONL job files are streamed, so multi-million-line ledgers diff in bounded memory.
+    Diff(DiffArgs),
     /// Write the benchmark's synthetic ledger (JSONL) to stdout.
     #[command(hide = true)]
     Synth(SynthArgs),
@@ -125,6 +155,20 @@ pub struct RulesArg {
 }
 
 impl RulesArg {
+    /// Reads, loads and validates the rules; if they are invalid, prints every diagnostic and
+    /// gives the exit code for invalid rules.
+    pub fn load_valid(&self) -> Result<crate::model::RuleSet, u8> {
+        let mut loaded = self.load()?;
+        match loaded.ruleset.take() {
+            Some(rules) => Ok(rules),
+            None => {
+                print_diagnostics(&loaded);
+                eprintln!("error: the rules in {} are invalid", loaded.files.origin);
+                Err(exit::RULES_INVALID)
+            }
+        }
+    }
+
     /// Reads and loads the rules, or prints why not and returns the exit code.
     pub fn load(&self) -> Result<Loaded, u8> {
         match RuleFiles::locate(self.rules.as_deref()) {
@@ -135,6 +179,56 @@ impl RulesArg {
             }
         }
     }
+}
+
+/// An opened job file: its path, its reader, and its progress bar when one is shown.
+pub type Input = (
+    PathBuf,
+    crate::reader::JobReader<Box<dyn std::io::BufRead + Send>>,
+    Option<indicatif::ProgressBar>,
+);
+
+/// Opens job files for the ledger commands. When stderr is a terminal, each file gets a
+/// progress bar (bytes read, rate, ETA) on stderr; otherwise nothing is drawn.
+pub fn open_inputs(paths: &[PathBuf]) -> Result<Vec<Input>, u8> {
+    use std::io::{BufReader, IsTerminal};
+    let show = std::io::stderr().is_terminal();
+    let mut out = Vec::new();
+    for path in paths {
+        let opened = if show && path.as_os_str() != "-" {
+            std::fs::File::open(path).and_then(|f| {
+                let len = f.metadata()?.len();
+                let bar = indicatif::ProgressBar::new(len).with_style(
+                    indicatif::ProgressStyle::with_template(
+                        "{msg} {wide_bar} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
+                    )
+                    .expect("valid template"),
+                );
+                bar.set_message(path.display().to_string());
+                let input: Box<dyn std::io::BufRead + Send> =
+                    Box::new(BufReader::with_capacity(1 << 16, bar.wrap_read(f)));
+                Ok((crate::reader::JobReader::new(input), Some(bar)))
+            })
+        } else {
+            crate::reader::open_jobs(path).map(|r| (r, None))
+        };
+        match opened {
+            Ok((reader, bar)) => out.push((path.clone(), reader, bar)),
+            Err(e) => {
+                eprintln!("error: cannot read `{}`: {e}", path.display());
+                return Err(exit::USAGE);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Parses a `--at TIME` option, or prints why it cannot and gives the usage exit code.
+pub fn parse_at_arg(at: Option<&str>) -> Result<Option<jiff::Timestamp>, u8> {
+    at.map(crate::time::parse_time).transpose().map_err(|e| {
+        eprintln!("error: --at: {e}");
+        exit::USAGE
+    })
 }
 
 /// Prints a rule set's diagnostics to stderr for people.
@@ -152,6 +246,8 @@ pub fn main() -> ExitCode {
         Command::Check(args) => check::run(args),
         Command::Models(args) => models::run(args),
         Command::Tally(args) => tally::run(args),
+        Command::Calibrate(args) => calibrate::run(args),
+        Command::Diff(args) => diff::run(args),
         Command::Synth(args) => synth::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Watch(args) => watch::run(args),

@@ -1,10 +1,11 @@
 //! `jobpoints models`: the catalog's models and the rule version that prices each.
 
+use crate::cli::parse_at_arg;
 use serde::Serialize;
 
-use crate::cli::{RulesArg, exit, print_diagnostics};
+use crate::cli::{RulesArg, exit};
 use crate::model::{Pricing, Resolution};
-use crate::time::{parse_time, utc_date};
+use crate::time::utc_date;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ModelsFormat {
@@ -39,20 +40,13 @@ struct ModelRow {
 }
 
 pub fn run(args: ModelsArgs) -> u8 {
-    let at = match args.at.as_deref().map(parse_time).transpose() {
+    let at = match parse_at_arg(args.at.as_deref()) {
         Ok(t) => t,
-        Err(e) => {
-            eprintln!("error: --at: {e}");
-            return exit::USAGE;
-        }
-    };
-    let loaded = match args.rules.load() {
-        Ok(l) => l,
         Err(code) => return code,
     };
-    let Some(rs) = loaded.ruleset.as_ref() else {
-        print_diagnostics(&loaded);
-        return exit::RULES_INVALID;
+    let rs = match args.rules.load_valid() {
+        Ok(r) => r,
+        Err(code) => return code,
     };
     let rows: Vec<ModelRow> = rs
         .catalog

@@ -1,14 +1,13 @@
 //! `jobpoints tally`: exact totals per miner, model, point kind or day.
 
+use crate::cli::parse_at_arg;
 use std::io::{self, Write};
 use std::path::PathBuf;
 
-use crate::cli::{RulesArg, exit, print_diagnostics};
+use crate::cli::{RulesArg, exit, open_inputs};
 use crate::ledger::{RulesScorer, run_ledger};
-use crate::reader::open_jobs;
 use crate::score::ScoreOptions;
 use crate::tally::{GroupBy, PartialTally, Tally};
-use crate::time::parse_time;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum TallyFormat {
@@ -42,31 +41,19 @@ pub struct TallyArgs {
 }
 
 pub fn run(args: TallyArgs) -> u8 {
-    let at = match args.at.as_deref().map(parse_time).transpose() {
+    let at = match parse_at_arg(args.at.as_deref()) {
         Ok(t) => t,
-        Err(e) => {
-            eprintln!("error: --at: {e}");
-            return exit::USAGE;
-        }
-    };
-    let loaded = match args.rules.load() {
-        Ok(l) => l,
         Err(code) => return code,
     };
-    let Some(rules) = loaded.ruleset.as_ref() else {
-        print_diagnostics(&loaded);
-        return exit::RULES_INVALID;
+    let rules = match args.rules.load_valid() {
+        Ok(r) => r,
+        Err(code) => return code,
     };
-    let mut readers = Vec::new();
-    for path in &args.files {
-        match open_jobs(path) {
-            Ok(r) => readers.push((path, r)),
-            Err(e) => {
-                eprintln!("error: cannot read `{}`: {e}", path.display());
-                return exit::USAGE;
-            }
-        }
-    }
+    let rules = &rules;
+    let readers = match open_inputs(&args.files) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
     let mut by = args.by.clone();
     by.dedup();
     let threads = args.threads.unwrap_or_else(|| {
@@ -79,7 +66,7 @@ pub fn run(args: TallyArgs) -> u8 {
         fast: true,
     };
     let mut tally = Tally::new(by.clone());
-    for (path, reader) in readers {
+    for (path, reader, bar) in readers {
         let result = run_ledger(
             reader,
             &scorer,
@@ -90,6 +77,9 @@ pub fn run(args: TallyArgs) -> u8 {
                 Ok(())
             },
         );
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
         if let Err(e) = result {
             eprintln!("error: reading `{}` stopped: {e}", path.display());
             return exit::USAGE;

@@ -1,6 +1,7 @@
 //! `jobpoints watch`: the rule author's loop. On every save, check the rules and show how
 //! the points of some jobs moved.
 
+use crate::cli::parse_at_arg;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,7 +16,6 @@ use crate::model::RuleSet;
 use crate::reader::open_jobs;
 use crate::reload::changes;
 use crate::score::{Score, ScoreOptions, Status, score_record};
-use crate::time::parse_time;
 use crate::watcher::RulesWatcher;
 
 /// Options of `jobpoints watch`; its help text is on [`crate::cli::Command::Watch`].
@@ -33,12 +33,9 @@ pub struct WatchArgs {
 }
 
 pub fn run(args: WatchArgs) -> u8 {
-    let at = match args.at.as_deref().map(parse_time).transpose() {
+    let at = match parse_at_arg(args.at.as_deref()) {
         Ok(t) => t,
-        Err(e) => {
-            eprintln!("error: --at: {e}");
-            return exit::USAGE;
-        }
+        Err(code) => return code,
     };
     let dir = match &args.rules.rules {
         Some(d) => d.clone(),

@@ -1,0 +1,248 @@
+//! `jobpoints diff`: what a rule change does, in the rules and to real jobs.
+
+use crate::cli::parse_at_arg;
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+
+use include_dir::{Dir, include_dir};
+
+use crate::cli::exit;
+use crate::diff_report::{DiffReport, RuleSide, render_human, render_markdown};
+use crate::files::RuleFiles;
+use crate::git::rule_files_at;
+use crate::impact::{ImpactBuilder, ImpactOptions};
+use crate::load::{Loaded, load};
+use crate::reader::{JobReader, open_jobs};
+use crate::rulediff::{diff_files, diff_formula_files, diff_rules};
+use crate::time::utc_string;
+
+/// The repository's `corpus/`, compiled in so `diff` works from any directory.
+static EMBEDDED_CORPUS: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/corpus");
+
+/// Where the corpus of `rules/` lives in the repository, and where rules are read in a revision.
+const CORPUS_DIR: &str = "corpus";
+const RULES_DIR: &str = "rules";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DiffFormat {
+    /// For a terminal.
+    Human,
+    /// A pull-request comment: summary line, per-model table, collapsible details.
+    Markdown,
+    /// Stable JSON for machines.
+    Json,
+}
+
+const DIFF_AFTER_HELP: &str = "\
+Examples:
+  jobpoints diff old-rules/ rules/
+  jobpoints diff --base origin/main                 # rules/ at origin/main vs the working tree
+  jobpoints diff --base v1 --head v2 --format markdown
+  jobpoints diff --base main --jobs ledger.jsonl --top 20
+
+Exit codes:
+  0  the report was written (with --fail-on-change: and no job's points or status changed)
+  1  a job file could not be read to its end (the report covers the jobs read before)
+  2  usage error, an unreadable job file or rules directory, or a git revision that cannot be read
+  3  the new rules are invalid (the report, with their diagnostics, is still written)
+  4  with --fail-on-change: some job's points or status changed";
+
+/// Arguments of `jobpoints diff` (its help text is on `Command::Diff`).
+#[derive(Debug, Clone, clap::Args)]
+#[command(after_help = DIFF_AFTER_HELP)]
+pub struct DiffArgs {
+    /// The old rules directory.
+    #[arg(value_name = "OLD", conflicts_with = "base", requires = "new")]
+    pub old: Option<PathBuf>,
+    /// The new rules directory.
+    #[arg(value_name = "NEW")]
+    pub new: Option<PathBuf>,
+    /// Read the old rules from `rules/` at this git revision (branch, tag, commit).
+    #[arg(long, value_name = "REV")]
+    pub base: Option<String>,
+    /// Read the new rules from `rules/` at this git revision. Default with --base: the
+    /// working tree's `rules/`.
+    #[arg(long, value_name = "REV", requires = "base")]
+    pub head: Option<String>,
+    /// Job files to score instead of the default corpus (JSON, JSON array or JSONL; `-` is stdin).
+    #[arg(long = "jobs", value_name = "FILE", num_args = 1..)]
+    pub jobs: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: DiffFormat,
+    /// How many of the biggest movers to list.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub top: usize,
+    /// Pick rule versions as of this time (`2024-05-01` or RFC 3339) instead of each job's
+    /// `completed_at` (undated jobs use the latest version).
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+    /// Exit with code 4 when any job's points or status change (for CI gates).
+    #[arg(long)]
+    pub fail_on_change: bool,
+}
+
+/// Job files to score, each with its name in the report.
+pub type Corpus = Vec<(String, JobReader<Box<dyn BufRead + Send>>)>;
+
+pub fn run(args: DiffArgs) -> u8 {
+    let at = match parse_at_arg(args.at.as_deref()) {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
+    let (old_files, new_files) = match rule_sides(&args) {
+        Ok(sides) => sides,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
+    };
+    // Open every input before scoring, so a typo in a path fails fast and produces nothing.
+    let corpus = match open_corpus(&args.jobs) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
+    };
+    let old = load(old_files);
+    let new = load(new_files);
+    let report = build_report(&old, &new, corpus, ImpactOptions { at, top: args.top });
+    let text = match args.format {
+        DiffFormat::Human => render_human(&report),
+        DiffFormat::Markdown => render_markdown(&report),
+        DiffFormat::Json => {
+            let mut s = serde_json::to_string_pretty(&report).expect("report serializes");
+            s.push('\n');
+            s
+        }
+    };
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout
+        .write_all(text.as_bytes())
+        .and_then(|_| stdout.flush())
+    {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("error: cannot write output: {e}");
+            return exit::USAGE;
+        }
+    }
+    // A job file that could not be read to its end is in the report; say it where scripts look too.
+    let mut unreadable = false;
+    for f in report.impact.iter().flat_map(|i| &i.files) {
+        if let Some(e) = &f.error {
+            eprintln!(
+                "error: reading `{}` stopped after {} jobs: {e}",
+                f.file, f.jobs
+            );
+            unreadable = true;
+        }
+    }
+    if !report.new.valid {
+        exit::RULES_INVALID
+    } else if unreadable {
+        exit::JOBS_FAILED
+    } else if args.fail_on_change && report.jobs_changed() {
+        exit::CHANGED
+    } else {
+        exit::OK
+    }
+}
+
+/// Reads both rule sets' files (not yet loaded: an invalid side is reported, not fatal).
+fn rule_sides(args: &DiffArgs) -> Result<(RuleFiles, RuleFiles), String> {
+    let here = Path::new(".");
+    if let Some(base) = &args.base {
+        let old = rule_files_at(here, base, RULES_DIR).map_err(|e| e.to_string())?;
+        let new = match &args.head {
+            Some(head) => rule_files_at(here, head, RULES_DIR).map_err(|e| e.to_string())?,
+            None => RuleFiles::from_dir(Path::new(RULES_DIR)).map_err(|e| e.to_string())?,
+        };
+        return Ok((old, new));
+    }
+    match (&args.old, &args.new) {
+        (Some(old), Some(new)) => Ok((
+            RuleFiles::from_dir(old).map_err(|e| e.to_string())?,
+            RuleFiles::from_dir(new).map_err(|e| e.to_string())?,
+        )),
+        _ => Err(
+            "give two rules directories (`jobpoints diff OLD NEW`) or a git revision (`--base REV`)"
+                .into(),
+        ),
+    }
+}
+
+fn open_corpus(jobs: &[PathBuf]) -> Result<Corpus, String> {
+    let mut out: Corpus = Vec::new();
+    if !jobs.is_empty() {
+        for path in jobs {
+            let reader =
+                open_jobs(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+            out.push((path.display().to_string(), reader));
+        }
+        return Ok(out);
+    }
+    let local = Path::new(CORPUS_DIR);
+    if local.is_dir() {
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(local)
+            .map_err(|e| format!("cannot read `{CORPUS_DIR}`: {e}"))?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+            .collect();
+        paths.sort();
+        for path in paths {
+            let reader =
+                open_jobs(&path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+            let name = format!(
+                "{CORPUS_DIR}/{}",
+                path.file_name().unwrap_or_default().to_string_lossy()
+            );
+            out.push((name, reader));
+        }
+        return Ok(out);
+    }
+    let mut files: Vec<_> = EMBEDDED_CORPUS
+        .files()
+        .filter(|f| f.path().extension().is_some_and(|x| x == "jsonl"))
+        .collect();
+    files.sort_by_key(|f| f.path());
+    for f in files {
+        let name = format!("<built-in corpus>/{}", f.path().display());
+        let input: Box<dyn BufRead + Send> = Box::new(f.contents());
+        out.push((name, JobReader::new(input)));
+    }
+    Ok(out)
+}
+
+/// Diffs the rules and, when both sides are valid, scores the corpus with both.
+pub fn build_report(old: &Loaded, new: &Loaded, corpus: Corpus, opts: ImpactOptions) -> DiffReport {
+    let files = diff_files(&old.files, &new.files);
+    let (changes, impact) = match (&old.ruleset, &new.ruleset) {
+        (Some(o), Some(n)) => {
+            let mut builder = ImpactBuilder::new(o, n, opts);
+            for (name, mut reader) in corpus {
+                builder.start_file(&name);
+                for record in reader.by_ref() {
+                    builder.add(record);
+                }
+                if let Some(e) = reader.io_error.take() {
+                    builder.file_error(e.to_string());
+                }
+            }
+            (diff_rules(o, n), Some(builder.finish()))
+        }
+        // Without both rule sets, show what can be shown: which files and formulas changed.
+        _ => (diff_formula_files(&old.files, &new.files), None),
+    };
+    let flagged = changes.iter().filter(|c| c.flag.is_some()).count();
+    DiffReport {
+        old: RuleSide::of(old),
+        new: RuleSide::of(new),
+        at: opts.at.map(utc_string),
+        files,
+        changes,
+        flagged,
+        impact,
+    }
+}

@@ -1,0 +1,816 @@
+//! What changed between two rule sets, at the level a reviewer reads: point and job kinds,
+//! floors, catalog models, rules, and each rule version's fields, with formula text as a
+//! unified diff.
+//!
+//! Rules are meant to change by *adding* versions; a change that rewrites an existing version
+//! (same rule and version number, different pricing or date), removes one, or moves a policy
+//! floor re-prices jobs that were already scored. Such changes carry a `flag` saying why a
+//! reviewer must look twice.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+use similar::TextDiff;
+
+use crate::files::RuleFiles;
+use crate::model::{InputSpec, JobKind, Pricing, Rule, RuleScope, RuleSet, RuleVersion, Threshold};
+use crate::time::{utc_date, utc_string};
+
+/// What kind of thing changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Entity {
+    PointKind,
+    JobKind,
+    Input,
+    Derived,
+    Floor,
+    Model,
+    Rule,
+    Version,
+    Formula,
+}
+
+/// How it changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    Added,
+    Removed,
+    Changed,
+}
+
+impl Op {
+    /// `+`, `-` or `~`, as in a diff.
+    pub fn sign(self) -> char {
+        match self {
+            Op::Added => '+',
+            Op::Removed => '-',
+            Op::Changed => '~',
+        }
+    }
+}
+
+/// One change between two rule sets. Field order is the JSON order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RuleSetChange {
+    pub entity: Entity,
+    pub op: Op,
+    /// What it is about, for people: ``rule `sdxl10` version 2``, ``model `PepeXL` ``.
+    pub subject: String,
+    /// The rule file (or `kinds.toml`, `policy.toml`, ...) it lives in, in the new rule set
+    /// when it still exists there.
+    pub file: Option<String>,
+    /// The field that changed (`multiplier`, `min.steps`, `effective_from`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    pub old: Option<String>,
+    pub new: Option<String>,
+    /// A unified diff of formula text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
+    /// Why this change deserves a second look (it rewrites history or moves an invariant).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flag: Option<String>,
+}
+
+impl RuleSetChange {
+    fn new(entity: Entity, op: Op, subject: String, file: Option<&str>) -> Self {
+        RuleSetChange {
+            entity,
+            op,
+            subject,
+            file: file.map(String::from),
+            field: None,
+            old: None,
+            new: None,
+            diff: None,
+            flag: None,
+        }
+    }
+
+    fn field(mut self, field: &str, old: Option<String>, new: Option<String>) -> Self {
+        self.field = Some(field.to_string());
+        self.old = old;
+        self.new = new;
+        self
+    }
+
+    fn flag(mut self, why: impl Into<String>) -> Self {
+        self.flag = Some(why.into());
+        self
+    }
+
+    /// One line for people: `~ rule `sdxl10` version 2: multiplier 1.8 → 2.0`.
+    pub fn summary(&self) -> String {
+        let mut s = format!("{} {}", self.op.sign(), self.subject);
+        if self.op == Op::Added && self.entity == Entity::Version {
+            s.push_str(&format!(": {}", self.new.as_deref().unwrap_or_default()));
+            if let Some(o) = &self.old {
+                s.push_str(&format!(" (until then: {o})"));
+            }
+            return s;
+        }
+        match (&self.field, &self.old, &self.new) {
+            (Some(f), Some(o), Some(n)) => s.push_str(&format!(": {f} {o} → {n}")),
+            (Some(f), None, Some(n)) => s.push_str(&format!(": {f} {n} (new)")),
+            (Some(f), Some(o), None) => s.push_str(&format!(": {f} {o} (removed)")),
+            (Some(f), None, None) => s.push_str(&format!(": {f}")),
+            (None, _, Some(n)) => s.push_str(&format!(": {n}")),
+            (None, Some(o), None) => s.push_str(&format!(": was {o}")),
+            (None, None, None) => {}
+        }
+        s
+    }
+}
+
+/// Which rule files were added, removed or modified (by path), whatever their content.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct FileChanges {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub modified: Vec<String>,
+}
+
+impl FileChanges {
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty() && self.modified.is_empty()
+    }
+}
+
+/// Compares the files of two rule sets; works even when one of them does not load.
+pub fn diff_files(old: &RuleFiles, new: &RuleFiles) -> FileChanges {
+    let mut out = FileChanges::default();
+    for (path, bytes) in &new.files {
+        match old.files.get(path) {
+            None => out.added.push(path.clone()),
+            Some(b) if b != bytes => out.modified.push(path.clone()),
+            Some(_) => {}
+        }
+    }
+    out.removed = old
+        .files
+        .keys()
+        .filter(|p| !new.files.contains_key(*p))
+        .cloned()
+        .collect();
+    out
+}
+
+/// A unified diff of two texts, labelled with their paths; `None` when they are equal.
+pub fn unified_diff(old_name: &str, old: &str, new_name: &str, new: &str) -> Option<String> {
+    if old == new {
+        return None;
+    }
+    let diff = TextDiff::from_lines(old, new);
+    let text = diff
+        .unified_diff()
+        .context_radius(2)
+        .header(&format!("a/{old_name}"), &format!("b/{new_name}"))
+        .to_string();
+    Some(text)
+}
+
+/// Unified diffs of every formula file (`.rhai`) whose text changed, added or removed. Works
+/// from files alone, so a formula edit shows even when a rule set does not load.
+pub fn diff_formula_files(old: &RuleFiles, new: &RuleFiles) -> Vec<RuleSetChange> {
+    let rhai = |f: &RuleFiles| -> BTreeSet<String> {
+        f.files
+            .keys()
+            .filter(|p| p.ends_with(".rhai"))
+            .cloned()
+            .collect()
+    };
+    let paths: BTreeSet<String> = rhai(old).union(&rhai(new)).cloned().collect();
+    let mut out = Vec::new();
+    for path in paths {
+        let o = old.text(&path);
+        let n = new.text(&path);
+        let subject = format!("formula `{path}`");
+        let (op, file) = match (o, n) {
+            (None, Some(_)) => (Op::Added, Some(path.as_str())),
+            (Some(_), None) => (Op::Removed, None),
+            (Some(a), Some(b)) if a != b => (Op::Changed, Some(path.as_str())),
+            _ => continue,
+        };
+        let mut c = RuleSetChange::new(Entity::Formula, op, subject, file);
+        c.diff = unified_diff(&path, o.unwrap_or(""), &path, n.unwrap_or(""));
+        out.push(c);
+    }
+    out
+}
+
+/// Every rule-level change from `old` to `new`, in a stable order: kinds, floors, catalog,
+/// formula files, then rules and their versions by rule id.
+pub fn diff_rules(old: &RuleSet, new: &RuleSet) -> Vec<RuleSetChange> {
+    let mut out = Vec::new();
+    diff_point_kinds(old, new, &mut out);
+    diff_job_kinds(old, new, &mut out);
+    diff_floors(old, new, &mut out);
+    diff_catalog(old, new, &mut out);
+    diff_formulas_in_use(old, new, &mut out);
+    diff_all_rules(old, new, &mut out);
+    out
+}
+
+fn diff_point_kinds(old: &RuleSet, new: &RuleSet, out: &mut Vec<RuleSetChange>) {
+    for (name, p) in &new.point_kinds {
+        let subject = format!("point kind `{name}`");
+        match old.point_kinds.get(name) {
+            None => out.push(
+                RuleSetChange::new(
+                    Entity::PointKind,
+                    Op::Added,
+                    subject,
+                    Some(crate::KINDS_FILE),
+                )
+                .field("description", None, p.description.clone()),
+            ),
+            Some(o) if o.description != p.description => out.push(
+                RuleSetChange::new(
+                    Entity::PointKind,
+                    Op::Changed,
+                    subject,
+                    Some(crate::KINDS_FILE),
+                )
+                .field("description", o.description.clone(), p.description.clone()),
+            ),
+            Some(_) => {}
+        }
+    }
+    for name in old.point_kinds.keys() {
+        if !new.point_kinds.contains_key(name) {
+            out.push(
+                RuleSetChange::new(
+                    Entity::PointKind,
+                    Op::Removed,
+                    format!("point kind `{name}`"),
+                    None,
+                )
+                .flag("a point kind that miners already earned disappears"),
+            );
+        }
+    }
+}
+
+fn input_bounds(i: &InputSpec) -> String {
+    let b = |v: Option<f64>| v.map_or("-".to_string(), number);
+    let from: Vec<String> = i.from.iter().map(|p| p.join(".")).collect();
+    format!(
+        "{:?} [{}, {}] from {}",
+        i.ty,
+        b(i.min),
+        b(i.max),
+        from.join(", ")
+    )
+    .to_lowercase()
+}
+
+fn diff_job_kinds(old: &RuleSet, new: &RuleSet, out: &mut Vec<RuleSetChange>) {
+    let file = Some(crate::KINDS_FILE);
+    for (name, n) in &new.job_kinds {
+        let Some(o) = old.job_kinds.get(name) else {
+            out.push(
+                RuleSetChange::new(
+                    Entity::JobKind,
+                    Op::Added,
+                    format!("job kind `{name}`"),
+                    file,
+                )
+                .field("points", None, Some(n.points.clone())),
+            );
+            continue;
+        };
+        if o.points != n.points {
+            out.push(
+                RuleSetChange::new(
+                    Entity::JobKind,
+                    Op::Changed,
+                    format!("job kind `{name}`"),
+                    file,
+                )
+                .field("points", Some(o.points.clone()), Some(n.points.clone()))
+                .flag("jobs of this kind already earned the old point kind"),
+            );
+        }
+        diff_inputs(name, o, n, out);
+    }
+    for name in old.job_kinds.keys() {
+        if !new.job_kinds.contains_key(name) {
+            out.push(
+                RuleSetChange::new(
+                    Entity::JobKind,
+                    Op::Removed,
+                    format!("job kind `{name}`"),
+                    None,
+                )
+                .flag("every job of this kind loses its rule"),
+            );
+        }
+    }
+}
+
+fn diff_inputs(kind: &str, o: &JobKind, n: &JobKind, out: &mut Vec<RuleSetChange>) {
+    let file = Some(crate::KINDS_FILE);
+    for ni in &n.inputs {
+        let subject = format!("input `{kind}.{}`", ni.name);
+        match o.inputs.iter().find(|i| i.name == ni.name) {
+            None => out.push(
+                RuleSetChange::new(Entity::Input, Op::Added, subject, file).field(
+                    "spec",
+                    None,
+                    Some(input_bounds(ni)),
+                ),
+            ),
+            Some(oi) => {
+                let (a, b) = (input_bounds(oi), input_bounds(ni));
+                if a != b {
+                    out.push(
+                        RuleSetChange::new(Entity::Input, Op::Changed, subject, file).field(
+                            "spec",
+                            Some(a),
+                            Some(b),
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    for oi in &o.inputs {
+        if !n.inputs.iter().any(|i| i.name == oi.name) {
+            out.push(
+                RuleSetChange::new(
+                    Entity::Input,
+                    Op::Removed,
+                    format!("input `{kind}.{}`", oi.name),
+                    file,
+                )
+                .field("spec", Some(input_bounds(oi)), None)
+                .flag("formulas and thresholds that read it stop working"),
+            );
+        }
+    }
+    for nd in &n.derived {
+        let subject = format!("derived value `{kind}.{}`", nd.name);
+        match o.derived.iter().find(|d| d.name == nd.name) {
+            None => out.push(
+                RuleSetChange::new(Entity::Derived, Op::Added, subject, file).field(
+                    "expr",
+                    None,
+                    Some(nd.expr.clone()),
+                ),
+            ),
+            Some(od) if od.expr != nd.expr => out.push(
+                RuleSetChange::new(Entity::Derived, Op::Changed, subject, file)
+                    .field("expr", Some(od.expr.clone()), Some(nd.expr.clone()))
+                    .flag("re-prices every existing version that uses it"),
+            ),
+            Some(_) => {}
+        }
+    }
+    for od in &o.derived {
+        if !n.derived.iter().any(|d| d.name == od.name) {
+            out.push(
+                RuleSetChange::new(
+                    Entity::Derived,
+                    Op::Removed,
+                    format!("derived value `{kind}.{}`", od.name),
+                    file,
+                )
+                .field("expr", Some(od.expr.clone()), None)
+                .flag("formulas and thresholds that read it stop working"),
+            );
+        }
+    }
+}
+
+fn diff_floors(old: &RuleSet, new: &RuleSet, out: &mut Vec<RuleSetChange>) {
+    let flat = |rs: &RuleSet| -> BTreeMap<String, f64> {
+        rs.floors
+            .iter()
+            .flat_map(|(k, ts)| ts.iter().map(move |t| (format!("{k}.{}", t.name), t.min)))
+            .collect()
+    };
+    let (o, n) = (flat(old), flat(new));
+    let file = Some(crate::POLICY_FILE);
+    for (name, nv) in &n {
+        let subject = format!("floor `{name}`");
+        match o.get(name) {
+            None => out.push(
+                RuleSetChange::new(Entity::Floor, Op::Added, subject, file)
+                    .field("min", None, Some(number(*nv)))
+                    .flag("adds a protocol invariant; every rule version must now respect it"),
+            ),
+            Some(ov) if ov != nv => {
+                let why = if nv < ov {
+                    "lowers a protocol invariant"
+                } else {
+                    "raises a protocol invariant; versions below it stop loading"
+                };
+                out.push(
+                    RuleSetChange::new(Entity::Floor, Op::Changed, subject, file)
+                        .field("min", Some(number(*ov)), Some(number(*nv)))
+                        .flag(why),
+                );
+            }
+            Some(_) => {}
+        }
+    }
+    for (name, ov) in &o {
+        if !n.contains_key(name) {
+            out.push(
+                RuleSetChange::new(Entity::Floor, Op::Removed, format!("floor `{name}`"), file)
+                    .field("min", Some(number(*ov)), None)
+                    .flag("removes a protocol invariant"),
+            );
+        }
+    }
+}
+
+fn diff_catalog(old: &RuleSet, new: &RuleSet, out: &mut Vec<RuleSetChange>) {
+    for (model, n) in &new.catalog {
+        let subject = format!("model `{model}`");
+        match old.catalog.get(model) {
+            None => out.push(
+                RuleSetChange::new(Entity::Model, Op::Added, subject, Some(&n.file)).field(
+                    "family",
+                    None,
+                    Some(n.family.clone()),
+                ),
+            ),
+            Some(o) if o.family != n.family => out.push(
+                RuleSetChange::new(Entity::Model, Op::Changed, subject, Some(&n.file))
+                    .field("family", Some(o.family.clone()), Some(n.family.clone()))
+                    .flag("re-prices every past job of this model under another family's rule"),
+            ),
+            Some(_) => {}
+        }
+    }
+    for (model, o) in &old.catalog {
+        if !new.catalog.contains_key(model) {
+            out.push(
+                RuleSetChange::new(Entity::Model, Op::Removed, format!("model `{model}`"), None)
+                    .field("family", Some(o.family.clone()), None)
+                    .flag("its past jobs lose their rule; to stop pricing a model, add a version with `no_rule = \"why\"`"),
+            );
+        }
+    }
+}
+
+/// Formula files whose text changed, with the existing versions they re-price.
+fn diff_formulas_in_use(old: &RuleSet, new: &RuleSet, out: &mut Vec<RuleSetChange>) {
+    for mut change in diff_formula_files(&old.files, &new.files) {
+        let path = change
+            .subject
+            .trim_start_matches("formula `")
+            .trim_end_matches('`')
+            .to_string();
+        if change.op == Op::Changed {
+            // Existing versions (in both rule sets) that price with this file.
+            let users: Vec<String> = old
+                .rules()
+                .flat_map(|r| r.versions.iter().map(move |v| (r, v)))
+                .filter(|(_, v)| formula_file(v) == Some(path.as_str()))
+                .filter(|(r, v)| find_rule(new, r).is_some_and(|nr| find_version(nr, v).is_some()))
+                .map(|(r, v)| format!("{}@{}", r.id, v.version))
+                .collect();
+            if !users.is_empty() {
+                change = change.flag(format!(
+                    "changes the meaning of existing versions {}; put the new formula in a new file and a new version",
+                    users.join(", ")
+                ));
+            }
+        }
+        out.push(change);
+    }
+}
+
+fn formula_file(v: &RuleVersion) -> Option<&str> {
+    match &v.pricing {
+        Pricing::Priced { formula, .. } => Some(formula.file.as_str()),
+        Pricing::NoRule { .. } => None,
+    }
+}
+
+fn find_rule<'a>(rs: &'a RuleSet, r: &Rule) -> Option<&'a Rule> {
+    match r.scope {
+        RuleScope::Family => rs.family_rules.get(&r.id),
+        RuleScope::Model => rs.model_rules.get(&r.id),
+    }
+}
+
+fn find_version<'a>(r: &'a Rule, v: &RuleVersion) -> Option<&'a RuleVersion> {
+    r.versions.iter().find(|n| n.version == v.version)
+}
+
+fn rule_subject(r: &Rule) -> String {
+    match r.scope {
+        RuleScope::Family => format!("family rule `{}`", r.id),
+        RuleScope::Model => format!("model rule `{}`", r.id),
+    }
+}
+
+fn version_subject(r: &Rule, v: &RuleVersion) -> String {
+    format!("rule `{}` version {}", r.id, v.version)
+}
+
+fn diff_all_rules(old: &RuleSet, new: &RuleSet, out: &mut Vec<RuleSetChange>) {
+    // Family rules then model rules, each by id; a rule present on one side only is added
+    // or removed as a whole.
+    for (olds, news) in [
+        (&old.family_rules, &new.family_rules),
+        (&old.model_rules, &new.model_rules),
+    ] {
+        let ids: BTreeSet<&String> = olds.keys().chain(news.keys()).collect();
+        for id in ids {
+            match (olds.get(id), news.get(id)) {
+                (None, Some(n)) => {
+                    out.push(
+                        RuleSetChange::new(Entity::Rule, Op::Added, rule_subject(n), Some(&n.file))
+                            .field("prices", None, Some(format!("family `{}`, job kind `{}`", n.family, n.kind))),
+                    );
+                    for v in &n.versions {
+                        out.push(
+                            RuleSetChange::new(Entity::Version, Op::Added, version_subject(n, v), Some(&n.file))
+                                .field("version", None, Some(describe_version(v))),
+                        );
+                    }
+                }
+                (Some(o), None) => out.push(
+                    RuleSetChange::new(Entity::Rule, Op::Removed, rule_subject(o), None)
+                        .field("file", Some(o.file.clone()), None)
+                        .flag(format!(
+                            "its {} version(s) disappear, so past jobs are re-priced; to stop pricing, add a version with `no_rule = \"why\"`",
+                            o.versions.len()
+                        )),
+                ),
+                (Some(o), Some(n)) => diff_rule(o, n, out),
+                (None, None) => {}
+            }
+        }
+    }
+}
+
+fn diff_rule(o: &Rule, n: &Rule, out: &mut Vec<RuleSetChange>) {
+    let file = Some(n.file.as_str());
+    let subject = rule_subject(n);
+    if o.kind != n.kind {
+        out.push(
+            RuleSetChange::new(Entity::Rule, Op::Changed, subject.clone(), file)
+                .field("kind", Some(o.kind.clone()), Some(n.kind.clone()))
+                .flag("changes what its existing versions price"),
+        );
+    }
+    if o.family != n.family {
+        out.push(
+            RuleSetChange::new(Entity::Rule, Op::Changed, subject.clone(), file)
+                .field("family", Some(o.family.clone()), Some(n.family.clone()))
+                .flag("moves a model to another family for all of its history"),
+        );
+    }
+    if o.file != n.file {
+        out.push(
+            RuleSetChange::new(Entity::Rule, Op::Changed, subject.clone(), file).field(
+                "file",
+                Some(o.file.clone()),
+                Some(n.file.clone()),
+            ),
+        );
+    }
+    if o.description != n.description {
+        out.push(
+            RuleSetChange::new(Entity::Rule, Op::Changed, subject, file).field(
+                "description",
+                o.description.clone(),
+                n.description.clone(),
+            ),
+        );
+    }
+    let latest_old = o.versions.iter().map(|v| v.effective_from).max();
+    for nv in &n.versions {
+        match find_version(o, nv) {
+            None => {
+                // What it takes over from: the version in force just before it.
+                let previous = n
+                    .versions
+                    .iter()
+                    .rev()
+                    .find(|p| p.effective_from < nv.effective_from)
+                    .map(|p| format!("version {} {}", p.version, describe_version(p)));
+                let mut c =
+                    RuleSetChange::new(Entity::Version, Op::Added, version_subject(n, nv), file)
+                        .field("version", previous, Some(describe_version(nv)));
+                if latest_old.is_some_and(|t| nv.effective_from <= t) {
+                    c = c.flag(format!(
+                        "takes effect {}, before an existing version ends, so it re-prices jobs already scored",
+                        when(nv.effective_from)
+                    ));
+                }
+                out.push(c);
+            }
+            Some(ov) => diff_version(n, ov, nv, out),
+        }
+    }
+    for ov in &o.versions {
+        if find_version(n, ov).is_none() {
+            out.push(
+                RuleSetChange::new(Entity::Version, Op::Removed, version_subject(o, ov), file)
+                    .field("version", Some(describe_version(ov)), None)
+                    .flag("jobs it priced are re-priced by another version; rules change by adding versions"),
+            );
+        }
+    }
+}
+
+/// A date as rule files write it: `2024-04-01`, or the full time when it is not midnight UTC.
+fn when(t: jiff::Timestamp) -> String {
+    let full = utc_string(t);
+    if full.ends_with("T00:00:00Z") {
+        utc_date(t)
+    } else {
+        full
+    }
+}
+
+/// `from 2024-04-01: waifu_season1 × 1.8, min pixels 262144, steps 20`.
+pub fn describe_version(v: &RuleVersion) -> String {
+    let from = when(v.effective_from);
+    match &v.pricing {
+        Pricing::NoRule { reason } => format!("from {from}: no_rule ({reason})"),
+        Pricing::Priced {
+            formula,
+            multiplier,
+            thresholds,
+        } => {
+            let mut s = format!(
+                "from {from}: {} × {}",
+                formula_label(formula),
+                multiplier_text(*multiplier)
+            );
+            if !thresholds.is_empty() {
+                s.push_str(&format!(", min {}", thresholds_text(thresholds)));
+            }
+            s
+        }
+    }
+}
+
+fn formula_label(f: &crate::model::Formula) -> String {
+    if f.name == "inline" {
+        format!("`{}`", f.source.trim())
+    } else {
+        f.name.clone()
+    }
+}
+
+fn thresholds_text(ts: &[Threshold]) -> String {
+    ts.iter()
+        .map(|t| format!("{} {}", t.name, number(t.min)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A number as people write it: `262144`, `0.3`.
+fn number(x: f64) -> String {
+    format!("{x}")
+}
+
+/// A multiplier always shows a decimal point, so `1.8 → 2.0` reads as a multiplier.
+fn multiplier_text(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{x:.1}")
+    } else {
+        format!("{x}")
+    }
+}
+
+const REWRITES: &str = "changes an existing version, so jobs it already priced are re-priced; add a new version instead";
+
+fn diff_version(rule: &Rule, o: &RuleVersion, n: &RuleVersion, out: &mut Vec<RuleSetChange>) {
+    let subject = version_subject(rule, n);
+    let file = Some(rule.file.as_str());
+    let change = |field: &str, a: String, b: String| {
+        RuleSetChange::new(Entity::Version, Op::Changed, subject.clone(), file).field(
+            field,
+            Some(a),
+            Some(b),
+        )
+    };
+    if o.effective_from != n.effective_from {
+        out.push(
+            change(
+                "effective_from",
+                when(o.effective_from),
+                when(n.effective_from),
+            )
+            .flag(REWRITES),
+        );
+    }
+    match (&o.pricing, &n.pricing) {
+        (Pricing::NoRule { reason: a }, Pricing::NoRule { reason: b }) => {
+            if a != b {
+                out.push(change("no_rule", a.clone(), b.clone()));
+            }
+        }
+        (
+            Pricing::Priced {
+                formula: fa,
+                multiplier: ma,
+                thresholds: ta,
+            },
+            Pricing::Priced {
+                formula: fb,
+                multiplier: mb,
+                thresholds: tb,
+            },
+        ) => {
+            if ma.to_bits() != mb.to_bits() {
+                out.push(
+                    change("multiplier", multiplier_text(*ma), multiplier_text(*mb)).flag(REWRITES),
+                );
+            }
+            let names: BTreeSet<&str> = ta.iter().chain(tb).map(|t| t.name.as_str()).collect();
+            for name in names {
+                let a = ta.iter().find(|t| t.name == name).map(|t| number(t.min));
+                let b = tb.iter().find(|t| t.name == name).map(|t| number(t.min));
+                if a != b {
+                    let c = RuleSetChange::new(Entity::Version, Op::Changed, subject.clone(), file)
+                        .field(&format!("min.{name}"), a, b)
+                        .flag(REWRITES);
+                    out.push(c);
+                }
+            }
+            if fa.file != fb.file || fa.name != fb.name {
+                out.push(change("formula", formula_ref(fa), formula_ref(fb)).flag(REWRITES));
+            } else if fa.name == "inline" && fa.source != fb.source {
+                // Shared formula files are diffed once, as files; inline ones here.
+                let mut c = change("expr", fa.source.clone(), fb.source.clone()).flag(REWRITES);
+                c.diff = unified_diff(&fa.file, &fa.source, &fb.file, &fb.source);
+                out.push(c);
+            }
+        }
+        (a, b) => out.push(change("pricing", pricing_text(a), pricing_text(b)).flag(REWRITES)),
+    }
+    if o.source != n.source {
+        out.push(change("source", o.source.clone(), n.source.clone()));
+    }
+    if o.notes != n.notes {
+        out.push(
+            RuleSetChange::new(Entity::Version, Op::Changed, subject.clone(), file).field(
+                "notes",
+                o.notes.clone(),
+                n.notes.clone(),
+            ),
+        );
+    }
+    if o.assumptions != n.assumptions {
+        out.push(change(
+            "assumptions",
+            o.assumptions.join(" / "),
+            n.assumptions.join(" / "),
+        ));
+    }
+}
+
+fn formula_ref(f: &crate::model::Formula) -> String {
+    if f.name == "inline" {
+        format!("inline `{}`", f.source.trim())
+    } else {
+        format!("{} ({})", f.name, f.file)
+    }
+}
+
+fn pricing_text(p: &Pricing) -> String {
+    match p {
+        Pricing::NoRule { reason } => format!("no_rule ({reason})"),
+        Pricing::Priced {
+            formula,
+            multiplier,
+            ..
+        } => format!(
+            "{} × {}",
+            formula_label(formula),
+            multiplier_text(*multiplier)
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unified_diff_names_both_sides_and_skips_equal_text() {
+        assert_eq!(unified_diff("a", "x\n", "a", "x\n"), None);
+        let d = unified_diff("f.rhai", "a\nb\n", "f.rhai", "a\nc\n").unwrap();
+        assert!(d.starts_with("--- a/f.rhai\n+++ b/f.rhai\n"), "{d}");
+        assert!(d.contains("-b\n+c\n"), "{d}");
+    }
+
+    #[test]
+    fn multipliers_keep_a_decimal_point() {
+        assert_eq!(multiplier_text(2.0), "2.0");
+        assert_eq!(multiplier_text(1.8), "1.8");
+        assert_eq!(multiplier_text(0.24), "0.24");
+    }
+}

@@ -1,0 +1,207 @@
+//! The default corpus of `jobpoints diff` (`corpus/`): the generated files are rebuilt here
+//! and compared with the committed ones, so the corpus is exactly what this code says.
+//! After changing a generator, rewrite them with
+//! `JOBPOINTS_WRITE_CORPUS=1 cargo test corpus` and review the diff.
+
+use crate::util::{fixture, root};
+
+/// One model per priced image family, as the network names it.
+const IMAGE_MODELS: &[&str] = &[
+    "BrainDance",  // sd15
+    "AnimagineXL", // sdxl10
+    "MagusDevon",  // composite15
+    "PepeXL",      // compositexl
+    "FLUX.1-dev",  // flux-dev
+    "HeuristLogo", // flux-dev-lora
+];
+
+/// Below, at and around the Season 1 thresholds (512², 20 steps), the network's common
+/// non-square sizes (512x768, 680x1024) and beyond 1024².
+const RESOLUTIONS: &[(u32, u32)] = &[
+    (256, 256),
+    (512, 512),
+    (512, 768),
+    (768, 768),
+    (680, 1024),
+    (1024, 1024),
+    (1024, 1536),
+    (2048, 2048),
+];
+const STEPS: &[u32] = &[10, 19, 20, 25, 30, 50];
+
+/// Every LLM model some rule prices: one per family plus each per-model rule.
+const LLM_MODELS: &[&str] = &[
+    "mistralai/mixtral-8x7b-instruct", // llm8x7b4b
+    "openhermes-mixtral-8x7b-gptq",    // model rule
+    "mistralai/mistral-7b-instruct",   // llm7b16b
+    "openhermes-2-pro-mistral-7b",     // model rule
+    "openhermes-2.5-mistral-7b-gptq",  // llm7b8b
+    "dolphin-2.9.4-llama3.1-8b",       // llm8b16b
+    "dolphin-2.9-llama3-8b",           // model rule
+    "hermes-3-llama3.1-8b",            // model rule
+    "theia-llama-3.1-8b",              // model rule
+    "openhermes-2-yi-34b-gptq",        // llm34b8b
+    "meta-llama/llama-2-70b-chat",     // llm70b4b
+];
+const INPUT_TOKENS: &[u32] = &[0, 100, 1000, 8000];
+const OUTPUT_TOKENS: &[u32] = &[0, 50, 500, 2000];
+
+fn grid() -> String {
+    let mut out = String::new();
+    for model in IMAGE_MODELS {
+        for (w, h) in RESOLUTIONS {
+            for steps in STEPS {
+                out.push_str(&format!(
+                    "{{\"id\":\"grid-{model}-{w}x{h}-{steps}\",\"model\":\"{model}\",\"width\":{w},\"height\":{h},\"steps\":{steps}}}\n"
+                ));
+            }
+        }
+    }
+    for model in LLM_MODELS {
+        for i in INPUT_TOKENS {
+            for o in OUTPUT_TOKENS {
+                out.push_str(&format!(
+                    "{{\"id\":\"grid-{model}-{i}+{o}\",\"model\":\"{model}\",\"input_tokens\":{i},\"output_tokens\":{o}}}\n"
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// SplitMix64: a fixed, documented generator, so the mix never changes under us.
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n`.
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    /// Picks an item by integer weights (percent).
+    fn pick<'a, T>(&mut self, weighted: &'a [(u64, T)]) -> &'a T {
+        let total: u64 = weighted.iter().map(|(w, _)| w).sum();
+        let mut r = self.below(total);
+        for (w, item) in weighted {
+            if r < *w {
+                return item;
+            }
+            r -= w;
+        }
+        &weighted[weighted.len() - 1].1
+    }
+
+    /// Log-uniform-ish: a bucket by weight, then uniform inside it (integers only, so the
+    /// output is identical on every platform).
+    fn tokens(&mut self, buckets: &[(u64, (u64, u64))]) -> u64 {
+        let (lo, hi) = *self.pick(buckets);
+        lo + self.below(hi - lo)
+    }
+}
+
+/// A chat-style mix: the Mixtral baseline carries most traffic, 8B models most of the rest;
+/// prompts are longer than completions and heavy-tailed.
+fn llm_mix() -> String {
+    let models: &[(u64, &str)] = &[
+        (35, "mistralai/mixtral-8x7b-instruct"),
+        (10, "openhermes-mixtral-8x7b-gptq"),
+        (10, "mistralai/mistral-7b-instruct"),
+        (5, "openhermes-2.5-mistral-7b-gptq"),
+        (15, "hermes-3-llama3.1-8b"),
+        (10, "dolphin-2.9-llama3-8b"),
+        (5, "theia-llama-3.1-8b"),
+        (5, "openhermes-2-yi-34b-gptq"),
+        (5, "meta-llama/llama-2-70b-chat"),
+    ];
+    let prompt: &[(u64, (u64, u64))] = &[
+        (15, (16, 128)),
+        (30, (128, 512)),
+        (35, (512, 2048)),
+        (15, (2048, 8192)),
+        (5, (8192, 32768)),
+    ];
+    let completion: &[(u64, (u64, u64))] = &[
+        (20, (1, 64)),
+        (35, (64, 256)),
+        (35, (256, 1024)),
+        (10, (1024, 4096)),
+    ];
+    // Seeded with the start of Season 1, 2024-04-01.
+    let mut rng = SplitMix64(20240401);
+    let mut out = String::new();
+    for n in 1..=500 {
+        let model = rng.pick(models);
+        let i = rng.tokens(prompt);
+        let o = rng.tokens(completion);
+        out.push_str(&format!(
+            "{{\"id\":\"mix-{n:03}\",\"model\":\"{model}\",\"input_tokens\":{i},\"output_tokens\":{o}}}\n"
+        ));
+    }
+    out
+}
+
+fn check_or_write(rel: &str, generated: &str) {
+    let path = root().join("corpus").join(rel);
+    if std::env::var_os("JOBPOINTS_WRITE_CORPUS").is_some() {
+        std::fs::write(&path, generated).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "corpus/{rel} differs from its generator in tests/corpus.rs; \
+         rewrite it with `JOBPOINTS_WRITE_CORPUS=1 cargo test corpus` and review the diff"
+    );
+}
+
+#[test]
+fn generated_corpus_files_match_their_generator() {
+    check_or_write("grid.jsonl", &grid());
+    check_or_write("llm_mix.jsonl", &llm_mix());
+}
+
+#[test]
+fn real_example_jobs_are_the_fixture_copy() {
+    let corpus = std::fs::read(root().join("corpus/example_jobs.jsonl")).unwrap();
+    let fixture = std::fs::read(fixture("example_jobs.jsonl")).unwrap();
+    assert!(
+        corpus == fixture,
+        "corpus/example_jobs.jsonl drifted from its source copy"
+    );
+}
+
+#[test]
+fn every_corpus_job_is_valid_and_priced_by_a_rule() {
+    let rules = crate::util::shipped_rules();
+    let mut ctx = jobpoints::EvalContext::new();
+    for name in ["grid.jsonl", "llm_mix.jsonl"] {
+        let text = std::fs::read_to_string(root().join("corpus").join(name)).unwrap();
+        let mut n = 0;
+        for record in jobpoints::JobReader::new(text.as_bytes()) {
+            let s = jobpoints::score_record(&rules, record, Default::default(), &mut ctx);
+            assert!(
+                !matches!(
+                    s.status,
+                    jobpoints::Status::Invalid | jobpoints::Status::Error
+                ),
+                "{name}:{}: {s:?}",
+                s.line
+            );
+            assert!(
+                s.rule.is_some(),
+                "{name}:{}: no rule for {:?}",
+                s.line,
+                s.model
+            );
+            n += 1;
+        }
+        assert!(n > 100, "{name} has only {n} jobs");
+    }
+}

@@ -1,0 +1,905 @@
+//! `jobpoints diff` through the real binary. Each `tests/fixtures/diff/*.txt` is a pair of
+//! rule sets written as overlays over `rules/` (`=== old` and `=== new` sections in the
+//! overlay form of `rule_errors.rs`; a missing `=== old` means `rules/` unchanged), diffed
+//! on `tests/fixtures/diff/jobs.jsonl`; every report format is snapshotted.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use jobpoints::RuleFiles;
+use serde_json::Value as Json;
+
+use crate::rule_errors::overlay;
+use crate::util::{fixture, jobpoints_in, rules_dir, with_snapshots};
+
+/// Writes a rule set's files under `dir`.
+fn write_rules(files: &RuleFiles, dir: &Path) {
+    for (rel, bytes) in &files.files {
+        let path = dir.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+}
+
+/// The overlay text of a section (`=== old` / `=== new`), if the fixture has it.
+fn section<'a>(text: &'a str, name: &str) -> Option<&'a str> {
+    let start = text.find(&format!("=== {name}\n"))? + name.len() + 5;
+    let rest = &text[start..];
+    Some(rest.find("\n=== ").map_or(rest, |end| &rest[..=end]))
+}
+
+/// A temporary directory holding `old/`, `new/` and `jobs.jsonl` for one fixture.
+fn workspace(fixture_text: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let old = section(fixture_text, "old")
+        .map_or_else(|| RuleFiles::from_dir(&rules_dir()).unwrap(), overlay);
+    let new = overlay(section(fixture_text, "new").expect("a fixture has `=== new`"));
+    write_rules(&old, &dir.path().join("old"));
+    write_rules(&new, &dir.path().join("new"));
+    std::fs::copy(fixture("diff/jobs.jsonl"), dir.path().join("jobs.jsonl")).unwrap();
+    dir
+}
+
+fn run_diff(dir: &Path, format: &str, extra: &[&str]) -> (String, i32) {
+    let out = jobpoints_in(dir)
+        .args(["diff", "old", "new", "--format", format, "--top", "5"])
+        .args(extra)
+        .args(["--jobs", "jobs.jsonl"])
+        .output()
+        .unwrap();
+    assert!(
+        out.stderr.is_empty(),
+        "diff wrote to stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        String::from_utf8(out.stdout).unwrap(),
+        out.status.code().unwrap(),
+    )
+}
+
+fn snapshot_every_fixture(format: &str) {
+    with_snapshots(|| {
+        insta::glob!("fixtures/diff/*.txt", |path| {
+            let text = std::fs::read_to_string(path).unwrap();
+            let dir = workspace(&text);
+            let (report, code) = run_diff(dir.path(), format, &[]);
+            let broken = path
+                .file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("err_");
+            assert_eq!(code, if broken { 3 } else { 0 }, "{report}");
+            insta::assert_snapshot!(
+                format!("diff_{format}"),
+                format!(
+                    "--- fixture ---\n{text}\n--- jobpoints diff old new --format {format} --top 5 (exit {code}) ---\n{report}"
+                )
+            );
+        });
+    });
+}
+
+#[test]
+fn diff_reports_human() {
+    snapshot_every_fixture("human");
+}
+
+#[test]
+fn diff_reports_markdown() {
+    snapshot_every_fixture("markdown");
+}
+
+#[test]
+fn diff_reports_json() {
+    snapshot_every_fixture("json");
+}
+
+fn json_report(name: &str) -> Json {
+    let text = std::fs::read_to_string(fixture(&format!("diff/{name}.txt"))).unwrap();
+    let dir = workspace(&text);
+    let (out, _) = run_diff(dir.path(), "json", &[]);
+    serde_json::from_str(&out).unwrap()
+}
+
+fn changes(report: &Json) -> Vec<&Json> {
+    report["changes"].as_array().unwrap().iter().collect()
+}
+
+#[test]
+fn a_new_version_is_not_flagged_and_reprices_only_its_family() {
+    let r = json_report("multiplier_change");
+    assert_eq!(r["flagged"], 0);
+    let added: Vec<_> = changes(&r)
+        .into_iter()
+        .filter(|c| c["entity"] == "version" && c["op"] == "added")
+        .collect();
+    assert_eq!(added.len(), 1, "{r:#}");
+    assert!(added[0]["new"].as_str().unwrap().contains("× 2.0"));
+    let impact = &r["impact"];
+    let models = impact["models"].as_array().unwrap();
+    for m in models {
+        let changed = m["changed"].as_u64().unwrap();
+        if m["model"] == "AnimagineXL" || m["model"] == "SDXL" {
+            assert_eq!(changed, m["jobs"].as_u64().unwrap(), "{m}");
+            // Version 3 doubles version 2's multiplier: after = 2 × before, exactly.
+            let before: f64 = m["before"].as_f64().unwrap();
+            let after: f64 = m["after"].as_f64().unwrap();
+            assert!((after - 2.0 * before).abs() < 1e-5, "{m}");
+            assert_eq!(m["delta_percent"], 100.0);
+        } else {
+            assert_eq!(changed, 0, "{m}");
+        }
+    }
+}
+
+#[test]
+fn rewriting_an_existing_version_is_flagged_with_its_status_changes() {
+    let r = json_report("threshold_change");
+    let flagged: Vec<_> = changes(&r)
+        .into_iter()
+        .filter(|c| c["flag"].is_string())
+        .collect();
+    assert!(
+        flagged
+            .iter()
+            .any(|c| c["field"] == "min.steps" && c["old"] == "20" && c["new"] == "25"),
+        "{r:#}"
+    );
+    // The 20-step SD 1.5 jobs now miss the threshold; the 25-step one does not.
+    let total = &r["impact"]["total"];
+    assert_eq!(
+        total["status_changes"]["ok → below_threshold"], 2,
+        "{total}"
+    );
+}
+
+#[test]
+fn a_removed_model_rule_is_flagged_and_its_jobs_lose_their_price() {
+    let r = json_report("removed_model");
+    assert!(
+        changes(&r)
+            .iter()
+            .any(|c| c["entity"] == "rule" && c["op"] == "removed" && c["flag"].is_string())
+    );
+    let theia = r["impact"]["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["model"] == "theia-llama-3.1-8b")
+        .unwrap();
+    assert_eq!(theia["status_changes"]["ok → no_rule"], 1, "{theia}");
+    assert_eq!(theia["after"], 0.0);
+}
+
+#[test]
+fn an_edited_shared_formula_shows_its_text_diff_and_the_versions_it_reprices() {
+    let r = json_report("formula_change");
+    let formula = changes(&r)
+        .into_iter()
+        .find(|c| c["entity"] == "formula")
+        .expect("formula change");
+    let diff = formula["diff"].as_str().unwrap();
+    assert!(diff.contains("+if m > 6.0 { m = 6.0; }"), "{diff}");
+    let flag = formula["flag"].as_str().unwrap();
+    assert!(
+        flag.contains("sd15@1") && flag.contains("sdxl10@2"),
+        "{flag}"
+    );
+    // Only the job above 1024² moves, and it loses points.
+    let movers = r["impact"]["movers"].as_array().unwrap();
+    assert_eq!(movers.len(), 1, "{movers:?}");
+    assert_eq!(movers[0]["id"], "sd15-2048");
+    assert!(movers[0]["delta"].as_f64().unwrap() < 0.0);
+}
+
+#[test]
+fn broken_new_rules_are_reported_not_fatal() {
+    let r = json_report("err_broken_new");
+    assert_eq!(r["old"]["valid"], true);
+    assert_eq!(r["new"]["valid"], false);
+    assert!(r["new"]["diagnostics"][0]["code"].is_string());
+    assert!(r["impact"].is_null());
+    assert_eq!(r["files"]["modified"][0], "families/sdxl10.toml");
+}
+
+#[test]
+fn fail_on_change_exits_4_only_when_jobs_change() {
+    let text = std::fs::read_to_string(fixture("diff/multiplier_change.txt")).unwrap();
+    let dir = workspace(&text);
+    let (_, code) = run_diff(dir.path(), "json", &["--fail-on-change"]);
+    assert_eq!(code, 4);
+    // The same rules on both sides: nothing changes.
+    let (out, code) = {
+        let out = jobpoints_in(dir.path())
+            .args([
+                "diff",
+                "old",
+                "old",
+                "--fail-on-change",
+                "--jobs",
+                "jobs.jsonl",
+            ])
+            .output()
+            .unwrap();
+        (
+            String::from_utf8(out.stdout).unwrap(),
+            out.status.code().unwrap(),
+        )
+    };
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("no rule changes; 0 of 12 jobs change"),
+        "{out}"
+    );
+}
+
+#[test]
+fn usage_errors_exit_2_with_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: &[&[&str]] = &[
+        &["diff"],
+        &["diff", "missing-old", "missing-new"],
+        &["diff", "--base", "HEAD"], // not a git repository
+        &["diff", "--head", "HEAD"], // --head needs --base
+    ];
+    for args in cases {
+        let out = jobpoints_in(dir.path()).args(*args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(!out.stderr.is_empty(), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
+fn default_corpus_is_used_from_any_directory() {
+    // Outside the repository there is no ./corpus: the built-in copy is scored.
+    let dir = tempfile::tempdir().unwrap();
+    let rules = rules_dir();
+    let out = jobpoints_in(dir.path())
+        .args(["diff", "--format", "json"])
+        .arg(&rules)
+        .arg(&rules)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let r: Json = serde_json::from_slice(&out.stdout).unwrap();
+    let files: Vec<&str> = r["impact"]["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["file"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        files,
+        [
+            "<built-in corpus>/example_jobs.jsonl",
+            "<built-in corpus>/grid.jsonl",
+            "<built-in corpus>/llm_mix.jsonl"
+        ]
+    );
+    let corpus_lines: u64 = ["example_jobs.jsonl", "grid.jsonl", "llm_mix.jsonl"]
+        .iter()
+        .map(|f| {
+            let text = std::fs::read_to_string(crate::util::root().join("corpus").join(f)).unwrap();
+            text.lines().filter(|l| !l.trim().is_empty()).count() as u64
+        })
+        .sum();
+    assert_eq!(r["impact"]["total"]["jobs"], corpus_lines);
+    assert_eq!(r["impact"]["total"]["changed"], 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Git revisions.
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .current_dir(dir)
+        .args(["-c", "user.name=test", "-c", "user.email=test@example.com"])
+        .args([
+            "-c",
+            "commit.gpgsign=false",
+            "-c",
+            "init.defaultBranch=main",
+        ])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A repository with `rules/` committed twice: as shipped, then with the new SDXL version.
+fn two_commit_repo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    git(dir.path(), &["init", "-q"]);
+    write_rules(
+        &RuleFiles::from_dir(&rules_dir()).unwrap(),
+        &dir.path().join("rules"),
+    );
+    // Not a rule file: must not be read from the revision.
+    std::fs::write(dir.path().join("rules/README.md"), "notes\n").unwrap();
+    git(dir.path(), &["add", "-A"]);
+    git(dir.path(), &["commit", "-q", "-m", "shipped rules"]);
+    let text = std::fs::read_to_string(fixture("diff/multiplier_change.txt")).unwrap();
+    write_rules(
+        &overlay(section(&text, "new").unwrap()),
+        &dir.path().join("rules"),
+    );
+    git(dir.path(), &["commit", "-q", "-am", "sdxl10 version 3"]);
+    std::fs::copy(fixture("diff/jobs.jsonl"), dir.path().join("jobs.jsonl")).unwrap();
+    dir
+}
+
+fn diff_json(dir: &Path, args: &[&str]) -> Json {
+    let out = jobpoints_in(dir)
+        .arg("diff")
+        .args(args)
+        .args(["--format", "json", "--jobs", "jobs.jsonl"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn version_added(r: &Json) -> bool {
+    changes(r).iter().any(|c| {
+        c["entity"] == "version" && c["op"] == "added" && c["subject"] == "rule `sdxl10` version 3"
+    })
+}
+
+#[test]
+fn git_revisions_are_read_from_the_repository() {
+    let repo = two_commit_repo();
+    let r = diff_json(repo.path(), &["--base", "HEAD~1", "--head", "HEAD"]);
+    assert_eq!(r["old"]["rules"], "rules/ at HEAD~1");
+    assert_eq!(r["new"]["rules"], "rules/ at HEAD");
+    assert!(version_added(&r), "{r:#}");
+    assert_eq!(
+        r["files"]["modified"],
+        serde_json::json!(["families/sdxl10.toml"])
+    );
+    // The same rules as the files on disk: the ruleset hashes agree.
+    let on_disk = RuleFiles::from_dir(&repo.path().join("rules"))
+        .unwrap()
+        .hash();
+    assert_eq!(r["new"]["ruleset"], on_disk);
+
+    // Without --head, the working tree's rules/ is the new side, uncommitted edits included.
+    let r = diff_json(repo.path(), &["--base", "HEAD~1"]);
+    assert_eq!(r["new"]["rules"], "rules");
+    assert!(version_added(&r));
+    std::fs::remove_file(repo.path().join("rules/families/sdxl10.toml")).unwrap();
+    let r = diff_json(repo.path(), &["--base", "HEAD"]);
+    assert_eq!(
+        r["files"]["removed"],
+        serde_json::json!(["families/sdxl10.toml"])
+    );
+    assert!(
+        changes(&r)
+            .iter()
+            .any(|c| c["subject"] == "family rule `sdxl10`" && c["op"] == "removed")
+    );
+
+    // Like the working tree's `./rules`, `rules/` in a revision is relative to the current
+    // directory: from inside `rules/` there is no `rules/rules/`, and the error says so.
+    let sub = repo.path().join("rules");
+    let out = jobpoints_in(&sub)
+        .args([
+            "diff",
+            "--base",
+            "HEAD",
+            "--head",
+            "HEAD~1",
+            "--jobs",
+            "../jobs.jsonl",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "no rules/rules/ at HEAD");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("has no rule files under `rules/rules/`")
+    );
+}
+
+#[test]
+fn an_unknown_revision_is_a_usage_error_naming_it() {
+    let repo = two_commit_repo();
+    let out = jobpoints_in(repo.path())
+        .args(["diff", "--base", "no-such-branch", "--jobs", "jobs.jsonl"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no-such-branch"), "{err}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// A large ledger streams through in bounded memory.
+
+/// The job shapes of the generated ledger, cycled; the last one is a broken line.
+const SHAPES: &[&str] = &[
+    r#""model":"AnimagineXL","width":1024,"height":1024,"steps":25"#,
+    r#""model":"BrainDance","width":512,"height":768,"steps":20"#,
+    r#""model":"BrainDance","width":512,"height":512,"steps":19"#,
+    r#""model":"mistralai/mixtral-8x7b-instruct","input_tokens":812,"output_tokens":240"#,
+    r#""model":"theia-llama-3.1-8b","input_tokens":1500,"output_tokens":500"#,
+];
+const LEDGER_JOBS: u64 = 100_000;
+/// Padding per line, so the ledger (~110 MB) is far larger than the memory bound.
+const PAD: usize = 1000;
+const MEMORY_BOUND_KB: u64 = 64 * 1024;
+
+fn ledger_line(n: u64, pad: &str) -> String {
+    if n % 1000 == 999 {
+        return "{broken\n".to_string();
+    }
+    let shape = SHAPES[(n % SHAPES.len() as u64) as usize];
+    format!("{{\"id\":\"{n}\",{shape},\"pad\":\"{pad}\"}}\n")
+}
+
+/// Peak resident memory of a running process, in kB (Linux).
+fn peak_rss_kb(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_large_ledger_is_streamed_in_bounded_memory() {
+    let text = std::fs::read_to_string(fixture("diff/multiplier_change.txt")).unwrap();
+    let dir = workspace(&text);
+    let bin: PathBuf = assert_cmd::cargo::cargo_bin!("jobpoints").into();
+    let mut child = Command::new(bin)
+        .current_dir(dir.path())
+        .env_remove("JOBPOINTS_RULES")
+        .args([
+            "diff", "old", "new", "--format", "json", "--top", "3", "--jobs", "-",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut stdin = child.stdin.take().unwrap();
+    // Generated on the fly: the ledger never exists whole, in the test or on disk.
+    let writer = std::thread::spawn(move || {
+        let pad = "x".repeat(PAD);
+        let mut bytes = 0u64;
+        for n in 0..LEDGER_JOBS {
+            let line = ledger_line(n, &pad);
+            bytes += line.len() as u64;
+            stdin.write_all(line.as_bytes()).unwrap();
+        }
+        bytes
+    });
+    let stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut out = String::new();
+        for line in BufReader::new(stdout).lines() {
+            out.push_str(&line.unwrap());
+            out.push('\n');
+        }
+        out
+    });
+    // Poll the child's peak memory until it exits, with a deadline.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    let mut peak = 0;
+    let status = loop {
+        if let Some(kb) = peak_rss_kb(pid) {
+            peak = peak.max(kb);
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "diff did not finish");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let bytes = writer.join().unwrap();
+    let out = reader.join().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        bytes > 100_000_000,
+        "the ledger must dwarf the bound: {bytes} bytes"
+    );
+    assert!(peak > 0, "no memory reading");
+    assert!(
+        peak < MEMORY_BOUND_KB,
+        "peak RSS {peak} kB for a {bytes}-byte ledger"
+    );
+
+    // The aggregates, against an independent count: each shape scored once, times its count.
+    let r: Json = serde_json::from_str(&out).unwrap();
+    let total = &r["impact"]["total"];
+    assert_eq!(total["jobs"], LEDGER_JOBS);
+    let broken = LEDGER_JOBS / 1000;
+    let per_shape = |i: u64| {
+        (0..LEDGER_JOBS)
+            .filter(|n| n % 1000 != 999 && n % 5 == i)
+            .count() as u64
+    };
+    // Only AnimagineXL (shape 0) changes: sdxl10 version 3 doubles it.
+    assert_eq!(total["changed"], per_shape(0));
+    let old = jobpoints::load(RuleFiles::from_dir(&dir.path().join("old")).unwrap())
+        .ruleset
+        .unwrap();
+    let new = jobpoints::load(RuleFiles::from_dir(&dir.path().join("new")).unwrap())
+        .ruleset
+        .unwrap();
+    let mut ctx = jobpoints::EvalContext::new();
+    let (mut before, mut after) = (0i128, 0i128);
+    for (i, shape) in SHAPES.iter().enumerate() {
+        let job: Json = serde_json::from_str(&format!("{{{shape}}}")).unwrap();
+        let score = |rs: &jobpoints::RuleSet, ctx: &mut jobpoints::EvalContext| {
+            jobpoints::score_record(
+                rs,
+                jobpoints::parse_job(1, job.clone()),
+                Default::default(),
+                ctx,
+            )
+            .points
+            .micros() as i128
+        };
+        before += score(&old, &mut ctx) * per_shape(i as u64) as i128;
+        after += score(&new, &mut ctx) * per_shape(i as u64) as i128;
+    }
+    let micros = |v: &Json| -> i128 {
+        let p: jobpoints::Points = v.to_string().parse().unwrap();
+        p.micros() as i128
+    };
+    assert_eq!(micros(&total["before"]), before);
+    assert_eq!(micros(&total["after"]), after);
+    let invalid = r["impact"]["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["model"] == "(no model)")
+        .unwrap();
+    assert_eq!(invalid["jobs"], broken);
+    assert_eq!(r["impact"]["movers"].as_array().unwrap().len(), 3);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The walkthrough in rules/README.md shows real output: its example rule version is applied
+// to a repository holding this checkout's rules/ and corpus/, and `jobpoints diff --base main`
+// must print exactly what the README shows (ruleset hashes aside).
+
+const TOML_MARK: &str = "<!-- diff-example:toml -->\n```toml\n";
+const OUTPUT_MARK: &str = "<!-- diff-example:output -->\n```text\n";
+
+fn block<'a>(text: &'a str, mark: &str) -> (usize, &'a str) {
+    let start = text
+        .find(mark)
+        .unwrap_or_else(|| panic!("rules/README.md lacks {mark:?}"))
+        + mark.len();
+    let len = text[start..].find("```\n").expect("a closed block");
+    (start, &text[start..start + len])
+}
+
+fn without_hashes(s: &str) -> String {
+    let hash = |w: &str| w.len() == 64 && w.bytes().all(|b| b.is_ascii_hexdigit());
+    s.lines()
+        .map(|l| {
+            l.split(' ')
+                .map(|w| if hash(w) { "[ruleset-sha256]" } else { w })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn the_rules_readme_walkthrough_shows_real_output() {
+    let readme_path = rules_dir().join("README.md");
+    let readme = std::fs::read_to_string(&readme_path).unwrap();
+    let (_, toml) = block(&readme, TOML_MARK);
+
+    let repo = tempfile::tempdir().unwrap();
+    git(repo.path(), &["init", "-q"]);
+    write_rules(
+        &RuleFiles::from_dir(&rules_dir()).unwrap(),
+        &repo.path().join("rules"),
+    );
+    let corpus = repo.path().join("corpus");
+    std::fs::create_dir(&corpus).unwrap();
+    for entry in std::fs::read_dir(crate::util::root().join("corpus")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), corpus.join(entry.file_name())).unwrap();
+    }
+    git(repo.path(), &["add", "-A"]);
+    git(repo.path(), &["commit", "-q", "-m", "main"]);
+    let sdxl = repo.path().join("rules/families/sdxl10.toml");
+    let mut text = std::fs::read_to_string(&sdxl).unwrap();
+    text.push('\n');
+    text.push_str(toml);
+    std::fs::write(&sdxl, text).unwrap();
+
+    let out = jobpoints_in(repo.path())
+        .args(["diff", "--base", "main", "--top", "5"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let actual = String::from_utf8(out.stdout).unwrap();
+
+    if std::env::var_os("JOBPOINTS_WRITE_README").is_some() {
+        let (start, shown) = block(&readme, OUTPUT_MARK);
+        let mut updated = readme.clone();
+        updated.replace_range(start..start + shown.len(), &actual);
+        std::fs::write(&readme_path, updated).unwrap();
+    }
+    let readme = std::fs::read_to_string(&readme_path).unwrap();
+    let (_, shown) = block(&readme, OUTPUT_MARK);
+    assert!(
+        without_hashes(shown) == without_hashes(&actual),
+        "rules/README.md shows outdated `jobpoints diff` output; rewrite it with \
+         `JOBPOINTS_WRITE_README=1 cargo test walkthrough` and review the diff.\nactual:\n{actual}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rule-level changes the fixtures above do not cover, through the library: each case edits
+// one spot of the shipped rules and names the change it must produce.
+
+/// The shipped rules with `from` replaced by `to` in `file` (which must contain `from`).
+fn edited(file: &str, from: &str, to: &str) -> jobpoints::RuleSet {
+    let mut files = RuleFiles::from_dir(&rules_dir()).unwrap();
+    let text = files.text(file).unwrap().to_string();
+    assert!(text.contains(from), "{file} does not contain {from:?}");
+    files
+        .files
+        .insert(file.to_string(), text.replacen(from, to, 1).into_bytes());
+    let loaded = jobpoints::load(files);
+    let errors: Vec<String> = loaded.diagnostics.iter().map(|d| d.to_string()).collect();
+    loaded
+        .ruleset
+        .unwrap_or_else(|| panic!("edit of {file} does not load: {errors:#?}"))
+}
+
+#[test]
+fn every_kind_of_rule_change_is_named_and_flagged_as_it_should() {
+    use jobpoints::{Entity, Op};
+    let shipped = crate::util::shipped_rules();
+    // (file, from, to, entity, op, field, flagged)
+    type Case<'a> = (&'a str, &'a str, &'a str, Entity, Op, Option<&'a str>, bool);
+    let cases: &[Case] = &[
+        (
+            "policy.toml",
+            "steps = 20",
+            "steps = 19",
+            Entity::Floor,
+            Op::Changed,
+            Some("min"),
+            true,
+        ),
+        (
+            "policy.toml",
+            "steps = 20\n",
+            "",
+            Entity::Floor,
+            Op::Removed,
+            Some("min"),
+            true,
+        ),
+        (
+            "families/flux-dev.toml",
+            "effective_from = 2024-10-16",
+            "effective_from = 2024-10-20",
+            Entity::Version,
+            Op::Changed,
+            Some("effective_from"),
+            true,
+        ),
+        (
+            "families/llm70b4b.toml",
+            "no_rule = \"the Season 1 multiplier for family `llm70b4b` was never recovered from the announcement, so it cannot be priced without inventing a number\"",
+            "formula = \"llama_season1\"\nmultiplier = 4.0",
+            Entity::Version,
+            Op::Changed,
+            Some("pricing"),
+            true,
+        ),
+        (
+            "families/llm70b4b.toml",
+            "no_rule = \"the Season 1",
+            "no_rule = \"Reworded: the Season 1",
+            Entity::Version,
+            Op::Changed,
+            Some("no_rule"),
+            false,
+        ),
+        (
+            "families/sd15.toml",
+            "source = \"A Tale of Two Points",
+            "source = \"Heurist blog, A Tale of Two Points",
+            Entity::Version,
+            Op::Changed,
+            Some("source"),
+            false,
+        ),
+        (
+            "catalog.toml",
+            "PepeXL = \"compositexl\"",
+            "PepeXL = \"sdxl10\"",
+            Entity::Model,
+            Op::Changed,
+            Some("family"),
+            true,
+        ),
+        (
+            "catalog.toml",
+            "ChilloutMix = \"sd15\"",
+            "",
+            Entity::Model,
+            Op::Removed,
+            Some("family"),
+            true,
+        ),
+        (
+            "kinds.toml",
+            "pixels = \"width * height\"",
+            "pixels = \"height * width\"",
+            Entity::Derived,
+            Op::Changed,
+            Some("expr"),
+            true,
+        ),
+        (
+            "kinds.toml",
+            "max = 16384",
+            "max = 8192",
+            Entity::Input,
+            Op::Changed,
+            Some("spec"),
+            false,
+        ),
+        (
+            "kinds.toml",
+            "[points.llama]\ndescription = \"LLM inference.",
+            "[points.llama]\ndescription = \"LLM inference (chat and completion).",
+            Entity::PointKind,
+            Op::Changed,
+            Some("description"),
+            false,
+        ),
+    ];
+    for (file, from, to, entity, op, field, flagged) in cases {
+        let new = edited(file, from, to);
+        let changes = jobpoints::diff_rules(&shipped, &new);
+        assert_eq!(changes.len(), 1, "{file}: {from:?} → {to:?}: {changes:#?}");
+        let c = &changes[0];
+        assert_eq!(
+            (c.entity, c.op, c.field.as_deref(), c.flag.is_some()),
+            (*entity, *op, *field, *flagged),
+            "{file}: {from:?} → {to:?}: {c:#?}"
+        );
+    }
+}
+
+#[test]
+fn removing_a_version_and_editing_an_inline_formula_are_flagged() {
+    use jobpoints::{Entity, Op};
+    let shipped = crate::util::shipped_rules();
+    let file = "models/openhermes-2-pro-mistral-7b.toml";
+    let text = std::fs::read_to_string(rules_dir().join(file)).unwrap();
+    let second = text.match_indices("[[version]]").nth(1).unwrap().0;
+    let new = edited(file, &text[second..], "");
+    let changes = jobpoints::diff_rules(&shipped, &new);
+    assert!(
+        changes.iter().any(|c| c.entity == Entity::Version
+            && c.op == Op::Removed
+            && c.subject.contains("version 2")
+            && c.flag.is_some()),
+        "{changes:#?}"
+    );
+
+    // An inline `expr` edited in place: flagged, with the text diff.
+    let inline = "--- models/inline.toml\n[rule]\nmodel = \"inline-llm\"\nfamily = \"llm8x7b4b\"\nkind = \"llm\"\n\n[[version]]\nversion = 1\neffective_from = 2024-04-01\nsource = \"test\"\nexpr = \"tokens / 1000.0\"\n";
+    let old = jobpoints::load(overlay(inline)).ruleset.unwrap();
+    let new = jobpoints::load(overlay(
+        &inline.replace("tokens / 1000.0", "tokens / 500.0"),
+    ))
+    .ruleset
+    .unwrap();
+    let changes = jobpoints::diff_rules(&old, &new);
+    assert_eq!(changes.len(), 1, "{changes:#?}");
+    assert_eq!(changes[0].field.as_deref(), Some("expr"));
+    assert!(changes[0].flag.is_some());
+    let diff = changes[0].diff.as_deref().unwrap();
+    assert!(
+        diff.contains("-tokens / 1000.0") && diff.contains("+tokens / 500.0"),
+        "{diff}"
+    );
+}
+
+#[test]
+fn at_picks_the_versions_in_force_at_a_time() {
+    // Version 3 of the fixture takes effect 2026-12-01: before that date nothing changes.
+    let text = std::fs::read_to_string(fixture("diff/multiplier_change.txt")).unwrap();
+    let dir = workspace(&text);
+    let changed = |at: &str| {
+        let (out, code) = run_diff(dir.path(), "json", &["--at", at]);
+        assert_eq!(code, 0);
+        let r: Json = serde_json::from_str(&out).unwrap();
+        assert_eq!(r["at"], format!("{at}T00:00:00Z"));
+        r["impact"]["total"]["changed"].as_u64().unwrap()
+    };
+    assert_eq!(changed("2026-11-30"), 0);
+    assert_eq!(changed("2026-12-01"), 2);
+    let out = jobpoints_in(dir.path())
+        .args(["diff", "old", "new", "--at", "not-a-date"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`not-a-date`"));
+}
+
+#[test]
+fn broken_old_rules_are_reported_and_do_not_fail_the_run() {
+    let text = std::fs::read_to_string(fixture("diff/err_broken_new.txt")).unwrap();
+    let dir = workspace(&text);
+    // Swapped: the broken rules are the old side, as when a PR fixes them.
+    let out = jobpoints_in(dir.path())
+        .args([
+            "diff",
+            "new",
+            "old",
+            "--format",
+            "json",
+            "--jobs",
+            "jobs.jsonl",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let r: Json = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["old"]["valid"], false);
+    assert_eq!(r["new"]["valid"], true);
+    assert!(r["impact"].is_null());
+}
+
+#[test]
+fn a_job_file_that_cannot_be_read_is_reported_and_exits_1() {
+    let text = std::fs::read_to_string(fixture("diff/multiplier_change.txt")).unwrap();
+    let dir = workspace(&text);
+    // A directory opens but cannot be read.
+    std::fs::create_dir(dir.path().join("a-directory.jsonl")).unwrap();
+    let out = jobpoints_in(dir.path())
+        .args(["diff", "old", "new", "--format", "json"])
+        .args(["--jobs", "jobs.jsonl", "a-directory.jsonl"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.code() == Some(2) {
+        // Platforms where opening a directory fails: a usage error naming it.
+        assert!(stderr.contains("a-directory.jsonl"), "{stderr}");
+        return;
+    }
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("reading `a-directory.jsonl` stopped"),
+        "{stderr}"
+    );
+    let r: Json = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["impact"]["files"][0]["jobs"], 12);
+    assert!(r["impact"]["files"][1]["error"].is_string(), "{r:#}");
+}
