@@ -412,6 +412,12 @@ impl Parser {
             return Some(());
         }
         if self.eat('+') {
+            // rhai folds `+literal` into the literal, but applies `+` to anything else as a
+            // function, which the raw engine does not have ("Function not found: + (i64)");
+            // leave that to rhai so both paths fail alike (found by the `formula` fuzzer, #7).
+            if !matches!(self.peek(), Some(Tok::Int(_) | Tok::Float(_))) {
+                return None;
+            }
             return self.unary();
         }
         self.atom()

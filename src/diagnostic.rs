@@ -76,6 +76,8 @@ pub enum Code {
     UnusedFormula,
     /// No `policy.toml`, so no floors are enforced.
     NoPolicy,
+    /// A rules file larger than [`crate::MAX_RULE_FILE_BYTES`]; it is not parsed.
+    FileTooLarge,
 }
 
 impl Code {
@@ -110,6 +112,7 @@ impl Code {
             Code::FamilyWithoutRule => "family-without-rule",
             Code::UnusedFormula => "unused-formula",
             Code::NoPolicy => "no-policy",
+            Code::FileTooLarge => "file-too-large",
         }
     }
 }

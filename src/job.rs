@@ -5,6 +5,7 @@ use serde_json::{Map, Value as Json};
 
 use crate::model::{InputSpec, JobKind, Value};
 use crate::schema::InputType;
+use crate::strict_json::StrictJson;
 use crate::time::parse_time;
 
 /// A job whose envelope (id, model, time, miner) is valid. Its inputs are read once its
@@ -157,6 +158,39 @@ pub fn parse_job(line: u64, value: Json) -> JobRecord {
     })
 }
 
+/// [`parse_job`] for a value read by the strict reader: a repeated key or an integer literal
+/// beyond 64 bits anywhere in the job makes it invalid, since either would be scored on a
+/// number the file does not unambiguously state. `raw` is the job's text.
+pub(crate) fn parse_strict_job(line: u64, json: StrictJson, raw: &[u8]) -> JobRecord {
+    let problem = if let Some(path) = &json.duplicate {
+        Some((
+            path.clone(),
+            format!("duplicate key `{path}`: a job gives each field once"),
+        ))
+    } else {
+        json.huge_integer(raw).map(|(path, text)| {
+            let message =
+                format!("`{path}` = {text} is an integer outside the signed 64-bit range");
+            (path, message)
+        })
+    };
+    let record = parse_job(line, json.value);
+    let Some((field, message)) = problem else {
+        return record;
+    };
+    let (id, model) = match record {
+        Ok(job) => (job.id, Some(job.model)),
+        Err(e) => (e.id, e.model),
+    };
+    Err(JobError {
+        line,
+        id,
+        model,
+        field: Some(field),
+        message,
+    })
+}
+
 fn lookup<'a>(fields: &'a Map<String, Json>, path: &[String]) -> Option<&'a Json> {
     let (first, rest) = path.split_first()?;
     let mut cur = fields.get(first)?;
@@ -209,14 +243,14 @@ fn read_input(job: &Job, spec: &InputSpec) -> Result<Value, JobError> {
             } else if n.is_u64() {
                 return Err(fail(
                     &path,
-                    format!("`{path}` = {n} is out of range (integer overflow)"),
+                    format!("`{path}` = {n} is an integer outside the signed 64-bit range"),
                 ));
             } else {
                 let f = n.as_f64().unwrap_or(f64::NAN);
                 if f.fract() == 0.0 && f.abs() >= 9.2e18 {
                     return Err(fail(
                         &path,
-                        format!("`{path}` = {n} is out of range (integer overflow)"),
+                        format!("`{path}` = {n} is too large for an integer"),
                     ));
                 }
                 return Err(fail(&path, format!("`{path}` must be an integer, got {n}")));

@@ -18,7 +18,7 @@ use std::io::{self, BufRead};
 
 use jiff::Timestamp;
 use serde::Deserializer as _;
-use serde::de::{self, IgnoredAny, MapAccess, Visitor};
+use serde::de::{self, MapAccess, Visitor};
 
 use crate::evaluate::{EvalContext, Outcome, evaluate};
 use crate::job::JobRecord;
@@ -604,7 +604,12 @@ impl<'de> Visitor<'de> for ValVisitor {
         Ok(i64::try_from(v).map_or(FastVal::BigUint(v), FastVal::Int))
     }
 
-    fn visit_f64<E>(self, v: f64) -> Result<FastVal<'de>, E> {
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<FastVal<'de>, E> {
+        // An integer beyond 64 bits makes the job invalid wherever it is (#7): the plain
+        // path reports it with its original text.
+        if crate::strict_json::is_huge(v) {
+            return Err(E::custom("huge number"));
+        }
         Ok(FastVal::Float(v))
     }
 
@@ -617,13 +622,15 @@ impl<'de> Visitor<'de> for ValVisitor {
         Ok(FastVal::Other)
     }
 
-    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<FastVal<'de>, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
+    // Nested values are rare in ledgers; they are checked like the plain path checks them
+    // (duplicate keys, huge integers), and anything suspicious goes to the plain path.
+    fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<FastVal<'de>, A::Error> {
+        crate::strict_json::skip_seq(seq)?;
         Ok(FastVal::Other)
     }
 
-    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<FastVal<'de>, M::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+    fn visit_map<M: MapAccess<'de>>(self, map: M) -> Result<FastVal<'de>, M::Error> {
+        crate::strict_json::skip_map(map)?;
         Ok(FastVal::Other)
     }
 }

@@ -43,6 +43,7 @@ mod rulediff;
 mod sandbox;
 mod schema;
 mod score;
+mod strict_json;
 mod tally;
 mod time;
 mod validate;
@@ -51,6 +52,7 @@ mod watcher;
 pub mod cli;
 pub mod synth;
 
+pub use compiled::Program;
 pub use diagnostic::{Code, Diagnostic, Severity, render_human};
 pub use diff_report::{
     DiffReport, MARKDOWN_MARKER, RuleSide, render_human as render_diff_human,
@@ -66,7 +68,7 @@ pub use job::{Job, JobError, JobRecord, parse_job, read_inputs};
 pub use ledger::{
     Envelope, FastJob, FastVal, LineScorer, RulesContext, RulesScorer, is_canonical_utc, run_ledger,
 };
-pub use load::{CATALOG_FILE, KINDS_FILE, Loaded, POLICY_FILE, load};
+pub use load::{CATALOG_FILE, KINDS_FILE, Loaded, MAX_RULE_FILE_BYTES, POLICY_FILE, load};
 pub use model::{
     CatalogEntry, Example, Formula, InputSpec, JobKind, PointKind, Pricing, Resolution, Rule,
     RuleScope, RuleSet, RuleVersion, Threshold, Value,

@@ -34,6 +34,9 @@ pub const POLICY_FILE: &str = "policy.toml";
 pub const CATALOG_FILE: &str = "catalog.toml";
 /// Shared formulas live here as `NAME.rhai`.
 pub const FORMULAS_DIR: &str = "formulas/";
+/// Largest rules file that is parsed. The shipped rules are about 20 KB in all; a hostile
+/// pull request with a giant file is refused before the TOML parser or rhai spends time on it.
+pub const MAX_RULE_FILE_BYTES: usize = 1024 * 1024;
 
 /// The result of loading: a rule set when there were no errors, and every diagnostic.
 pub struct Loaded {
@@ -105,6 +108,20 @@ fn span_of<T>(s: &Spanned<T>) -> Option<Range<usize>> {
 impl<'f> Builder<'f> {
     fn text(&mut self, rel: &str) -> Option<&'f str> {
         let bytes = self.files.files.get(rel)?;
+        if bytes.len() > MAX_RULE_FILE_BYTES {
+            self.diags.push(
+                Diagnostic::error(
+                    Code::FileTooLarge,
+                    format!(
+                        "file is {} bytes, more than the limit of {MAX_RULE_FILE_BYTES}",
+                        bytes.len()
+                    ),
+                )
+                .with_help("rule files are short; split the file or remove what it does not need")
+                .in_file(rel),
+            );
+            return None;
+        }
         match std::str::from_utf8(bytes) {
             Ok(t) => Some(t),
             Err(e) => {
@@ -846,6 +863,10 @@ impl<'f> Builder<'f> {
             if let Some(f) = &v.formula {
                 let file = format!("{FORMULAS_DIR}{}.rhai", f.get_ref());
                 let Some(text) = self.text(&file) else {
+                    if self.files.files.contains_key(&file) {
+                        // Present but unreadable (too large, not UTF-8): already reported.
+                        return None;
+                    }
                     let known: Vec<String> = self
                         .files
                         .files
@@ -885,6 +906,9 @@ impl<'f> Builder<'f> {
                     format!("{dir}/{}", f.get_ref())
                 });
                 let Some(text) = self.text(&file) else {
+                    if self.files.files.contains_key(&file) {
+                        return None;
+                    }
                     let msg = format!(
                         "{label}: formula file `{}` does not exist (looked for `{file}`)",
                         f.get_ref()

@@ -10,9 +10,8 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 
-use serde_json::Value as Json;
-
-use crate::job::{JobError, JobRecord, parse_job};
+use crate::job::{JobError, JobRecord, parse_strict_job};
+use crate::strict_json::StrictJson;
 
 /// Longest JSONL line accepted; longer lines are reported invalid without being parsed.
 pub const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
@@ -198,12 +197,9 @@ pub fn parse_line(line: u64, buf: &[u8]) -> JobRecord {
             format!("line is longer than {MAX_LINE_BYTES} bytes"),
         ));
     }
-    match serde_json::from_slice::<Json>(buf) {
-        Ok(v) => parse_job(line, v),
-        Err(e) => Err(invalid(
-            line,
-            describe_json_error(&e, std::str::from_utf8(buf).is_err()),
-        )),
+    match serde_json::from_slice::<StrictJson>(buf) {
+        Ok(v) => parse_strict_job(line, v, buf),
+        Err(e) => Err(invalid(line, describe_json_error(&e, buf))),
     }
 }
 
@@ -255,9 +251,12 @@ fn invalid(line: u64, message: String) -> JobError {
     }
 }
 
-fn describe_json_error(e: &serde_json::Error, bad_utf8: bool) -> String {
-    if bad_utf8 {
-        return "line is not valid UTF-8".to_string();
+fn describe_json_error(e: &serde_json::Error, text: &[u8]) -> String {
+    if let Err(bad) = std::str::from_utf8(text) {
+        return format!(
+            "line is not valid UTF-8 (at byte {})",
+            bad.valid_up_to() + 1
+        );
     }
     format!(
         "broken JSON at column {}: {}",
@@ -309,12 +308,36 @@ fn skip_ws(buf: &[u8], mut pos: usize) -> usize {
 }
 
 /// Parses one JSON value at `pos`; returns it and the position after it.
-fn value_at(buf: &[u8], pos: usize) -> Result<(Json, usize), serde_json::Error> {
-    let mut stream = serde_json::Deserializer::from_slice(&buf[pos..]).into_iter::<Json>();
+fn value_at(buf: &[u8], pos: usize) -> Result<(StrictJson, usize), serde_json::Error> {
+    let mut stream = serde_json::Deserializer::from_slice(&buf[pos..]).into_iter::<StrictJson>();
     match stream.next() {
         Some(Ok(v)) => Ok((v, pos + stream.byte_offset())),
         Some(Err(e)) => Err(e),
         None => Err(serde::de::Error::custom("unexpected end of input")),
+    }
+}
+
+/// After a broken job that starts at `start`: where the next job probably starts. That is
+/// the first later line whose first non-blank character is `{`, indented no deeper than the
+/// broken job (so an object nested inside it is not taken for the next job). `None` when
+/// there is no such line.
+fn resync(buf: &[u8], start: usize) -> Option<usize> {
+    let line_start = buf[..start]
+        .iter()
+        .rposition(|&c| c == b'\n')
+        .map_or(0, |i| i + 1);
+    let indent = start - line_start;
+    let mut at = start + buf[start..].iter().position(|&c| c == b'\n')? + 1;
+    loop {
+        let first = at
+            + buf[at..]
+                .iter()
+                .take_while(|c| matches!(c, b' ' | b'\t'))
+                .count();
+        if buf.get(first) == Some(&b'{') && first - at <= indent {
+            return Some(first);
+        }
+        at = first + buf[first..].iter().position(|&c| c == b'\n')? + 1;
     }
 }
 
@@ -343,20 +366,33 @@ fn parse_array(buf: &[u8], first_line: u64) -> Vec<JobRecord> {
         advance(pos, &mut counted_to, &mut line);
         match value_at(buf, pos) {
             Ok((v, end)) => {
-                out.push(parse_job(line, v));
+                out.push(parse_strict_job(line, v, &buf[pos..end]));
                 pos = skip_ws(buf, end);
             }
             Err(e) => {
                 let at = line + e.line() as u64 - 1;
+                let next = resync(buf, pos);
                 out.push(Err(invalid(
-                    at,
+                    line,
                     format!(
-                        "broken JSON in array element at line {at} column {}: {}; the rest of the file could not be read",
+                        "broken JSON in array element at line {at} column {}: {}{}",
                         e.column(),
-                        strip_position(&e.to_string())
+                        strip_position(&e.to_string()),
+                        if next.is_some() {
+                            ""
+                        } else {
+                            "; the rest of the file could not be read"
+                        }
                     ),
                 )));
-                return out;
+                match next {
+                    // Go on with the next element, so one bad element costs one result.
+                    Some(next) => {
+                        pos = next;
+                        continue;
+                    }
+                    None => return out,
+                }
             }
         }
         match buf.get(pos) {
@@ -401,20 +437,29 @@ fn parse_documents(buf: &[u8], first_line: u64) -> Vec<JobRecord> {
         let line = base + lines_in(&buf[..pos]) + 1;
         match value_at(buf, pos) {
             Ok((v, end)) => {
-                out.push(parse_job(line, v));
+                out.push(parse_strict_job(line, v, &buf[pos..end]));
                 pos = end;
             }
             Err(e) => {
                 let at = line + e.line() as u64 - 1;
+                let next = resync(buf, pos);
                 out.push(Err(invalid(
-                    at,
+                    line,
                     format!(
-                        "broken JSON at line {at} column {}: {}; the rest of the file could not be read",
+                        "broken JSON at line {at} column {}: {}{}",
                         e.column(),
-                        strip_position(&e.to_string())
+                        strip_position(&e.to_string()),
+                        if next.is_some() {
+                            ""
+                        } else {
+                            "; the rest of the file could not be read"
+                        }
                     ),
                 )));
-                return out;
+                match next {
+                    Some(next) => pos = next,
+                    None => return out,
+                }
             }
         }
     }

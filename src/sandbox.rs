@@ -104,6 +104,9 @@ pub fn hardened_engine() -> Engine {
     // points must be identical on every machine.
     engine.disable_symbol("**");
     engine.disable_symbol("**=");
+    // Object maps: no formula needs one, and rhai does not apply `max_map_size` to keys added
+    // by indexing (`m[k] = v`), so a loop could grow one up to the operation limit.
+    engine.disable_symbol("#{");
     // The raw engine has no `print`/`debug`; these capture instead of writing anywhere.
     engine.register_fn("print", |x: Dynamic| capture(x.to_string()));
     engine.register_fn("debug", |x: Dynamic| capture(format!("{x:?}")));

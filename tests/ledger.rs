@@ -47,7 +47,7 @@ fn ledger_text(jobs: u64) -> String {
     text
 }
 
-fn score(text: &str, fast: bool, threads: usize, at: Option<&str>) -> Vec<u8> {
+pub fn score(text: &str, fast: bool, threads: usize, at: Option<&str>) -> Vec<u8> {
     let rules = shipped_rules();
     let scorer = RulesScorer {
         rules: &rules,

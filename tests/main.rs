@@ -27,3 +27,12 @@ mod watch_cli;
 mod ledger;
 // `jobpoints calibrate`: the seed's calibration reproduced, real benchmarks, bad rows.
 mod calibrate_cli;
+// Hostile job files: every kind of bad input is one `invalid` result, nothing is lost.
+mod hostile_jobs;
+// Hostile rule sets (`tests/fixtures/rules/hostile/`, plus generated large ones): caught,
+// bounded in time and memory.
+mod hostile_rules;
+// Properties of every shipped rule version (proptest): monotone, never negative, deterministic.
+mod properties;
+// The fuzzers' saved inputs (`tests/fixtures/fuzz/`), replayed through `fuzz/harness.rs`.
+mod fuzz_regressions;

@@ -1,0 +1,280 @@
+//! Reading a job's JSON without losing anything silently.
+//!
+//! serde_json keeps the last of two equal keys and turns an integer literal too large for 64
+//! bits into a float, both without a word. A job file is hostile input: `{"steps": 20,
+//! "steps": 2000}` must not be scored as whichever copy the parser liked. [`StrictJson`]
+//! builds the same `serde_json::Value` while noting both, with the path of the offending key,
+//! so the reader can turn the job into one `invalid` result naming the field.
+
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde_json::map::Entry;
+use serde_json::{Map, Number, Value as Json};
+
+/// A JSON value and what was noticed while reading it.
+pub(crate) struct StrictJson {
+    pub value: Json,
+    /// Path (`a.b.0`) of the first key that appears twice in one object.
+    pub duplicate: Option<String>,
+    /// Paths of numbers that are whole and outside the 64-bit integer range, in document
+    /// order (whether they were written as integers is decided from the text, see
+    /// [`StrictJson::huge_integer`]).
+    pub huge: Vec<String>,
+}
+
+impl StrictJson {
+    /// The first integer literal beyond 64 bits, as (path, original text), if there is one.
+    /// `raw` is the text the value was parsed from. Only called when [`Self::huge`] is not
+    /// empty, so ordinary jobs never pay for the scan.
+    pub fn huge_integer(&self, raw: &[u8]) -> Option<(String, String)> {
+        if self.huge.is_empty() {
+            return None;
+        }
+        // The parser visits numbers in document order, so the k-th huge number it saw is the
+        // k-th huge number literal in the text.
+        let literals = huge_number_literals(raw);
+        self.huge
+            .iter()
+            .zip(literals)
+            .find(|(_, text)| text.bytes().all(|c| c.is_ascii_digit() || c == b'-'))
+            .map(|(path, text)| (path.clone(), text))
+    }
+}
+
+impl<'de> Deserialize<'de> for StrictJson {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mut state = State::default();
+        let value = Seed(&mut state).deserialize(d)?;
+        let join = |mut segments: Vec<String>| {
+            // Segments are collected leaf first, as the parse unwinds.
+            segments.reverse();
+            segments.join(".")
+        };
+        Ok(StrictJson {
+            value,
+            duplicate: state.duplicate.map(join),
+            huge: state.huge.into_iter().map(join).collect(),
+        })
+    }
+}
+
+/// For a fast path that skips values it does not need: visits an already started map like
+/// [`StrictJson`] does, and fails on a duplicate key or a huge number inside it, so the
+/// caller falls back to the plain path, which reports the job exactly.
+pub(crate) fn skip_map<'de, A: MapAccess<'de>>(map: A) -> Result<(), A::Error> {
+    let mut state = State::default();
+    Seed(&mut state).visit_map(map)?;
+    state.clean()
+}
+
+/// [`skip_map`] for a sequence.
+pub(crate) fn skip_seq<'de, A: SeqAccess<'de>>(seq: A) -> Result<(), A::Error> {
+    let mut state = State::default();
+    Seed(&mut state).visit_seq(seq)?;
+    state.clean()
+}
+
+/// Whole and outside what `i64`/`u64` hold: serde_json gives these as floats. (-2^63 itself
+/// is `i64::MIN`, but a literal below it that rounds to -2^63 arrives here as a float.)
+pub(crate) fn is_huge(f: f64) -> bool {
+    f.fract() == 0.0 && (f <= -9_223_372_036_854_775_808.0 || f >= 18_446_744_073_709_551_616.0)
+}
+
+#[derive(Default)]
+struct State {
+    duplicate: Option<Vec<String>>,
+    huge: Vec<Vec<String>>,
+}
+
+impl State {
+    fn clean<E: de::Error>(&self) -> Result<(), E> {
+        if self.duplicate.is_some() || !self.huge.is_empty() {
+            return Err(E::custom(
+                "a duplicate key or a huge number: for the strict reader",
+            ));
+        }
+        Ok(())
+    }
+}
+
+struct Seed<'s>(&'s mut State);
+
+impl<'de> DeserializeSeed<'de> for Seed<'_> {
+    type Value = Json;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Json, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl Seed<'_> {
+    /// Visits one child value; any finding made inside it gets `segment` prepended, so paths
+    /// are built only for the rare findings, never for ordinary keys.
+    fn child<T, E>(
+        &mut self,
+        segment: impl FnOnce() -> String,
+        visit: impl FnOnce(Seed<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let had_duplicate = self.0.duplicate.is_some();
+        let huge_before = self.0.huge.len();
+        let value = visit(Seed(self.0))?;
+        let new_duplicate = !had_duplicate && self.0.duplicate.is_some();
+        if new_duplicate || self.0.huge.len() > huge_before {
+            let segment = segment();
+            if let Some(path) = self.0.duplicate.as_mut().filter(|_| new_duplicate) {
+                path.push(segment.clone());
+            }
+            for path in &mut self.0.huge[huge_before..] {
+                path.push(segment.clone());
+            }
+        }
+        Ok(value)
+    }
+}
+
+impl<'de> Visitor<'de> for Seed<'_> {
+    type Value = Json;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Json, E> {
+        Ok(Json::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Json, E> {
+        Ok(Json::Number(v.into()))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Json, E> {
+        Ok(Json::Number(v.into()))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Json, E> {
+        if is_huge(v) {
+            self.0.huge.push(Vec::new());
+        }
+        Number::from_f64(v)
+            .map(Json::Number)
+            .ok_or_else(|| E::custom(format!("`{v}` is not a finite number")))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Json, E> {
+        Ok(Json::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Json, E> {
+        Ok(Json::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Json, E> {
+        Ok(Json::Null)
+    }
+    fn visit_none<E>(self) -> Result<Json, E> {
+        Ok(Json::Null)
+    }
+    fn visit_some<D: de::Deserializer<'de>>(self, d: D) -> Result<Json, D::Error> {
+        Seed(self.0).deserialize(d)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<Json, A::Error> {
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+        loop {
+            let index = out.len();
+            match self.child(|| index.to_string(), |seed| seq.next_element_seed(seed))? {
+                Some(v) => out.push(v),
+                None => return Ok(Json::Array(out)),
+            }
+        }
+    }
+
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<Json, A::Error> {
+        let mut out = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let value = self.child(|| key.clone(), |seed| map.next_value_seed(seed))?;
+            match out.entry(key) {
+                Entry::Vacant(slot) => {
+                    slot.insert(value);
+                }
+                // The first copy stays; the job is reported invalid anyway.
+                Entry::Occupied(slot) => {
+                    if self.0.duplicate.is_none() {
+                        self.0.duplicate = Some(vec![slot.key().clone()]);
+                    }
+                }
+            }
+        }
+        Ok(Json::Object(out))
+    }
+}
+
+/// Texts of the number literals in `raw` (outside strings) whose value [`is_huge`], in order.
+fn huge_number_literals(raw: &[u8]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < raw.len() {
+        match raw[i] {
+            b'"' => {
+                i += 1;
+                while i < raw.len() && raw[i] != b'"' {
+                    i += if raw[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+            }
+            b'-' | b'0'..=b'9' => {
+                let start = i;
+                while i < raw.len()
+                    && matches!(raw[i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                {
+                    i += 1;
+                }
+                let text = String::from_utf8_lossy(&raw[start..i]).into_owned();
+                if text.parse::<f64>().is_ok_and(is_huge) {
+                    out.push(text);
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> StrictJson {
+        serde_json::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn same_value_as_serde_json() {
+        let text = r#"{"a": [1, -2, 3.5, "x", null, true, {"b": {}}], "c": 18446744073709551615}"#;
+        let strict = parse(text);
+        assert_eq!(strict.value, serde_json::from_str::<Json>(text).unwrap());
+        assert!(strict.duplicate.is_none() && strict.huge.is_empty());
+    }
+
+    #[test]
+    fn duplicate_keys_are_found_with_their_path() {
+        assert_eq!(parse(r#"{"a":1,"a":2}"#).duplicate.as_deref(), Some("a"));
+        let nested = parse(r#"{"x":1,"m":{"SD":{"w":1,"h":2,"w":3}},"x":9}"#);
+        assert_eq!(nested.duplicate.as_deref(), Some("m.SD.w"), "the first one");
+        assert_eq!(nested.value["x"], 1, "the first copy is kept");
+        let in_array = parse(r#"{"t":[{}, {"k":1,"k":1}]}"#);
+        assert_eq!(in_array.duplicate.as_deref(), Some("t.1.k"));
+    }
+
+    #[test]
+    fn huge_integers_keep_their_text() {
+        let text = r#"{"s":"99999999999999999999","f":1e30,"n":{"t":-99999999999999999999}}"#;
+        let strict = parse(text);
+        assert_eq!(strict.huge, ["f", "n.t"]);
+        assert_eq!(
+            strict.huge_integer(text.as_bytes()),
+            Some(("n.t".to_string(), "-99999999999999999999".to_string())),
+            "1e30 is a float literal; the string is not a number"
+        );
+        let u64_max = r#"{"n":18446744073709551615}"#;
+        assert!(
+            parse(u64_max).huge.is_empty(),
+            "u64 values are read exactly"
+        );
+    }
+}
