@@ -7,7 +7,7 @@ use jobpoints::{
 };
 use serde_json::json;
 
-use crate::util::{fixture, jobpoints_in, root, shipped_rules};
+use crate::util::{fixture, jobpoints_in, shipped_rules};
 
 fn points(job: serde_json::Value, at: &str) -> String {
     let rs = shipped_rules();
@@ -193,7 +193,6 @@ examples = [{ width = 512, height = 512, steps = 20, points = 2 }]
             .resolve("MyNewModel", None)
             .is_no_rule()
     );
-    let _ = root();
 }
 
 /// The hash covers rule files only: documentation edits do not change it, rule edits do.
