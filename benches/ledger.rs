@@ -1,18 +1,23 @@
-//! Ledger benchmark: rules-driven scoring against a hand-written native scorer, in one run,
-//! on the same generated ledger, with the same parsing, pipeline and output.
+//! Ledger benchmark: rules-driven scoring against a hand-written native scorer and an ideal
+//! pipeline, in one run, on the same generated ledger, producing the same bytes.
 //!
 //! ```text
-//! cargo bench --bench ledger                      # 1M jobs, all cores
+//! cargo bench --bench ledger                      # 1M jobs, all cores, 7 interleaved rounds
 //! cargo bench --bench ledger -- --jobs 200000 --threads 1 --runs 5
 //! cargo bench --bench ledger -- --rss-jobs 10000000   # also peak RSS of `jobpoints eval` on 10M
 //! ```
 //!
-//! (a) `rules`: jobpoints scoring from `rules/` (fast path + compiled formulas, falling back
-//!     to plain evaluation where needed), exactly what `jobpoints eval` runs;
-//! (b) `native`: Season 1 and the later published multipliers hard-coded in Rust;
-//! (c) `plain` (with `--plain`): every job through the JSON tree and the rhai interpreter,
-//!     single-threaded: the reference the fast path is proven identical to.
-//! Each is run `--runs` times and the best run is reported.
+//! (a) `rules`: jobpoints scoring from `rules/`, exactly what `jobpoints eval` runs;
+//! (b) `native`: Season 1 and the later published multipliers hard-coded in Rust, through
+//!     jobpoints' own reader, parser, pipeline and JSONL writer: the cost of the rules engine;
+//! (c) `ideal`: no rules engine at all: workers cut lines out of 1 MiB blocks, parse them with
+//!     serde_json's derived borrowing deserializer, score natively and write the same bytes:
+//!     what the machine can do for this job;
+//! (d) `plain` (with `--plain`): every job through the JSON tree and the rhai interpreter,
+//!     single-threaded.
+//! The machine is shared and noisy, so the scorers run in interleaved rounds (a, b, c, a, b,
+//! c, ...) and the report quotes each one's median (and best); every scorer's output is
+//! checked byte for byte against the others.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -34,6 +39,8 @@ struct Args {
     plain: bool,
     dump: bool,
     rss_jobs: Option<u64>,
+    /// Time only this scorer (for profiling).
+    only: Option<String>,
 }
 
 fn parse_args() -> Args {
@@ -41,10 +48,11 @@ fn parse_args() -> Args {
         jobs: 1_000_000,
         seed: 42,
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        runs: 3,
+        runs: 7,
         plain: false,
         dump: false,
         rss_jobs: None,
+        only: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -61,6 +69,7 @@ fn parse_args() -> Args {
             "--rss-jobs" => a.rss_jobs = Some(num()),
             "--plain" => a.plain = true,
             "--dump" => a.dump = true,
+            "--only" => a.only = Some(it.next().expect("a scorer name")),
             "--bench" => {} // passed by `cargo bench`
             other => panic!("unknown argument `{other}`"),
         }
@@ -85,93 +94,97 @@ fn ledger(jobs: u64, seed: u64) -> PathBuf {
     path
 }
 
-#[derive(Default)]
-struct Chunk {
-    bytes: Vec<u8>,
-    ok: u64,
-    points: i128,
+/// FNV-1a over output bytes, to show that every scorer writes the same bytes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Checksum(u64);
+
+impl Checksum {
+    fn new() -> Self {
+        Checksum(0xcbf2_9ce4_8422_2325)
+    }
+
+    fn add(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
 }
 
-/// FNV-1a over every output byte, to show both scorers write the same bytes (untimed pass).
-fn checksum<S: LineScorer>(path: &Path, scorer: &S, threads: usize, dump: Option<&str>) -> u64 {
+/// One timed run: seconds, jobs and output bytes.
+struct Run {
+    secs: f64,
+    jobs: u64,
+    bytes: u64,
+}
+
+/// A scorer under comparison: runs over the whole ledger, handing JSONL chunks out in order,
+/// and returns the number of jobs.
+type Contender<'c> = &'c dyn Fn(&mut dyn FnMut(&[u8])) -> u64;
+
+/// Runs `score` once with output to a sink, timed.
+fn timed(score: Contender<'_>) -> Run {
+    let mut sink = io::sink();
+    let mut bytes = 0u64;
+    let start = Instant::now();
+    let jobs = score(&mut |chunk: &[u8]| {
+        bytes += chunk.len() as u64;
+        sink.write_all(chunk).expect("sink");
+    });
+    Run {
+        secs: start.elapsed().as_secs_f64(),
+        jobs,
+        bytes,
+    }
+}
+
+/// Runs `score` once into a checksum (and a dump file with `--dump`).
+fn checksum(score: Contender<'_>, dump: Option<PathBuf>) -> Checksum {
+    let mut sum = Checksum::new();
+    let mut out = dump.map(|p| BufWriter::new(std::fs::File::create(p).expect("create dump")));
+    score(&mut |chunk: &[u8]| {
+        sum.add(chunk);
+        if let Some(out) = out.as_mut() {
+            out.write_all(chunk).expect("dump");
+        }
+    });
+    sum
+}
+
+/// Scores the ledger through jobpoints' pipeline with `scorer`, handing JSONL chunks out.
+fn through_pipeline<S: LineScorer>(
+    path: &Path,
+    scorer: &S,
+    threads: usize,
+    consume: &mut dyn FnMut(&[u8]),
+) -> u64 {
     let file = std::fs::File::open(path).expect("open ledger");
     let reader = JobReader::new(BufReader::with_capacity(1 << 16, file));
-    let mut h = 0xcbf2_9ce4_8422_2325u64;
-    // With --dump, also keep the output (target/bench/out-NAME.jsonl) to diff by hand.
-    let mut out = dump.map(|name| {
-        let p = path.with_file_name(format!("out-{name}.jsonl"));
-        BufWriter::new(std::fs::File::create(p).expect("create dump"))
-    });
     run_ledger(
         reader,
         scorer,
         threads,
-        |s, c: &mut Vec<u8>| write_jsonl(c, s),
+        |s, c: &mut Vec<u8>| {
+            if c.capacity() == 0 {
+                c.reserve(1 << 20);
+            }
+            write_jsonl(c, s);
+        },
         |c| {
-            if let Some(out) = out.as_mut() {
-                out.write_all(&c)?;
-            }
-            for b in c {
-                h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-            }
+            consume(&c);
             Ok(())
         },
     )
-    .expect("score ledger");
-    h
+    .expect("score ledger")
 }
 
-/// Runs one scorer over the ledger; returns (seconds, jobs, ok jobs, total micro-points, output bytes).
-fn run<S: LineScorer>(path: &Path, scorer: &S, threads: usize) -> (f64, u64, u64, i128, u64) {
-    let file = std::fs::File::open(path).expect("open ledger");
-    let reader = JobReader::new(BufReader::with_capacity(1 << 16, file));
-    let mut sink = io::sink();
-    let (mut ok, mut points, mut bytes) = (0, 0, 0);
-    let start = Instant::now();
-    let jobs = run_ledger(
-        reader,
-        scorer,
-        threads,
-        |s, c: &mut Chunk| {
-            if c.bytes.capacity() == 0 {
-                c.bytes.reserve(1 << 20);
-            }
-            write_jsonl(&mut c.bytes, s);
-            if s.status == Status::Ok {
-                c.ok += 1;
-                c.points += i128::from(s.points.micros());
-            }
-        },
-        |c| {
-            ok += c.ok;
-            points += c.points;
-            bytes += c.bytes.len() as u64;
-            sink.write_all(&c.bytes)
-        },
-    )
-    .expect("score ledger");
-    (start.elapsed().as_secs_f64(), jobs, ok, points, bytes)
-}
-
-fn best<S: LineScorer>(
-    name: &str,
-    path: &Path,
-    scorer: &S,
-    threads: usize,
-    runs: usize,
-) -> (f64, u64, u64, i128) {
-    let mut best: Option<(f64, u64, u64, i128)> = None;
-    for _ in 0..runs.max(1) {
-        let (secs, jobs, ok, points, bytes) = run(path, scorer, threads);
-        eprintln!(
-            "  {name:<7} {jobs} jobs in {secs:.3} s ({:.0} jobs/s, {bytes} bytes out)",
-            jobs as f64 / secs
-        );
-        if best.is_none_or(|b| secs < b.0) {
-            best = Some((secs, jobs, ok, points));
-        }
+fn median(xs: &mut [f64]) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    let n = xs.len();
+    if n % 2 == 1 {
+        xs[n / 2]
+    } else {
+        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
     }
-    best.expect("at least one run")
 }
 
 fn main() {
@@ -182,7 +195,7 @@ fn main() {
     );
     let rules = loaded.ruleset.expect("rules/ is valid");
     println!(
-        "ledger: {} ({} jobs, seed {}), threads: {}, best of {} runs",
+        "ledger: {} ({} jobs, seed {}), threads: {}, {} interleaved rounds",
         path.display(),
         args.jobs,
         args.seed,
@@ -197,46 +210,90 @@ fn main() {
         fast: true,
     };
     let native = NativeScorer::new(&rules);
-    let (r_secs, jobs, r_ok, r_points) =
-        best("rules", &path, &rules_scorer, args.threads, args.runs);
-    let (n_secs, _, n_ok, n_points) = best("native", &path, &native, args.threads, args.runs);
-    let rules_rate = jobs as f64 / r_secs;
-    let native_rate = jobs as f64 / n_secs;
-    println!("rules   {rules_rate:>12.0} jobs/s  ({r_secs:.3} s)");
-    println!("native  {native_rate:>12.0} jobs/s  ({n_secs:.3} s)");
+    let threads = args.threads;
+    let run_rules = |c: &mut dyn FnMut(&[u8])| through_pipeline(&path, &rules_scorer, threads, c);
+    let run_native = |c: &mut dyn FnMut(&[u8])| through_pipeline(&path, &native, threads, c);
+    let run_ideal = |c: &mut dyn FnMut(&[u8])| ideal_pipeline(&path, &native, threads, c);
+    let contenders: [(&str, Contender<'_>); 3] = [
+        ("rules", &run_rules),
+        ("native", &run_native),
+        ("ideal", &run_ideal),
+    ];
+
+    // Untimed: every scorer must write the same bytes.
+    let sums: Vec<Checksum> = contenders
+        .iter()
+        .filter(|_| args.only.is_none())
+        .map(|(name, f)| {
+            let dump = args
+                .dump
+                .then(|| path.with_file_name(format!("out-{name}.jsonl")));
+            checksum(*f, dump)
+        })
+        .collect();
+    let identical = sums.iter().all(|s| *s == sums[0]);
     println!(
-        "ratio   {:>12.3} (rules / native throughput)",
-        rules_rate / native_rate
-    );
-    println!(
-        "agree   {} (ok jobs {r_ok} vs {n_ok}; points {} vs {})",
-        if r_ok == n_ok && r_points == n_points {
-            "yes"
+        "output  {} (JSONL of rules, native and ideal)",
+        if identical {
+            "byte-identical"
         } else {
-            "NO"
-        },
-        Points::from_micros(r_points as i64),
-        Points::from_micros(n_points as i64)
+            "DIFFERENT (rerun with --dump and diff target/bench/out-*.jsonl)"
+        }
     );
-    let same = checksum(
-        &path,
-        &rules_scorer,
-        args.threads,
-        args.dump.then_some("rules"),
-    ) == checksum(&path, &native, args.threads, args.dump.then_some("native"));
+
+    let mut secs: Vec<Vec<f64>> = vec![Vec::new(); contenders.len()];
+    let mut jobs = 0;
+    for round in 0..args.runs.max(1) {
+        for (i, (name, f)) in contenders.iter().enumerate() {
+            if args.only.as_deref().is_some_and(|o| o != *name) {
+                continue;
+            }
+            let r = timed(*f);
+            eprintln!(
+                "  round {round} {name:<7} {} jobs in {:.3} s ({:.0} jobs/s, {} bytes out)",
+                r.jobs,
+                r.secs,
+                r.jobs as f64 / r.secs,
+                r.bytes
+            );
+            jobs = r.jobs;
+            secs[i].push(r.secs);
+        }
+    }
+    let rate = |s: f64| jobs as f64 / s;
+    let mut medians = Vec::new();
+    for ((name, _), s) in contenders.iter().zip(&mut secs) {
+        if s.is_empty() {
+            medians.push(f64::NAN);
+            continue;
+        }
+        let best = s.iter().copied().fold(f64::INFINITY, f64::min);
+        let med = median(s);
+        medians.push(med);
+        println!(
+            "{name:<7} {:>10.0} jobs/s median  ({:>10.0} best; {:.0} ns of wall time per job)",
+            rate(med),
+            rate(best),
+            med * 1e9 / jobs as f64
+        );
+    }
     println!(
-        "output  {} (byte-identical JSONL from both)",
-        if same { "identical" } else { "DIFFERENT" }
+        "ratio   {:>10.3} rules / native (median throughput)",
+        medians[1] / medians[0]
+    );
+    println!(
+        "ratio   {:>10.3} rules / ideal (median throughput)",
+        medians[2] / medians[0]
     );
     if args.plain {
         let plain = RulesScorer {
             fast: false,
             ..rules_scorer
         };
-        let (p_secs, _, _, _) = best("plain", &path, &plain, 1, 1);
+        let r = timed(&|c: &mut dyn FnMut(&[u8])| through_pipeline(&path, &plain, 1, c));
         println!(
-            "plain   {:>12.0} jobs/s  (1 thread, JSON tree + rhai interpreter)",
-            jobs as f64 / p_secs
+            "plain   {:>10.0} jobs/s  (1 thread, JSON tree + rhai interpreter, one run)",
+            r.jobs as f64 / r.secs
         );
     }
     if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
@@ -518,64 +575,126 @@ fn pick(rule: &NativeRule, at: i64) -> Option<&NativeVersion> {
     rule.versions.iter().rev().find(|v| v.from <= at)
 }
 
-impl<'a> LineScorer for NativeScorer<'a> {
-    type Ctx = (String, String, jobpoints::RulesContext<'a>);
+/// The fields the native scorer reads, whichever parser produced them.
+#[derive(Default)]
+struct NativeJob<'j> {
+    id: Option<Cow<'j, str>>,
+    model: &'j str,
+    completed_at: Option<&'j str>,
+    miner: Option<&'j str>,
+    width: Option<i64>,
+    height: Option<i64>,
+    steps: Option<i64>,
+    input_tokens: Option<i64>,
+    output_tokens: Option<i64>,
+}
 
-    fn context(&self) -> Self::Ctx {
-        (String::new(), String::new(), self.plain.context())
+impl<'j> NativeJob<'j> {
+    /// Through jobpoints' own borrowing parser, so (b) parses exactly as (a) does.
+    fn from_fast(bytes: &'j [u8]) -> Option<NativeJob<'j>> {
+        let job = FastJob::parse(bytes)?;
+        let env = job.envelope()?;
+        let int = |k: &str| match job.get(k) {
+            Some(FastVal::Int(i)) => Some(i),
+            _ => None,
+        };
+        Some(NativeJob {
+            id: env.id,
+            model: env.model,
+            completed_at: env.completed_at,
+            miner: env.miner,
+            width: int("width"),
+            height: int("height"),
+            steps: int("steps"),
+            input_tokens: int("input_tokens"),
+            output_tokens: int("output_tokens"),
+        })
     }
 
-    fn score_line(
+    /// Through serde_json's derived, borrowing deserializer on text already known to be UTF-8:
+    /// what a hand-written pipeline would use.
+    fn from_serde(text: &'j str) -> Option<NativeJob<'j>> {
+        #[derive(serde::Deserialize)]
+        struct Raw<'r> {
+            #[serde(borrow)]
+            id: Option<&'r str>,
+            #[serde(borrow)]
+            model: &'r str,
+            #[serde(borrow)]
+            completed_at: Option<&'r str>,
+            #[serde(borrow)]
+            miner: Option<&'r str>,
+            width: Option<i64>,
+            height: Option<i64>,
+            steps: Option<i64>,
+            input_tokens: Option<i64>,
+            output_tokens: Option<i64>,
+        }
+        let r: Raw<'j> = serde_json::from_str(text).ok()?;
+        Some(NativeJob {
+            id: r.id.map(Cow::Borrowed),
+            model: r.model,
+            completed_at: r.completed_at,
+            miner: r.miner,
+            width: r.width,
+            height: r.height,
+            steps: r.steps,
+            input_tokens: r.input_tokens,
+            output_tokens: r.output_tokens,
+        })
+    }
+}
+
+/// Per-worker scratch of the native scorer.
+#[derive(Default)]
+struct NativeScratch {
+    when: String,
+    reason: String,
+}
+
+impl<'a> NativeScorer<'a> {
+    /// Scores one parsed job natively; false when the job needs the plain path (a missing or
+    /// mistyped field, an unknown model, no time).
+    fn score_native(
         &self,
-        ctx: &mut Self::Ctx,
+        job: &NativeJob<'_>,
         line: u64,
-        bytes: &[u8],
+        scratch: &mut NativeScratch,
         emit: &mut dyn FnMut(&ScoreRef<'_>),
-    ) {
-        let (when, reason, plain) = ctx;
+    ) -> bool {
+        let NativeScratch { when, reason } = scratch;
         let mut s = ScoreRef {
             file: None,
             line,
-            id: None,
-            model: None,
-            miner: None,
-            status: Status::Invalid,
+            id: job.id.as_deref(),
+            model: Some(job.model),
+            miner: job.miner,
+            status: Status::NoRule,
             kind: None,
             family: None,
             rule: None,
             points: Points::ZERO,
             ruleset: self.hash,
             reason: None,
-            error: Some("invalid job"),
+            error: None,
             field: None,
             completed_at: None,
         };
-        let job = FastJob::parse(bytes);
-        let env = job.as_ref().and_then(FastJob::envelope);
-        let (Some(job), Some(env)) = (job.as_ref(), env) else {
-            self.plain.score_line(plain, line, bytes, emit);
-            return;
+        if job.model.trim().is_empty() {
+            return false;
+        }
+        let Some(at) = job.completed_at.and_then(|t| parse_time(t).ok()) else {
+            return false;
         };
-        let id: Option<Cow<'_, str>> = env.id;
-        s.id = id.as_deref();
-        s.model = Some(env.model);
-        s.miner = env.miner;
-        let Some(at) = env.completed_at.and_then(|t| parse_time(t).ok()) else {
-            self.plain.score_line(plain, line, bytes, emit);
-            return;
-        };
-        s.completed_at = match env.completed_at {
+        s.completed_at = match job.completed_at {
             Some(t) if is_canonical_utc(t) => Some(t),
             _ => {
                 *when = utc_string(at);
                 Some(when.as_str())
             }
         };
-        s.error = None;
-        s.status = Status::NoRule;
-        let Some((model_rule, family_rule)) = self.models.get(env.model) else {
-            self.plain.score_line(plain, line, bytes, emit);
-            return;
+        let Some((model_rule, family_rule)) = self.models.get(job.model) else {
+            return false;
         };
         let secs = at.as_second();
         let (rule, version) = match model_rule
@@ -599,7 +718,7 @@ impl<'a> LineScorer for NativeScorer<'a> {
                     );
                     s.reason = Some(reason.as_str());
                     emit(&s);
-                    return;
+                    return true;
                 }
             },
         };
@@ -610,18 +729,12 @@ impl<'a> LineScorer for NativeScorer<'a> {
             *reason = no_rule_reason(version.label);
             s.reason = Some(reason.as_str());
             emit(&s);
-            return;
-        };
-        let int = |k: &str| match job.get(k) {
-            Some(FastVal::Int(i)) => Some(i),
-            _ => None,
+            return true;
         };
         let base = match rule.base {
             Base::Waifu => {
-                let (Some(w), Some(h), Some(steps)) = (int("width"), int("height"), int("steps"))
-                else {
-                    self.plain.score_line(plain, line, bytes, emit);
-                    return;
+                let (Some(w), Some(h), Some(steps)) = (job.width, job.height, job.steps) else {
+                    return false;
                 };
                 let pixels = w * h;
                 if pixels < 262_144 || steps < 20 {
@@ -636,14 +749,13 @@ impl<'a> LineScorer for NativeScorer<'a> {
                     s.status = Status::BelowThreshold;
                     s.reason = Some(reason.as_str());
                     emit(&s);
-                    return;
+                    return true;
                 }
                 (1.0 + 5.0 * (pixels - 262_144) as f64 / 786_432.0) * steps as f64 / 20.0
             }
             Base::Llama => {
-                let (Some(i), Some(o)) = (int("input_tokens"), int("output_tokens")) else {
-                    self.plain.score_line(plain, line, bytes, emit);
-                    return;
+                let (Some(i), Some(o)) = (job.input_tokens, job.output_tokens) else {
+                    return false;
                 };
                 (i + o) as f64 / 1000.0
             }
@@ -651,6 +763,31 @@ impl<'a> LineScorer for NativeScorer<'a> {
         s.status = Status::Ok;
         s.points = Points::from_f64(base * multiplier).expect("finite, non-negative");
         emit(&s);
+        true
+    }
+}
+
+impl<'a> LineScorer for NativeScorer<'a> {
+    type Ctx = (NativeScratch, jobpoints::RulesContext<'a>);
+
+    fn context(&self) -> Self::Ctx {
+        (NativeScratch::default(), self.plain.context())
+    }
+
+    fn score_line(
+        &self,
+        ctx: &mut Self::Ctx,
+        line: u64,
+        bytes: &[u8],
+        emit: &mut dyn FnMut(&ScoreRef<'_>),
+    ) {
+        // Malformed lines (about 1% of the ledger) take the same plain path in every scorer:
+        // producing their error messages is parsing, not scoring.
+        let done = NativeJob::from_fast(bytes)
+            .is_some_and(|job| self.score_native(&job, line, &mut ctx.0, emit));
+        if !done {
+            self.plain.score_line(&mut ctx.1, line, bytes, emit);
+        }
     }
 
     fn score_record(
@@ -659,6 +796,120 @@ impl<'a> LineScorer for NativeScorer<'a> {
         record: JobRecord,
         emit: &mut dyn FnMut(&ScoreRef<'_>),
     ) {
-        self.plain.score_record(&mut ctx.2, record, emit);
+        self.plain.score_record(&mut ctx.1, record, emit);
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The ideal pipeline: what the machine can do for this job with no rules engine at all.
+
+/// Bytes per block the reader hands to a worker.
+const IDEAL_BLOCK: usize = 1 << 20;
+
+/// Reads the file in 1 MiB blocks cut at line ends (no per-line copy), lets `threads` workers
+/// split, parse (serde_json, borrowed), score natively and write each block's JSONL, and
+/// hands the outputs to `consume` in input order. Returns the number of jobs.
+fn ideal_pipeline(
+    path: &Path,
+    native: &NativeScorer<'_>,
+    threads: usize,
+    mut consume: impl FnMut(&[u8]),
+) -> u64 {
+    use std::io::Read;
+    let (block_tx, block_rx) = crossbeam_channel::bounded::<(u64, u64, Vec<u8>)>(threads * 2);
+    let (done_tx, done_rx) = crossbeam_channel::bounded::<(u64, u64, Vec<u8>)>(threads * 2);
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let mut file = std::fs::File::open(path).expect("open ledger");
+            let (mut seq, mut line, mut carry) = (0u64, 1u64, Vec::new());
+            loop {
+                let mut block = std::mem::take(&mut carry);
+                block.reserve(IDEAL_BLOCK);
+                let start = block.len();
+                block.resize(start + IDEAL_BLOCK, 0);
+                let n = file.read(&mut block[start..]).expect("read ledger");
+                block.truncate(start + n);
+                if block.is_empty() {
+                    break;
+                }
+                if n > 0 {
+                    // Keep the partial last line for the next block.
+                    match memchr::memrchr(b'\n', &block) {
+                        Some(i) => carry = block.split_off(i + 1),
+                        None => {
+                            carry = block;
+                            continue;
+                        }
+                    }
+                }
+                let lines = memchr::memchr_iter(b'\n', &block).count() as u64
+                    + u64::from(block.last() != Some(&b'\n'));
+                if block_tx.send((seq, line, block)).is_err() {
+                    break;
+                }
+                seq += 1;
+                line += lines;
+                if n == 0 {
+                    break;
+                }
+            }
+        });
+        for _ in 0..threads {
+            let (rx, tx) = (block_rx.clone(), done_tx.clone());
+            scope.spawn(move || {
+                let mut scratch = NativeScratch::default();
+                let mut plain = native.plain.context();
+                for (seq, first_line, block) in rx {
+                    let mut out = Vec::with_capacity(block.len() * 2 + 4096);
+                    let mut jobs = 0u64;
+                    let mut emit = |s: &ScoreRef<'_>| write_jsonl(&mut out, s);
+                    // UTF-8 is validated once per block, not once per string.
+                    let text = std::str::from_utf8(&block).ok();
+                    let (mut start, mut line) = (0, first_line);
+                    let ends = memchr::memchr_iter(b'\n', &block)
+                        .chain((block.last() != Some(&b'\n')).then_some(block.len()));
+                    for end in ends {
+                        let (from, line_no) = (start, line);
+                        start = end + 1;
+                        line += 1;
+                        let raw = &block[from..end];
+                        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+                        if raw.iter().all(u8::is_ascii_whitespace) {
+                            continue;
+                        }
+                        jobs += 1;
+                        // `from..end` are at ASCII newlines, so they are char boundaries.
+                        let job = match text {
+                            Some(t) => NativeJob::from_serde(&t[from..from + raw.len()]),
+                            None => std::str::from_utf8(raw)
+                                .ok()
+                                .and_then(NativeJob::from_serde),
+                        };
+                        let done = job.is_some_and(|job| {
+                            native.score_native(&job, line_no, &mut scratch, &mut emit)
+                        });
+                        if !done {
+                            native.plain.score_line(&mut plain, line_no, raw, &mut emit);
+                        }
+                    }
+                    if tx.send((seq, jobs, out)).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(done_tx);
+        drop(block_rx);
+        let mut pending = std::collections::BTreeMap::new();
+        let (mut next, mut jobs) = (0u64, 0u64);
+        for (seq, n, out) in done_rx.iter() {
+            pending.insert(seq, (n, out));
+            while let Some((n, out)) = pending.remove(&next) {
+                next += 1;
+                jobs += n;
+                consume(&out);
+            }
+        }
+        jobs
+    })
 }
