@@ -25,11 +25,11 @@ use std::io::{self, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use jobpoints::{
-    FastJob, FastVal, JobReader, JobRecord, LineScorer, Points, RuleFiles, RulesScorer,
-    ScoreOptions, ScoreRef, Status, is_canonical_utc, load, parse_time, run_ledger, utc_string,
-    write_jsonl,
+use jobpoints::internals::{
+    BorrowedJob, BorrowedValue, JobReader, JobRecord, LineScorer, RuleFiles, ScoreContext,
+    ScoreRef, Scorer, load, parse_time_exact, run_ledger, utc_string, write_jsonl,
 };
+use jobpoints::{Points, Status};
 
 struct Args {
     jobs: u64,
@@ -86,7 +86,7 @@ fn ledger(jobs: u64, seed: u64) -> PathBuf {
         let tmp = path.with_extension("tmp");
         let mut out =
             BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp).expect("create"));
-        jobpoints::synth::write_ledger(&mut out, jobs, seed).expect("write ledger");
+        jobpoints::internals::synth::write_ledger(&mut out, jobs, seed).expect("write ledger");
         out.flush().expect("flush");
         drop(out);
         std::fs::rename(&tmp, &path).expect("rename");
@@ -203,12 +203,7 @@ fn main() {
         args.runs
     );
 
-    let rules_scorer = RulesScorer {
-        rules: &rules,
-        opts: ScoreOptions::default(),
-        file: None,
-        fast: true,
-    };
+    let rules_scorer = Scorer::new(&rules);
     let native = NativeScorer::new(&rules);
     let threads = args.threads;
     let run_rules = |c: &mut dyn FnMut(&[u8])| through_pipeline(&path, &rules_scorer, threads, c);
@@ -286,9 +281,9 @@ fn main() {
         medians[2] / medians[0]
     );
     if args.plain {
-        let plain = RulesScorer {
-            fast: false,
-            ..rules_scorer
+        let plain = Scorer {
+            reference: true,
+            ..rules_scorer.clone()
         };
         let r = timed(&|c: &mut dyn FnMut(&[u8])| through_pipeline(&path, &plain, 1, c));
         println!(
@@ -382,7 +377,7 @@ struct NativeScorer<'a> {
     models: HashMap<&'static str, (Option<NativeRule>, NativeRule)>,
     /// Malformed lines (about 1% of the ledger) take the same plain path in both scorers:
     /// producing their error messages is parsing, not scoring.
-    plain: RulesScorer<'a>,
+    plain: Scorer<'a>,
 }
 
 /// The `no_rule` reasons of the shipped rules, written out as the rule files state them.
@@ -401,7 +396,7 @@ fn no_rule_reason(label: &str) -> String {
 }
 
 impl<'a> NativeScorer<'a> {
-    fn new(rules: &'a jobpoints::RuleSet) -> Self {
+    fn new(rules: &'a jobpoints::internals::RuleSet) -> Self {
         let hash: &str = &rules.hash;
         let family = |name: &str| -> NativeRule {
             let (kind, base, versions) = match name {
@@ -557,11 +552,9 @@ impl<'a> NativeScorer<'a> {
             ),
         );
         models.insert("meta-llama/llama-2-70b-chat", (None, family("llm70b4b")));
-        let plain = RulesScorer {
-            rules,
-            opts: ScoreOptions::default(),
-            file: None,
-            fast: false,
+        let plain = Scorer {
+            reference: true,
+            ..Scorer::new(rules)
         };
         NativeScorer {
             hash,
@@ -592,17 +585,25 @@ struct NativeJob<'j> {
 impl<'j> NativeJob<'j> {
     /// Through jobpoints' own borrowing parser, so (b) parses exactly as (a) does.
     fn from_fast(bytes: &'j [u8]) -> Option<NativeJob<'j>> {
-        let job = FastJob::parse(bytes)?;
-        let env = job.envelope()?;
-        let int = |k: &str| match job.get(k) {
-            Some(FastVal::Int(i)) => Some(i),
+        let job = BorrowedJob::parse(bytes)?;
+        let int = |k: &str| match job.value(k) {
+            Some(BorrowedValue::Int(i)) => Some(i),
             _ => None,
         };
+        let text = |k: &str| match job.value(k) {
+            Some(BorrowedValue::Str(s)) => Some(s),
+            _ => None,
+        };
+        let id = match job.value("id") {
+            Some(BorrowedValue::Str(s)) => Cow::Borrowed(s),
+            Some(BorrowedValue::Int(i)) => Cow::Owned(i.to_string()),
+            _ => return None,
+        };
         Some(NativeJob {
-            id: env.id,
-            model: env.model,
-            completed_at: env.completed_at,
-            miner: env.miner,
+            id: Some(id),
+            model: text("model")?,
+            completed_at: text("completed_at"),
+            miner: text("miner"),
             width: int("width"),
             height: int("height"),
             steps: int("steps"),
@@ -679,15 +680,16 @@ impl<'a> NativeScorer<'a> {
             error: None,
             field: None,
             completed_at: None,
+            trace: None,
         };
         if job.model.trim().is_empty() {
             return false;
         }
-        let Some(at) = job.completed_at.and_then(|t| parse_time(t).ok()) else {
+        let Some((at, canonical)) = job.completed_at.and_then(|t| parse_time_exact(t).ok()) else {
             return false;
         };
         s.completed_at = match job.completed_at {
-            Some(t) if is_canonical_utc(t) => Some(t),
+            Some(t) if canonical => Some(t),
             _ => {
                 *when = utc_string(at);
                 Some(when.as_str())
@@ -710,8 +712,8 @@ impl<'a> NativeScorer<'a> {
                     *reason = format!(
                         "no version of rule `{}` is in force at {}; the first takes effect {}",
                         family_rule.family,
-                        jobpoints::utc_date(at),
-                        jobpoints::utc_date(
+                        jobpoints::internals::utc_date(at),
+                        jobpoints::internals::utc_date(
                             jiff::Timestamp::from_second(family_rule.versions[0].from)
                                 .expect("date")
                         )
@@ -768,7 +770,7 @@ impl<'a> NativeScorer<'a> {
 }
 
 impl<'a> LineScorer for NativeScorer<'a> {
-    type Ctx = (NativeScratch, jobpoints::RulesContext<'a>);
+    type Ctx = (NativeScratch, ScoreContext<'a>);
 
     fn context(&self) -> Self::Ctx {
         (NativeScratch::default(), self.plain.context())
@@ -793,7 +795,7 @@ impl<'a> LineScorer for NativeScorer<'a> {
     fn score_record(
         &self,
         ctx: &mut Self::Ctx,
-        record: JobRecord,
+        record: &JobRecord,
         emit: &mut dyn FnMut(&ScoreRef<'_>),
     ) {
         self.plain.score_record(&mut ctx.1, record, emit);

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use jobpoints::{RuleFiles, RulesHandle, RulesWatcher, load};
+use jobpoints::internals::{RuleFiles, RulesHandle, RulesWatcher, load};
 
 fn copy_dir(src: &Path, dst: &Path) {
     std::fs::create_dir_all(dst).unwrap();
@@ -77,7 +77,7 @@ fn main() {
     summary(
         &format!(
             "save → active (rename-save, {} ms debounce)",
-            jobpoints::DEBOUNCE.as_millis()
+            jobpoints::internals::DEBOUNCE.as_millis()
         ),
         latencies,
     );

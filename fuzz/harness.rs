@@ -6,10 +6,11 @@
 
 use std::sync::{Arc, OnceLock};
 
-use jobpoints::{
-    EvalContext, EvalFormat, Formula, Observed, Outcome, Pricing, Program, RuleFiles, RuleSet,
-    RuleVersion, RulesScorer, ScoreOptions, ScoreWriter, Status, Value, evaluate, load,
-    render_human, run_ledger, score_record, write_jsonl,
+use jobpoints::Status;
+use jobpoints::internals::{
+    EvalContext, Formula, Observed, Outcome, Pricing, Program, RuleFiles, RuleSet, RuleVersion,
+    ScoreOptions, Scorer, Value, evaluate, load, render_human, run_ledger, score_record,
+    write_jsonl,
 };
 
 /// The rules built into jobpoints, loaded once per process.
@@ -26,40 +27,36 @@ fn shipped() -> &'static RuleSet {
 /// with the shipped rules, then written as JSONL.
 pub fn jobs(data: &[u8]) {
     let rules = shipped();
-    let mut ctx = EvalContext::new();
-    let mut out = ScoreWriter::new(Vec::new(), EvalFormat::Jsonl, false);
+    let mut out = Vec::new();
     let mut last_line = 0;
     let mut results = 0usize;
-    for record in jobpoints::JobReader::new(data) {
-        let score = score_record(rules, record, ScoreOptions::default(), &mut ctx);
-        assert!(score.line >= 1, "lines are 1-based");
-        assert!(score.line >= last_line, "results come in input order");
-        last_line = score.line;
-        if score.status == Status::Invalid {
+    for record in jobpoints::internals::JobReader::new(data) {
+        let score = score_record(rules, &record, ScoreOptions::default());
+        assert!(score.line() >= 1, "lines are 1-based");
+        assert!(score.line() >= last_line, "results come in input order");
+        last_line = score.line();
+        if score.status() == Status::Invalid {
             assert!(
-                score.error.as_deref().is_some_and(|e| !e.is_empty()),
+                score.error().is_some_and(|e| !e.is_empty()),
                 "an invalid job says why"
             );
         }
-        out.write(score).expect("writing to memory");
+        write_jsonl(&mut out, &score.as_ref());
         results += 1;
     }
-    out.finish().expect("writing to memory");
     // Every result is at least one byte of input: nothing is invented.
     assert!(results <= data.len());
 
-    // The ledger scorer behind `eval` and `tally`: its fast path (borrowing parser, cached
-    // resolution, compiled formulas) must give byte-identical results to the plain path.
+    // The scorer behind `eval` and `tally`: the usual way (borrowed reader, cached
+    // resolution, compiled formulas) must give byte-identical results to the reference way.
     let ledger = |fast: bool| {
-        let scorer = RulesScorer {
-            rules,
-            opts: ScoreOptions::default(),
-            file: None,
-            fast,
+        let scorer = Scorer {
+            reference: !fast,
+            ..Scorer::new(rules)
         };
         let mut out = Vec::new();
         let jobs = run_ledger(
-            jobpoints::JobReader::new(data),
+            jobpoints::internals::JobReader::new(data),
             &scorer,
             1,
             |s, buf: &mut Vec<u8>| write_jsonl(buf, s),
@@ -123,13 +120,12 @@ pub fn rules(data: &[u8]) {
             r#"{"model":"fuzz","width":1024,"height":1024,"steps":30,"completed_at":"2024-06-01"}"#,
             "\n"
         );
-        let mut ctx = EvalContext::new();
-        for record in jobpoints::JobReader::new(jobs.as_bytes()) {
+        for record in jobpoints::internals::JobReader::new(jobs.as_bytes()) {
             let opts = ScoreOptions {
                 at: None,
                 explain: true,
             };
-            let _ = score_record(rules, record, opts, &mut ctx);
+            let _ = score_record(rules, &record, opts);
         }
     }
 }
@@ -163,7 +159,7 @@ pub fn formula(data: &[u8]) {
     let version = RuleVersion {
         version: 1,
         label: "fuzz@1".into(),
-        effective_from: jobpoints::parse_time("2024-01-01").expect("a date"),
+        effective_from: jobpoints::internals::parse_time("2024-01-01").expect("a date"),
         source: "fuzz".into(),
         notes: None,
         assumptions: Vec::new(),

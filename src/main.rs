@@ -1,5 +1,5 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    jobpoints::cli::main()
+    jobpoints::internals::cli_main()
 }

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use jobpoints::{EvalContext, RuleFiles, ScoreOptions, load, parse_job, score_record};
+use jobpoints::internals::{RuleFiles, ScoreOptions, load, parse_job, score_record};
 use serde_json::{Value, json};
 
 use crate::check_cli::copy_rules;
@@ -39,7 +39,7 @@ fn path(rel: &str) -> String {
 }
 
 /// The repository's rules with the proposed rule file in place, loaded and valid.
-fn rules_with(proposal: &Value) -> jobpoints::RuleSet {
+fn rules_with(proposal: &Value) -> jobpoints::internals::RuleSet {
     let mut files = RuleFiles::from_dir(&rules_dir()).unwrap();
     files.files.insert(
         proposal["path"].as_str().unwrap().to_string(),
@@ -55,15 +55,19 @@ fn rules_with(proposal: &Value) -> jobpoints::RuleSet {
 }
 
 /// Points and rule of one job with no time (so the latest version, the proposal, applies).
-fn score(rules: &jobpoints::RuleSet, model: &str, w: u32, h: u32, steps: u32) -> (String, String) {
+fn score(
+    rules: &jobpoints::internals::RuleSet,
+    model: &str,
+    w: u32,
+    h: u32,
+    steps: u32,
+) -> (String, String) {
     let job = json!({"model": model, "width": w, "height": h, "steps": steps});
-    let s = score_record(
-        rules,
-        parse_job(1, job),
-        ScoreOptions::default(),
-        &mut EvalContext::new(),
-    );
-    (s.points.to_string(), s.rule.unwrap_or_default())
+    let s = score_record(rules, &parse_job(1, job), ScoreOptions::default());
+    (
+        s.points().to_string(),
+        s.rule().unwrap_or_default().to_string(),
+    )
 }
 
 fn f(v: &Value) -> f64 {
@@ -550,14 +554,9 @@ fn llm_benchmarks_give_the_model_factor_as_multiplier() {
     // A catalog model of the family without its own model rule: priced by the proposal.
     let job =
         json!({"model": "dolphin-2.9.4-llama3.1-8b", "input_tokens": 812, "output_tokens": 188});
-    let s = score_record(
-        &rules,
-        parse_job(1, job),
-        ScoreOptions::default(),
-        &mut EvalContext::new(),
-    );
-    assert_eq!(s.points.to_string(), "0.500000");
-    assert_eq!(s.rule.as_deref(), Some("llm8b16b@2"));
+    let s = score_record(&rules, &parse_job(1, job), ScoreOptions::default());
+    assert_eq!(s.points().to_string(), "0.500000");
+    assert_eq!(s.rule(), Some("llm8b16b@2"));
 
     let out = jobpoints()
         .args(["calibrate", &path(LLM), "--model", "llm8b16b"])

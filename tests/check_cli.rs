@@ -101,7 +101,7 @@ fn models_lists_the_catalog() {
 
 /// Copies the repository's rules into `dest`.
 pub fn copy_rules(dest: &std::path::Path) {
-    let files = jobpoints::RuleFiles::from_dir(&crate::util::rules_dir()).unwrap();
+    let files = jobpoints::internals::RuleFiles::from_dir(&crate::util::rules_dir()).unwrap();
     for (rel, bytes) in &files.files {
         let path = dest.join(rel);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();

@@ -180,25 +180,24 @@ fn real_example_jobs_are_the_fixture_copy() {
 #[test]
 fn every_corpus_job_is_valid_and_priced_by_a_rule() {
     let rules = crate::util::shipped_rules();
-    let mut ctx = jobpoints::EvalContext::new();
     for name in ["grid.jsonl", "llm_mix.jsonl"] {
         let text = std::fs::read_to_string(root().join("corpus").join(name)).unwrap();
         let mut n = 0;
-        for record in jobpoints::JobReader::new(text.as_bytes()) {
-            let s = jobpoints::score_record(&rules, record, Default::default(), &mut ctx);
+        for record in jobpoints::internals::JobReader::new(text.as_bytes()) {
+            let s = jobpoints::internals::score_record(&rules, &record, Default::default());
             assert!(
                 !matches!(
-                    s.status,
+                    s.status(),
                     jobpoints::Status::Invalid | jobpoints::Status::Error
                 ),
                 "{name}:{}: {s:?}",
-                s.line
+                s.line()
             );
             assert!(
-                s.rule.is_some(),
+                s.rule().is_some(),
                 "{name}:{}: no rule for {:?}",
-                s.line,
-                s.model
+                s.line(),
+                s.model()
             );
             n += 1;
         }

@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use jobpoints::RuleFiles;
+use jobpoints::internals::RuleFiles;
 use serde_json::Value as Json;
 
 use crate::rule_errors::overlay;
@@ -537,28 +537,26 @@ fn a_large_ledger_is_streamed_in_bounded_memory() {
     };
     // Only AnimagineXL (shape 0) changes: sdxl10 version 3 doubles it.
     assert_eq!(total["changed"], per_shape(0));
-    let old = jobpoints::load(RuleFiles::from_dir(&dir.path().join("old")).unwrap())
+    let old = jobpoints::internals::load(RuleFiles::from_dir(&dir.path().join("old")).unwrap())
         .ruleset
         .unwrap();
-    let new = jobpoints::load(RuleFiles::from_dir(&dir.path().join("new")).unwrap())
+    let new = jobpoints::internals::load(RuleFiles::from_dir(&dir.path().join("new")).unwrap())
         .ruleset
         .unwrap();
-    let mut ctx = jobpoints::EvalContext::new();
     let (mut before, mut after) = (0i128, 0i128);
     for (i, shape) in SHAPES.iter().enumerate() {
         let job: Json = serde_json::from_str(&format!("{{{shape}}}")).unwrap();
-        let score = |rs: &jobpoints::RuleSet, ctx: &mut jobpoints::EvalContext| {
-            jobpoints::score_record(
+        let score = |rs: &jobpoints::internals::RuleSet| {
+            jobpoints::internals::score_record(
                 rs,
-                jobpoints::parse_job(1, job.clone()),
+                &jobpoints::internals::parse_job(1, job.clone()),
                 Default::default(),
-                ctx,
             )
-            .points
+            .points()
             .micros() as i128
         };
-        before += score(&old, &mut ctx) * per_shape(i as u64) as i128;
-        after += score(&new, &mut ctx) * per_shape(i as u64) as i128;
+        before += score(&old) * per_shape(i as u64) as i128;
+        after += score(&new) * per_shape(i as u64) as i128;
     }
     let micros = |v: &Json| -> i128 {
         let p: jobpoints::Points = v.to_string().parse().unwrap();
@@ -664,14 +662,14 @@ fn the_rules_readme_walkthrough_shows_real_output() {
 // one spot of the shipped rules and names the change it must produce.
 
 /// The shipped rules with `from` replaced by `to` in `file` (which must contain `from`).
-fn edited(file: &str, from: &str, to: &str) -> jobpoints::RuleSet {
+fn edited(file: &str, from: &str, to: &str) -> jobpoints::internals::RuleSet {
     let mut files = RuleFiles::from_dir(&rules_dir()).unwrap();
     let text = files.text(file).unwrap().to_string();
     assert!(text.contains(from), "{file} does not contain {from:?}");
     files
         .files
         .insert(file.to_string(), text.replacen(from, to, 1).into_bytes());
-    let loaded = jobpoints::load(files);
+    let loaded = jobpoints::internals::load(files);
     let errors: Vec<String> = loaded.diagnostics.iter().map(|d| d.to_string()).collect();
     loaded
         .ruleset
@@ -680,7 +678,7 @@ fn edited(file: &str, from: &str, to: &str) -> jobpoints::RuleSet {
 
 #[test]
 fn every_kind_of_rule_change_is_named_and_flagged_as_it_should() {
-    use jobpoints::{Entity, Op};
+    use jobpoints::internals::{Entity, Op};
     let shipped = crate::util::shipped_rules();
     // (file, from, to, entity, op, field, flagged)
     type Case<'a> = (&'a str, &'a str, &'a str, Entity, Op, Option<&'a str>, bool);
@@ -787,7 +785,7 @@ fn every_kind_of_rule_change_is_named_and_flagged_as_it_should() {
     ];
     for (file, from, to, entity, op, field, flagged) in cases {
         let new = edited(file, from, to);
-        let changes = jobpoints::diff_rules(&shipped, &new);
+        let changes = jobpoints::internals::diff_rules(&shipped, &new);
         assert_eq!(changes.len(), 1, "{file}: {from:?} → {to:?}: {changes:#?}");
         let c = &changes[0];
         assert_eq!(
@@ -800,13 +798,13 @@ fn every_kind_of_rule_change_is_named_and_flagged_as_it_should() {
 
 #[test]
 fn removing_a_version_and_editing_an_inline_formula_are_flagged() {
-    use jobpoints::{Entity, Op};
+    use jobpoints::internals::{Entity, Op};
     let shipped = crate::util::shipped_rules();
     let file = "models/openhermes-2-pro-mistral-7b.toml";
     let text = std::fs::read_to_string(rules_dir().join(file)).unwrap();
     let second = text.match_indices("[[version]]").nth(1).unwrap().0;
     let new = edited(file, &text[second..], "");
-    let changes = jobpoints::diff_rules(&shipped, &new);
+    let changes = jobpoints::internals::diff_rules(&shipped, &new);
     assert!(
         changes.iter().any(|c| c.entity == Entity::Version
             && c.op == Op::Removed
@@ -817,13 +815,13 @@ fn removing_a_version_and_editing_an_inline_formula_are_flagged() {
 
     // An inline `expr` edited in place: flagged, with the text diff.
     let inline = "--- models/inline.toml\n[rule]\nmodel = \"inline-llm\"\nfamily = \"llm8x7b4b\"\nkind = \"llm\"\n\n[[version]]\nversion = 1\neffective_from = 2024-04-01\nsource = \"test\"\nexpr = \"tokens / 1000.0\"\n";
-    let old = jobpoints::load(overlay(inline)).ruleset.unwrap();
-    let new = jobpoints::load(overlay(
+    let old = jobpoints::internals::load(overlay(inline)).ruleset.unwrap();
+    let new = jobpoints::internals::load(overlay(
         &inline.replace("tokens / 1000.0", "tokens / 500.0"),
     ))
     .ruleset
     .unwrap();
-    let changes = jobpoints::diff_rules(&old, &new);
+    let changes = jobpoints::internals::diff_rules(&old, &new);
     assert_eq!(changes.len(), 1, "{changes:#?}");
     assert_eq!(changes[0].field.as_deref(), Some("expr"));
     assert!(changes[0].flag.is_some());

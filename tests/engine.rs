@@ -1,9 +1,10 @@
 //! Library-level behaviour: Season 1 check values, catalog coverage, determinism, and adding
 //! a model without rebuilding.
 
-use jobpoints::{
-    EvalContext, JobReader, PointsSum, Resolution, RuleFiles, ScoreOptions, Status, load,
-    parse_job, parse_time, score_record,
+use jobpoints::Status;
+use jobpoints::internals::{
+    JobReader, PointsSum, Resolution, RuleFiles, ScoreOptions, load, parse_job, parse_time,
+    score_record,
 };
 use serde_json::json;
 
@@ -15,9 +16,9 @@ fn points(job: serde_json::Value, at: &str) -> String {
         at: Some(parse_time(at).unwrap()),
         explain: false,
     };
-    let s = score_record(&rs, parse_job(1, job), opts, &mut EvalContext::new());
-    assert_eq!(s.status, Status::Ok, "{s:?}");
-    s.points.to_string()
+    let s = score_record(&rs, &parse_job(1, job), opts);
+    assert_eq!(s.status(), Status::Ok, "{s:?}");
+    s.points().to_string()
 }
 
 /// The check values of SPEC.md, table-driven.
@@ -95,10 +96,9 @@ fn totals_do_not_depend_on_order() {
     let mut lines: Vec<&str> = text.lines().collect();
     let total = |lines: &[&str]| {
         let joined = lines.join("\n");
-        let mut ctx = EvalContext::new();
         let mut sum = PointsSum::default();
         for r in JobReader::new(joined.as_bytes()) {
-            sum += score_record(&rs, r, ScoreOptions::default(), &mut ctx).points;
+            sum += score_record(&rs, &r, ScoreOptions::default()).points();
         }
         sum
     };
@@ -122,10 +122,9 @@ fn totals_do_not_depend_on_order() {
 fn threads_agree() {
     let rs = std::sync::Arc::new(shipped_rules());
     let text = std::sync::Arc::new(std::fs::read_to_string(fixture("example_jobs.jsonl")).unwrap());
-    let run = |rs: &jobpoints::RuleSet, text: &str| {
-        let mut ctx = EvalContext::new();
+    let run = |rs: &jobpoints::internals::RuleSet, text: &str| {
         JobReader::new(text.as_bytes())
-            .map(|r| score_record(rs, r, ScoreOptions::default(), &mut ctx).points)
+            .map(|r| score_record(rs, &r, ScoreOptions::default()).points())
             .collect::<Vec<_>>()
     };
     let here = run(&rs, &text);

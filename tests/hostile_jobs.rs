@@ -4,7 +4,8 @@
 
 use std::sync::OnceLock;
 
-use jobpoints::{EvalContext, JobReader, RuleSet, ScoreOptions, Status, score_record};
+use jobpoints::Status;
+use jobpoints::internals::{JobReader, RuleSet, ScoreOptions, score_record};
 
 use crate::util::{jobpoints, shipped_rules, with_snapshots};
 
@@ -17,10 +18,16 @@ fn rules() -> &'static RuleSet {
 
 /// (line, status, field, error) of every result for `bytes`.
 fn score(bytes: &[u8]) -> Vec<(u64, Status, Option<String>, String)> {
-    let mut ctx = EvalContext::new();
     JobReader::new(bytes)
-        .map(|r| score_record(rules(), r, ScoreOptions::default(), &mut ctx))
-        .map(|s| (s.line, s.status, s.field, s.error.unwrap_or_default()))
+        .map(|r| score_record(rules(), &r, ScoreOptions::default()))
+        .map(|s| {
+            (
+                s.line(),
+                s.status(),
+                s.field().map(String::from),
+                s.error().unwrap_or_default().to_string(),
+            )
+        })
         .collect()
 }
 
@@ -221,7 +228,7 @@ fn a_ten_megabyte_line_is_read_and_a_longer_than_allowed_one_is_refused() {
         ]
     );
 
-    let overlong = "y".repeat(jobpoints::MAX_LINE_BYTES + 10);
+    let overlong = "y".repeat(jobpoints::internals::MAX_LINE_BYTES + 10);
     let file = format!("{OK}\n{overlong}\n{OK}\n");
     let results = score(file.as_bytes());
     let got: Vec<(u64, Status)> = results.iter().map(|r| (r.0, r.1)).collect();

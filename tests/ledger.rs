@@ -1,12 +1,12 @@
-//! Ledger scale: the fast path (parallel, compiled formulas, borrowing parser, cached
-//! resolution) gives byte-identical results to plain evaluation (JSON tree + rhai
+//! Ledger scale: scoring the usual way (parallel, compiled formulas, the borrowed reader)
+//! gives byte-identical results to the reference way (the strict reader and the rhai
 //! interpreter, one thread) on the benchmark's ledger plus hostile lines; tallies are exact
 //! and independent of thread count and line order.
 
 use std::io::BufReader;
 
-use jobpoints::{
-    GroupBy, JobReader, PartialTally, RulesScorer, ScoreOptions, Tally, parse_time, run_ledger,
+use jobpoints::internals::{
+    GroupBy, JobReader, PartialTally, ScoreOptions, Scorer, Tally, parse_time, run_ledger,
     write_jsonl,
 };
 
@@ -41,7 +41,7 @@ const HOSTILE: &str = r#"{"id":"h1","model":"Brain\u0044ance","width":512,"heigh
 
 fn ledger_text(jobs: u64) -> String {
     let mut bytes = Vec::new();
-    jobpoints::synth::write_ledger(&mut bytes, jobs, 7).unwrap();
+    jobpoints::internals::synth::write_ledger(&mut bytes, jobs, 7).unwrap();
     let mut text = String::from_utf8(bytes).unwrap();
     text.push_str(HOSTILE);
     text
@@ -49,14 +49,13 @@ fn ledger_text(jobs: u64) -> String {
 
 pub fn score(text: &str, fast: bool, threads: usize, at: Option<&str>) -> Vec<u8> {
     let rules = shipped_rules();
-    let scorer = RulesScorer {
-        rules: &rules,
+    let scorer = Scorer {
         opts: ScoreOptions {
             at: at.map(|t| parse_time(t).unwrap()),
             explain: false,
         },
-        file: None,
-        fast,
+        reference: !fast,
+        ..Scorer::new(&rules)
     };
     let mut out = Vec::new();
     let reader = JobReader::new(BufReader::new(text.as_bytes()));
@@ -121,12 +120,7 @@ fn fast_path_is_byte_identical_to_plain_evaluation() {
 
 fn tally(text: &str, threads: usize, by: &[GroupBy]) -> Tally {
     let rules = shipped_rules();
-    let scorer = RulesScorer {
-        rules: &rules,
-        opts: ScoreOptions::default(),
-        file: None,
-        fast: true,
-    };
+    let scorer = Scorer::new(&rules);
     let mut t = Tally::new(by.to_vec());
     let reader = JobReader::new(BufReader::new(text.as_bytes()));
     run_ledger(

@@ -4,9 +4,10 @@
 
 use std::sync::OnceLock;
 
-use jobpoints::{
-    EvalContext, JobKind, Outcome, Points, Pricing, RuleSet, ScoreOptions, Value, evaluate,
-    parse_job, score_record,
+use jobpoints::Points;
+use jobpoints::internals::{
+    EvalContext, JobKind, Outcome, Pricing, RuleSet, ScoreOptions, Value, evaluate, parse_job,
+    score_record,
 };
 use proptest::prelude::*;
 
@@ -46,7 +47,7 @@ fn input_pair(kind: &JobKind, fractions: &[(f64, f64)]) -> (Vec<Value>, Vec<Valu
 fn points_of(outcome: Outcome, what: &str) -> Result<Points, TestCaseError> {
     match outcome {
         Outcome::Ok { points, .. } => Ok(points),
-        Outcome::BelowThreshold { .. } => Ok(Points::from_micros(0)),
+        Outcome::BelowThreshold => Ok(Points::from_micros(0)),
         Outcome::Failed { error } => Err(TestCaseError::fail(format!("{what}: {error}"))),
     }
 }
@@ -100,10 +101,9 @@ proptest! {
             })
             .collect();
         let score_all = |jobs: &[serde_json::Value]| -> Vec<(String, String)> {
-            let mut ctx = EvalContext::new();
             jobs.iter()
-                .map(|j| score_record(rs, parse_job(1, j.clone()), ScoreOptions::default(), &mut ctx))
-                .map(|s| (s.status.to_string(), s.points.to_string()))
+                .map(|j| score_record(rs, &parse_job(1, j.clone()), ScoreOptions::default()))
+                .map(|s| (s.status().to_string(), s.points().to_string()))
                 .collect()
         };
         let once = score_all(&jobs);

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use jobpoints::{RuleFiles, RulesOrigin, load, render_human};
+use jobpoints::internals::{RuleFiles, RulesOrigin, load, render_human};
 
 use crate::util::{rules_dir, with_snapshots};
 
@@ -52,15 +52,12 @@ fn broken_rule_sets_report_their_diagnostics() {
                 "{name}: an invalid rule set is not usable"
             );
             assert!(
-                loaded
-                    .diagnostics
-                    .iter()
-                    .any(|d| d.code.as_str() == expected_code),
+                loaded.diagnostics.iter().any(|d| d.code() == expected_code),
                 "{name} must report `{expected_code}`, got {:?}",
                 loaded
                     .diagnostics
                     .iter()
-                    .map(|d| d.code.as_str())
+                    .map(|d| d.code())
                     .collect::<Vec<_>>()
             );
             let files = &loaded.files;
@@ -84,7 +81,7 @@ fn warnings_do_not_block_the_rule_set() {
                 loaded
                     .diagnostics
                     .iter()
-                    .any(|d| d.code.as_str() == expected_code && !d.is_error()),
+                    .any(|d| d.code() == expected_code && !d.is_error()),
                 "{name} must warn `{expected_code}`"
             );
             let files = &loaded.files;
@@ -107,17 +104,16 @@ fn rules_only_changes_load_and_score() {
             let rs = loaded
                 .ruleset
                 .unwrap_or_else(|| panic!("{}: {diags:#?}", path.display()));
-            let mut ctx = jobpoints::EvalContext::new();
             let mut out = String::new();
-            for record in jobpoints::JobReader::new(jobs.as_bytes()) {
-                let s = jobpoints::score_record(&rs, record, Default::default(), &mut ctx);
+            for record in jobpoints::internals::JobReader::new(jobs.as_bytes()) {
+                let s = jobpoints::internals::score_record(&rs, &record, Default::default());
                 out.push_str(&format!(
                     "{} {} {} {} {}\n",
-                    s.id.as_deref().unwrap_or("-"),
-                    s.status,
-                    s.kind.as_deref().unwrap_or("-"),
-                    s.rule.as_deref().unwrap_or("-"),
-                    s.points
+                    s.id().unwrap_or("-"),
+                    s.status(),
+                    s.kind().unwrap_or("-"),
+                    s.rule().unwrap_or("-"),
+                    s.points()
                 ));
             }
             insta::assert_snapshot!(format!(

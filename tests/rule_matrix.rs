@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use jobpoints::{EvalContext, Outcome, Pricing, Value, evaluate};
+use jobpoints::internals::{EvalContext, Outcome, Pricing, Value, evaluate};
 
 use crate::util::{shipped_rules, with_snapshots};
 
@@ -40,10 +40,10 @@ const TOKENS: &[(i64, i64)] = &[
     (100000, 0),
 ];
 
-fn outcome_text(o: &Outcome) -> String {
+fn outcome_text(o: &Outcome, ctx: &EvalContext) -> String {
     match o {
         Outcome::Ok { points, .. } => points.to_string(),
-        Outcome::BelowThreshold { reason } => format!("below_threshold ({reason})"),
+        Outcome::BelowThreshold => format!("below_threshold ({})", ctx.reason()),
         Outcome::Failed { error } => format!("ERROR {error}"),
     }
 }
@@ -67,7 +67,7 @@ fn every_rule_version_on_the_job_matrix() {
             writeln!(
                 out,
                 "effective_from {}",
-                jobpoints::utc_string(version.effective_from)
+                jobpoints::internals::utc_string(version.effective_from)
             )
             .unwrap();
             match &version.pricing {
@@ -102,12 +102,13 @@ fn every_rule_version_on_the_job_matrix() {
                             .zip(&job)
                             .map(|(n, v)| format!("{n}={v}"))
                             .collect();
-                        writeln!(out, "{:<42} {}", shown.join(" "), outcome_text(&o)).unwrap();
+                        writeln!(out, "{:<42} {}", shown.join(" "), outcome_text(&o, &ctx))
+                            .unwrap();
                         assert!(
                             !matches!(o, Outcome::Failed { .. }),
                             "{}: {}",
                             rule.id,
-                            outcome_text(&o)
+                            outcome_text(&o, &ctx)
                         );
                     }
                 }

@@ -572,9 +572,13 @@ fn under_load_every_result_matches_the_rules_whose_hash_it_carries() {
     let text_a = std::fs::read_to_string(live.join("families/sd15.toml")).unwrap();
     set_sd15_v2_multiplier(&live, "0.3", "0.6");
     let text_b = std::fs::read_to_string(live.join("families/sd15.toml")).unwrap();
-    let hash_b = jobpoints::RuleFiles::from_dir(&live).unwrap().hash();
+    let hash_b = jobpoints::internals::RuleFiles::from_dir(&live)
+        .unwrap()
+        .hash();
     std::fs::write(live.join("families/sd15.toml"), &text_a).unwrap();
-    let hash_a = jobpoints::RuleFiles::from_dir(&live).unwrap().hash();
+    let hash_a = jobpoints::internals::RuleFiles::from_dir(&live)
+        .unwrap()
+        .hash();
     let jobs = json!([
         {"model": "BrainDance", "width": 512, "height": 512, "steps": 20},
         {"model": "BrainDance", "width": 1024, "height": 1024, "steps": 20},
@@ -749,4 +753,102 @@ fn a_deleted_and_recreated_directory_is_picked_up() {
         (points(&s.score(braindance())) == "0.600000").then_some(())
     });
     assert_eq!(s.rules()["state"], "ok");
+}
+
+/// Jobs whose reading has corners: a leap second, offsets and bare dates, integer and huge
+/// ids, escapes, the network's nested shape, nulls, a float where an integer belongs, a
+/// duplicate key, an input out of bounds, a model nobody prices, no time at all.
+const TRICKY_JOBS: &[&str] = &[
+    r#"{"id":"leap","model":"BrainDance","width":512,"height":512,"steps":20,"completed_at":"2024-06-30T23:59:60Z"}"#,
+    r#"{"id":"offset","model":"BrainDance","width":512,"height":512,"steps":20,"completed_at":"2024-09-18T01:00:00+02:00"}"#,
+    r#"{"id":"date","model":"AnimagineXL","width":1024,"height":1024,"steps":20,"completed_at":"2024-06-01"}"#,
+    r#"{"id":42,"model":"BrainDance","width":512,"height":768,"steps":28,"completed_at":"2024-05-15T12:00:00Z"}"#,
+    r#"{"id":18446744073709551615,"model":"BrainDance","width":512,"height":512,"steps":19}"#,
+    r#"{"id":"esc\u00e9\"q","model":"Brain\u0044ance","miner":"0x\u0041","width":512,"height":512,"steps":20}"#,
+    r#"{"job_id":"net","model_id":"BrainDance","miner_id":"0xabc","completed_at":"2024-05-01T00:00:00Z","model_input":{"SD":{"width":1024,"height":1024,"num_iterations":20}}}"#,
+    r#"{"id":"nulls","model":"mistralai/mixtral-8x7b-instruct","input_tokens":812,"output_tokens":240,"miner":null,"completed_at":null}"#,
+    r#"{"id":"float","model":"BrainDance","width":512.0,"height":512,"steps":20}"#,
+    r#"{"id":"dup","model":"BrainDance","width":512,"width":1024,"height":512,"steps":20}"#,
+    r#"{"id":"bounds","model":"BrainDance","width":-5,"height":512,"steps":20}"#,
+    r#"{"id":"nobody","model":"NoSuchModel","width":512,"height":512,"steps":20}"#,
+    r#"{"id":"early","model":"BrainDance","width":512,"height":512,"steps":20,"completed_at":"2024-03-01T00:00:00Z"}"#,
+    r#"{"id":"badtime","model":"BrainDance","width":512,"height":512,"steps":20,"completed_at":"yesterday"}"#,
+];
+
+/// The results without `line` (which differs between file shapes), in order.
+fn without_lines(results: Vec<Value>) -> Vec<Value> {
+    results
+        .into_iter()
+        .map(|mut r| {
+            r.as_object_mut().unwrap().remove("line");
+            r
+        })
+        .collect()
+}
+
+#[test]
+fn every_input_shape_and_serve_give_the_same_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let jsonl = TRICKY_JOBS.join("\n") + "\n";
+    let array = format!("[\n  {}\n]\n", TRICKY_JOBS.join(",\n  "));
+    // Multi-line documents, as `jq .` writes them.
+    let pretty: String = TRICKY_JOBS
+        .iter()
+        .map(|j| {
+            let v: Value = serde_json::from_str(j).unwrap_or(Value::Null);
+            // The duplicate key would vanish through serde_json: keep that job as written.
+            if j.contains(r#""width":512,"width""#) {
+                format!("{{\n  {}\n}}\n", &j[1..j.len() - 1])
+            } else {
+                serde_json::to_string_pretty(&v).unwrap() + "\n"
+            }
+        })
+        .collect();
+    let files = [
+        ("jobs.jsonl", jsonl.as_str()),
+        ("jobs.json", array.as_str()),
+        ("pretty.json", pretty.as_str()),
+    ];
+    let eval = |file: &str, format: &str| -> Vec<Value> {
+        let out = jobpoints()
+            .args(["eval", "--format", format])
+            .arg(dir.path().join(file))
+            .output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        if format == "json" {
+            serde_json::from_str(&text).unwrap()
+        } else {
+            text.lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect()
+        }
+    };
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    let reference = without_lines(eval("jobs.jsonl", "jsonl"));
+    assert_eq!(reference.len(), TRICKY_JOBS.len());
+    let leap = &reference[0];
+    assert_eq!(leap["completed_at"], "2024-06-30T23:59:59Z", "{leap}");
+    assert_eq!(leap["rule"], "sd15@1", "{leap}");
+    for (name, _) in files {
+        for format in ["jsonl", "json"] {
+            assert_eq!(
+                without_lines(eval(name, format)),
+                reference,
+                "{name} as {format}"
+            );
+        }
+    }
+    let server = Server::start(&crate::util::rules_dir(), &[]);
+    for (content_type, body) in [
+        ("application/x-ndjson", jsonl.as_str()),
+        ("application/json", array.as_str()),
+    ] {
+        let (status, body, _) = server.post(content_type, body.as_bytes());
+        assert_eq!(status, 200, "{body}");
+        let results: Vec<Value> = serde_json::from_str(&body).unwrap();
+        assert_eq!(without_lines(results), reference, "serve, {content_type}");
+    }
 }

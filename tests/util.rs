@@ -47,8 +47,10 @@ pub fn with_snapshots<R>(f: impl FnOnce() -> R) -> R {
 }
 
 /// Loads the repository's rules, panicking with the diagnostics if they are invalid.
-pub fn shipped_rules() -> jobpoints::RuleSet {
-    let loaded = jobpoints::load(jobpoints::RuleFiles::from_dir(&rules_dir()).expect("rules dir"));
+pub fn shipped_rules() -> jobpoints::internals::RuleSet {
+    let loaded = jobpoints::internals::load(
+        jobpoints::internals::RuleFiles::from_dir(&rules_dir()).expect("rules dir"),
+    );
     if loaded.ruleset.is_none() {
         for d in &loaded.diagnostics {
             eprintln!("{d}");

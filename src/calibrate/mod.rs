@@ -25,14 +25,11 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-pub use bench::{
-    BenchData, BenchError, Dropped, Filter, InputSummary, Setup, Timing, TokenTiming, read_files,
-};
+pub use bench::{BenchData, Dropped, Filter, InputSummary, Setup, Timing, TokenTiming, read_files};
 pub use fit::{
-    Aggregate, DeviceValue, LineFit, Linearity, Method, Per, aggregate, aggregate_per,
-    least_squares, round_to_step,
+    Aggregate, DeviceValue, LineFit, Linearity, Method, Per, aggregate_per, least_squares,
 };
-pub use propose::{Proposal, ProposalCheck, propose};
+pub use propose::{Proposal, propose};
 
 /// The job every cost is relative to: 1 point (Season 1: SD 1.5, 512x512, 20 steps).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -213,7 +213,7 @@ fn finish<C: serde::Serialize>(
 fn run_tokens(
     args: &CalibrateArgs,
     data: calibrate::BenchData,
-    files: &crate::files::RuleFiles,
+    files: &crate::rules::files::RuleFiles,
     effective_from: Date,
 ) -> u8 {
     let baseline = args.baseline.as_deref().unwrap_or("llm8x7b4b:1000");
@@ -250,7 +250,7 @@ fn run_tokens(
 fn run_image(
     args: &CalibrateArgs,
     data: calibrate::BenchData,
-    files: &crate::files::RuleFiles,
+    files: &crate::rules::files::RuleFiles,
     effective_from: Date,
 ) -> u8 {
     let baseline = args.baseline.as_deref().unwrap_or("sd15:512x512@20");

@@ -1,8 +1,8 @@
 //! `jobpoints check`: validate a rule set.
 
 use crate::cli::{RulesArg, exit};
-use crate::diagnostic::render_human;
-use crate::model::Pricing;
+use crate::engine::model::Pricing;
+use crate::rules::diagnostic::render_human;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum CheckFormat {

@@ -7,14 +7,12 @@ use std::path::{Path, PathBuf};
 use include_dir::{Dir, include_dir};
 
 use crate::cli::exit;
-use crate::diff_report::{DiffReport, RuleSide, render_human, render_markdown};
-use crate::files::RuleFiles;
-use crate::git::rule_files_at;
-use crate::impact::{ImpactBuilder, ImpactOptions};
-use crate::load::{Loaded, load};
-use crate::reader::{JobReader, open_jobs};
-use crate::rulediff::{diff_files, diff_formula_files, diff_rules};
-use crate::time::utc_string;
+use crate::ledger::reader::{JobReader, open_jobs};
+use crate::review::impact::ImpactOptions;
+use crate::review::report::{Corpus, build_report, render_human, render_markdown};
+use crate::rules::files::RuleFiles;
+use crate::rules::git::rule_files_at;
+use crate::rules::load::load;
 
 /// The repository's `corpus/`, compiled in so `diff` works from any directory.
 static EMBEDDED_CORPUS: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/corpus");
@@ -81,9 +79,6 @@ pub struct DiffArgs {
     #[arg(long)]
     pub fail_on_change: bool,
 }
-
-/// Job files to score, each with its name in the report.
-pub type Corpus = Vec<(String, JobReader<Box<dyn BufRead + Send>>)>;
 
 pub fn run(args: DiffArgs) -> u8 {
     let at = match parse_at_arg(args.at.as_deref()) {
@@ -213,36 +208,4 @@ fn open_corpus(jobs: &[PathBuf]) -> Result<Corpus, String> {
         out.push((name, JobReader::new(input)));
     }
     Ok(out)
-}
-
-/// Diffs the rules and, when both sides are valid, scores the corpus with both.
-pub fn build_report(old: &Loaded, new: &Loaded, corpus: Corpus, opts: ImpactOptions) -> DiffReport {
-    let files = diff_files(&old.files, &new.files);
-    let (changes, impact) = match (&old.ruleset, &new.ruleset) {
-        (Some(o), Some(n)) => {
-            let mut builder = ImpactBuilder::new(o, n, opts);
-            for (name, mut reader) in corpus {
-                builder.start_file(&name);
-                for record in reader.by_ref() {
-                    builder.add(record);
-                }
-                if let Some(e) = reader.io_error.take() {
-                    builder.file_error(e.to_string());
-                }
-            }
-            (diff_rules(o, n), Some(builder.finish()))
-        }
-        // Without both rule sets, show what can be shown: which files and formulas changed.
-        _ => (diff_formula_files(&old.files, &new.files), None),
-    };
-    let flagged = changes.iter().filter(|c| c.flag.is_some()).count();
-    DiffReport {
-        old: RuleSide::of(old),
-        new: RuleSide::of(new),
-        at: opts.at.map(utc_string),
-        files,
-        changes,
-        flagged,
-        impact,
-    }
 }

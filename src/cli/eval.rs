@@ -1,15 +1,13 @@
 //! `jobpoints eval`: score job files.
 
-use crate::cli::parse_at_arg;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter};
 use std::path::PathBuf;
 
+use crate::cli::parse_at_arg;
 use crate::cli::{RulesArg, exit, open_inputs};
-use crate::evaluate::EvalContext;
-use crate::ledger::{RulesScorer, run_ledger};
-use crate::output::{EvalFormat, ScoreWriter, write_jsonl};
-use crate::reader::open_jobs;
-use crate::score::{ScoreOptions, Status, score_record};
+use crate::engine::score::{ScoreOptions, Scorer};
+use crate::ledger::output::{EvalFormat, Formatted, ResultsWriter};
+use crate::ledger::pipeline::{LedgerError, run_ledger};
 
 /// Arguments of `jobpoints eval` (its help text is on `Command::Eval`).
 #[derive(Debug, Clone, clap::Args)]
@@ -27,20 +25,13 @@ pub struct EvalArgs {
     /// thresholds, formula, points.
     #[arg(long)]
     pub explain: bool,
-    /// Worker threads for JSONL output (default: one per core). Results are always written
-    /// in input order and are identical for any thread count.
+    /// Worker threads (default: one per core). Results are always written in input order and
+    /// are identical for any thread count.
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
     /// Job files: one JSON job, a JSON array of jobs, or JSONL. `-` reads stdin.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
-}
-
-/// What each batch of the parallel path hands back: its output and its failures.
-#[derive(Default)]
-struct Chunk {
-    bytes: Vec<u8>,
-    failed: u64,
 }
 
 pub fn run(args: EvalArgs) -> u8 {
@@ -52,96 +43,40 @@ pub fn run(args: EvalArgs) -> u8 {
         Ok(r) => r,
         Err(code) => return code,
     };
-    let rules = &rules;
     // Open every input before writing anything, so a typo in a path produces no partial output.
-    let mut readers = Vec::new();
-    for path in &args.files {
-        match open_jobs(path) {
-            Ok(r) => readers.push((path, r)),
-            Err(e) => {
-                eprintln!("error: cannot read `{}`: {e}", path.display());
-                return exit::USAGE;
-            }
-        }
-    }
+    let inputs = match open_inputs(&args.files) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let threads = args.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
     let opts = ScoreOptions {
         at,
         explain: args.explain,
     };
-    if args.format == EvalFormat::Jsonl && !args.explain {
-        drop(readers);
-        return eval_parallel(rules, &args.files, opts, args.threads);
-    }
-    let stdout = io::stdout().lock();
-    let mut writer = ScoreWriter::new(
-        BufWriter::with_capacity(1 << 16, stdout),
-        args.format,
-        args.explain,
-    );
-    let mut ctx = EvalContext::new();
-    let mut failed = false;
-    let many = args.files.len() > 1;
-    for (path, mut reader) in readers {
-        for record in reader.by_ref() {
-            let mut score = score_record(rules, record, opts, &mut ctx);
-            if many {
-                score.file = Some(path.display().to_string());
-            }
-            failed |= matches!(score.status, Status::Invalid | Status::Error);
-            if let Err(e) = writer.write(score) {
-                return write_failed(e);
-            }
-        }
-        if let Some(e) = reader.io_error.take() {
-            eprintln!("error: reading `{}` stopped: {e}", path.display());
-            failed = true;
-        }
-    }
-    if let Err(e) = writer.finish() {
-        return write_failed(e);
-    }
-    if failed { exit::JOBS_FAILED } else { exit::OK }
-}
-
-/// JSONL scoring on every core: streamed, in input order, in constant memory.
-fn eval_parallel(
-    rules: &crate::model::RuleSet,
-    files: &[PathBuf],
-    opts: ScoreOptions,
-    threads: Option<usize>,
-) -> u8 {
-    let many = files.len() > 1;
-    let readers = match open_inputs(files) {
-        Ok(r) => r,
-        Err(code) => return code,
+    let out = BufWriter::with_capacity(1 << 20, io::stdout().lock());
+    let mut writer = match ResultsWriter::new(out, args.format, args.explain) {
+        Ok(w) => w,
+        Err(e) => return write_failed(e),
     };
-    let threads = threads.unwrap_or_else(|| {
-        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-    });
-    let mut out = BufWriter::with_capacity(1 << 20, io::stdout().lock());
+    let many = args.files.len() > 1;
     let mut failed = 0u64;
-    for (path, reader, bar) in readers {
-        let scorer = RulesScorer {
-            rules,
+    let mut unreadable = false;
+    for (path, reader, bar) in inputs {
+        let scorer = Scorer {
             opts,
             file: many.then(|| path.display().to_string()),
-            fast: true,
+            ..Scorer::new(&rules)
         };
         let result = run_ledger(
             reader,
             &scorer,
             threads,
-            |s, chunk: &mut Chunk| {
-                if chunk.bytes.capacity() == 0 {
-                    // About one batch of output: avoids regrowing the buffer line by line.
-                    chunk.bytes.reserve(1 << 20);
-                }
-                write_jsonl(&mut chunk.bytes, s);
-                chunk.failed += u64::from(matches!(s.status, Status::Invalid | Status::Error));
-            },
-            |chunk| {
-                failed += chunk.failed;
-                out.write_all(&chunk.bytes)
+            |s, batch: &mut Formatted| args.format.format(batch, s),
+            |batch| {
+                failed += batch.failed;
+                writer.write(batch)
             },
         );
         if let Some(bar) = bar {
@@ -149,19 +84,18 @@ fn eval_parallel(
         }
         match result {
             Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return exit::OK,
-            Err(e) => {
-                // Output already written stays valid; say where reading or writing stopped.
+            Err(LedgerError::Write(e)) => return write_failed(e),
+            Err(e @ LedgerError::Read { .. }) => {
+                // Results already written stay valid; say where reading stopped.
                 eprintln!("error: `{}`: {e}", path.display());
-                let _ = out.flush();
-                return exit::USAGE;
+                unreadable = true;
             }
         }
     }
-    if let Err(e) = out.flush() {
+    if let Err(e) = writer.finish() {
         return write_failed(e);
     }
-    if failed > 0 {
+    if failed > 0 || unreadable {
         exit::JOBS_FAILED
     } else {
         exit::OK

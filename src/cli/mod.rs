@@ -7,9 +7,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::diagnostic::render_human;
-use crate::files::RuleFiles;
-use crate::load::{Loaded, load};
+use crate::rules::diagnostic::render_human;
+use crate::rules::files::RuleFiles;
+use crate::rules::load::{Loaded, load};
 
 mod calibrate;
 mod check;
@@ -21,15 +21,15 @@ mod synth;
 mod tally;
 mod watch;
 
-pub use calibrate::{CalibrateArgs, CalibrateFormat};
-pub use check::{CheckArgs, CheckFormat};
-pub use diff::{Corpus, DiffArgs, DiffFormat, build_report};
-pub use eval::EvalArgs;
-pub use models::ModelsArgs;
-pub use serve::{LogFormat, ServeArgs};
-pub use synth::SynthArgs;
-pub use tally::{TallyArgs, TallyFormat};
-pub use watch::WatchArgs;
+use calibrate::CalibrateArgs;
+use check::CheckArgs;
+use diff::DiffArgs;
+use eval::EvalArgs;
+use models::ModelsArgs;
+use serve::ServeArgs;
+use synth::SynthArgs;
+use tally::TallyArgs;
+use watch::WatchArgs;
 
 /// Exit codes, documented in the README and in `--help`.
 pub mod exit {
@@ -157,7 +157,7 @@ pub struct RulesArg {
 impl RulesArg {
     /// Reads, loads and validates the rules; if they are invalid, prints every diagnostic and
     /// gives the exit code for invalid rules.
-    pub fn load_valid(&self) -> Result<crate::model::RuleSet, u8> {
+    pub fn load_valid(&self) -> Result<crate::engine::model::RuleSet, u8> {
         let mut loaded = self.load()?;
         match loaded.ruleset.take() {
             Some(rules) => Ok(rules),
@@ -184,7 +184,7 @@ impl RulesArg {
 /// An opened job file: its path, its reader, and its progress bar when one is shown.
 pub type Input = (
     PathBuf,
-    crate::reader::JobReader<Box<dyn std::io::BufRead + Send>>,
+    crate::ledger::reader::JobReader<Box<dyn std::io::BufRead + Send>>,
     Option<indicatif::ProgressBar>,
 );
 
@@ -207,10 +207,10 @@ pub fn open_inputs(paths: &[PathBuf]) -> Result<Vec<Input>, u8> {
                 bar.set_message(path.display().to_string());
                 let input: Box<dyn std::io::BufRead + Send> =
                     Box::new(BufReader::with_capacity(1 << 16, bar.wrap_read(f)));
-                Ok((crate::reader::JobReader::new(input), Some(bar)))
+                Ok((crate::ledger::reader::JobReader::new(input), Some(bar)))
             })
         } else {
-            crate::reader::open_jobs(path).map(|r| (r, None))
+            crate::ledger::reader::open_jobs(path).map(|r| (r, None))
         };
         match opened {
             Ok((reader, bar)) => out.push((path.clone(), reader, bar)),
@@ -225,10 +225,12 @@ pub fn open_inputs(paths: &[PathBuf]) -> Result<Vec<Input>, u8> {
 
 /// Parses a `--at TIME` option, or prints why it cannot and gives the usage exit code.
 pub fn parse_at_arg(at: Option<&str>) -> Result<Option<jiff::Timestamp>, u8> {
-    at.map(crate::time::parse_time).transpose().map_err(|e| {
-        eprintln!("error: --at: {e}");
-        exit::USAGE
-    })
+    at.map(crate::engine::time::parse_time)
+        .transpose()
+        .map_err(|e| {
+            eprintln!("error: --at: {e}");
+            exit::USAGE
+        })
 }
 
 /// Prints a rule set's diagnostics to stderr for people.

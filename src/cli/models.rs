@@ -4,8 +4,9 @@ use crate::cli::parse_at_arg;
 use serde::Serialize;
 
 use crate::cli::{RulesArg, exit};
-use crate::model::{Pricing, Resolution};
-use crate::time::utc_date;
+use crate::engine::model::Pricing;
+use crate::engine::resolve::Resolution;
+use crate::engine::time::utc_date;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ModelsFormat {

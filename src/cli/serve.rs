@@ -21,15 +21,15 @@ use prometheus_client::registry::Registry;
 use serde_json::json;
 
 use crate::cli::{RulesArg, exit};
-use crate::diagnostic::Severity;
-use crate::evaluate::EvalContext;
-use crate::files::RuleFiles;
-use crate::model::{Pricing, RuleSet};
-use crate::reader::JobReader;
-use crate::reload::{OpenError, ReloadOutcome, RulesHandle};
-use crate::score::{Score, ScoreOptions, score_record};
-use crate::time::{parse_time, utc_string};
-use crate::watcher::RulesWatcher;
+use crate::engine::model::{Pricing, RuleSet};
+use crate::engine::score::{Score, ScoreOptions, Scorer};
+use crate::engine::time::{parse_time, utc_string};
+use crate::ledger::pipeline::score_each;
+use crate::ledger::reader::JobReader;
+use crate::live::handle::{OpenError, ReloadOutcome, RulesHandle};
+use crate::live::watcher::RulesWatcher;
+use crate::rules::diagnostic::Severity;
+use crate::rules::files::RuleFiles;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
@@ -546,21 +546,27 @@ async fn score(
 /// Scores every job of one request against one snapshot of the rules.
 fn score_body(st: &AppState, bytes: &[u8], opts: ScoreOptions) -> (Arc<RuleSet>, Vec<Score>) {
     let rules = st.rules.current();
-    let mut ctx = EvalContext::new();
+    let scorer = Scorer {
+        opts,
+        ..Scorer::new(&rules)
+    };
+    let mut ctx = scorer.context();
     let mut out = Vec::new();
-    for record in JobReader::new(bytes) {
-        let t0 = Instant::now();
-        let score = score_record(&rules, record, opts, &mut ctx);
+    let mut t0 = Instant::now();
+    // A request body is in memory: reading it cannot fail.
+    let _ = score_each(&mut JobReader::new(bytes), &scorer, &mut ctx, &mut |s| {
         st.metrics.latency.observe(t0.elapsed().as_secs_f64());
         st.metrics
             .jobs
             .get_or_create(&JobLabels {
-                status: score.status.as_str().to_string(),
-                kind: score.kind.clone().unwrap_or_else(|| "none".into()),
+                status: s.status.as_str().to_string(),
+                kind: s.kind.unwrap_or("none").to_string(),
             })
             .inc();
-        out.push(score);
-    }
+        out.push(s.to_score());
+        t0 = Instant::now();
+    });
+    drop(scorer);
     (rules, out)
 }
 

@@ -17,7 +17,7 @@ pub struct SynthArgs {
 
 pub fn run(args: SynthArgs) -> u8 {
     let mut out = BufWriter::with_capacity(1 << 20, io::stdout().lock());
-    match crate::synth::write_ledger(&mut out, args.jobs, args.seed) {
+    match crate::ledger::synth::write_ledger(&mut out, args.jobs, args.seed) {
         Ok(()) => exit::OK,
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => exit::OK,
         Err(e) => {

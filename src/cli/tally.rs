@@ -5,9 +5,9 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 
 use crate::cli::{RulesArg, exit, open_inputs};
-use crate::ledger::{RulesScorer, run_ledger};
-use crate::score::ScoreOptions;
-use crate::tally::{GroupBy, PartialTally, Tally};
+use crate::engine::score::{ScoreOptions, Scorer};
+use crate::ledger::pipeline::run_ledger;
+use crate::ledger::tally::{GroupBy, PartialTally, Tally};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum TallyFormat {
@@ -59,11 +59,9 @@ pub fn run(args: TallyArgs) -> u8 {
     let threads = args.threads.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     });
-    let scorer = RulesScorer {
-        rules,
+    let scorer = Scorer {
         opts: ScoreOptions { at, explain: false },
-        file: None,
-        fast: true,
+        ..Scorer::new(rules)
     };
     let mut tally = Tally::new(by.clone());
     for (path, reader, bar) in readers {
@@ -148,14 +146,14 @@ fn render_json(tally: &Tally, ruleset: &str) -> String {
     struct Group<'a> {
         group: std::collections::BTreeMap<&'static str, &'a str>,
         #[serde(flatten)]
-        totals: &'a crate::tally::GroupTotals,
+        totals: &'a crate::ledger::tally::GroupTotals,
     }
     #[derive(serde::Serialize)]
     struct Doc<'a> {
         by: &'a [GroupBy],
         ruleset: &'a str,
         groups: Vec<Group<'a>>,
-        total: crate::tally::GroupTotals,
+        total: crate::ledger::tally::GroupTotals,
     }
     let doc = Doc {
         by: &tally.by,

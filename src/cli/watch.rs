@@ -8,15 +8,14 @@ use std::sync::Arc;
 use std::sync::mpsc;
 
 use crate::cli::{RulesArg, exit};
-use crate::diagnostic::render_human;
-use crate::evaluate::EvalContext;
-use crate::files::RuleFiles;
-use crate::load::{Loaded, load};
-use crate::model::RuleSet;
-use crate::reader::open_jobs;
-use crate::reload::changes;
-use crate::score::{Score, ScoreOptions, Status, score_record};
-use crate::watcher::RulesWatcher;
+use crate::engine::model::RuleSet;
+use crate::engine::score::{Score, ScoreOptions, Scorer, Status};
+use crate::ledger::reader::open_jobs;
+use crate::live::handle::changes;
+use crate::live::watcher::RulesWatcher;
+use crate::rules::diagnostic::render_human;
+use crate::rules::files::RuleFiles;
+use crate::rules::load::{Loaded, load};
 
 /// Options of `jobpoints watch`; its help text is on [`crate::cli::Command::Watch`].
 #[derive(Debug, Clone, clap::Args)]
@@ -177,12 +176,22 @@ fn report(
         }
     };
     let records: Vec<_> = reader.collect();
-    let mut ctx = EvalContext::new();
+    let scorer = |rules| Scorer {
+        opts,
+        ..Scorer::new(rules)
+    };
+    let after_scorer = scorer(after);
+    let before_scorer = before.map(scorer);
+    let mut after_ctx = after_scorer.context();
+    let mut before_ctx = before_scorer.as_ref().map(Scorer::context);
     let _ = writeln!(out, "jobs in {}:", path.display());
     let mut moved = 0usize;
     for record in records {
-        let new = score_record(after, record.clone(), opts, &mut ctx);
-        let old = before.map(|b| score_record(b, record, opts, &mut ctx));
+        let new = after_scorer.score_owned(&mut after_ctx, &record);
+        let old = before_scorer
+            .as_ref()
+            .zip(before_ctx.as_mut())
+            .map(|(s, ctx)| s.score_owned(ctx, &record));
         let line = job_line(old.as_ref(), &new);
         if old.as_ref().is_some_and(|o| differs(o, &new)) {
             moved += 1;

@@ -7,10 +7,21 @@ use jiff::tz::TimeZone;
 /// Parses `2024-04-01`, `2024-04-01T12:00:00` (both UTC) or an RFC 3339 timestamp with an
 /// offset (`2024-04-01T12:00:00Z`, `...+02:00`).
 pub fn parse_time(text: &str) -> Result<Timestamp, String> {
+    parse_time_exact(text).map(|(t, _)| t)
+}
+
+/// [`parse_time`], and whether `text` is already exactly what [`utc_string`] prints for the
+/// time (so it can be shown as is). A leap second (`23:59:60Z`) is read as `23:59:59Z`, and is
+/// then not canonical: every output shows the second it was read as.
+pub fn parse_time_exact(text: &str) -> Result<(Timestamp, bool), String> {
     // Ledgers carry millions of times in one shape; read that shape directly.
     if let Some(ts) = parse_canonical_utc(text) {
-        return Ok(ts);
+        return Ok((ts, true));
     }
+    parse_time_general(text).map(|t| (t, false))
+}
+
+fn parse_time_general(text: &str) -> Result<Timestamp, String> {
     let text = text.trim();
     if let Ok(ts) = text.parse::<Timestamp>() {
         return Ok(ts);

@@ -1,36 +1,14 @@
 //! The files of a rule set, read from a directory or from the copy built into the binary.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use include_dir::{Dir, include_dir};
-use sha2::{Digest, Sha256};
+
+pub use crate::engine::model::{RuleFiles, RulesOrigin};
 
 /// The repository's `rules/`, compiled in so the binary works from any directory.
 static EMBEDDED: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/rules");
-
-/// Where a rule set came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RulesOrigin {
-    Directory(PathBuf),
-    Embedded,
-    /// `path` (e.g. `rules`) at git revision `rev`, as `jobpoints diff --base REV` reads it.
-    Git {
-        rev: String,
-        path: String,
-    },
-}
-
-impl fmt::Display for RulesOrigin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RulesOrigin::Directory(p) => write!(f, "{}", p.display()),
-            RulesOrigin::Embedded => f.write_str("<built-in rules>"),
-            RulesOrigin::Git { rev, path } => write!(f, "{path}/ at {rev}"),
-        }
-    }
-}
 
 /// Error reading a rules directory.
 #[derive(Debug, thiserror::Error)]
@@ -45,15 +23,6 @@ pub enum RulesDirError {
         #[source]
         source: std::io::Error,
     },
-}
-
-/// The `.toml` and `.rhai` files of a rule set, keyed by path relative to the rules root
-/// with `/` separators. Other files (README.md, editor backups, hidden files) are not part
-/// of the rule set and do not change its hash.
-#[derive(Debug, Clone)]
-pub struct RuleFiles {
-    pub origin: RulesOrigin,
-    pub files: BTreeMap<String, Vec<u8>>,
 }
 
 /// Whether a relative path belongs to the rule set.
@@ -112,26 +81,6 @@ impl RuleFiles {
                 }
             }
         }
-    }
-
-    /// SHA-256 over every file's relative path and bytes, in path order: two rule sets with
-    /// the same hash score every job the same.
-    pub fn hash(&self) -> String {
-        let mut h = Sha256::new();
-        for (path, bytes) in &self.files {
-            h.update((path.len() as u64).to_le_bytes());
-            h.update(path.as_bytes());
-            h.update((bytes.len() as u64).to_le_bytes());
-            h.update(bytes);
-        }
-        hex::encode(h.finalize())
-    }
-
-    /// The text of a file, if it exists and is UTF-8.
-    pub fn text(&self, rel: &str) -> Option<&str> {
-        self.files
-            .get(rel)
-            .and_then(|b| std::str::from_utf8(b).ok())
     }
 }
 

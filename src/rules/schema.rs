@@ -36,12 +36,7 @@ pub struct JobKindToml {
     pub derived: IndexMap<String, Spanned<String>>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum InputType {
-    Int,
-    Float,
-}
+pub use crate::engine::model::InputType;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

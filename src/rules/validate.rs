@@ -1,10 +1,10 @@
 //! Checks that need a built rule set: protocol floors, examples, and a grid of each formula's
 //! declared input ranges.
 
-use crate::diagnostic::{Code, Diagnostic, offset_of};
-use crate::evaluate::{EvalContext, Outcome, evaluate};
-use crate::model::{InputSpec, JobKind, Pricing, Rule, RuleSet, RuleVersion, Value};
-use crate::schema::InputType;
+use crate::engine::formula::{EvalContext, Outcome, evaluate};
+use crate::engine::model::{InputSpec, JobKind, Pricing, Rule, RuleSet, RuleVersion, Value};
+use crate::rules::diagnostic::{Code, Diagnostic, offset_of};
+use crate::rules::schema::InputType;
 
 /// Runs every check on a built rule set.
 pub fn validate(rs: &RuleSet) -> Vec<Diagnostic> {
@@ -97,10 +97,12 @@ fn check_examples(
             (Outcome::Ok { points, .. }, true) => {
                 Some(format!("expected below_threshold, got {points} points"))
             }
-            (Outcome::BelowThreshold { .. }, true) => None,
-            (Outcome::BelowThreshold { reason }, false) => {
-                Some(format!("expected {} points, got {reason}", ex.points))
-            }
+            (Outcome::BelowThreshold, true) => None,
+            (Outcome::BelowThreshold, false) => Some(format!(
+                "expected {} points, got {}",
+                ex.points,
+                ctx.reason()
+            )),
             (Outcome::Failed { error }, _) => Some(error.clone()),
         };
         if let Some(problem) = problem {

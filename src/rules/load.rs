@@ -13,20 +13,20 @@ use rhai::{AST, Dynamic, Engine, Scope};
 use serde::de::DeserializeOwned;
 use toml::Spanned;
 
-use crate::compiled::Program;
-use crate::diagnostic::{Code, Diagnostic};
-use crate::files::RuleFiles;
-use crate::model::{
+use crate::engine::formula::Program;
+use crate::engine::formula::sandbox::hardened_engine;
+use crate::engine::model::{
     CatalogEntry, DerivedSpec, Example, Formula, InputSpec, JobKind, PointKind, Pricing, Rule,
     RuleScope, RuleSet, RuleVersion, Threshold, Value,
 };
-use crate::points::Points;
-use crate::sandbox::hardened_engine;
-use crate::schema::{
+use crate::engine::points::Points;
+use crate::engine::time::parse_time;
+use crate::rules::diagnostic::{Code, Diagnostic};
+use crate::rules::files::RuleFiles;
+use crate::rules::schema::{
     CatalogFile, InputType, JobKindToml, KindsFile, PolicyFile, RuleFile, VersionToml,
 };
-use crate::time::parse_time;
-use crate::validate;
+use crate::rules::validate;
 
 /// Reserved file names at the root of `rules/`.
 pub const KINDS_FILE: &str = "kinds.toml";
@@ -659,8 +659,8 @@ impl<'f> Builder<'f> {
         for pair in versions.windows(2) {
             let (a, b) = (&pair[0], &pair[1]);
             let span = Some(
-                crate::diagnostic::offset_of(src, b.line, 1)
-                    ..crate::diagnostic::offset_of(src, b.line + 1, 1),
+                crate::rules::diagnostic::offset_of(src, b.line, 1)
+                    ..crate::rules::diagnostic::offset_of(src, b.line + 1, 1),
             );
             if b.version <= a.version {
                 let msg = format!(
@@ -681,7 +681,7 @@ impl<'f> Builder<'f> {
                     "rule `{id}`: versions {} and {} both take effect at {}",
                     a.version,
                     b.version,
-                    crate::time::utc_string(a.effective_from)
+                    crate::engine::time::utc_string(a.effective_from)
                 );
                 self.err(
                     Code::DuplicateEffectiveDate,
@@ -715,7 +715,7 @@ impl<'f> Builder<'f> {
     ) -> Option<RuleVersion> {
         let vspan = spanned.span();
         let src = self.files.text(path).unwrap_or("");
-        let line = crate::diagnostic::line_col(src, vspan.start).0;
+        let line = crate::rules::diagnostic::line_col(src, vspan.start).0;
         let v = spanned.into_inner();
         let number = *v.version.get_ref();
         let label = format!("rule `{id}` version {number}");
@@ -980,8 +980,8 @@ impl<'f> Builder<'f> {
                 } else {
                     let src = self.files.text(&file).unwrap_or("");
                     let off = match (pos.line(), pos.position()) {
-                        (Some(l), Some(c)) => Some(crate::diagnostic::offset_of(src, l, c)),
-                        (Some(l), None) => Some(crate::diagnostic::offset_of(src, l, 1)),
+                        (Some(l), Some(c)) => Some(crate::rules::diagnostic::offset_of(src, l, c)),
+                        (Some(l), None) => Some(crate::rules::diagnostic::offset_of(src, l, 1)),
                         _ => None,
                     };
                     let msg = format!(

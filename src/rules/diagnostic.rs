@@ -132,19 +132,19 @@ impl Serialize for Code {
 /// One problem in a rule set.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Diagnostic {
-    pub severity: Severity,
-    pub code: Code,
-    pub message: String,
+    pub(crate) severity: Severity,
+    pub(crate) code: Code,
+    pub(crate) message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub help: Option<String>,
+    pub(crate) help: Option<String>,
     /// Path relative to the rules directory, with `/` separators.
-    pub file: Option<String>,
+    pub(crate) file: Option<String>,
     /// 1-based line and column of the start of `span`.
-    pub line: Option<usize>,
-    pub column: Option<usize>,
+    pub(crate) line: Option<usize>,
+    pub(crate) column: Option<usize>,
     /// Byte range in `file`.
     #[serde(skip)]
-    pub span: Option<Range<usize>>,
+    pub(crate) span: Option<Range<usize>>,
 }
 
 impl Diagnostic {

@@ -15,11 +15,11 @@ use arc_swap::ArcSwap;
 use jiff::Timestamp;
 use serde::Serialize;
 
-use crate::diagnostic::{Diagnostic, render_human};
-use crate::files::{RuleFiles, RulesDirError, RulesOrigin};
-use crate::load::{Loaded, load};
-use crate::model::{Pricing, Rule, RuleSet, RuleVersion};
-use crate::time::utc_string;
+use crate::engine::model::{Pricing, Rule, RuleSet, RuleVersion};
+use crate::engine::time::utc_string;
+use crate::rules::diagnostic::{Diagnostic, render_human};
+use crate::rules::files::{RuleFiles, RulesDirError, RulesOrigin};
+use crate::rules::load::{Loaded, load};
 
 /// Why the first load of a [`RulesHandle`] failed (there is no last good set to fall back to).
 #[derive(thiserror::Error)]
@@ -396,8 +396,8 @@ fn versions_of(rs: &RuleSet) -> BTreeMap<String, BTreeMap<i64, String>> {
     rs.rules()
         .map(|r| {
             let key = match r.scope {
-                crate::model::RuleScope::Family => r.id.clone(),
-                crate::model::RuleScope::Model => format!("model:{}", r.id),
+                crate::engine::model::RuleScope::Family => r.id.clone(),
+                crate::engine::model::RuleScope::Model => format!("model:{}", r.id),
             };
             let vs = r
                 .versions

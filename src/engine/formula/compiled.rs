@@ -10,7 +10,7 @@
 //! and the caller re-runs the job in rhai so the error message is rhai's own. The equivalence
 //! is tested bit for bit against rhai (see `tests/` and the unit tests below).
 
-use crate::model::Value;
+use crate::engine::value::Value;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Op {
@@ -458,7 +458,7 @@ impl Parser {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::hardened_engine;
+    use crate::engine::formula::sandbox::hardened_engine;
     use rhai::{Dynamic, Scope};
 
     fn via_rhai(src: &str, names: &[&str], values: &[Value]) -> Option<Value> {
@@ -483,8 +483,8 @@ mod tests {
 
     #[test]
     fn compiles_the_season_1_formulas() {
-        let waifu = include_str!("../rules/formulas/waifu_season1.rhai");
-        let llama = include_str!("../rules/formulas/llama_season1.rhai");
+        let waifu = include_str!("../../../rules/formulas/waifu_season1.rhai");
+        let llama = include_str!("../../../rules/formulas/llama_season1.rhai");
         assert!(Program::compile(waifu, &["width", "height", "steps", "pixels"]).is_some());
         assert!(Program::compile(llama, &["input_tokens", "output_tokens", "tokens"]).is_some());
     }

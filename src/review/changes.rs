@@ -12,9 +12,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 use similar::TextDiff;
 
-use crate::files::RuleFiles;
-use crate::model::{InputSpec, JobKind, Pricing, Rule, RuleScope, RuleSet, RuleVersion, Threshold};
-use crate::time::{utc_date, utc_string};
+use crate::engine::model::{
+    InputSpec, JobKind, Pricing, Rule, RuleScope, RuleSet, RuleVersion, Threshold,
+};
+use crate::engine::time::{utc_date, utc_string};
+use crate::rules::files::RuleFiles;
 
 /// What kind of thing changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -222,7 +224,7 @@ fn diff_point_kinds(old: &RuleSet, new: &RuleSet, out: &mut Vec<RuleSetChange>) 
                     Entity::PointKind,
                     Op::Added,
                     subject,
-                    Some(crate::KINDS_FILE),
+                    Some(crate::rules::load::KINDS_FILE),
                 )
                 .field("description", None, p.description.clone()),
             ),
@@ -231,7 +233,7 @@ fn diff_point_kinds(old: &RuleSet, new: &RuleSet, out: &mut Vec<RuleSetChange>) 
                     Entity::PointKind,
                     Op::Changed,
                     subject,
-                    Some(crate::KINDS_FILE),
+                    Some(crate::rules::load::KINDS_FILE),
                 )
                 .field("description", o.description.clone(), p.description.clone()),
             ),
@@ -267,7 +269,7 @@ fn input_bounds(i: &InputSpec) -> String {
 }
 
 fn diff_job_kinds(old: &RuleSet, new: &RuleSet, out: &mut Vec<RuleSetChange>) {
-    let file = Some(crate::KINDS_FILE);
+    let file = Some(crate::rules::load::KINDS_FILE);
     for (name, n) in &new.job_kinds {
         let Some(o) = old.job_kinds.get(name) else {
             out.push(
@@ -311,7 +313,7 @@ fn diff_job_kinds(old: &RuleSet, new: &RuleSet, out: &mut Vec<RuleSetChange>) {
 }
 
 fn diff_inputs(kind: &str, o: &JobKind, n: &JobKind, out: &mut Vec<RuleSetChange>) {
-    let file = Some(crate::KINDS_FILE);
+    let file = Some(crate::rules::load::KINDS_FILE);
     for ni in &n.inputs {
         let subject = format!("input `{kind}.{}`", ni.name);
         match o.inputs.iter().find(|i| i.name == ni.name) {
@@ -392,7 +394,7 @@ fn diff_floors(old: &RuleSet, new: &RuleSet, out: &mut Vec<RuleSetChange>) {
             .collect()
     };
     let (o, n) = (flat(old), flat(new));
-    let file = Some(crate::POLICY_FILE);
+    let file = Some(crate::rules::load::POLICY_FILE);
     for (name, nv) in &n {
         let subject = format!("floor `{name}`");
         match o.get(name) {
@@ -655,7 +657,7 @@ pub fn describe_version(v: &RuleVersion) -> String {
     }
 }
 
-fn formula_label(f: &crate::model::Formula) -> String {
+fn formula_label(f: &crate::engine::model::Formula) -> String {
     if f.name == "inline" {
         format!("`{}`", f.source.trim())
     } else {
@@ -772,7 +774,7 @@ fn diff_version(rule: &Rule, o: &RuleVersion, n: &RuleVersion, out: &mut Vec<Rul
     }
 }
 
-fn formula_ref(f: &crate::model::Formula) -> String {
+fn formula_ref(f: &crate::engine::model::Formula) -> String {
     if f.name == "inline" {
         format!("inline `{}`", f.source.trim())
     } else {

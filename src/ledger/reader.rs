@@ -10,11 +10,9 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 
-use crate::job::{JobError, JobRecord, parse_strict_job};
-use crate::strict_json::StrictJson;
-
-/// Longest JSONL line accepted; longer lines are reported invalid without being parsed.
-pub const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
+use crate::engine::job::strict::{
+    JobRecord, MAX_LINE_BYTES, StrictJob, StrictJson, invalid, parse_line, strip_position,
+};
 
 /// Opens `path` (or stdin for `-`) as a stream of job records.
 pub fn open_jobs(path: &Path) -> io::Result<JobReader<Box<dyn BufRead + Send>>> {
@@ -189,20 +187,6 @@ pub enum RawItem {
     Record(JobRecord),
 }
 
-/// Parses one JSONL line (without its line end) into a record, exactly as [`JobReader`] does.
-pub fn parse_line(line: u64, buf: &[u8]) -> JobRecord {
-    if buf.len() > MAX_LINE_BYTES {
-        return Err(invalid(
-            line,
-            format!("line is longer than {MAX_LINE_BYTES} bytes"),
-        ));
-    }
-    match serde_json::from_slice::<StrictJson>(buf) {
-        Ok(v) => parse_strict_job(line, v, buf),
-        Err(e) => Err(invalid(line, describe_json_error(&e, buf))),
-    }
-}
-
 impl<R: BufRead> Iterator for JobReader<R> {
     type Item = JobRecord;
 
@@ -239,35 +223,6 @@ fn skip_line<R: BufRead>(input: &mut R) {
             return;
         }
     }
-}
-
-fn invalid(line: u64, message: String) -> JobError {
-    JobError {
-        line,
-        id: None,
-        model: None,
-        field: None,
-        message,
-    }
-}
-
-fn describe_json_error(e: &serde_json::Error, text: &[u8]) -> String {
-    if let Err(bad) = std::str::from_utf8(text) {
-        return format!(
-            "line is not valid UTF-8 (at byte {})",
-            bad.valid_up_to() + 1
-        );
-    }
-    format!(
-        "broken JSON at column {}: {}",
-        e.column(),
-        strip_position(&e.to_string())
-    )
-}
-
-// serde_json appends " at line L column C"; the record already names the line.
-fn strip_position(msg: &str) -> &str {
-    msg.rsplit_once(" at line ").map_or(msg, |(m, _)| m)
 }
 
 fn is_blank(b: &[u8]) -> bool {
@@ -366,7 +321,7 @@ fn parse_array(buf: &[u8], first_line: u64) -> Vec<JobRecord> {
         advance(pos, &mut counted_to, &mut line);
         match value_at(buf, pos) {
             Ok((v, end)) => {
-                out.push(parse_strict_job(line, v, &buf[pos..end]));
+                out.push(Ok(StrictJob::new(line, v, &buf[pos..end])));
                 pos = skip_ws(buf, end);
             }
             Err(e) => {
@@ -437,7 +392,7 @@ fn parse_documents(buf: &[u8], first_line: u64) -> Vec<JobRecord> {
         let line = base + lines_in(&buf[..pos]) + 1;
         match value_at(buf, pos) {
             Ok((v, end)) => {
-                out.push(parse_strict_job(line, v, &buf[pos..end]));
+                out.push(Ok(StrictJob::new(line, v, &buf[pos..end])));
                 pos = end;
             }
             Err(e) => {
@@ -471,8 +426,21 @@ mod tests {
 
     fn read(s: &str) -> Vec<Result<u64, (u64, String)>> {
         JobReader::new(s.as_bytes())
-            .map(|r| r.map(|j| j.line).map_err(|e| (e.line, e.message)))
+            .map(|r| {
+                let r = problem(r);
+                r.map_err(|e| (e.line, e.message))
+            })
             .collect()
+    }
+
+    /// A record's line, or its line and the message that makes it invalid (as scored).
+    fn problem(r: JobRecord) -> Result<u64, crate::engine::job::JobError> {
+        use crate::engine::job::JobSource;
+        let job = r?;
+        match (&job).problem() {
+            None => Ok(job.line),
+            Some((_, message)) => Err(invalid(job.line, message)),
+        }
     }
 
     #[test]

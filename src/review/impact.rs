@@ -9,11 +9,11 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use jiff::Timestamp;
 use serde::Serialize;
 
-use crate::evaluate::EvalContext;
-use crate::job::{JobRecord, read_inputs};
-use crate::model::{Resolution, RuleSet};
-use crate::points::{Points, PointsSum};
-use crate::score::{Score, ScoreOptions, Status, score_record};
+use crate::engine::job::strict::{JobRecord, parse_line};
+use crate::engine::job::{read_envelope, read_inputs};
+use crate::engine::model::RuleSet;
+use crate::engine::points::{Points, PointsSum};
+use crate::engine::score::{ScoreContext, ScoreOptions, ScoreRef, Scorer, Status};
 
 /// Distinct models tracked one by one; further models are pooled so that a ledger of
 /// random model names cannot grow memory without bound.
@@ -53,7 +53,7 @@ pub struct Group {
 }
 
 impl Group {
-    fn add(&mut self, old: &Score, new: &Score) {
+    fn add(&mut self, old: &ScoreRef<'_>, new: &ScoreRef<'_>) {
         self.jobs += 1;
         self.before += old.points;
         self.after += new.points;
@@ -193,10 +193,18 @@ pub struct Impact {
 
 /// Scores jobs with both rule sets and keeps the aggregates.
 pub struct ImpactBuilder<'r> {
+    old: Scorer<'r>,
+    new: Scorer<'r>,
+    old_ctx: ScoreContext<'r>,
+    new_ctx: ScoreContext<'r>,
+    sums: Sums<'r>,
+}
+
+/// What the builder keeps of the jobs it has seen.
+struct Sums<'r> {
     old: &'r RuleSet,
     new: &'r RuleSet,
     opts: ImpactOptions,
-    ctx: EvalContext,
     seq: u64,
     files: Vec<CorpusFile>,
     total: Group,
@@ -208,23 +216,36 @@ pub struct ImpactBuilder<'r> {
 
 impl<'r> ImpactBuilder<'r> {
     pub fn new(old: &'r RuleSet, new: &'r RuleSet, opts: ImpactOptions) -> Self {
+        let scorer = |rules| Scorer {
+            opts: ScoreOptions {
+                at: opts.at,
+                explain: false,
+            },
+            ..Scorer::new(rules)
+        };
+        let (old_scorer, new_scorer) = (scorer(old), scorer(new));
         ImpactBuilder {
-            old,
-            new,
-            opts,
-            ctx: EvalContext::new(),
-            seq: 0,
-            files: Vec::new(),
-            total: Group::default(),
-            kinds: BTreeMap::new(),
-            models: BTreeMap::new(),
-            movers: BinaryHeap::new(),
+            old_ctx: old_scorer.context(),
+            new_ctx: new_scorer.context(),
+            old: old_scorer,
+            new: new_scorer,
+            sums: Sums {
+                old,
+                new,
+                opts,
+                seq: 0,
+                files: Vec::new(),
+                total: Group::default(),
+                kinds: BTreeMap::new(),
+                models: BTreeMap::new(),
+                movers: BinaryHeap::new(),
+            },
         }
     }
 
-    /// Starts a new corpus file; the following records belong to it.
+    /// Starts a new corpus file; the following jobs belong to it.
     pub fn start_file(&mut self, name: &str) {
-        self.files.push(CorpusFile {
+        self.sums.files.push(CorpusFile {
             file: name.to_string(),
             jobs: 0,
             error: None,
@@ -233,35 +254,67 @@ impl<'r> ImpactBuilder<'r> {
 
     /// Records that reading the current file stopped early.
     pub fn file_error(&mut self, error: String) {
-        if let Some(f) = self.files.last_mut() {
+        if let Some(f) = self.sums.files.last_mut() {
             f.error = Some(error);
         }
     }
 
-    /// Scores one record with both rule sets.
-    pub fn add(&mut self, record: JobRecord) {
+    /// Scores one job line with both rule sets.
+    pub fn add_line(&mut self, line: u64, bytes: &[u8]) {
+        let ImpactBuilder {
+            old,
+            new,
+            old_ctx,
+            new_ctx,
+            sums,
+        } = self;
+        old.score_line(old_ctx, line, bytes, &mut |o| {
+            new.score_line(new_ctx, line, bytes, &mut |n| {
+                sums.add(o, n, &|| parse_line(line, bytes));
+            });
+        });
+    }
+
+    /// Scores one record read strictly with both rule sets.
+    pub fn add_record(&mut self, record: &JobRecord) {
+        let ImpactBuilder {
+            old,
+            new,
+            old_ctx,
+            new_ctx,
+            sums,
+        } = self;
+        old.score_record(old_ctx, record, &mut |o| {
+            new.score_record(new_ctx, record, &mut |n| {
+                sums.add(o, n, &|| record.clone());
+            });
+        });
+    }
+
+    /// The aggregates: models by name, movers largest first.
+    pub fn finish(self) -> Impact {
+        self.sums.finish()
+    }
+}
+
+impl<'r> Sums<'r> {
+    fn add(&mut self, old: &ScoreRef<'_>, new: &ScoreRef<'_>, record: &dyn Fn() -> JobRecord) {
         if self.files.is_empty() {
-            self.start_file("-");
+            self.files.push(CorpusFile {
+                file: "-".to_string(),
+                jobs: 0,
+                error: None,
+            });
         }
         self.seq += 1;
-        let score_opts = ScoreOptions {
-            at: self.opts.at,
-            explain: false,
-        };
-        let old = score_record(self.old, record.clone(), score_opts, &mut self.ctx);
-        let new = score_record(self.new, record.clone(), score_opts, &mut self.ctx);
         let file = self.files.last_mut().expect("a file was started");
         file.jobs += 1;
 
-        self.total.add(&old, &new);
-        let kind = new
-            .kind
-            .clone()
-            .or_else(|| old.kind.clone())
-            .unwrap_or_else(|| NO_KIND.to_string());
-        self.kinds.entry(kind.clone()).or_default().add(&old, &new);
+        self.total.add(old, new);
+        let kind = new.kind.or(old.kind).unwrap_or(NO_KIND).to_string();
+        self.kinds.entry(kind.clone()).or_default().add(old, new);
 
-        let model = new.model.as_deref().unwrap_or(NO_MODEL);
+        let model = new.model.unwrap_or(NO_MODEL);
         let key = if self.models.contains_key(model) || self.models.len() < MAX_MODEL_GROUPS {
             model
         } else {
@@ -274,27 +327,28 @@ impl<'r> ImpactBuilder<'r> {
                 model: key.to_string(),
                 ..ModelGroup::default()
             });
-        group.totals.add(&old, &new);
+        group.totals.add(old, new);
         if group.kind.is_none() && kind != NO_KIND {
             group.kind = Some(kind);
         }
         if group.rules.len() < MAX_RULE_PAIRS {
-            let pair = format!(
-                "{} → {}",
-                old.rule.as_deref().unwrap_or("-"),
-                new.rule.as_deref().unwrap_or("-")
-            );
+            let pair = format!("{} → {}", old.rule.unwrap_or("-"), new.rule.unwrap_or("-"));
             if !group.rules.contains(&pair) {
                 group.rules.insert(pair);
             }
         }
 
         if old.status != new.status || old.points != new.points {
-            self.offer_mover(&record, &old, &new);
+            self.offer_mover(old, new, record);
         }
     }
 
-    fn offer_mover(&mut self, record: &JobRecord, old: &Score, new: &Score) {
+    fn offer_mover(
+        &mut self,
+        old: &ScoreRef<'_>,
+        new: &ScoreRef<'_>,
+        record: &dyn Fn() -> JobRecord,
+    ) {
         if self.opts.top == 0 {
             return;
         }
@@ -319,17 +373,17 @@ impl<'r> ImpactBuilder<'r> {
                 .map(|f| f.file.clone())
                 .unwrap_or_default(),
             line: new.line,
-            id: new.id.clone(),
-            model: new.model.clone(),
-            inputs: self.inputs_of(record),
+            id: new.id.map(String::from),
+            model: new.model.map(String::from),
+            inputs: self.inputs_of(&record()),
             status_before: old.status,
             status_after: new.status,
-            rule_before: old.rule.clone(),
-            rule_after: new.rule.clone(),
+            rule_before: old.rule.map(String::from),
+            rule_after: new.rule.map(String::from),
             before: old.points,
             after: new.points,
             delta: PointsSum::from_micros(delta),
-            reason: new.reason.clone().or_else(|| new.error.clone()),
+            reason: new.reason.or(new.error).map(String::from),
         };
         self.movers.push(Reverse(Ranked(rank, mover)));
     }
@@ -339,17 +393,18 @@ impl<'r> ImpactBuilder<'r> {
         let Ok(job) = record else {
             return String::new();
         };
+        let Ok(Ok(env)) = read_envelope(&job, job.line) else {
+            return String::new();
+        };
+        let at = self.opts.at.or(env.completed_at.map(|(t, _)| t));
+        let mut values = Vec::new();
         for rs in [self.new, self.old] {
-            let kind = match rs.resolve(&job.model, self.opts.at.or(job.completed_at)) {
-                Resolution::Priced { kind, .. } => Some(kind),
-                Resolution::NoRule { kind, .. } => kind,
-            };
-            if let Some(kind) = kind {
-                if let Ok(values) = read_inputs(job, kind) {
+            if let Some(kind) = rs.resolve(env.model, at).kind() {
+                if let Ok(Ok(())) = read_inputs(&job, kind, &mut values) {
                     return kind
                         .inputs
                         .iter()
-                        .zip(values)
+                        .zip(&values)
                         .map(|(spec, v)| format!("{}={v}", spec.name))
                         .collect::<Vec<_>>()
                         .join(" ");
@@ -359,8 +414,7 @@ impl<'r> ImpactBuilder<'r> {
         String::new()
     }
 
-    /// The aggregates: models by name, movers largest first.
-    pub fn finish(self) -> Impact {
+    fn finish(self) -> Impact {
         let mut total = self.total;
         total.finish();
         let mut kinds = self.kinds;

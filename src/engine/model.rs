@@ -1,16 +1,15 @@
-//! The validated, compiled rule set and how a model finds its rule version.
+//! The validated, compiled rule set: kinds, rules, versions, formulas and the catalog.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use indexmap::IndexMap;
 use jiff::Timestamp;
-use rhai::{AST, Dynamic, Engine};
+use rhai::{AST, Engine};
 
-use crate::files::{RuleFiles, RulesOrigin};
-use crate::points::Points;
-use crate::schema::InputType;
-use crate::time::utc_date;
+use super::formula::Program;
+use super::points::Points;
+pub use super::value::Value;
 
 /// A kind of reward point (`llama`, `waifu`, ...), declared in `kinds.toml`.
 #[derive(Debug, Clone)]
@@ -19,54 +18,12 @@ pub struct PointKind {
     pub description: Option<String>,
 }
 
-/// A value of a job input or derived value.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Value {
-    Int(i64),
-    Float(f64),
-}
-
-impl Value {
-    pub fn as_f64(self) -> f64 {
-        match self {
-            Value::Int(i) => i as f64,
-            Value::Float(f) => f,
-        }
-    }
-
-    pub fn to_dynamic(self) -> Dynamic {
-        match self {
-            Value::Int(i) => Dynamic::from_int(i),
-            Value::Float(f) => Dynamic::from_float(f),
-        }
-    }
-
-    /// Converts a rhai result; `None` for anything but a number.
-    pub fn from_dynamic(d: &Dynamic) -> Option<Value> {
-        if let Ok(i) = d.as_int() {
-            Some(Value::Int(i))
-        } else {
-            d.as_float().ok().map(Value::Float)
-        }
-    }
-}
-
-impl std::fmt::Display for Value {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Value::Int(i) => write!(f, "{i}"),
-            Value::Float(x) => write!(f, "{x}"),
-        }
-    }
-}
-
-impl serde::Serialize for Value {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Value::Int(i) => s.serialize_i64(*i),
-            Value::Float(x) => s.serialize_f64(*x),
-        }
-    }
+/// The type of a job input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InputType {
+    Int,
+    Float,
 }
 
 /// One declared input of a job kind.
@@ -88,7 +45,7 @@ pub struct DerivedSpec {
     pub expr: String,
     pub ast: AST,
     /// The same expression compiled for speed, when it is simple arithmetic.
-    pub compiled: Option<crate::compiled::Program>,
+    pub compiled: Option<Program>,
 }
 
 /// A kind of job (`image`, `llm`, ...): its inputs, derived values and point kind.
@@ -125,7 +82,7 @@ pub struct Formula {
     pub source: String,
     pub ast: AST,
     /// The same formula compiled for speed, when it is simple arithmetic.
-    pub compiled: Option<crate::compiled::Program>,
+    pub compiled: Option<Program>,
 }
 
 /// A threshold: a job whose `name` is below `min` earns nothing.
@@ -226,35 +183,59 @@ pub struct CatalogEntry {
     pub span: std::ops::Range<usize>,
 }
 
-/// How a model resolved at a time.
+/// Where a rule set came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RulesOrigin {
+    Directory(std::path::PathBuf),
+    Embedded,
+    /// `path` (e.g. `rules`) at git revision `rev`, as `jobpoints diff --base REV` reads it.
+    Git {
+        rev: String,
+        path: String,
+    },
+}
+
+impl std::fmt::Display for RulesOrigin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RulesOrigin::Directory(p) => write!(f, "{}", p.display()),
+            RulesOrigin::Embedded => f.write_str("<built-in rules>"),
+            RulesOrigin::Git { rev, path } => write!(f, "{path}/ at {rev}"),
+        }
+    }
+}
+
+/// The `.toml` and `.rhai` files of a rule set, keyed by path relative to the rules root
+/// with `/` separators. (Reading them from a directory, the binary or git is `crate::rules`'
+/// business; this is only the data.)
 #[derive(Debug, Clone)]
-pub enum Resolution<'a> {
-    Priced {
-        rule: &'a Rule,
-        version: &'a RuleVersion,
-        kind: &'a JobKind,
-    },
-    NoRule {
-        family: Option<String>,
-        rule: Option<(&'a Rule, &'a RuleVersion)>,
-        kind: Option<&'a JobKind>,
-        reason: String,
-    },
+pub struct RuleFiles {
+    pub origin: RulesOrigin,
+    pub files: BTreeMap<String, Vec<u8>>,
 }
 
-impl Resolution<'_> {
-    pub fn is_no_rule(&self) -> bool {
-        matches!(self, Resolution::NoRule { .. })
+impl RuleFiles {
+    /// SHA-256 over every file's relative path and bytes, in path order: two rule sets with
+    /// the same hash score every job the same.
+    pub fn hash(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        for (path, bytes) in &self.files {
+            h.update((path.len() as u64).to_le_bytes());
+            h.update(path.as_bytes());
+            h.update((bytes.len() as u64).to_le_bytes());
+            h.update(bytes);
+        }
+        hex::encode(h.finalize())
     }
 
-    /// Whether the result names the exact time it was resolved for (a job before a rule's
-    /// first version), so it cannot be reused for another time in the same version segment.
-    pub fn depends_on_exact_time(&self) -> bool {
-        matches!(self, Resolution::NoRule { rule: None, reason, .. } if reason.starts_with(NOT_YET_IN_FORCE))
+    /// The text of a file, if it exists and is UTF-8.
+    pub fn text(&self, rel: &str) -> Option<&str> {
+        self.files
+            .get(rel)
+            .and_then(|b| std::str::from_utf8(b).ok())
     }
 }
-
-const NOT_YET_IN_FORCE: &str = "no version of rule";
 
 /// A validated rule set, ready to score jobs. Immutable: a reload builds a new one.
 pub struct RuleSet {
@@ -284,84 +265,6 @@ impl std::fmt::Debug for RuleSet {
 }
 
 impl RuleSet {
-    /// Finds the rule version that prices `model` at `at` (latest when `None`).
-    pub fn resolve(&self, model: &str, at: Option<Timestamp>) -> Resolution<'_> {
-        let model_rule = self.model_rules.get(model);
-        let family = model_rule
-            .map(|r| r.family.clone())
-            .or_else(|| self.catalog.get(model).map(|c| c.family.clone()));
-        if let Some(rule) = model_rule {
-            if let Some(version) = rule.version_at(at) {
-                return self.decide(rule, version, Some(family.clone().unwrap_or_default()));
-            }
-        }
-        let Some(family) = family else {
-            return Resolution::NoRule {
-                family: None,
-                rule: None,
-                kind: None,
-                reason: format!("model `{model}` is not in the catalog and no rule names it"),
-            };
-        };
-        let Some(rule) = self.family_rules.get(&family) else {
-            return Resolution::NoRule {
-                reason: format!("family `{family}` of model `{model}` has no rule"),
-                family: Some(family),
-                rule: None,
-                kind: None,
-            };
-        };
-        match rule.version_at(at) {
-            Some(version) => self.decide(rule, version, Some(family)),
-            None => {
-                let first = rule
-                    .versions
-                    .first()
-                    .map(|v| utc_date(v.effective_from))
-                    .unwrap_or_default();
-                let at = at.map(utc_date).unwrap_or_default();
-                Resolution::NoRule {
-                    reason: format!(
-                        "{NOT_YET_IN_FORCE} `{}` is in force at {at}; the first takes effect {first}",
-                        rule.id
-                    ),
-                    family: Some(family),
-                    rule: None,
-                    kind: self.job_kinds.get(&rule.kind),
-                }
-            }
-        }
-    }
-
-    fn decide<'a>(
-        &'a self,
-        rule: &'a Rule,
-        version: &'a RuleVersion,
-        family: Option<String>,
-    ) -> Resolution<'a> {
-        let kind = self.job_kinds.get(&rule.kind);
-        match (&version.pricing, kind) {
-            (Pricing::Priced { .. }, Some(kind)) => Resolution::Priced {
-                rule,
-                version,
-                kind,
-            },
-            (Pricing::NoRule { reason }, _) => Resolution::NoRule {
-                family,
-                rule: Some((rule, version)),
-                kind,
-                reason: reason.clone(),
-            },
-            // Loading rejects rules with unknown kinds; kept total for safety.
-            (Pricing::Priced { .. }, None) => Resolution::NoRule {
-                family,
-                rule: Some((rule, version)),
-                kind: None,
-                reason: format!("rule `{}` names unknown job kind `{}`", rule.id, rule.kind),
-            },
-        }
-    }
-
     /// The text of one of the rule set's files ("" if absent).
     pub fn files_text(&self, rel: &str) -> &str {
         self.files.text(rel).unwrap_or("")

@@ -13,8 +13,198 @@ use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::map::Entry;
 use serde_json::{Map, Number, Value as Json};
 
+use super::{Field, JobError, JobSource, Undecided};
+
+/// Longest job text accepted (a JSONL line, an array element); longer ones are invalid
+/// without being parsed.
+pub const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
+
+/// A job read strictly: its JSON tree, and what makes it invalid as a whole, if anything.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StrictJob {
+    /// 1-based line where the job starts in its file.
+    pub line: u64,
+    value: Json,
+    problem: Option<(Option<String>, String)>,
+}
+
+/// A record read from a job file: a job, or why its text is not JSON at all.
+pub type JobRecord = Result<StrictJob, JobError>;
+
+impl StrictJob {
+    /// A job from a strictly parsed value; `raw` is the text it was parsed from.
+    pub(crate) fn new(line: u64, json: StrictJson, raw: &[u8]) -> Self {
+        let problem = if let Some(path) = &json.duplicate {
+            Some((
+                Some(path.clone()),
+                format!("duplicate key `{path}`: a job gives each field once"),
+            ))
+        } else if let Some((path, text)) = json.huge_integer(raw) {
+            let message =
+                format!("`{path}` = {text} is an integer outside the signed 64-bit range");
+            Some((Some(path), message))
+        } else if !json.value.is_object() {
+            Some((
+                None,
+                format!("expected a JSON object, got {}", json_type(&json.value)),
+            ))
+        } else {
+            None
+        };
+        StrictJob {
+            line,
+            value: json.value,
+            problem,
+        }
+    }
+
+    /// A job from a JSON value built in memory (nothing can be duplicated or out of range).
+    pub fn from_value(line: u64, value: Json) -> Self {
+        let problem = (!value.is_object()).then(|| {
+            (
+                None,
+                format!("expected a JSON object, got {}", json_type(&value)),
+            )
+        });
+        StrictJob {
+            line,
+            value,
+            problem,
+        }
+    }
+
+    fn fields(&self) -> Option<&Map<String, Json>> {
+        self.value.as_object()
+    }
+
+    fn at(&self, path: &[&str]) -> Option<&Json> {
+        let (first, rest) = path.split_first()?;
+        let mut cur = self.fields()?.get(*first)?;
+        for key in rest {
+            cur = cur.as_object()?.get(*key)?;
+        }
+        Some(cur)
+    }
+}
+
+fn field(v: &Json) -> Field<'_> {
+    match v {
+        Json::Null => Field::Null,
+        Json::Bool(_) => Field::Bool,
+        Json::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Field::Int(i)
+            } else if let Some(u) = n.as_u64() {
+                Field::BigUint(u)
+            } else {
+                Field::Float(n.as_f64().unwrap_or(f64::NAN))
+            }
+        }
+        Json::String(s) => Field::Str(s),
+        Json::Array(_) => Field::Array,
+        Json::Object(_) => Field::Object,
+    }
+}
+
+impl<'a> JobSource<'a> for &'a StrictJob {
+    fn get(&self, key: &str) -> Result<Option<Field<'a>>, Undecided> {
+        Ok(self.fields().and_then(|f| f.get(key)).map(field))
+    }
+
+    fn lookup(&self, path: &[String]) -> Result<Option<Field<'a>>, Undecided> {
+        let (first, rest) = match path.split_first() {
+            Some(p) => p,
+            None => return Ok(None),
+        };
+        let mut cur = match self.fields().and_then(|f| f.get(first)) {
+            Some(v) => v,
+            None => return Ok(None),
+        };
+        for key in rest {
+            match cur.as_object().and_then(|o| o.get(key)) {
+                Some(v) => cur = v,
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(field(cur)))
+    }
+
+    fn show(&self, path: &[&str]) -> Result<String, Undecided> {
+        Ok(self.at(path).map(show_json).unwrap_or_default())
+    }
+
+    fn problem(&self) -> Option<(Option<String>, String)> {
+        self.problem.clone()
+    }
+}
+
+/// Short rendering of a JSON value for messages.
+pub fn show_json(v: &Json) -> String {
+    let s = v.to_string();
+    if s.chars().count() > 40 {
+        format!("{}…", s.chars().take(40).collect::<String>())
+    } else {
+        s
+    }
+}
+
+fn json_type(v: &Json) -> &'static str {
+    match v {
+        Json::Null => "null",
+        Json::Bool(_) => "a boolean",
+        Json::Number(_) => "a number",
+        Json::String(_) => "a string",
+        Json::Array(_) => "an array",
+        Json::Object(_) => "an object",
+    }
+}
+
+/// Reads one job's text (a JSONL line without its line end) strictly.
+pub fn parse_line(line: u64, buf: &[u8]) -> JobRecord {
+    if buf.len() > MAX_LINE_BYTES {
+        return Err(invalid(
+            line,
+            format!("line is longer than {MAX_LINE_BYTES} bytes"),
+        ));
+    }
+    match serde_json::from_slice::<StrictJson>(buf) {
+        Ok(v) => Ok(StrictJob::new(line, v, buf)),
+        Err(e) => Err(invalid(line, describe_json_error(&e, buf))),
+    }
+}
+
+/// An invalid record that names only its line.
+pub(crate) fn invalid(line: u64, message: String) -> JobError {
+    JobError {
+        line,
+        id: None,
+        model: None,
+        field: None,
+        message,
+    }
+}
+
+fn describe_json_error(e: &serde_json::Error, text: &[u8]) -> String {
+    if let Err(bad) = std::str::from_utf8(text) {
+        return format!(
+            "line is not valid UTF-8 (at byte {})",
+            bad.valid_up_to() + 1
+        );
+    }
+    format!(
+        "broken JSON at column {}: {}",
+        e.column(),
+        strip_position(&e.to_string())
+    )
+}
+
+/// serde_json appends " at line L column C"; the record already names the line.
+pub(crate) fn strip_position(msg: &str) -> &str {
+    msg.rsplit_once(" at line ").map_or(msg, |(m, _)| m)
+}
+
 /// A JSON value and what was noticed while reading it.
-pub(crate) struct StrictJson {
+pub struct StrictJson {
     pub value: Json,
     /// Path (`a.b.0`) of the first key that appears twice in one object.
     pub duplicate: Option<String>,
@@ -28,7 +218,7 @@ impl StrictJson {
     /// The first integer literal beyond 64 bits, as (path, original text), if there is one.
     /// `raw` is the text the value was parsed from. Only called when [`Self::huge`] is not
     /// empty, so ordinary jobs never pay for the scan.
-    pub fn huge_integer(&self, raw: &[u8]) -> Option<(String, String)> {
+    fn huge_integer(&self, raw: &[u8]) -> Option<(String, String)> {
         if self.huge.is_empty() {
             return None;
         }

@@ -2,14 +2,20 @@
 //! a terminal, as a pull-request comment (markdown), or as stable JSON.
 
 use std::fmt::Write;
+use std::io::BufRead;
 
 use serde::Serialize;
 
-use crate::diagnostic::{Diagnostic, render_human as render_diagnostics};
-use crate::impact::{Group, Impact, ModelGroup, Mover};
-use crate::load::Loaded;
-use crate::points::PointsSum;
-use crate::rulediff::{FileChanges, RuleSetChange};
+use crate::engine::time::utc_string;
+use crate::ledger::reader::{JobReader, RawItem};
+use crate::review::changes::{diff_files, diff_formula_files, diff_rules};
+use crate::review::impact::{ImpactBuilder, ImpactOptions};
+
+use crate::engine::points::PointsSum;
+use crate::review::changes::{FileChanges, RuleSetChange};
+use crate::review::impact::{Group, Impact, ModelGroup, Mover};
+use crate::rules::diagnostic::{Diagnostic, render_human as render_diagnostics};
+use crate::rules::load::Loaded;
 
 /// The marker that lets a CI job find and update its own earlier comment.
 pub const MARKDOWN_MARKER: &str = "<!-- jobpoints-diff -->";
@@ -154,7 +160,7 @@ pub fn summary_line(r: &DiffReport) -> String {
         let kinds: Vec<String> = i
             .kinds
             .iter()
-            .filter(|(k, _)| k.as_str() != crate::impact::NO_KIND)
+            .filter(|(k, _)| k.as_str() != crate::review::impact::NO_KIND)
             .map(|(k, g)| {
                 if g.before == g.after {
                     format!("{k} unchanged")
@@ -616,6 +622,47 @@ fn code_span(s: &str) -> String {
 /// The length of the longest run of backticks in `s` (0 when it has none).
 fn longest_backtick_run(s: &str) -> usize {
     s.split(|c| c != '`').map(str::len).max().unwrap_or(0)
+}
+
+/// Job files to score, each with its name in the report.
+pub type Corpus = Vec<(String, JobReader<Box<dyn BufRead + Send>>)>;
+
+/// Diffs the rules and, when both sides are valid, scores the corpus with both.
+pub fn build_report(old: &Loaded, new: &Loaded, corpus: Corpus, opts: ImpactOptions) -> DiffReport {
+    let files = diff_files(&old.files, &new.files);
+    let (changes, impact) = match (&old.ruleset, &new.ruleset) {
+        (Some(o), Some(n)) => {
+            let mut builder = ImpactBuilder::new(o, n, opts);
+            for (name, mut reader) in corpus {
+                builder.start_file(&name);
+                let mut buf = Vec::new();
+                loop {
+                    buf.clear();
+                    match reader.next_raw(&mut buf) {
+                        Some(RawItem::Line(line)) => builder.add_line(line, &buf),
+                        Some(RawItem::Record(record)) => builder.add_record(&record),
+                        None => break,
+                    }
+                }
+                if let Some(e) = reader.io_error.take() {
+                    builder.file_error(e.to_string());
+                }
+            }
+            (diff_rules(o, n), Some(builder.finish()))
+        }
+        // Without both rule sets, show what can be shown: which files and formulas changed.
+        _ => (diff_formula_files(&old.files, &new.files), None),
+    };
+    let flagged = changes.iter().filter(|c| c.flag.is_some()).count();
+    DiffReport {
+        old: RuleSide::of(old),
+        new: RuleSide::of(new),
+        at: opts.at.map(utc_string),
+        files,
+        changes,
+        flagged,
+        impact,
+    }
 }
 
 #[cfg(test)]

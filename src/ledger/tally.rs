@@ -7,9 +7,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
-use crate::output::ScoreRef;
-use crate::points::PointsSum;
-use crate::score::Status;
+use crate::engine::points::PointsSum;
+use crate::engine::score::ScoreRef;
+use crate::engine::score::Status;
 
 /// A dimension to group by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum, Serialize)]

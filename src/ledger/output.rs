@@ -1,10 +1,10 @@
 //! Writing scores: JSONL, a JSON array, CSV, or an aligned table with totals for people.
 
-use std::collections::BTreeMap;
 use std::io::{self, Write};
 
-use crate::points::PointsSum;
-use crate::score::{Score, Status};
+use crate::engine::points::PointsSum;
+use crate::engine::score::{Score, ScoreRef};
+use crate::ledger::tally::{GroupBy, GroupTotals, PartialTally, Tally};
 
 /// Output formats of `jobpoints eval`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -19,138 +19,122 @@ pub enum EvalFormat {
     Csv,
 }
 
-/// Counts and exact point totals, per point kind.
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct Totals {
-    pub jobs: u64,
-    pub ok: u64,
-    pub below_threshold: u64,
-    pub no_rule: u64,
-    pub invalid: u64,
-    pub error: u64,
-    pub points: PointsSum,
-}
-
-impl Totals {
-    pub fn add(&mut self, s: &Score) {
-        self.jobs += 1;
-        match s.status {
-            Status::Ok => self.ok += 1,
-            Status::BelowThreshold => self.below_threshold += 1,
-            Status::NoRule => self.no_rule += 1,
-            Status::Invalid => self.invalid += 1,
-            Status::Error => self.error += 1,
-        }
-        self.points += s.points;
-    }
-}
-
-/// Writes scores as they come (JSONL, CSV) or collects them (JSON array, table).
-pub struct ScoreWriter<W: Write> {
-    sink: Sink<W>,
-    format: EvalFormat,
-    explain: bool,
-    buffered: Vec<Score>,
-    wrote_any: bool,
-}
-
-enum Sink<W: Write> {
-    Plain(W),
-    Csv(Box<csv::Writer<W>>),
-}
-
 const CSV_HEADER: [&str; 11] = [
     "line", "id", "model", "miner", "status", "kind", "family", "rule", "points", "reason",
     "ruleset",
 ];
 
-impl<W: Write> ScoreWriter<W> {
-    pub fn new(out: W, format: EvalFormat, explain: bool) -> Self {
-        let sink = if format == EvalFormat::Csv {
-            Sink::Csv(Box::new(csv::Writer::from_writer(out)))
-        } else {
-            Sink::Plain(out)
-        };
-        ScoreWriter {
-            sink,
+/// A batch of results formatted by a worker thread, in input order.
+#[derive(Default)]
+pub struct Formatted {
+    bytes: Vec<u8>,
+    csv: Option<csv::Writer<Vec<u8>>>,
+    /// The table is aligned over every row, so its rows are kept as results.
+    rows: Vec<Score>,
+    /// Results that are `invalid` or `error`.
+    pub failed: u64,
+}
+
+impl EvalFormat {
+    /// Formats one result into a worker's batch.
+    pub fn format(self, batch: &mut Formatted, s: &ScoreRef<'_>) {
+        batch.failed += u64::from(s.status.is_failure());
+        match self {
+            EvalFormat::Jsonl => {
+                if batch.bytes.capacity() == 0 {
+                    // About one batch of output: avoids regrowing the buffer line by line.
+                    batch.bytes.reserve(1 << 20);
+                }
+                write_jsonl(&mut batch.bytes, s);
+            }
+            EvalFormat::Json => {
+                // Every element is preceded by a separator; the writer turns the very first
+                // one into the array's opening.
+                batch.bytes.extend_from_slice(b",\n  ");
+                serde_json::to_writer(&mut batch.bytes, s).expect("writing to a Vec cannot fail");
+            }
+            EvalFormat::Csv => {
+                let w = batch.csv.get_or_insert_with(|| {
+                    csv::WriterBuilder::new()
+                        .has_headers(false)
+                        .from_writer(Vec::new())
+                });
+                let reason = s.reason.or(s.error).unwrap_or("");
+                let _ = w.write_record([
+                    itoa::Buffer::new().format(s.line),
+                    s.id.unwrap_or(""),
+                    s.model.unwrap_or(""),
+                    s.miner.unwrap_or(""),
+                    s.status.as_str(),
+                    s.kind.unwrap_or(""),
+                    s.family.unwrap_or(""),
+                    s.rule.unwrap_or(""),
+                    s.points.to_string().as_str(),
+                    reason,
+                    s.ruleset,
+                ]);
+            }
+            EvalFormat::Table => batch.rows.push(s.to_score()),
+        }
+    }
+}
+
+/// Writes formatted batches in order, with what goes before, between and after them.
+pub struct ResultsWriter<W: Write> {
+    out: W,
+    format: EvalFormat,
+    explain: bool,
+    wrote_any: bool,
+    rows: Vec<Score>,
+}
+
+impl<W: Write> ResultsWriter<W> {
+    /// Starts the output (the CSV header).
+    pub fn new(mut out: W, format: EvalFormat, explain: bool) -> io::Result<Self> {
+        if format == EvalFormat::Csv {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            w.write_record(CSV_HEADER)?;
+            out.write_all(&w.into_inner().map_err(|e| e.into_error())?)?;
+        }
+        Ok(ResultsWriter {
+            out,
             format,
             explain,
-            buffered: Vec::new(),
             wrote_any: false,
-        }
+            rows: Vec::new(),
+        })
     }
 
-    pub fn write(&mut self, score: Score) -> io::Result<()> {
-        match (&mut self.sink, self.format) {
-            (Sink::Plain(out), EvalFormat::Jsonl) => {
-                if score.trace.is_some() {
-                    serde_json::to_writer(&mut *out, &score)?;
-                    out.write_all(b"\n")
-                } else {
-                    let mut line = Vec::with_capacity(256);
-                    write_jsonl(&mut line, &score.as_ref());
-                    out.write_all(&line)
-                }
-            }
-            (Sink::Plain(out), EvalFormat::Json) => {
-                out.write_all(if self.wrote_any { b",\n  " } else { b"[\n  " })?;
-                self.wrote_any = true;
-                serde_json::to_writer(&mut *out, &score)?;
-                Ok(())
-            }
-            (Sink::Csv(w), _) => {
-                if !self.wrote_any {
-                    w.write_record(CSV_HEADER)?;
-                    self.wrote_any = true;
-                }
-                let reason = score
-                    .reason
-                    .as_deref()
-                    .or(score.error.as_deref())
-                    .unwrap_or("");
-                w.write_record([
-                    score.line.to_string().as_str(),
-                    score.id.as_deref().unwrap_or(""),
-                    score.model.as_deref().unwrap_or(""),
-                    score.miner.as_deref().unwrap_or(""),
-                    score.status.as_str(),
-                    score.kind.as_deref().unwrap_or(""),
-                    score.family.as_deref().unwrap_or(""),
-                    score.rule.as_deref().unwrap_or(""),
-                    score.points.to_string().as_str(),
-                    reason,
-                    &score.ruleset,
-                ])?;
-                Ok(())
-            }
-            (Sink::Plain(_), _) => {
-                self.buffered.push(score);
-                Ok(())
-            }
+    /// Writes the next batch.
+    pub fn write(&mut self, batch: Formatted) -> io::Result<()> {
+        let mut bytes = batch.bytes;
+        if let Some(w) = batch.csv {
+            bytes = w.into_inner().map_err(|e| e.into_error())?;
         }
+        if self.format == EvalFormat::Json && !bytes.is_empty() && !self.wrote_any {
+            // The first element's separator opens the array.
+            self.out.write_all(b"[")?;
+            bytes.drain(..1);
+        }
+        self.wrote_any |= !bytes.is_empty() || !batch.rows.is_empty();
+        self.rows.extend(batch.rows);
+        self.out.write_all(&bytes)
     }
 
-    pub fn finish(self) -> io::Result<()> {
-        match self.sink {
-            Sink::Csv(mut w) => {
-                if !self.wrote_any {
-                    w.write_record(CSV_HEADER)?;
-                }
-                w.flush()
+    /// Ends the output (the array's closing, the table) and flushes it.
+    pub fn finish(mut self) -> io::Result<()> {
+        match self.format {
+            EvalFormat::Json => {
+                self.out
+                    .write_all(if self.wrote_any { b"\n]\n" } else { b"[]\n" })?;
             }
-            Sink::Plain(mut out) => {
-                match self.format {
-                    EvalFormat::Json => {
-                        out.write_all(if self.wrote_any { b"\n]\n" } else { b"[]\n" })?;
-                    }
-                    EvalFormat::Table => {
-                        out.write_all(render_table(&self.buffered, self.explain).as_bytes())?;
-                    }
-                    _ => {}
-                }
-                out.flush()
+            EvalFormat::Table => {
+                self.out
+                    .write_all(render_table(&self.rows, self.explain).as_bytes())?;
             }
+            EvalFormat::Jsonl | EvalFormat::Csv => {}
         }
+        self.out.flush()
     }
 }
 
@@ -216,23 +200,15 @@ pub fn render_table(scores: &[Score], explain: bool) -> String {
     out
 }
 
-/// Totals per point kind (jobs with no kind are counted under `-`).
-pub fn totals_by_kind(scores: &[Score]) -> BTreeMap<String, Totals> {
-    let mut by: BTreeMap<String, Totals> = BTreeMap::new();
-    for s in scores {
-        by.entry(s.kind.clone().unwrap_or_else(|| "-".into()))
-            .or_default()
-            .add(s);
-    }
-    by
-}
-
+/// Totals per point kind (jobs with no kind are counted under `-`), then over every job.
 fn render_totals(scores: &[Score]) -> String {
-    let by = totals_by_kind(scores);
-    let mut all = Totals::default();
+    let mut by = Tally::new(vec![GroupBy::Kind]);
+    let mut part = PartialTally::default();
     for s in scores {
-        all.add(s);
+        part.add(&by.by, &s.as_ref());
     }
+    by.merge(part);
+    let all = by.total();
     let mut rows: Vec<[String; 8]> = vec![[
         "kind".into(),
         "jobs".into(),
@@ -243,7 +219,11 @@ fn render_totals(scores: &[Score]) -> String {
         "error".into(),
         "points".into(),
     ]];
-    let mut push = |name: &str, t: &Totals| {
+    let mut push = |name: &str, t: &GroupTotals| {
+        let mut points = PointsSum::default();
+        for p in t.points.values() {
+            points += *p;
+        }
         rows.push([
             name.to_string(),
             t.jobs.to_string(),
@@ -252,11 +232,11 @@ fn render_totals(scores: &[Score]) -> String {
             t.no_rule.to_string(),
             t.invalid.to_string(),
             t.error.to_string(),
-            t.points.to_string(),
+            points.to_string(),
         ]);
     };
-    for (k, t) in &by {
-        push(k, t);
+    for (k, t) in &by.groups {
+        push(&k[0], t);
     }
     push("total", &all);
     let mut widths = [0usize; 8];
@@ -279,7 +259,7 @@ fn render_totals(scores: &[Score]) -> String {
     out
 }
 
-fn render_trace(t: &crate::score::Trace) -> String {
+fn render_trace(t: &crate::engine::score::Trace) -> String {
     let mut out = String::new();
     let mut add = |k: &str, v: String| out.push_str(&format!("    {k:<12} {v}\n"));
     let rule = match (&t.rule, t.version) {
@@ -365,54 +345,16 @@ fn render_trace(t: &crate::score::Trace) -> String {
     out
 }
 
-/// A borrowed view of a [`Score`] without its trace: what the fast ledger path produces
-/// without allocating, and what both paths write through [`write_jsonl`].
-#[derive(Debug, Clone, Copy)]
-pub struct ScoreRef<'a> {
-    pub file: Option<&'a str>,
-    pub line: u64,
-    pub id: Option<&'a str>,
-    pub model: Option<&'a str>,
-    pub miner: Option<&'a str>,
-    pub status: Status,
-    pub kind: Option<&'a str>,
-    pub family: Option<&'a str>,
-    pub rule: Option<&'a str>,
-    pub points: crate::points::Points,
-    pub ruleset: &'a str,
-    pub reason: Option<&'a str>,
-    pub error: Option<&'a str>,
-    pub field: Option<&'a str>,
-    pub completed_at: Option<&'a str>,
-}
-
-impl Score {
-    /// Borrows this score (its trace is not part of the view).
-    pub fn as_ref(&self) -> ScoreRef<'_> {
-        ScoreRef {
-            file: self.file.as_deref(),
-            line: self.line,
-            id: self.id.as_deref(),
-            model: self.model.as_deref(),
-            miner: self.miner.as_deref(),
-            status: self.status,
-            kind: self.kind.as_deref(),
-            family: self.family.as_deref(),
-            rule: self.rule.as_deref(),
-            points: self.points,
-            ruleset: &self.ruleset,
-            reason: self.reason.as_deref(),
-            error: self.error.as_deref(),
-            field: self.field.as_deref(),
-            completed_at: self.completed_at.as_deref(),
-        }
-    }
-}
-
 /// Writes one result as a JSON object and a newline, byte for byte what serde writes for
-/// [`Score`] (field order and escaping included; tested), without serde's per-field
+/// [`ScoreRef`] (field order and escaping included; tested), without serde's per-field
 /// machinery on the hot path.
 pub fn write_jsonl(out: &mut Vec<u8>, s: &ScoreRef<'_>) {
+    if s.trace.is_some() {
+        // `--explain`: rare, and the trace is a nested document.
+        serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
+        out.push(b'\n');
+        return;
+    }
     fn string(out: &mut Vec<u8>, v: &str) {
         // Most values need no escaping; serde_json escapes exactly `"`, `\\` and control
         // characters, so anything else is copied as is, and the rest goes through serde_json.
@@ -489,9 +431,9 @@ fn needs_escape(s: &[u8]) -> bool {
 }
 
 /// `points` as `Points`' Display writes it, without going through `fmt`.
-fn write_points(out: &mut Vec<u8>, p: crate::points::Points) {
+fn write_points(out: &mut Vec<u8>, p: crate::engine::points::Points) {
     let micros = p.micros();
-    let scale = crate::points::SCALE;
+    let scale = crate::engine::points::SCALE;
     let mut buf = itoa::Buffer::new();
     out.extend_from_slice(buf.format(micros / scale).as_bytes());
     out.push(b'.');
@@ -504,7 +446,8 @@ fn write_points(out: &mut Vec<u8>, p: crate::points::Points) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::points::Points;
+    use crate::engine::points::Points;
+    use crate::engine::score::Status;
 
     fn score(i: u64) -> Score {
         Score {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::files::{RuleFiles, RulesOrigin, is_rule_file};
+use crate::rules::files::{RuleFiles, RulesOrigin, is_rule_file};
 
 /// Why the rules at a revision cannot be read.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,308 @@
+//! Reading a job: its envelope (id, model, time, miner) and the inputs its job kind declares.
+//!
+//! Two readers present the same JSON through [`JobSource`]:
+//! - [`strict`]: a JSON tree that notes duplicate keys and integers beyond 64 bits. It decides
+//!   every job, and gives the message for every invalid one.
+//! - [`borrowed`]: the fields of a flat job borrowed from its line, without a tree. It decides
+//!   the common, well-formed case and answers [`Undecided`] for anything else (an escaped
+//!   string, a nested value, an invalid job), which the caller then reads strictly.
+//!
+//! What a job *means* — which keys hold the envelope, how an input is found, typed and
+//! bounded, every message — is written once, below, for both.
+
+pub mod borrowed;
+pub mod strict;
+
+use jiff::Timestamp;
+
+use super::model::{InputSpec, InputType, JobKind, Value};
+use super::time::parse_time_exact;
+
+/// A JSON value as a reader presents it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Field<'a> {
+    Null,
+    Bool,
+    Int(i64),
+    /// An integer above `i64::MAX` (and at most `u64::MAX`).
+    BigUint(u64),
+    Float(f64),
+    Str(&'a str),
+    Array,
+    Object,
+}
+
+/// The reader cannot decide this job exactly; read it with the strict reader instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Undecided;
+
+/// A job as one of the readers sees it.
+pub trait JobSource<'a> {
+    /// The value under `key` at the top of the job; `Ok(None)` when absent.
+    fn get(&self, key: &str) -> Result<Option<Field<'a>>, Undecided>;
+    /// The value at a path of keys into nested objects; `Ok(None)` when absent.
+    fn lookup(&self, path: &[String]) -> Result<Option<Field<'a>>, Undecided>;
+    /// The value at `path` as JSON text for a message (only invalid jobs need it).
+    fn show(&self, path: &[&str]) -> Result<String, Undecided>;
+    /// What makes the whole job invalid before any field is read: not an object, a key
+    /// given twice, an integer beyond 64 bits. `(field, message)`.
+    fn problem(&self) -> Option<(Option<String>, String)>;
+}
+
+/// A job that cannot be scored as written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobError {
+    /// 1-based line where the job starts in its file.
+    pub line: u64,
+    pub id: Option<String>,
+    pub model: Option<String>,
+    /// The offending field, when there is one.
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl std::fmt::Display for JobError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+/// A job's id as written: a string, or an integer (shown in decimal).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum JobId<'a> {
+    Str(&'a str),
+    Int(i64),
+    BigUint(u64),
+}
+
+impl JobId<'_> {
+    /// The id as results show it, using `buf` for integers.
+    pub fn text<'b>(&'b self, buf: &'b mut itoa::Buffer) -> &'b str {
+        match self {
+            JobId::Str(s) => s,
+            JobId::Int(i) => buf.format(*i),
+            JobId::BigUint(u) => buf.format(*u),
+        }
+    }
+}
+
+/// The envelope of a job: what identifies it and picks its rule version.
+#[derive(Debug, Clone, Copy)]
+pub struct Envelope<'a> {
+    pub id: Option<JobId<'a>>,
+    pub model: &'a str,
+    /// The time, and its text when that is already the canonical `YYYY-MM-DDTHH:MM:SSZ`.
+    pub completed_at: Option<(Timestamp, Option<&'a str>)>,
+    pub miner: Option<&'a str>,
+}
+
+/// The first of `keys` that is present, with its value.
+fn first_present<'a, 'k, S: JobSource<'a>>(
+    src: &S,
+    keys: &[&'k str],
+) -> Result<Option<(&'k str, Field<'a>)>, Undecided> {
+    for k in keys {
+        if let Some(v) = src.get(k)? {
+            return Ok(Some((k, v)));
+        }
+    }
+    Ok(None)
+}
+
+/// Reads the envelope. Accepts the jobpoints shape (`id`, `model`, `completed_at`, `miner`)
+/// and the network's assignment shape (`job_id`, `model_id`, `miner_id`). `Ok(Err(..))` is an
+/// invalid job, with what could be read of its id and model.
+pub fn read_envelope<'a, S: JobSource<'a>>(
+    src: &S,
+    line: u64,
+) -> Result<Result<Envelope<'a>, JobError>, Undecided> {
+    let mut err = JobError {
+        line,
+        id: None,
+        model: None,
+        field: None,
+        message: String::new(),
+    };
+    let id = match first_present(src, &["id", "job_id"])? {
+        None | Some((_, Field::Null)) => None,
+        Some((_, Field::Str(s))) => Some(JobId::Str(s)),
+        Some((_, Field::Int(i))) => Some(JobId::Int(i)),
+        Some((_, Field::BigUint(u))) => Some(JobId::BigUint(u)),
+        Some((k, _)) => {
+            err.field = Some(k.to_string());
+            err.message = format!(
+                "`{k}` must be a string or an integer, got {}",
+                src.show(&[k])?
+            );
+            return Ok(Err(err));
+        }
+    };
+    err.id = id.map(|id| id.text(&mut itoa::Buffer::new()).to_string());
+    let model = match first_present(src, &["model", "model_id"])? {
+        Some((_, Field::Str(s))) if !s.trim().is_empty() => s,
+        Some((k, Field::Str(_))) => {
+            err.field = Some(k.to_string());
+            err.message = format!("`{k}` is empty");
+            return Ok(Err(err));
+        }
+        Some((k, _)) => {
+            err.field = Some(k.to_string());
+            err.message = format!("`{k}` must be a string, got {}", src.show(&[k])?);
+            return Ok(Err(err));
+        }
+        None => {
+            err.field = Some("model".into());
+            err.message = "missing field `model`".into();
+            return Ok(Err(err));
+        }
+    };
+    err.model = Some(model.to_string());
+    let completed_at = match src.get("completed_at")? {
+        None | Some(Field::Null) => None,
+        Some(Field::Str(s)) => match parse_time_exact(s) {
+            Ok((t, canonical)) => Some((t, canonical.then_some(s))),
+            Err(e) => {
+                err.field = Some("completed_at".into());
+                err.message = format!("`completed_at`: {e}");
+                return Ok(Err(err));
+            }
+        },
+        Some(_) => {
+            err.field = Some("completed_at".into());
+            err.message = format!(
+                "`completed_at` must be an RFC 3339 string, got {}",
+                src.show(&["completed_at"])?
+            );
+            return Ok(Err(err));
+        }
+    };
+    let miner = match first_present(src, &["miner", "miner_id"])? {
+        None | Some((_, Field::Null)) => None,
+        Some((_, Field::Str(s))) => Some(s),
+        Some((k, _)) => {
+            err.field = Some(k.to_string());
+            err.message = format!("`{k}` must be a string, got {}", src.show(&[k])?);
+            return Ok(Err(err));
+        }
+    };
+    Ok(Ok(Envelope {
+        id,
+        model,
+        completed_at,
+        miner,
+    }))
+}
+
+/// Why an input cannot be read: the field (the JSON path found, else the input's name) and
+/// a message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputError {
+    pub field: String,
+    pub message: String,
+}
+
+/// Reads the inputs `kind` declares into `out`, in its order, checking type and bounds.
+pub fn read_inputs<'a, S: JobSource<'a>>(
+    src: &S,
+    kind: &JobKind,
+    out: &mut Vec<Value>,
+) -> Result<Result<(), InputError>, Undecided> {
+    out.clear();
+    for spec in &kind.inputs {
+        match read_input(src, spec)? {
+            Ok(v) => out.push(v),
+            Err(e) => return Ok(Err(e)),
+        }
+    }
+    Ok(Ok(()))
+}
+
+fn read_input<'a, S: JobSource<'a>>(
+    src: &S,
+    spec: &InputSpec,
+) -> Result<Result<Value, InputError>, Undecided> {
+    let mut found = None;
+    for path in &spec.from {
+        if let Some(v) = src.lookup(path)? {
+            found = Some((path, v));
+            break;
+        }
+    }
+    let Some((path, raw)) = found else {
+        let names: Vec<String> = spec
+            .from
+            .iter()
+            .map(|p| format!("`{}`", p.join(".")))
+            .collect();
+        return Ok(Err(InputError {
+            field: spec.name.clone(),
+            message: format!(
+                "missing field `{}` (looked for {})",
+                spec.name,
+                names.join(", ")
+            ),
+        }));
+    };
+    // Messages are rare; only then is the path joined and the value shown.
+    let fail = |message: String| {
+        Ok(Err(InputError {
+            field: path.join("."),
+            message,
+        }))
+    };
+    let shown = || -> Result<String, Undecided> {
+        let keys: Vec<&str> = path.iter().map(String::as_str).collect();
+        src.show(&keys)
+    };
+    let name = || path.join(".");
+    let value = match (spec.ty, raw) {
+        (InputType::Int, Field::Int(i)) => Value::Int(i),
+        (InputType::Int, Field::BigUint(_)) => {
+            return fail(format!(
+                "`{}` = {} is an integer outside the signed 64-bit range",
+                name(),
+                shown()?
+            ));
+        }
+        (InputType::Int, Field::Float(f)) => {
+            if f.fract() == 0.0 && f.abs() >= 9.2e18 {
+                return fail(format!(
+                    "`{}` = {} is too large for an integer",
+                    name(),
+                    shown()?
+                ));
+            }
+            return fail(format!("`{}` must be an integer, got {}", name(), shown()?));
+        }
+        (InputType::Float, Field::Int(i)) => Value::Float(i as f64),
+        (InputType::Float, Field::BigUint(u)) => Value::Float(u as f64),
+        (InputType::Float, Field::Float(f)) if f.is_finite() => Value::Float(f),
+        (InputType::Float, Field::Float(_)) => {
+            return fail(format!(
+                "`{}` = {} is not a finite number",
+                name(),
+                shown()?
+            ));
+        }
+        (ty, _) => {
+            let want = if ty == InputType::Int {
+                "an integer"
+            } else {
+                "a number"
+            };
+            return fail(format!("`{}` must be {want}, got {}", name(), shown()?));
+        }
+    };
+    let x = value.as_f64();
+    if let Some(min) = spec.min {
+        if x < min {
+            return fail(format!("`{}` = {value} is below the minimum {min}", name()));
+        }
+    }
+    if let Some(max) = spec.max {
+        if x > max {
+            return fail(format!("`{}` = {value} is above the maximum {max}", name()));
+        }
+    }
+    Ok(Ok(value))
+}

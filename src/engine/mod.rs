@@ -1,0 +1,11 @@
+//! The engine: the rule-set model, how a model resolves to a rule version, reading a job,
+//! evaluating formulas in their sandbox, and the score. No I/O, no command line, no server.
+
+pub mod formula;
+pub mod job;
+pub mod model;
+pub mod points;
+pub mod resolve;
+pub mod score;
+pub mod time;
+pub mod value;

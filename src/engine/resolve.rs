@@ -1,0 +1,219 @@
+//! Which rule version prices a model at a time: model rule first, then the family's rule
+//! through the catalog; and a per-worker cache of those answers.
+
+use jiff::Timestamp;
+
+use super::model::{JobKind, Pricing, Rule, RuleSet, RuleVersion};
+use super::time::utc_date;
+
+/// How a model resolved at a time.
+#[derive(Debug, Clone)]
+pub enum Resolution<'a> {
+    Priced {
+        rule: &'a Rule,
+        version: &'a RuleVersion,
+        kind: &'a JobKind,
+    },
+    NoRule {
+        family: Option<String>,
+        rule: Option<(&'a Rule, &'a RuleVersion)>,
+        kind: Option<&'a JobKind>,
+        reason: String,
+    },
+}
+
+impl Resolution<'_> {
+    pub fn is_no_rule(&self) -> bool {
+        matches!(self, Resolution::NoRule { .. })
+    }
+
+    /// Whether the result names the exact time it was resolved for (a job before a rule's
+    /// first version), so it cannot be reused for another time in the same version segment.
+    fn depends_on_exact_time(&self) -> bool {
+        matches!(self, Resolution::NoRule { rule: None, reason, .. } if reason.starts_with(NOT_YET_IN_FORCE))
+    }
+
+    /// The job kind whose inputs the job is read with, when the model has one.
+    pub fn kind(&self) -> Option<&JobKind> {
+        match self {
+            Resolution::Priced { kind, .. } => Some(kind),
+            Resolution::NoRule { kind, .. } => *kind,
+        }
+    }
+}
+
+const NOT_YET_IN_FORCE: &str = "no version of rule";
+
+impl RuleSet {
+    /// Finds the rule version that prices `model` at `at` (latest when `None`).
+    pub fn resolve(&self, model: &str, at: Option<Timestamp>) -> Resolution<'_> {
+        let model_rule = self.model_rules.get(model);
+        let family = model_rule
+            .map(|r| r.family.clone())
+            .or_else(|| self.catalog.get(model).map(|c| c.family.clone()));
+        if let Some(rule) = model_rule {
+            if let Some(version) = rule.version_at(at) {
+                return self.decide(rule, version, Some(family.clone().unwrap_or_default()));
+            }
+        }
+        let Some(family) = family else {
+            return Resolution::NoRule {
+                family: None,
+                rule: None,
+                kind: None,
+                reason: format!("model `{model}` is not in the catalog and no rule names it"),
+            };
+        };
+        let Some(rule) = self.family_rules.get(&family) else {
+            return Resolution::NoRule {
+                reason: format!("family `{family}` of model `{model}` has no rule"),
+                family: Some(family),
+                rule: None,
+                kind: None,
+            };
+        };
+        match rule.version_at(at) {
+            Some(version) => self.decide(rule, version, Some(family)),
+            None => {
+                let first = rule
+                    .versions
+                    .first()
+                    .map(|v| utc_date(v.effective_from))
+                    .unwrap_or_default();
+                let at = at.map(utc_date).unwrap_or_default();
+                Resolution::NoRule {
+                    reason: format!(
+                        "{NOT_YET_IN_FORCE} `{}` is in force at {at}; the first takes effect {first}",
+                        rule.id
+                    ),
+                    family: Some(family),
+                    rule: None,
+                    kind: self.job_kinds.get(&rule.kind),
+                }
+            }
+        }
+    }
+
+    fn decide<'a>(
+        &'a self,
+        rule: &'a Rule,
+        version: &'a RuleVersion,
+        family: Option<String>,
+    ) -> Resolution<'a> {
+        let kind = self.job_kinds.get(&rule.kind);
+        match (&version.pricing, kind) {
+            (Pricing::Priced { .. }, Some(kind)) => Resolution::Priced {
+                rule,
+                version,
+                kind,
+            },
+            (Pricing::NoRule { reason }, _) => Resolution::NoRule {
+                family,
+                rule: Some((rule, version)),
+                kind,
+                reason: reason.clone(),
+            },
+            // Loading rejects rules with unknown kinds; kept total for safety.
+            (Pricing::Priced { .. }, None) => Resolution::NoRule {
+                family,
+                rule: Some((rule, version)),
+                kind: None,
+                reason: format!("rule `{}` names unknown job kind `{}`", rule.id, rule.kind),
+            },
+        }
+    }
+}
+
+/// Resolutions per model, cached per time segment: between two consecutive `effective_from`
+/// dates of a model's rules, the resolution cannot change. One per worker.
+pub struct ResolutionCache<'rs> {
+    rules: &'rs RuleSet,
+    // aHash: the cache is hit once per job, and SipHash showed in profiles.
+    models: ahash::AHashMap<String, Timeline<'rs>>,
+}
+
+struct Timeline<'rs> {
+    breaks: Vec<Timestamp>,
+    segments: Vec<Option<Resolution<'rs>>>,
+    latest: Option<Resolution<'rs>>,
+}
+
+/// Distinct models remembered; a hostile ledger of endless model names must not grow memory
+/// without bound, so the cache starts over beyond this.
+const MAX_CACHED_MODELS: usize = 100_000;
+
+/// A resolution, borrowed from the cache or computed for this one job.
+pub enum Resolved<'c, 'rs> {
+    Cached(&'c Resolution<'rs>),
+    Fresh(Resolution<'rs>),
+}
+
+impl<'rs> std::ops::Deref for Resolved<'_, 'rs> {
+    type Target = Resolution<'rs>;
+    fn deref(&self) -> &Resolution<'rs> {
+        match self {
+            Resolved::Cached(r) => r,
+            Resolved::Fresh(r) => r,
+        }
+    }
+}
+
+impl<'rs> ResolutionCache<'rs> {
+    pub fn new(rules: &'rs RuleSet) -> Self {
+        ResolutionCache {
+            rules,
+            models: ahash::AHashMap::new(),
+        }
+    }
+
+    /// The resolution of `model` at `at`, from the cache when it can be reused.
+    pub fn get(&mut self, model: &str, at: Option<Timestamp>) -> Resolved<'_, 'rs> {
+        let rules = self.rules;
+        if !self.models.contains_key(model) {
+            if self.models.len() >= MAX_CACHED_MODELS {
+                self.models.clear();
+            }
+            self.models
+                .insert(model.to_string(), Timeline::new(rules, model));
+        }
+        let tl = self.models.get_mut(model).expect("inserted above");
+        let slot = match at {
+            None => &mut tl.latest,
+            Some(t) => {
+                let i = tl.breaks.partition_point(|b| *b <= t);
+                &mut tl.segments[i]
+            }
+        };
+        if slot.is_none() {
+            let r = rules.resolve(model, at);
+            if r.depends_on_exact_time() {
+                return Resolved::Fresh(r);
+            }
+            *slot = Some(r);
+        }
+        Resolved::Cached(slot.as_ref().expect("filled above"))
+    }
+}
+
+impl<'rs> Timeline<'rs> {
+    fn new(rules: &'rs RuleSet, model: &str) -> Self {
+        let mut breaks = Vec::new();
+        let model_rule = rules.model_rules.get(model);
+        let family = model_rule
+            .map(|r| r.family.as_str())
+            .or_else(|| rules.catalog.get(model).map(|c| c.family.as_str()));
+        for rule in model_rule
+            .into_iter()
+            .chain(family.and_then(|f| rules.family_rules.get(f)))
+        {
+            breaks.extend(rule.versions.iter().map(|v| v.effective_from));
+        }
+        breaks.sort();
+        breaks.dedup();
+        Timeline {
+            segments: vec![None; breaks.len() + 1],
+            breaks,
+            latest: None,
+        }
+    }
+}

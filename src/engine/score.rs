@@ -1,0 +1,530 @@
+//! Scoring: one job in, one result out, whatever happened to it.
+//!
+//! [`Scorer::score_line`] and [`Scorer::score_record`] are the only ways a result is made.
+//! Both end in one function, generic over the reader that presents the job: the borrowed
+//! reader first (when it can decide the job exactly), else the strict reader. Envelope,
+//! resolution, inputs, thresholds, formula and the result are each written once.
+
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use serde::Serialize;
+
+use super::formula::{EvalContext, Observed, Outcome, evaluate};
+use super::job::borrowed::BorrowedJob;
+use super::job::strict::{JobRecord, StrictJob, parse_line};
+use super::job::{Envelope, JobError, JobSource, Undecided, read_envelope, read_inputs};
+use super::model::{Pricing, Rule, RuleSet, RuleVersion, Value};
+use super::points::Points;
+use super::resolve::{Resolution, ResolutionCache};
+use super::time::utc_string;
+
+/// What happened to a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Priced by a rule.
+    Ok,
+    /// Valid, but under a threshold: earns 0.
+    BelowThreshold,
+    /// No rule prices this model at this time: earns 0, explicitly.
+    NoRule,
+    /// The job itself is malformed.
+    Invalid,
+    /// The rule failed on this job (formula error, limit hit, bad result).
+    Error,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::BelowThreshold => "below_threshold",
+            Status::NoRule => "no_rule",
+            Status::Invalid => "invalid",
+            Status::Error => "error",
+        }
+    }
+
+    /// Every status, in the order reports list them.
+    pub const ALL: [Status; 5] = [
+        Status::Ok,
+        Status::BelowThreshold,
+        Status::NoRule,
+        Status::Invalid,
+        Status::Error,
+    ];
+
+    /// Whether the job could not be scored (it is malformed, or its rule failed).
+    pub fn is_failure(self) -> bool {
+        matches!(self, Status::Invalid | Status::Error)
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a job was priced, step by step (`--explain`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Trace {
+    pub model: String,
+    pub family: Option<String>,
+    pub rule: Option<String>,
+    pub rule_file: Option<String>,
+    pub version: Option<i64>,
+    pub effective_from: Option<String>,
+    pub effective_until: Option<String>,
+    /// The time that picked the version; `null` means "latest version".
+    pub at: Option<String>,
+    pub source: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub assumptions: Vec<String>,
+    pub job_kind: Option<String>,
+    pub inputs: Vec<(String, Value)>,
+    #[serde(flatten)]
+    pub observed: Observed,
+    pub formula: Option<String>,
+    pub formula_file: Option<String>,
+    pub base: Option<f64>,
+    pub multiplier: Option<f64>,
+    pub points: Points,
+}
+
+impl Trace {
+    fn version(&mut self, rule: &Rule, version: &RuleVersion) {
+        self.rule = Some(rule.id.clone());
+        self.rule_file = Some(rule.file.clone());
+        self.version = Some(version.version);
+        self.effective_from = Some(utc_string(version.effective_from));
+        self.effective_until = rule.next_after(version).map(utc_string);
+        self.source = Some(version.source.clone());
+    }
+}
+
+/// The result for one job, borrowed from the job, the rules and the scorer's buffers: what
+/// scoring produces, without allocating. Field order is the JSON output order.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct ScoreRef<'a> {
+    /// The input file, when several were given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<&'a str>,
+    pub line: u64,
+    pub id: Option<&'a str>,
+    pub model: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub miner: Option<&'a str>,
+    pub status: Status,
+    /// The point kind (`llama`, `waifu`), when the model resolved to a job kind.
+    pub kind: Option<&'a str>,
+    pub family: Option<&'a str>,
+    /// `RULE@VERSION`, e.g. `sd15@1`.
+    pub rule: Option<&'a str>,
+    pub points: Points,
+    pub ruleset: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<&'a str>,
+    /// The job's `completed_at` (UTC, to the second), when it had one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace: Option<&'a Trace>,
+}
+
+/// The result for one job, owned.
+#[derive(Debug, Clone)]
+pub struct Score {
+    pub(crate) file: Option<String>,
+    pub(crate) line: u64,
+    pub(crate) id: Option<String>,
+    pub(crate) model: Option<String>,
+    pub(crate) miner: Option<String>,
+    pub(crate) status: Status,
+    pub(crate) kind: Option<String>,
+    pub(crate) family: Option<String>,
+    pub(crate) rule: Option<String>,
+    pub(crate) points: Points,
+    pub(crate) ruleset: Arc<str>,
+    pub(crate) reason: Option<String>,
+    pub(crate) error: Option<String>,
+    pub(crate) field: Option<String>,
+    pub(crate) completed_at: Option<String>,
+    pub(crate) trace: Option<Box<Trace>>,
+}
+
+impl ScoreRef<'_> {
+    /// An owned copy.
+    pub fn to_score(&self) -> Score {
+        Score {
+            file: self.file.map(String::from),
+            line: self.line,
+            id: self.id.map(String::from),
+            model: self.model.map(String::from),
+            miner: self.miner.map(String::from),
+            status: self.status,
+            kind: self.kind.map(String::from),
+            family: self.family.map(String::from),
+            rule: self.rule.map(String::from),
+            points: self.points,
+            ruleset: self.ruleset.into(),
+            reason: self.reason.map(String::from),
+            error: self.error.map(String::from),
+            field: self.field.map(String::from),
+            completed_at: self.completed_at.map(String::from),
+            trace: self.trace.map(|t| Box::new(t.clone())),
+        }
+    }
+}
+
+impl Score {
+    /// Borrows this score.
+    pub fn as_ref(&self) -> ScoreRef<'_> {
+        ScoreRef {
+            file: self.file.as_deref(),
+            line: self.line,
+            id: self.id.as_deref(),
+            model: self.model.as_deref(),
+            miner: self.miner.as_deref(),
+            status: self.status,
+            kind: self.kind.as_deref(),
+            family: self.family.as_deref(),
+            rule: self.rule.as_deref(),
+            points: self.points,
+            ruleset: &self.ruleset,
+            reason: self.reason.as_deref(),
+            error: self.error.as_deref(),
+            field: self.field.as_deref(),
+            completed_at: self.completed_at.as_deref(),
+            trace: self.trace.as_deref(),
+        }
+    }
+}
+
+impl Serialize for Score {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.as_ref().serialize(s)
+    }
+}
+
+/// Options for scoring.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScoreOptions {
+    /// Overrides every job's `completed_at` when picking rule versions.
+    pub at: Option<Timestamp>,
+    /// Record how each job was priced ([`Trace`]).
+    pub explain: bool,
+}
+
+/// Scores jobs against one rule set. Cheap to build; each thread scoring with it needs its own
+/// [`ScoreContext`].
+#[derive(Debug, Clone)]
+pub struct Scorer<'rs> {
+    pub rules: &'rs RuleSet,
+    pub opts: ScoreOptions,
+    /// Shown as `file` in every result (when several files are scored).
+    pub file: Option<String>,
+    /// Score every job the reference way: the strict reader and the rhai interpreter, never
+    /// the borrowed reader or compiled programs (for equivalence tests and benchmarks).
+    pub reference: bool,
+}
+
+/// Per-thread scoring state: the resolution cache and reused buffers.
+pub struct ScoreContext<'rs> {
+    eval: EvalContext,
+    cache: ResolutionCache<'rs>,
+    inputs: Vec<Value>,
+    /// Integer ids as text.
+    id: itoa::Buffer,
+    /// Times that are not already canonical, as `utc_string` prints them.
+    when: String,
+    trace: Trace,
+}
+
+impl<'rs> Scorer<'rs> {
+    /// A scorer with default options.
+    pub fn new(rules: &'rs RuleSet) -> Self {
+        Scorer {
+            rules,
+            opts: ScoreOptions::default(),
+            file: None,
+            reference: false,
+        }
+    }
+
+    pub fn context(&self) -> ScoreContext<'rs> {
+        ScoreContext {
+            eval: if self.reference {
+                EvalContext::interpreter_only()
+            } else {
+                EvalContext::new()
+            },
+            cache: ResolutionCache::new(self.rules),
+            inputs: Vec::with_capacity(8),
+            id: itoa::Buffer::new(),
+            when: String::with_capacity(24),
+            trace: Trace::default(),
+        }
+    }
+
+    /// Scores one job's text (a JSONL line without its line end).
+    pub fn score_line(
+        &self,
+        ctx: &mut ScoreContext<'rs>,
+        line: u64,
+        bytes: &[u8],
+        emit: &mut dyn FnMut(&ScoreRef<'_>),
+    ) {
+        if !self.reference {
+            if let Some(job) = BorrowedJob::parse(bytes) {
+                if self.score(ctx, line, &job, emit).is_ok() {
+                    return;
+                }
+            }
+        }
+        self.score_record(ctx, &parse_line(line, bytes), emit);
+    }
+
+    /// Scores a record read strictly (an element of an array or a document, or a line).
+    pub fn score_record(
+        &self,
+        ctx: &mut ScoreContext<'rs>,
+        record: &JobRecord,
+        emit: &mut dyn FnMut(&ScoreRef<'_>),
+    ) {
+        match record {
+            Ok(job) => {
+                let decided = self.score(ctx, job.line, &job, emit);
+                debug_assert!(decided.is_ok(), "the strict reader decides every job");
+            }
+            Err(e) => emit(&self.invalid(e)),
+        }
+    }
+
+    /// Scores a record and returns the owned result.
+    pub fn score_owned(&self, ctx: &mut ScoreContext<'rs>, record: &JobRecord) -> Score {
+        let mut out = None;
+        self.score_record(ctx, record, &mut |s| out = Some(s.to_score()));
+        out.expect("every record gets a result")
+    }
+
+    fn invalid<'a>(&'a self, e: &'a JobError) -> ScoreRef<'a> {
+        ScoreRef {
+            file: self.file.as_deref(),
+            line: e.line,
+            id: e.id.as_deref(),
+            model: e.model.as_deref(),
+            miner: None,
+            status: Status::Invalid,
+            kind: None,
+            family: None,
+            rule: None,
+            points: Points::ZERO,
+            ruleset: &self.rules.hash,
+            reason: None,
+            error: Some(&e.message),
+            field: e.field.as_deref(),
+            completed_at: None,
+            trace: None,
+        }
+    }
+
+    /// The one function that turns a job into a result. `Err(Undecided)` (only from the
+    /// borrowed reader, and always before anything was emitted) sends the job to the strict
+    /// reader.
+    fn score<'j, S: JobSource<'j>>(
+        &self,
+        ctx: &mut ScoreContext<'rs>,
+        line: u64,
+        src: &S,
+        emit: &mut dyn FnMut(&ScoreRef<'_>),
+    ) -> Result<(), Undecided> {
+        let envelope = read_envelope(src, line)?;
+        if let Some((field, message)) = src.problem() {
+            let (id, model) = match envelope {
+                Ok(env) => (
+                    env.id.map(|id| id.text(&mut ctx.id).to_string()),
+                    Some(env.model.to_string()),
+                ),
+                Err(e) => (e.id, e.model),
+            };
+            let e = JobError {
+                line,
+                id,
+                model,
+                field,
+                message,
+            };
+            emit(&self.invalid(&e));
+            return Ok(());
+        }
+        let env: Envelope<'j> = match envelope {
+            Ok(env) => env,
+            Err(e) => {
+                emit(&self.invalid(&e));
+                return Ok(());
+            }
+        };
+        let ScoreContext {
+            eval,
+            cache,
+            inputs,
+            id: id_buf,
+            when,
+            trace,
+        } = ctx;
+        let at = self.opts.at.or(env.completed_at.map(|(t, _)| t));
+        let resolution = cache.get(env.model, at);
+        let mut s = ScoreRef {
+            file: self.file.as_deref(),
+            line,
+            id: None,
+            model: Some(env.model),
+            miner: env.miner,
+            status: Status::NoRule,
+            kind: None,
+            family: None,
+            rule: None,
+            points: Points::ZERO,
+            ruleset: &self.rules.hash,
+            reason: None,
+            error: None,
+            field: None,
+            completed_at: None,
+            trace: None,
+        };
+        // What decides the outcome first (inputs may still be undecided), then the result.
+        let mut error = None;
+        let mut field = None;
+        let explain = self.opts.explain;
+        if explain {
+            *trace = Trace {
+                model: env.model.to_string(),
+                at: at.map(utc_string),
+                ..Trace::default()
+            };
+        }
+        match &*resolution {
+            Resolution::NoRule {
+                family,
+                rule,
+                kind,
+                reason,
+            } => {
+                s.family = family.as_deref();
+                s.kind = kind.map(|k| k.points.as_str());
+                s.rule = rule.map(|(_, v)| v.label.as_str());
+                s.reason = Some(reason);
+                if explain {
+                    if let Some((r, v)) = rule {
+                        trace.version(r, v);
+                    }
+                    trace.family = family.clone();
+                }
+            }
+            Resolution::Priced {
+                rule,
+                version,
+                kind,
+            } => {
+                // The only step that can still be undecided: reading the inputs.
+                let read = read_inputs(src, kind, inputs)?;
+                s.family = Some(&rule.family);
+                s.kind = Some(&kind.points);
+                s.rule = Some(&version.label);
+                if explain {
+                    trace.family = Some(rule.family.clone());
+                    trace.version(rule, version);
+                    trace.assumptions = version.assumptions.clone();
+                    trace.job_kind = Some(kind.name.clone());
+                    if let Pricing::Priced {
+                        formula,
+                        multiplier,
+                        ..
+                    } = &version.pricing
+                    {
+                        trace.formula = Some(formula.name.clone());
+                        trace.formula_file = Some(formula.file.clone());
+                        trace.multiplier = Some(*multiplier);
+                    }
+                }
+                match read {
+                    Err(e) => {
+                        s.status = Status::Invalid;
+                        error = Some(e.message);
+                        field = Some(e.field);
+                    }
+                    Ok(()) => {
+                        if explain {
+                            trace.inputs = kind
+                                .inputs
+                                .iter()
+                                .map(|i| i.name.clone())
+                                .zip(inputs.iter().copied())
+                                .collect();
+                        }
+                        let observed = explain.then_some(&mut trace.observed);
+                        match evaluate(&self.rules.engine, kind, version, inputs, eval, observed) {
+                            Outcome::Ok { base, points } => {
+                                s.status = Status::Ok;
+                                s.points = points;
+                                if explain {
+                                    trace.base = Some(base);
+                                    trace.points = points;
+                                }
+                            }
+                            Outcome::BelowThreshold => {
+                                s.status = Status::BelowThreshold;
+                            }
+                            Outcome::Failed { error: e } => {
+                                s.status = Status::Error;
+                                error = Some(format!(
+                                    "rule `{}` version {} ({}): {e}",
+                                    rule.id, version.version, rule.file
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if s.status == Status::BelowThreshold {
+            s.reason = Some(eval.reason());
+        }
+        s.error = error.as_deref();
+        s.field = field.as_deref();
+        s.id = env.id.as_ref().map(|id| id.text(id_buf));
+        s.completed_at = match env.completed_at {
+            None => None,
+            Some((_, Some(canonical))) => Some(canonical),
+            Some((t, None)) => {
+                when.clear();
+                use std::fmt::Write as _;
+                let _ = write!(when, "{}", t.strftime("%Y-%m-%dT%H:%M:%SZ"));
+                Some(when.as_str())
+            }
+        };
+        s.trace = explain.then_some(&*trace);
+        emit(&s);
+        Ok(())
+    }
+}
+
+/// Scores one record with a fresh scorer: for callers that score a job now and then.
+pub fn score_record(rules: &RuleSet, record: &JobRecord, opts: ScoreOptions) -> Score {
+    let scorer = Scorer {
+        opts,
+        ..Scorer::new(rules)
+    };
+    scorer.score_owned(&mut scorer.context(), record)
+}
+
+/// A job from a JSON value built in memory, e.g. in a test.
+pub fn parse_job(line: u64, value: serde_json::Value) -> JobRecord {
+    Ok(StrictJob::from_value(line, value))
+}
