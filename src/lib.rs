@@ -20,6 +20,11 @@
 
 #![forbid(unsafe_code)]
 
+// The README's Rust examples ("Use as a library") are compiled and run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 mod api;
 mod calibrate;
 mod cli;
