@@ -32,6 +32,8 @@ mod hostile_jobs;
 // Hostile rule sets (`tests/fixtures/rules/hostile/`, plus generated large ones): caught,
 // bounded in time and memory.
 mod hostile_rules;
+// Rule files confined to their directory: symlinks out, FIFOs, loops, huge files (#11).
+mod rules_confined;
 // Properties of every shipped rule version (proptest): monotone, never negative, deterministic.
 mod properties;
 // The fuzzers' saved inputs (`tests/fixtures/fuzz/`), replayed through `fuzz/harness.rs`.

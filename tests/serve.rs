@@ -852,3 +852,41 @@ fn every_input_shape_and_serve_give_the_same_results() {
         assert_eq!(without_lines(results), reference, "serve, {content_type}");
     }
 }
+
+#[test]
+fn a_fifo_or_a_symlink_loop_in_the_rules_is_a_failed_reload_not_a_hang() {
+    // Before #11 the reloader opened the FIFO and waited for a writer forever, while
+    // `/v1/rules` kept saying `ok`.
+    let tmp = tempfile::tempdir().unwrap();
+    let rules = tmp.path().join("rules");
+    copy_rules_to(&rules);
+    let s = Server::start(&rules, &[]);
+    let made = Command::new("mkfifo")
+        .arg(rules.join("formulas/pipe.rhai"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let failed = wait_failed(&s, 1);
+    assert!(
+        failed["last_error"]["diagnostics"]
+            .to_string()
+            .contains("refused-file"),
+        "{failed}"
+    );
+    assert_eq!(points(&s.score(braindance())), "0.300000", "still serving");
+    std::fs::remove_file(rules.join("formulas/pipe.rhai")).unwrap();
+    std::os::unix::fs::symlink(".", rules.join("loop")).unwrap();
+    let failed = wait_failed(&s, 2);
+    assert!(
+        failed["last_error"]["diagnostics"]
+            .to_string()
+            .contains("symlink loop"),
+        "{failed}"
+    );
+    std::fs::remove_file(rules.join("loop")).unwrap();
+    poll(10, "the reload error to clear", || {
+        (s.rules()["state"] == "ok").then_some(())
+    });
+    let (status, _) = s.get("/healthz");
+    assert_eq!(status, 200);
+}

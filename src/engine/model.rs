@@ -212,11 +212,34 @@ impl std::fmt::Display for RulesOrigin {
 pub struct RuleFiles {
     pub origin: RulesOrigin,
     pub files: BTreeMap<String, Vec<u8>>,
+    /// Entries that look like rule files but were not read, and why (a symlink out of the
+    /// directory, a FIFO, a device, a loop, a file over the size limit). Their bytes are never
+    /// read, so nothing of them can reach a diagnostic or a report; each is an error.
+    pub refused: BTreeMap<String, Refusal>,
+}
+
+/// Why an entry of a rules directory was not read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// Its size (from metadata) is over the limit for rule files.
+    TooLarge { bytes: u64, limit: u64 },
+    /// Anything else that is not a regular file inside the directory: the message says what.
+    NotConfined(String),
 }
 
 impl RuleFiles {
+    /// Files from memory (tests, the embedded copy, git), with nothing refused.
+    pub fn new(origin: RulesOrigin, files: BTreeMap<String, Vec<u8>>) -> Self {
+        RuleFiles {
+            origin,
+            files,
+            refused: BTreeMap::new(),
+        }
+    }
+
     /// SHA-256 over every file's relative path and bytes, in path order: two rule sets with
-    /// the same hash score every job the same.
+    /// the same hash score every job the same. A refused entry counts by its path and reason
+    /// (never its content), so refusing a different thing is a different hash.
     pub fn hash(&self) -> String {
         use sha2::{Digest, Sha256};
         let mut h = Sha256::new();
@@ -225,6 +248,14 @@ impl RuleFiles {
             h.update(path.as_bytes());
             h.update((bytes.len() as u64).to_le_bytes());
             h.update(bytes);
+        }
+        for (path, why) in &self.refused {
+            let why = format!("{why:?}");
+            h.update(b"refused");
+            h.update((path.len() as u64).to_le_bytes());
+            h.update(path.as_bytes());
+            h.update((why.len() as u64).to_le_bytes());
+            h.update(why.as_bytes());
         }
         hex::encode(h.finalize())
     }

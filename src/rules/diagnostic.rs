@@ -76,8 +76,11 @@ pub enum Code {
     UnusedFormula,
     /// No `policy.toml`, so no floors are enforced.
     NoPolicy,
-    /// A rules file larger than [`crate::MAX_RULE_FILE_BYTES`]; it is not parsed.
+    /// A rules file larger than `MAX_RULE_FILE_BYTES`; it is not parsed.
     FileTooLarge,
+    /// An entry of the rules directory that is not a regular file inside it (a symlink out of
+    /// it, a FIFO, socket or device, a loop); it is not read.
+    RefusedFile,
 }
 
 impl Code {
@@ -113,6 +116,7 @@ impl Code {
             Code::UnusedFormula => "unused-formula",
             Code::NoPolicy => "no-policy",
             Code::FileTooLarge => "file-too-large",
+            Code::RefusedFile => "refused-file",
         }
     }
 }

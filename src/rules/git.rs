@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::rules::files::{RuleFiles, RulesOrigin, is_rule_file};
+use crate::rules::files::{Refusal, RuleFiles, RulesOrigin, is_rule_file};
+use crate::rules::load::MAX_RULE_FILE_BYTES;
 
 /// Why the rules at a revision cannot be read.
 #[derive(Debug, thiserror::Error)]
@@ -67,7 +68,7 @@ pub fn rule_files_at(repo: &Path, rev: &str, path: &str) -> Result<RuleFiles, Gi
             "ls-tree",
             "-r",
             "-z",
-            "--name-only",
+            "--long",
             "--full-name",
             &commit,
             "--",
@@ -78,18 +79,42 @@ pub fn rule_files_at(repo: &Path, rev: &str, path: &str) -> Result<RuleFiles, Gi
     let prefix = String::from_utf8_lossy(&prefix).trim().to_string();
     let root_dir = format!("{prefix}{dir}/");
     let mut files = BTreeMap::new();
-    for full in listing.split(|b| *b == 0).filter(|p| !p.is_empty()) {
-        let full = String::from_utf8_lossy(full).into_owned();
+    let mut refused = BTreeMap::new();
+    let limit = MAX_RULE_FILE_BYTES as u64;
+    // Each entry: `MODE TYPE OBJECT SIZE\tPATH`.
+    for entry in listing.split(|b| *b == 0).filter(|p| !p.is_empty()) {
+        let entry = String::from_utf8_lossy(entry).into_owned();
+        let Some((meta, full)) = entry.split_once('\t') else {
+            continue;
+        };
         let Some(rel) = full.strip_prefix(&root_dir) else {
             continue;
         };
         if !is_rule_file(rel) {
             continue;
         }
+        let mut fields = meta.split_whitespace();
+        let mode = fields.next().unwrap_or("");
+        let size = fields.nth(2).and_then(|s| s.parse::<u64>().ok());
+        // A symlink's blob is its target path, a submodule is another repository: neither is
+        // a rule file, and neither is read.
+        if mode != "100644" && mode != "100755" {
+            let what = match mode {
+                "120000" => "a symlink, not a regular file",
+                "160000" => "a git submodule, not a regular file",
+                _ => "not a regular file",
+            };
+            refused.insert(rel.to_string(), Refusal::NotConfined(what.to_string()));
+            continue;
+        }
+        if let Some(bytes) = size.filter(|s| *s > limit) {
+            refused.insert(rel.to_string(), Refusal::TooLarge { bytes, limit });
+            continue;
+        }
         let bytes = git(repo, &["show", &format!("{commit}:{full}")])?;
         files.insert(rel.to_string(), bytes);
     }
-    if files.is_empty() {
+    if files.is_empty() && refused.is_empty() {
         return Err(GitRulesError::NoRules {
             rev: rev.to_string(),
             path: root_dir.trim_end_matches('/').to_string(),
@@ -101,5 +126,6 @@ pub fn rule_files_at(repo: &Path, rev: &str, path: &str) -> Result<RuleFiles, Gi
             path: dir.to_string(),
         },
         files,
+        refused,
     })
 }

@@ -63,6 +63,7 @@ pub fn load(files: RuleFiles) -> Loaded {
     };
     let ruleset = b.build();
     let Builder { mut diags, .. } = b;
+    diags.extend(crate::rules::files::refusals(&files));
     let ruleset = ruleset.map(|mut rs| {
         rs.files = files.clone();
         diags.extend(validate::validate(&rs));
@@ -372,10 +373,7 @@ impl<'f> Builder<'f> {
             family_rules,
             model_rules,
             engine: Arc::new(engine),
-            files: RuleFiles {
-                origin: files.origin.clone(),
-                files: BTreeMap::new(),
-            },
+            files: RuleFiles::new(files.origin.clone(), BTreeMap::new()),
         })
     }
 
