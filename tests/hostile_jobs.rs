@@ -52,6 +52,13 @@ fn hostile_lines() -> Vec<(&'static str, String, &'static str, &'static str)> {
         ("float where an integer belongs", image("512.5"), "width", "512.5"),
         ("whole float where an integer belongs", image("512.0"), "width", "must be an integer"),
         ("float beyond every range", image("1e300"), "width", "too large for an integer"),
+        // #11: serde_json refuses these outright; they are invalid only where they are read.
+        ("float beyond f64", image("1e400"), "width", "`width` = 1e400 is too large to be a number"),
+        ("negative float beyond f64", image("-1e400"), "width", "-1e400"),
+        ("minus zero is the integer 0", image("-0"), "width", "`width` = 0 is below the minimum 1"),
+        ("minus zero point zero is a float", image("-0.0"), "width", "must be an integer, got -0.0"),
+        ("time past the representable range", job(r#""completed_at":"9999-12-31T23:59:59Z""#), "completed_at", "outside the range jobpoints can represent"),
+        ("time zone name without an offset", job(r#""completed_at":"2024-06-01T00:00:00[Europe/Paris]""#), "completed_at", "no UTC offset"),
         ("string", image(r#""512""#), "width", "\"512\""),
         ("null", image("null"), "width", "null"),
         ("boolean", image("true"), "width", "true"),
@@ -77,6 +84,18 @@ fn hostile_lines() -> Vec<(&'static str, String, &'static str, &'static str)> {
         ("not an object", "[1, 2, 3]".into(), "", "expected a JSON object"),
         ("broken JSON", r#"{"id":"h","model":"BrainDance","width":512,"#.into(), "", "broken JSON"),
     ]
+}
+
+#[test]
+fn numbers_serde_json_refuses_do_not_spoil_a_job_that_ignores_them() {
+    // `1e400` in a field no rule reads used to make the whole job "broken JSON" (#11).
+    let line = r#"{"id":"big","model":"BrainDance","width":512,"height":512,"steps":20,"completed_at":"2024-05-01T00:00:00Z","seed":1e400,"noise":[-2e999,{"x":-0}]}"#;
+    let mut results = score(format!("{line}\n{line}\n").as_bytes());
+    results.extend(score(format!("[{line},\n{line}]").as_bytes()));
+    assert_eq!(results.len(), 4);
+    for (_, status, _, error) in &results {
+        assert_eq!(*status, Status::Ok, "{error}");
+    }
 }
 
 #[test]

@@ -23,18 +23,37 @@ pub fn parse_time_exact(text: &str) -> Result<(Timestamp, bool), String> {
 
 fn parse_time_general(text: &str) -> Result<Timestamp, String> {
     let text = text.trim();
-    if let Ok(ts) = text.parse::<Timestamp>() {
-        return Ok(ts);
+    let out_of_range = || {
+        format!(
+            "`{text}` is a valid time, but outside the range jobpoints can represent (up to \
+             9999-12-30T22:00:00Z)"
+        )
+    };
+    match text.parse::<Timestamp>() {
+        Ok(ts) => return Ok(ts),
+        // jiff's range ends a day before the year 9999 does.
+        Err(e) if e.to_string().contains("not in the required range") => {
+            return Err(out_of_range());
+        }
+        Err(_) => {}
     }
     if let Ok(dt) = text.parse::<DateTime>() {
+        // `2024-06-01T00:00:00[Europe/Paris]`: which offset that is depends on a time zone
+        // database, so the same job could be priced differently on two machines.
+        if text.contains('[') {
+            return Err(format!(
+                "`{text}` names a time zone but no UTC offset; give the offset \
+                 (`2024-06-01T00:00:00+02:00[Europe/Paris]`) or a UTC time (`...Z`)"
+            ));
+        }
         if text.len() > 10 {
-            return TimeZone::UTC.to_timestamp(dt).map_err(|e| e.to_string());
+            return TimeZone::UTC.to_timestamp(dt).map_err(|_| out_of_range());
         }
     }
     if let Ok(d) = text.parse::<Date>() {
         return TimeZone::UTC
             .to_timestamp(d.to_datetime(jiff::civil::Time::midnight()))
-            .map_err(|e| e.to_string());
+            .map_err(|_| out_of_range());
     }
     Err(format!(
         "`{text}` is not a date or time (expected `2024-04-01` or `2024-04-01T12:00:00Z`)"
@@ -108,7 +127,18 @@ mod tests {
         assert_eq!(o, t);
         let l = parse_time("2024-05-15T12:00:00").unwrap();
         assert_eq!(l, t);
+        let z = parse_time("2024-05-15T14:00:00+02:00[Europe/Paris]").unwrap();
+        assert_eq!(z, t, "an annotation with an offset uses the offset");
         assert!(parse_time("yesterday").is_err());
+        // Found by #11: these used to be "not a date", or silently UTC.
+        for (text, says) in [
+            ("9999-12-31T23:59:59Z", "outside the range"),
+            ("9999-12-31", "outside the range"),
+            ("2024-06-01T00:00:00[Europe/Paris]", "no UTC offset"),
+        ] {
+            let e = parse_time(text).unwrap_err();
+            assert!(e.contains(says), "{text}: {e}");
+        }
         assert!(parse_time("2024-13-01").is_err());
     }
 

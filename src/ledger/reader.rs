@@ -11,7 +11,8 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 
 use crate::engine::job::strict::{
-    JobRecord, MAX_LINE_BYTES, StrictJob, StrictJson, invalid, parse_line, strip_position,
+    JobRecord, MAX_LINE_BYTES, StrictJob, StrictJson, invalid, parse_line, read_value,
+    strip_position,
 };
 
 /// Opens `path` (or stdin for `-`) as a stream of job records.
@@ -264,12 +265,7 @@ fn skip_ws(buf: &[u8], mut pos: usize) -> usize {
 
 /// Parses one JSON value at `pos`; returns it and the position after it.
 fn value_at(buf: &[u8], pos: usize) -> Result<(StrictJson, usize), serde_json::Error> {
-    let mut stream = serde_json::Deserializer::from_slice(&buf[pos..]).into_iter::<StrictJson>();
-    match stream.next() {
-        Some(Ok(v)) => Ok((v, pos + stream.byte_offset())),
-        Some(Err(e)) => Err(e),
-        None => Err(serde::de::Error::custom("unexpected end of input")),
-    }
+    read_value(&buf[pos..], false).map(|(v, used)| (v, pos + used))
 }
 
 /// After a broken job that starts at `start`: where the next job probably starts. That is
@@ -321,7 +317,7 @@ fn parse_array(buf: &[u8], first_line: u64) -> Vec<JobRecord> {
         advance(pos, &mut counted_to, &mut line);
         match value_at(buf, pos) {
             Ok((v, end)) => {
-                out.push(Ok(StrictJob::new(line, v, &buf[pos..end])));
+                out.push(Ok(StrictJob::new(line, v)));
                 pos = skip_ws(buf, end);
             }
             Err(e) => {
@@ -392,7 +388,7 @@ fn parse_documents(buf: &[u8], first_line: u64) -> Vec<JobRecord> {
         let line = base + lines_in(&buf[..pos]) + 1;
         match value_at(buf, pos) {
             Ok((v, end)) => {
-                out.push(Ok(StrictJob::new(line, v, &buf[pos..end])));
+                out.push(Ok(StrictJob::new(line, v)));
                 pos = end;
             }
             Err(e) => {

@@ -143,6 +143,10 @@ impl<'de> Visitor<'de> for ValVisitor {
         if super::strict::is_huge(v) {
             return Err(E::custom("huge number"));
         }
+        // `-0` is the integer 0 but arrives as `-0.0`: only the text can tell.
+        if v == 0.0 && v.is_sign_negative() {
+            return Err(E::custom("negative zero"));
+        }
         Ok(BorrowedValue::Float(v))
     }
 

@@ -256,6 +256,13 @@ fn read_input<'a, S: JobSource<'a>>(
     };
     let name = || path.join(".");
     let value = match (spec.ty, raw) {
+        (_, Field::Float(f)) if f.is_infinite() => {
+            return fail(format!(
+                "`{}` = {} is too large to be a number",
+                name(),
+                shown()?
+            ));
+        }
         (InputType::Int, Field::Int(i)) => Value::Int(i),
         (InputType::Int, Field::BigUint(_)) => {
             return fail(format!(

@@ -26,6 +26,9 @@ pub struct StrictJob {
     pub line: u64,
     value: Json,
     problem: Option<(Option<String>, String)>,
+    /// Numbers too large even for a float, with their text: read as infinite, shown as
+    /// written.
+    out_of_range: Vec<(Vec<String>, String)>,
 }
 
 /// A record read from a job file: a job, or why its text is not JSON at all.
@@ -33,16 +36,16 @@ pub type JobRecord = Result<StrictJob, JobError>;
 
 impl StrictJob {
     /// A job from a strictly parsed value; `raw` is the text it was parsed from.
-    pub(crate) fn new(line: u64, json: StrictJson, raw: &[u8]) -> Self {
+    pub(crate) fn new(line: u64, json: StrictJson) -> Self {
         let problem = if let Some(path) = &json.duplicate {
             Some((
                 Some(path.clone()),
                 format!("duplicate key `{path}`: a job gives each field once"),
             ))
-        } else if let Some((path, text)) = json.huge_integer(raw) {
+        } else if let Some((path, text)) = &json.huge_integer {
             let message =
                 format!("`{path}` = {text} is an integer outside the signed 64-bit range");
-            Some((Some(path), message))
+            Some((Some(path.clone()), message))
         } else if !json.value.is_object() {
             Some((
                 None,
@@ -55,6 +58,7 @@ impl StrictJob {
             line,
             value: json.value,
             problem,
+            out_of_range: json.out_of_range,
         }
     }
 
@@ -70,11 +74,20 @@ impl StrictJob {
             line,
             value,
             problem,
+            out_of_range: Vec::new(),
         }
     }
 
     fn fields(&self) -> Option<&Map<String, Json>> {
         self.value.as_object()
+    }
+
+    /// The text of an out-of-range number at `path`, if that is what it holds.
+    fn out_of_range<'p>(&self, path: impl Iterator<Item = &'p str> + Clone) -> Option<&str> {
+        self.out_of_range
+            .iter()
+            .find(|(p, _)| p.iter().map(String::as_str).eq(path.clone()))
+            .map(|(_, text)| text.as_str())
     }
 
     fn at(&self, path: &[&str]) -> Option<&Json> {
@@ -106,12 +119,31 @@ fn field(v: &Json) -> Field<'_> {
     }
 }
 
+/// An out-of-range number (`1e400`, `-1e400`) as a field: an infinite float.
+fn infinite(text: &str) -> Field<'static> {
+    Field::Float(if text.starts_with('-') {
+        f64::NEG_INFINITY
+    } else {
+        f64::INFINITY
+    })
+}
+
 impl<'a> JobSource<'a> for &'a StrictJob {
     fn get(&self, key: &str) -> Result<Option<Field<'a>>, Undecided> {
+        if !self.out_of_range.is_empty() {
+            if let Some(text) = self.out_of_range(std::iter::once(key)) {
+                return Ok(Some(infinite(text)));
+            }
+        }
         Ok(self.fields().and_then(|f| f.get(key)).map(field))
     }
 
     fn lookup(&self, path: &[String]) -> Result<Option<Field<'a>>, Undecided> {
+        if !self.out_of_range.is_empty() {
+            if let Some(text) = self.out_of_range(path.iter().map(String::as_str)) {
+                return Ok(Some(infinite(text)));
+            }
+        }
         let (first, rest) = match path.split_first() {
             Some(p) => p,
             None => return Ok(None),
@@ -130,6 +162,9 @@ impl<'a> JobSource<'a> for &'a StrictJob {
     }
 
     fn show(&self, path: &[&str]) -> Result<String, Undecided> {
+        if let Some(text) = self.out_of_range(path.iter().copied()) {
+            return Ok(text.to_string());
+        }
         Ok(self.at(path).map(show_json).unwrap_or_default())
     }
 
@@ -167,8 +202,8 @@ pub fn parse_line(line: u64, buf: &[u8]) -> JobRecord {
             format!("line is longer than {MAX_LINE_BYTES} bytes"),
         ));
     }
-    match serde_json::from_slice::<StrictJson>(buf) {
-        Ok(v) => Ok(StrictJob::new(line, v, buf)),
+    match read_value(buf, true) {
+        Ok((v, _)) => Ok(StrictJob::new(line, v)),
         Err(e) => Err(invalid(line, describe_json_error(&e, buf))),
     }
 }
@@ -209,28 +244,122 @@ pub struct StrictJson {
     /// Path (`a.b.0`) of the first key that appears twice in one object.
     pub duplicate: Option<String>,
     /// Paths of numbers that are whole and outside the 64-bit integer range, in document
-    /// order (whether they were written as integers is decided from the text, see
-    /// [`StrictJson::huge_integer`]).
-    pub huge: Vec<String>,
+    /// order (whether they were written as integers is decided from the text).
+    huge: Vec<String>,
+    /// Paths of numbers read as `-0.0`, in document order: `-0` is the integer 0, and a
+    /// number too large for a float is read as `-0.0` (see [`read_value`]).
+    neg_zero: Vec<Vec<String>>,
+    /// The first integer literal beyond 64 bits: (path, its text).
+    huge_integer: Option<(String, String)>,
+    /// Numbers too large even for a float (`1e400`): (path, their text).
+    out_of_range: Vec<(Vec<String>, String)>,
+}
+
+/// Reads the first JSON value of `buf` strictly; `whole` requires nothing but whitespace
+/// after it. Returns the value and the bytes it took.
+///
+/// serde_json refuses a number too large for a float (`1e400`) as "number out of range",
+/// which would make a whole job unreadable for a field nobody reads. Such a number is read
+/// instead as if it were `-0` (rewritten in a copy of the text, same length), and noted with
+/// its path and text: a field that is read reports it, any other is ignored.
+pub(crate) fn read_value(
+    buf: &[u8],
+    whole: bool,
+) -> Result<(StrictJson, usize), serde_json::Error> {
+    match parse_first(buf, whole) {
+        Err(e) if e.to_string().starts_with("number out of range") => {
+            let (text, rewritten) = rewrite_out_of_range(buf);
+            let (json, used) = parse_first(&text, whole)?;
+            Ok((json.resolve(&text[..used], &rewritten), used))
+        }
+        Ok((json, used)) => Ok((json.resolve(&buf[..used], &[]), used)),
+        Err(e) => Err(e),
+    }
+}
+
+fn parse_first(buf: &[u8], whole: bool) -> Result<(StrictJson, usize), serde_json::Error> {
+    if whole {
+        let json = serde_json::from_slice::<StrictJson>(buf)?;
+        return Ok((json, buf.len()));
+    }
+    let mut stream = serde_json::Deserializer::from_slice(buf).into_iter::<StrictJson>();
+    match stream.next() {
+        Some(Ok(v)) => Ok((v, stream.byte_offset())),
+        Some(Err(e)) => Err(e),
+        None => Err(serde::de::Error::custom("unexpected end of input")),
+    }
+}
+
+/// A copy of `buf` with every number literal too large for a float replaced by `-0` and
+/// spaces, and where each was with its text.
+fn rewrite_out_of_range(buf: &[u8]) -> (Vec<u8>, Vec<(usize, String)>) {
+    let mut text = buf.to_vec();
+    let mut rewritten = Vec::new();
+    for (start, end) in number_literals(buf) {
+        let literal = String::from_utf8_lossy(&buf[start..end]);
+        if literal.parse::<f64>().is_ok_and(f64::is_infinite) {
+            text[start..end].fill(b' ');
+            text[start..start + 2].copy_from_slice(b"-0");
+            rewritten.push((start, literal.into_owned()));
+        }
+    }
+    (text, rewritten)
 }
 
 impl StrictJson {
-    /// The first integer literal beyond 64 bits, as (path, original text), if there is one.
-    /// `raw` is the text the value was parsed from. Only called when [`Self::huge`] is not
-    /// empty, so ordinary jobs never pay for the scan.
-    fn huge_integer(&self, raw: &[u8]) -> Option<(String, String)> {
-        if self.huge.is_empty() {
-            return None;
+    /// Settles what needs the text: which huge number was an integer literal, which `-0.0`
+    /// was `-0` (the integer 0) and which was an out-of-range number. `raw` is the text the
+    /// value was parsed from; `rewritten` are the out-of-range literals (start, text) in it.
+    /// Ordinary jobs have none of these and never pay for the scan.
+    fn resolve(mut self, raw: &[u8], rewritten: &[(usize, String)]) -> StrictJson {
+        if self.huge.is_empty() && self.neg_zero.is_empty() {
+            return self;
         }
-        // The parser visits numbers in document order, so the k-th huge number it saw is the
-        // k-th huge number literal in the text.
-        let literals = huge_number_literals(raw);
-        self.huge
+        // The parser visits numbers in document order, so the k-th number of a kind it saw is
+        // the k-th literal of that kind in the text.
+        let literals: Vec<(usize, String)> = number_literals(raw)
+            .map(|(s, e)| (s, String::from_utf8_lossy(&raw[s..e]).into_owned()))
+            .collect();
+        let is_integer = |t: &str| t.bytes().all(|c| c.is_ascii_digit() || c == b'-');
+        self.huge_integer = self
+            .huge
             .iter()
-            .zip(literals)
-            .find(|(_, text)| text.bytes().all(|c| c.is_ascii_digit() || c == b'-'))
-            .map(|(path, text)| (path.clone(), text))
+            .zip(
+                literals
+                    .iter()
+                    .filter(|(_, t)| t.parse::<f64>().is_ok_and(is_huge)),
+            )
+            .find(|(_, (_, text))| is_integer(text))
+            .map(|(path, (_, text))| (path.clone(), text.clone()));
+        let neg_zeros = literals.iter().filter(|(_, t)| {
+            t.parse::<f64>()
+                .is_ok_and(|f| f == 0.0 && f.is_sign_negative())
+        });
+        for (path, (start, text)) in std::mem::take(&mut self.neg_zero)
+            .into_iter()
+            .zip(neg_zeros)
+        {
+            if let Some((_, original)) = rewritten.iter().find(|(s, _)| s == start) {
+                self.out_of_range.push((path, original.clone()));
+            } else if is_integer(text) {
+                if let Some(v) = value_at_mut(&mut self.value, &path) {
+                    *v = Json::Number(0.into());
+                }
+            }
+        }
+        self
     }
+}
+
+fn value_at_mut<'v>(mut v: &'v mut Json, path: &[String]) -> Option<&'v mut Json> {
+    for key in path {
+        v = match v {
+            Json::Object(m) => m.get_mut(key)?,
+            Json::Array(a) => a.get_mut(key.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(v)
 }
 
 impl<'de> Deserialize<'de> for StrictJson {
@@ -246,6 +375,16 @@ impl<'de> Deserialize<'de> for StrictJson {
             value,
             duplicate: state.duplicate.map(join),
             huge: state.huge.into_iter().map(join).collect(),
+            neg_zero: state
+                .neg_zero
+                .into_iter()
+                .map(|mut segments| {
+                    segments.reverse();
+                    segments
+                })
+                .collect(),
+            huge_integer: None,
+            out_of_range: Vec::new(),
         })
     }
 }
@@ -276,6 +415,7 @@ pub(crate) fn is_huge(f: f64) -> bool {
 struct State {
     duplicate: Option<Vec<String>>,
     huge: Vec<Vec<String>>,
+    neg_zero: Vec<Vec<String>>,
 }
 
 impl State {
@@ -308,14 +448,19 @@ impl Seed<'_> {
     ) -> Result<T, E> {
         let had_duplicate = self.0.duplicate.is_some();
         let huge_before = self.0.huge.len();
+        let neg_zero_before = self.0.neg_zero.len();
         let value = visit(Seed(self.0))?;
         let new_duplicate = !had_duplicate && self.0.duplicate.is_some();
-        if new_duplicate || self.0.huge.len() > huge_before {
+        let new_huge = self.0.huge.len() > huge_before;
+        if new_duplicate || new_huge || self.0.neg_zero.len() > neg_zero_before {
             let segment = segment();
             if let Some(path) = self.0.duplicate.as_mut().filter(|_| new_duplicate) {
                 path.push(segment.clone());
             }
             for path in &mut self.0.huge[huge_before..] {
+                path.push(segment.clone());
+            }
+            for path in &mut self.0.neg_zero[neg_zero_before..] {
                 path.push(segment.clone());
             }
         }
@@ -342,6 +487,9 @@ impl<'de> Visitor<'de> for Seed<'_> {
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Json, E> {
         if is_huge(v) {
             self.0.huge.push(Vec::new());
+        }
+        if v == 0.0 && v.is_sign_negative() {
+            self.0.neg_zero.push(Vec::new());
         }
         Number::from_f64(v)
             .map(Json::Number)
@@ -394,35 +542,33 @@ impl<'de> Visitor<'de> for Seed<'_> {
     }
 }
 
-/// Texts of the number literals in `raw` (outside strings) whose value [`is_huge`], in order.
-fn huge_number_literals(raw: &[u8]) -> Vec<String> {
-    let mut out = Vec::new();
+/// Where the number literals of `raw` are (outside strings), in order.
+fn number_literals(raw: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
     let mut i = 0;
-    while i < raw.len() {
-        match raw[i] {
-            b'"' => {
-                i += 1;
-                while i < raw.len() && raw[i] != b'"' {
-                    i += if raw[i] == b'\\' { 2 } else { 1 };
-                }
-                i += 1;
-            }
-            b'-' | b'0'..=b'9' => {
-                let start = i;
-                while i < raw.len()
-                    && matches!(raw[i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
-                {
+    std::iter::from_fn(move || {
+        while i < raw.len() {
+            match raw[i] {
+                b'"' => {
+                    i += 1;
+                    while i < raw.len() && raw[i] != b'"' {
+                        i += if raw[i] == b'\\' { 2 } else { 1 };
+                    }
                     i += 1;
                 }
-                let text = String::from_utf8_lossy(&raw[start..i]).into_owned();
-                if text.parse::<f64>().is_ok_and(is_huge) {
-                    out.push(text);
+                b'-' | b'0'..=b'9' => {
+                    let start = i;
+                    while i < raw.len()
+                        && matches!(raw[i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                    {
+                        i += 1;
+                    }
+                    return Some((start, i));
                 }
+                _ => i += 1,
             }
-            _ => i += 1,
         }
-    }
-    out
+        None
+    })
 }
 
 #[cfg(test)]
@@ -430,7 +576,7 @@ mod tests {
     use super::*;
 
     fn parse(s: &str) -> StrictJson {
-        serde_json::from_str(s).unwrap()
+        read_value(s.as_bytes(), true).unwrap().0
     }
 
     #[test]
@@ -452,12 +598,44 @@ mod tests {
     }
 
     #[test]
+    fn minus_zero_is_the_integer_zero_and_minus_zero_point_zero_a_float() {
+        let strict = parse(r#"{"a":-0,"b":-0.0,"c":[1,-0],"d":{"e":-0e0}}"#);
+        assert_eq!(strict.value["a"], serde_json::json!(0));
+        assert!(strict.value["a"].is_i64());
+        assert!(strict.value["b"].is_f64());
+        assert!(strict.value["c"][1].is_i64());
+        assert!(strict.value["d"]["e"].is_f64());
+    }
+
+    #[test]
+    fn a_number_too_large_for_a_float_is_noted_not_fatal() {
+        let text = r#"{"x":1e400,"s":"1e400 in a string","n":{"y":-2e999},"z":-0}"#;
+        let strict = parse(text);
+        assert_eq!(
+            strict.out_of_range,
+            [
+                (vec!["x".to_string()], "1e400".to_string()),
+                (vec!["n".to_string(), "y".to_string()], "-2e999".to_string())
+            ]
+        );
+        assert_eq!(strict.value["s"], "1e400 in a string");
+        assert!(
+            strict.value["z"].is_i64(),
+            "a real -0 next to them is still 0"
+        );
+        // Inside an array of jobs (a stream of values), the rest still parses.
+        let (first, used) = read_value(br#"{"a":1e400} {"b":2}"#, false).unwrap();
+        assert_eq!(used, 11);
+        assert_eq!(first.out_of_range.len(), 1);
+    }
+
+    #[test]
     fn huge_integers_keep_their_text() {
         let text = r#"{"s":"99999999999999999999","f":1e30,"n":{"t":-99999999999999999999}}"#;
         let strict = parse(text);
         assert_eq!(strict.huge, ["f", "n.t"]);
         assert_eq!(
-            strict.huge_integer(text.as_bytes()),
+            strict.huge_integer,
             Some(("n.t".to_string(), "-99999999999999999999".to_string())),
             "1e30 is a float literal; the string is not a number"
         );
