@@ -70,4 +70,5 @@ pub mod internals {
     pub use crate::rules::diagnostic::render_human;
     pub use crate::rules::files::is_rule_file;
     pub use crate::rules::load::{Loaded, MAX_RULE_FILE_BYTES, load};
+    pub use crate::rules::validate::{CHECK_BUDGET_OPERATIONS, with_check_budget};
 }

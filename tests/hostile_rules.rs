@@ -360,3 +360,65 @@ fn the_largest_allowed_catalog_and_a_thousand_models_load_within_bounds() {
         }
     }
 }
+
+/// `n` versions of a model whose formula burns about 90,000 rhai operations on every input
+/// (just under the per-job limit), each with one example.
+fn burners(n: usize) -> RuleFiles {
+    let mut text = String::from(
+        "--- models/burner.toml\n[rule]\nmodel = \"Burner\"\nfamily = \"sd15\"\nkind = \"image\"\n",
+    );
+    for v in 1..=n {
+        text.push_str(&format!(
+            "\n[[version]]\nversion = {v}\neffective_from = 2024-04-{v:02}\nsource = \"burns operations\"\nexpr = \"let i = 0; while i < 9000 {{ i += 1; }} steps * 0.0 + 1.0\"\nmin = {{ pixels = 262144, steps = 20 }}\nexamples = [{{ width = 512, height = 512, steps = 20, points = 1.0 }}]\n"
+        ));
+    }
+    overlay(&text)
+}
+
+#[test]
+fn the_check_spends_a_fixed_budget_and_says_what_it_did_not_cover() {
+    use jobpoints::internals::with_check_budget;
+    // Before #11, every version's 4,096-point grid ran in full: 100 such versions took 88 s,
+    // a 1 MiB file of them would take about 1.5 hours, and `serve` paid it on every reload.
+    // Now the whole check has one operation budget (examples first, then an even sample of
+    // every version's grid, then the rest), and reports what it did not reach. The real
+    // budget is exercised on a release build by `cargo bench --bench reload`; here a small
+    // one shows the mechanism (rhai is far slower unoptimised).
+    let files = burners(20);
+    let codes = |loaded: &jobpoints::internals::Loaded| -> Vec<(String, String)> {
+        loaded
+            .diagnostics
+            .iter()
+            .map(|d| (d.code().to_string(), d.message().to_string()))
+            .collect()
+    };
+    // Enough for the 20 examples (about 1.8M operations), not for the grids.
+    let loaded = with_check_budget(2_500_000, || load(files.clone()));
+    let got = codes(&loaded);
+    assert!(loaded.ruleset.is_some(), "only a warning: {got:?}");
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].0, "grid-incomplete");
+    assert!(
+        got[0].1.contains("rule `Burner` version 1 on ")
+            && got[0].1.contains("and 12 more versions"),
+        "{}",
+        got[0].1
+    );
+    assert_eq!(
+        got,
+        codes(&with_check_budget(2_500_000, || load(files.clone()))),
+        "the same rules always get the same report"
+    );
+    // Not enough for the examples: they are promises, so that is an error.
+    let loaded = with_check_budget(900_000, || load(files.clone()));
+    let got = codes(&loaded);
+    assert!(loaded.ruleset.is_none(), "{got:?}");
+    assert!(
+        got.iter().any(|(code, message)| code == "check-budget"
+            && message.contains("not checked: the examples of rule `Burner` version 1")),
+        "{got:?}"
+    );
+    // The shipped rules are far inside the real budget.
+    let shipped = load(RuleFiles::from_dir(&crate::util::rules_dir()).unwrap());
+    assert!(shipped.diagnostics.is_empty(), "{:?}", shipped.diagnostics);
+}

@@ -70,6 +70,10 @@ pub enum Code {
     FormulaGrid,
     /// A version that takes effect far in the future.
     FutureDate,
+    /// The formula grid check ran out of its operation budget before covering every grid.
+    GridIncomplete,
+    /// `check` ran out of its operation budget before checking every example.
+    CheckBudget,
     /// A catalog family that no rule prices (its models get `no_rule`).
     FamilyWithoutRule,
     /// A formula file no rule uses.
@@ -112,6 +116,8 @@ impl Code {
             Code::InvariantViolated => "invariant-violated",
             Code::FormulaGrid => "formula-grid",
             Code::FutureDate => "future-date",
+            Code::GridIncomplete => "grid-incomplete",
+            Code::CheckBudget => "check-budget",
             Code::FamilyWithoutRule => "family-without-rule",
             Code::UnusedFormula => "unused-formula",
             Code::NoPolicy => "no-policy",
