@@ -7,6 +7,9 @@ mod util;
 mod eval_cli;
 // `jobpoints check` and `models` through the real binary.
 mod check_cli;
+// Every subcommand: output to a full disk or a closed pipe, a full stderr, `--at`, `--threads`.
+#[cfg(unix)]
+mod cli_output;
 // Snapshot matrix: every rule version on a fixed job matrix.
 mod rule_matrix;
 // Broken rule sets (`tests/fixtures/rules/err_*`), one per diagnostic code.

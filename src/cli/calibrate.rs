@@ -10,7 +10,8 @@ use crate::calibrate::{
     self, Baseline, Filter, Method, Options, Per, chart, llm, parse_size, propose, read_files,
     report,
 };
-use crate::cli::{RulesArg, exit};
+use crate::cli::output::note;
+use crate::cli::{CliError, Exit, RulesArg, Stdout, rules_invalid};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum CalibrateFormat {
@@ -115,51 +116,45 @@ pub struct CalibrateArgs {
     pub files: Vec<PathBuf>,
 }
 
-pub fn run(args: CalibrateArgs) -> u8 {
+pub fn run(args: CalibrateArgs) -> Result<Exit, CliError> {
     for (name, step) in [
         ("--round", args.round),
         ("--factor-round", args.factor_round),
     ] {
         if !(step.is_finite() && step > 0.0) {
-            eprintln!("error: {name} must be a positive number, not `{step}`");
-            return exit::USAGE;
+            return Err(CliError::Usage(format!(
+                "{name} must be a positive number, not `{step}`"
+            )));
         }
     }
     if !(args.min_r2 > 0.0 && args.min_r2 <= 1.0) {
-        eprintln!("error: --min-r2 must be in (0, 1], not `{}`", args.min_r2);
-        return exit::USAGE;
+        return Err(CliError::Usage(format!(
+            "--min-r2 must be in (0, 1], not `{}`",
+            args.min_r2
+        )));
     }
-    let loaded = match args.rules.load() {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
+    let loaded = args.rules.load()?;
     if loaded.ruleset.is_none() {
-        crate::cli::print_diagnostics(&loaded);
-        eprintln!(
-            "error: the rules in {} are invalid; cannot check a proposal against them",
-            loaded.files.origin
-        );
-        return exit::RULES_INVALID;
+        return Err(rules_invalid(
+            &loaded,
+            format!(
+                "the rules in {} are invalid; cannot check a proposal against them",
+                loaded.files.origin
+            ),
+        ));
     }
     let filter = Filter {
         batch: args.batch,
         include_cpu: args.include_cpu,
         exclude_engines: args.exclude_engine.clone(),
     };
-    let data = match read_files(&args.files, &filter) {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::USAGE;
-        }
-    };
+    let data = read_files(&args.files, &filter)?;
     let kinds: Vec<&str> = data.inputs.iter().map(|i| i.kind).collect();
     let llm_mode = kinds.iter().all(|k| *k == "llm");
     if !llm_mode && kinds.contains(&"llm") {
-        eprintln!(
-            "error: the files mix image and LLM benchmarks (LLM files have input_tokens and output_tokens columns); calibrate them separately"
-        );
-        return exit::USAGE;
+        return Err(CliError::Usage(
+            "the files mix image and LLM benchmarks (LLM files have input_tokens and output_tokens columns); calibrate them separately".into(),
+        ));
     }
     let effective_from = args
         .effective_from
@@ -177,37 +172,40 @@ fn finish<C: serde::Serialize>(
     cal: &C,
     proposal: &Result<calibrate::Proposal, calibrate::propose::ProposeError>,
     human: impl FnOnce() -> String,
-) -> u8 {
+) -> Result<Exit, CliError> {
     if let (Some(path), Ok(p)) = (&args.out, proposal) {
-        if let Err(e) = std::fs::write(path, &p.file_toml) {
-            eprintln!("error: cannot write `{}`: {e}", path.display());
-            return exit::USAGE;
-        }
+        std::fs::write(path, &p.file_toml).map_err(|source| CliError::Create {
+            path: path.clone(),
+            source,
+        })?;
         if p.check.ok {
-            eprintln!("wrote {} (for {})", path.display(), p.path);
+            note!("wrote {} (for {})", path.display(), p.path);
         } else {
-            eprintln!(
+            note!(
                 "wrote {} (for {}), but check rejects it: see the report",
                 path.display(),
                 p.path
             );
         }
     }
-    match args.format {
-        CalibrateFormat::Human => print!("{}", human()),
+    let text = match args.format {
+        CalibrateFormat::Human => human(),
         CalibrateFormat::Json => {
             let doc = serde_json::json!({
                 "calibration": cal,
                 "proposal": proposal.as_ref().ok(),
                 "no_proposal": proposal.as_ref().err().map(|e| e.to_string()),
             });
-            println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
+            let mut s = serde_json::to_string_pretty(&doc).expect("json");
+            s.push('\n');
+            s
         }
-    }
-    match proposal {
-        Ok(p) if p.check.ok => exit::OK,
-        _ => exit::JOBS_FAILED,
-    }
+    };
+    Stdout::new().write_text(&text)?;
+    Ok(match proposal {
+        Ok(p) if p.check.ok => Exit::Ok,
+        _ => Exit::JobsFailed,
+    })
 }
 
 fn run_tokens(
@@ -215,15 +213,11 @@ fn run_tokens(
     data: calibrate::BenchData,
     files: &crate::rules::files::RuleFiles,
     effective_from: Date,
-) -> u8 {
+) -> Result<Exit, CliError> {
     let baseline = args.baseline.as_deref().unwrap_or("llm8x7b4b:1000");
-    let baseline: TokenBaseline = match baseline.parse() {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("error: --baseline: {e}");
-            return exit::USAGE;
-        }
-    };
+    let baseline: TokenBaseline = baseline
+        .parse()
+        .map_err(|e| CliError::Usage(format!("--baseline: {e}")))?;
     let opts = TokenOptions {
         baseline,
         model: args.model.clone(),
@@ -240,7 +234,7 @@ fn run_tokens(
         .unwrap_or_else(|| opts.model().to_string());
     let proposal = propose_tokens(&cal, files, &family, effective_from);
     if args.chart.is_some() {
-        eprintln!("warning: no chart: charts are drawn for image benchmarks only");
+        note!("warning: no chart: charts are drawn for image benchmarks only");
     }
     finish(args, &cal, &proposal, || {
         llm::render_tokens_human(&cal, &opts, proposal.as_ref())
@@ -252,22 +246,17 @@ fn run_image(
     data: calibrate::BenchData,
     files: &crate::rules::files::RuleFiles,
     effective_from: Date,
-) -> u8 {
+) -> Result<Exit, CliError> {
     let baseline = args.baseline.as_deref().unwrap_or("sd15:512x512@20");
-    let baseline: Baseline = match baseline.parse() {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("error: --baseline: {e}");
-            return exit::USAGE;
-        }
-    };
+    let baseline: Baseline = baseline
+        .parse()
+        .map_err(|e| CliError::Usage(format!("--baseline: {e}")))?;
     let (aw, ah) = args.anchor;
     if u64::from(aw) * u64::from(ah) <= baseline.pixels() {
-        eprintln!(
-            "error: --anchor {aw}x{ah} must have more pixels than the baseline {}x{}",
+        return Err(CliError::Usage(format!(
+            "--anchor {aw}x{ah} must have more pixels than the baseline {}x{}",
             baseline.width, baseline.height
-        );
-        return exit::USAGE;
+        )));
     }
     let opts = Options {
         baseline,
@@ -288,13 +277,11 @@ fn run_image(
     let proposal = propose(&cal, &opts, files, &family, effective_from);
     if let Some(path) = &args.chart {
         match chart::render_svg(&cal) {
-            Ok(svg) => {
-                if let Err(e) = std::fs::write(path, svg) {
-                    eprintln!("error: cannot write `{}`: {e}", path.display());
-                    return exit::USAGE;
-                }
-            }
-            Err(e) => eprintln!("warning: no chart: {e}"),
+            Ok(svg) => std::fs::write(path, svg).map_err(|source| CliError::Create {
+                path: path.clone(),
+                source,
+            })?,
+            Err(e) => note!("warning: no chart: {e}"),
         }
     }
     finish(args, &cal, &proposal, || {

@@ -1,8 +1,10 @@
 //! `jobpoints check`: validate a rule set.
 
-use crate::cli::{RulesArg, exit};
+use std::io::{self, Write};
+
+use crate::cli::{CliError, Exit, RulesArg, Stdout, render_diagnostics};
 use crate::engine::model::Pricing;
-use crate::rules::diagnostic::render_human;
+use crate::rules::load::Loaded;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum CheckFormat {
@@ -23,15 +25,13 @@ pub struct CheckArgs {
     pub deny_warnings: bool,
 }
 
-pub fn run(args: CheckArgs) -> u8 {
-    let loaded = match args.rules.load() {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
+pub fn run(args: CheckArgs) -> Result<Exit, CliError> {
+    let loaded = args.rules.load()?;
     let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
     let warnings = loaded.diagnostics.len() - errors;
     let failed = errors > 0 || (args.deny_warnings && warnings > 0);
     let hash = loaded.files.hash();
+    let mut out = Stdout::new();
     match args.format {
         CheckFormat::Json => {
             let doc = serde_json::json!({
@@ -42,47 +42,56 @@ pub fn run(args: CheckArgs) -> u8 {
                 "warnings": warnings,
                 "diagnostics": loaded.diagnostics,
             });
-            println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
+            let mut text = serde_json::to_string_pretty(&doc).expect("json");
+            text.push('\n');
+            out.write_text(&text)?;
         }
         CheckFormat::Human => {
-            let files = &loaded.files;
-            print!(
-                "{}",
-                render_human(&loaded.diagnostics, &|f| files.text(f).map(String::from))
-            );
-            match &loaded.ruleset {
-                Some(rs) => {
-                    let versions: usize = rs.rules().map(|r| r.versions.len()).sum();
-                    let examples: usize = rs
-                        .rules()
-                        .flat_map(|r| &r.versions)
-                        .filter(|v| matches!(v.pricing, Pricing::Priced { .. }))
-                        .map(|v| v.examples.len())
-                        .sum();
-                    println!(
-                        "{}: {} family rules, {} model rules, {versions} versions, {examples} examples, {} catalog models",
-                        loaded.files.origin,
-                        rs.family_rules.len(),
-                        rs.model_rules.len(),
-                        rs.catalog.len()
-                    );
-                }
-                None => println!("{}: rule set is invalid", loaded.files.origin),
-            }
-            println!("ruleset {hash}");
-            println!(
-                "{} error{}, {} warning{}{}",
-                errors,
-                if errors == 1 { "" } else { "s" },
-                warnings,
-                if warnings == 1 { "" } else { "s" },
-                if failed { "" } else { ": ok" }
-            );
+            write_human(&mut out, &loaded, &hash, errors, warnings, failed)
+                .map_err(CliError::Output)?;
+            out.flush_checked()?;
         }
     }
-    if failed {
-        exit::RULES_INVALID
-    } else {
-        exit::OK
+    Ok(if failed { Exit::RulesInvalid } else { Exit::Ok })
+}
+
+fn write_human(
+    out: &mut impl Write,
+    loaded: &Loaded,
+    hash: &str,
+    errors: usize,
+    warnings: usize,
+    failed: bool,
+) -> io::Result<()> {
+    out.write_all(render_diagnostics(loaded).as_bytes())?;
+    match &loaded.ruleset {
+        Some(rs) => {
+            let versions: usize = rs.rules().map(|r| r.versions.len()).sum();
+            let examples: usize = rs
+                .rules()
+                .flat_map(|r| &r.versions)
+                .filter(|v| matches!(v.pricing, Pricing::Priced { .. }))
+                .map(|v| v.examples.len())
+                .sum();
+            writeln!(
+                out,
+                "{}: {} family rules, {} model rules, {versions} versions, {examples} examples, {} catalog models",
+                loaded.files.origin,
+                rs.family_rules.len(),
+                rs.model_rules.len(),
+                rs.catalog.len()
+            )?;
+        }
+        None => writeln!(out, "{}: rule set is invalid", loaded.files.origin)?,
     }
+    writeln!(out, "ruleset {hash}")?;
+    writeln!(
+        out,
+        "{} error{}, {} warning{}{}",
+        errors,
+        if errors == 1 { "" } else { "s" },
+        warnings,
+        if warnings == 1 { "" } else { "s" },
+        if failed { "" } else { ": ok" }
+    )
 }

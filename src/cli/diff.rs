@@ -1,12 +1,12 @@
 //! `jobpoints diff`: what a rule change does, in the rules and to real jobs.
 
-use crate::cli::parse_at_arg;
-use std::io::{BufRead, Write};
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 use include_dir::{Dir, include_dir};
 
-use crate::cli::exit;
+use crate::cli::output::note;
+use crate::cli::{CliError, Exit, Stdout, parse_at};
 use crate::ledger::reader::{JobReader, open_jobs};
 use crate::review::impact::ImpactOptions;
 use crate::review::report::{Corpus, build_report, render_human, render_markdown};
@@ -73,36 +73,28 @@ pub struct DiffArgs {
     pub top: usize,
     /// Pick rule versions as of this time (`2024-05-01` or RFC 3339) instead of each job's
     /// `completed_at` (undated jobs use the latest version).
-    #[arg(long, value_name = "TIME")]
-    pub at: Option<String>,
+    #[arg(long, value_name = "TIME", value_parser = parse_at)]
+    pub at: Option<jiff::Timestamp>,
     /// Exit with code 4 when any job's points or status change (for CI gates).
     #[arg(long)]
     pub fail_on_change: bool,
 }
 
-pub fn run(args: DiffArgs) -> u8 {
-    let at = match parse_at_arg(args.at.as_deref()) {
-        Ok(t) => t,
-        Err(code) => return code,
-    };
-    let (old_files, new_files) = match rule_sides(&args) {
-        Ok(sides) => sides,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::USAGE;
-        }
-    };
+pub fn run(args: DiffArgs) -> Result<Exit, CliError> {
+    let (old_files, new_files) = rule_sides(&args)?;
     // Open every input before scoring, so a typo in a path fails fast and produces nothing.
-    let corpus = match open_corpus(&args.jobs) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::USAGE;
-        }
-    };
+    let corpus = open_corpus(&args.jobs)?;
     let old = load(old_files);
     let new = load(new_files);
-    let report = build_report(&old, &new, corpus, ImpactOptions { at, top: args.top });
+    let report = build_report(
+        &old,
+        &new,
+        corpus,
+        ImpactOptions {
+            at: args.at,
+            top: args.top,
+        },
+    );
     let text = match args.format {
         DiffFormat::Human => render_human(&report),
         DiffFormat::Markdown => render_markdown(&report),
@@ -112,83 +104,80 @@ pub fn run(args: DiffArgs) -> u8 {
             s
         }
     };
-    let mut stdout = std::io::stdout().lock();
-    if let Err(e) = stdout
-        .write_all(text.as_bytes())
-        .and_then(|_| stdout.flush())
-    {
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            eprintln!("error: cannot write output: {e}");
-            return exit::USAGE;
-        }
-    }
+    Stdout::new().write_text(&text)?;
     // A job file that could not be read to its end is in the report; say it where scripts look too.
     let mut unreadable = false;
     for f in report.impact.iter().flat_map(|i| &i.files) {
         if let Some(e) = &f.error {
-            eprintln!(
+            note!(
                 "error: reading `{}` stopped after {} jobs: {e}",
-                f.file, f.jobs
+                f.file,
+                f.jobs
             );
             unreadable = true;
         }
     }
-    if !report.new.valid {
-        exit::RULES_INVALID
+    Ok(if !report.new.valid {
+        Exit::RulesInvalid
     } else if unreadable {
-        exit::JOBS_FAILED
+        Exit::JobsFailed
     } else if args.fail_on_change && report.jobs_changed() {
-        exit::CHANGED
+        Exit::Changed
     } else {
-        exit::OK
-    }
+        Exit::Ok
+    })
 }
 
 /// Reads both rule sets' files (not yet loaded: an invalid side is reported, not fatal).
-fn rule_sides(args: &DiffArgs) -> Result<(RuleFiles, RuleFiles), String> {
+fn rule_sides(args: &DiffArgs) -> Result<(RuleFiles, RuleFiles), CliError> {
     let here = Path::new(".");
     if let Some(base) = &args.base {
-        let old = rule_files_at(here, base, RULES_DIR).map_err(|e| e.to_string())?;
+        let old = rule_files_at(here, base, RULES_DIR)?;
         let new = match &args.head {
-            Some(head) => rule_files_at(here, head, RULES_DIR).map_err(|e| e.to_string())?,
-            None => RuleFiles::from_dir(Path::new(RULES_DIR)).map_err(|e| e.to_string())?,
+            Some(head) => rule_files_at(here, head, RULES_DIR)?,
+            None => RuleFiles::from_dir(Path::new(RULES_DIR))?,
         };
         return Ok((old, new));
     }
     match (&args.old, &args.new) {
-        (Some(old), Some(new)) => Ok((
-            RuleFiles::from_dir(old).map_err(|e| e.to_string())?,
-            RuleFiles::from_dir(new).map_err(|e| e.to_string())?,
-        )),
-        _ => Err(
+        (Some(old), Some(new)) => Ok((RuleFiles::from_dir(old)?, RuleFiles::from_dir(new)?)),
+        _ => Err(CliError::Usage(
             "give two rules directories (`jobpoints diff OLD NEW`) or a git revision (`--base REV`)"
                 .into(),
-        ),
+        )),
     }
 }
 
-fn open_corpus(jobs: &[PathBuf]) -> Result<Corpus, String> {
+/// Opens a job file of the corpus.
+fn open(path: &Path) -> Result<JobReader<Box<dyn BufRead + Send>>, CliError> {
+    open_jobs(path).map_err(|source| CliError::Open {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn open_corpus(jobs: &[PathBuf]) -> Result<Corpus, CliError> {
     let mut out: Corpus = Vec::new();
     if !jobs.is_empty() {
         for path in jobs {
-            let reader =
-                open_jobs(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
-            out.push((path.display().to_string(), reader));
+            out.push((path.display().to_string(), open(path)?));
         }
         return Ok(out);
     }
     let local = Path::new(CORPUS_DIR);
     if local.is_dir() {
         let mut paths: Vec<PathBuf> = std::fs::read_dir(local)
-            .map_err(|e| format!("cannot read `{CORPUS_DIR}`: {e}"))?
+            .map_err(|source| CliError::Open {
+                path: local.to_path_buf(),
+                source,
+            })?
             .filter_map(Result::ok)
             .map(|e| e.path())
             .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
             .collect();
         paths.sort();
         for path in paths {
-            let reader =
-                open_jobs(&path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+            let reader = open(&path)?;
             let name = format!(
                 "{CORPUS_DIR}/{}",
                 path.file_name().unwrap_or_default().to_string_lossy()

@@ -1,7 +1,8 @@
 //! The `jobpoints` command line: one file per subcommand, each an `Args` struct and a `run`
-//! function returning an exit code.
+//! function returning `Result<Exit, CliError>`; [`main`] parses, runs, and prints an error once.
 
-use std::io::Write;
+use std::io::{self, Write};
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -14,8 +15,10 @@ use crate::rules::load::{Loaded, load};
 mod calibrate;
 mod check;
 mod diff;
+mod error;
 mod eval;
 mod models;
+mod output;
 mod serve;
 mod synth;
 mod tally;
@@ -24,32 +27,22 @@ mod watch;
 use calibrate::CalibrateArgs;
 use check::CheckArgs;
 use diff::DiffArgs;
+pub use error::{CliError, Exit};
 use eval::EvalArgs;
 use models::ModelsArgs;
+pub use output::Stdout;
+use output::note;
 use serve::ServeArgs;
 use synth::SynthArgs;
 use tally::TallyArgs;
 use watch::WatchArgs;
 
-/// Exit codes, documented in the README and in `--help`.
-pub mod exit {
-    /// Everything was scored (or the rules are clean).
-    pub const OK: u8 = 0;
-    /// At least one job was `invalid` or its rule failed (`error`); all others were scored.
-    pub const JOBS_FAILED: u8 = 1;
-    /// Bad command line, or an input file or rules directory that cannot be read.
-    pub const USAGE: u8 = 2;
-    /// The rule set itself is invalid (see `jobpoints check`).
-    pub const RULES_INVALID: u8 = 3;
-    /// `diff --fail-on-change`: some job's points or status changed.
-    pub const CHANGED: u8 = 4;
-}
-
 const AFTER_HELP: &str = "\
 Exit codes:
   0  success: every job scored (ok, below_threshold or no_rule); rules clean
   1  some jobs were invalid or their rule failed; every other job was still scored
-  2  usage error, or an input file / rules directory that cannot be read
+  2  usage error, an input file / rules directory that cannot be read, or output that
+     cannot be written (output closed early, as by `| head`, is not an error: exit 0)
   3  the rule set is invalid (run `jobpoints check` for every problem)
   4  diff --fail-on-change: some job's points or status changed
 
@@ -155,30 +148,72 @@ pub struct RulesArg {
 }
 
 impl RulesArg {
-    /// Reads, loads and validates the rules; if they are invalid, prints every diagnostic and
-    /// gives the exit code for invalid rules.
-    pub fn load_valid(&self) -> Result<crate::engine::model::RuleSet, u8> {
+    /// Reads, loads and validates the rules; invalid rules are an error carrying every
+    /// diagnostic.
+    pub fn load_valid(&self) -> Result<crate::engine::model::RuleSet, CliError> {
         let mut loaded = self.load()?;
         match loaded.ruleset.take() {
             Some(rules) => Ok(rules),
-            None => {
-                print_diagnostics(&loaded);
-                eprintln!("error: the rules in {} are invalid", loaded.files.origin);
-                Err(exit::RULES_INVALID)
-            }
+            None => Err(rules_invalid(
+                &loaded,
+                format!("the rules in {} are invalid", loaded.files.origin),
+            )),
         }
     }
 
-    /// Reads and loads the rules, or prints why not and returns the exit code.
-    pub fn load(&self) -> Result<Loaded, u8> {
-        match RuleFiles::locate(self.rules.as_deref()) {
-            Ok(files) => Ok(load(files)),
-            Err(e) => {
-                eprintln!("error: {e}");
-                Err(exit::USAGE)
-            }
-        }
+    /// Reads and loads the rules (valid or not).
+    pub fn load(&self) -> Result<Loaded, CliError> {
+        Ok(load(RuleFiles::locate(self.rules.as_deref())?))
     }
+}
+
+/// [`CliError::RulesInvalid`] for a failed load: its diagnostics, then `message`.
+pub fn rules_invalid(loaded: &Loaded, message: String) -> CliError {
+    CliError::RulesInvalid {
+        diagnostics: render_diagnostics(loaded),
+        message,
+    }
+}
+
+/// The most worker threads `--threads` accepts. Each worker keeps a few batches of up to
+/// 1 MiB in flight, so memory grows with the count; beyond this, threads only cost.
+pub const MAX_THREADS: usize = 256;
+
+/// `--threads N`, shared by every subcommand that scores on several cores.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct ThreadsArg {
+    /// Worker threads, 1 to 256 (default: one per core, at most 256). The output is
+    /// identical for any count.
+    #[arg(
+        long = "threads",
+        value_name = "N",
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=MAX_THREADS as u64),
+    )]
+    threads: Option<usize>,
+}
+
+impl ThreadsArg {
+    /// The count given, or one per core.
+    pub fn get(self) -> usize {
+        self.threads.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map_or(1, NonZeroUsize::get)
+                .min(MAX_THREADS)
+        })
+    }
+}
+
+/// The value parser of every `--at TIME`: a date (`2024-05-01`, midnight UTC) or RFC 3339. A
+/// bad value is a usage error that names the expected format.
+pub fn parse_at(text: &str) -> Result<jiff::Timestamp, String> {
+    crate::engine::time::parse_time(text).map_err(|e| {
+        // Unreadable text is already told the format; a readable time out of range is not.
+        if e.contains("expected") {
+            e
+        } else {
+            format!("`{text}`: {e} (expected `2024-04-01` or `2024-04-01T12:00:00Z`)")
+        }
+    })
 }
 
 /// An opened job file: its path, its reader, and its progress bar when one is shown.
@@ -190,7 +225,7 @@ pub type Input = (
 
 /// Opens job files for the ledger commands. When stderr is a terminal, each file gets a
 /// progress bar (bytes read, rate, ETA) on stderr; otherwise nothing is drawn.
-pub fn open_inputs(paths: &[PathBuf]) -> Result<Vec<Input>, u8> {
+pub fn open_inputs(paths: &[PathBuf]) -> Result<Vec<Input>, CliError> {
     use std::io::{BufReader, IsTerminal};
     let show = std::io::stderr().is_terminal();
     let mut out = Vec::new();
@@ -214,36 +249,26 @@ pub fn open_inputs(paths: &[PathBuf]) -> Result<Vec<Input>, u8> {
         };
         match opened {
             Ok((reader, bar)) => out.push((path.clone(), reader, bar)),
-            Err(e) => {
-                eprintln!("error: cannot read `{}`: {e}", path.display());
-                return Err(exit::USAGE);
+            Err(source) => {
+                return Err(CliError::Open {
+                    path: path.clone(),
+                    source,
+                });
             }
         }
     }
     Ok(out)
 }
 
-/// Parses a `--at TIME` option, or prints why it cannot and gives the usage exit code.
-pub fn parse_at_arg(at: Option<&str>) -> Result<Option<jiff::Timestamp>, u8> {
-    at.map(crate::engine::time::parse_time)
-        .transpose()
-        .map_err(|e| {
-            eprintln!("error: --at: {e}");
-            exit::USAGE
-        })
-}
-
-/// Prints a rule set's diagnostics to stderr for people.
-pub fn print_diagnostics(loaded: &Loaded) {
+/// A rule set's diagnostics, rendered for people.
+pub fn render_diagnostics(loaded: &Loaded) -> String {
     let files = &loaded.files;
-    let text = render_human(&loaded.diagnostics, &|f| files.text(f).map(String::from));
-    let _ = std::io::stderr().write_all(text.as_bytes());
+    render_human(&loaded.diagnostics, &|f| files.text(f).map(String::from))
 }
 
-/// Runs the command line and returns the process exit code.
-pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let code = match cli.command {
+/// Runs one subcommand.
+pub fn run(command: Command) -> Result<Exit, CliError> {
+    match command {
         Command::Eval(args) => eval::run(args),
         Command::Check(args) => check::run(args),
         Command::Models(args) => models::run(args),
@@ -253,6 +278,35 @@ pub fn main() -> ExitCode {
         Command::Synth(args) => synth::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Watch(args) => watch::run(args),
+    }
+}
+
+/// Prints why a command stopped, once, and gives its exit code.
+fn report(e: &CliError) -> Exit {
+    if e.is_silent() {
+        return e.exit();
+    }
+    if let CliError::RulesInvalid { diagnostics, .. } = e {
+        let _ = io::stderr().write_all(diagnostics.as_bytes());
+    }
+    if tracing::dispatcher::has_been_set() {
+        // `serve` logs (maybe as JSON): its last words go to the same log, in its format.
+        tracing::error!("{e}");
+    } else {
+        note!("error: {e}");
+    }
+    e.exit()
+}
+
+/// The command line: parses, runs, prints an error once, and returns the exit code.
+pub fn main() -> ExitCode {
+    let code = match Cli::try_parse() {
+        // `--help` and `--version` come here too, to be written to stdout with exit 0.
+        Err(e) => match e.print() {
+            Err(w) if !e.use_stderr() => report(&CliError::Output(w)),
+            _ => return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2)),
+        },
+        Ok(cli) => run(cli.command).unwrap_or_else(|e| report(&e)),
     };
     if std::env::var_os("JOBPOINTS_REPORT_PEAK_RSS").is_some() {
         // For the benchmark: peak resident memory of this process, from the kernel.
@@ -264,8 +318,8 @@ pub fn main() -> ExitCode {
                     .map(String::from)
             })
         {
-            eprintln!("peak_rss {}", line.trim_start_matches("VmHWM:").trim());
+            note!("peak_rss {}", line.trim_start_matches("VmHWM:").trim());
         }
     }
-    ExitCode::from(code)
+    code.into()
 }

@@ -1,9 +1,8 @@
 //! `jobpoints models`: the catalog's models and the rule version that prices each.
 
-use crate::cli::parse_at_arg;
 use serde::Serialize;
 
-use crate::cli::{RulesArg, exit};
+use crate::cli::{CliError, Exit, RulesArg, Stdout, parse_at};
 use crate::engine::model::Pricing;
 use crate::engine::resolve::Resolution;
 use crate::engine::time::utc_date;
@@ -20,8 +19,8 @@ pub struct ModelsArgs {
     #[command(flatten)]
     pub rules: RulesArg,
     /// Show the versions in force at this time (`2024-05-01` or RFC 3339).
-    #[arg(long, value_name = "TIME")]
-    pub at: Option<String>,
+    #[arg(long, value_name = "TIME", value_parser = parse_at)]
+    pub at: Option<jiff::Timestamp>,
     #[arg(long, value_enum, default_value = "table")]
     pub format: ModelsFormat,
 }
@@ -40,15 +39,9 @@ struct ModelRow {
     reason: Option<String>,
 }
 
-pub fn run(args: ModelsArgs) -> u8 {
-    let at = match parse_at_arg(args.at.as_deref()) {
-        Ok(t) => t,
-        Err(code) => return code,
-    };
-    let rs = match args.rules.load_valid() {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
+pub fn run(args: ModelsArgs) -> Result<Exit, CliError> {
+    let at = args.at;
+    let rs = args.rules.load_valid()?;
     let rows: Vec<ModelRow> = rs
         .catalog
         .iter()
@@ -89,13 +82,16 @@ pub fn run(args: ModelsArgs) -> u8 {
             },
         })
         .collect();
-    match args.format {
+    let text = match args.format {
         ModelsFormat::Json => {
-            println!("{}", serde_json::to_string_pretty(&rows).expect("json"));
+            let mut s = serde_json::to_string_pretty(&rows).expect("json");
+            s.push('\n');
+            s
         }
-        ModelsFormat::Table => print!("{}", render(&rows)),
-    }
-    exit::OK
+        ModelsFormat::Table => render(&rows),
+    };
+    Stdout::new().write_text(&text)?;
+    Ok(Exit::Ok)
 }
 
 fn render(rows: &[ModelRow]) -> String {

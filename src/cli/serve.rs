@@ -20,7 +20,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use serde_json::json;
 
-use crate::cli::{RulesArg, exit};
+use crate::cli::{CliError, Exit, RulesArg, rules_invalid};
 use crate::engine::model::{Pricing, RuleSet};
 use crate::engine::score::{Score, ScoreOptions, Scorer};
 use crate::engine::time::{parse_time, utc_string};
@@ -144,28 +144,19 @@ fn init_logging(format: LogFormat) {
     };
 }
 
-pub fn run(args: ServeArgs) -> u8 {
+/// Serves until stopped. Errors go to the log (set up first), through `cli::main`.
+pub fn run(args: ServeArgs) -> Result<Exit, CliError> {
     init_logging(args.log_format);
-    let files = match RuleFiles::locate(args.rules.rules.as_deref()) {
-        Ok(f) => f,
-        Err(e) => {
-            tracing::error!("{e}");
-            return exit::USAGE;
-        }
-    };
+    let files = RuleFiles::locate(args.rules.rules.as_deref())?;
     let handle = match RulesHandle::open(files) {
         Ok(h) => Arc::new(h),
-        Err(OpenError::Dir(e)) => {
-            tracing::error!("{e}");
-            return exit::USAGE;
-        }
+        Err(OpenError::Dir(e)) => return Err(e.into()),
         Err(OpenError::Invalid { loaded, .. }) => {
-            crate::cli::print_diagnostics(&loaded);
-            tracing::error!(
+            let message = format!(
                 "the rules in `{}` are invalid; not serving (run `jobpoints check`)",
                 loaded.files.origin
             );
-            return exit::RULES_INVALID;
+            return Err(rules_invalid(&loaded, message));
         }
     };
     let state = Arc::new(AppState {
@@ -199,61 +190,47 @@ pub fn run(args: ServeArgs) -> u8 {
                     on_change(&state);
                     Some(w)
                 }
-                Err(e) => {
-                    tracing::error!("{e}");
-                    return exit::USAGE;
-                }
+                Err(e) => return Err(e.into()),
             }
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::error!("cannot start the async runtime: {e}");
-            return exit::USAGE;
-        }
-    };
+        .map_err(|source| serve_error("cannot start the async runtime", source))?;
     runtime.block_on(serve(args.listen, state))
 }
 
-async fn serve(addr: SocketAddr, state: Arc<AppState>) -> u8 {
-    let listener = match tokio::net::TcpListener::bind(addr).await {
-        Ok(l) => l,
-        Err(e) => {
-            tracing::error!("cannot listen on {addr}: {e}");
-            return exit::USAGE;
-        }
-    };
-    let shutdown = match shutdown_signal() {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!("cannot install signal handlers: {e}");
-            return exit::USAGE;
-        }
-    };
+fn serve_error(what: impl Into<String>, source: std::io::Error) -> CliError {
+    CliError::Serve {
+        what: what.into(),
+        source,
+    }
+}
+
+async fn serve(addr: SocketAddr, state: Arc<AppState>) -> Result<Exit, CliError> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| serve_error(format!("cannot listen on {addr}"), source))?;
+    let shutdown = shutdown_signal()
+        .map_err(|source| serve_error("cannot install signal handlers", source))?;
     let bound = listener.local_addr().unwrap_or(addr);
-    // Tests and scripts read this line to find an ephemeral port.
-    println!("listening on http://{bound}");
+    // Tests and scripts read this line to find an ephemeral port. A server with nowhere to
+    // print it still serves: the log says where too.
     use std::io::Write;
-    let _ = std::io::stdout().flush();
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = writeln!(stdout, "listening on http://{bound}").and_then(|()| stdout.flush()) {
+        tracing::warn!("cannot print the address to stdout: {e}");
+    }
+    drop(stdout);
     tracing::info!(%bound, "listening");
     let app = router(state);
-    match axum::serve(listener, app)
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
-    {
-        Ok(()) => {
-            tracing::info!("stopped");
-            exit::OK
-        }
-        Err(e) => {
-            tracing::error!("server failed: {e}");
-            exit::USAGE
-        }
-    }
+        .map_err(|source| serve_error("server failed", source))?;
+    tracing::info!("stopped");
+    Ok(Exit::Ok)
 }
 
 /// Resolves on SIGINT or SIGTERM. The handlers are installed when this is called, before the

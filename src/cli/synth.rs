@@ -1,8 +1,6 @@
 //! `jobpoints synth` (hidden): writes the benchmark's synthetic ledger.
 
-use std::io::{self, BufWriter};
-
-use crate::cli::exit;
+use crate::cli::{CliError, Exit, Stdout};
 
 /// Writes a synthetic JSONL ledger with the benchmark's realistic mix to stdout.
 #[derive(Debug, Clone, clap::Args)]
@@ -15,14 +13,9 @@ pub struct SynthArgs {
     pub seed: u64,
 }
 
-pub fn run(args: SynthArgs) -> u8 {
-    let mut out = BufWriter::with_capacity(1 << 20, io::stdout().lock());
-    match crate::ledger::synth::write_ledger(&mut out, args.jobs, args.seed) {
-        Ok(()) => exit::OK,
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => exit::OK,
-        Err(e) => {
-            eprintln!("error: cannot write: {e}");
-            exit::USAGE
-        }
-    }
+pub fn run(args: SynthArgs) -> Result<Exit, CliError> {
+    let mut out = Stdout::new();
+    crate::ledger::synth::write_ledger(&mut out, args.jobs, args.seed).map_err(CliError::Output)?;
+    out.flush_checked()?;
+    Ok(Exit::Ok)
 }

@@ -1,10 +1,8 @@
 //! `jobpoints tally`: exact totals per miner, model, point kind or day.
 
-use crate::cli::parse_at_arg;
-use std::io::{self, Write};
 use std::path::PathBuf;
 
-use crate::cli::{RulesArg, exit, open_inputs};
+use crate::cli::{CliError, Exit, RulesArg, Stdout, ThreadsArg, open_inputs, parse_at};
 use crate::engine::score::{ScoreOptions, Scorer};
 use crate::ledger::pipeline::run_ledger;
 use crate::ledger::tally::{GroupBy, PartialTally, Tally};
@@ -28,39 +26,28 @@ pub struct TallyArgs {
     #[arg(long, value_enum, value_delimiter = ',', default_value = "miner")]
     pub by: Vec<GroupBy>,
     /// Pick rule versions as of this time instead of each job's `completed_at`.
-    #[arg(long, value_name = "TIME")]
-    pub at: Option<String>,
+    #[arg(long, value_name = "TIME", value_parser = parse_at)]
+    pub at: Option<jiff::Timestamp>,
     #[arg(long, value_enum, default_value = "table")]
     pub format: TallyFormat,
-    /// Worker threads (default: one per core). Totals are identical for any count.
-    #[arg(long, value_name = "N")]
-    pub threads: Option<usize>,
+    #[command(flatten)]
+    pub threads: ThreadsArg,
     /// Job files: one JSON job, a JSON array of jobs, or JSONL. `-` reads stdin.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
 }
 
-pub fn run(args: TallyArgs) -> u8 {
-    let at = match parse_at_arg(args.at.as_deref()) {
-        Ok(t) => t,
-        Err(code) => return code,
-    };
-    let rules = match args.rules.load_valid() {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
-    let rules = &rules;
-    let readers = match open_inputs(&args.files) {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
+pub fn run(args: TallyArgs) -> Result<Exit, CliError> {
+    let rules = &args.rules.load_valid()?;
+    let readers = open_inputs(&args.files)?;
     let mut by = args.by.clone();
     by.dedup();
-    let threads = args.threads.unwrap_or_else(|| {
-        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-    });
+    let threads = args.threads.get();
     let scorer = Scorer {
-        opts: ScoreOptions { at, explain: false },
+        opts: ScoreOptions {
+            at: args.at,
+            explain: false,
+        },
         ..Scorer::new(rules)
     };
     let mut tally = Tally::new(by.clone());
@@ -78,9 +65,8 @@ pub fn run(args: TallyArgs) -> u8 {
         if let Some(bar) = bar {
             bar.finish_and_clear();
         }
-        if let Err(e) = result {
-            eprintln!("error: reading `{}` stopped: {e}", path.display());
-            return exit::USAGE;
+        if let Err(source) = result {
+            return Err(CliError::Read { path, source });
         }
     }
     let out = match args.format {
@@ -88,22 +74,13 @@ pub fn run(args: TallyArgs) -> u8 {
         TallyFormat::Csv => render_csv(&tally),
         TallyFormat::Json => render_json(&tally, &rules.hash),
     };
-    let mut stdout = io::stdout().lock();
-    if let Err(e) = stdout
-        .write_all(out.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
-        if e.kind() != io::ErrorKind::BrokenPipe {
-            eprintln!("error: cannot write output: {e}");
-            return exit::USAGE;
-        }
-    }
+    Stdout::new().write_text(&out)?;
     let total = tally.total();
-    if total.invalid + total.error > 0 {
-        exit::JOBS_FAILED
+    Ok(if total.invalid + total.error > 0 {
+        Exit::JobsFailed
     } else {
-        exit::OK
-    }
+        Exit::Ok
+    })
 }
 
 fn render_table(tally: &Tally) -> String {

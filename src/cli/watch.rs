@@ -1,13 +1,12 @@
 //! `jobpoints watch`: the rule author's loop. On every save, check the rules and show how
 //! the points of some jobs moved.
 
-use crate::cli::parse_at_arg;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc;
 
-use crate::cli::{RulesArg, exit};
+use crate::cli::{CliError, Exit, RulesArg, Stdout, parse_at};
 use crate::engine::model::RuleSet;
 use crate::engine::score::{Score, ScoreOptions, Scorer, Status};
 use crate::ledger::reader::open_jobs;
@@ -27,38 +26,32 @@ pub struct WatchArgs {
     #[arg(long, value_name = "FILE")]
     pub jobs: Option<PathBuf>,
     /// Pick rule versions as of this time instead of each job's `completed_at`.
-    #[arg(long, value_name = "TIME")]
-    pub at: Option<String>,
+    #[arg(long, value_name = "TIME", value_parser = parse_at)]
+    pub at: Option<jiff::Timestamp>,
 }
 
-pub fn run(args: WatchArgs) -> u8 {
-    let at = match parse_at_arg(args.at.as_deref()) {
-        Ok(t) => t,
-        Err(code) => return code,
-    };
+pub fn run(args: WatchArgs) -> Result<Exit, CliError> {
     let dir = match &args.rules.rules {
         Some(d) => d.clone(),
         None if Path::new("rules").is_dir() => PathBuf::from("rules"),
         None => {
-            eprintln!(
-                "error: no rules directory to watch: pass --rules DIR (the built-in rules cannot change)"
-            );
-            return exit::USAGE;
+            return Err(CliError::Usage(
+                "no rules directory to watch: pass --rules DIR (the built-in rules cannot change)"
+                    .into(),
+            ));
         }
     };
-    let opts = ScoreOptions { at, explain: false };
-    let mut out = std::io::stdout().lock();
+    let opts = ScoreOptions {
+        at: args.at,
+        explain: false,
+    };
+    // Remembers a failed write, so the loop stops at the next flush (exit 0 for `| head`).
+    let mut out = Stdout::new();
     let (tx, rx) = mpsc::channel::<()>();
     // Start watching before the first load, so a save during it is not missed.
-    let _watcher = match RulesWatcher::spawn(&dir, move || {
+    let _watcher = RulesWatcher::spawn(&dir, move || {
         let _ = tx.send(());
-    }) {
-        Ok(w) => w,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::USAGE;
-        }
-    };
+    })?;
     let mut last_good: Option<Arc<RuleSet>> = None;
     let mut last_hash = String::new();
     let mut first = true;
@@ -68,10 +61,10 @@ pub fn run(args: WatchArgs) -> u8 {
             Err(e) => {
                 let _ = writeln!(out, "{}", header(first));
                 let _ = writeln!(out, "error: {e}");
-                let _ = out.flush();
+                out.flush_checked()?;
                 first = false;
                 if rx.recv().is_err() {
-                    return exit::OK;
+                    return Ok(Exit::Ok);
                 }
                 continue;
             }
@@ -81,7 +74,7 @@ pub fn run(args: WatchArgs) -> u8 {
             // Same bytes (a temporary file came and went, or a save without changes): the
             // last report still stands.
             if rx.recv().is_err() {
-                return exit::OK;
+                return Ok(Exit::Ok);
             }
             continue;
         }
@@ -108,11 +101,11 @@ pub fn run(args: WatchArgs) -> u8 {
             "watching {} for changes (Ctrl-C to stop)",
             dir.display()
         );
-        let _ = out.flush();
+        out.flush_checked()?;
         last_hash = hash;
         first = false;
         if rx.recv().is_err() {
-            return exit::OK;
+            return Ok(Exit::Ok);
         }
         // Coalesce saves that arrived while this one was being reported.
         while rx.try_recv().is_ok() {}
