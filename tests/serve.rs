@@ -481,10 +481,35 @@ fn bad_edits_keep_the_last_good_rules_and_a_fix_recovers() {
         (r["ruleset"] != good_hash).then_some(r)
     });
     assert_eq!(r["state"], "ok");
+    // The field-level change of `jobpoints diff`, with its flag: it rewrites a version.
+    let rewrites = "changes an existing version, so jobs it already priced are re-priced; add a new version instead";
     assert_eq!(
         r["last_changes"],
-        json!([{"change": "version_changed", "rule": "sd15", "version": 2}])
+        json!([{
+            "entity": "version",
+            "op": "changed",
+            "subject": "rule `sd15` version 2",
+            "file": "families/sd15.toml",
+            "field": "multiplier",
+            "old": "0.3",
+            "new": "0.6",
+            "flag": rewrites,
+        }])
     );
+    assert_eq!(
+        r["last_files"],
+        json!({"added": [], "removed": [], "modified": ["families/sd15.toml"]})
+    );
+    // Exactly what `jobpoints diff --format json` says about the same two rule sets.
+    let diff = jobpoints()
+        .args(["diff", "--format", "json"])
+        .arg(crate::util::rules_dir())
+        .arg(&rules)
+        .output()
+        .unwrap();
+    let diff: Value = serde_json::from_slice(&diff.stdout).unwrap();
+    assert_eq!(r["last_changes"], diff["changes"]);
+    assert_eq!(r["last_files"], diff["files"]);
     let after = s.score(braindance());
     assert_eq!(points(&after), "0.600000");
     assert_eq!(after["ruleset"], r["ruleset"]);
@@ -493,7 +518,12 @@ fn bad_edits_keep_the_last_good_rules_and_a_fix_recovers() {
         log.contains(&format!("rules reloaded: {good_hash} → ")),
         "{log}"
     );
-    assert!(log.contains("rule `sd15`: version 2 changed"), "{log}");
+    assert!(
+        log.contains(&format!(
+            "rules change: ~ rule `sd15` version 2: multiplier 0.3 → 0.6 (! {rewrites})"
+        )),
+        "{log}"
+    );
     let (_, m) = s.get("/metrics");
     assert!(
         m.contains("jobpoints_rules_reloads_total{result=\"failed\"} 4\n"),
@@ -697,7 +727,9 @@ fn created_and_renamed_files_are_picked_up() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|c| c["change"] == "rule_added" && c["rule"] == "theia-llama-3.1-8b"),
+            .any(|c| c["entity"] == "rule"
+                && c["op"] == "added"
+                && c["subject"] == "model rule `theia-llama-3.1-8b`"),
         "{}",
         r["last_changes"]
     );
@@ -717,9 +749,16 @@ fn created_and_renamed_files_are_picked_up() {
         let r = s.rules();
         (r["ruleset"] != before && r["state"] == "ok").then_some(r)
     });
+    // No rule-level change; the file list says what was saved.
+    assert_eq!(r["last_changes"], json!([]));
     assert_eq!(
-        r["last_changes"],
-        json!([{"change": "other_files", "files": ["models/theia.toml"]}])
+        r["last_files"],
+        json!({"added": [], "removed": [], "modified": ["models/theia.toml"]})
+    );
+    let log = s.log();
+    assert!(
+        log.contains("rules change: no rule changes; files changed: ~ models/theia.toml"),
+        "{log}"
     );
 }
 

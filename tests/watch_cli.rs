@@ -95,10 +95,15 @@ fn each_save_is_checked_and_the_jobs_rescored() {
     let after = eval_points(&rules, "j1");
     assert_ne!(before, after);
     let report = &second[first.len()..];
+    // The field-level change and its flag, as `jobpoints diff` shows them.
     assert!(
-        report.contains("change: rule `sd15`: version 2 changed"),
+        report.contains(
+            "change: ~ rule `sd15` version 2: multiplier 0.3 → 0.6\n        \
+             ! changes an existing version, so jobs it already priced are re-priced; add a new version instead\n"
+        ),
         "{report}"
     );
+    assert_eq!(report.matches("change: ").count(), 1, "{report}");
     let delta = format!(
         "{:.6}",
         after.parse::<f64>().unwrap() - before.parse::<f64>().unwrap()
@@ -145,6 +150,71 @@ fn each_save_is_checked_and_the_jobs_rescored() {
         report.contains(&format!("j1 BrainDance: {after} sd15@2 (unchanged)")),
         "{report}"
     );
+}
+
+#[test]
+fn broken_rules_at_start_are_reported_and_the_first_valid_save_recovers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rules = tmp.path().join("rules");
+    copy_rules_to(&rules);
+    edit_rule(
+        &rules,
+        "families/sd15.toml",
+        "multiplier = 0.3",
+        "multiplier = [",
+    );
+    let w = start(&[
+        "--rules",
+        rules.to_str().unwrap(),
+        "--jobs",
+        "examples/jobs.jsonl",
+        "--at",
+        "2025-01-01",
+    ]);
+    let first = w.reports(1);
+    assert!(first.contains(" rules loaded\n"), "{first}");
+    assert!(first.contains("check: 1 error"), "{first}");
+    assert!(first.contains("families/sd15.toml"), "{first}");
+    // Nothing was ever valid: no last good rules to keep, and no job is scored.
+    assert!(!first.contains("not applied"), "{first}");
+    assert!(!first.contains("jobs in "), "{first}");
+
+    // Saving the same broken bytes again prints nothing: the next report is the fix.
+    let sd15 = rules.join("families/sd15.toml");
+    std::fs::write(&sd15, std::fs::read(&sd15).unwrap()).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    edit_rule(
+        &rules,
+        "families/sd15.toml",
+        "multiplier = [",
+        "multiplier = 0.3",
+    );
+    let second = w.reports(2);
+    let report = &second[first.len()..];
+    assert!(report.contains(" rules saved\n"), "{report}");
+    assert!(report.contains("check: 0 errors"), "{report}");
+    let points = eval_points(&rules, "j1");
+    // Every job scored, with nothing to compare against.
+    assert!(
+        report.contains(&format!("j1 BrainDance: {points} sd15@2\n")),
+        "{report}"
+    );
+    assert!(!report.contains("change: "), "{report}");
+    assert!(!report.contains("job(s) changed"), "{report}");
+    assert!(!report.contains("error:"), "{report}");
+
+    // From then on, the valid rules are the last good ones: a broken save is not applied.
+    edit_rule(
+        &rules,
+        "families/sd15.toml",
+        "multiplier = 0.3",
+        "multiplier = [",
+    );
+    let third = w.reports(3);
+    let report = &third[second.len()..];
+    assert!(report.contains("check: 1 error"), "{report}");
+    assert!(report.contains("not applied"), "{report}");
+    assert_eq!(third.matches(" rules saved\n").count(), 2, "{third}");
 }
 
 #[test]

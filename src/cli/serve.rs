@@ -274,7 +274,9 @@ fn on_change(state: &AppState) {
             old,
             new,
             changes,
+            files,
             recovered,
+            ..
         } => {
             m.reloads
                 .get_or_create(&ReloadLabels {
@@ -282,9 +284,11 @@ fn on_change(state: &AppState) {
                 })
                 .inc();
             m.failing.set(0);
-            // The info gauge carries exactly one hash: the active one.
+            // The info gauge carries exactly one hash: the active one. (`serve` opens its
+            // handle with valid rules, so there is always an old set.)
+            let old_hash = old.as_ref().map_or("-", |o| &*o.hash);
             m.active.remove(&HashLabels {
-                hash: old.hash.to_string(),
+                hash: old_hash.to_string(),
             });
             m.active
                 .get_or_create(&HashLabels {
@@ -292,16 +296,33 @@ fn on_change(state: &AppState) {
                 })
                 .set(1);
             tracing::info!(
-                old = %old.hash,
+                old = %old_hash,
                 new = %new.hash,
                 changes = changes.len(),
                 recovered,
                 "rules reloaded: {} → {}",
-                old.hash,
+                old_hash,
                 new.hash
             );
+            // One line per change, as `jobpoints diff` summarises it, with its flag. Rule
+            // text (notes, inline formulas) may span lines; a log line must not.
             for c in &changes {
-                tracing::info!(new = %new.hash, "rules change: {c}");
+                let summary = c.summary().replace('\r', "\\r").replace('\n', "\\n");
+                match &c.flag {
+                    Some(flag) => tracing::info!(
+                        new = %new.hash,
+                        flagged = true,
+                        "rules change: {summary} (! {flag})"
+                    ),
+                    None => tracing::info!(new = %new.hash, "rules change: {summary}"),
+                }
+            }
+            if changes.is_empty() && !files.is_empty() {
+                tracing::info!(
+                    new = %new.hash,
+                    "rules change: no rule changes; files changed: {}",
+                    files.summary()
+                );
             }
         }
         ReloadOutcome::StillRejected { hash } => {
@@ -314,13 +335,13 @@ fn on_change(state: &AppState) {
                 })
                 .inc();
             m.failing.set(1);
+            let active = f.active_hash.as_deref().unwrap_or("-");
             tracing::error!(
-                active = %f.active_hash,
+                active,
                 rejected = f.rejected_hash.as_deref().unwrap_or("-"),
                 since = %f.since,
-                "rules reload failed: {}; still serving the last good rules {}",
+                "rules reload failed: {}; still serving the last good rules {active}",
                 f.message,
-                f.active_hash
             );
             for d in &f.diagnostics {
                 let file = d.file.as_deref().unwrap_or("-");
@@ -591,6 +612,7 @@ async fn rules(State(st): State<Arc<AppState>>) -> Response {
         "state": if status.last_error.is_some() { "reload_failed" } else { "ok" },
         "last_error": status.last_error,
         "last_changes": status.last_changes,
+        "last_files": status.last_files,
         "reloads": { "ok": status.reloads_ok, "failed": status.reloads_failed },
         "rules": rules,
         "models": models,

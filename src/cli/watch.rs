@@ -3,18 +3,16 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::mpsc;
 
 use crate::cli::{CliError, Exit, RulesArg, Stdout, parse_at};
 use crate::engine::model::RuleSet;
 use crate::engine::score::{Score, ScoreOptions, Scorer, Status};
 use crate::ledger::reader::open_jobs;
-use crate::live::handle::changes;
+use crate::live::handle::{ReloadFailure, ReloadOutcome, RulesHandle};
 use crate::live::watcher::RulesWatcher;
-use crate::rules::diagnostic::render_human;
-use crate::rules::files::RuleFiles;
-use crate::rules::load::{Loaded, load};
+use crate::review::changes::{FileChanges, RuleSetChange};
+use crate::rules::diagnostic::{Diagnostic, render_human};
 
 /// Options of `jobpoints watch`; its help text is on [`crate::cli::Command::Watch`].
 #[derive(Debug, Clone, clap::Args)]
@@ -52,58 +50,71 @@ pub fn run(args: WatchArgs) -> Result<Exit, CliError> {
     let _watcher = RulesWatcher::spawn(&dir, move || {
         let _ = tx.send(());
     })?;
-    let mut last_good: Option<Arc<RuleSet>> = None;
-    let mut last_hash = String::new();
+    // The handle `serve` reloads through: the same validation, last good set and detection
+    // of unchanged or still-rejected files. It starts empty, so broken rules at start are
+    // reported like any broken save.
+    let handle = RulesHandle::empty(dir.clone());
+    let report = Report {
+        dir: &dir,
+        jobs: args.jobs.as_deref(),
+        opts,
+    };
+    // The warnings of the active set, shown again when a broken save is reverted.
+    let mut active_warnings: Vec<Diagnostic> = Vec::new();
     let mut first = true;
     loop {
-        let loaded = match RuleFiles::from_dir(&dir) {
-            Ok(files) => load(files),
-            Err(e) => {
-                let _ = writeln!(out, "{}", header(first));
-                let _ = writeln!(out, "error: {e}");
-                out.flush_checked()?;
-                first = false;
-                if rx.recv().is_err() {
-                    return Ok(Exit::Ok);
-                }
-                continue;
-            }
-        };
-        let hash = loaded.files.hash();
-        if !first && hash == last_hash {
+        let shown = match handle.reload() {
             // Same bytes (a temporary file came and went, or a save without changes): the
             // last report still stands.
-            if rx.recv().is_err() {
-                return Ok(Exit::Ok);
+            ReloadOutcome::Unchanged {
+                recovered: false, ..
             }
-            continue;
+            | ReloadOutcome::StillRejected { .. } => false,
+            ReloadOutcome::Unchanged {
+                recovered: true, ..
+            } => {
+                // `Unchanged` means there is an active set that the files match again.
+                let active = handle.active();
+                if let Some(active) = &active {
+                    let _ = writeln!(out, "{}", header(first));
+                    print_check(&mut out, active, &active_warnings);
+                    let _ = writeln!(out, "back to the last valid rules");
+                    report.jobs(&mut out, Some(active), active);
+                    report.watching(&mut out);
+                }
+                active.is_some()
+            }
+            ReloadOutcome::Swapped {
+                old,
+                new,
+                changes,
+                files,
+                diagnostics,
+                ..
+            } => {
+                let _ = writeln!(out, "{}", header(first));
+                print_check(&mut out, &new, &diagnostics);
+                if old.is_some() {
+                    print_changes(&mut out, &changes, &files);
+                }
+                report.jobs(&mut out, old.as_deref(), &new);
+                report.watching(&mut out);
+                active_warnings = diagnostics;
+                true
+            }
+            ReloadOutcome::Rejected(f) => {
+                let _ = writeln!(out, "{}", header(first));
+                print_rejected(&mut out, &f);
+                if f.rejected_hash.is_some() {
+                    report.watching(&mut out);
+                }
+                true
+            }
+        };
+        if shown {
+            out.flush_checked()?;
+            first = false;
         }
-        let _ = writeln!(out, "{}", header(first));
-        print_check(&mut out, &loaded, &hash);
-        report(
-            &mut out,
-            &loaded,
-            last_good.as_deref(),
-            args.jobs.as_deref(),
-            opts,
-        );
-        if let Some(rs) = loaded.ruleset {
-            last_good = Some(Arc::new(rs));
-        } else if let Some(good) = &last_good {
-            let _ = writeln!(
-                out,
-                "not applied: the last valid rules ({}) stay in effect",
-                good.hash
-            );
-        }
-        let _ = writeln!(
-            out,
-            "watching {} for changes (Ctrl-C to stop)",
-            dir.display()
-        );
-        out.flush_checked()?;
-        last_hash = hash;
-        first = false;
         if rx.recv().is_err() {
             return Ok(Exit::Ok);
         }
@@ -121,15 +132,11 @@ fn header(first: bool) -> String {
     }
 }
 
-fn print_check(out: &mut impl Write, loaded: &Loaded, hash: &str) {
-    let files = &loaded.files;
-    let _ = write!(
-        out,
-        "{}",
-        render_human(&loaded.diagnostics, &|f| files.text(f).map(String::from))
-    );
-    let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
-    let warnings = loaded.diagnostics.len() - errors;
+/// The diagnostics as `check` prints them, then one verdict line.
+fn check_lines(out: &mut impl Write, rendered: &str, diagnostics: &[Diagnostic], hash: &str) {
+    let _ = write!(out, "{rendered}");
+    let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+    let warnings = diagnostics.len() - errors;
     let _ = writeln!(
         out,
         "check: {errors} error{}, {warnings} warning{}{} (ruleset {hash})",
@@ -139,60 +146,99 @@ fn print_check(out: &mut impl Write, loaded: &Loaded, hash: &str) {
     );
 }
 
-fn report(
-    out: &mut impl Write,
-    loaded: &Loaded,
-    before: Option<&RuleSet>,
-    jobs: Option<&Path>,
-    opts: ScoreOptions,
-) {
-    let Some(after) = loaded.ruleset.as_ref() else {
+fn print_check(out: &mut impl Write, rules: &RuleSet, warnings: &[Diagnostic]) {
+    let files = &rules.files;
+    let rendered = render_human(warnings, &|f| files.text(f).map(String::from));
+    check_lines(out, &rendered, warnings, &rules.hash);
+}
+
+fn print_rejected(out: &mut impl Write, f: &ReloadFailure) {
+    let Some(hash) = &f.rejected_hash else {
+        // The directory could not be read: there are no diagnostics, only why.
+        let _ = writeln!(out, "error: {}", f.message);
         return;
     };
-    if let Some(before) = before {
-        let changed = changes(before, after);
-        if before.hash == after.hash {
-            let _ = writeln!(out, "back to the last valid rules");
-        } else if changed.is_empty() {
-            let _ = writeln!(out, "no rule version or catalog change");
-        }
-        for c in changed {
-            let _ = writeln!(out, "change: {c}");
+    check_lines(out, &f.rendered, &f.diagnostics, hash);
+    if let Some(active) = &f.active_hash {
+        let _ = writeln!(
+            out,
+            "not applied: the last valid rules ({active}) stay in effect"
+        );
+    }
+}
+
+/// The changes as `jobpoints diff` shows them: a summary line, its flag, a formula's diff.
+fn print_changes(out: &mut impl Write, changes: &[RuleSetChange], files: &FileChanges) {
+    if changes.is_empty() {
+        if files.is_empty() {
+            let _ = writeln!(out, "no rule changes");
+        } else {
+            let _ = writeln!(out, "no rule changes; files changed: {}", files.summary());
         }
     }
-    let Some(path) = jobs else { return };
-    let reader = match open_jobs(path) {
-        Ok(r) => r,
-        Err(e) => {
-            let _ = writeln!(out, "error: cannot read `{}`: {e}", path.display());
-            return;
+    for c in changes {
+        let _ = writeln!(out, "change: {}", c.summary());
+        if let Some(flag) = &c.flag {
+            let _ = writeln!(out, "        ! {flag}");
         }
-    };
-    let records: Vec<_> = reader.collect();
-    let scorer = |rules| Scorer {
-        opts,
-        ..Scorer::new(rules)
-    };
-    let after_scorer = scorer(after);
-    let before_scorer = before.map(scorer);
-    let mut after_ctx = after_scorer.context();
-    let mut before_ctx = before_scorer.as_ref().map(Scorer::context);
-    let _ = writeln!(out, "jobs in {}:", path.display());
-    let mut moved = 0usize;
-    for record in records {
-        let new = after_scorer.score_owned(&mut after_ctx, &record);
-        let old = before_scorer
-            .as_ref()
-            .zip(before_ctx.as_mut())
-            .map(|(s, ctx)| s.score_owned(ctx, &record));
-        let line = job_line(old.as_ref(), &new);
-        if old.as_ref().is_some_and(|o| differs(o, &new)) {
-            moved += 1;
+        for l in c.diff.iter().flat_map(|d| d.lines()) {
+            let _ = writeln!(out, "        {l}");
         }
-        let _ = writeln!(out, "  {line}");
     }
-    if before.is_some() {
-        let _ = writeln!(out, "{moved} job(s) changed");
+}
+
+/// What every report ends with: the jobs re-scored, and what is being watched.
+struct Report<'a> {
+    dir: &'a Path,
+    jobs: Option<&'a Path>,
+    opts: ScoreOptions,
+}
+
+impl Report<'_> {
+    fn watching(&self, out: &mut impl Write) {
+        let _ = writeln!(
+            out,
+            "watching {} for changes (Ctrl-C to stop)",
+            self.dir.display()
+        );
+    }
+
+    /// Each job's points under `after`, and how they moved from `before`.
+    fn jobs(&self, out: &mut impl Write, before: Option<&RuleSet>, after: &RuleSet) {
+        let Some(path) = self.jobs else { return };
+        let reader = match open_jobs(path) {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = writeln!(out, "error: cannot read `{}`: {e}", path.display());
+                return;
+            }
+        };
+        let records: Vec<_> = reader.collect();
+        let scorer = |rules| Scorer {
+            opts: self.opts,
+            ..Scorer::new(rules)
+        };
+        let after_scorer = scorer(after);
+        let before_scorer = before.map(scorer);
+        let mut after_ctx = after_scorer.context();
+        let mut before_ctx = before_scorer.as_ref().map(Scorer::context);
+        let _ = writeln!(out, "jobs in {}:", path.display());
+        let mut moved = 0usize;
+        for record in records {
+            let new = after_scorer.score_owned(&mut after_ctx, &record);
+            let old = before_scorer
+                .as_ref()
+                .zip(before_ctx.as_mut())
+                .map(|(s, ctx)| s.score_owned(ctx, &record));
+            let line = job_line(old.as_ref(), &new);
+            if old.as_ref().is_some_and(|o| differs(o, &new)) {
+                moved += 1;
+            }
+            let _ = writeln!(out, "  {line}");
+        }
+        if before.is_some() {
+            let _ = writeln!(out, "{moved} job(s) changed");
+        }
     }
 }
 

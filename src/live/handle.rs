@@ -4,19 +4,21 @@
 //! batch) never sees half of one rule set and half of another, and every result carries the
 //! hash of the set that priced it. A reload runs the same validation as `jobpoints check`; an
 //! invalid edit keeps the last good set active and records why, since when, and which hash is
-//! still serving, so a broken file never silently changes points.
+//! still serving, so a broken file never silently changes points. `serve` and `watch` both
+//! reload through this handle, and a valid reload reports its changes in the model of
+//! `jobpoints diff` ([`RuleSetChange`]).
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use arc_swap::ArcSwap;
+use arc_swap::ArcSwapOption;
 use jiff::Timestamp;
 use serde::Serialize;
 
-use crate::engine::model::{Pricing, Rule, RuleSet, RuleVersion};
+use crate::engine::model::RuleSet;
 use crate::engine::time::utc_string;
+use crate::review::changes::{FileChanges, RuleSetChange, diff_files, diff_rules};
 use crate::rules::diagnostic::{Diagnostic, render_human};
 use crate::rules::files::{RuleFiles, RulesDirError, RulesOrigin};
 use crate::rules::load::{Loaded, load};
@@ -59,8 +61,9 @@ pub struct ReloadFailure {
     pub failed_at: String,
     /// Hash of the files that were rejected, when they could be read.
     pub rejected_hash: Option<String>,
-    /// The hash that is still active.
-    pub active_hash: String,
+    /// The hash that is still active; `None` only for a handle from [`RulesHandle::empty`]
+    /// whose rules have never been valid.
+    pub active_hash: Option<String>,
     /// Every diagnostic of the rejected set, errors and warnings.
     pub diagnostics: Vec<Diagnostic>,
     /// The same diagnostics rendered for people, with source excerpts.
@@ -77,9 +80,15 @@ pub enum ReloadOutcome {
     Unchanged { hash: Arc<str>, recovered: bool },
     /// A valid new set is active.
     Swapped {
-        old: Arc<RuleSet>,
+        /// The set it replaced; `None` on the first valid load of a [`RulesHandle::empty`].
+        old: Option<Arc<RuleSet>>,
         new: Arc<RuleSet>,
-        changes: Vec<RuleChange>,
+        /// What changed, as `jobpoints diff` shows it (empty when `old` is `None`).
+        changes: Vec<RuleSetChange>,
+        /// Which rule files were added, removed or modified (empty when `old` is `None`).
+        files: FileChanges,
+        /// The new set's diagnostics: only warnings, since it loaded.
+        diagnostics: Vec<Diagnostic>,
         recovered: bool,
     },
     /// The new files are invalid or unreadable; the previous set stays active.
@@ -93,12 +102,15 @@ pub enum ReloadOutcome {
 /// Where the active set came from and whether the files on disk match it.
 #[derive(Debug, Clone, Serialize)]
 pub struct ReloadStatus {
-    pub active_hash: String,
+    /// `None` only while a [`RulesHandle::empty`] has never loaded valid rules.
+    pub active_hash: Option<String>,
     pub loaded_at: String,
     /// The last rejected reload, until a later reload succeeds (or the files are restored).
     pub last_error: Option<ReloadFailure>,
-    /// What the last successful reload changed.
-    pub last_changes: Vec<RuleChange>,
+    /// What the last successful reload changed, as `jobpoints diff` shows it.
+    pub last_changes: Vec<RuleSetChange>,
+    /// Which rule files the last successful reload added, removed or modified.
+    pub last_files: FileChanges,
     pub reloads_ok: u64,
     pub reloads_failed: u64,
 }
@@ -106,7 +118,9 @@ pub struct ReloadStatus {
 /// A shared, atomically swappable rule set plus the state of its reloads.
 pub struct RulesHandle {
     dir: Option<PathBuf>,
-    current: ArcSwap<RuleSet>,
+    /// Always `Some` except in a [`RulesHandle::empty`] before its first valid reload; never
+    /// set back to `None`.
+    current: ArcSwapOption<RuleSet>,
     status: Mutex<ReloadStatus>,
     /// Serialises reloads so two never interleave their read-validate-swap.
     reloading: Mutex<()>,
@@ -116,7 +130,10 @@ impl fmt::Debug for RulesHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RulesHandle")
             .field("dir", &self.dir)
-            .field("hash", &self.current.load().hash)
+            .field(
+                "hash",
+                &self.current.load().as_ref().map(|r| r.hash.clone()),
+            )
             .finish()
     }
 }
@@ -147,17 +164,34 @@ impl RulesHandle {
 
     /// Wraps an already loaded set; `dir` is where reloads read from.
     pub fn new(dir: Option<PathBuf>, rules: RuleSet) -> Self {
+        let handle = Self::empty_at(dir);
+        handle.status_mut().active_hash = Some(rules.hash.to_string());
+        handle.current.store(Some(Arc::new(rules)));
+        handle
+    }
+
+    /// A handle for `dir` with no rules yet, for an author's loop that must start even when
+    /// the rules are broken: the first [`reload`](Self::reload) loads them (`Swapped` with no
+    /// `old`, or `Rejected`), and from then on it keeps the last good set like any handle.
+    /// Until a valid load, [`current`](Self::current) must not be called; use
+    /// [`active`](Self::active).
+    pub fn empty(dir: PathBuf) -> Self {
+        Self::empty_at(Some(dir))
+    }
+
+    fn empty_at(dir: Option<PathBuf>) -> Self {
         let status = ReloadStatus {
-            active_hash: rules.hash.to_string(),
+            active_hash: None,
             loaded_at: now(),
             last_error: None,
             last_changes: Vec::new(),
+            last_files: FileChanges::default(),
             reloads_ok: 0,
             reloads_failed: 0,
         };
         RulesHandle {
             dir,
-            current: ArcSwap::from_pointee(rules),
+            current: ArcSwapOption::empty(),
             status: Mutex::new(status),
             reloading: Mutex::new(()),
         }
@@ -169,32 +203,45 @@ impl RulesHandle {
     }
 
     /// One consistent snapshot of the active set. Take it once per job or batch.
+    ///
+    /// # Panics
+    /// On a handle from [`empty`](Self::empty) that has never loaded valid rules (a handle
+    /// from [`open`](Self::open) or [`new`](Self::new) always has a set).
     pub fn current(&self) -> Arc<RuleSet> {
+        self.active()
+            .expect("a rules handle made with rules always has a set; `empty` ones use `active`")
+    }
+
+    /// The active set, or `None` while a handle from [`empty`](Self::empty) has never
+    /// loaded valid rules.
+    pub fn active(&self) -> Option<Arc<RuleSet>> {
         self.current.load_full()
     }
 
     /// The active set together with the reload state that describes it.
     pub fn snapshot(&self) -> (Arc<RuleSet>, ReloadStatus) {
-        let st = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        let st = self.status_mut();
         (self.current(), st.clone())
     }
 
     /// The reload state, for `/v1/rules` and metrics.
     pub fn status(&self) -> ReloadStatus {
-        self.status
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.status_mut().clone()
+    }
+
+    fn status_mut(&self) -> std::sync::MutexGuard<'_, ReloadStatus> {
+        self.status.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Re-reads and validates the whole directory; swaps only when the new set is valid.
     /// Built-in rules cannot change, so their reload is always `Unchanged`.
     pub fn reload(&self) -> ReloadOutcome {
         let _one_at_a_time = self.reloading.lock().unwrap_or_else(|e| e.into_inner());
-        let old = self.current();
+        let old = self.active();
         let Some(dir) = &self.dir else {
             return ReloadOutcome::Unchanged {
-                hash: old.hash.clone(),
+                // Without a directory the handle was made with rules (`open` or `new`).
+                hash: old.map_or_else(|| Arc::from(""), |o| o.hash.clone()),
                 recovered: false,
             };
         };
@@ -208,7 +255,7 @@ impl RulesHandle {
                         hash: String::new(),
                     };
                 }
-                return self.reject(&old, message.clone(), None, Vec::new(), message);
+                return self.reject(old.as_deref(), message.clone(), None, Vec::new(), message);
             }
         };
         let hash = files.hash();
@@ -216,8 +263,8 @@ impl RulesHandle {
         if last_rejected.as_deref() == Some(hash.as_str()) {
             return ReloadOutcome::StillRejected { hash };
         }
-        if *hash == *old.hash {
-            let recovered = self.clear_error();
+        if let Some(old) = old.as_ref().filter(|o| *o.hash == *hash) {
+            let recovered = self.status_mut().last_error.take().is_some();
             return ReloadOutcome::Unchanged {
                 hash: old.hash.clone(),
                 recovered,
@@ -229,7 +276,7 @@ impl RulesHandle {
             let f = &loaded.files;
             let rendered = render_human(&loaded.diagnostics, &|p| f.text(p).map(String::from));
             return self.reject(
-                &old,
+                old.as_deref(),
                 format!(
                     "the rules in `{}` are invalid ({errors} error{})",
                     dir.display(),
@@ -241,37 +288,38 @@ impl RulesHandle {
             );
         };
         let new = Arc::new(new);
-        let changes = changes(&old, &new);
+        let (changes, files) = match &old {
+            Some(o) => (diff_rules(o, &new), diff_files(&o.files, &new.files)),
+            None => (Vec::new(), FileChanges::default()),
+        };
         // Swap under the status lock, so `snapshot` never pairs a set with another's status.
-        let mut st = self.status.lock().unwrap_or_else(|e| e.into_inner());
-        self.current.store(new.clone());
+        let mut st = self.status_mut();
+        self.current.store(Some(new.clone()));
         let recovered = st.last_error.take().is_some();
-        st.active_hash = new.hash.to_string();
+        st.active_hash = Some(new.hash.to_string());
         st.loaded_at = now();
         st.last_changes = changes.clone();
+        st.last_files = files.clone();
         st.reloads_ok += 1;
         ReloadOutcome::Swapped {
             old,
             new,
             changes,
+            files,
+            diagnostics: loaded.diagnostics,
             recovered,
         }
     }
 
-    fn clear_error(&self) -> bool {
-        let mut st = self.status.lock().unwrap_or_else(|e| e.into_inner());
-        st.last_error.take().is_some()
-    }
-
     fn reject(
         &self,
-        active: &RuleSet,
+        active: Option<&RuleSet>,
         message: String,
         rejected_hash: Option<String>,
         diagnostics: Vec<Diagnostic>,
         rendered: String,
     ) -> ReloadOutcome {
-        let mut st = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        let mut st = self.status_mut();
         let at = now();
         let since = st
             .last_error
@@ -282,7 +330,7 @@ impl RulesHandle {
             since,
             failed_at: at,
             rejected_hash,
-            active_hash: active.hash.to_string(),
+            active_hash: active.map(|a| a.hash.to_string()),
             diagnostics,
             rendered,
         };
@@ -292,201 +340,10 @@ impl RulesHandle {
     }
 }
 
-/// One difference between two rule sets, as logged on a reload.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "change", rename_all = "snake_case")]
-pub enum RuleChange {
-    RuleAdded {
-        rule: String,
-        versions: Vec<i64>,
-    },
-    RuleRemoved {
-        rule: String,
-    },
-    VersionAdded {
-        rule: String,
-        version: i64,
-    },
-    VersionRemoved {
-        rule: String,
-        version: i64,
-    },
-    /// Same version number, different date, pricing or no-rule reason.
-    VersionChanged {
-        rule: String,
-        version: i64,
-    },
-    ModelAdded {
-        model: String,
-        family: String,
-    },
-    ModelRemoved {
-        model: String,
-    },
-    ModelMoved {
-        model: String,
-        from: String,
-        to: String,
-    },
-    /// Files that changed without changing any rule version or catalog entry (kinds,
-    /// policy, examples, notes).
-    OtherFiles {
-        files: Vec<String>,
-    },
-}
-
-impl fmt::Display for RuleChange {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RuleChange::RuleAdded { rule, versions } => {
-                let v: Vec<String> = versions.iter().map(i64::to_string).collect();
-                write!(f, "rule `{rule}` added (versions {})", v.join(", "))
-            }
-            RuleChange::RuleRemoved { rule } => write!(f, "rule `{rule}` removed"),
-            RuleChange::VersionAdded { rule, version } => {
-                write!(f, "rule `{rule}`: version {version} added")
-            }
-            RuleChange::VersionRemoved { rule, version } => {
-                write!(f, "rule `{rule}`: version {version} removed")
-            }
-            RuleChange::VersionChanged { rule, version } => {
-                write!(f, "rule `{rule}`: version {version} changed")
-            }
-            RuleChange::ModelAdded { model, family } => {
-                write!(f, "model `{model}` added to family `{family}`")
-            }
-            RuleChange::ModelRemoved { model } => write!(f, "model `{model}` removed"),
-            RuleChange::ModelMoved { model, from, to } => {
-                write!(f, "model `{model}` moved from family `{from}` to `{to}`")
-            }
-            RuleChange::OtherFiles { files } => {
-                write!(
-                    f,
-                    "no rule version changed; files changed: {}",
-                    files.join(", ")
-                )
-            }
-        }
-    }
-}
-
-/// What identifies a version's behaviour: a change to any of it changes points.
-fn fingerprint(rule: &Rule, v: &RuleVersion) -> String {
-    let pricing = match &v.pricing {
-        Pricing::NoRule { reason } => format!("no_rule:{reason}"),
-        Pricing::Priced {
-            formula,
-            multiplier,
-            thresholds,
-        } => {
-            let t: Vec<String> = thresholds
-                .iter()
-                .map(|t| format!("{}>={}", t.name, t.min))
-                .collect();
-            format!("{}|{multiplier}|{}", formula.source, t.join(","))
-        }
-    };
-    format!(
-        "{}|{}|{}|{pricing}",
-        rule.kind, rule.family, v.effective_from
-    )
-}
-
-fn versions_of(rs: &RuleSet) -> BTreeMap<String, BTreeMap<i64, String>> {
-    rs.rules()
-        .map(|r| {
-            let key = match r.scope {
-                crate::engine::model::RuleScope::Family => r.id.clone(),
-                crate::engine::model::RuleScope::Model => format!("model:{}", r.id),
-            };
-            let vs = r
-                .versions
-                .iter()
-                .map(|v| (v.version, fingerprint(r, v)))
-                .collect();
-            (key, vs)
-        })
-        .collect()
-}
-
-/// The rule versions and catalog models that differ between `old` and `new`.
-pub fn changes(old: &RuleSet, new: &RuleSet) -> Vec<RuleChange> {
-    let mut out = Vec::new();
-    let (a, b) = (versions_of(old), versions_of(new));
-    let name = |k: &str| k.strip_prefix("model:").unwrap_or(k).to_string();
-    for (rule, va) in &a {
-        match b.get(rule) {
-            None => out.push(RuleChange::RuleRemoved { rule: name(rule) }),
-            Some(vb) => {
-                for (v, fa) in va {
-                    match vb.get(v) {
-                        None => out.push(RuleChange::VersionRemoved {
-                            rule: name(rule),
-                            version: *v,
-                        }),
-                        Some(fb) if fb != fa => out.push(RuleChange::VersionChanged {
-                            rule: name(rule),
-                            version: *v,
-                        }),
-                        Some(_) => {}
-                    }
-                }
-                for v in vb.keys().filter(|v| !va.contains_key(v)) {
-                    out.push(RuleChange::VersionAdded {
-                        rule: name(rule),
-                        version: *v,
-                    });
-                }
-            }
-        }
-    }
-    for (rule, vb) in b.iter().filter(|(r, _)| !a.contains_key(*r)) {
-        out.push(RuleChange::RuleAdded {
-            rule: name(rule),
-            versions: vb.keys().copied().collect(),
-        });
-    }
-    for (model, e) in &old.catalog {
-        match new.catalog.get(model) {
-            None => out.push(RuleChange::ModelRemoved {
-                model: model.clone(),
-            }),
-            Some(n) if n.family != e.family => out.push(RuleChange::ModelMoved {
-                model: model.clone(),
-                from: e.family.clone(),
-                to: n.family.clone(),
-            }),
-            Some(_) => {}
-        }
-    }
-    for (model, e) in new.catalog.iter() {
-        if !old.catalog.contains_key(model) {
-            out.push(RuleChange::ModelAdded {
-                model: model.clone(),
-                family: e.family.clone(),
-            });
-        }
-    }
-    if out.is_empty() {
-        let (fa, fb) = (&old.files.files, &new.files.files);
-        let files: Vec<String> = fa
-            .keys()
-            .chain(fb.keys())
-            .filter(|k| fa.get(*k) != fb.get(*k))
-            .cloned()
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        if !files.is_empty() {
-            out.push(RuleChange::OtherFiles { files });
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::review::changes::{Entity, Op};
 
     fn copy_rules() -> tempfile::TempDir {
         let tmp = tempfile::tempdir().unwrap();
@@ -523,7 +380,7 @@ mod tests {
         let ReloadOutcome::Rejected(f) = h.reload() else {
             panic!("a syntax error must be rejected")
         };
-        assert_eq!(f.active_hash, *first);
+        assert_eq!(f.active_hash.as_deref(), Some(&*first));
         assert!(
             f.diagnostics
                 .iter()
@@ -563,19 +420,33 @@ mod tests {
             "{ width = 1024, height = 1024, steps = 20, points = 3.6 }",
         );
         let ReloadOutcome::Swapped {
-            changes, recovered, ..
+            old,
+            changes,
+            files,
+            recovered,
+            ..
         } = h.reload()
         else {
             panic!("a valid edit must be swapped in")
         };
         assert!(recovered);
+        assert_eq!(old.map(|o| o.hash.clone()), Some(first.clone()));
+        // The field-level change of `jobpoints diff`, flagged because it rewrites a version.
+        let summaries: Vec<String> = changes.iter().map(RuleSetChange::summary).collect();
         assert_eq!(
-            changes,
-            vec![RuleChange::VersionChanged {
-                rule: "sd15".into(),
-                version: 2
-            }]
+            summaries,
+            ["~ rule `sd15` version 2: multiplier 0.3 → 0.6"],
+            "{changes:?}"
         );
+        assert!(
+            changes[0]
+                .flag
+                .as_deref()
+                .is_some_and(|f| f.contains("re-priced")),
+            "{changes:?}"
+        );
+        assert_eq!(files.modified, ["families/sd15.toml"]);
+        assert_eq!(h.status().last_changes, changes);
         assert_ne!(h.current().hash, first);
         let st = h.status();
         assert!(st.last_error.is_none());
@@ -614,29 +485,108 @@ mod tests {
     }
 
     #[test]
-    fn changes_name_added_and_removed_rules_and_models() {
+    fn a_swap_reports_the_changes_of_jobpoints_diff() {
         let tmp = copy_rules();
-        let old = load(RuleFiles::from_dir(tmp.path()).unwrap())
-            .ruleset
-            .unwrap();
-        std::fs::remove_file(tmp.path().join("models/theia-llama-3.1-8b.toml")).unwrap();
-        let new = load(RuleFiles::from_dir(tmp.path()).unwrap());
-        let new = new
-            .ruleset
-            .expect("removing a model rule leaves a valid set");
-        let c = changes(&old, &new);
+        let h = RulesHandle::open(RuleFiles::from_dir(tmp.path()).unwrap()).unwrap();
+        let theia = "models/theia-llama-3.1-8b.toml";
+        let text = std::fs::read(tmp.path().join(theia)).unwrap();
+        std::fs::remove_file(tmp.path().join(theia)).unwrap();
+        let ReloadOutcome::Swapped { changes, files, .. } = h.reload() else {
+            panic!("removing a model rule leaves a valid set")
+        };
+        let removed = changes
+            .iter()
+            .find(|c| c.subject == "model rule `theia-llama-3.1-8b`")
+            .unwrap_or_else(|| panic!("{changes:?}"));
+        assert_eq!((removed.entity, removed.op), (Entity::Rule, Op::Removed));
+        assert!(removed.flag.is_some(), "removing a rule rewrites history");
+        assert_eq!(files.removed, [theia]);
+
+        std::fs::write(tmp.path().join(theia), &text).unwrap();
+        let ReloadOutcome::Swapped { changes, files, .. } = h.reload() else {
+            panic!("restoring the file is valid")
+        };
         assert!(
-            c.iter().any(
-                |c| matches!(c, RuleChange::RuleRemoved { rule } if rule == "theia-llama-3.1-8b")
-            ),
-            "{c:?}"
+            changes
+                .iter()
+                .any(|c| c.subject == "model rule `theia-llama-3.1-8b`"
+                    && (c.entity, c.op) == (Entity::Rule, Op::Added)),
+            "{changes:?}"
         );
-        let back = changes(&new, &old);
-        assert!(
-            back.iter().any(
-                |c| matches!(c, RuleChange::RuleAdded { rule, .. } if rule == "theia-llama-3.1-8b")
-            ),
-            "{back:?}"
+        assert_eq!(files.added, [theia]);
+
+        // A comment changes the hash but no rule: no rule-level change, one modified file.
+        let mut commented = text.clone();
+        commented.extend_from_slice(b"\n# reviewed\n");
+        std::fs::write(tmp.path().join(theia), commented).unwrap();
+        let ReloadOutcome::Swapped { changes, files, .. } = h.reload() else {
+            panic!("a comment is valid")
+        };
+        assert_eq!(changes, []);
+        assert_eq!(files.modified, [theia]);
+        assert_eq!(h.status().last_files, files);
+    }
+
+    #[test]
+    fn an_empty_handle_waits_for_the_first_valid_rules() {
+        let tmp = copy_rules();
+        edit(
+            tmp.path(),
+            "families/sd15.toml",
+            "multiplier = 0.3",
+            "multiplier = [",
         );
+        let h = RulesHandle::empty(tmp.path().to_path_buf());
+        assert!(h.active().is_none());
+        let ReloadOutcome::Rejected(f) = h.reload() else {
+            panic!("broken rules at start must be rejected")
+        };
+        assert_eq!(f.active_hash, None, "nothing is active yet");
+        assert!(f.rendered.contains("families/sd15.toml"), "{}", f.rendered);
+        assert!(h.active().is_none());
+        // The same bytes again are not a new failure.
+        assert!(matches!(h.reload(), ReloadOutcome::StillRejected { .. }));
+
+        edit(
+            tmp.path(),
+            "families/sd15.toml",
+            "multiplier = [",
+            "multiplier = 0.3",
+        );
+        let ReloadOutcome::Swapped {
+            old,
+            new,
+            changes,
+            files,
+            recovered,
+            ..
+        } = h.reload()
+        else {
+            panic!("the fixed rules must be loaded")
+        };
+        assert!(old.is_none(), "there was nothing before");
+        assert!(recovered);
+        assert_eq!((changes, files), (Vec::new(), FileChanges::default()));
+        assert_eq!(h.current().hash, new.hash);
+        assert_eq!(h.status().active_hash.as_deref(), Some(&*new.hash));
+        // From now on it keeps the last good set like any handle.
+        assert!(matches!(
+            h.reload(),
+            ReloadOutcome::Unchanged {
+                recovered: false,
+                ..
+            }
+        ));
+        edit(
+            tmp.path(),
+            "families/sd15.toml",
+            "multiplier = 0.3",
+            "multiplier = [",
+        );
+        let ReloadOutcome::Rejected(f) = h.reload() else {
+            panic!("a broken save must be rejected")
+        };
+        assert_eq!(f.active_hash.as_deref(), Some(&*new.hash));
+        assert_eq!(h.current().hash, new.hash);
     }
 }

@@ -138,6 +138,23 @@ impl FileChanges {
     pub fn is_empty(&self) -> bool {
         self.added.is_empty() && self.removed.is_empty() && self.modified.is_empty()
     }
+
+    /// One line for people, signed as in `jobpoints diff`: `+ a.toml, - b.toml, ~ c.rhai`.
+    pub fn summary(&self) -> String {
+        let signed = |sign: char, files: &[String]| {
+            files
+                .iter()
+                .map(move |f| format!("{sign} {f}"))
+                .collect::<Vec<_>>()
+        };
+        [
+            signed('+', &self.added),
+            signed('-', &self.removed),
+            signed('~', &self.modified),
+        ]
+        .concat()
+        .join(", ")
+    }
 }
 
 /// Compares the files of two rule sets; works even when one of them does not load.
@@ -807,6 +824,20 @@ mod tests {
         let d = unified_diff("f.rhai", "a\nb\n", "f.rhai", "a\nc\n").unwrap();
         assert!(d.starts_with("--- a/f.rhai\n+++ b/f.rhai\n"), "{d}");
         assert!(d.contains("-b\n+c\n"), "{d}");
+    }
+
+    #[test]
+    fn file_changes_read_as_one_signed_line() {
+        assert_eq!(FileChanges::default().summary(), "");
+        let f = FileChanges {
+            added: vec!["models/a.toml".into()],
+            removed: vec!["models/b.toml".into()],
+            modified: vec!["kinds.toml".into(), "formulas/c.rhai".into()],
+        };
+        assert_eq!(
+            f.summary(),
+            "+ models/a.toml, - models/b.toml, ~ kinds.toml, ~ formulas/c.rhai"
+        );
     }
 
     #[test]
