@@ -291,3 +291,62 @@ fn the_ledger_fast_path_treats_hostile_lines_exactly_like_the_plain_path() {
         last[0]
     );
 }
+
+#[test]
+fn miner_strings_cannot_spoof_a_terminal_or_run_in_a_spreadsheet() {
+    // Ids, models and miners come from miners. Raw, an ANSI escape recoloured or hid text,
+    // a CR or LF faked a row on the operator's terminal, and a cell starting with `=` ran as
+    // a spreadsheet formula (#11).
+    let jobs = concat!(
+        r#"{"id":"\u001b[2J\u001b[31mFAKE","model":"BrainDance","width":512,"height":512,"steps":20,"miner":"0xabc\r\n0xevil      1   1   0   0   0   0   999999.000000"}"#,
+        "\n",
+        r#"{"id":"=HYPERLINK(\"http://x\",\"click\")","model":"BrainDance","width":512,"height":512,"steps":20,"miner":"@SUM(A1)"}"#,
+        "\n",
+        r#"{"id":"-2+3","model":"Brain\u202eecnaD","width":512,"height":512,"steps":20,"miner":"+1"}"#,
+        "\n",
+    );
+    let run = |args: &[&str]| {
+        let out = jobpoints().args(args).write_stdin(jobs).output().unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    for args in [
+        &["eval", "--format", "table", "-"][..],
+        &["tally", "--by", "miner,model", "-"][..],
+        &["eval", "--format", "table", "--explain", "-"][..],
+    ] {
+        let text = run(args);
+        for bad in ['\u{1b}', '\r', '\u{202e}'] {
+            assert!(!text.contains(bad), "{args:?} printed {bad:?}:\n{text}");
+        }
+        assert!(
+            text.contains(r"\u{1b}[2J") || !args.contains(&"eval"),
+            "{args:?} shows the escape as text:\n{text}"
+        );
+    }
+    let tally = run(&["tally", "--by", "miner", "-"]);
+    assert!(
+        tally.contains(r"0xabc\r\n0xevil"),
+        "the fake row stays inside its cell:\n{tally}"
+    );
+    for (args, cells) in [
+        (
+            &["eval", "--format", "csv", "-"][..],
+            &[
+                r#""'=HYPERLINK(""http://x"",""click"")""#,
+                "'@SUM(A1)",
+                "'-2+3",
+                "'+1",
+            ][..],
+        ),
+        (
+            &["tally", "--by", "miner", "--format", "csv", "-"][..],
+            &["'@SUM(A1)", "'+1"][..],
+        ),
+    ] {
+        let csv = run(args);
+        for cell in cells {
+            assert!(csv.contains(cell), "{args:?} lacks {cell}:\n{csv}");
+        }
+        assert!(!csv.contains(",=") && !csv.contains(",@"), "{csv}");
+    }
+}

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use crate::cli::{CliError, Exit, RulesArg, Stdout, ThreadsArg, open_inputs, parse_at};
 use crate::engine::score::{ScoreOptions, Scorer};
+use crate::ledger::output::{csv_safe, terminal_safe};
 use crate::ledger::pipeline::run_ledger;
 use crate::ledger::tally::{GroupBy, PartialTally, Tally};
 
@@ -84,7 +85,15 @@ pub fn run(args: TallyArgs) -> Result<Exit, CliError> {
 }
 
 fn render_table(tally: &Tally) -> String {
-    let (header, rows) = tally.rows(true);
+    let (header, mut rows) = tally.rows(true);
+    // Miner and model names come from job files.
+    for r in &mut rows {
+        for cell in r.iter_mut().take(tally.by.len()) {
+            if let std::borrow::Cow::Owned(safe) = terminal_safe(cell) {
+                *cell = safe;
+            }
+        }
+    }
     let dims = tally.by.len();
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for r in &rows {
@@ -112,8 +121,14 @@ fn render_csv(tally: &Tally) -> String {
     let (header, rows) = tally.rows(false);
     let mut w = csv::Writer::from_writer(Vec::new());
     let _ = w.write_record(&header);
+    let dims = tally.by.len();
     for r in rows {
-        let _ = w.write_record(&r);
+        let r: Vec<_> = r
+            .iter()
+            .enumerate()
+            .map(|(i, c)| if i < dims { csv_safe(c) } else { c.into() })
+            .collect();
+        let _ = w.write_record(r.iter().map(|c| c.as_bytes()));
     }
     String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
 }

@@ -8,6 +8,7 @@ use std::sync::mpsc;
 use crate::cli::{CliError, Exit, RulesArg, Stdout, parse_at};
 use crate::engine::model::RuleSet;
 use crate::engine::score::{Score, ScoreOptions, Scorer, Status};
+use crate::ledger::output::terminal_safe;
 use crate::ledger::reader::open_jobs;
 use crate::live::handle::{ReloadFailure, ReloadOutcome, RulesHandle};
 use crate::live::watcher::RulesWatcher;
@@ -257,8 +258,8 @@ fn job_line(old: Option<&Score>, new: &Score) -> String {
     let who = format!(
         "line {} {} {}",
         new.line,
-        new.id.as_deref().unwrap_or("-"),
-        new.model.as_deref().unwrap_or("-")
+        terminal_safe(new.id.as_deref().unwrap_or("-")),
+        terminal_safe(new.model.as_deref().unwrap_or("-"))
     );
     match old {
         None => format!("{who}: {}", outcome(new)),

@@ -1,5 +1,6 @@
 //! Writing scores: JSONL, a JSON array, CSV, or an aligned table with totals for people.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 
 use crate::engine::points::PointsSum;
@@ -23,6 +24,41 @@ const CSV_HEADER: [&str; 11] = [
     "line", "id", "model", "miner", "status", "kind", "family", "rule", "points", "reason",
     "ruleset",
 ];
+
+/// `s` as it may be shown on a terminal: control characters (ANSI escapes, CR, LF, ...) and
+/// the Unicode controls that reorder text are shown escaped (`\u{1b}`), so a job's strings
+/// (ids, models, miners come from miners) cannot move the cursor, recolour or fake rows.
+pub fn terminal_safe(s: &str) -> Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !s.chars().any(unsafe_char) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if unsafe_char(c) => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// `s` as a CSV cell a spreadsheet will not run: a cell starting with `=`, `+`, `-`, `@`, a
+/// tab or a carriage return gets a leading `'` (OWASP's advice against CSV injection). Only
+/// for text cells; numbers are written as they are.
+pub fn csv_safe(s: &str) -> Cow<'_, str> {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        Cow::Owned(format!("'{s}"))
+    } else {
+        Cow::Borrowed(s)
+    }
+}
 
 /// A batch of results formatted by a worker thread, in input order.
 #[derive(Default)]
@@ -60,17 +96,18 @@ impl EvalFormat {
                         .from_writer(Vec::new())
                 });
                 let reason = s.reason.or(s.error).unwrap_or("");
+                let text = |v: Option<&str>| csv_safe(v.unwrap_or("")).into_owned();
                 let _ = w.write_record([
                     itoa::Buffer::new().format(s.line),
-                    s.id.unwrap_or(""),
-                    s.model.unwrap_or(""),
-                    s.miner.unwrap_or(""),
+                    &text(s.id),
+                    &text(s.model),
+                    &text(s.miner),
                     s.status.as_str(),
                     s.kind.unwrap_or(""),
                     s.family.unwrap_or(""),
                     s.rule.unwrap_or(""),
                     s.points.to_string().as_str(),
-                    reason,
+                    &csv_safe(reason),
                     s.ruleset,
                 ]);
             }
@@ -146,18 +183,16 @@ pub fn render_table(scores: &[Score], explain: bool) -> String {
     let rows: Vec<[String; 8]> = scores
         .iter()
         .map(|s| {
+            let safe = |v: Option<&str>| terminal_safe(v.unwrap_or_default()).into_owned();
             [
                 s.line.to_string(),
-                s.id.clone().unwrap_or_default(),
-                s.model.clone().unwrap_or_default(),
+                safe(s.id.as_deref()),
+                safe(s.model.as_deref()),
                 s.status.to_string(),
                 s.kind.clone().unwrap_or_else(|| "-".into()),
                 s.rule.clone().unwrap_or_else(|| "-".into()),
                 s.points.to_string(),
-                s.reason
-                    .clone()
-                    .or_else(|| s.error.clone())
-                    .unwrap_or_default(),
+                safe(s.reason.as_deref().or(s.error.as_deref())),
             ]
         })
         .collect();
@@ -270,7 +305,7 @@ fn render_trace(t: &crate::engine::score::Trace) -> String {
         "resolve",
         format!(
             "{} → family {} → {}",
-            t.model,
+            terminal_safe(&t.model),
             t.family.as_deref().unwrap_or("-"),
             rule
         ),

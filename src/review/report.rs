@@ -7,6 +7,7 @@ use std::io::BufRead;
 use serde::Serialize;
 
 use crate::engine::time::utc_string;
+use crate::ledger::output::terminal_safe;
 use crate::ledger::reader::{JobReader, RawItem};
 use crate::review::changes::{diff_files, diff_formula_files, diff_rules};
 use crate::review::impact::{ImpactBuilder, ImpactOptions};
@@ -194,8 +195,14 @@ struct Table {
 
 impl Table {
     fn text(&self, indent: &str) -> String {
+        // Model names, ids and notes come from job files: no terminal control codes.
+        let rows: Vec<Vec<std::borrow::Cow<'_, str>>> = self
+            .rows
+            .iter()
+            .map(|r| r.iter().map(|c| terminal_safe(c)).collect())
+            .collect();
         let mut widths: Vec<usize> = self.headers.iter().map(|h| h.chars().count()).collect();
-        for r in &self.rows {
+        for r in &rows {
             for (i, c) in r.iter().enumerate() {
                 widths[i] = widths[i].max(c.chars().count());
             }
@@ -218,8 +225,8 @@ impl Table {
             out.push('\n');
         };
         line(self.headers.clone());
-        for r in &self.rows {
-            line(r.iter().map(String::as_str).collect());
+        for r in &rows {
+            line(r.iter().map(|c| c.as_ref()).collect());
         }
         out
     }
