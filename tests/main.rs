@@ -5,6 +5,8 @@ mod util;
 
 // `jobpoints eval` through the real binary: formats, exit codes, bad input, stdin.
 mod eval_cli;
+// Shell completions and man pages cover every subcommand.
+mod docs_cli;
 // `jobpoints check` and `models` through the real binary.
 mod check_cli;
 // Every subcommand: output to a full disk or a closed pipe, a full stderr, `--at`, `--threads`.

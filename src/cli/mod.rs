@@ -15,6 +15,7 @@ use crate::rules::load::{Loaded, load};
 mod calibrate;
 mod check;
 mod diff;
+mod docs;
 mod error;
 mod eval;
 mod models;
@@ -137,6 +138,16 @@ pub enum Command {
     /// points, as `before → after (+delta)` after a save. An invalid save is reported and not
     /// applied: the next valid save is compared with the last valid rules. Stop with Ctrl-C.
     Watch(WatchArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    ///
+    /// Install, e.g. for bash: `jobpoints completions bash > ~/.local/share/bash-completion/completions/jobpoints`;
+    /// zsh: `jobpoints completions zsh > ~/.zfunc/_jobpoints` (with `fpath+=~/.zfunc`);
+    /// fish: `jobpoints completions fish > ~/.config/fish/completions/jobpoints.fish`.
+    Completions(docs::CompletionsArgs),
+    /// Write man pages: the main page to stdout, or one page per command with --out DIR.
+    ///
+    /// Install: `jobpoints man --out ~/.local/share/man/man1`, then `man jobpoints-eval`.
+    Man(docs::ManArgs),
 }
 
 /// Where the rules come from; shared by every subcommand.
@@ -278,6 +289,8 @@ pub fn run(command: Command) -> Result<Exit, CliError> {
         Command::Synth(args) => synth::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Watch(args) => watch::run(args),
+        Command::Completions(args) => docs::completions(args),
+        Command::Man(args) => docs::man(args),
     }
 }
 
