@@ -63,7 +63,7 @@ pub mod internals {
     pub use crate::ledger::pipeline::{LineScorer, run_ledger, score_each};
     pub use crate::ledger::reader::{JobReader, RawItem, open_jobs};
     pub use crate::ledger::synth;
-    pub use crate::ledger::tally::{GroupBy, PartialTally, Tally};
+    pub use crate::ledger::tally::{GroupBy, PartialTally, Tally, TallyFormat};
     pub use crate::live::handle::{ReloadOutcome, RulesHandle};
     pub use crate::live::watcher::{DEBOUNCE, RulesWatcher};
     pub use crate::review::changes::{Entity, Op, RuleSetChange, diff_rules};

@@ -6,8 +6,8 @@
 use std::io::BufReader;
 
 use jobpoints::internals::{
-    GroupBy, JobReader, PartialTally, ScoreOptions, Scorer, Tally, parse_time, run_ledger,
-    write_jsonl,
+    GroupBy, JobReader, PartialTally, ScoreOptions, Scorer, Tally, TallyFormat, parse_time,
+    run_ledger, write_jsonl,
 };
 
 use crate::util::{jobpoints, shipped_rules};
@@ -118,10 +118,11 @@ fn fast_path_is_byte_identical_to_plain_evaluation() {
     }
 }
 
-fn tally(text: &str, threads: usize, by: &[GroupBy]) -> Tally {
+/// The tally of `text`, as its exact JSON partial.
+fn tally(text: &str, threads: usize, by: &[GroupBy]) -> String {
     let rules = shipped_rules();
     let scorer = Scorer::new(&rules);
-    let mut t = Tally::new(by.to_vec());
+    let mut t = Tally::new(by.to_vec(), None, &rules.hash);
     let reader = JobReader::new(BufReader::new(text.as_bytes()));
     run_ledger(
         reader,
@@ -134,7 +135,7 @@ fn tally(text: &str, threads: usize, by: &[GroupBy]) -> Tally {
         },
     )
     .unwrap();
-    t
+    t.render(TallyFormat::Json)
 }
 
 #[test]
@@ -156,9 +157,9 @@ fn tallies_are_exact_for_any_thread_count_and_line_order() {
     }
     assert_eq!(tally(&lines.join("\n"), 3, &by), one);
     // And they add up to what the plain results say.
-    let total = one.total();
+    let doc: serde_json::Value = serde_json::from_str(&one).unwrap();
     assert_eq!(
-        total.jobs,
+        doc["total"]["jobs"],
         text.lines().filter(|l| !l.trim().is_empty()).count() as u64
     );
     let plain = String::from_utf8(score(&text, false, 1, None)).unwrap();
@@ -172,7 +173,18 @@ fn tallies_are_exact_for_any_thread_count_and_line_order() {
                 .unwrap()
         })
         .sum();
-    let tallied: i128 = total.points.values().map(|p| p.micros()).sum();
+    let tallied: i128 = doc["total"]["points"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|p| {
+            p.as_str()
+                .unwrap()
+                .replace('.', "")
+                .parse::<i128>()
+                .unwrap()
+        })
+        .sum();
     assert_eq!(tallied, micros);
 }
 
@@ -243,5 +255,12 @@ fn tally_cli_totals_and_formats() {
         .output()
         .unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("\"waifu\": 24.527605"), "{text}");
+    // The partial format (#16): versioned, exact decimal strings, what it was made with.
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(doc["schema_version"], 1);
+    assert_eq!(doc["by"], serde_json::json!(["miner"]));
+    assert_eq!(doc["at"], serde_json::Value::Null);
+    assert_eq!(doc["rulesets"].as_array().unwrap().len(), 1);
+    assert_eq!(doc["total"]["points"]["waifu"], "24.527605");
+    assert_eq!(doc["total"]["jobs"], 8);
 }

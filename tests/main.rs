@@ -28,6 +28,8 @@ mod diff_cli;
 mod serve;
 // `jobpoints watch`: the author's loop, through the real binary.
 mod watch_cli;
+// Mergeable tallies and pipe mode for engines that run a binary per partition (#16).
+mod merge_cli;
 // Ledger scale: fast path identical to plain evaluation, exact tallies, threads.
 mod ledger;
 // `jobpoints calibrate`: the seed's calibration reproduced, real benchmarks, bad rows.

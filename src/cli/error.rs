@@ -15,20 +15,36 @@ use crate::rules::git::GitRulesError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
     /// Everything was scored (or the rules are clean).
-    Ok = 0,
+    Ok,
     /// At least one job was `invalid` or its rule failed (`error`); all others were scored.
-    JobsFailed = 1,
+    JobsFailed,
     /// Bad command line, an input that cannot be read, or output that cannot be written.
-    Usage = 2,
+    Usage,
     /// The rule set itself is invalid (see `jobpoints check`).
-    RulesInvalid = 3,
+    RulesInvalid,
     /// `diff --fail-on-change`: some job's points or status changed.
-    Changed = 4,
+    Changed,
+    /// `--invalid-exit-code N`: jobs failed, and the caller chose this code for it.
+    Code(u8),
+}
+
+impl Exit {
+    /// The process exit code.
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Ok => 0,
+            Exit::JobsFailed => 1,
+            Exit::Usage => 2,
+            Exit::RulesInvalid => 3,
+            Exit::Changed => 4,
+            Exit::Code(c) => c,
+        }
+    }
 }
 
 impl From<Exit> for ExitCode {
     fn from(e: Exit) -> ExitCode {
-        ExitCode::from(e as u8)
+        ExitCode::from(e.code())
     }
 }
 

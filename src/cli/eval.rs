@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 
 use crate::cli::output::note;
-use crate::cli::{CliError, Exit, RulesArg, Stdout, ThreadsArg, open_inputs, parse_at};
+use crate::cli::{
+    CliError, Exit, FailedExitArg, RulesArg, Stdout, ThreadsArg, open_inputs, parse_at,
+};
 use crate::engine::score::{ScoreOptions, Scorer};
 use crate::ledger::output::{EvalFormat, Formatted, ResultsWriter};
 use crate::ledger::pipeline::{LedgerError, run_ledger};
@@ -26,6 +28,8 @@ pub struct EvalArgs {
     pub explain: bool,
     #[command(flatten)]
     pub threads: ThreadsArg,
+    #[command(flatten)]
+    pub failed: FailedExitArg,
     /// Job files: one JSON job, a JSON array of jobs, or JSONL. `-` reads stdin.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
@@ -75,9 +79,11 @@ pub fn run(args: EvalArgs) -> Result<Exit, CliError> {
         }
     }
     writer.finish().map_err(CliError::Output)?;
-    Ok(if failed > 0 || unreadable {
+    // A file that could not be read to its end lost jobs: that fails whatever
+    // `--invalid-exit-code` says about jobs that were read and found invalid.
+    Ok(if unreadable {
         Exit::JobsFailed
     } else {
-        Exit::Ok
+        args.failed.exit(failed)
     })
 }

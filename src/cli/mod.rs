@@ -18,6 +18,7 @@ mod diff;
 mod docs;
 mod error;
 mod eval;
+mod merge;
 mod models;
 mod output;
 mod serve;
@@ -90,6 +91,15 @@ pub enum Command {
     /// Exit 1 if any job was invalid or failed (it is still counted), 3 if the rules are
     /// invalid.
     Tally(TallyArgs),
+    /// Sum partial tallies (from `tally --format json`) into the tally of all their jobs.
+    ///
+    /// Scoring is a function of each job and a tally is an exact sum, so a ledger split in
+    /// any way (files, row groups, Spark partitions), tallied piece by piece and merged gives
+    /// exactly — byte for byte — what one `tally` over the whole gives. Partials must have the
+    /// same --by and --at; partials of different rule sets are refused unless
+    /// --allow-mixed-rules, which keeps one row per rule set hash. Exit 1 if any merged job
+    /// was invalid or failed (as tally), 2 for a file that is not a partial.
+    Merge(merge::MergeArgs),
     /// Calibrate points from GPU benchmark timings and propose a checked rule version.
     ///
     /// Reads benchmark CSVs (image: device, family, size, steps, seconds; LLM: tokens instead
@@ -203,6 +213,36 @@ pub struct ThreadsArg {
     threads: Option<usize>,
 }
 
+/// `--invalid-exit-code N`: what a command that scored everything but found `invalid` or
+/// `error` jobs exits with (default 1). Engines that run a binary per partition (Hadoop
+/// Streaming, Spark's `RDD.pipe`, ClickHouse executables) fail a task on a non-zero exit;
+/// `--invalid-exit-code 0` lets a partition with bad jobs succeed, each of them still an
+/// `invalid` or `error` result in the output.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct FailedExitArg {
+    /// Exit code when some jobs were `invalid` or their rule failed (default 1; 0 for
+    /// Spark/Hadoop-style pipes, which treat non-zero as a failed task). Every such job is
+    /// still in the output.
+    #[arg(
+        long = "invalid-exit-code",
+        value_name = "N",
+        default_value_t = 1,
+        value_parser = clap::value_parser!(u8).range(0..=125)
+    )]
+    code: u8,
+}
+
+impl FailedExitArg {
+    /// The exit for a run that found `failed` such jobs.
+    pub fn exit(self, failed: u64) -> Exit {
+        match (failed, self.code) {
+            (0, _) => Exit::Ok,
+            (_, 1) => Exit::JobsFailed,
+            (_, code) => Exit::Code(code),
+        }
+    }
+}
+
 impl ThreadsArg {
     /// The count given, or one per core.
     pub fn get(self) -> usize {
@@ -284,6 +324,7 @@ pub fn run(command: Command) -> Result<Exit, CliError> {
         Command::Check(args) => check::run(args),
         Command::Models(args) => models::run(args),
         Command::Tally(args) => tally::run(args),
+        Command::Merge(args) => merge::run(args),
         Command::Calibrate(args) => calibrate::run(args),
         Command::Diff(args) => diff::run(args),
         Command::Synth(args) => synth::run(args),

@@ -5,7 +5,7 @@ use std::io::{self, Write};
 
 use crate::engine::points::PointsSum;
 use crate::engine::score::{Score, ScoreRef};
-use crate::ledger::tally::{GroupBy, GroupTotals, PartialTally, Tally};
+use crate::ledger::tally::{Counts, GroupBy, PartialTally, Tally};
 
 /// Output formats of `jobpoints eval`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -237,13 +237,13 @@ pub fn render_table(scores: &[Score], explain: bool) -> String {
 
 /// Totals per point kind (jobs with no kind are counted under `-`), then over every job.
 fn render_totals(scores: &[Score]) -> String {
-    let mut by = Tally::new(vec![GroupBy::Kind]);
+    let mut by = Tally::new(vec![GroupBy::Kind], None, "");
     let mut part = PartialTally::default();
     for s in scores {
         part.add(&by.by, &s.as_ref());
     }
     by.merge(part);
-    let all = by.total();
+    let mut all = (Counts::default(), PointsSum::default());
     let mut rows: Vec<[String; 8]> = vec![[
         "kind".into(),
         "jobs".into(),
@@ -254,26 +254,24 @@ fn render_totals(scores: &[Score]) -> String {
         "error".into(),
         "points".into(),
     ]];
-    let mut push = |name: &str, t: &GroupTotals| {
-        let mut points = PointsSum::default();
-        for p in t.points.values() {
-            points += *p;
-        }
+    let mut push = |name: &str, c: &Counts, points: PointsSum| {
         rows.push([
             name.to_string(),
-            t.jobs.to_string(),
-            t.ok.to_string(),
-            t.below_threshold.to_string(),
-            t.no_rule.to_string(),
-            t.invalid.to_string(),
-            t.error.to_string(),
+            c.jobs.to_string(),
+            c.ok.to_string(),
+            c.below_threshold.to_string(),
+            c.no_rule.to_string(),
+            c.invalid.to_string(),
+            c.error.to_string(),
             points.to_string(),
         ]);
     };
-    for (k, t) in &by.groups {
-        push(&k[0], t);
+    for (key, counts, points) in by.each() {
+        push(key[0], &counts, points);
+        all.0.merge(&counts);
+        all.1 += points;
     }
-    push("total", &all);
+    push("total", &all.0, all.1);
     let mut widths = [0usize; 8];
     for r in &rows {
         for (i, c) in r.iter().enumerate() {

@@ -1,18 +1,29 @@
 //! Exact totals per group (miner, model, point kind, day): what operators pay out from.
 //!
 //! Totals are integer micro-points, so they are identical to the last digit whatever the
-//! thread count or the order of the input lines.
+//! thread count or the order of the input lines. A tally is also a *partial*: written as
+//! JSON (`tally --format json`), partials of any split of a ledger merge (`jobpoints merge`)
+//! into exactly the tally of the whole.
+//!
+//! Memory is proportional to the number of groups: a group is its key (one string) and a
+//! few integers per status and point kind.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt::Write as _;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::engine::points::PointsSum;
-use crate::engine::score::ScoreRef;
-use crate::engine::score::Status;
+use crate::engine::score::{ScoreRef, Status};
+use crate::ledger::output::{csv_safe, terminal_safe};
+
+/// The version of the JSON partial format; a change to its meaning bumps it.
+pub const TALLY_SCHEMA_VERSION: u32 = 1;
 
 /// A dimension to group by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum, Serialize, Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum GroupBy {
     /// The job's `miner` (or `miner_id`).
@@ -36,51 +47,79 @@ impl GroupBy {
     }
 }
 
-/// Counts and exact points of one group.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct GroupTotals {
+/// How a tally is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TallyFormat {
+    /// Aligned columns with a total row, for people.
+    Table,
+    /// Comma-separated values with a header row.
+    Csv,
+    /// The versioned partial: one object per group, exact decimal strings; mergeable.
+    Json,
+}
+
+/// Job and status counts of a group.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
     pub jobs: u64,
     pub ok: u64,
     pub below_threshold: u64,
     pub no_rule: u64,
     pub invalid: u64,
     pub error: u64,
-    /// Points per point kind.
-    pub points: BTreeMap<String, PointsSum>,
 }
 
-impl GroupTotals {
-    fn add(&mut self, s: &ScoreRef<'_>) {
+impl Counts {
+    fn add(&mut self, status: Status) {
         self.jobs += 1;
-        match s.status {
+        match status {
             Status::Ok => self.ok += 1,
             Status::BelowThreshold => self.below_threshold += 1,
             Status::NoRule => self.no_rule += 1,
             Status::Invalid => self.invalid += 1,
             Status::Error => self.error += 1,
         }
-        if s.status == Status::Ok {
-            let kind = s.kind.unwrap_or("-");
-            match self.points.get_mut(kind) {
-                Some(sum) => *sum += s.points,
-                None => {
-                    self.points
-                        .insert(kind.to_string(), PointsSum::default() + s.points);
-                }
-            }
-        }
     }
 
-    fn merge(&mut self, other: GroupTotals) {
-        self.jobs += other.jobs;
-        self.ok += other.ok;
-        self.below_threshold += other.below_threshold;
-        self.no_rule += other.no_rule;
-        self.invalid += other.invalid;
-        self.error += other.error;
-        for (k, v) in other.points {
-            *self.points.entry(k).or_default() += v;
+    pub fn merge(&mut self, o: &Counts) {
+        self.jobs += o.jobs;
+        self.ok += o.ok;
+        self.below_threshold += o.below_threshold;
+        self.no_rule += o.no_rule;
+        self.invalid += o.invalid;
+        self.error += o.error;
+    }
+
+    /// Jobs that were `invalid` or whose rule failed.
+    pub fn failed(&self) -> u64 {
+        self.invalid + self.error
+    }
+
+    fn cells(&self) -> [u64; 6] {
+        [
+            self.jobs,
+            self.ok,
+            self.below_threshold,
+            self.no_rule,
+            self.invalid,
+            self.error,
+        ]
+    }
+}
+
+/// Counts and exact points of one group; `points[i]` is for point kind `i` of the tally.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GroupTotals {
+    pub counts: Counts,
+    points: Vec<PointsSum>,
+}
+
+impl GroupTotals {
+    fn add_points(&mut self, kind: usize, sum: PointsSum) {
+        if self.points.len() <= kind {
+            self.points.resize(kind + 1, PointsSum::default());
         }
+        self.points[kind] += sum;
     }
 }
 
@@ -90,7 +129,8 @@ const SEP: char = '\u{1f}';
 /// Partial totals, as a worker builds them for one batch.
 #[derive(Debug, Default)]
 pub struct PartialTally {
-    groups: HashMap<String, GroupTotals>,
+    groups: HashMap<Box<str>, GroupTotals>,
+    kinds: Vec<String>,
     key: String,
 }
 
@@ -115,64 +155,124 @@ impl PartialTally {
                     .map(|c| if c == SEP { ' ' } else { c }),
             );
         }
-        match self.groups.get_mut(self.key.as_str()) {
-            Some(t) => t.add(s),
-            None => {
-                let mut t = GroupTotals::default();
-                t.add(s);
-                self.groups.insert(self.key.clone(), t);
+        let kind = (s.status == Status::Ok).then(|| {
+            let name = s.kind.unwrap_or("-");
+            match self.kinds.iter().position(|k| k == name) {
+                Some(i) => i,
+                None => {
+                    self.kinds.push(name.to_string());
+                    self.kinds.len() - 1
+                }
             }
+        });
+        let group = match self.groups.get_mut(self.key.as_str()) {
+            Some(t) => t,
+            None => self.groups.entry(self.key.as_str().into()).or_default(),
+        };
+        group.counts.add(s.status);
+        if let Some(kind) = kind {
+            group.add_points(kind, PointsSum::default() + s.points);
         }
     }
 }
 
-/// Totals per group, sorted by group.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+/// Totals per group, sorted by group, and what they were made with.
+#[derive(Debug, Default, Clone)]
 pub struct Tally {
     pub by: Vec<GroupBy>,
-    pub groups: BTreeMap<Vec<String>, GroupTotals>,
+    /// The `--at` time the jobs were priced at, if one was forced.
+    pub at: Option<String>,
+    /// The rule sets that priced the jobs (one, unless partials of several were merged).
+    pub rulesets: BTreeSet<String>,
+    /// Groups are split by rule set too (merging partials of different rule sets).
+    pub per_ruleset: bool,
+    kinds: Vec<String>,
+    groups: BTreeMap<Box<str>, GroupTotals>,
 }
 
 impl Tally {
-    pub fn new(by: Vec<GroupBy>) -> Self {
+    pub fn new(by: Vec<GroupBy>, at: Option<String>, ruleset: &str) -> Self {
         Tally {
             by,
-            groups: BTreeMap::new(),
+            at,
+            rulesets: BTreeSet::from([ruleset.to_string()]),
+            ..Tally::default()
+        }
+    }
+
+    /// Index of point kind `name`, added if new.
+    fn kind(&mut self, name: &str) -> usize {
+        match self.kinds.iter().position(|k| k == name) {
+            Some(i) => i,
+            None => {
+                self.kinds.push(name.to_string());
+                self.kinds.len() - 1
+            }
         }
     }
 
     pub fn merge(&mut self, part: PartialTally) {
+        let map: Vec<usize> = part.kinds.iter().map(|k| self.kind(k)).collect();
         for (key, totals) in part.groups {
-            let key: Vec<String> = key.split(SEP).map(String::from).collect();
-            self.groups.entry(key).or_default().merge(totals);
+            let group = self.groups.entry(key).or_default();
+            group.counts.merge(&totals.counts);
+            for (i, sum) in totals.points.into_iter().enumerate() {
+                group.add_points(map[i], sum);
+            }
         }
     }
 
     /// Every point kind that appears, sorted.
     pub fn point_kinds(&self) -> Vec<String> {
-        let mut kinds: Vec<String> = self
-            .groups
-            .values()
-            .flat_map(|t| t.points.keys().cloned())
-            .collect();
+        let mut kinds = self.kinds.clone();
         kinds.sort();
-        kinds.dedup();
         kinds
+    }
+
+    fn points_of(&self, t: &GroupTotals, kind: &str) -> PointsSum {
+        self.kinds
+            .iter()
+            .position(|k| k == kind)
+            .and_then(|i| t.points.get(i).copied())
+            .unwrap_or_default()
+    }
+
+    /// Each group's key, counts and points of every kind added together (for a table whose
+    /// rows are point kinds, where that sum is the kind's own).
+    pub fn each(&self) -> impl Iterator<Item = (Vec<&str>, Counts, PointsSum)> {
+        self.groups.iter().map(|(k, t)| {
+            let mut sum = PointsSum::default();
+            for p in &t.points {
+                sum += *p;
+            }
+            (k.split(SEP).collect(), t.counts, sum)
+        })
     }
 
     /// Totals over every group.
     pub fn total(&self) -> GroupTotals {
         let mut all = GroupTotals::default();
         for t in self.groups.values() {
-            all.merge(t.clone());
+            all.counts.merge(&t.counts);
+            for (i, sum) in t.points.iter().enumerate() {
+                all.add_points(i, *sum);
+            }
         }
         all
+    }
+
+    /// The dimension names of a group key: the rule set first when split by it.
+    fn dimensions(&self) -> Vec<&'static str> {
+        let mut dims: Vec<&'static str> =
+            self.per_ruleset.then_some("ruleset").into_iter().collect();
+        dims.extend(self.by.iter().map(|g| g.as_str()));
+        dims
     }
 
     /// Header and rows, shared by the table and CSV renderings.
     pub fn rows(&self, with_total: bool) -> (Vec<String>, Vec<Vec<String>>) {
         let kinds = self.point_kinds();
-        let mut header: Vec<String> = self.by.iter().map(|g| g.as_str().to_string()).collect();
+        let mut header: Vec<String> = self.dimensions().into_iter().map(String::from).collect();
         header.extend(
             [
                 "jobs",
@@ -187,33 +287,325 @@ impl Tally {
         header.extend(kinds.iter().map(|k| format!("{k}_points")));
         let row = |key: Vec<String>, t: &GroupTotals| {
             let mut r = key;
-            r.extend(
-                [
-                    t.jobs,
-                    t.ok,
-                    t.below_threshold,
-                    t.no_rule,
-                    t.invalid,
-                    t.error,
-                ]
-                .map(|n| n.to_string()),
-            );
-            r.extend(
-                kinds
-                    .iter()
-                    .map(|k| t.points.get(k).copied().unwrap_or_default().to_string()),
-            );
+            r.extend(t.counts.cells().map(|n| n.to_string()));
+            r.extend(kinds.iter().map(|k| self.points_of(t, k).to_string()));
             r
         };
-        let mut rows: Vec<Vec<String>> =
-            self.groups.iter().map(|(k, t)| row(k.clone(), t)).collect();
+        let mut rows: Vec<Vec<String>> = self
+            .groups
+            .iter()
+            .map(|(k, t)| row(k.split(SEP).map(String::from).collect(), t))
+            .collect();
         if with_total {
-            let mut key = vec!["-".to_string(); self.by.len()];
+            let mut key = vec!["-".to_string(); self.dimensions().len()];
             if let Some(first) = key.first_mut() {
                 *first = "total".to_string();
             }
             rows.push(row(key, &self.total()));
         }
         (header, rows)
+    }
+
+    /// The tally written in `format`.
+    pub fn render(&self, format: TallyFormat) -> String {
+        match format {
+            TallyFormat::Table => self.render_table(),
+            TallyFormat::Csv => self.render_csv(),
+            TallyFormat::Json => self.render_json(),
+        }
+    }
+
+    fn render_table(&self) -> String {
+        let (header, mut rows) = self.rows(true);
+        let dims = self.dimensions().len();
+        // Miner and model names come from job files.
+        for r in &mut rows {
+            for cell in r.iter_mut().take(dims) {
+                if let std::borrow::Cow::Owned(safe) = terminal_safe(cell) {
+                    *cell = safe;
+                }
+            }
+        }
+        let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+        for r in &rows {
+            for (i, c) in r.iter().enumerate() {
+                widths[i] = widths[i].max(c.chars().count());
+            }
+        }
+        let mut out = String::new();
+        for r in std::iter::once(&header).chain(&rows) {
+            let mut line = String::new();
+            for (i, c) in r.iter().enumerate() {
+                if i < dims {
+                    let _ = write!(line, "{c:<w$}  ", w = widths[i]);
+                } else {
+                    let _ = write!(line, "{c:>w$}  ", w = widths[i]);
+                }
+            }
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        out
+    }
+
+    fn render_csv(&self) -> String {
+        let (header, rows) = self.rows(false);
+        let dims = self.dimensions().len();
+        let mut w = csv::Writer::from_writer(Vec::new());
+        let _ = w.write_record(&header);
+        for r in rows {
+            let r: Vec<_> = r
+                .iter()
+                .enumerate()
+                .map(|(i, c)| if i < dims { csv_safe(c) } else { c.into() })
+                .collect();
+            let _ = w.write_record(r.iter().map(|c| c.as_bytes()));
+        }
+        String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+    }
+
+    fn doc(&self) -> TallyDoc {
+        let kinds = self.point_kinds();
+        // Every group names every point kind of the tally (0 where it earned none), so a
+        // partial's text does not depend on which kinds its own jobs happened to earn.
+        let points = |t: &GroupTotals| -> BTreeMap<String, String> {
+            kinds
+                .iter()
+                .map(|k| (k.clone(), self.points_of(t, k).to_string()))
+                .collect()
+        };
+        let dims = self.dimensions();
+        TallyDoc {
+            schema_version: TALLY_SCHEMA_VERSION,
+            by: self.by.clone(),
+            at: self.at.clone(),
+            rulesets: self.rulesets.iter().cloned().collect(),
+            groups: self
+                .groups
+                .iter()
+                .map(|(key, t)| {
+                    let mut parts = key.split(SEP);
+                    let ruleset = if self.per_ruleset {
+                        parts.next().map(String::from)
+                    } else {
+                        None
+                    };
+                    GroupDoc {
+                        group: dims
+                            .iter()
+                            .skip(usize::from(self.per_ruleset))
+                            .map(|d| d.to_string())
+                            .zip(parts.map(String::from))
+                            .collect(),
+                        ruleset,
+                        counts: t.counts,
+                        points: points(t),
+                    }
+                })
+                .collect(),
+            total: {
+                let t = self.total();
+                TotalDoc {
+                    counts: t.counts,
+                    points: points(&t),
+                }
+            },
+        }
+    }
+
+    fn render_json(&self) -> String {
+        let mut s = serde_json::to_string_pretty(&self.doc()).expect("a tally serializes");
+        s.push('\n');
+        s
+    }
+
+    /// Reads a partial written by `tally --format json` (or `merge --format json`).
+    pub fn from_json(text: &str) -> Result<Tally, String> {
+        let doc: TallyDoc = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        if doc.schema_version != TALLY_SCHEMA_VERSION {
+            return Err(format!(
+                "schema_version {} is not the one this jobpoints reads ({TALLY_SCHEMA_VERSION})",
+                doc.schema_version
+            ));
+        }
+        let per_ruleset = doc.groups.iter().any(|g| g.ruleset.is_some());
+        let mut tally = Tally {
+            by: doc.by.clone(),
+            at: doc.at,
+            rulesets: doc.rulesets.into_iter().collect(),
+            per_ruleset,
+            ..Tally::default()
+        };
+        if tally.rulesets.len() > 1 && !per_ruleset {
+            return Err("it names several rule sets but its groups do not say which".into());
+        }
+        let mut sum = GroupTotals::default();
+        for g in doc.groups {
+            if g.ruleset.is_some() != per_ruleset {
+                return Err("some groups name a rule set and some do not".into());
+            }
+            let mut key = String::new();
+            if let Some(r) = &g.ruleset {
+                key.push_str(r);
+            }
+            for (i, dim) in tally.by.iter().enumerate() {
+                let value = g.group.get(dim.as_str()).ok_or_else(|| {
+                    format!(
+                        "a group has no `{}` although the tally is by it",
+                        dim.as_str()
+                    )
+                })?;
+                if i > 0 || per_ruleset {
+                    key.push(SEP);
+                }
+                key.push_str(value);
+            }
+            if g.group.len() != tally.by.len() {
+                return Err(format!("group {:?} does not match `by`", g.group));
+            }
+            let mut totals = GroupTotals {
+                counts: g.counts,
+                points: Vec::new(),
+            };
+            for (kind, text) in &g.points {
+                let p = parse_sum(text).map_err(|e| format!("points of `{kind}`: {e}"))?;
+                let i = tally.kind(kind);
+                totals.add_points(i, p);
+            }
+            sum.counts.merge(&totals.counts);
+            for (i, p) in totals.points.iter().enumerate() {
+                sum.add_points(i, *p);
+            }
+            if tally.groups.insert(key.into(), totals).is_some() {
+                return Err("a group appears twice".into());
+            }
+        }
+        // The total is written for people; it must agree with the groups it sums.
+        let mut total = GroupTotals {
+            counts: doc.total.counts,
+            points: Vec::new(),
+        };
+        for (kind, text) in &doc.total.points {
+            let i = tally.kind(kind);
+            total.add_points(
+                i,
+                parse_sum(text).map_err(|e| format!("total `{kind}`: {e}"))?,
+            );
+        }
+        sum.points.resize(tally.kinds.len(), PointsSum::default());
+        total.points.resize(tally.kinds.len(), PointsSum::default());
+        if sum != total {
+            return Err("its `total` does not equal the sum of its groups (was it edited?)".into());
+        }
+        Ok(tally)
+    }
+
+    /// Splits every group by rule set (so partials of different rule sets can be merged).
+    pub fn split_by_ruleset(&mut self) {
+        if self.per_ruleset {
+            return;
+        }
+        let Some(hash) = self.rulesets.iter().next().cloned() else {
+            return;
+        };
+        let groups = std::mem::take(&mut self.groups);
+        self.groups = groups
+            .into_iter()
+            .map(|(k, t)| {
+                let key = if self.by.is_empty() {
+                    hash.clone()
+                } else {
+                    format!("{hash}{SEP}{k}")
+                };
+                (key.into_boxed_str(), t)
+            })
+            .collect();
+        self.per_ruleset = true;
+    }
+
+    /// Adds another tally's groups (same grouping, same `--at`, and the same rule sets unless
+    /// both are split by rule set).
+    pub fn absorb(&mut self, other: Tally) {
+        let map: Vec<usize> = other.kinds.iter().map(|k| self.kind(k)).collect();
+        for (key, totals) in other.groups {
+            let group = self.groups.entry(key).or_default();
+            group.counts.merge(&totals.counts);
+            for (i, sum) in totals.points.into_iter().enumerate() {
+                group.add_points(map[i], sum);
+            }
+        }
+        self.rulesets.extend(other.rulesets);
+    }
+}
+
+/// `"123.456000"` as exact micro-points (may be any size; sums never round).
+fn parse_sum(text: &str) -> Result<PointsSum, String> {
+    let bad = || format!("`{text}` is not a decimal with at most 6 fractional digits");
+    let (int, frac) = text.split_once('.').unwrap_or((text, ""));
+    let (neg, int) = match int.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, int),
+    };
+    if int.is_empty()
+        || !int.bytes().all(|b| b.is_ascii_digit())
+        || frac.len() > 6
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(bad());
+    }
+    let whole: i128 = int.parse().map_err(|_| bad())?;
+    let mut micros = whole.checked_mul(1_000_000).ok_or_else(bad)?;
+    for (i, b) in frac.bytes().enumerate() {
+        micros += i128::from(b - b'0') * 10i128.pow(5 - i as u32);
+    }
+    Ok(PointsSum::from_micros(if neg { -micros } else { micros }))
+}
+
+/// The JSON partial.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TallyDoc {
+    schema_version: u32,
+    by: Vec<GroupBy>,
+    at: Option<String>,
+    rulesets: Vec<String>,
+    groups: Vec<GroupDoc>,
+    total: TotalDoc,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct GroupDoc {
+    group: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    ruleset: Option<String>,
+    #[serde(flatten)]
+    counts: Counts,
+    /// Exact decimals, as strings so that no JSON reader rounds them.
+    points: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct TotalDoc {
+    #[serde(flatten)]
+    counts: Counts,
+    points: BTreeMap<String, String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sums_parse_exactly() {
+        assert_eq!(parse_sum("1.5").unwrap().micros(), 1_500_000);
+        assert_eq!(
+            parse_sum("170141183460469231731687.303715")
+                .unwrap()
+                .to_string(),
+            "170141183460469231731687.303715"
+        );
+        assert!(parse_sum("1.2345678").is_err());
+        assert!(parse_sum("1e3").is_err());
+        assert!(parse_sum("").is_err());
     }
 }
