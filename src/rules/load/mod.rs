@@ -3,7 +3,7 @@
 //! Loading never stops at the first problem: every file is parsed and every check runs on
 //! what could be built, so `jobpoints check` reports everything in one pass. Each kind of
 //! rule file has a module that takes what it needs and returns its part of the rule set;
-//! [`build`] puts the parts together in one step. Every module reports into one [`Sink`].
+//! `build` puts the parts together in one step. Every module reports into one `Sink`.
 
 mod catalog;
 mod example;
