@@ -123,3 +123,39 @@ fn rules_only_changes_load_and_score() {
         });
     });
 }
+
+/// [`overlay`], plus two bodies that a text fixture cannot hold: `!bytes` (invalid UTF-8)
+/// and `!large` (one byte over the size limit).
+fn overlay_with_bytes(text: &str) -> RuleFiles {
+    let mut files = overlay(text);
+    for bytes in files.files.values_mut() {
+        match bytes.as_slice() {
+            b"!bytes\n" => *bytes = vec![0xFF, 0xFE],
+            b"!large\n" => *bytes = vec![b' '; jobpoints::internals::MAX_RULE_FILE_BYTES + 1],
+            _ => {}
+        }
+    }
+    files
+}
+
+/// Every path through the loader that reports something, several per rule set
+/// (`tests/fixtures/rules/loader/`): the message, place, help and order of each diagnostic,
+/// and whether the rule set is usable.
+#[test]
+fn every_loader_branch_reports_its_diagnostics() {
+    with_snapshots(|| {
+        insta::glob!("fixtures/rules/loader/*.txt", |path| {
+            let input = read(path);
+            let loaded = load(overlay_with_bytes(&input));
+            assert_eq!(loaded.ruleset.is_some(), !loaded.has_errors());
+            let files = &loaded.files;
+            let report = render_human(&loaded.diagnostics, &|f| files.text(f).map(String::from));
+            let lines: Vec<String> = loaded.diagnostics.iter().map(|d| d.to_string()).collect();
+            insta::assert_snapshot!(format!(
+                "--- overlay ---\n{input}\n--- usable: {} ---\n{}\n--- check ---\n{report}",
+                loaded.ruleset.is_some(),
+                lines.join("\n")
+            ));
+        });
+    });
+}

@@ -1,0 +1,194 @@
+//! `kinds.toml`: point kinds, job kinds, their inputs and derived values.
+
+use std::ops::Range;
+
+use indexmap::IndexMap;
+use rhai::Engine;
+use toml::Spanned;
+
+use super::formula::scope_of;
+use super::{KINDS_FILE, Sink, span_of};
+use crate::engine::formula::Program;
+use crate::engine::model::{DerivedSpec, InputSpec, JobKind, PointKind};
+use crate::rules::diagnostic::{Code, Diagnostic};
+use crate::rules::schema::{InputToml, InputType, JobKindToml, KindsFile};
+
+/// The point kinds and job kinds of `kinds.toml` (none when it is missing or broken).
+#[derive(Default)]
+pub(super) struct Kinds {
+    pub points: IndexMap<String, PointKind>,
+    pub jobs: IndexMap<String, JobKind>,
+}
+
+/// Reads `kinds.toml` and compiles its derived values with `engine`.
+pub(super) fn build(sink: &mut Sink, engine: &Engine) -> Kinds {
+    let Some(file) = read(sink) else {
+        return Kinds::default();
+    };
+    let points: IndexMap<String, PointKind> = file
+        .points
+        .into_iter()
+        .map(|(name, p)| {
+            let description = p.into_inner().description;
+            (name.clone(), PointKind { name, description })
+        })
+        .collect();
+    let jobs = file
+        .jobs
+        .into_iter()
+        .map(|(name, jk)| (name.clone(), job_kind(sink, engine, &points, name, jk)))
+        .collect();
+    Kinds { points, jobs }
+}
+
+fn read(sink: &mut Sink) -> Option<KindsFile> {
+    if !sink.contains(KINDS_FILE) {
+        sink.push(
+            Diagnostic::error(
+                Code::MissingFile,
+                format!("the rule set has no `{KINDS_FILE}`"),
+            )
+            .with_help(
+                "every rule set declares its point kinds and job kinds in kinds.toml at its root",
+            )
+            .in_file(KINDS_FILE),
+        );
+        return None;
+    }
+    sink.parse(KINDS_FILE)
+}
+
+fn job_kind(
+    sink: &mut Sink,
+    engine: &Engine,
+    points: &IndexMap<String, PointKind>,
+    name: String,
+    spanned: Spanned<JobKindToml>,
+) -> JobKind {
+    let span = spanned.span();
+    let jk = spanned.into_inner();
+    if !points.contains_key(jk.points.get_ref()) {
+        let msg = format!(
+            "job kind `{name}` earns point kind `{}`, which `[points]` does not declare",
+            jk.points.get_ref()
+        );
+        let help = Some("declare it under [points] or fix the name");
+        sink.error(
+            Code::UnknownPointKind,
+            KINDS_FILE,
+            span_of(&jk.points),
+            msg,
+            help,
+        );
+    }
+    let inputs: Vec<InputSpec> = (jk.inputs.into_iter())
+        .map(|(iname, ispec)| input(sink, iname, ispec))
+        .collect();
+    if inputs.is_empty() {
+        let msg = format!("job kind `{name}` declares no inputs");
+        sink.error(Code::MissingField, KINDS_FILE, Some(span), msg, None);
+    }
+    let derived = derived_values(sink, engine, &inputs, jk.derived);
+    JobKind {
+        name,
+        points: jk.points.into_inner(),
+        description: jk.description,
+        inputs,
+        derived,
+    }
+}
+
+fn input(sink: &mut Sink, name: String, spanned: Spanned<InputToml>) -> InputSpec {
+    let span = spanned.span();
+    let i = spanned.into_inner();
+    let min = i.min.as_ref().map(|m| *m.get_ref());
+    let max = i.max.as_ref().map(|m| *m.get_ref());
+    check_bounds(sink, &name, i.ty, (min, max), &span);
+    let from = if i.from.is_empty() {
+        vec![vec![name.clone()]]
+    } else {
+        (i.from.iter())
+            .map(|p| p.split('.').map(String::from).collect())
+            .collect()
+    };
+    InputSpec {
+        name,
+        ty: i.ty,
+        min,
+        max,
+        from,
+        description: i.description,
+    }
+}
+
+/// Bounds must be ordered, and an integer input's bounds integers that an f64 holds exactly.
+fn check_bounds(
+    sink: &mut Sink,
+    name: &str,
+    ty: InputType,
+    (min, max): (Option<f64>, Option<f64>),
+    span: &Range<usize>,
+) {
+    if let (Some(lo), Some(hi)) = (min, max) {
+        if lo > hi || lo.is_nan() || hi.is_nan() {
+            let msg = format!("input `{name}` has min {lo} above max {hi}");
+            sink.error(Code::BadBounds, KINDS_FILE, Some(span.clone()), msg, None);
+        }
+    }
+    if ty != InputType::Int {
+        return;
+    }
+    for (bound, v) in [("min", min), ("max", max)] {
+        let Some(v) = v else { continue };
+        if v.fract() != 0.0 || v.abs() > 9.0e15 {
+            let msg = format!("integer input `{name}` has a non-integer {bound} `{v}`");
+            sink.error(Code::BadBounds, KINDS_FILE, Some(span.clone()), msg, None);
+        }
+    }
+}
+
+/// Compiles each derived value over the inputs and the derived values before it; one that
+/// does not compile is reported and left out.
+fn derived_values(
+    sink: &mut Sink,
+    engine: &Engine,
+    inputs: &[InputSpec],
+    exprs: IndexMap<String, Spanned<String>>,
+) -> Vec<DerivedSpec> {
+    let mut derived: Vec<DerivedSpec> = Vec::new();
+    for (name, expr) in exprs {
+        if let Some(d) = derived_value(sink, engine, inputs, &derived, name, expr) {
+            derived.push(d);
+        }
+    }
+    derived
+}
+
+fn derived_value(
+    sink: &mut Sink,
+    engine: &Engine,
+    inputs: &[InputSpec],
+    before: &[DerivedSpec],
+    name: String,
+    expr: Spanned<String>,
+) -> Option<DerivedSpec> {
+    let names: Vec<&str> = (inputs.iter().map(|i| i.name.as_str()))
+        .chain(before.iter().map(|d| d.name.as_str()))
+        .collect();
+    match engine.compile_expression_with_scope(&scope_of(&names), expr.get_ref()) {
+        Ok(ast) => Some(DerivedSpec {
+            compiled: Program::compile(expr.get_ref(), &names),
+            name,
+            expr: expr.into_inner(),
+            ast,
+        }),
+        Err(e) => {
+            let msg = format!("derived value `{name}` does not compile: {e}");
+            let help = Some(
+                "derived values are rhai expressions over the inputs, e.g. \"width * height\"",
+            );
+            sink.error(Code::FormulaCompile, KINDS_FILE, span_of(&expr), msg, help);
+            None
+        }
+    }
+}

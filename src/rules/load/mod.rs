@@ -1,0 +1,253 @@
+//! Building a [`RuleSet`] from files: parse, resolve references, compile, validate.
+//!
+//! Loading never stops at the first problem: every file is parsed and every check runs on
+//! what could be built, so `jobpoints check` reports everything in one pass. Each kind of
+//! rule file has a module that takes what it needs and returns its part of the rule set;
+//! `build` puts the parts together in one step. Every module reports into one `Sink`.
+
+mod catalog;
+mod example;
+mod formula;
+mod kinds;
+mod policy;
+mod rule;
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use toml::Spanned;
+
+use crate::engine::formula::sandbox::hardened_engine;
+use crate::engine::model::RuleSet;
+use crate::rules::diagnostic::{Code, Diagnostic};
+use crate::rules::files::RuleFiles;
+use crate::rules::validate;
+
+/// Reserved file names at the root of `rules/`.
+pub const KINDS_FILE: &str = "kinds.toml";
+pub const POLICY_FILE: &str = "policy.toml";
+pub const CATALOG_FILE: &str = "catalog.toml";
+/// Shared formulas live here as `NAME.rhai`.
+pub const FORMULAS_DIR: &str = "formulas/";
+/// Largest rules file that is parsed. The shipped rules are about 20 KB in all; a hostile
+/// pull request with a giant file is refused before the TOML parser or rhai spends time on it.
+pub const MAX_RULE_FILE_BYTES: usize = 1024 * 1024;
+
+/// The result of loading: a rule set when there were no errors, and every diagnostic.
+pub struct Loaded {
+    pub ruleset: Option<RuleSet>,
+    pub diagnostics: Vec<Diagnostic>,
+    /// The files that were read (kept for rendering diagnostics).
+    pub files: RuleFiles,
+}
+
+impl Loaded {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// Loads, compiles and validates a rule set (the same checks as `jobpoints check`).
+pub fn load(files: RuleFiles) -> Loaded {
+    let mut sink = Sink::new(&files);
+    let ruleset = build(&files, &mut sink);
+    let mut diagnostics = sink.diagnostics;
+    // Entries of the directory that were not read at all (symlinks out, FIFOs, loops, ...).
+    diagnostics.extend(crate::rules::files::refusals(&files));
+    if let Some(rs) = &ruleset {
+        diagnostics.extend(validate::validate(rs));
+    }
+    sort_and_dedup(&mut diagnostics);
+    let has_errors = diagnostics.iter().any(Diagnostic::is_error);
+    Loaded {
+        ruleset: if has_errors { None } else { ruleset },
+        diagnostics,
+        files,
+    }
+}
+
+/// Builds every part, then the rule set from them. `None` when kinds.toml gave no job kinds
+/// and something failed: then nothing else could be checked either.
+fn build(files: &RuleFiles, sink: &mut Sink) -> Option<RuleSet> {
+    let engine = hardened_engine();
+    let kinds = kinds::build(sink, &engine);
+    let floors = policy::floors(sink, &kinds.jobs);
+    let catalog = catalog::read(sink);
+    let mut formulas = formula::Formulas::new(&engine);
+    let rules = rule::read_all(sink, &kinds.jobs, &mut formulas);
+    let catalog = catalog::with_model_rules(sink, catalog, &rules);
+    catalog::report_unpriced_families(sink, &catalog, &rules);
+    formulas.report_unused(sink);
+    if sink.has_errors() && kinds.jobs.is_empty() {
+        return None;
+    }
+    Some(RuleSet {
+        origin: files.origin.clone(),
+        hash: files.hash().into(),
+        point_kinds: kinds.points,
+        job_kinds: kinds.jobs,
+        floors,
+        catalog,
+        family_rules: rules.family,
+        model_rules: rules.model,
+        engine: Arc::new(engine),
+        files: files.clone(),
+    })
+}
+
+/// Stable order: by file, then position, then code, then message; exact repeats (a shared
+/// file reported by each rule that reads it) once.
+fn sort_and_dedup(diagnostics: &mut Vec<Diagnostic>) {
+    fn key(d: &Diagnostic) -> (&Option<String>, Option<usize>, Code, &String) {
+        (
+            &d.file,
+            d.span.as_ref().map(|s| s.start),
+            d.code,
+            &d.message,
+        )
+    }
+    diagnostics.sort_by(|a, b| key(a).cmp(&key(b)));
+    diagnostics.dedup();
+}
+
+/// A rule version being built, for placing and wording its diagnostics.
+pub(super) struct Site<'a> {
+    /// The rule file.
+    pub path: &'a str,
+    /// Byte range of the `[[version]]` table in it.
+    pub span: Range<usize>,
+    /// `rule `ID` version N`, which starts the messages.
+    pub label: String,
+}
+
+fn span_of<T>(s: &Spanned<T>) -> Option<Range<usize>> {
+    Some(s.span())
+}
+
+/// Where every part of the loader reads files and reports problems.
+pub(super) struct Sink<'f> {
+    files: &'f RuleFiles,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl<'f> Sink<'f> {
+    fn new(files: &'f RuleFiles) -> Self {
+        Sink {
+            files,
+            diagnostics: Vec::new(),
+        }
+    }
+
+    fn files(&self) -> &'f RuleFiles {
+        self.files
+    }
+
+    fn contains(&self, rel: &str) -> bool {
+        self.files.files.contains_key(rel)
+    }
+
+    /// The text a diagnostic in `rel` is placed in ("" if absent or not UTF-8).
+    fn source(&self, rel: &str) -> &'f str {
+        self.files.text(rel).unwrap_or("")
+    }
+
+    fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+
+    fn push(&mut self, diagnostic: Diagnostic) {
+        self.diagnostics.push(diagnostic);
+    }
+
+    fn error(
+        &mut self,
+        code: Code,
+        file: &str,
+        span: Option<Range<usize>>,
+        msg: String,
+        help: Option<&str>,
+    ) {
+        self.place(Diagnostic::error(code, msg), file, span, help);
+    }
+
+    fn warning(
+        &mut self,
+        code: Code,
+        file: &str,
+        span: Option<Range<usize>>,
+        msg: String,
+        help: Option<&str>,
+    ) {
+        self.place(Diagnostic::warning(code, msg), file, span, help);
+    }
+
+    fn place(&mut self, d: Diagnostic, file: &str, span: Option<Range<usize>>, help: Option<&str>) {
+        let mut d = d.at(file, self.source(file), span);
+        if let Some(h) = help {
+            d = d.with_help(h);
+        }
+        self.diagnostics.push(d);
+    }
+
+    /// The text of `rel`, or `None` (reported) when it is too large or not UTF-8.
+    fn text(&mut self, rel: &str) -> Option<&'f str> {
+        let bytes = self.files.files.get(rel)?;
+        if bytes.len() > MAX_RULE_FILE_BYTES {
+            let msg = format!(
+                "file is {} bytes, more than the limit of {MAX_RULE_FILE_BYTES}",
+                bytes.len()
+            );
+            self.push(
+                Diagnostic::error(Code::FileTooLarge, msg)
+                    .with_help(
+                        "rule files are short; split the file or remove what it does not need",
+                    )
+                    .in_file(rel),
+            );
+            return None;
+        }
+        let utf8 = std::str::from_utf8(bytes);
+        if let Err(e) = &utf8 {
+            let msg = format!("file is not valid UTF-8: {e}");
+            self.push(Diagnostic::error(Code::Io, msg).in_file(rel));
+        }
+        utf8.ok()
+    }
+
+    /// Parses a TOML file into `T`, reporting syntax and shape errors.
+    fn parse<T: DeserializeOwned>(&mut self, rel: &str) -> Option<T> {
+        let text = self.text(rel)?;
+        if let Err(e) = text.parse::<toml::Table>() {
+            let msg = format!("invalid TOML: {}", e.message().trim());
+            let help = Some("see https://toml.io for the syntax");
+            self.error(Code::TomlSyntax, rel, e.span(), msg, help);
+            return None;
+        }
+        let e = match toml::from_str::<T>(text) {
+            Ok(v) => return Some(v),
+            Err(e) => e,
+        };
+        let msg = e.message().trim().to_string();
+        let (code, help) = shape_error(&msg);
+        self.error(code, rel, e.span(), msg, Some(help));
+        None
+    }
+}
+
+/// The code and help for TOML that parses but does not have the expected shape.
+fn shape_error(msg: &str) -> (Code, &'static str) {
+    if msg.starts_with("unknown field") {
+        (
+            Code::UnknownField,
+            "remove the key or fix its spelling; rules/README.md lists every key",
+        )
+    } else if msg.starts_with("missing field") {
+        (
+            Code::MissingField,
+            "add the key; rules/README.md lists what each table needs",
+        )
+    } else {
+        (Code::BadType, "rules/README.md gives the type of every key")
+    }
+}
