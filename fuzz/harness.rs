@@ -176,6 +176,7 @@ pub fn formula(data: &[u8]) {
         },
         examples: Vec::new(),
         line: 1,
+        header: 0..0,
     };
     let mut fast = EvalContext::new();
     let mut rhai_only = EvalContext::interpreter_only();

@@ -128,6 +128,8 @@ pub struct RuleVersion {
     pub examples: Vec<Example>,
     /// 1-based line of the `[[version]]` table in the rule file.
     pub line: usize,
+    /// Byte range of that line (the `[[version]]` header), where its diagnostics point.
+    pub header: std::ops::Range<usize>,
 }
 
 /// Whether a rule prices a whole family or overrides one model.

@@ -8,7 +8,7 @@ use rhai::Engine;
 use crate::engine::formula::sandbox::hardened_engine;
 use crate::engine::formula::{EvalContext, Outcome, evaluate};
 use crate::engine::model::{InputSpec, JobKind, Pricing, Rule, RuleSet, RuleVersion, Value};
-use crate::rules::diagnostic::{Code, Diagnostic, offset_of};
+use crate::rules::diagnostic::{Code, Diagnostic};
 use crate::rules::schema::InputType;
 
 /// Runs every check on a built rule set, within [`CHECK_BUDGET_OPERATIONS`].
@@ -29,7 +29,6 @@ pub fn validate(rs: &RuleSet) -> Vec<Diagnostic> {
         for version in &rule.versions {
             check_floors(rs, rule, version, &mut out);
             let examples = Examples {
-                rs,
                 rule,
                 kind,
                 version,
@@ -58,9 +57,9 @@ pub fn validate(rs: &RuleSet) -> Vec<Diagnostic> {
             ),
         )
         .with_help("examples are promises that check must verify: make the formulas cheaper (loops cost operations), or give fewer examples");
-        out.push(at_version(rs, rule, version, d));
+        out.push(at_version(rule, version, d));
     }
-    grid.run(rs, &mut ctx, &mut out);
+    grid.run(&mut ctx, &mut out);
     out
 }
 
@@ -136,13 +135,11 @@ impl Budget {
     }
 }
 
-fn at_version(rs: &RuleSet, rule: &Rule, version: &RuleVersion, d: Diagnostic) -> Diagnostic {
-    let src = rs.files_text(&rule.file);
-    let start = offset_of(src, version.line, 1);
-    let end = offset_of(src, version.line + 1, 1)
-        .saturating_sub(1)
-        .max(start);
-    d.at(&rule.file, src, Some(start..end))
+fn at_version(rule: &Rule, version: &RuleVersion, d: Diagnostic) -> Diagnostic {
+    // The `[[version]]` line without its line end; its place was found when loading.
+    let start = version.header.start;
+    let end = version.header.end.saturating_sub(1).max(start);
+    d.at_line(&rule.file, version.line, start..end)
 }
 
 fn label(rule: &Rule, version: &RuleVersion) -> String {
@@ -177,14 +174,13 @@ fn check_floors(rs: &RuleSet, rule: &Rule, version: &RuleVersion, out: &mut Vec<
                 "set `min.{} = {}` or higher; floors change only through policy.toml",
                 floor.name, floor.min
             ));
-            out.push(at_version(rs, rule, version, d));
+            out.push(at_version(rule, version, d));
         }
     }
 }
 
 /// A version's examples, checked with its formula.
 struct Examples<'r> {
-    rs: &'r RuleSet,
     rule: &'r Rule,
     kind: &'r JobKind,
     version: &'r RuleVersion,
@@ -193,7 +189,7 @@ struct Examples<'r> {
 impl Examples<'_> {
     /// Checks every example; false when the budget ran out before all were checked.
     fn check(&self, budget: &Budget, ctx: &mut EvalContext, out: &mut Vec<Diagnostic>) -> bool {
-        let (rs, rule, kind, version) = (self.rs, self.rule, self.kind, self.version);
+        let (rule, kind, version) = (self.rule, self.kind, self.version);
         if matches!(version.pricing, Pricing::NoRule { .. }) {
             return true;
         }
@@ -230,7 +226,7 @@ impl Examples<'_> {
                     format!("{}: example ({shown}): {problem}", label(rule, version)),
                 )
                 .with_help("fix the formula, the multiplier, or the example's expected points");
-                out.push(at_version(rs, rule, version, d));
+                out.push(at_version(rule, version, d));
             }
         }
         true
@@ -373,33 +369,33 @@ impl<'r, 'b> GridCheck<'r, 'b> {
         });
     }
 
-    fn run(mut self, rs: &RuleSet, ctx: &mut EvalContext, out: &mut Vec<Diagnostic>) {
+    fn run(mut self, ctx: &mut EvalContext, out: &mut Vec<Diagnostic>) {
         let mut grids = std::mem::take(&mut self.grids);
         let mut deferred: Vec<(u64, usize)> = Vec::new();
         for (i, g) in grids.iter_mut().enumerate() {
-            let cost = self.probe(rs, g, ctx);
+            let cost = self.probe(g, ctx);
             if cost <= CHEAP_POINT_OPERATIONS {
-                self.complete(rs, g, ctx, out);
+                self.complete(g, ctx, out);
             } else {
                 deferred.push((cost, i));
             }
         }
         deferred.sort_by_key(|&(cost, _)| cost);
         for (_, i) in deferred {
-            self.complete(rs, &mut grids[i], ctx, out);
+            self.complete(&mut grids[i], ctx, out);
         }
         let incomplete: Vec<&Grid> = grids
             .iter()
             .filter(|g| !g.done && g.checked() < g.total)
             .collect();
         if let Some(first) = incomplete.first() {
-            out.push(self.incomplete(rs, first, &incomplete));
+            out.push(self.incomplete(first, &incomplete));
         }
     }
 
     /// Checks a few points spread over `g` (a golden-ratio stride, coprime with the size, so
     /// each step moves every axis); returns the most operations one of them cost.
-    fn probe(&self, rs: &RuleSet, g: &mut Grid<'_>, ctx: &mut EvalContext) -> u64 {
+    fn probe(&self, g: &mut Grid<'_>, ctx: &mut EvalContext) -> u64 {
         let total = g.total;
         let gcd = |mut a: usize, mut b: usize| {
             while b != 0 {
@@ -415,7 +411,7 @@ impl<'r, 'b> GridCheck<'r, 'b> {
         for i in 0..total.min(PROBE_POINTS) {
             let index = i * stride % total;
             let before = self.budget.spent();
-            let Some(failure) = self.check(rs, g, index, ctx) else {
+            let Some(failure) = self.check(g, index, ctx) else {
                 break;
             };
             cost = cost.max(self.budget.spent() - before);
@@ -426,18 +422,12 @@ impl<'r, 'b> GridCheck<'r, 'b> {
 
     /// Checks `g` in order from where it stopped, until a point fails or the budget runs
     /// out; a failure the probe found but the walk did not reach is reported then.
-    fn complete(
-        &self,
-        rs: &RuleSet,
-        g: &mut Grid<'_>,
-        ctx: &mut EvalContext,
-        out: &mut Vec<Diagnostic>,
-    ) {
+    fn complete(&self, g: &mut Grid<'_>, ctx: &mut EvalContext, out: &mut Vec<Diagnostic>) {
         while !g.done && g.next < g.total {
             let index = g.next;
             let failure = match g.probed.iter().find(|(i, _)| *i == index) {
                 Some((_, f)) => f.clone(),
-                None => match self.check(rs, g, index, ctx) {
+                None => match self.check(g, index, ctx) {
                     Some(f) => f,
                     None => break,
                 },
@@ -460,7 +450,6 @@ impl<'r, 'b> GridCheck<'r, 'b> {
     /// diagnostic when it fails.
     fn check(
         &self,
-        rs: &RuleSet,
         g: &Grid<'_>,
         index: usize,
         ctx: &mut EvalContext,
@@ -483,10 +472,10 @@ impl<'r, 'b> GridCheck<'r, 'b> {
             format!("{} fails for {shown}: {error}", label(g.rule, g.version)),
         )
         .with_help("a formula must return a finite number ≥ 0 for every input the job kind allows (kinds.toml bounds) that passes the thresholds");
-        Some(Some(at_version(rs, g.rule, g.version, d)))
+        Some(Some(at_version(g.rule, g.version, d)))
     }
 
-    fn incomplete(&self, rs: &RuleSet, first: &Grid<'_>, all: &[&Grid<'_>]) -> Diagnostic {
+    fn incomplete(&self, first: &Grid<'_>, all: &[&Grid<'_>]) -> Diagnostic {
         let mut listed: Vec<String> = all
             .iter()
             .take(LISTED)
@@ -511,6 +500,6 @@ impl<'r, 'b> GridCheck<'r, 'b> {
             ),
         )
         .with_help("the rest was not checked for NaN, infinite, negative or failing results: make the formulas cheaper (loops cost operations), or split the rule set");
-        at_version(rs, first.rule, first.version, d)
+        at_version(first.rule, first.version, d)
     }
 }

@@ -12,6 +12,7 @@ mod kinds;
 mod policy;
 mod rule;
 
+use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -20,7 +21,7 @@ use toml::Spanned;
 
 use crate::engine::formula::sandbox::hardened_engine;
 use crate::engine::model::RuleSet;
-use crate::rules::diagnostic::{Code, Diagnostic};
+use crate::rules::diagnostic::{Code, Diagnostic, LineIndex};
 use crate::rules::files::RuleFiles;
 use crate::rules::validate;
 
@@ -129,6 +130,8 @@ fn span_of<T>(s: &Spanned<T>) -> Option<Range<usize>> {
 pub(super) struct Sink<'f> {
     files: &'f RuleFiles,
     diagnostics: Vec<Diagnostic>,
+    /// Line starts of each file a position was asked of, built once per file.
+    lines: HashMap<String, LineIndex>,
 }
 
 impl<'f> Sink<'f> {
@@ -136,7 +139,28 @@ impl<'f> Sink<'f> {
         Sink {
             files,
             diagnostics: Vec::new(),
+            lines: HashMap::new(),
         }
+    }
+
+    /// The line index of `rel` (built on first use).
+    fn lines(&mut self, rel: &str) -> &LineIndex {
+        let source = self.source(rel);
+        self.lines
+            .entry(rel.to_string())
+            .or_insert_with(|| LineIndex::new(source))
+    }
+
+    /// 1-based line of byte `offset` in `rel`.
+    fn line_of(&mut self, rel: &str, offset: usize) -> usize {
+        let source = self.source(rel);
+        self.lines(rel).line_col(source, offset).0
+    }
+
+    /// Byte offset where 1-based `line` of `rel` starts.
+    fn line_start(&mut self, rel: &str, line: usize) -> usize {
+        let source = self.source(rel);
+        self.lines(rel).line_start(source, line)
     }
 
     fn files(&self) -> &'f RuleFiles {
@@ -183,7 +207,8 @@ impl<'f> Sink<'f> {
     }
 
     fn place(&mut self, d: Diagnostic, file: &str, span: Option<Range<usize>>, help: Option<&str>) {
-        let mut d = d.at(file, self.source(file), span);
+        let source = self.source(file);
+        let mut d = d.at_indexed(file, source, self.lines(file), span);
         if let Some(h) = help {
             d = d.with_help(h);
         }

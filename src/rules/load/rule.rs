@@ -12,7 +12,7 @@ use super::formula::Formulas;
 use super::{CATALOG_FILE, KINDS_FILE, POLICY_FILE, Sink, Site, example, span_of};
 use crate::engine::model::{JobKind, Pricing, Rule, RuleScope, RuleVersion, Threshold};
 use crate::engine::time::{parse_time, utc_string};
-use crate::rules::diagnostic::{Code, line_col, offset_of};
+use crate::rules::diagnostic::Code;
 use crate::rules::schema::{RuleFile, RuleHeader, VersionToml};
 
 /// Family rules by family, model rules by model.
@@ -161,7 +161,8 @@ fn version(
     spanned: Spanned<VersionToml>,
 ) -> Option<RuleVersion> {
     let span = spanned.span();
-    let line = line_col(sink.source(path), span.start).0;
+    let line = sink.line_of(path, span.start);
+    let header = sink.line_start(path, line)..sink.line_start(path, line + 1);
     let v = spanned.into_inner();
     let number = *v.version.get_ref();
     let label = format!("rule `{id}` version {number}");
@@ -182,6 +183,7 @@ fn version(
         pricing,
         examples,
         line,
+        header,
     })
 }
 
@@ -375,14 +377,12 @@ fn multiplier(sink: &mut Sink, site: &Site, value: Option<&Spanned<f64>>) -> Opt
 
 /// Versions in file order must have increasing numbers and strictly later dates.
 fn check_order(sink: &mut Sink, path: &str, id: &str, versions: &[RuleVersion]) {
-    let src = sink.source(path);
     for pair in versions.windows(2) {
         let (a, b) = (&pair[0], &pair[1]);
         let Some((code, msg, help)) = order_problem(id, a, b) else {
             continue;
         };
-        let span = offset_of(src, b.line, 1)..offset_of(src, b.line + 1, 1);
-        sink.error(code, path, Some(span), msg, Some(help));
+        sink.error(code, path, Some(b.header.clone()), msg, Some(help));
     }
 }
 
