@@ -81,4 +81,45 @@ fn main() {
         ),
         latencies,
     );
+    hostile_check(&rules);
+}
+
+/// The worst a rules pull request can ask of `check` (and of every reload): a 1 MiB model rule
+/// of versions whose formula burns about 90,000 rhai operations on every input (just under
+/// the per-job limit), each with an example. Before the check budget (#11) its grids alone
+/// would have taken about 1.5 hours; the issue asks for under 10 s.
+fn hostile_check(rules: &Path) {
+    let mut text =
+        String::from("[rule]\nmodel = \"Burner\"\nfamily = \"sd15\"\nkind = \"image\"\n");
+    let start = jiff::Timestamp::from_second(946_684_800).unwrap(); // 2000-01-01
+    let mut versions = 0;
+    while text.len() < 1000 * 1024 {
+        versions += 1;
+        let from = start
+            .checked_add(jiff::SignedDuration::from_hours(versions))
+            .unwrap();
+        text.push_str(&format!(
+            "\n[[version]]\nversion = {versions}\neffective_from = {}\nsource = \"burns operations\"\nexpr = \"let i = 0; while i < 9000 {{ i += 1; }} steps * 0.0 + 1.0\"\nmin = {{ pixels = 262144, steps = 20 }}\nexamples = [{{ width = 512, height = 512, steps = 20, points = 1.0 }}]\n",
+            from.strftime("%Y-%m-%dT%H:%M:%SZ")
+        ));
+    }
+    let mut files = RuleFiles::from_dir(rules).unwrap();
+    files
+        .files
+        .insert("models/burner.toml".into(), text.clone().into_bytes());
+    let mut times = Vec::new();
+    let mut codes = Vec::new();
+    for _ in 0..3 {
+        let t = Instant::now();
+        let loaded = load(files.clone());
+        times.push(t.elapsed());
+        codes = loaded.diagnostics.iter().map(|d| d.code()).collect();
+    }
+    summary(
+        &format!(
+            "check of a {} KiB rule set of {versions} versions burning ~90k operations each (diagnostics: {codes:?})",
+            text.len() / 1024
+        ),
+        times,
+    );
 }
