@@ -451,11 +451,11 @@ fn bad_edits_keep_the_last_good_rules_and_a_fix_recovers() {
         let now = s.score(braindance());
         assert_eq!(points(&now), "0.300000", "{what}");
         assert_eq!(now["ruleset"], good_hash);
-        let log = s.log();
-        assert!(
-            log.contains("rules reload failed") && log.contains(code),
-            "{what}: the log must say what failed:\n{log}"
-        );
+        // The state is visible before the reloader has finished logging: wait for the log.
+        poll(10, &format!("{what}: the log to say what failed"), || {
+            let log = s.log();
+            (log.contains("rules reload failed") && log.contains(code)).then_some(())
+        });
         let (_, m) = s.get("/metrics");
         assert!(m.contains("jobpoints_rules_reload_failing 1\n"));
 

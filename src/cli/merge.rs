@@ -96,6 +96,10 @@ pub fn run(args: MergeArgs) -> Result<Exit, CliError> {
         acc.absorb(tally);
     }
     let (_, tally) = merged.expect("at least one part");
-    Stdout::new().write_text(&tally.render(args.format))?;
+    let mut out = Stdout::new();
+    tally
+        .write(args.format, &mut out)
+        .map_err(CliError::Output)?;
+    out.flush_checked()?;
     Ok(args.failed.exit(tally.total().counts.failed()))
 }

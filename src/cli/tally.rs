@@ -64,6 +64,10 @@ pub fn run(args: TallyArgs) -> Result<Exit, CliError> {
             return Err(CliError::Read { path, source });
         }
     }
-    Stdout::new().write_text(&tally.render(args.format))?;
+    let mut out = Stdout::new();
+    tally
+        .write(args.format, &mut out)
+        .map_err(CliError::Output)?;
+    out.flush_checked()?;
     Ok(args.failed.exit(tally.total().counts.failed()))
 }

@@ -229,14 +229,6 @@ impl Tally {
         kinds
     }
 
-    fn points_of(&self, t: &GroupTotals, kind: &str) -> PointsSum {
-        self.kinds
-            .iter()
-            .position(|k| k == kind)
-            .and_then(|i| t.points.get(i).copied())
-            .unwrap_or_default()
-    }
-
     /// Each group's key, counts and points of every kind added together (for a table whose
     /// rows are point kinds, where that sum is the kind's own).
     pub fn each(&self) -> impl Iterator<Item = (Vec<&str>, Counts, PointsSum)> {
@@ -269,9 +261,8 @@ impl Tally {
         dims
     }
 
-    /// Header and rows, shared by the table and CSV renderings.
-    pub fn rows(&self, with_total: bool) -> (Vec<String>, Vec<Vec<String>>) {
-        let kinds = self.point_kinds();
+    /// The header: dimensions, counts, then `KIND_points` per point kind (sorted).
+    fn header(&self, kinds: &[String]) -> Vec<String> {
         let mut header: Vec<String> = self.dimensions().into_iter().map(String::from).collect();
         header.extend(
             [
@@ -285,56 +276,92 @@ impl Tally {
             .map(String::from),
         );
         header.extend(kinds.iter().map(|k| format!("{k}_points")));
-        let row = |key: Vec<String>, t: &GroupTotals| {
-            let mut r = key;
-            r.extend(t.counts.cells().map(|n| n.to_string()));
-            r.extend(kinds.iter().map(|k| self.points_of(t, k).to_string()));
-            r
-        };
-        let mut rows: Vec<Vec<String>> = self
-            .groups
+        header
+    }
+
+    /// Where each of `kinds` (sorted names) is in a group's points.
+    fn columns(&self, kinds: &[String]) -> Vec<Option<usize>> {
+        kinds
             .iter()
-            .map(|(k, t)| row(k.split(SEP).map(String::from).collect(), t))
-            .collect();
-        if with_total {
+            .map(|k| self.kinds.iter().position(|x| x == k))
+            .collect()
+    }
+
+    /// One row's cells: `key`, the counts, points per column.
+    fn row(key: Vec<String>, t: &GroupTotals, columns: &[Option<usize>]) -> Vec<String> {
+        let mut r = key;
+        r.extend(t.counts.cells().map(|n| n.to_string()));
+        r.extend(columns.iter().map(|c| {
+            c.and_then(|i| t.points.get(i).copied())
+                .unwrap_or_default()
+                .to_string()
+        }));
+        r
+    }
+
+    /// Each row, made as it is written (so writing takes no memory beyond the tally), then
+    /// the total row when asked.
+    fn rows<'s>(
+        &'s self,
+        columns: &'s [Option<usize>],
+        with_total: bool,
+    ) -> impl Iterator<Item = Vec<String>> + 's {
+        let total = with_total.then(|| {
             let mut key = vec!["-".to_string(); self.dimensions().len()];
             if let Some(first) = key.first_mut() {
                 *first = "total".to_string();
             }
-            rows.push(row(key, &self.total()));
-        }
-        (header, rows)
+            Self::row(key, &self.total(), columns)
+        });
+        self.groups
+            .iter()
+            .map(move |(k, t)| Self::row(k.split(SEP).map(String::from).collect(), t, columns))
+            .chain(total)
     }
 
-    /// The tally written in `format`.
-    pub fn render(&self, format: TallyFormat) -> String {
+    /// Writes the tally in `format`.
+    pub fn write(&self, format: TallyFormat, out: &mut dyn std::io::Write) -> std::io::Result<()> {
         match format {
-            TallyFormat::Table => self.render_table(),
-            TallyFormat::Csv => self.render_csv(),
-            TallyFormat::Json => self.render_json(),
+            TallyFormat::Table => self.write_table(out),
+            TallyFormat::Csv => self.write_csv(out),
+            TallyFormat::Json => {
+                serde_json::to_writer_pretty(&mut *out, &DocView(self))?;
+                out.write_all(b"\n")
+            }
         }
     }
 
-    fn render_table(&self) -> String {
-        let (header, mut rows) = self.rows(true);
+    /// The tally in `format`, as text.
+    pub fn render(&self, format: TallyFormat) -> String {
+        let mut out = Vec::new();
+        self.write(format, &mut out).expect("writing to memory");
+        String::from_utf8(out).expect("tallies are UTF-8")
+    }
+
+    fn write_table(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        let kinds = self.point_kinds();
+        let columns = self.columns(&kinds);
+        let header = self.header(&kinds);
         let dims = self.dimensions().len();
         // Miner and model names come from job files.
-        for r in &mut rows {
+        let safe = |mut r: Vec<String>| {
             for cell in r.iter_mut().take(dims) {
                 if let std::borrow::Cow::Owned(safe) = terminal_safe(cell) {
                     *cell = safe;
                 }
             }
-        }
+            r
+        };
+        // Two passes: the widths, then the rows.
         let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-        for r in &rows {
+        for r in self.rows(&columns, true).map(safe) {
             for (i, c) in r.iter().enumerate() {
                 widths[i] = widths[i].max(c.chars().count());
             }
         }
-        let mut out = String::new();
-        for r in std::iter::once(&header).chain(&rows) {
-            let mut line = String::new();
+        let mut line = String::new();
+        let mut write_row = |r: &[String]| {
+            line.clear();
             for (i, c) in r.iter().enumerate() {
                 if i < dims {
                     let _ = write!(line, "{c:<w$}  ", w = widths[i]);
@@ -342,81 +369,52 @@ impl Tally {
                     let _ = write!(line, "{c:>w$}  ", w = widths[i]);
                 }
             }
-            out.push_str(line.trim_end());
-            out.push('\n');
-        }
-        out
-    }
-
-    fn render_csv(&self) -> String {
-        let (header, rows) = self.rows(false);
-        let dims = self.dimensions().len();
-        let mut w = csv::Writer::from_writer(Vec::new());
-        let _ = w.write_record(&header);
-        for r in rows {
-            let r: Vec<_> = r
-                .iter()
-                .enumerate()
-                .map(|(i, c)| if i < dims { csv_safe(c) } else { c.into() })
-                .collect();
-            let _ = w.write_record(r.iter().map(|c| c.as_bytes()));
-        }
-        String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
-    }
-
-    fn doc(&self) -> TallyDoc {
-        let kinds = self.point_kinds();
-        // Every group names every point kind of the tally (0 where it earned none), so a
-        // partial's text does not depend on which kinds its own jobs happened to earn.
-        let points = |t: &GroupTotals| -> BTreeMap<String, String> {
-            kinds
-                .iter()
-                .map(|k| (k.clone(), self.points_of(t, k).to_string()))
-                .collect()
+            let end = line.trim_end().len();
+            line.truncate(end);
+            line.push('\n');
+            out.write_all(line.as_bytes())
         };
-        let dims = self.dimensions();
-        TallyDoc {
-            schema_version: TALLY_SCHEMA_VERSION,
-            by: self.by.clone(),
-            at: self.at.clone(),
-            rulesets: self.rulesets.iter().cloned().collect(),
-            groups: self
-                .groups
-                .iter()
-                .map(|(key, t)| {
-                    let mut parts = key.split(SEP);
-                    let ruleset = if self.per_ruleset {
-                        parts.next().map(String::from)
-                    } else {
-                        None
-                    };
-                    GroupDoc {
-                        group: dims
-                            .iter()
-                            .skip(usize::from(self.per_ruleset))
-                            .map(|d| d.to_string())
-                            .zip(parts.map(String::from))
-                            .collect(),
-                        ruleset,
-                        counts: t.counts,
-                        points: points(t),
-                    }
-                })
-                .collect(),
-            total: {
-                let t = self.total();
-                TotalDoc {
-                    counts: t.counts,
-                    points: points(&t),
-                }
-            },
+        write_row(&header)?;
+        for r in self.rows(&columns, true).map(safe) {
+            write_row(&r)?;
         }
+        Ok(())
     }
 
-    fn render_json(&self) -> String {
-        let mut s = serde_json::to_string_pretty(&self.doc()).expect("a tally serializes");
-        s.push('\n');
-        s
+    fn write_csv(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        let kinds = self.point_kinds();
+        let columns = self.columns(&kinds);
+        let dims = self.dimensions().len();
+        let mut w = csv::Writer::from_writer(out);
+        w.write_record(self.header(&kinds))?;
+        for r in self.rows(&columns, false) {
+            w.write_record(r.iter().enumerate().map(|(i, c)| {
+                if i < dims {
+                    csv_safe(c).into_owned()
+                } else {
+                    c.clone()
+                }
+            }))?;
+        }
+        w.flush()
+    }
+
+    /// Each point kind (sorted) with its sum in `t`, as exact decimal strings. Every group
+    /// names every point kind of the tally (0 where it earned none), so a partial's text does
+    /// not depend on which kinds its own jobs happened to earn.
+    fn points_doc(
+        t: &GroupTotals,
+        kinds: &[String],
+        columns: &[Option<usize>],
+    ) -> BTreeMap<String, String> {
+        kinds
+            .iter()
+            .zip(columns)
+            .map(|(k, c)| {
+                let p = c.and_then(|i| t.points.get(i).copied()).unwrap_or_default();
+                (k.clone(), p.to_string())
+            })
+            .collect()
     }
 
     /// Reads a partial written by `tally --format json` (or `merge --format json`).
@@ -538,6 +536,63 @@ impl Tally {
     }
 }
 
+/// The JSON partial of a tally, serialized group by group without building it first.
+struct DocView<'t>(&'t Tally);
+
+impl Serialize for DocView<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let t = self.0;
+        let mut doc = s.serialize_struct("TallyDoc", 6)?;
+        doc.serialize_field("schema_version", &TALLY_SCHEMA_VERSION)?;
+        doc.serialize_field("by", &t.by)?;
+        doc.serialize_field("at", &t.at)?;
+        doc.serialize_field("rulesets", &t.rulesets)?;
+        doc.serialize_field("groups", &GroupsView(t))?;
+        let total = t.total();
+        let kinds = t.point_kinds();
+        let columns = t.columns(&kinds);
+        doc.serialize_field(
+            "total",
+            &TotalDoc {
+                counts: total.counts,
+                points: Tally::points_doc(&total, &kinds, &columns),
+            },
+        )?;
+        doc.end()
+    }
+}
+
+struct GroupsView<'t>(&'t Tally);
+
+impl Serialize for GroupsView<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let t = self.0;
+        let dims = t.dimensions();
+        let kinds = t.point_kinds();
+        let columns = t.columns(&kinds);
+        s.collect_seq(t.groups.iter().map(|(key, totals)| {
+            let mut parts = key.split(SEP);
+            let ruleset = if t.per_ruleset {
+                parts.next().map(String::from)
+            } else {
+                None
+            };
+            GroupDoc {
+                group: dims
+                    .iter()
+                    .skip(usize::from(t.per_ruleset))
+                    .map(|d| d.to_string())
+                    .zip(parts.map(String::from))
+                    .collect(),
+                ruleset,
+                counts: totals.counts,
+                points: Tally::points_doc(totals, &kinds, &columns),
+            }
+        }))
+    }
+}
+
 /// `"123.456000"` as exact micro-points (may be any size; sums never round).
 fn parse_sum(text: &str) -> Result<PointsSum, String> {
     let bad = || format!("`{text}` is not a decimal with at most 6 fractional digits");
@@ -561,8 +616,8 @@ fn parse_sum(text: &str) -> Result<PointsSum, String> {
     Ok(PointsSum::from_micros(if neg { -micros } else { micros }))
 }
 
-/// The JSON partial.
-#[derive(Debug, Serialize, Deserialize)]
+/// The JSON partial, as read.
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TallyDoc {
     schema_version: u32,
