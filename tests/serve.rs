@@ -929,3 +929,50 @@ fn a_fifo_or_a_symlink_loop_in_the_rules_is_a_failed_reload_not_a_hang() {
     let (status, _) = s.get("/healthz");
     assert_eq!(status, 200);
 }
+
+#[test]
+fn a_slow_file_by_file_copy_is_read_once_whole() {
+    // `cp -r` or a CI checkout writes file by file; with pauses longer than the debounce,
+    // each pause used to publish half a rule set (#11). Now the watcher waits until the tree
+    // has been quiet for `QUIET` before it reads.
+    let tmp = tempfile::tempdir().unwrap();
+    let rules = tmp.path().join("rules");
+    copy_rules_to(&rules);
+    let s = Server::start(&rules, &[]);
+    let before = s.rules()["ruleset"].clone();
+    for rel in [
+        "families/sd15.toml",
+        "families/sdxl10.toml",
+        "families/composite15.toml",
+        "catalog.toml",
+    ] {
+        let path = rules.join(rel);
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str("\n# copied\n");
+        std::fs::write(&path, text).unwrap();
+        // Longer than the 150 ms debounce, shorter than the 400 ms quiet window.
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    let r = poll(10, "the copy to be active", || {
+        let r = s.rules();
+        (r["ruleset"] != before).then_some(r)
+    });
+    // Give a stray second reload the time it would need to show.
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    let r2 = s.rules();
+    assert_eq!(r2["ruleset"], r["ruleset"]);
+    assert_eq!(
+        (
+            r2["reloads"]["ok"].as_u64(),
+            r2["reloads"]["failed"].as_u64()
+        ),
+        (Some(1), Some(0)),
+        "one reload of the whole copy: {}",
+        s.log()
+    );
+    assert_eq!(
+        r2["last_files"]["modified"].as_array().map(Vec::len),
+        Some(4),
+        "{r2}"
+    );
+}

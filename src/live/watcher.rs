@@ -12,14 +12,52 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use notify::event::{AccessKind, AccessMode};
 use notify::{EventKind, RecursiveMode};
 use notify_debouncer_full::{DebounceEventResult, new_debouncer};
 
-/// How long a burst of file events must be quiet before the callback runs.
+/// How long a burst of file events must be quiet before it is reported.
 pub const DEBOUNCE: Duration = Duration::from_millis(150);
+
+/// After a burst, how long no further event may arrive before the rules are read: a slow,
+/// non-atomic copy (`cp -r`, rsync, a CI checkout writing file by file) pauses between files,
+/// and reading in such a pause would see half a rule set.
+pub const QUIET: Duration = Duration::from_millis(400);
+
+/// The longest the watcher waits for quiet; a directory that never stops changing is read
+/// anyway (validation still refuses a broken set).
+pub const MAX_SETTLE: Duration = Duration::from_secs(10);
+
+/// Whether events matter for the rules, and whether any touched the directory itself or a
+/// symlink on its path (then the watches are re-pointed).
+fn classify(result: &DebounceEventResult, watched: &Targets) -> (bool, bool) {
+    match result {
+        Ok(evs) => {
+            let rel: Vec<_> = evs
+                .iter()
+                .filter(|e| relevant_kind(&e.kind))
+                .filter(|e| e.paths.iter().any(|p| watched.matters(p)))
+                .collect();
+            for e in &rel {
+                tracing::debug!(kind = ?e.kind, paths = ?e.paths, "rules file event");
+            }
+            let top = rel.iter().any(|e| {
+                e.paths
+                    .iter()
+                    .any(|p| watched.names.contains(p) || Some(p) == watched.root.as_ref())
+            });
+            (!rel.is_empty(), top)
+        }
+        Err(errs) => {
+            for e in errs {
+                tracing::warn!(error = %e, "file watch error; reloading to be safe");
+            }
+            (true, true)
+        }
+    }
+}
 
 enum Msg {
     Events(DebounceEventResult),
@@ -185,35 +223,41 @@ impl RulesWatcher {
             .name("rules-watcher".into())
             .spawn(move || {
                 while let Ok(Msg::Events(result)) = rx.recv() {
-                    let now = Targets::of(&dir);
-                    let moved = now != watched;
-                    let (relevant, at_top) = match &result {
-                        Ok(evs) => {
-                            let rel: Vec<_> = evs
-                                .iter()
-                                .filter(|e| relevant_kind(&e.kind))
-                                .filter(|e| e.paths.iter().any(|p| watched.matters(p)))
-                                .collect();
-                            for e in &rel {
-                                tracing::debug!(kind = ?e.kind, paths = ?e.paths, "rules file event");
-                            }
-                            let top = rel.iter().any(|e| {
-                                e.paths.iter().any(|p| {
-                                    watched.names.contains(p) || Some(p) == watched.root.as_ref()
-                                })
-                            });
-                            (!rel.is_empty(), top)
-                        }
-                        Err(errs) => {
-                            for e in errs {
-                                tracing::warn!(error = %e, "file watch error; reloading to be safe");
-                            }
-                            (true, true)
-                        }
-                    };
+                    let (relevant, mut at_top) = classify(&result, &watched);
+                    let mut now = Targets::of(&dir);
+                    let mut moved = now != watched;
                     if !(relevant || moved) {
                         continue;
                     }
+                    // Wait until the tree is quiet: a slow, file-by-file copy of a rule set
+                    // must be read whole, not half copied (#11). Each further change to the
+                    // rules restarts the wait, up to `MAX_SETTLE` in all.
+                    let settle_until = Instant::now() + MAX_SETTLE;
+                    let mut quiet_until = Instant::now() + QUIET;
+                    loop {
+                        let wait = quiet_until
+                            .min(settle_until)
+                            .saturating_duration_since(Instant::now());
+                        if wait.is_zero() {
+                            break;
+                        }
+                        match rx.recv_timeout(wait) {
+                            Ok(Msg::Events(more)) => {
+                                let (changed, top) = classify(&more, &watched);
+                                at_top |= top;
+                                if changed {
+                                    quiet_until = Instant::now() + QUIET;
+                                }
+                            }
+                            Ok(Msg::Stop) | Err(mpsc::RecvTimeoutError::Disconnected) => {
+                                debouncer.stop();
+                                return;
+                            }
+                            Err(mpsc::RecvTimeoutError::Timeout) => break,
+                        }
+                    }
+                    now = Targets::of(&dir);
+                    moved |= now != watched;
                     // Re-point the watches first (the path may lead somewhere new, or the
                     // directory was replaced), so a change made during the reload is seen.
                     if moved || at_top {
@@ -226,7 +270,9 @@ impl RulesWatcher {
                     // A panic in one reload must not end the watch: the next save retries.
                     let run = std::panic::AssertUnwindSafe(&mut on_change);
                     if std::panic::catch_unwind(run).is_err() {
-                        tracing::error!("reloading the rules panicked; the last good rules stay active");
+                        tracing::error!(
+                            "reloading the rules panicked; the last good rules stay active"
+                        );
                     }
                 }
                 debouncer.stop();
