@@ -76,8 +76,9 @@ fn main() {
     }
     summary(
         &format!(
-            "save → active (rename-save, {} ms debounce)",
-            jobpoints::internals::DEBOUNCE.as_millis()
+            "save → active (rename-save, {} ms debounce + {} ms quiet)",
+            jobpoints::internals::DEBOUNCE.as_millis(),
+            jobpoints::internals::QUIET.as_millis()
         ),
         latencies,
     );

@@ -65,7 +65,7 @@ pub mod internals {
     pub use crate::ledger::synth;
     pub use crate::ledger::tally::{GroupBy, PartialTally, Tally, TallyFormat};
     pub use crate::live::handle::{ReloadOutcome, RulesHandle};
-    pub use crate::live::watcher::{DEBOUNCE, RulesWatcher};
+    pub use crate::live::watcher::{DEBOUNCE, QUIET, RulesWatcher};
     pub use crate::review::changes::{Entity, Op, RuleSetChange, diff_rules};
     pub use crate::rules::diagnostic::render_human;
     pub use crate::rules::files::is_rule_file;
