@@ -16,8 +16,9 @@
 //! (d) `plain` (with `--plain`): every job through the JSON tree and the rhai interpreter,
 //!     single-threaded.
 //! The machine is shared and noisy, so the scorers run in interleaved rounds (a, b, c, a, b,
-//! c, ...) and the report quotes each one's median (and best); every scorer's output is
-//! checked byte for byte against the others.
+//! c, ...) and the report quotes each one's median (and best), with the median CPU time per
+//! job (all threads), which other work on the machine disturbs less than wall time; every
+//! scorer's output is checked byte for byte against the others.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -110,11 +111,31 @@ impl Checksum {
     }
 }
 
-/// One timed run: seconds, jobs and output bytes.
+/// One timed run: wall seconds, CPU seconds of the whole process, jobs and output bytes.
 struct Run {
     secs: f64,
+    cpu: f64,
     jobs: u64,
     bytes: u64,
+}
+
+/// CPU time (user + system) this process has used, in seconds, over all its threads, living
+/// and finished: robust where wall time is not, on a machine shared with other work. Linux
+/// only (NaN elsewhere); resolution 10 ms.
+fn cpu_secs() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return f64::NAN;
+    };
+    // Fields after the command name (which may contain spaces): utime and stime are the
+    // 12th and 13th, in clock ticks (100 per second on Linux).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let tick = |i: usize| {
+        f.get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
+    (tick(11) + tick(12)) / 100.0
 }
 
 /// A scorer under comparison: runs over the whole ledger, handing JSONL chunks out in order,
@@ -125,6 +146,7 @@ type Contender<'c> = &'c dyn Fn(&mut dyn FnMut(&[u8])) -> u64;
 fn timed(score: Contender<'_>) -> Run {
     let mut sink = io::sink();
     let mut bytes = 0u64;
+    let cpu = cpu_secs();
     let start = Instant::now();
     let jobs = score(&mut |chunk: &[u8]| {
         bytes += chunk.len() as u64;
@@ -132,6 +154,7 @@ fn timed(score: Contender<'_>) -> Run {
     });
     Run {
         secs: start.elapsed().as_secs_f64(),
+        cpu: cpu_secs() - cpu,
         jobs,
         bytes,
     }
@@ -237,6 +260,7 @@ fn main() {
     );
 
     let mut secs: Vec<Vec<f64>> = vec![Vec::new(); contenders.len()];
+    let mut cpus: Vec<Vec<f64>> = vec![Vec::new(); contenders.len()];
     let mut jobs = 0;
     for round in 0..args.runs.max(1) {
         for (i, (name, f)) in contenders.iter().enumerate() {
@@ -245,19 +269,21 @@ fn main() {
             }
             let r = timed(*f);
             eprintln!(
-                "  round {round} {name:<7} {} jobs in {:.3} s ({:.0} jobs/s, {} bytes out)",
+                "  round {round} {name:<7} {} jobs in {:.3} s ({:.0} jobs/s, {:.0} ns CPU/job, {} bytes out)",
                 r.jobs,
                 r.secs,
                 r.jobs as f64 / r.secs,
+                r.cpu * 1e9 / r.jobs as f64,
                 r.bytes
             );
             jobs = r.jobs;
             secs[i].push(r.secs);
+            cpus[i].push(r.cpu);
         }
     }
     let rate = |s: f64| jobs as f64 / s;
     let mut medians = Vec::new();
-    for ((name, _), s) in contenders.iter().zip(&mut secs) {
+    for (((name, _), s), c) in contenders.iter().zip(&mut secs).zip(&mut cpus) {
         if s.is_empty() {
             medians.push(f64::NAN);
             continue;
@@ -266,10 +292,11 @@ fn main() {
         let med = median(s);
         medians.push(med);
         println!(
-            "{name:<7} {:>10.0} jobs/s median  ({:>10.0} best; {:.0} ns of wall time per job)",
+            "{name:<7} {:>10.0} jobs/s median  ({:>10.0} best; {:.0} ns of wall time, {:.0} ns of CPU per job)",
             rate(med),
             rate(best),
-            med * 1e9 / jobs as f64
+            med * 1e9 / jobs as f64,
+            median(c) * 1e9 / jobs as f64
         );
     }
     println!(
