@@ -22,12 +22,13 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::io::{self, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use jobpoints::internals::{
-    BorrowedJob, BorrowedValue, JobReader, JobRecord, LineScorer, RuleFiles, ScoreContext,
+    BorrowedJob, BorrowedValue, Fields, JobReader, JobRecord, LineScorer, RuleFiles, ScoreContext,
     ScoreRef, Scorer, load, parse_time_exact, run_ledger, utc_string, write_jsonl,
 };
 use jobpoints::{Points, Status};
@@ -374,6 +375,8 @@ struct NativeVersion {
     label: &'static str,
     /// `None`: an explicit no-rule version.
     multiplier: Option<f64>,
+    /// The `no_rule` reason of a no-rule version, written once.
+    reason: &'static str,
 }
 
 struct NativeRule {
@@ -395,6 +398,11 @@ fn v(from: i64, label: &'static str, multiplier: Option<f64>) -> NativeVersion {
         from,
         label,
         multiplier,
+        reason: if multiplier.is_none() {
+            Box::leak(no_rule_reason(label).into_boxed_str())
+        } else {
+            ""
+        },
     }
 }
 
@@ -405,6 +413,8 @@ struct NativeScorer<'a> {
     /// Malformed lines (about 1% of the ledger) take the same plain path in both scorers:
     /// producing their error messages is parsing, not scoring.
     plain: Scorer<'a>,
+    /// The rule set's hash needs no JSON escaping (checked once, as jobpoints does).
+    hash_verbatim: bool,
 }
 
 /// The `no_rule` reasons of the shipped rules, written out as the rule files state them.
@@ -587,6 +597,9 @@ impl<'a> NativeScorer<'a> {
             hash,
             models,
             plain,
+            hash_verbatim: hash
+                .bytes()
+                .all(|c| c.is_ascii_graphic() && c != b'"' && c != b'\\'),
         }
     }
 }
@@ -611,8 +624,8 @@ struct NativeJob<'j> {
 
 impl<'j> NativeJob<'j> {
     /// Through jobpoints' own borrowing parser, so (b) parses exactly as (a) does.
-    fn from_fast(bytes: &'j [u8]) -> Option<NativeJob<'j>> {
-        let job = BorrowedJob::parse(bytes)?;
+    fn from_fast(text: &'j str, fields: &mut Fields) -> Option<NativeJob<'j>> {
+        let job = BorrowedJob::parse(text, fields)?;
         let int = |k: &str| match job.value(k) {
             Some(BorrowedValue::Int(i)) => Some(i),
             _ => None,
@@ -678,6 +691,7 @@ impl<'j> NativeJob<'j> {
 struct NativeScratch {
     when: String,
     reason: String,
+    fields: Fields,
 }
 
 impl<'a> NativeScorer<'a> {
@@ -690,7 +704,7 @@ impl<'a> NativeScorer<'a> {
         scratch: &mut NativeScratch,
         emit: &mut dyn FnMut(&ScoreRef<'_>),
     ) -> bool {
-        let NativeScratch { when, reason } = scratch;
+        let NativeScratch { when, reason, .. } = scratch;
         let mut s = ScoreRef {
             file: None,
             line,
@@ -708,6 +722,8 @@ impl<'a> NativeScorer<'a> {
             field: None,
             completed_at: None,
             trace: None,
+            // Its strings come from a parser that borrows only unescaped strings.
+            verbatim: self.hash_verbatim,
         };
         if job.model.trim().is_empty() {
             return false;
@@ -736,7 +752,9 @@ impl<'a> NativeScorer<'a> {
                 None => {
                     s.family = Some(family_rule.family);
                     s.kind = Some(family_rule.kind);
-                    *reason = format!(
+                    reason.clear();
+                    let _ = write!(
+                        reason,
                         "no version of rule `{}` is in force at {}; the first takes effect {}",
                         family_rule.family,
                         jobpoints::internals::utc_date(at),
@@ -755,8 +773,7 @@ impl<'a> NativeScorer<'a> {
         s.kind = Some(rule.kind);
         s.rule = Some(version.label);
         let Some(multiplier) = version.multiplier else {
-            *reason = no_rule_reason(version.label);
-            s.reason = Some(reason.as_str());
+            s.reason = Some(version.reason);
             emit(&s);
             return true;
         };
@@ -767,14 +784,17 @@ impl<'a> NativeScorer<'a> {
                 };
                 let pixels = w * h;
                 if pixels < 262_144 || steps < 20 {
-                    let mut missed = Vec::new();
+                    reason.clear();
+                    reason.push_str("below threshold: ");
                     if pixels < 262_144 {
-                        missed.push(format!("pixels {} < min 262144", pixels as f64));
+                        let _ = write!(reason, "pixels {pixels} < min 262144");
                     }
                     if steps < 20 {
-                        missed.push(format!("steps {} < min 20", steps as f64));
+                        if pixels < 262_144 {
+                            reason.push_str(", ");
+                        }
+                        let _ = write!(reason, "steps {steps} < min 20");
                     }
-                    *reason = format!("below threshold: {}", missed.join(", "));
                     s.status = Status::BelowThreshold;
                     s.reason = Some(reason.as_str());
                     emit(&s);
@@ -810,12 +830,25 @@ impl<'a> LineScorer for NativeScorer<'a> {
         bytes: &[u8],
         emit: &mut dyn FnMut(&ScoreRef<'_>),
     ) {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => self.score_text(ctx, line, text, emit),
+            Err(_) => self.plain.score_line(&mut ctx.1, line, bytes, emit),
+        }
+    }
+
+    fn score_text(
+        &self,
+        ctx: &mut Self::Ctx,
+        line: u64,
+        text: &str,
+        emit: &mut dyn FnMut(&ScoreRef<'_>),
+    ) {
         // Malformed lines (about 1% of the ledger) take the same plain path in every scorer:
         // producing their error messages is parsing, not scoring.
-        let done = NativeJob::from_fast(bytes)
+        let done = NativeJob::from_fast(text, &mut ctx.0.fields)
             .is_some_and(|job| self.score_native(&job, line, &mut ctx.0, emit));
         if !done {
-            self.plain.score_line(&mut ctx.1, line, bytes, emit);
+            self.plain.score_text(&mut ctx.1, line, text, emit);
         }
     }
 

@@ -41,7 +41,7 @@ pub mod internals {
     pub use crate::cli::main as cli_main;
     pub use crate::engine::formula::sandbox::{Limits, hardened_engine};
     pub use crate::engine::formula::{EvalContext, Observed, Outcome, Program, evaluate};
-    pub use crate::engine::job::borrowed::{BorrowedJob, BorrowedValue};
+    pub use crate::engine::job::borrowed::{BorrowedJob, BorrowedValue, Fields};
     pub use crate::engine::job::strict::{JobRecord, MAX_LINE_BYTES, StrictJob, parse_line};
     pub use crate::engine::job::{JobError, JobSource};
     pub use crate::engine::model::{

@@ -8,6 +8,7 @@
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
+use std::ops::Range;
 use std::path::Path;
 
 use crate::engine::job::strict::{
@@ -40,6 +41,8 @@ pub struct JobReader<R> {
     /// Lines consumed so far.
     line: u64,
     buf: Vec<u8>,
+    /// The start of a line that the last block cut off, for the next block.
+    carry: Vec<u8>,
     /// An I/O error that ended reading, reported once by the caller.
     pub io_error: Option<io::Error>,
 }
@@ -51,6 +54,7 @@ impl<R: BufRead> JobReader<R> {
             mode: Mode::Start,
             line: 0,
             buf: Vec::with_capacity(1024),
+            carry: Vec::new(),
             io_error: None,
         }
     }
@@ -170,6 +174,131 @@ impl<R: BufRead> JobReader<R> {
             Mode::Done => None,
         }
     }
+
+    /// The next item for the parallel pipeline: like [`Self::next_raw`], except that JSONL
+    /// after the first line comes as a block of whole raw lines, about `target` bytes,
+    /// appended to `out` for a worker to cut with [`block_lines`]. The reader thread copies
+    /// no line and parses nothing.
+    pub fn next_block(&mut self, out: &mut Vec<u8>, target: usize) -> Option<Chunk> {
+        match self.mode {
+            Mode::Lines => self.read_block(out, target).map(Chunk::Block),
+            _ => self.next_raw(out).map(|item| match item {
+                RawItem::Line(line) => Chunk::Line(line),
+                RawItem::Record(r) => Chunk::Record(r),
+            }),
+        }
+    }
+
+    /// Appends whole lines (each with its `\n`, the last one at the end of input without) to
+    /// `out`, at least `target` bytes unless the input ends; returns the number of the first.
+    /// A line longer than [`MAX_LINE_BYTES`] + 1 keeps only its first `MAX_LINE_BYTES + 2`
+    /// bytes (enough for [`line_text`] to know it is overlong) and the rest is skipped unread,
+    /// so memory stays bounded.
+    fn read_block(&mut self, out: &mut Vec<u8>, target: usize) -> Option<u64> {
+        let first = self.line + 1;
+        let start = out.len();
+        out.append(&mut self.carry);
+        // Where the line being read starts, and how far it has been searched for its end.
+        let mut line_start = start;
+        let mut searched = start;
+        let mut eof = false;
+        loop {
+            // Count and pass the complete lines read so far.
+            for i in memchr::memchr_iter(b'\n', &out[searched..]) {
+                line_start = searched + i + 1;
+                self.line += 1;
+            }
+            searched = out.len();
+            if out.len() - line_start > MAX_LINE_BYTES + 1 {
+                // Overlong: keep what marks it overlong, drop the rest of it.
+                out.truncate(line_start + MAX_LINE_BYTES + 2);
+                skip_line(&mut self.input);
+                out.push(b'\n');
+                self.line += 1;
+                line_start = out.len();
+                searched = out.len();
+            }
+            if eof || (out.len() - start >= target && line_start > start) {
+                break;
+            }
+            // Read straight into the block (a BufReader passes large reads through).
+            let len = out.len();
+            let want = (target + start).saturating_sub(len).max(1 << 16);
+            out.resize(len + want, 0);
+            match self.input.read(&mut out[len..]) {
+                Ok(0) => {
+                    out.truncate(len);
+                    eof = true;
+                }
+                Ok(n) => out.truncate(len + n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => out.truncate(len),
+                Err(e) => {
+                    out.truncate(len);
+                    self.io_error = Some(e);
+                    // The line being read is incomplete: it is not a job.
+                    out.truncate(line_start);
+                    self.mode = Mode::Done;
+                    return (line_start > start).then_some(first);
+                }
+            }
+        }
+        if eof {
+            self.mode = Mode::Done;
+            if line_start < out.len() {
+                // The last line, without a line end.
+                self.line += 1;
+            }
+        } else {
+            // Keep the partial last line for the next block.
+            self.carry.extend_from_slice(&out[line_start..]);
+            out.truncate(line_start);
+        }
+        (out.len() > start).then_some(first)
+    }
+}
+
+/// An item from [`JobReader::next_block`].
+#[derive(Debug)]
+pub enum Chunk {
+    /// The first JSONL line (already cut, its bytes appended), with its line number.
+    Line(u64),
+    /// Whole raw JSONL lines (appended), with the number of the first; see [`block_lines`].
+    Block(u64),
+    /// A record already parsed (from a JSON array or document).
+    Record(JobRecord),
+}
+
+/// The text of a raw JSONL line (without its `\n`), as the reader gives it: trailing line
+/// ends removed, and a line longer than [`MAX_LINE_BYTES`] + 1 bytes cut to that length
+/// (which makes it invalid) without removing anything. Blank lines are not jobs.
+pub fn line_text(raw: &[u8]) -> Option<&[u8]> {
+    let text = if raw.len() > MAX_LINE_BYTES + 1 {
+        &raw[..MAX_LINE_BYTES + 1]
+    } else {
+        let end = raw
+            .iter()
+            .rposition(|&c| c != b'\r' && c != b'\n')
+            .map_or(0, |i| i + 1);
+        &raw[..end]
+    };
+    (!is_blank(text)).then_some(text)
+}
+
+/// The jobs of a block from [`JobReader::next_block`] whose first line is `first`: each
+/// job's line number and where its text is in the block (see [`line_text`]), blank lines left
+/// out.
+pub fn block_lines(block: &[u8], first: u64) -> impl Iterator<Item = (u64, Range<usize>)> {
+    let mut start = 0;
+    let mut line = first;
+    let ends = memchr::memchr_iter(b'\n', block)
+        .chain((block.last().is_some_and(|&c| c != b'\n')).then_some(block.len()));
+    ends.filter_map(move |end| {
+        let from = start;
+        let n = line;
+        start = end + 1;
+        line += 1;
+        line_text(&block[from..end]).map(|text| (n, from..from + text.len()))
+    })
 }
 
 enum Start {
