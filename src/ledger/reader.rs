@@ -202,13 +202,24 @@ impl<R: BufRead> JobReader<R> {
         let mut line_start = start;
         let mut searched = start;
         let mut eof = false;
+        let mut failed = None;
         loop {
-            // Count and pass the complete lines read so far.
-            for i in memchr::memchr_iter(b'\n', &out[searched..]) {
-                line_start = searched + i + 1;
-                self.line += 1;
+            // Count and pass the complete lines read so far (memchr counts without stopping
+            // at each match; then one search from the end).
+            let fresh = &out[searched..];
+            let lines = memchr::memchr_iter(b'\n', fresh).count();
+            if lines > 0 {
+                self.line += lines as u64;
+                line_start = searched + memchr::memrchr(b'\n', fresh).map_or(0, |i| i + 1);
             }
             searched = out.len();
+            if let Some(e) = failed {
+                self.io_error = Some(e);
+                // The line being read is incomplete: it is not a job.
+                out.truncate(line_start);
+                self.mode = Mode::Done;
+                return (line_start > start).then_some(first);
+            }
             if out.len() - line_start > MAX_LINE_BYTES + 1 {
                 // Overlong: keep what marks it overlong, drop the rest of it.
                 out.truncate(line_start + MAX_LINE_BYTES + 2);
@@ -221,25 +232,14 @@ impl<R: BufRead> JobReader<R> {
             if eof || (out.len() - start >= target && line_start > start) {
                 break;
             }
-            // Read straight into the block (a BufReader passes large reads through).
-            let len = out.len();
-            let want = (target + start).saturating_sub(len).max(1 << 16);
-            out.resize(len + want, 0);
-            match self.input.read(&mut out[len..]) {
-                Ok(0) => {
-                    out.truncate(len);
-                    eof = true;
-                }
-                Ok(n) => out.truncate(len + n),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => out.truncate(len),
-                Err(e) => {
-                    out.truncate(len);
-                    self.io_error = Some(e);
-                    // The line being read is incomplete: it is not a job.
-                    out.truncate(line_start);
-                    self.mode = Mode::Done;
-                    return (line_start > start).then_some(first);
-                }
+            // Straight into the block's spare capacity: no zeroing, and a BufReader passes
+            // large reads through.
+            let want = (target + start).saturating_sub(out.len()).max(1 << 16);
+            match (&mut self.input).take(want as u64).read_to_end(out) {
+                Ok(0) => eof = true,
+                Ok(_) => {}
+                // Whatever was read before the error is kept, up to its last whole line.
+                Err(e) => failed = Some(e),
             }
         }
         if eof {
@@ -617,6 +617,70 @@ mod tests {
         }
         assert_eq!(lines, [1, 2, 3]);
         assert_eq!(buf.len(), 13 + MAX_LINE_BYTES + 1 + 13);
+    }
+
+    /// Every JSONL job as `(line, text)`, read line by line (`next_raw`).
+    fn by_lines(input: &[u8]) -> Vec<(u64, Vec<u8>)> {
+        let mut reader = JobReader::new(input);
+        let mut out = Vec::new();
+        let mut buf = Vec::new();
+        while let Some(item) = reader.next_raw(&mut buf) {
+            if let RawItem::Line(n) = item {
+                out.push((n, std::mem::take(&mut buf)));
+            }
+        }
+        out
+    }
+
+    /// The same, read in blocks of about `target` bytes (`next_block`) and cut the way the
+    /// workers cut them; each block also ends where a line does.
+    fn by_blocks(input: &[u8], target: usize) -> Vec<(u64, Vec<u8>)> {
+        let mut reader = JobReader::new(BufReader::with_capacity(7, input));
+        let mut out = Vec::new();
+        loop {
+            let mut buf = Vec::new();
+            match reader.next_block(&mut buf, target) {
+                Some(Chunk::Line(n)) => out.push((n, buf)),
+                Some(Chunk::Block(first)) => {
+                    let ends_a_line = reader.carry.is_empty() || buf.last() == Some(&b'\n');
+                    assert!(ends_a_line, "a block ends at a line end");
+                    for (n, range) in block_lines(&buf, first) {
+                        out.push((n, buf[range].to_vec()));
+                    }
+                }
+                Some(Chunk::Record(_)) => panic!("JSONL"),
+                None => return out,
+            }
+        }
+    }
+
+    #[test]
+    fn blocks_cut_the_same_lines_as_line_by_line_reading() {
+        let mut long = b"{\"model\":\"".to_vec();
+        long.extend(std::iter::repeat_n(b'x', MAX_LINE_BYTES - 9));
+        // MAX_LINE_BYTES + 1 bytes with the `\r`s: stripped, it is MAX_LINE_BYTES - 1 long.
+        let mut fits = long.clone();
+        fits.extend_from_slice(b"\"\r\r\n");
+        // MAX_LINE_BYTES + 2 bytes before its `\n`: overlong, cut, nothing stripped.
+        let mut over = long.clone();
+        over.extend_from_slice(b"\"\r\r\r\n");
+        let mut blank_over = vec![b' '; MAX_LINE_BYTES + 5];
+        blank_over.push(b'\n');
+        let inputs: Vec<Vec<u8>> = vec![
+            b"\xEF\xBB\xBF{\"a\":1}\r\n{\"b\":2}\r\n\r\n  \t\n{\"c\":3}".to_vec(),
+            b"\n\n{\"a\":1}\n\x0c\n\r\r\n{\"b\":\"x\ry\"}\r\r\n{}\n".to_vec(),
+            b"{\"a\":1}\n\xEF\xBB\xBF{\"b\":2}\n{\"c\":\"\xff\"}\n{\"d\"".to_vec(),
+            [b"{}\n".to_vec(), fits, over.clone(), b"{}\n".to_vec()].concat(),
+            [b"{}\n".to_vec(), blank_over, b"{}".to_vec()].concat(),
+            [b"{}\n".to_vec(), over[..over.len() - 1].to_vec()].concat(),
+            b"{\"a\":1}\n".repeat(1000),
+        ];
+        for input in &inputs {
+            let want = by_lines(input);
+            for target in [1, 10, 100, 1 << 20] {
+                assert!(by_blocks(input, target) == want, "target {target}");
+            }
+        }
     }
 
     #[test]

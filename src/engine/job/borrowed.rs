@@ -38,12 +38,10 @@ pub struct Fields(Vec<Slot>);
 #[derive(Debug, Clone, Copy)]
 struct Slot {
     key: Key,
-    kind: Kind,
-    /// A string value's place in the line.
-    start: u32,
-    end: u32,
-    /// A number's bits (`i64`, `u64` or `f64`).
+    /// A number's bits (`i64`, `u64` or `f64`), or a string's place in the line (start in the
+    /// high half, end in the low half).
     bits: u64,
+    kind: Kind,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,20 +56,14 @@ enum Kind {
 
 impl Slot {
     fn new(key: Key, value: Scanned) -> Slot {
-        let (kind, start, end, bits) = match value {
-            Scanned::Null => (Kind::Null, 0, 0, 0),
-            Scanned::Int(i) => (Kind::Int, 0, 0, i as u64),
-            Scanned::BigUint(u) => (Kind::BigUint, 0, 0, u),
-            Scanned::Float(f) => (Kind::Float, 0, 0, f.to_bits()),
-            Scanned::Other => (Kind::Other, 0, 0, 0),
+        let (kind, bits) = match value {
+            Scanned::Null => (Kind::Null, 0),
+            Scanned::Int(i) => (Kind::Int, i as u64),
+            Scanned::BigUint(u) => (Kind::BigUint, u),
+            Scanned::Float(f) => (Kind::Float, f.to_bits()),
+            Scanned::Other => (Kind::Other, 0),
         };
-        Slot {
-            key,
-            kind,
-            start,
-            end,
-            bits,
-        }
+        Slot { key, bits, kind }
     }
 }
 
@@ -137,7 +129,7 @@ impl<'a, 'f> BorrowedJob<'a, 'f> {
             // The scanner cut the line at ASCII quotes: char boundaries.
             Kind::Str => self
                 .text
-                .get(slot.start as usize..slot.end as usize)
+                .get((slot.bits >> 32) as usize..slot.bits as u32 as usize)
                 .map_or(BorrowedValue::Other, BorrowedValue::Str),
             Kind::Other => BorrowedValue::Other,
         })
@@ -223,9 +215,22 @@ impl Key {
     /// Whether `self` (a key of the line `line`) is `other`, whose text is `text`.
     #[inline]
     fn same(&self, other: &Key, line: &[u8], text: &[u8]) -> bool {
-        self.len == other.len
-            && self.head == other.head
-            && (self.len <= 8 || &line[self.start as usize..][..self.len as usize] == text)
+        if self.len != other.len || self.head != other.head {
+            return false;
+        }
+        let (start, len) = (self.start as usize, self.len as usize);
+        match len {
+            0..=8 => true,
+            // The last eight bytes (overlapping the first eight): no call to memcmp.
+            9..=16 => {
+                let word = |b: &[u8], at: usize| {
+                    b.get(at..at + 8)
+                        .map(|w| u64::from_le_bytes(w.try_into().expect("8 bytes")))
+                };
+                word(line, start + len - 8) == word(text, len - 8)
+            }
+            _ => &line[start..][..len] == text,
+        }
     }
 }
 
@@ -316,35 +321,43 @@ fn scan(text: &str, out: &mut Vec<Slot>) -> Option<()> {
 #[inline(always)]
 fn scan_value(text: &str, i: usize, key: Key, out: &mut Vec<Slot>) -> Option<usize> {
     let b = text.as_bytes();
-    let (kind, start, end, bits, next) = match *b.get(i)? {
+    let (kind, bits, next) = match *b.get(i)? {
         b'"' => {
             let end = string_stop(b, i + 1);
             if b.get(end) != Some(&b'"') {
                 // An escape (or a raw control character, or no closing quote: broken JSON).
                 return rare_value(text, i, key, out);
             }
-            (Kind::Str, (i + 1) as u32, end as u32, 0, end + 1)
+            (Kind::Str, ((i as u64 + 1) << 32) | end as u64, end + 1)
         }
         b'-' | b'0'..=b'9' => {
-            let end = i + b[i..]
-                .iter()
-                .position(|c| !matches!(c, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
-                .unwrap_or(b.len() - i);
-            match small_int(&b[i..end]) {
-                Some(v) => (Kind::Int, 0, 0, v as u64, end),
-                None => return rare_value(text, i, key, out),
+            // `-?[1-9][0-9]{0,17}` or `0`, not followed by anything a number can go on with:
+            // an integer serde_json reads as exactly this value. Anything else is rare.
+            let neg = b[i] == b'-';
+            let digits = i + usize::from(neg);
+            let mut end = digits;
+            let mut v = 0i64;
+            while let Some(&c) = b.get(end) {
+                if !c.is_ascii_digit() {
+                    break;
+                }
+                v = v.wrapping_mul(10).wrapping_add(i64::from(c - b'0'));
+                end += 1;
             }
+            let n = end - digits;
+            if n == 0
+                || n > 18
+                || (b[digits] == b'0' && (n > 1 || neg))
+                || matches!(b.get(end), Some(b'.' | b'e' | b'E' | b'+' | b'-'))
+            {
+                return rare_value(text, i, key, out);
+            }
+            (Kind::Int, (if neg { -v } else { v }) as u64, end)
         }
-        b'n' if b[i..].starts_with(b"null") => (Kind::Null, 0, 0, 0, i + 4),
+        b'n' if b[i..].starts_with(b"null") => (Kind::Null, 0, i + 4),
         _ => return rare_value(text, i, key, out),
     };
-    out.push(Slot {
-        key,
-        kind,
-        start,
-        end,
-        bits,
-    });
+    out.push(Slot { key, bits, kind });
     Some(next)
 }
 
@@ -377,26 +390,6 @@ fn rare_value(text: &str, i: usize, key: Key, out: &mut Vec<Slot>) -> Option<usi
     };
     out.push(Slot::new(key, value));
     Some(next)
-}
-
-/// `-?[1-9][0-9]{0,17}` or `0`: the integers serde_json reads as exactly this value.
-#[inline]
-fn small_int(t: &[u8]) -> Option<i64> {
-    let (neg, digits) = match t.split_first()? {
-        (b'-', rest) => (true, rest),
-        _ => (false, t),
-    };
-    if digits.is_empty() || digits.len() > 18 || (digits[0] == b'0' && (digits.len() > 1 || neg)) {
-        return None;
-    }
-    let mut v = 0i64;
-    for &c in digits {
-        if !c.is_ascii_digit() {
-            return None;
-        }
-        v = v * 10 + i64::from(c - b'0');
-    }
-    Some(if neg { -v } else { v })
 }
 
 /// Reads the one value at `text[i..]` with serde_json; the value and where it ends.
