@@ -28,8 +28,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use jobpoints::internals::{
-    BorrowedJob, BorrowedValue, Fields, JobReader, JobRecord, LineScorer, RuleFiles, ScoreContext,
-    ScoreRef, Scorer, load, parse_time_exact, run_ledger, utc_string, write_jsonl,
+    BATCH_OUTPUT_BYTES, BorrowedJob, BorrowedValue, Fields, JobReader, JobRecord, LineScorer,
+    RuleFiles, ScoreContext, ScoreRef, Scorer, load, parse_time_exact, run_ledger, utc_string,
+    write_jsonl,
 };
 use jobpoints::{Points, Status};
 
@@ -189,7 +190,8 @@ fn through_pipeline<S: LineScorer>(
         threads,
         |s, c: &mut Vec<u8>| {
             if c.capacity() == 0 {
-                c.reserve(1 << 20);
+                // As `eval` does.
+                c.reserve(BATCH_OUTPUT_BYTES);
             }
             write_jsonl(c, s);
         },

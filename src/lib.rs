@@ -54,7 +54,7 @@ pub mod internals {
         ScoreContext, ScoreOptions, ScoreRef, Scorer, Trace, parse_job, score_record,
     };
     pub use crate::engine::time::{parse_time, parse_time_exact, utc_date, utc_string};
-    pub use crate::ledger::output::{EvalFormat, write_jsonl};
+    pub use crate::ledger::output::{BATCH_OUTPUT_BYTES, EvalFormat, write_jsonl};
     pub use crate::ledger::pipeline::{LineScorer, run_ledger, score_each};
     pub use crate::ledger::reader::{JobReader, RawItem, open_jobs};
     pub use crate::ledger::synth;
