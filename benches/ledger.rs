@@ -44,6 +44,8 @@ struct Args {
     rss_jobs: Option<u64>,
     /// Time only this scorer (for profiling).
     only: Option<String>,
+    /// Also time the readers alone, on one thread.
+    parsers: bool,
 }
 
 fn parse_args() -> Args {
@@ -56,6 +58,7 @@ fn parse_args() -> Args {
         dump: false,
         rss_jobs: None,
         only: None,
+        parsers: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -73,6 +76,7 @@ fn parse_args() -> Args {
             "--plain" => a.plain = true,
             "--dump" => a.dump = true,
             "--only" => a.only = Some(it.next().expect("a scorer name")),
+            "--parsers" => a.parsers = true,
             "--bench" => {} // passed by `cargo bench`
             other => panic!("unknown argument `{other}`"),
         }
@@ -329,9 +333,50 @@ fn main() {
             );
         }
     }
+    if args.parsers {
+        time_parsers(&path, args.runs);
+    }
     if let Some(n) = args.rss_jobs {
         rss_of_cli(n, args.seed, args.threads);
     }
+}
+
+/// Nanoseconds per line of each way of reading a ledger line, on one thread, the file in
+/// memory (median of `runs`): what the scanner costs next to serde_json.
+fn time_parsers(path: &Path, runs: usize) {
+    let bytes = std::fs::read(path).expect("read ledger");
+    let text = std::str::from_utf8(&bytes).expect("UTF-8");
+    let lines: Vec<&str> = text.lines().collect();
+    let mut fields = Fields::default();
+    let time = |name: &str, f: &mut dyn FnMut(&str) -> bool| {
+        let mut ns = Vec::new();
+        let mut read = 0;
+        for _ in 0..runs.max(1) {
+            let start = Instant::now();
+            read = lines.iter().filter(|l| f(std::hint::black_box(l))).count();
+            ns.push(start.elapsed().as_secs_f64() * 1e9 / lines.len() as f64);
+        }
+        println!(
+            "parse   {name:<44} {:>6.0} ns/line  ({read} of {} lines read)",
+            median(&mut ns),
+            lines.len()
+        );
+    };
+    time("scanner (the borrowed reader), from &str", &mut |l| {
+        BorrowedJob::parse(l, &mut fields).is_some()
+    });
+    time("scanner, from bytes (UTF-8 checked per line)", &mut |l| {
+        std::str::from_utf8(l.as_bytes())
+            .ok()
+            .and_then(|t| BorrowedJob::parse(t, &mut fields))
+            .is_some()
+    });
+    time("serde_json derive, borrowed, from &str (ideal)", &mut |l| {
+        NativeJob::from_serde(l).is_some()
+    });
+    time("strict reader (JSON tree)", &mut |l| {
+        jobpoints::internals::parse_line(1, l.as_bytes()).is_ok()
+    });
 }
 
 /// Peak RSS of the real `jobpoints eval` on a large ledger (release binary, output discarded).
