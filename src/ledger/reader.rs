@@ -656,14 +656,18 @@ mod tests {
 
     #[test]
     fn blocks_cut_the_same_lines_as_line_by_line_reading() {
+        // A job of MAX_LINE_BYTES - 1 bytes.
         let mut long = b"{\"model\":\"".to_vec();
-        long.extend(std::iter::repeat_n(b'x', MAX_LINE_BYTES - 9));
-        // MAX_LINE_BYTES + 1 bytes with the `\r`s: stripped, it is MAX_LINE_BYTES - 1 long.
+        long.extend(std::iter::repeat_n(b'x', MAX_LINE_BYTES - 13));
+        long.extend_from_slice(b"\"}");
+        assert_eq!(long.len(), MAX_LINE_BYTES - 1);
+        // MAX_LINE_BYTES + 1 bytes before its `\n`: not overlong; stripped, it is the job.
         let mut fits = long.clone();
-        fits.extend_from_slice(b"\"\r\r\n");
-        // MAX_LINE_BYTES + 2 bytes before its `\n`: overlong, cut, nothing stripped.
+        fits.extend_from_slice(b"\r\r\n");
+        // MAX_LINE_BYTES + 2 bytes before its `\n`: overlong, cut to MAX_LINE_BYTES + 1 (ending
+        // in `\r\r`), nothing stripped.
         let mut over = long.clone();
-        over.extend_from_slice(b"\"\r\r\r\n");
+        over.extend_from_slice(b"\r\r\r\n");
         let mut blank_over = vec![b' '; MAX_LINE_BYTES + 5];
         blank_over.push(b'\n');
         let inputs: Vec<Vec<u8>> = vec![
