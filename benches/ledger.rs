@@ -16,18 +16,21 @@
 //! (d) `plain` (with `--plain`): every job through the JSON tree and the rhai interpreter,
 //!     single-threaded.
 //! The machine is shared and noisy, so the scorers run in interleaved rounds (a, b, c, a, b,
-//! c, ...) and the report quotes each one's median (and best); every scorer's output is
-//! checked byte for byte against the others.
+//! c, ...) and the report quotes each one's median (and best), with the median CPU time per
+//! job (all threads), which other work on the machine disturbs less than wall time; every
+//! scorer's output is checked byte for byte against the others.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::io::{self, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use jobpoints::internals::{
-    BorrowedJob, BorrowedValue, JobReader, JobRecord, LineScorer, RuleFiles, ScoreContext,
-    ScoreRef, Scorer, load, parse_time_exact, run_ledger, utc_string, write_jsonl,
+    BATCH_OUTPUT_BYTES, BorrowedJob, BorrowedValue, Fields, JobReader, JobRecord, LineScorer,
+    RuleFiles, ScoreContext, ScoreRef, Scorer, load, parse_time_exact, run_ledger, utc_string,
+    write_jsonl,
 };
 use jobpoints::{Points, Status};
 
@@ -41,6 +44,8 @@ struct Args {
     rss_jobs: Option<u64>,
     /// Time only this scorer (for profiling).
     only: Option<String>,
+    /// Also time the readers alone, on one thread.
+    parsers: bool,
 }
 
 fn parse_args() -> Args {
@@ -53,6 +58,7 @@ fn parse_args() -> Args {
         dump: false,
         rss_jobs: None,
         only: None,
+        parsers: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -70,6 +76,7 @@ fn parse_args() -> Args {
             "--plain" => a.plain = true,
             "--dump" => a.dump = true,
             "--only" => a.only = Some(it.next().expect("a scorer name")),
+            "--parsers" => a.parsers = true,
             "--bench" => {} // passed by `cargo bench`
             other => panic!("unknown argument `{other}`"),
         }
@@ -110,11 +117,31 @@ impl Checksum {
     }
 }
 
-/// One timed run: seconds, jobs and output bytes.
+/// One timed run: wall seconds, CPU seconds of the whole process, jobs and output bytes.
 struct Run {
     secs: f64,
+    cpu: f64,
     jobs: u64,
     bytes: u64,
+}
+
+/// CPU time (user + system) this process has used, in seconds, over all its threads, living
+/// and finished: robust where wall time is not, on a machine shared with other work. Linux
+/// only (NaN elsewhere); resolution 10 ms.
+fn cpu_secs() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return f64::NAN;
+    };
+    // Fields after the command name (which may contain spaces): utime and stime are the
+    // 12th and 13th, in clock ticks (100 per second on Linux).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let tick = |i: usize| {
+        f.get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
+    (tick(11) + tick(12)) / 100.0
 }
 
 /// A scorer under comparison: runs over the whole ledger, handing JSONL chunks out in order,
@@ -125,6 +152,7 @@ type Contender<'c> = &'c dyn Fn(&mut dyn FnMut(&[u8])) -> u64;
 fn timed(score: Contender<'_>) -> Run {
     let mut sink = io::sink();
     let mut bytes = 0u64;
+    let cpu = cpu_secs();
     let start = Instant::now();
     let jobs = score(&mut |chunk: &[u8]| {
         bytes += chunk.len() as u64;
@@ -132,6 +160,7 @@ fn timed(score: Contender<'_>) -> Run {
     });
     Run {
         secs: start.elapsed().as_secs_f64(),
+        cpu: cpu_secs() - cpu,
         jobs,
         bytes,
     }
@@ -165,7 +194,8 @@ fn through_pipeline<S: LineScorer>(
         threads,
         |s, c: &mut Vec<u8>| {
             if c.capacity() == 0 {
-                c.reserve(1 << 20);
+                // As `eval` does.
+                c.reserve(BATCH_OUTPUT_BYTES);
             }
             write_jsonl(c, s);
         },
@@ -237,6 +267,7 @@ fn main() {
     );
 
     let mut secs: Vec<Vec<f64>> = vec![Vec::new(); contenders.len()];
+    let mut cpus: Vec<Vec<f64>> = vec![Vec::new(); contenders.len()];
     let mut jobs = 0;
     for round in 0..args.runs.max(1) {
         for (i, (name, f)) in contenders.iter().enumerate() {
@@ -245,19 +276,21 @@ fn main() {
             }
             let r = timed(*f);
             eprintln!(
-                "  round {round} {name:<7} {} jobs in {:.3} s ({:.0} jobs/s, {} bytes out)",
+                "  round {round} {name:<7} {} jobs in {:.3} s ({:.0} jobs/s, {:.0} ns CPU/job, {} bytes out)",
                 r.jobs,
                 r.secs,
                 r.jobs as f64 / r.secs,
+                r.cpu * 1e9 / r.jobs as f64,
                 r.bytes
             );
             jobs = r.jobs;
             secs[i].push(r.secs);
+            cpus[i].push(r.cpu);
         }
     }
     let rate = |s: f64| jobs as f64 / s;
     let mut medians = Vec::new();
-    for ((name, _), s) in contenders.iter().zip(&mut secs) {
+    for (((name, _), s), c) in contenders.iter().zip(&mut secs).zip(&mut cpus) {
         if s.is_empty() {
             medians.push(f64::NAN);
             continue;
@@ -266,10 +299,11 @@ fn main() {
         let med = median(s);
         medians.push(med);
         println!(
-            "{name:<7} {:>10.0} jobs/s median  ({:>10.0} best; {:.0} ns of wall time per job)",
+            "{name:<7} {:>10.0} jobs/s median  ({:>10.0} best; {:.0} ns of wall time, {:.0} ns of CPU per job)",
             rate(med),
             rate(best),
-            med * 1e9 / jobs as f64
+            med * 1e9 / jobs as f64,
+            median(c) * 1e9 / jobs as f64
         );
     }
     println!(
@@ -299,9 +333,50 @@ fn main() {
             );
         }
     }
+    if args.parsers {
+        time_parsers(&path, args.runs);
+    }
     if let Some(n) = args.rss_jobs {
         rss_of_cli(n, args.seed, args.threads);
     }
+}
+
+/// Nanoseconds per line of each way of reading a ledger line, on one thread, the file in
+/// memory (median of `runs`): what the scanner costs next to serde_json.
+fn time_parsers(path: &Path, runs: usize) {
+    let bytes = std::fs::read(path).expect("read ledger");
+    let text = std::str::from_utf8(&bytes).expect("UTF-8");
+    let lines: Vec<&str> = text.lines().collect();
+    let mut fields = Fields::default();
+    let time = |name: &str, f: &mut dyn FnMut(&str) -> bool| {
+        let mut ns = Vec::new();
+        let mut read = 0;
+        for _ in 0..runs.max(1) {
+            let start = Instant::now();
+            read = lines.iter().filter(|l| f(std::hint::black_box(l))).count();
+            ns.push(start.elapsed().as_secs_f64() * 1e9 / lines.len() as f64);
+        }
+        println!(
+            "parse   {name:<44} {:>6.0} ns/line  ({read} of {} lines read)",
+            median(&mut ns),
+            lines.len()
+        );
+    };
+    time("scanner (the borrowed reader), from &str", &mut |l| {
+        BorrowedJob::parse(l, &mut fields).is_some()
+    });
+    time("scanner, from bytes (UTF-8 checked per line)", &mut |l| {
+        std::str::from_utf8(l.as_bytes())
+            .ok()
+            .and_then(|t| BorrowedJob::parse(t, &mut fields))
+            .is_some()
+    });
+    time("serde_json derive, borrowed, from &str (ideal)", &mut |l| {
+        NativeJob::from_serde(l).is_some()
+    });
+    time("strict reader (JSON tree)", &mut |l| {
+        jobpoints::internals::parse_line(1, l.as_bytes()).is_ok()
+    });
 }
 
 /// Peak RSS of the real `jobpoints eval` on a large ledger (release binary, output discarded).
@@ -347,6 +422,8 @@ struct NativeVersion {
     label: &'static str,
     /// `None`: an explicit no-rule version.
     multiplier: Option<f64>,
+    /// The `no_rule` reason of a no-rule version, written once.
+    reason: &'static str,
 }
 
 struct NativeRule {
@@ -368,6 +445,11 @@ fn v(from: i64, label: &'static str, multiplier: Option<f64>) -> NativeVersion {
         from,
         label,
         multiplier,
+        reason: if multiplier.is_none() {
+            Box::leak(no_rule_reason(label).into_boxed_str())
+        } else {
+            ""
+        },
     }
 }
 
@@ -378,6 +460,8 @@ struct NativeScorer<'a> {
     /// Malformed lines (about 1% of the ledger) take the same plain path in both scorers:
     /// producing their error messages is parsing, not scoring.
     plain: Scorer<'a>,
+    /// The rule set's hash needs no JSON escaping (checked once, as jobpoints does).
+    hash_verbatim: bool,
 }
 
 /// The `no_rule` reasons of the shipped rules, written out as the rule files state them.
@@ -560,6 +644,9 @@ impl<'a> NativeScorer<'a> {
             hash,
             models,
             plain,
+            hash_verbatim: hash
+                .bytes()
+                .all(|c| c.is_ascii_graphic() && c != b'"' && c != b'\\'),
         }
     }
 }
@@ -584,8 +671,8 @@ struct NativeJob<'j> {
 
 impl<'j> NativeJob<'j> {
     /// Through jobpoints' own borrowing parser, so (b) parses exactly as (a) does.
-    fn from_fast(bytes: &'j [u8]) -> Option<NativeJob<'j>> {
-        let job = BorrowedJob::parse(bytes)?;
+    fn from_fast(text: &'j str, fields: &mut Fields) -> Option<NativeJob<'j>> {
+        let job = BorrowedJob::parse(text, fields)?;
         let int = |k: &str| match job.value(k) {
             Some(BorrowedValue::Int(i)) => Some(i),
             _ => None,
@@ -651,6 +738,7 @@ impl<'j> NativeJob<'j> {
 struct NativeScratch {
     when: String,
     reason: String,
+    fields: Fields,
 }
 
 impl<'a> NativeScorer<'a> {
@@ -663,7 +751,7 @@ impl<'a> NativeScorer<'a> {
         scratch: &mut NativeScratch,
         emit: &mut dyn FnMut(&ScoreRef<'_>),
     ) -> bool {
-        let NativeScratch { when, reason } = scratch;
+        let NativeScratch { when, reason, .. } = scratch;
         let mut s = ScoreRef {
             file: None,
             line,
@@ -681,6 +769,8 @@ impl<'a> NativeScorer<'a> {
             field: None,
             completed_at: None,
             trace: None,
+            // Its strings come from a parser that borrows only unescaped strings.
+            verbatim: self.hash_verbatim,
         };
         if job.model.trim().is_empty() {
             return false;
@@ -709,7 +799,9 @@ impl<'a> NativeScorer<'a> {
                 None => {
                     s.family = Some(family_rule.family);
                     s.kind = Some(family_rule.kind);
-                    *reason = format!(
+                    reason.clear();
+                    let _ = write!(
+                        reason,
                         "no version of rule `{}` is in force at {}; the first takes effect {}",
                         family_rule.family,
                         jobpoints::internals::utc_date(at),
@@ -728,8 +820,7 @@ impl<'a> NativeScorer<'a> {
         s.kind = Some(rule.kind);
         s.rule = Some(version.label);
         let Some(multiplier) = version.multiplier else {
-            *reason = no_rule_reason(version.label);
-            s.reason = Some(reason.as_str());
+            s.reason = Some(version.reason);
             emit(&s);
             return true;
         };
@@ -740,14 +831,17 @@ impl<'a> NativeScorer<'a> {
                 };
                 let pixels = w * h;
                 if pixels < 262_144 || steps < 20 {
-                    let mut missed = Vec::new();
+                    reason.clear();
+                    reason.push_str("below threshold: ");
                     if pixels < 262_144 {
-                        missed.push(format!("pixels {} < min 262144", pixels as f64));
+                        let _ = write!(reason, "pixels {pixels} < min 262144");
                     }
                     if steps < 20 {
-                        missed.push(format!("steps {} < min 20", steps as f64));
+                        if pixels < 262_144 {
+                            reason.push_str(", ");
+                        }
+                        let _ = write!(reason, "steps {steps} < min 20");
                     }
-                    *reason = format!("below threshold: {}", missed.join(", "));
                     s.status = Status::BelowThreshold;
                     s.reason = Some(reason.as_str());
                     emit(&s);
@@ -783,12 +877,25 @@ impl<'a> LineScorer for NativeScorer<'a> {
         bytes: &[u8],
         emit: &mut dyn FnMut(&ScoreRef<'_>),
     ) {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => self.score_text(ctx, line, text, emit),
+            Err(_) => self.plain.score_line(&mut ctx.1, line, bytes, emit),
+        }
+    }
+
+    fn score_text(
+        &self,
+        ctx: &mut Self::Ctx,
+        line: u64,
+        text: &str,
+        emit: &mut dyn FnMut(&ScoreRef<'_>),
+    ) {
         // Malformed lines (about 1% of the ledger) take the same plain path in every scorer:
         // producing their error messages is parsing, not scoring.
-        let done = NativeJob::from_fast(bytes)
+        let done = NativeJob::from_fast(text, &mut ctx.0.fields)
             .is_some_and(|job| self.score_native(&job, line, &mut ctx.0, emit));
         if !done {
-            self.plain.score_line(&mut ctx.1, line, bytes, emit);
+            self.plain.score_text(&mut ctx.1, line, text, emit);
         }
     }
 

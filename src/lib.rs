@@ -46,7 +46,7 @@ pub mod internals {
     pub use crate::cli::main as cli_main;
     pub use crate::engine::formula::sandbox::{Limits, hardened_engine};
     pub use crate::engine::formula::{EvalContext, Observed, Outcome, Program, evaluate};
-    pub use crate::engine::job::borrowed::{BorrowedJob, BorrowedValue};
+    pub use crate::engine::job::borrowed::{BorrowedJob, BorrowedValue, Fields};
     pub use crate::engine::job::strict::{JobRecord, MAX_LINE_BYTES, StrictJob, parse_line};
     pub use crate::engine::job::{JobError, JobSource};
     pub use crate::engine::model::{
@@ -59,7 +59,7 @@ pub mod internals {
         ScoreContext, ScoreOptions, ScoreRef, Scorer, Trace, parse_job, score_record,
     };
     pub use crate::engine::time::{parse_time, parse_time_exact, utc_date, utc_string};
-    pub use crate::ledger::output::{EvalFormat, write_jsonl};
+    pub use crate::ledger::output::{BATCH_OUTPUT_BYTES, EvalFormat, write_jsonl};
     pub use crate::ledger::pipeline::{LineScorer, run_ledger, score_each};
     pub use crate::ledger::reader::{JobReader, RawItem, open_jobs};
     pub use crate::ledger::synth;

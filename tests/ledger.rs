@@ -39,11 +39,58 @@ const HOSTILE: &str = r#"{"id":"h1","model":"Brain\u0044ance","width":512,"heigh
 {"id":"h24","model":"BrainDance","width":512,"height":512,"steps":20,
 "#;
 
+/// More lines for what the scanner reads itself or hands to serde_json: escapes, unicode,
+/// whitespace inside objects, numbers of every shape, huge integers and duplicate keys in
+/// nested values, nesting at serde_json's limit, control characters, a BOM that is not at the
+/// start, CRLF and lone CRs.
+const SCANNED: &str = concat!(
+    "{\"id\":\"s1\",\"model\":\"BrainDance\",\"miner\":\"0x\\u0041\\\"\\\\\",\"width\":512,\"height\":512,\"steps\":20}\n",
+    "{\"id\":\"s2 ü 日本\",\"model\":\"BrainDance\",\"miner\":\"ü\",\"width\":512,\"height\":512,\"steps\":20}\n",
+    "{\"id\":\"s3\",\"model\":\"日本\",\"width\":512,\"height\":512,\"steps\":20}\n",
+    " { \"id\" : \"s4\" ,\t\"model\" :\"BrainDance\", \"width\":512 , \"height\" : 512,\"steps\":20 } \t\n",
+    "{\"id\":\"s5\",\"model\":\"BrainDance\",\"width\":5.12e2,\"height\":512,\"steps\":2e1}\n",
+    "{\"id\":\"s6\",\"model\":\"BrainDance\",\"width\":1E3,\"height\":-0,\"steps\":20}\n",
+    "{\"id\":\"s7\",\"model\":\"mistralai/mixtral-8x7b-instruct\",\"input_tokens\":512.0,\"output_tokens\":1e2}\n",
+    "{\"id\":\"s8\",\"model\":\"mistralai/mixtral-8x7b-instruct\",\"input_tokens\":999999999999999999,\"output_tokens\":-1}\n",
+    "{\"id\":\"s9\",\"model\":\"mistralai/mixtral-8x7b-instruct\",\"input_tokens\":9223372036854775807,\"output_tokens\":1}\n",
+    "{\"id\":\"s10\",\"model\":\"mistralai/mixtral-8x7b-instruct\",\"input_tokens\":-9223372036854775808,\"output_tokens\":1}\n",
+    "{\"id\":\"s11\",\"model\":\"BrainDance\",\"width\":512,\"height\":512,\"steps\":20,\"x\":{\"n\":[99999999999999999999]}}\n",
+    "{\"id\":\"s12\",\"model\":\"BrainDance\",\"width\":512,\"height\":512,\"steps\":20,\"x\":[{\"a\":1,\"a\":2}]}\n",
+    "{\"id\":-0,\"model\":\"BrainDance\",\"width\":512,\"height\":512,\"steps\":20}\n",
+    "{\"id\":1.0,\"model\":\"BrainDance\",\"width\":512,\"height\":512,\"steps\":20}\n",
+    "{\"id\":\"s15\",\"model\":\"BrainDance\",\"width\":true,\"height\":512,\"steps\":20}\n",
+    "{\"id\":\"s16\",\"model\":\"Brain\\u0000Dance\",\"width\":512,\"height\":512,\"steps\":20}\n",
+    "{\"id\":\"s17\",\"model\":\"Brain\tDance\",\"width\":512,\"height\":512,\"steps\":20}\n",
+    "{\"id\":\"s18\",\"st\\u0065ps\":20,\"model\":\"BrainDance\",\"width\":512,\"height\":512}\n",
+    "\u{feff}{\"id\":\"s19\",\"model\":\"BrainDance\",\"width\":512,\"height\":512,\"steps\":20}\n",
+    "{\"id\":\"s20\",\"model\":\"BrainDance\",\"width\":512,\"height\":512,\"steps\":20}\r\n",
+    "{\"id\":\"s21\",\"model\":\"BrainDance\",\"width\":512,\"height\":512,\"steps\":20}\r\r\n",
+    "{\"id\":\"s22\",\"model\":\"BrainDance\",\r\"width\":512,\"height\":512,\"steps\":20}\n",
+    "{}\n",
+    "{\"id\":\"s24\",\"model\":\"BrainDance\",\"width\":512,\"height\":512,\"steps\":20,}\n",
+    "{\"id\":\"s25\",\"model\":\"BrainDance\",\"width\":00512,\"height\":512,\"steps\":20}\n",
+    "{\"id\":\"s26\",\"model\":\"BrainDance\",\"width\":512,\"height\":512,\"steps\":20,\"n\":nul}\n",
+    "{\"id\":\"s27\",\"model\":\"BrainDance\",\"completed_at\":\"2024-05-01T00:00:00.5Z\",\"width\":512,\"height\":512,\"steps\":20}\n",
+    "{\"id\":\"s28\",\"model\":\"FLUX.1-dev\",\"completed_at\":\"2024-09-17T23:59:59Z\",\"width\":1024,\"height\":1024,\"steps\":20}\n",
+    "{\"id\":\"s29\",\"model\":\"FLUX.1-dev\",\"completed_at\":\"2024-09-17T00:00:00Z\",\"width\":1024,\"height\":1024,\"steps\":20}\n",
+    "{\"id\":\"s30\",\"model\":\"FLUX.1-dev\",\"completed_at\":\"2024-09-16T23:59:59.999Z\",\"width\":1024,\"height\":1024,\"steps\":20}\n",
+);
+
 fn ledger_text(jobs: u64) -> String {
     let mut bytes = Vec::new();
     jobpoints::internals::synth::write_ledger(&mut bytes, jobs, 7).unwrap();
     let mut text = String::from_utf8(bytes).unwrap();
     text.push_str(HOSTILE);
+    text.push_str(SCANNED);
+    // Nesting at serde_json's depth limit, in a field no rule reads: one level below it is
+    // fine, at it the whole line is broken JSON.
+    for depth in [125, 126, 127] {
+        text.push_str(&format!(
+            "{{\"id\":\"d{depth}\",\"model\":\"BrainDance\",\"width\":512,\"height\":512,\"steps\":20,\"x\":{}{}}}\n",
+            "[".repeat(depth),
+            "]".repeat(depth)
+        ));
+    }
     text
 }
 
@@ -103,7 +150,7 @@ fn fast_path_is_byte_identical_to_plain_evaluation() {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
             lines.len(),
-            20_000 + HOSTILE.lines().filter(|l| !l.trim().is_empty()).count()
+            20_000 + HOSTILE.lines().filter(|l| !l.trim().is_empty()).count() + 30 + 3
         );
         if at == Some("2024-03-01T00:00:00Z") {
             // Before Season 1 nothing is priced, and the reason names the time.

@@ -32,6 +32,8 @@ mod watch_cli;
 mod merge_cli;
 // Ledger scale: fast path identical to plain evaluation, exact tallies, threads.
 mod ledger;
+// The usual scoring path allocates nothing per job (a counting global allocator).
+mod alloc_free;
 // `jobpoints calibrate`: the seed's calibration reproduced, real benchmarks, bad rows.
 mod calibrate_cli;
 // Hostile job files: every kind of bad input is one `invalid` result, nothing is lost.

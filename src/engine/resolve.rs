@@ -130,17 +130,25 @@ pub struct ResolutionCache<'rs> {
     rules: &'rs RuleSet,
     // aHash: the cache is hit once per job, and SipHash showed in profiles.
     models: ahash::AHashMap<String, Timeline<'rs>>,
+    /// Resolutions kept in all `Timeline::dated`.
+    dated: usize,
 }
 
 struct Timeline<'rs> {
     breaks: Vec<Timestamp>,
     segments: Vec<Option<Resolution<'rs>>>,
     latest: Option<Resolution<'rs>>,
+    /// Resolutions that name the day they were made for (a time before a rule's first
+    /// version), by segment and day, so that such jobs are not resolved (and their reason
+    /// formatted) one by one.
+    dated: ahash::AHashMap<(usize, jiff::civil::Date), Resolution<'rs>>,
 }
 
 /// Distinct models remembered; a hostile ledger of endless model names must not grow memory
 /// without bound, so the cache starts over beyond this.
 const MAX_CACHED_MODELS: usize = 100_000;
+/// Dated resolutions remembered (see `Timeline::dated`), for the same reason.
+const MAX_DATED: usize = 65_536;
 
 /// A resolution, borrowed from the cache or computed for this one job.
 pub enum Resolved<'c, 'rs> {
@@ -163,31 +171,49 @@ impl<'rs> ResolutionCache<'rs> {
         ResolutionCache {
             rules,
             models: ahash::AHashMap::new(),
+            dated: 0,
         }
     }
 
     /// The resolution of `model` at `at`, from the cache when it can be reused.
     pub fn get(&mut self, model: &str, at: Option<Timestamp>) -> Resolved<'_, 'rs> {
         let rules = self.rules;
+        if self.dated >= MAX_DATED {
+            self.models.clear();
+            self.dated = 0;
+        }
         if !self.models.contains_key(model) {
             if self.models.len() >= MAX_CACHED_MODELS {
                 self.models.clear();
+                self.dated = 0;
             }
             self.models
                 .insert(model.to_string(), Timeline::new(rules, model));
         }
         let tl = self.models.get_mut(model).expect("inserted above");
-        let slot = match at {
-            None => &mut tl.latest,
+        let (slot, dated) = match at {
+            None => (&mut tl.latest, None),
             Some(t) => {
                 let i = tl.breaks.partition_point(|b| *b <= t);
-                &mut tl.segments[i]
+                (&mut tl.segments[i], Some(i))
             }
         };
         if slot.is_none() {
+            // Within a segment, such a resolution changes only with the day it names (the
+            // day `utc_date` prints).
+            let day = dated.zip(at.map(|t| jiff::tz::TimeZone::UTC.to_datetime(t).date()));
+            if let Some(k) = day.filter(|k| tl.dated.contains_key(k)) {
+                return Resolved::Cached(&tl.dated[&k]);
+            }
             let r = rules.resolve(model, at);
             if r.depends_on_exact_time() {
-                return Resolved::Fresh(r);
+                return match day {
+                    Some(k) => {
+                        self.dated += 1;
+                        Resolved::Cached(tl.dated.entry(k).or_insert(r))
+                    }
+                    None => Resolved::Fresh(r),
+                };
             }
             *slot = Some(r);
         }
@@ -214,6 +240,7 @@ impl<'rs> Timeline<'rs> {
             segments: vec![None; breaks.len() + 1],
             breaks,
             latest: None,
+            dated: ahash::AHashMap::new(),
         }
     }
 }

@@ -11,7 +11,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 use super::formula::{EvalContext, Observed, Outcome, evaluate};
-use super::job::borrowed::BorrowedJob;
+use super::job::borrowed::{BorrowedJob, Fields};
 use super::job::strict::{JobRecord, StrictJob, parse_line};
 use super::job::{Envelope, JobError, JobSource, Undecided, read_envelope, read_inputs};
 use super::model::{Pricing, Rule, RuleSet, RuleVersion, Value};
@@ -135,6 +135,11 @@ pub struct ScoreRef<'a> {
     pub completed_at: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trace: Option<&'a Trace>,
+    /// `id`, `model`, `miner`, `completed_at` and `ruleset` are known to contain nothing JSON
+    /// escapes (they were borrowed from a line the scanner read, or checked once), so writers
+    /// may copy them as they are. Not part of the result.
+    #[serde(skip)]
+    pub verbatim: bool,
 }
 
 /// The result for one job, owned.
@@ -202,6 +207,7 @@ impl Score {
             field: self.field.as_deref(),
             completed_at: self.completed_at.as_deref(),
             trace: self.trace.as_deref(),
+            verbatim: false,
         }
     }
 }
@@ -244,6 +250,10 @@ pub struct ScoreContext<'rs> {
     /// Times that are not already canonical, as `utc_string` prints them.
     when: String,
     trace: Trace,
+    /// Where the borrowed reader found the fields of the current line.
+    fields: Fields,
+    /// The rule set's hash needs no JSON escaping (it is hex; checked once).
+    hash_verbatim: bool,
 }
 
 impl<'rs> Scorer<'rs> {
@@ -269,6 +279,12 @@ impl<'rs> Scorer<'rs> {
             id: itoa::Buffer::new(),
             when: String::with_capacity(24),
             trace: Trace::default(),
+            fields: Fields::default(),
+            hash_verbatim: self
+                .rules
+                .hash
+                .bytes()
+                .all(|c| c.is_ascii_graphic() && c != b'"' && c != b'\\'),
         }
     }
 
@@ -280,14 +296,33 @@ impl<'rs> Scorer<'rs> {
         bytes: &[u8],
         emit: &mut dyn FnMut(&ScoreRef<'_>),
     ) {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => self.score_text(ctx, line, text, emit),
+            // The strict reader says where the bytes stop being UTF-8.
+            Err(_) => self.score_record(ctx, &parse_line(line, bytes), emit),
+        }
+    }
+
+    /// [`Self::score_line`] for a line already known to be UTF-8 (checked once per block by
+    /// the ledger pipeline).
+    pub fn score_text(
+        &self,
+        ctx: &mut ScoreContext<'rs>,
+        line: u64,
+        text: &str,
+        emit: &mut dyn FnMut(&ScoreRef<'_>),
+    ) {
         if !self.reference {
-            if let Some(job) = BorrowedJob::parse(bytes) {
-                if self.score(ctx, line, &job, emit).is_ok() {
-                    return;
-                }
+            // The field buffer is lent to the reader for this line, then kept for the next.
+            let mut fields = std::mem::take(&mut ctx.fields);
+            let decided = BorrowedJob::parse(text, &mut fields)
+                .is_some_and(|job| self.score(ctx, line, &job, emit).is_ok());
+            ctx.fields = fields;
+            if decided {
+                return;
             }
         }
-        self.score_record(ctx, &parse_line(line, bytes), emit);
+        self.score_record(ctx, &parse_line(line, text.as_bytes()), emit);
     }
 
     /// Scores a record read strictly (an element of an array or a document, or a line).
@@ -331,6 +366,7 @@ impl<'rs> Scorer<'rs> {
             field: e.field.as_deref(),
             completed_at: None,
             trace: None,
+            verbatim: false,
         }
     }
 
@@ -377,6 +413,8 @@ impl<'rs> Scorer<'rs> {
             id: id_buf,
             when,
             trace,
+            fields: _,
+            hash_verbatim,
         } = ctx;
         let at = self.opts.at.or(env.completed_at.map(|(t, _)| t));
         let resolution = cache.get(env.model, at);
@@ -397,6 +435,7 @@ impl<'rs> Scorer<'rs> {
             field: None,
             completed_at: None,
             trace: None,
+            verbatim: src.verbatim() && *hash_verbatim,
         };
         // What decides the outcome first (inputs may still be undecided), then the result.
         let mut error = None;

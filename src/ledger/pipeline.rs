@@ -1,20 +1,21 @@
 //! Scoring job files at scale: read once, scored on every core, results delivered in input
 //! order, in constant memory.
 //!
-//! A reader thread cuts the input into batches of jobs; worker threads score them; the
-//! caller receives each batch's accumulated output in order. Memory is bounded by the
-//! batches in flight, whatever the file's size.
+//! A reader thread reads the input in blocks of about 1 MiB cut at line ends (it copies no
+//! line and parses nothing); worker threads cut the lines, check UTF-8 once per block, and
+//! score them; the caller receives each batch's accumulated output in order. Memory is bounded
+//! by the batches in flight, whatever the file's size.
 
 use std::collections::BTreeMap;
 use std::io::{self, BufRead};
 
 use crate::engine::job::strict::JobRecord;
 use crate::engine::score::{ScoreContext, ScoreRef, Scorer};
-use crate::ledger::reader::{JobReader, RawItem};
+use crate::ledger::reader::{Chunk, JobReader, RawItem, block_lines};
 
-/// Lines per batch handed to a worker.
+/// Records (of a JSON array or document) per batch handed to a worker.
 const BATCH_ITEMS: usize = 4096;
-/// Bytes per batch (whichever limit comes first).
+/// Bytes of JSONL per batch.
 const BATCH_BYTES: usize = 1 << 20;
 
 /// Something that turns job lines into results: the rules engine's [`Scorer`], or (in the
@@ -31,6 +32,16 @@ pub trait LineScorer: Sync {
         bytes: &[u8],
         emit: &mut dyn FnMut(&ScoreRef<'_>),
     );
+    /// Scores one JSONL line already known to be UTF-8.
+    fn score_text(
+        &self,
+        ctx: &mut Self::Ctx,
+        line: u64,
+        text: &str,
+        emit: &mut dyn FnMut(&ScoreRef<'_>),
+    ) {
+        self.score_line(ctx, line, text.as_bytes(), emit);
+    }
     /// Scores a record parsed up front (JSON array or document input).
     fn score_record(
         &self,
@@ -55,6 +66,16 @@ impl<'rs> LineScorer for Scorer<'rs> {
         emit: &mut dyn FnMut(&ScoreRef<'_>),
     ) {
         Scorer::score_line(self, ctx, line, bytes, emit);
+    }
+
+    fn score_text(
+        &self,
+        ctx: &mut ScoreContext<'rs>,
+        line: u64,
+        text: &str,
+        emit: &mut dyn FnMut(&ScoreRef<'_>),
+    ) {
+        Scorer::score_text(self, ctx, line, text, emit);
     }
 
     fn score_record(
@@ -87,7 +108,17 @@ pub fn score_each<R: BufRead, S: LineScorer>(
 }
 
 enum Item {
-    Line { line: u64, start: usize, end: usize },
+    Line {
+        line: u64,
+        start: usize,
+        end: usize,
+    },
+    /// Whole raw lines from `start` to `end`, the first numbered `first`.
+    Block {
+        first: u64,
+        start: usize,
+        end: usize,
+    },
     Record(JobRecord),
 }
 
@@ -139,31 +170,46 @@ where
 {
     let threads = threads.max(1);
     let (batch_tx, batch_rx) = crossbeam_channel::bounded::<Batch>(threads * 2);
-    let (done_tx, done_rx) = crossbeam_channel::bounded::<(u64, A)>(threads * 2);
+    let (done_tx, done_rx) = crossbeam_channel::bounded::<(u64, u64, A)>(threads * 2);
+    // Emptied input buffers go back to the reader, so blocks are not allocated (and their
+    // pages faulted in) again and again.
+    let (free_tx, free_rx) = crossbeam_channel::bounded::<Vec<u8>>(threads * 3);
     std::thread::scope(|scope| {
-        let reading = scope.spawn(move || read_batches(reader, batch_tx));
+        let reading = scope.spawn(move || read_batches(reader, batch_tx, free_rx));
         for _ in 0..threads {
-            let (rx, tx) = (batch_rx.clone(), done_tx.clone());
+            let (rx, tx, free) = (batch_rx.clone(), done_tx.clone(), free_tx.clone());
             let per_job = &per_job;
             scope.spawn(move || {
                 let mut ctx = scorer.context();
-                for batch in rx {
+                for mut batch in rx {
                     let mut acc = A::default();
+                    let mut jobs = 0u64;
                     let mut emit = |s: &ScoreRef<'_>| per_job(s, &mut acc);
-                    for item in batch.items {
+                    for item in batch.items.drain(..) {
                         match item {
                             Item::Line { line, start, end } => {
-                                scorer.score_line(
+                                jobs += 1;
+                                let bytes = &batch.bytes[start..end];
+                                scorer.score_line(&mut ctx, line, bytes, &mut emit);
+                            }
+                            Item::Block { first, start, end } => {
+                                jobs += score_block(
+                                    scorer,
                                     &mut ctx,
-                                    line,
                                     &batch.bytes[start..end],
+                                    first,
                                     &mut emit,
                                 );
                             }
-                            Item::Record(r) => scorer.score_record(&mut ctx, &r, &mut emit),
+                            Item::Record(r) => {
+                                jobs += 1;
+                                scorer.score_record(&mut ctx, &r, &mut emit);
+                            }
                         }
                     }
-                    if tx.send((batch.seq, acc)).is_err() {
+                    batch.bytes.clear();
+                    let _ = free.try_send(batch.bytes);
+                    if tx.send((batch.seq, jobs, acc)).is_err() {
                         return; // the consumer stopped
                     }
                 }
@@ -171,14 +217,17 @@ where
         }
         drop(done_tx);
         drop(batch_rx);
+        drop(free_tx);
         // Deliver in order; out-of-order batches wait here (bounded by the channels).
-        let mut pending: BTreeMap<u64, A> = BTreeMap::new();
+        let mut pending: BTreeMap<u64, (u64, A)> = BTreeMap::new();
         let mut next = 0u64;
+        let mut jobs = 0u64;
         let mut result = Ok(());
-        for (seq, acc) in done_rx.iter() {
-            pending.insert(seq, acc);
-            while let Some(acc) = pending.remove(&next) {
+        for (seq, n, acc) in done_rx.iter() {
+            pending.insert(seq, (n, acc));
+            while let Some((n, acc)) = pending.remove(&next) {
                 next += 1;
+                jobs += n;
                 if result.is_ok() {
                     result = consume(acc);
                 }
@@ -189,7 +238,7 @@ where
             }
         }
         drop(done_rx);
-        let (jobs, io_error) = reading.join().expect("reader thread");
+        let io_error = reading.join().expect("reader thread");
         result.map_err(LedgerError::Write)?;
         match io_error {
             Some(source) => Err(LedgerError::Read { jobs, source }),
@@ -198,35 +247,68 @@ where
     })
 }
 
+/// Scores the jobs of a block of raw JSONL lines (see [`block_lines`]); returns how many.
+fn score_block<S: LineScorer>(
+    scorer: &S,
+    ctx: &mut S::Ctx,
+    block: &[u8],
+    first: u64,
+    emit: &mut dyn FnMut(&ScoreRef<'_>),
+) -> u64 {
+    let mut jobs = 0;
+    // UTF-8 is checked once for the whole block; lines are cut at ASCII bytes, so each is
+    // then valid too (a line cut for being overlong may not be: it goes the byte way).
+    let text = std::str::from_utf8(block).ok();
+    for (line, range) in block_lines(block, first) {
+        jobs += 1;
+        match text.and_then(|t| t.get(range.clone())) {
+            Some(t) => scorer.score_text(ctx, line, t, emit),
+            None => scorer.score_line(ctx, line, &block[range], emit),
+        }
+    }
+    jobs
+}
+
 fn read_batches<R: BufRead>(
     mut reader: JobReader<R>,
     tx: crossbeam_channel::Sender<Batch>,
-) -> (u64, Option<io::Error>) {
+    free: crossbeam_channel::Receiver<Vec<u8>>,
+) -> Option<io::Error> {
     let mut seq = 0;
-    let mut jobs = 0u64;
     loop {
+        let bytes = free
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(BATCH_BYTES + (1 << 17)));
         let mut batch = Batch {
             seq,
-            bytes: Vec::with_capacity(BATCH_BYTES + 4096),
-            items: Vec::with_capacity(BATCH_ITEMS),
+            bytes,
+            items: Vec::new(),
         };
+        let mut last = false;
         while batch.items.len() < BATCH_ITEMS && batch.bytes.len() < BATCH_BYTES {
             let start = batch.bytes.len();
-            match reader.next_raw(&mut batch.bytes) {
-                Some(RawItem::Line(line)) => batch.items.push(Item::Line {
+            let target = BATCH_BYTES - start;
+            match reader.next_block(&mut batch.bytes, target) {
+                Some(Chunk::Line(line)) => batch.items.push(Item::Line {
                     line,
                     start,
                     end: batch.bytes.len(),
                 }),
-                Some(RawItem::Record(r)) => batch.items.push(Item::Record(r)),
-                None => break,
+                Some(Chunk::Block(first)) => batch.items.push(Item::Block {
+                    first,
+                    start,
+                    end: batch.bytes.len(),
+                }),
+                Some(Chunk::Record(r)) => batch.items.push(Item::Record(r)),
+                None => {
+                    last = true;
+                    break;
+                }
             }
         }
         if batch.items.is_empty() {
             break;
         }
-        let last = batch.items.len() < BATCH_ITEMS && batch.bytes.len() < BATCH_BYTES;
-        jobs += batch.items.len() as u64;
         if tx.send(batch).is_err() {
             break;
         }
@@ -235,5 +317,5 @@ fn read_batches<R: BufRead>(
             break;
         }
     }
-    (jobs, reader.io_error.take())
+    reader.io_error.take()
 }

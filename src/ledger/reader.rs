@@ -8,6 +8,7 @@
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
+use std::ops::Range;
 use std::path::Path;
 
 use crate::engine::job::strict::{
@@ -41,6 +42,8 @@ pub struct JobReader<R> {
     /// Lines consumed so far.
     line: u64,
     buf: Vec<u8>,
+    /// The start of a line that the last block cut off, for the next block.
+    carry: Vec<u8>,
     /// An I/O error that ended reading, reported once by the caller.
     pub io_error: Option<io::Error>,
 }
@@ -52,6 +55,7 @@ impl<R: BufRead> JobReader<R> {
             mode: Mode::Start,
             line: 0,
             buf: Vec::with_capacity(1024),
+            carry: Vec::new(),
             io_error: None,
         }
     }
@@ -171,6 +175,131 @@ impl<R: BufRead> JobReader<R> {
             Mode::Done => None,
         }
     }
+
+    /// The next item for the parallel pipeline: like [`Self::next_raw`], except that JSONL
+    /// after the first line comes as a block of whole raw lines, about `target` bytes,
+    /// appended to `out` for a worker to cut with [`block_lines`]. The reader thread copies
+    /// no line and parses nothing.
+    pub fn next_block(&mut self, out: &mut Vec<u8>, target: usize) -> Option<Chunk> {
+        match self.mode {
+            Mode::Lines => self.read_block(out, target).map(Chunk::Block),
+            _ => self.next_raw(out).map(|item| match item {
+                RawItem::Line(line) => Chunk::Line(line),
+                RawItem::Record(r) => Chunk::Record(r),
+            }),
+        }
+    }
+
+    /// Appends whole lines (each with its `\n`, the last one at the end of input without) to
+    /// `out`, at least `target` bytes unless the input ends; returns the number of the first.
+    /// A line longer than [`MAX_LINE_BYTES`] + 1 keeps only its first `MAX_LINE_BYTES + 2`
+    /// bytes (enough for [`line_text`] to know it is overlong) and the rest is skipped unread,
+    /// so memory stays bounded.
+    fn read_block(&mut self, out: &mut Vec<u8>, target: usize) -> Option<u64> {
+        let first = self.line + 1;
+        let start = out.len();
+        out.append(&mut self.carry);
+        // Where the line being read starts, and how far it has been searched for its end.
+        let mut line_start = start;
+        let mut searched = start;
+        let mut eof = false;
+        let mut failed = None;
+        loop {
+            // Count and pass the complete lines read so far (memchr counts without stopping
+            // at each match; then one search from the end).
+            let fresh = &out[searched..];
+            let lines = memchr::memchr_iter(b'\n', fresh).count();
+            if lines > 0 {
+                self.line += lines as u64;
+                line_start = searched + memchr::memrchr(b'\n', fresh).map_or(0, |i| i + 1);
+            }
+            searched = out.len();
+            if let Some(e) = failed {
+                self.io_error = Some(e);
+                // The line being read is incomplete: it is not a job.
+                out.truncate(line_start);
+                self.mode = Mode::Done;
+                return (line_start > start).then_some(first);
+            }
+            if out.len() - line_start > MAX_LINE_BYTES + 1 {
+                // Overlong: keep what marks it overlong, drop the rest of it.
+                out.truncate(line_start + MAX_LINE_BYTES + 2);
+                skip_line(&mut self.input);
+                out.push(b'\n');
+                self.line += 1;
+                line_start = out.len();
+                searched = out.len();
+            }
+            if eof || (out.len() - start >= target && line_start > start) {
+                break;
+            }
+            // Straight into the block's spare capacity: no zeroing, and a BufReader passes
+            // large reads through.
+            let want = (target + start).saturating_sub(out.len()).max(1 << 16);
+            match (&mut self.input).take(want as u64).read_to_end(out) {
+                Ok(0) => eof = true,
+                Ok(_) => {}
+                // Whatever was read before the error is kept, up to its last whole line.
+                Err(e) => failed = Some(e),
+            }
+        }
+        if eof {
+            self.mode = Mode::Done;
+            if line_start < out.len() {
+                // The last line, without a line end.
+                self.line += 1;
+            }
+        } else {
+            // Keep the partial last line for the next block.
+            self.carry.extend_from_slice(&out[line_start..]);
+            out.truncate(line_start);
+        }
+        (out.len() > start).then_some(first)
+    }
+}
+
+/// An item from [`JobReader::next_block`].
+#[derive(Debug)]
+pub enum Chunk {
+    /// The first JSONL line (already cut, its bytes appended), with its line number.
+    Line(u64),
+    /// Whole raw JSONL lines (appended), with the number of the first; see [`block_lines`].
+    Block(u64),
+    /// A record already parsed (from a JSON array or document).
+    Record(JobRecord),
+}
+
+/// The text of a raw JSONL line (without its `\n`), as the reader gives it: trailing line
+/// ends removed, and a line longer than [`MAX_LINE_BYTES`] + 1 bytes cut to that length
+/// (which makes it invalid) without removing anything. Blank lines are not jobs.
+pub fn line_text(raw: &[u8]) -> Option<&[u8]> {
+    let text = if raw.len() > MAX_LINE_BYTES + 1 {
+        &raw[..MAX_LINE_BYTES + 1]
+    } else {
+        let end = raw
+            .iter()
+            .rposition(|&c| c != b'\r' && c != b'\n')
+            .map_or(0, |i| i + 1);
+        &raw[..end]
+    };
+    (!is_blank(text)).then_some(text)
+}
+
+/// The jobs of a block from [`JobReader::next_block`] whose first line is `first`: each
+/// job's line number and where its text is in the block (see [`line_text`]), blank lines left
+/// out.
+pub fn block_lines(block: &[u8], first: u64) -> impl Iterator<Item = (u64, Range<usize>)> {
+    let mut start = 0;
+    let mut line = first;
+    let ends = memchr::memchr_iter(b'\n', block)
+        .chain((block.last().is_some_and(|&c| c != b'\n')).then_some(block.len()));
+    ends.filter_map(move |end| {
+        let from = start;
+        let n = line;
+        start = end + 1;
+        line += 1;
+        line_text(&block[from..end]).map(|text| (n, from..from + text.len()))
+    })
 }
 
 enum Start {
@@ -484,6 +613,74 @@ mod tests {
         }
         assert_eq!(lines, [1, 2, 3]);
         assert_eq!(buf.len(), 13 + MAX_LINE_BYTES + 1 + 13);
+    }
+
+    /// Every JSONL job as `(line, text)`, read line by line (`next_raw`).
+    fn by_lines(input: &[u8]) -> Vec<(u64, Vec<u8>)> {
+        let mut reader = JobReader::new(input);
+        let mut out = Vec::new();
+        let mut buf = Vec::new();
+        while let Some(item) = reader.next_raw(&mut buf) {
+            if let RawItem::Line(n) = item {
+                out.push((n, std::mem::take(&mut buf)));
+            }
+        }
+        out
+    }
+
+    /// The same, read in blocks of about `target` bytes (`next_block`) and cut the way the
+    /// workers cut them; each block also ends where a line does.
+    fn by_blocks(input: &[u8], target: usize) -> Vec<(u64, Vec<u8>)> {
+        let mut reader = JobReader::new(BufReader::with_capacity(7, input));
+        let mut out = Vec::new();
+        loop {
+            let mut buf = Vec::new();
+            match reader.next_block(&mut buf, target) {
+                Some(Chunk::Line(n)) => out.push((n, buf)),
+                Some(Chunk::Block(first)) => {
+                    let ends_a_line = reader.carry.is_empty() || buf.last() == Some(&b'\n');
+                    assert!(ends_a_line, "a block ends at a line end");
+                    for (n, range) in block_lines(&buf, first) {
+                        out.push((n, buf[range].to_vec()));
+                    }
+                }
+                Some(Chunk::Record(_)) => panic!("JSONL"),
+                None => return out,
+            }
+        }
+    }
+
+    #[test]
+    fn blocks_cut_the_same_lines_as_line_by_line_reading() {
+        // A job of MAX_LINE_BYTES - 1 bytes.
+        let mut long = b"{\"model\":\"".to_vec();
+        long.extend(std::iter::repeat_n(b'x', MAX_LINE_BYTES - 13));
+        long.extend_from_slice(b"\"}");
+        assert_eq!(long.len(), MAX_LINE_BYTES - 1);
+        // MAX_LINE_BYTES + 1 bytes before its `\n`: not overlong; stripped, it is the job.
+        let mut fits = long.clone();
+        fits.extend_from_slice(b"\r\r\n");
+        // MAX_LINE_BYTES + 2 bytes before its `\n`: overlong, cut to MAX_LINE_BYTES + 1 (ending
+        // in `\r\r`), nothing stripped.
+        let mut over = long.clone();
+        over.extend_from_slice(b"\r\r\r\n");
+        let mut blank_over = vec![b' '; MAX_LINE_BYTES + 5];
+        blank_over.push(b'\n');
+        let inputs: Vec<Vec<u8>> = vec![
+            b"\xEF\xBB\xBF{\"a\":1}\r\n{\"b\":2}\r\n\r\n  \t\n{\"c\":3}".to_vec(),
+            b"\n\n{\"a\":1}\n\x0c\n\r\r\n{\"b\":\"x\ry\"}\r\r\n{}\n".to_vec(),
+            b"{\"a\":1}\n\xEF\xBB\xBF{\"b\":2}\n{\"c\":\"\xff\"}\n{\"d\"".to_vec(),
+            [b"{}\n".to_vec(), fits, over.clone(), b"{}\n".to_vec()].concat(),
+            [b"{}\n".to_vec(), blank_over, b"{}".to_vec()].concat(),
+            [b"{}\n".to_vec(), over[..over.len() - 1].to_vec()].concat(),
+            b"{\"a\":1}\n".repeat(1000),
+        ];
+        for input in &inputs {
+            let want = by_lines(input);
+            for target in [1, 10, 100, 1 << 20] {
+                assert!(by_blocks(input, target) == want, "target {target}");
+            }
+        }
     }
 
     #[test]

@@ -47,6 +47,11 @@ pub trait JobSource<'a> {
     /// What makes the whole job invalid before any field is read: not an object, a key
     /// given twice, an integer beyond 64 bits. `(field, message)`.
     fn problem(&self) -> Option<(Option<String>, String)>;
+    /// Whether every string this reader gives is known to contain nothing JSON escapes (`"`,
+    /// `\`, control characters), so that writers may copy it as is.
+    fn verbatim(&self) -> bool {
+        false
+    }
 }
 
 /// A job that cannot be scored as written.
@@ -116,12 +121,15 @@ pub fn read_envelope<'a, S: JobSource<'a>>(
     src: &S,
     line: u64,
 ) -> Result<Result<Envelope<'a>, JobError>, Undecided> {
-    let mut err = JobError {
-        line,
-        id: None,
-        model: None,
-        field: None,
-        message: String::new(),
+    // The error is built only when there is one: reading a valid job does not allocate.
+    let fail = |id: Option<JobId<'_>>, model: Option<&str>, field: &str, message: String| {
+        Ok(Err(JobError {
+            line,
+            id: id.map(|id| id.text(&mut itoa::Buffer::new()).to_string()),
+            model: model.map(str::to_string),
+            field: Some(field.to_string()),
+            message,
+        }))
     };
     let id = match first_present(src, &["id", "job_id"])? {
         None | Some((_, Field::Null)) => None,
@@ -129,60 +137,45 @@ pub fn read_envelope<'a, S: JobSource<'a>>(
         Some((_, Field::Int(i))) => Some(JobId::Int(i)),
         Some((_, Field::BigUint(u))) => Some(JobId::BigUint(u)),
         Some((k, _)) => {
-            err.field = Some(k.to_string());
-            err.message = format!(
+            let message = format!(
                 "`{k}` must be a string or an integer, got {}",
                 src.show(&[k])?
             );
-            return Ok(Err(err));
+            return fail(None, None, k, message);
         }
     };
-    err.id = id.map(|id| id.text(&mut itoa::Buffer::new()).to_string());
     let model = match first_present(src, &["model", "model_id"])? {
         Some((_, Field::Str(s))) if !s.trim().is_empty() => s,
-        Some((k, Field::Str(_))) => {
-            err.field = Some(k.to_string());
-            err.message = format!("`{k}` is empty");
-            return Ok(Err(err));
-        }
+        Some((k, Field::Str(_))) => return fail(id, None, k, format!("`{k}` is empty")),
         Some((k, _)) => {
-            err.field = Some(k.to_string());
-            err.message = format!("`{k}` must be a string, got {}", src.show(&[k])?);
-            return Ok(Err(err));
+            let message = format!("`{k}` must be a string, got {}", src.show(&[k])?);
+            return fail(id, None, k, message);
         }
-        None => {
-            err.field = Some("model".into());
-            err.message = "missing field `model`".into();
-            return Ok(Err(err));
-        }
+        None => return fail(id, None, "model", "missing field `model`".into()),
     };
-    err.model = Some(model.to_string());
     let completed_at = match src.get("completed_at")? {
         None | Some(Field::Null) => None,
         Some(Field::Str(s)) => match parse_time_exact(s) {
             Ok((t, canonical)) => Some((t, canonical.then_some(s))),
             Err(e) => {
-                err.field = Some("completed_at".into());
-                err.message = format!("`completed_at`: {e}");
-                return Ok(Err(err));
+                let message = format!("`completed_at`: {e}");
+                return fail(id, Some(model), "completed_at", message);
             }
         },
         Some(_) => {
-            err.field = Some("completed_at".into());
-            err.message = format!(
+            let message = format!(
                 "`completed_at` must be an RFC 3339 string, got {}",
                 src.show(&["completed_at"])?
             );
-            return Ok(Err(err));
+            return fail(id, Some(model), "completed_at", message);
         }
     };
     let miner = match first_present(src, &["miner", "miner_id"])? {
         None | Some((_, Field::Null)) => None,
         Some((_, Field::Str(s))) => Some(s),
         Some((k, _)) => {
-            err.field = Some(k.to_string());
-            err.message = format!("`{k}` must be a string, got {}", src.show(&[k])?);
-            return Ok(Err(err));
+            let message = format!("`{k}` must be a string, got {}", src.show(&[k])?);
+            return fail(id, Some(model), k, message);
         }
     };
     Ok(Ok(Envelope {
