@@ -52,7 +52,7 @@ Rules: --rules DIR, else ./rules if it exists, else the rules built into the bin
 
 /// Turns completed AI compute jobs into reward points, by rules written as TOML + rhai.
 #[derive(Debug, Parser)]
-#[command(name = "jobpoints", version, about, after_help = AFTER_HELP, propagate_version = true)]
+#[command(name = "jobpoints", version = crate::engine::identity::VERSION, about, after_help = AFTER_HELP, propagate_version = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
