@@ -244,9 +244,10 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
 }
 
 /// Where the string starting at `i` (just after its opening quote) stops: the position of the
-/// first `"`, `\` or control character, or of the end of the text.
+/// first `"`, `\` or control character, or of the end of the text. The same bytes are the
+/// ones JSON output must escape, so the writer uses this too.
 #[inline]
-fn string_stop(b: &[u8], mut i: usize) -> usize {
+pub(crate) fn string_stop(b: &[u8], mut i: usize) -> usize {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
     // Eight bytes at a time. In each test the lowest flagged byte is exact (bytes above it may
