@@ -680,6 +680,8 @@ impl<'a> NativeScorer<'a> {
             error: None,
             field: None,
             completed_at: None,
+            priced_at: None,
+            priced_by: None,
             trace: None,
         };
         if job.model.trim().is_empty() {
