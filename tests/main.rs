@@ -24,6 +24,8 @@ mod corpus;
 mod diff_cli;
 // `jobpoints serve` on a loopback port: the HTTP API, hot reload, symlink swaps, load.
 mod serve;
+// `jobpoints serve` under hostile clients: job, request, connection and time limits (#11).
+mod serve_limits;
 // `jobpoints watch`: the author's loop, through the real binary.
 mod watch_cli;
 // Ledger scale: fast path identical to plain evaluation, exact tallies, threads.
