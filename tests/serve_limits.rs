@@ -47,13 +47,17 @@ fn post(addr: SocketAddr, content_type: &str, body: &[u8]) -> (u16, String, Stri
     exchange(addr, &req)
 }
 
-/// A metric's value in the `/metrics` text.
-fn metric(addr: SocketAddr, series: &str) -> f64 {
+/// A metric's value in the `/metrics` text, if it is there yet.
+fn metric_now(addr: SocketAddr, series: &str) -> Option<f64> {
     let (status, _, text) = get(addr, "/metrics");
     assert_eq!(status, 200);
     text.lines()
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no `{series}` in:\n{text}"))
+}
+
+/// A metric's value in the `/metrics` text.
+fn metric(addr: SocketAddr, series: &str) -> f64 {
+    metric_now(addr, series).unwrap_or_else(|| panic!("no `{series}` in /metrics"))
 }
 
 /// Peak resident memory of a process, in KiB (Linux).
@@ -502,4 +506,62 @@ fn more_jobs_than_the_limit_is_413_in_every_shape() {
         6.0,
         "five shapes over --max-jobs, one over the explain limit"
     );
+}
+
+#[test]
+fn a_response_still_being_sent_is_not_closed_to_make_room() {
+    // At the connection limit the connection idle longest is closed; one whose response is
+    // still on its way (its client reads slowly) is not idle.
+    let s = Server::start(
+        &rules_dir(),
+        &["--max-connections", "4", "--max-body-bytes", "16000000"],
+    );
+    let addr = s.addr();
+    let big = "x".repeat(3000);
+    let jobs: String = (0..2000)
+        .map(|i| format!("{{\"id\":\"{i}{big}\",\"model\":\"m{big}\"}}\n"))
+        .collect();
+    let mut slow = TcpStream::connect(addr).unwrap();
+    slow.write_all(
+        format!(
+            "POST /v1/score HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-ndjson\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{jobs}",
+            jobs.len()
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    // Scored, and as much of the response sent as the socket buffers take.
+    poll(15, "the response to be scored", || {
+        let scored = metric_now(
+            addr,
+            "jobpoints_jobs_scored_total{status=\"no_rule\",kind=\"none\"}",
+        );
+        (scored == Some(2000.0)).then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    // Ten new connections at a limit of four: the others make room, the slow reader does not.
+    let held: Vec<TcpStream> = (0..10).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(get(addr, "/healthz").0, 200);
+    assert!(
+        metric(
+            addr,
+            "jobpoints_connections_closed_total{reason=\"evicted\"}"
+        ) >= 7.0
+    );
+    slow.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut got = Vec::new();
+    slow.read_to_end(&mut got).unwrap();
+    let text = String::from_utf8_lossy(&got);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("content-length");
+    assert_eq!(body.len(), length, "the whole response arrived");
+    let results: Vec<Value> = serde_json::from_str(body).unwrap();
+    assert_eq!(results.len(), 2000);
+    drop(held);
 }

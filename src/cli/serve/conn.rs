@@ -57,8 +57,12 @@ impl Clock {
 struct Conn {
     id: u64,
     clock: Clock,
-    /// Requests between their headers being read and their response being sent (0 or 1).
+    /// Requests between their headers being read and their response body being handed to
+    /// hyper (0 or 1).
     busy: AtomicUsize,
+    /// hyper has written to the socket since it last flushed: the end of a response may still
+    /// be on its way.
+    unflushed: AtomicBool,
     /// When the connection last became idle (opened, or a response sent).
     idle_since: AtomicU64,
     /// When the first byte of the next request's headers arrived, while idle (0: none yet).
@@ -72,8 +76,9 @@ struct Conn {
 }
 
 impl Conn {
+    /// In the middle of a request, or of sending its response.
     fn busy(&self) -> bool {
-        self.busy.load(Ordering::Acquire) > 0
+        self.busy.load(Ordering::Acquire) > 0 || self.unflushed.load(Ordering::Acquire)
     }
 
     /// The next time the connection must be closed at, and why; `None` while a request is
@@ -96,6 +101,7 @@ impl Conn {
     fn begin(self: &Arc<Self>) -> BusyGuard {
         self.busy.fetch_add(1, Ordering::AcqRel);
         self.head_started.store(0, Ordering::Release);
+        self.sending_since.store(0, Ordering::Release);
         self.wake.notify_one();
         BusyGuard(self.clone())
     }
@@ -116,8 +122,12 @@ impl BusyGuard {
 
 impl Drop for BusyGuard {
     fn drop(&mut self) {
+        // The send timeout runs on until hyper has flushed the response (from now, if its body
+        // was never asked for).
         let c = &self.0;
-        c.sending_since.store(0, Ordering::Release);
+        if c.sending_since.load(Ordering::Acquire) == 0 {
+            c.sending_since.store(c.clock.now(), Ordering::Release);
+        }
         c.head_started.store(0, Ordering::Release);
         c.idle_since.store(c.clock.now(), Ordering::Release);
         c.busy.fetch_sub(1, Ordering::AcqRel);
@@ -148,6 +158,7 @@ impl Table {
             id,
             clock,
             busy: AtomicUsize::new(0),
+            unflushed: AtomicBool::new(false),
             idle_since: AtomicU64::new(clock.now()),
             head_started: AtomicU64::new(0),
             sending_since: AtomicU64::new(0),
@@ -338,7 +349,8 @@ async fn connection(
 }
 
 /// The socket, noting when a request's first bytes arrive on an idle connection (the header
-/// timeout runs from then; the idle timeout before).
+/// timeout runs from then; the idle timeout before), and whether hyper has flushed what it
+/// wrote (a connection is not idle, and not closed for being idle, before that).
 struct Watched {
     inner: TcpStream,
     conn: Arc<Conn>,
@@ -367,6 +379,7 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
+        self.conn.unflushed.store(true, Ordering::Release);
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
 
@@ -375,6 +388,7 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        self.conn.unflushed.store(true, Ordering::Release);
         Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
     }
 
@@ -383,7 +397,17 @@ impl AsyncWrite for Watched {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        let r = Pin::new(&mut self.inner).poll_flush(cx);
+        // hyper flushes once its buffer is written out: all it wrote is in the kernel.
+        let c = &self.conn;
+        if matches!(r, Poll::Ready(Ok(()))) && c.unflushed.swap(false, Ordering::AcqRel) {
+            if c.busy.load(Ordering::Acquire) == 0 {
+                c.sending_since.store(0, Ordering::Release);
+                c.idle_since.store(c.clock.now(), Ordering::Release);
+            }
+            c.wake.notify_one();
+        }
+        r
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
