@@ -154,6 +154,15 @@ pub fn run(args: ServeArgs) -> Result<Exit, CliError> {
             "--max-connections lowered to stay below the open-file limit (ulimit -n)"
         );
     }
+    if max_connections <= args.max_requests {
+        // Every connection could then be busy with a score request, leaving none to close
+        // for /healthz.
+        tracing::warn!(
+            max_connections,
+            max_requests = args.max_requests,
+            "--max-connections should be well above --max-requests"
+        );
+    }
     let conn_limits = ConnLimits {
         max_connections,
         header_timeout: args.header_timeout,
