@@ -768,6 +768,8 @@ impl<'a> NativeScorer<'a> {
             error: None,
             field: None,
             completed_at: None,
+            priced_at: None,
+            priced_by: None,
             trace: None,
             // Its strings come from a parser that borrows only unescaped strings.
             verbatim: self.hash_verbatim,

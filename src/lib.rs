@@ -56,7 +56,7 @@ pub mod internals {
     pub use crate::engine::points::PointsSum;
     pub use crate::engine::resolve::Resolution;
     pub use crate::engine::score::{
-        ScoreContext, ScoreOptions, ScoreRef, Scorer, Trace, parse_job, score_record,
+        PricedBy, ScoreContext, ScoreOptions, ScoreRef, Scorer, Trace, parse_job, score_record,
     };
     pub use crate::engine::time::{parse_time, parse_time_exact, utc_date, utc_string};
     pub use crate::ledger::output::{BATCH_OUTPUT_BYTES, EvalFormat, write_jsonl};

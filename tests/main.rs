@@ -26,6 +26,8 @@ mod corpus;
 mod diff_cli;
 // `jobpoints serve` on a loopback port: the HTTP API, hot reload, symlink swaps, load.
 mod serve;
+// `jobpoints serve` under hostile clients: job, request, connection and time limits (#11).
+mod serve_limits;
 // `jobpoints watch`: the author's loop, through the real binary.
 mod watch_cli;
 // Mergeable tallies and pipe mode for engines that run a binary per partition (#16).

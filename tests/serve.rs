@@ -13,19 +13,24 @@ use crate::util::{
 };
 
 /// A running `jobpoints serve`, killed on drop.
-struct Server {
-    child: Child,
-    base: String,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) base: String,
     log: Arc<Mutex<String>>,
-    agent: ureq::Agent,
+    pub(crate) agent: ureq::Agent,
 }
 
 impl Server {
-    fn start(rules: &Path, extra: &[&str]) -> Server {
-        let mut child = Command::new(assert_cmd::cargo::cargo_bin!("jobpoints"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--rules"])
-            .arg(rules)
-            .args(extra)
+    /// `jobpoints serve --rules RULES EXTRA...` on a free loopback port.
+    pub(crate) fn start(rules: &Path, extra: &[&str]) -> Server {
+        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin!("jobpoints"));
+        cmd.args(serve_args(rules, extra));
+        Server::spawn(cmd)
+    }
+
+    /// Starts `cmd`, which must run `jobpoints serve` as its process (possibly by `exec`).
+    pub(crate) fn spawn(mut cmd: Command) -> Server {
+        let mut child = cmd
             .env_remove("JOBPOINTS_RULES")
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
@@ -71,7 +76,12 @@ impl Server {
         }
     }
 
-    fn get(&self, path: &str) -> (u16, String) {
+    /// The address it listens on.
+    pub(crate) fn addr(&self) -> std::net::SocketAddr {
+        self.base.strip_prefix("http://").unwrap().parse().unwrap()
+    }
+
+    pub(crate) fn get(&self, path: &str) -> (u16, String) {
         let mut r = self
             .agent
             .get(format!("{}{path}", self.base))
@@ -80,7 +90,7 @@ impl Server {
         (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
     }
 
-    fn post(&self, content_type: &str, body: &[u8]) -> (u16, String, Option<String>) {
+    pub(crate) fn post(&self, content_type: &str, body: &[u8]) -> (u16, String, Option<String>) {
         let mut r = self
             .agent
             .post(format!("{}/v1/score", self.base))
@@ -98,7 +108,7 @@ impl Server {
         )
     }
 
-    fn score(&self, job: Value) -> Value {
+    pub(crate) fn score(&self, job: Value) -> Value {
         let (status, body, _) = self.post("application/json", job.to_string().as_bytes());
         assert_eq!(status, 200, "{body}");
         serde_json::from_str(&body).unwrap()
@@ -110,9 +120,20 @@ impl Server {
         serde_json::from_str(&body).unwrap()
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         self.log.lock().unwrap().clone()
     }
+}
+
+/// The arguments of `jobpoints serve` on a free loopback port.
+pub(crate) fn serve_args(rules: &Path, extra: &[&str]) -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = ["serve", "--listen", "127.0.0.1:0", "--rules"]
+        .iter()
+        .map(Into::into)
+        .collect();
+    args.push(rules.into());
+    args.extend(extra.iter().map(Into::into));
+    args
 }
 
 impl Drop for Server {
@@ -122,7 +143,7 @@ impl Drop for Server {
     }
 }
 
-fn braindance() -> Value {
+pub(crate) fn braindance() -> Value {
     // No `completed_at`: priced by the latest sd15 version, the one these tests edit.
     json!({"id": "b1", "model": "BrainDance", "width": 512, "height": 512, "steps": 20})
 }
@@ -138,7 +159,9 @@ fn http_api_end_to_end() {
     let tmp = tempfile::tempdir().unwrap();
     let rules = tmp.path().join("rules");
     copy_rules_to(&rules);
-    let s = Server::start(&rules, &["--max-body-bytes", "100000"]);
+    // `eval` prices the operator's own ledgers by each job's `completed_at`; so does `serve`
+    // for a trusted scheduler, which is the mode compared with `eval` here.
+    let s = Server::start(&rules, &["--max-body-bytes", "100000", "--trust-job-time"]);
 
     let (status, body) = s.get("/healthz");
     assert_eq!(status, 200);
@@ -880,7 +903,8 @@ fn every_input_shape_and_serve_give_the_same_results() {
             );
         }
     }
-    let server = Server::start(&crate::util::rules_dir(), &[]);
+    // Trusting `completed_at`, as `eval` does with the operator's own files.
+    let server = Server::start(&crate::util::rules_dir(), &["--trust-job-time"]);
     for (content_type, body) in [
         ("application/x-ndjson", jsonl.as_str()),
         ("application/json", array.as_str()),
@@ -974,5 +998,146 @@ fn a_slow_file_by_file_copy_is_read_once_whole() {
         r2["last_files"]["modified"].as_array().map(Vec::len),
         Some(4),
         "{r2}"
+    );
+}
+
+#[test]
+fn a_body_that_is_not_utf8_is_400_naming_the_byte_offset() {
+    // It used to be 200 with one `invalid` result.
+    let s = Server::start(&crate::util::rules_dir(), &[]);
+    let cases: [(&str, &[u8], &str); 3] = [
+        (
+            "application/json",
+            b"{\"model\": \"Brain\xffDance\", \"width\": 512, \"height\": 512, \"steps\": 20}",
+            "offset 16 (line 1)",
+        ),
+        (
+            "application/x-ndjson",
+            b"{\"model\": \"BrainDance\", \"width\": 512, \"height\": 512, \"steps\": 20}\n{\"model\": \"\xc3\x28\"}\n",
+            "offset 77 (line 2)",
+        ),
+        // A UTF-16 body (with its byte order mark) is not UTF-8 either.
+        ("application/json", b"\xff\xfe[\x00]\x00", "offset 0 (line 1)"),
+    ];
+    for (ct, body, at) in cases {
+        let (status, text, _) = s.post(ct, body);
+        assert_eq!(status, 400, "{ct}: {text}");
+        let e: Value = serde_json::from_str(&text).expect("error body is JSON");
+        let e = e["error"].as_str().unwrap();
+        assert!(
+            e.contains("not valid UTF-8") && e.contains(at),
+            "`{e}` should name `{at}`"
+        );
+    }
+    assert_eq!(points(&s.score(braindance())), "0.300000", "still serving");
+}
+
+/// Far enough in the past that sd15 version 1 (multiplier 1.0) priced it; version 2 (0.3)
+/// is in force today.
+fn backdated() -> Value {
+    json!({"id": "old", "model": "BrainDance", "width": 512, "height": 512, "steps": 20,
+           "completed_at": "2024-05-01T00:00:00Z"})
+}
+
+#[test]
+fn serve_prices_a_job_by_when_it_was_received_unless_job_time_is_trusted() {
+    let rules = crate::util::rules_dir();
+    let s = Server::start(&rules, &[]);
+    let before = jiff::Timestamp::now().as_second();
+    let r = s.score(backdated());
+    let after = jiff::Timestamp::now().as_second();
+    // A miner's `completed_at` no longer picks the 3.3× better-paying version.
+    assert_eq!(r["rule"], "sd15@2", "{r}");
+    assert_eq!(points(&r), "0.300000");
+    assert_eq!(
+        r["completed_at"], "2024-05-01T00:00:00Z",
+        "still shown, as sent"
+    );
+    assert_eq!(r["priced_by"], "received");
+    let priced: jiff::Timestamp = r["priced_at"].as_str().unwrap().parse().unwrap();
+    assert!(
+        (before..=after).contains(&priced.as_second()),
+        "priced_at {priced} is when the request came"
+    );
+    // One time for the whole request, and `?explain=true` shows it as the time that picked
+    // the version.
+    let jobs = json!([backdated(), braindance(), {"model": "NoSuchModel"}]);
+    let mut resp = s
+        .agent
+        .post(format!("{}/v1/score?explain=true", s.base))
+        .header("content-type", "application/json")
+        .send(jobs.to_string().as_bytes())
+        .unwrap();
+    let rows: Vec<Value> =
+        serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap();
+    let t = &rows[0]["priced_at"];
+    assert!(t.is_string());
+    for row in &rows[..2] {
+        assert_eq!(&row["priced_at"], t, "{row}");
+        assert_eq!(row["priced_by"], "received");
+        assert_eq!(&row["trace"]["at"], t, "{row}");
+    }
+    assert_eq!(rows[2]["status"], "no_rule");
+    assert_eq!(
+        &rows[2]["priced_at"], t,
+        "no rule at that time: the time is named too"
+    );
+    // `?at=` overrides both, and says so.
+    let mut resp = s
+        .agent
+        .post(format!("{}/v1/score?at=2024-05-15", s.base))
+        .header("content-type", "application/json")
+        .send(backdated().to_string().as_bytes())
+        .unwrap();
+    let dated: Value = serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap();
+    assert_eq!(dated["rule"], "sd15@1");
+    assert_eq!(dated["priced_at"], "2024-05-15T00:00:00Z");
+    assert_eq!(dated["priced_by"], "at");
+    // A job that cannot be read picked no version: no time to name.
+    let (_, text, _) = s.post("application/json", br#"{"width": 512}"#);
+    let invalid: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(invalid["status"], "invalid");
+    assert!(invalid.get("priced_by").is_none(), "{invalid}");
+    drop(s);
+
+    // A trusted scheduler's `completed_at` picks the version, as in `eval`: no new fields.
+    let trusted = Server::start(&rules, &["--trust-job-time"]);
+    let r = trusted.score(backdated());
+    assert_eq!(r["rule"], "sd15@1", "{r}");
+    assert_eq!(points(&r), "1.000000");
+    assert!(
+        r.get("priced_at").is_none() && r.get("priced_by").is_none(),
+        "{r}"
+    );
+    let out = jobpoints()
+        .args(["eval", "--format", "json", "-"])
+        .write_stdin(backdated().to_string())
+        .output()
+        .unwrap();
+    let evaluated: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        evaluated[0], r,
+        "serve --trust-job-time gives eval's result"
+    );
+    let mut resp = trusted
+        .agent
+        .post(format!("{}/v1/score?at=2025-01-01", trusted.base))
+        .header("content-type", "application/json")
+        .send(backdated().to_string().as_bytes())
+        .unwrap();
+    let dated: Value = serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap();
+    assert_eq!(dated["rule"], "sd15@2");
+    assert_eq!(dated["priced_by"], "at");
+    assert_eq!(dated["priced_at"], "2025-01-01T00:00:00Z");
+    // `eval --at` output stays as it was: the fields are serve's.
+    let out = jobpoints()
+        .args(["eval", "--at", "2025-01-01", "-"])
+        .write_stdin(backdated().to_string())
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("\"rule\":\"sd15@2\"") && !text.contains("priced_"),
+        "{text}"
     );
 }

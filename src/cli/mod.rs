@@ -133,6 +133,15 @@ pub enum Command {
     /// `eval --format json`; `?at=TIME` and `?explain=true` as in `eval`), GET /v1/rules (active hash, load time, rules, last reload
     /// error), GET /healthz, GET /metrics (Prometheus / OpenMetrics text).
     ///
+    /// A job is priced by the rules in force when its request was received, not by its own
+    /// `completed_at` (which a client could backdate), unless --trust-job-time; such results
+    /// add `priced_at` and `priced_by` (`received`, or `at` for `?at=`).
+    ///
+    /// Limits, each with its flag below: body size (413), jobs per request (413), score
+    /// requests in flight (503 with Retry-After), scoring threads, open connections (the one
+    /// idle longest is closed for a new one), and timeouts for headers, bodies, reading the
+    /// response and idle connections. Rejections are counted in /metrics.
+    ///
     /// Any change under the rules directory (and a swap of the directory through a symlink)
     /// reloads it with the checks of `jobpoints check`. An invalid change keeps the last good
     /// rules serving, logs every diagnostic and shows the error in /v1/rules and /metrics until

@@ -77,7 +77,9 @@ pub struct Trace {
     pub version: Option<i64>,
     pub effective_from: Option<String>,
     pub effective_until: Option<String>,
-    /// The time that picked the version; `null` means "latest version".
+    /// The time that picked the version: `--at`, else the job's `completed_at`, or in `serve`
+    /// the time the request was received (unless `--trust-job-time`); `null` means "latest
+    /// version".
     pub at: Option<String>,
     pub source: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -102,6 +104,17 @@ impl Trace {
         self.effective_until = rule.next_after(version).map(utc_string);
         self.source = Some(version.source.clone());
     }
+}
+
+/// Which time picked a job's rule version, when it was not the job's own `completed_at`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PricedBy {
+    /// `--at` / `?at=`: one time given for every job.
+    At,
+    /// The time the request carrying the job was received (`serve`, whose clients' own
+    /// `completed_at` is not trusted to pick the version).
+    Received,
 }
 
 /// The result for one job, borrowed from the job, the rules and the scorer's buffers: what
@@ -133,6 +146,13 @@ pub struct ScoreRef<'a> {
     /// The job's `completed_at` (UTC, to the second), when it had one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub completed_at: Option<&'a str>,
+    /// The time that picked the version (UTC, to the second), shown only when the scorer
+    /// names it ([`Scorer::name_pricing_time`]) and it was not the job's `completed_at`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub priced_at: Option<&'a str>,
+    /// Where `priced_at` came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub priced_by: Option<PricedBy>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trace: Option<&'a Trace>,
     /// `id`, `model`, `miner`, `completed_at` and `ruleset` are known to contain nothing JSON
@@ -142,7 +162,8 @@ pub struct ScoreRef<'a> {
     pub verbatim: bool,
 }
 
-/// The result for one job, owned.
+/// The result for one job, owned. It has no `priced_at` / `priced_by`: only `serve` names
+/// the pricing time, and it writes [`ScoreRef`]s as they are made.
 #[derive(Debug, Clone)]
 pub struct Score {
     pub(crate) file: Option<String>,
@@ -166,6 +187,10 @@ pub struct Score {
 impl ScoreRef<'_> {
     /// An owned copy.
     pub fn to_score(&self) -> Score {
+        debug_assert!(
+            self.priced_by.is_none(),
+            "an owned Score does not keep priced_at / priced_by"
+        );
         Score {
             file: self.file.map(String::from),
             line: self.line,
@@ -206,6 +231,8 @@ impl Score {
             error: self.error.as_deref(),
             field: self.field.as_deref(),
             completed_at: self.completed_at.as_deref(),
+            priced_at: None,
+            priced_by: None,
             trace: self.trace.as_deref(),
             verbatim: false,
         }
@@ -238,6 +265,14 @@ pub struct Scorer<'rs> {
     /// Score every job the reference way: the strict reader and the rhai interpreter, never
     /// the borrowed reader or compiled programs (for equivalence tests and benchmarks).
     pub reference: bool,
+    /// When the jobs were received. If set, this time (not the job's own `completed_at`, which
+    /// is the client's word) picks each job's rule version, unless `opts.at` is set: `serve`
+    /// without `--trust-job-time`, so a job cannot be backdated into a better-paying version.
+    pub received: Option<Timestamp>,
+    /// Results name the time that picked the version (`priced_at`, `priced_by`) when it was not
+    /// the job's own `completed_at` (`serve`). Off for `eval`, `tally` and the rest, whose
+    /// output stays as it was.
+    pub name_pricing_time: bool,
 }
 
 /// Per-thread scoring state: the resolution cache and reused buffers.
@@ -249,6 +284,8 @@ pub struct ScoreContext<'rs> {
     id: itoa::Buffer,
     /// Times that are not already canonical, as `utc_string` prints them.
     when: String,
+    /// The scorer's own pricing time (`opts.at`, else `received`) as `utc_string` prints it.
+    priced_at: String,
     trace: Trace,
     /// Where the borrowed reader found the fields of the current line.
     fields: Fields,
@@ -264,6 +301,8 @@ impl<'rs> Scorer<'rs> {
             opts: ScoreOptions::default(),
             file: None,
             reference: false,
+            received: None,
+            name_pricing_time: false,
         }
     }
 
@@ -278,6 +317,12 @@ impl<'rs> Scorer<'rs> {
             inputs: Vec::with_capacity(8),
             id: itoa::Buffer::new(),
             when: String::with_capacity(24),
+            priced_at: self
+                .opts
+                .at
+                .or(self.received)
+                .map(utc_string)
+                .unwrap_or_default(),
             trace: Trace::default(),
             fields: Fields::default(),
             hash_verbatim: self
@@ -365,6 +410,8 @@ impl<'rs> Scorer<'rs> {
             error: Some(&e.message),
             field: e.field.as_deref(),
             completed_at: None,
+            priced_at: None,
+            priced_by: None,
             trace: None,
             verbatim: false,
         }
@@ -412,11 +459,16 @@ impl<'rs> Scorer<'rs> {
             inputs,
             id: id_buf,
             when,
+            priced_at,
             trace,
             fields: _,
             hash_verbatim,
         } = ctx;
-        let at = self.opts.at.or(env.completed_at.map(|(t, _)| t));
+        let (at, priced_by) = match (self.opts.at, self.received) {
+            (Some(at), _) => (Some(at), Some(PricedBy::At)),
+            (None, Some(received)) => (Some(received), Some(PricedBy::Received)),
+            (None, None) => (env.completed_at.map(|(t, _)| t), None),
+        };
         let resolution = cache.get(env.model, at);
         let mut s = ScoreRef {
             file: self.file.as_deref(),
@@ -434,6 +486,8 @@ impl<'rs> Scorer<'rs> {
             error: None,
             field: None,
             completed_at: None,
+            priced_at: None,
+            priced_by: None,
             trace: None,
             verbatim: src.verbatim() && *hash_verbatim,
         };
@@ -548,6 +602,10 @@ impl<'rs> Scorer<'rs> {
                 Some(when.as_str())
             }
         };
+        if self.name_pricing_time && priced_by.is_some() {
+            s.priced_at = Some(priced_at.as_str());
+            s.priced_by = priced_by;
+        }
         s.trace = explain.then_some(&*trace);
         emit(&s);
         Ok(())
