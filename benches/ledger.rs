@@ -28,9 +28,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use jobpoints::internals::{
-    BATCH_OUTPUT_BYTES, BorrowedJob, BorrowedValue, Fields, JobReader, JobRecord, LineScorer,
-    RuleFiles, ScoreContext, ScoreRef, Scorer, load, parse_time_exact, run_ledger, utc_string,
-    write_jsonl,
+    BATCH_OUTPUT_BYTES, BorrowedJob, BorrowedValue, ENGINE, Fields, JobReader, JobRecord,
+    LineScorer, RuleFiles, SchemaVersion, ScoreContext, ScoreRef, Scorer, engine_verbatim, load,
+    parse_time_exact, run_ledger, utc_string, write_jsonl,
 };
 use jobpoints::{Points, Status};
 
@@ -646,7 +646,8 @@ impl<'a> NativeScorer<'a> {
             plain,
             hash_verbatim: hash
                 .bytes()
-                .all(|c| c.is_ascii_graphic() && c != b'"' && c != b'\\'),
+                .all(|c| c.is_ascii_graphic() && c != b'"' && c != b'\\')
+                && engine_verbatim(),
         }
     }
 }
@@ -764,6 +765,8 @@ impl<'a> NativeScorer<'a> {
             rule: None,
             points: Points::ZERO,
             ruleset: self.hash,
+            engine: ENGINE,
+            schema_version: SchemaVersion,
             reason: None,
             error: None,
             field: None,

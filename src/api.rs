@@ -144,6 +144,7 @@ impl Rules {
     fn score_with(&self, job: &str, opts: ScoreOptions) -> Score {
         let scorer = Scorer {
             opts,
+            name_pricing_time: opts.at.is_some(),
             ..Scorer::new(&self.set)
         };
         let mut ctx = scorer.context();
@@ -178,6 +179,7 @@ impl Rules {
                 at: options.at,
                 explain: false,
             },
+            name_pricing_time: options.at.is_some(),
             ..Scorer::new(&self.set)
         };
         let mut failed = 0;
@@ -293,6 +295,10 @@ impl Score {
     pub fn ruleset(&self) -> &str {
         &self.ruleset
     }
+    /// The engine that made the result: `jobpoints VERSION (COMMIT)`.
+    pub fn engine(&self) -> &str {
+        &self.engine
+    }
     /// Why the job earns nothing (`below_threshold`, `no_rule`).
     pub fn reason(&self) -> Option<&str> {
         self.reason.as_deref()
@@ -308,6 +314,11 @@ impl Score {
     /// The job's `completed_at`, in UTC to the second.
     pub fn completed_at(&self) -> Option<&str> {
         self.completed_at.as_deref()
+    }
+    /// The time that picked the rule version, when it was not the job's `completed_at`
+    /// (`--at`, or the time `serve` received the job).
+    pub fn priced_at(&self) -> Option<&str> {
+        self.priced_at.as_deref()
     }
 }
 

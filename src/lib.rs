@@ -46,6 +46,7 @@ pub mod internals {
     pub use crate::cli::main as cli_main;
     pub use crate::engine::formula::sandbox::{Limits, hardened_engine};
     pub use crate::engine::formula::{EvalContext, Observed, Outcome, Program, evaluate};
+    pub use crate::engine::identity::{ENGINE, SCHEMA_VERSION, engine_verbatim};
     pub use crate::engine::job::borrowed::{BorrowedJob, BorrowedValue, Fields};
     pub use crate::engine::job::strict::{JobRecord, MAX_LINE_BYTES, StrictJob, parse_line};
     pub use crate::engine::job::{JobError, JobSource};
@@ -56,7 +57,8 @@ pub mod internals {
     pub use crate::engine::points::PointsSum;
     pub use crate::engine::resolve::Resolution;
     pub use crate::engine::score::{
-        PricedBy, ScoreContext, ScoreOptions, ScoreRef, Scorer, Trace, parse_job, score_record,
+        PricedBy, SchemaVersion, ScoreContext, ScoreOptions, ScoreRef, Scorer, Trace, parse_job,
+        score_record,
     };
     pub use crate::engine::time::{parse_time, parse_time_exact, utc_date, utc_string};
     pub use crate::ledger::output::{BATCH_OUTPUT_BYTES, EvalFormat, write_jsonl};

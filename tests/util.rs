@@ -38,7 +38,22 @@ pub fn snapshot_settings() -> insta::Settings {
     // The rule set hash changes with any rules edit; it is tested on its own, so snapshots
     // show a placeholder and only change when points or messages do.
     s.add_filter(r"\b[0-9a-f]{64}\b", "[ruleset-sha256]");
+    // The engine names the commit it was built from, which every commit changes.
+    s.add_filter(
+        regex_escape(jobpoints::internals::ENGINE).as_str(),
+        "[engine]",
+    );
     s
+}
+
+/// `text` as a regex matching itself.
+fn regex_escape(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            let special = "\\.+*?()|[]{}^$#&-~".contains(c);
+            special.then_some('\\').into_iter().chain([c])
+        })
+        .collect()
 }
 
 /// Runs `f` with the shared snapshot settings bound.

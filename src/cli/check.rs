@@ -35,6 +35,8 @@ pub fn run(args: CheckArgs) -> Result<Exit, CliError> {
     match args.format {
         CheckFormat::Json => {
             let doc = serde_json::json!({
+                "schema_version": crate::engine::identity::SCHEMA_VERSION,
+                "engine": crate::engine::identity::ENGINE,
                 "ok": !failed,
                 "rules": loaded.files.origin.to_string(),
                 "ruleset": hash,

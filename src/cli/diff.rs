@@ -99,7 +99,20 @@ pub fn run(args: DiffArgs) -> Result<Exit, CliError> {
         DiffFormat::Human => render_human(&report),
         DiffFormat::Markdown => render_markdown(&report),
         DiffFormat::Json => {
-            let mut s = serde_json::to_string_pretty(&report).expect("report serializes");
+            /// The report, after the contract's version and the engine that made it.
+            #[derive(serde::Serialize)]
+            struct Doc<'r> {
+                schema_version: u32,
+                engine: &'static str,
+                #[serde(flatten)]
+                report: &'r crate::review::report::DiffReport,
+            }
+            let doc = Doc {
+                schema_version: crate::engine::identity::SCHEMA_VERSION,
+                engine: crate::engine::identity::ENGINE,
+                report: &report,
+            };
+            let mut s = serde_json::to_string_pretty(&doc).expect("report serializes");
             s.push('\n');
             s
         }

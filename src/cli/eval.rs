@@ -53,6 +53,9 @@ pub fn run(args: EvalArgs) -> Result<Exit, CliError> {
         let scorer = Scorer {
             opts,
             file: many.then(|| path.display().to_string()),
+            // `--at` results say so (`priced_at`, `priced_by: "at"`), so `verify` prices them
+            // at the same time.
+            name_pricing_time: args.at.is_some(),
             ..Scorer::new(&rules)
         };
         let result = run_ledger(

@@ -5,12 +5,14 @@
 //! reader first (when it can decide the job exactly), else the strict reader. Envelope,
 //! resolution, inputs, thresholds, formula and the result are each written once.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use jiff::Timestamp;
 use serde::Serialize;
 
 use super::formula::{EvalContext, Observed, Outcome, evaluate};
+use super::identity::{ENGINE, SCHEMA_VERSION, engine_verbatim};
 use super::job::borrowed::{BorrowedJob, Fields};
 use super::job::strict::{JobRecord, StrictJob, parse_line};
 use super::job::{Envelope, JobError, JobSource, Undecided, read_envelope, read_inputs};
@@ -106,6 +108,17 @@ impl Trace {
     }
 }
 
+/// The `schema_version` of a result object: always [`SCHEMA_VERSION`]. A field of its own so
+/// that serde writes it in its place among the others.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SchemaVersion;
+
+impl Serialize for SchemaVersion {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u32(SCHEMA_VERSION)
+    }
+}
+
 /// Which time picked a job's rule version, when it was not the job's own `completed_at`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -137,6 +150,10 @@ pub struct ScoreRef<'a> {
     pub rule: Option<&'a str>,
     pub points: Points,
     pub ruleset: &'a str,
+    /// The engine that made the result ([`ENGINE`]: `jobpoints 0.1.0 (commit)`).
+    pub engine: &'a str,
+    /// The version of this object's contract ([`SCHEMA_VERSION`]).
+    pub schema_version: SchemaVersion,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -155,15 +172,14 @@ pub struct ScoreRef<'a> {
     pub priced_by: Option<PricedBy>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trace: Option<&'a Trace>,
-    /// `id`, `model`, `miner`, `completed_at` and `ruleset` are known to contain nothing JSON
+    /// `id`, `model`, `miner`, `completed_at`, `ruleset` and `engine` are known to contain nothing JSON
     /// escapes (they were borrowed from a line the scanner read, or checked once), so writers
     /// may copy them as they are. Not part of the result.
     #[serde(skip)]
     pub verbatim: bool,
 }
 
-/// The result for one job, owned. It has no `priced_at` / `priced_by`: only `serve` names
-/// the pricing time, and it writes [`ScoreRef`]s as they are made.
+/// The result for one job, owned.
 #[derive(Debug, Clone)]
 pub struct Score {
     pub(crate) file: Option<String>,
@@ -177,20 +193,19 @@ pub struct Score {
     pub(crate) rule: Option<String>,
     pub(crate) points: Points,
     pub(crate) ruleset: Arc<str>,
+    pub(crate) engine: Cow<'static, str>,
     pub(crate) reason: Option<String>,
     pub(crate) error: Option<String>,
     pub(crate) field: Option<String>,
     pub(crate) completed_at: Option<String>,
+    pub(crate) priced_at: Option<String>,
+    pub(crate) priced_by: Option<PricedBy>,
     pub(crate) trace: Option<Box<Trace>>,
 }
 
 impl ScoreRef<'_> {
     /// An owned copy.
     pub fn to_score(&self) -> Score {
-        debug_assert!(
-            self.priced_by.is_none(),
-            "an owned Score does not keep priced_at / priced_by"
-        );
         Score {
             file: self.file.map(String::from),
             line: self.line,
@@ -203,10 +218,17 @@ impl ScoreRef<'_> {
             rule: self.rule.map(String::from),
             points: self.points,
             ruleset: self.ruleset.into(),
+            engine: if self.engine == ENGINE {
+                Cow::Borrowed(ENGINE)
+            } else {
+                Cow::Owned(self.engine.to_string())
+            },
             reason: self.reason.map(String::from),
             error: self.error.map(String::from),
             field: self.field.map(String::from),
             completed_at: self.completed_at.map(String::from),
+            priced_at: self.priced_at.map(String::from),
+            priced_by: self.priced_by,
             trace: self.trace.map(|t| Box::new(t.clone())),
         }
     }
@@ -227,12 +249,14 @@ impl Score {
             rule: self.rule.as_deref(),
             points: self.points,
             ruleset: &self.ruleset,
+            engine: &self.engine,
+            schema_version: SchemaVersion,
             reason: self.reason.as_deref(),
             error: self.error.as_deref(),
             field: self.field.as_deref(),
             completed_at: self.completed_at.as_deref(),
-            priced_at: None,
-            priced_by: None,
+            priced_at: self.priced_at.as_deref(),
+            priced_by: self.priced_by,
             trace: self.trace.as_deref(),
             verbatim: false,
         }
@@ -270,8 +294,8 @@ pub struct Scorer<'rs> {
     /// without `--trust-job-time`, so a job cannot be backdated into a better-paying version.
     pub received: Option<Timestamp>,
     /// Results name the time that picked the version (`priced_at`, `priced_by`) when it was not
-    /// the job's own `completed_at` (`serve`). Off for `eval`, `tally` and the rest, whose
-    /// output stays as it was.
+    /// the job's own `completed_at` (`serve`, and `eval --at`), so `verify` can price the job
+    /// again the same way.
     pub name_pricing_time: bool,
 }
 
@@ -289,7 +313,8 @@ pub struct ScoreContext<'rs> {
     trace: Trace,
     /// Where the borrowed reader found the fields of the current line.
     fields: Fields,
-    /// The rule set's hash needs no JSON escaping (it is hex; checked once).
+    /// The rule set's hash and the engine need no JSON escaping (hex, and a version; checked
+    /// once).
     hash_verbatim: bool,
 }
 
@@ -329,7 +354,8 @@ impl<'rs> Scorer<'rs> {
                 .rules
                 .hash
                 .bytes()
-                .all(|c| c.is_ascii_graphic() && c != b'"' && c != b'\\'),
+                .all(|c| c.is_ascii_graphic() && c != b'"' && c != b'\\')
+                && engine_verbatim(),
         }
     }
 
@@ -406,6 +432,8 @@ impl<'rs> Scorer<'rs> {
             rule: None,
             points: Points::ZERO,
             ruleset: &self.rules.hash,
+            engine: ENGINE,
+            schema_version: SchemaVersion,
             reason: None,
             error: Some(&e.message),
             field: e.field.as_deref(),
@@ -482,6 +510,8 @@ impl<'rs> Scorer<'rs> {
             rule: None,
             points: Points::ZERO,
             ruleset: &self.rules.hash,
+            engine: ENGINE,
+            schema_version: SchemaVersion,
             reason: None,
             error: None,
             field: None,

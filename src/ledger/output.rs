@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::io::{self, Write};
 
 use crate::engine::points::PointsSum;
-use crate::engine::score::{Score, ScoreRef};
+use crate::engine::score::{PricedBy, Score, ScoreRef};
 use crate::ledger::tally::{Counts, GroupBy, PartialTally, Tally};
 
 /// Output formats of `jobpoints eval`.
@@ -20,9 +20,9 @@ pub enum EvalFormat {
     Csv,
 }
 
-const CSV_HEADER: [&str; 11] = [
+const CSV_HEADER: [&str; 12] = [
     "line", "id", "model", "miner", "status", "kind", "family", "rule", "points", "reason",
-    "ruleset",
+    "ruleset", "engine",
 ];
 
 /// `s` as it may be shown on a terminal: control characters (ANSI escapes, CR, LF, ...) and
@@ -113,6 +113,7 @@ impl EvalFormat {
                     s.points.to_string().as_str(),
                     &csv_safe(reason),
                     s.ruleset,
+                    s.engine,
                 ]);
             }
             EvalFormat::Table => batch.rows.push(s.to_score()),
@@ -235,6 +236,7 @@ pub fn render_table(scores: &[Score], explain: bool) -> String {
     out.push_str(&render_totals(scores));
     if let Some(first) = scores.first() {
         out.push_str(&format!("ruleset {}\n", first.ruleset));
+        out.push_str(&format!("engine  {}\n", terminal_safe(&first.engine)));
     }
     out
 }
@@ -442,11 +444,31 @@ pub fn write_jsonl(out: &mut Vec<u8>, s: &ScoreRef<'_>) {
     write_points(out, s.points);
     out.extend_from_slice(b",\"ruleset\":");
     string(out, s.ruleset, input);
+    out.extend_from_slice(b",\"engine\":");
+    string(out, s.engine, input);
+    out.extend_from_slice(SCHEMA_FIELD.as_bytes());
     skip(out, ",\"reason\":", s.reason, false);
     skip(out, ",\"error\":", s.error, false);
     skip(out, ",\"field\":", s.field, false);
     skip(out, ",\"completed_at\":", s.completed_at, input);
+    skip(out, ",\"priced_at\":", s.priced_at, false);
+    match s.priced_by {
+        None => {}
+        Some(PricedBy::At) => out.extend_from_slice(b",\"priced_by\":\"at\""),
+        Some(PricedBy::Received) => out.extend_from_slice(b",\"priced_by\":\"received\""),
+    }
     out.extend_from_slice(b"}\n");
+}
+
+/// `,"schema_version":N`, as serde writes it after `engine`.
+const SCHEMA_FIELD: &str = const_format_schema();
+
+const fn const_format_schema() -> &'static str {
+    // One digit until the contract changes nine times; a test keeps this equal to serde's.
+    match crate::engine::identity::SCHEMA_VERSION {
+        1 => ",\"schema_version\":1",
+        _ => panic!("write SCHEMA_FIELD for the new schema version"),
+    }
 }
 
 /// Whether serde_json would escape anything in `s` (a control character, `"` or `\\`).
@@ -486,10 +508,17 @@ mod tests {
             rule: (i % 7 != 0).then(|| "llm8x7b4b@1".into()),
             points: Points::from_micros((i * 1_234_567) as i64),
             ruleset: "ab".repeat(32).into(),
+            engine: if i % 6 == 5 {
+                "jobpoints 0.0.9 \"old\"".into()
+            } else {
+                crate::engine::identity::ENGINE.into()
+            },
             reason: (i % 2 == 1).then(|| "below threshold: steps 19 < min 20".into()),
             error: (i % 3 == 1).then(|| "`width` must be an integer, got \"512\"".into()),
             field: (i % 3 == 1).then(|| "width".into()),
             completed_at: (i % 5 == 2).then(|| "2024-05-01T00:00:00Z".into()),
+            priced_at: (i % 4 == 1).then(|| "2024-06-01T00:00:00Z".into()),
+            priced_by: [None, Some(PricedBy::At), Some(PricedBy::Received)][i as usize % 3],
             trace: None,
         }
     }
