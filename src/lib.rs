@@ -26,6 +26,7 @@
 pub struct ReadmeDoctests;
 
 mod api;
+mod audit;
 mod calibrate;
 mod cli;
 mod engine;

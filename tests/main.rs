@@ -47,5 +47,7 @@ mod hostile_rules;
 mod rules_confined;
 // Properties of every shipped rule version (proptest): monotone, never negative, deterministic.
 mod properties;
+// `jobpoints verify`: results of several commits' rules verified against a repository (#14).
+mod verify_cli;
 // The fuzzers' saved inputs (`tests/fixtures/fuzz/`), replayed through `fuzz/harness.rs`.
 mod fuzz_regressions;

@@ -24,6 +24,11 @@ pub enum Exit {
     RulesInvalid,
     /// `diff --fail-on-change`: some job's points or status changed.
     Changed,
+    /// `verify`: some result does not match its job scored again (or its job is missing, or
+    /// it is not a result).
+    Mismatch,
+    /// `verify`: no mismatch, but the rule set some results name was not found.
+    UnknownRules,
     /// `--invalid-exit-code N`: jobs failed, and the caller chose this code for it.
     Code(u8),
 }
@@ -37,6 +42,8 @@ impl Exit {
             Exit::Usage => 2,
             Exit::RulesInvalid => 3,
             Exit::Changed => 4,
+            Exit::Mismatch => 5,
+            Exit::UnknownRules => 6,
             Exit::Code(c) => c,
         }
     }

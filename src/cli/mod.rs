@@ -24,6 +24,7 @@ mod output;
 mod serve;
 mod synth;
 mod tally;
+mod verify;
 mod watch;
 
 use calibrate::CalibrateArgs;
@@ -47,6 +48,8 @@ Exit codes:
      cannot be written (output closed early, as by `| head`, is not an error: exit 0)
   3  the rule set is invalid (run `jobpoints check` for every problem)
   4  diff --fail-on-change: some job's points or status changed
+  5  verify: some result does not match its job scored again (or its job is missing)
+  6  verify: no mismatch, but some results name a rule set that was not found
 
 Rules: --rules DIR, else ./rules if it exists, else the rules built into the binary.";
 
@@ -123,6 +126,24 @@ pub enum Command {
     /// real example jobs, a grid over resolutions × steps and token counts, and an LLM token
     /// mix. JSONL job files are streamed, so multi-million-line ledgers diff in bounded memory.
     Diff(DiffArgs),
+    /// Check results by scoring their jobs again with the rule sets that made them.
+    ///
+    /// Each result names its rule set by hash; verify finds it — the --rules directory (or
+    /// ./rules), the built-in rules, or any commit of `rules/` in the history of --repo —
+    /// scores the result's job again (from --jobs, matched by file, line and id; a decision
+    /// log record of `serve --decision-log` carries its job) and compares status, kind, rule
+    /// and points. Results priced at a given time (`priced_by`: `at` from --at/?at=,
+    /// `received` from serve) are priced at that time again.
+    ///
+    /// Prints every mismatch with its line, expected and actual values, then how many results
+    /// verified under which rule sets (hash → commit and date), and every rule set not found.
+    /// Results are re-scored with this engine; those made by another engine version are
+    /// counted as such. Streams in constant memory when results and jobs are in the same
+    /// order, on every core.
+    ///
+    /// Exit 0 when every result verified, 5 if any did not match (or its job is missing), 6 if
+    /// none mismatched but some rule sets were not found, 2 for unreadable files.
+    Verify(verify::VerifyArgs),
     /// Write the benchmark's synthetic ledger (JSONL) to stdout.
     #[command(hide = true)]
     Synth(SynthArgs),
@@ -337,6 +358,7 @@ pub fn run(command: Command) -> Result<Exit, CliError> {
         Command::Calibrate(args) => calibrate::run(args),
         Command::Diff(args) => diff::run(args),
         Command::Synth(args) => synth::run(args),
+        Command::Verify(args) => verify::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Watch(args) => watch::run(args),
         Command::Completions(args) => docs::completions(args),

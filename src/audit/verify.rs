@@ -1,0 +1,1012 @@
+//! `verify`: re-score each result with the rule set its hash names and compare.
+//!
+//! A reader thread cuts the results into lines and pairs each plain result with its job
+//! (from the job files, by file, line and id; a decision-log record carries its job);
+//! workers parse the results, find their rule sets ([`RulesLibrary`]), score the jobs again
+//! and compare status, kind, rule and points; the outcomes are consumed in input order. When
+//! results and jobs are in the same order, both are read once, in constant memory; a result
+//! for a job behind the job file's cursor re-reads that file from its start.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::io::{self, BufRead};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::history::{Lookup, RulesLibrary, Source};
+use crate::engine::identity::ENGINE;
+use crate::engine::job::strict::JobRecord;
+use crate::engine::points::Points;
+use crate::engine::score::{ScoreOptions, ScoreRef, Scorer};
+use crate::engine::time::parse_time;
+use crate::ledger::reader::{JobReader, RawItem, open_jobs};
+
+/// Results (or jobs) per batch handed to a worker.
+const BATCH_ITEMS: usize = 2048;
+/// Bytes of results and jobs per batch.
+const BATCH_BYTES: usize = 1 << 20;
+/// Longest results line read; longer ones are reported as malformed, not kept.
+const MAX_RESULT_LINE: u64 = 32 << 20;
+/// Locations kept per unknown rule set (all of them are counted).
+pub const UNKNOWN_LOCATIONS: usize = 20;
+
+/// Where a result is: its results file and line, and for a decision its id.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Location {
+    pub file: String,
+    pub line: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision_id: Option<String>,
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)?;
+        if let Some(d) = &self.decision_id {
+            write!(f, " (decision {d})")?;
+        }
+        Ok(())
+    }
+}
+
+/// One field that differs: what the result says, and what scoring again gives.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Difference {
+    pub field: &'static str,
+    pub expected: Option<String>,
+    pub actual: Option<String>,
+}
+
+/// A result that did not verify.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Mismatch {
+    #[serde(flatten)]
+    pub at: Location,
+    /// The job it was compared with (`FILE:LINE`), for a result paired with a job file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ruleset: Option<String>,
+    /// The fields that differ (empty when the result could not be compared at all).
+    pub differences: Vec<Difference>,
+    /// Why it could not be compared (a malformed result, a missing job).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+impl std::fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.at)?;
+        if let Some(j) = &self.job {
+            write!(f, " [job {j}]")?;
+        }
+        if let Some(p) = &self.problem {
+            write!(f, ": {p}")?;
+        }
+        for d in &self.differences {
+            let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "null".into());
+            write!(
+                f,
+                "\n    {}: expected {}, actual {}",
+                d.field,
+                show(&d.expected),
+                show(&d.actual)
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Results per rule set.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct RulesetCount {
+    pub ruleset: String,
+    pub results: u64,
+    pub verified: u64,
+    #[serde(flatten)]
+    pub source: Option<Source>,
+}
+
+/// A rule set that was not found, with the results that name it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct UnknownRuleset {
+    pub ruleset: String,
+    pub results: u64,
+    pub reason: String,
+    /// The first [`UNKNOWN_LOCATIONS`] results that name it.
+    pub locations: Vec<Location>,
+}
+
+/// What `verify` found.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct VerifyReport {
+    pub results: u64,
+    pub verified: u64,
+    pub mismatched: u64,
+    pub unknown: u64,
+    /// Per rule set found, in order of first appearance.
+    pub rulesets: Vec<RulesetCount>,
+    pub unknown_rulesets: Vec<UnknownRuleset>,
+    /// Results by the engine that made them, when it is not this one (they were re-scored
+    /// with this engine all the same).
+    pub other_engines: BTreeMap<String, u64>,
+    pub mismatches: Vec<Mismatch>,
+}
+
+/// How verify runs.
+pub struct VerifyOptions {
+    pub threads: usize,
+    /// The pricing time of results that do not name theirs (made by `eval --at` before
+    /// results said `priced_at`).
+    pub at: Option<Timestamp>,
+    /// Keep every mismatch in the report (else only count them and hand them to the caller).
+    pub keep_mismatches: bool,
+}
+
+/// A results file to verify, and the job files its results refer to.
+pub struct ResultsFile {
+    pub path: PathBuf,
+    pub input: Box<dyn BufRead + Send>,
+}
+
+/// Why verify stopped before the end.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("reading `{}`: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Write(io::Error),
+}
+
+/// The job a result is compared with.
+enum JobSlot {
+    /// Embedded in the result (a decision-log record).
+    Embedded,
+    /// A JSONL line of a job file: its bytes in the batch.
+    Bytes {
+        file: u32,
+        line: u64,
+        start: usize,
+        end: usize,
+    },
+    /// A record of a JSON array or document.
+    Record { file: u32, record: JobRecord },
+    /// Not found: why.
+    Missing { file: Option<u32>, why: String },
+}
+
+struct Item {
+    results_file: u32,
+    results_line: u64,
+    start: usize,
+    end: usize,
+    job: JobSlot,
+}
+
+struct Batch {
+    seq: u64,
+    bytes: Vec<u8>,
+    items: Vec<Item>,
+}
+
+/// The outcome of one batch, merged in order.
+#[derive(Default)]
+struct Partial {
+    results: u64,
+    verified: u64,
+    per_ruleset: Vec<(Arc<str>, Option<Source>, u64, u64)>,
+    unknown: Vec<(Arc<str>, Arc<str>, Location)>,
+    engines: HashMap<String, u64>,
+    mismatches: Vec<Mismatch>,
+}
+
+impl Partial {
+    fn count_ruleset(&mut self, hash: &Arc<str>, source: Option<&Source>, verified: bool) {
+        let n = u64::from(verified);
+        match self.per_ruleset.iter_mut().find(|r| r.0 == *hash) {
+            Some(r) => {
+                r.2 += 1;
+                r.3 += n;
+            }
+            None => self.per_ruleset.push((hash.clone(), source.cloned(), 1, n)),
+        }
+    }
+}
+
+/// A result line as read: a plain result, or a decision-log record around one. (The
+/// result's own fields are repeated rather than flattened: serde cannot borrow through
+/// `flatten`.)
+#[derive(Deserialize)]
+struct LineIn<'a> {
+    #[serde(borrow, default)]
+    decision_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    input: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    input_text: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    result: Option<ResultIn<'a>>,
+    #[serde(default)]
+    line: Option<u64>,
+    #[serde(borrow, default)]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    status: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    rule: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    points: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    ruleset: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    engine: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    priced_at: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    priced_by: Option<Cow<'a, str>>,
+}
+
+impl<'a> LineIn<'a> {
+    /// The line's own result fields (a plain result).
+    fn plain(self) -> ResultIn<'a> {
+        ResultIn {
+            line: self.line,
+            id: self.id,
+            status: self.status,
+            kind: self.kind,
+            rule: self.rule,
+            points: self.points,
+            ruleset: self.ruleset,
+            engine: self.engine,
+            priced_at: self.priced_at,
+            priced_by: self.priced_by,
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct ResultIn<'a> {
+    #[serde(default)]
+    line: Option<u64>,
+    #[serde(borrow, default)]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    status: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    rule: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    points: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    ruleset: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    engine: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    priced_at: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    priced_by: Option<Cow<'a, str>>,
+}
+
+/// Where a result line says its job is: (file, line), or `None` for a decision record.
+#[derive(Deserialize)]
+struct Locate<'a> {
+    #[serde(borrow)]
+    decision_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    file: Option<Cow<'a, str>>,
+    line: Option<u64>,
+}
+
+/// The text of a results line: surrounding blanks, and the brackets and commas of a JSON
+/// array as `eval --format json` writes it (one element per line), removed.
+fn result_text(line: &[u8]) -> &[u8] {
+    let mut t = line.trim_ascii();
+    if let Some(rest) = t.strip_prefix(b"[") {
+        t = rest.trim_ascii_start();
+    }
+    if let Some(rest) = t.strip_suffix(b"]") {
+        t = rest.trim_ascii_end();
+    }
+    if let Some(rest) = t.strip_suffix(b",") {
+        t = rest.trim_ascii_end();
+    }
+    t
+}
+
+/// Reads job files by line, forward; a line behind the cursor starts the file again.
+struct JobsCursor {
+    path: PathBuf,
+    reader: Option<JobReader<Box<dyn BufRead + Send>>>,
+    buf: Vec<u8>,
+    /// The last item read: its line, and its record when it was not a JSONL line (`buf`).
+    peek: Option<(u64, Option<JobRecord>)>,
+    /// The line of the last item read (0: none yet).
+    pos: u64,
+    eof: bool,
+}
+
+impl JobsCursor {
+    fn new(path: PathBuf) -> Self {
+        JobsCursor {
+            path,
+            reader: None,
+            buf: Vec::new(),
+            peek: None,
+            pos: 0,
+            eof: false,
+        }
+    }
+
+    fn restart(&mut self) -> io::Result<()> {
+        self.reader = Some(open_jobs(&self.path)?);
+        self.peek = None;
+        self.pos = 0;
+        self.eof = false;
+        Ok(())
+    }
+
+    /// Reads the next item into `peek`; false at the end.
+    fn advance(&mut self) -> io::Result<bool> {
+        if self.reader.is_none() {
+            self.restart()?;
+        }
+        let reader = self.reader.as_mut().expect("opened");
+        self.buf.clear();
+        match reader.next_raw(&mut self.buf) {
+            Some(RawItem::Line(n)) => {
+                self.peek = Some((n, None));
+                self.pos = n;
+                Ok(true)
+            }
+            Some(RawItem::Record(r)) => {
+                let n = match &r {
+                    Ok(j) => j.line,
+                    Err(e) => e.line,
+                };
+                self.peek = Some((n, Some(r)));
+                self.pos = n;
+                Ok(true)
+            }
+            None => {
+                self.peek = None;
+                self.eof = true;
+                match reader.io_error.take() {
+                    Some(e) => Err(e),
+                    None => Ok(false),
+                }
+            }
+        }
+    }
+
+    /// The job that starts at `line`, copied into `out` (a JSONL line) or cloned (a record).
+    fn fetch(&mut self, file: u32, line: u64, out: &mut Vec<u8>) -> io::Result<JobSlot> {
+        if let Some(found) = self.take_peek(file, line, out) {
+            return Ok(found);
+        }
+        if self.reader.is_some() && line <= self.pos {
+            // Behind the cursor: read the file again from its start.
+            self.restart()?;
+        } else if self.eof {
+            return Ok(missing(file, line));
+        }
+        loop {
+            if !self.advance()? || self.pos > line {
+                return Ok(missing(file, line));
+            }
+            if let Some(found) = self.take_peek(file, line, out) {
+                return Ok(found);
+            }
+        }
+    }
+
+    /// The last item read, if it starts at `line`; it stays there for the next result.
+    fn take_peek(&self, file: u32, line: u64, out: &mut Vec<u8>) -> Option<JobSlot> {
+        let (l, record) = self.peek.as_ref()?;
+        if *l != line {
+            return None;
+        }
+        Some(match record {
+            Some(r) => JobSlot::Record {
+                file,
+                record: r.clone(),
+            },
+            None => {
+                let start = out.len();
+                out.extend_from_slice(&self.buf);
+                JobSlot::Bytes {
+                    file,
+                    line,
+                    start,
+                    end: out.len(),
+                }
+            }
+        })
+    }
+}
+
+fn missing(file: u32, line: u64) -> JobSlot {
+    JobSlot::Missing {
+        file: Some(file),
+        why: format!("no job starts at line {line} of the job file"),
+    }
+}
+
+/// Pairs results with job files: by the file a result names, else the only job file, else
+/// the job file in the same position as the results file.
+struct Pairing {
+    jobs: Vec<JobsCursor>,
+    results_files: usize,
+}
+
+impl Pairing {
+    fn job_file(&self, named: Option<&str>, results_file: u32) -> Result<u32, String> {
+        if let Some(name) = named {
+            let exact = self.jobs.iter().position(|j| j.path.as_os_str() == name);
+            let by_name = || {
+                let want = Path::new(name).file_name();
+                let mut found = self
+                    .jobs
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, j)| j.path.file_name() == want);
+                match (found.next(), found.next()) {
+                    (Some((i, _)), None) => Some(i),
+                    _ => None,
+                }
+            };
+            return exact
+                .or_else(by_name)
+                .map(|i| i as u32)
+                .ok_or_else(|| format!("no --jobs file is `{name}`, which the result names"));
+        }
+        match self.jobs.len() {
+            0 => Err("a result without its job: give the job files with --jobs".into()),
+            1 => Ok(0),
+            n if n == self.results_files => Ok(results_file),
+            _ => Err(
+                "the result does not name its job file, and there are several --jobs files: give one --jobs file per results file, in the same order".into(),
+            ),
+        }
+    }
+}
+
+/// Verifies every result of `results` against `jobs` and the rule sets of `library`.
+/// `on_mismatch` is called for each mismatch in input order, as they are found.
+pub fn verify(
+    results: Vec<ResultsFile>,
+    jobs: Vec<PathBuf>,
+    library: &RulesLibrary,
+    opts: &VerifyOptions,
+    mut on_mismatch: impl FnMut(&Mismatch) -> io::Result<()>,
+) -> Result<VerifyReport, VerifyError> {
+    let names: Vec<String> = results
+        .iter()
+        .map(|r| r.path.display().to_string())
+        .collect();
+    let job_names: Vec<String> = jobs.iter().map(|p| p.display().to_string()).collect();
+    let pairing = Pairing {
+        results_files: results.len(),
+        jobs: jobs.into_iter().map(JobsCursor::new).collect(),
+    };
+    let threads = opts.threads.max(1);
+    let (batch_tx, batch_rx) = crossbeam_channel::bounded::<Batch>(threads * 2);
+    let (done_tx, done_rx) = crossbeam_channel::bounded::<(u64, Partial)>(threads * 2);
+    let mut report = VerifyReport::default();
+    let mut unknown_index: HashMap<Arc<str>, usize> = HashMap::new();
+    let mut ruleset_index: HashMap<Arc<str>, usize> = HashMap::new();
+    std::thread::scope(|scope| {
+        let reading = scope.spawn(move || read_batches(results, pairing, batch_tx));
+        for _ in 0..threads {
+            let (rx, tx) = (batch_rx.clone(), done_tx.clone());
+            let (names, job_names) = (&names, &job_names);
+            scope.spawn(move || {
+                for batch in rx {
+                    let part = check_batch(&batch, library, opts, names, job_names);
+                    if tx.send((batch.seq, part)).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(done_tx);
+        drop(batch_rx);
+        let mut pending = BTreeMap::new();
+        let mut next = 0u64;
+        let mut failed = None;
+        for (seq, part) in done_rx.iter() {
+            pending.insert(seq, part);
+            while let Some(part) = pending.remove(&next) {
+                next += 1;
+                if failed.is_none() {
+                    failed = merge(
+                        &mut report,
+                        part,
+                        &mut ruleset_index,
+                        &mut unknown_index,
+                        opts.keep_mismatches,
+                        &mut on_mismatch,
+                    )
+                    .err();
+                }
+            }
+            if failed.is_some() {
+                break;
+            }
+        }
+        drop(done_rx);
+        let read = reading.join().expect("reader thread");
+        if let Some(e) = failed {
+            return Err(VerifyError::Write(e));
+        }
+        read
+    })?;
+    Ok(report)
+}
+
+fn merge(
+    report: &mut VerifyReport,
+    part: Partial,
+    rulesets: &mut HashMap<Arc<str>, usize>,
+    unknown: &mut HashMap<Arc<str>, usize>,
+    keep: bool,
+    on_mismatch: &mut impl FnMut(&Mismatch) -> io::Result<()>,
+) -> io::Result<()> {
+    report.results += part.results;
+    report.verified += part.verified;
+    for (hash, source, results, verified) in part.per_ruleset {
+        let i = *rulesets.entry(hash.clone()).or_insert_with(|| {
+            report.rulesets.push(RulesetCount {
+                ruleset: hash.to_string(),
+                source,
+                ..RulesetCount::default()
+            });
+            report.rulesets.len() - 1
+        });
+        report.rulesets[i].results += results;
+        report.rulesets[i].verified += verified;
+    }
+    for (hash, reason, at) in part.unknown {
+        report.unknown += 1;
+        let i = *unknown.entry(hash.clone()).or_insert_with(|| {
+            report.unknown_rulesets.push(UnknownRuleset {
+                ruleset: hash.to_string(),
+                results: 0,
+                reason: reason.to_string(),
+                locations: Vec::new(),
+            });
+            report.unknown_rulesets.len() - 1
+        });
+        let u = &mut report.unknown_rulesets[i];
+        u.results += 1;
+        if u.locations.len() < UNKNOWN_LOCATIONS {
+            u.locations.push(at);
+        }
+    }
+    for (engine, n) in part.engines {
+        *report.other_engines.entry(engine).or_default() += n;
+    }
+    for m in part.mismatches {
+        report.mismatched += 1;
+        on_mismatch(&m)?;
+        if keep {
+            report.mismatches.push(m);
+        }
+    }
+    Ok(())
+}
+
+/// The reader thread: cuts results into lines and pairs each with its job.
+fn read_batches(
+    results: Vec<ResultsFile>,
+    mut pairing: Pairing,
+    tx: crossbeam_channel::Sender<Batch>,
+) -> Result<(), VerifyError> {
+    let mut seq = 0;
+    let mut batch = Batch {
+        seq,
+        bytes: Vec::with_capacity(BATCH_BYTES + (1 << 16)),
+        items: Vec::new(),
+    };
+    let mut line_buf = Vec::new();
+    for (fi, rf) in results.into_iter().enumerate() {
+        let fi = fi as u32;
+        let ResultsFile { path, input } = rf;
+        let mut input = input;
+        let mut line_no = 0u64;
+        loop {
+            line_buf.clear();
+            let n = std::io::Read::take(&mut input, MAX_RESULT_LINE)
+                .read_until(b'\n', &mut line_buf)
+                .map_err(|source| VerifyError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+            if n == 0 {
+                break;
+            }
+            line_no += 1;
+            let overlong = n as u64 >= MAX_RESULT_LINE && line_buf.last() != Some(&b'\n');
+            if overlong {
+                // Skip the rest of the line unread.
+                let mut rest = Vec::new();
+                loop {
+                    rest.clear();
+                    let m = std::io::Read::take(&mut input, 1 << 20)
+                        .read_until(b'\n', &mut rest)
+                        .map_err(|source| VerifyError::Read {
+                            path: path.clone(),
+                            source,
+                        })?;
+                    if m == 0 || rest.last() == Some(&b'\n') {
+                        break;
+                    }
+                }
+            }
+            let text = result_text(&line_buf);
+            if text.is_empty() {
+                continue;
+            }
+            let start = batch.bytes.len();
+            let job = if overlong {
+                JobSlot::Missing {
+                    file: None,
+                    why: format!("the result line is longer than {MAX_RESULT_LINE} bytes"),
+                }
+            } else {
+                batch.bytes.extend_from_slice(text);
+                locate_job(text, fi, &mut pairing, &mut batch.bytes)?
+            };
+            let end = start + if overlong { 0 } else { text.len() };
+            batch.items.push(Item {
+                results_file: fi,
+                results_line: line_no,
+                start,
+                end,
+                job,
+            });
+            if batch.items.len() >= BATCH_ITEMS || batch.bytes.len() >= BATCH_BYTES {
+                seq += 1;
+                let full = std::mem::replace(
+                    &mut batch,
+                    Batch {
+                        seq,
+                        bytes: Vec::with_capacity(BATCH_BYTES + (1 << 16)),
+                        items: Vec::new(),
+                    },
+                );
+                if tx.send(full).is_err() {
+                    return Ok(());
+                }
+            }
+        }
+    }
+    if !batch.items.is_empty() {
+        let _ = tx.send(batch);
+    }
+    Ok(())
+}
+
+/// Finds the job of the result `text` and appends it to `out` (after the result).
+fn locate_job(
+    text: &[u8],
+    results_file: u32,
+    pairing: &mut Pairing,
+    out: &mut Vec<u8>,
+) -> Result<JobSlot, VerifyError> {
+    // Results written by jobpoints from one file start `{"line":N,`: no parse needed.
+    let fast = text
+        .strip_prefix(b"{\"line\":")
+        .and_then(|rest| {
+            let digits = rest.iter().take_while(|c| c.is_ascii_digit()).count();
+            (digits > 0 && rest.get(digits) == Some(&b','))
+                .then(|| {
+                    std::str::from_utf8(&rest[..digits])
+                        .ok()?
+                        .parse::<u64>()
+                        .ok()
+                })
+                .flatten()
+        })
+        .map(|line| (None, line));
+    let (file, line) = match fast {
+        Some(found) => found,
+        None => match serde_json::from_slice::<Locate>(text) {
+            Err(_) => {
+                // Reported by the worker, which parses it again.
+                return Ok(JobSlot::Missing {
+                    file: None,
+                    why: String::new(),
+                });
+            }
+            Ok(l) if l.decision_id.is_some() => return Ok(JobSlot::Embedded),
+            Ok(l) => match l.line {
+                None => {
+                    return Ok(JobSlot::Missing {
+                        file: None,
+                        why: "the result has no `line`".into(),
+                    });
+                }
+                Some(line) => (l.file.map(Cow::into_owned), line),
+            },
+        },
+    };
+    let fi = match pairing.job_file(file.as_deref(), results_file) {
+        Ok(fi) => fi,
+        Err(why) if pairing.jobs.is_empty() => return Err(VerifyError::Usage(why)),
+        Err(why) => return Ok(JobSlot::Missing { file: None, why }),
+    };
+    let cursor = &mut pairing.jobs[fi as usize];
+    cursor
+        .fetch(fi, line, out)
+        .map_err(|source| VerifyError::Read {
+            path: cursor.path.clone(),
+            source,
+        })
+}
+
+/// How a result's version was picked: the job's own time, `--at`, or the time received.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pricing {
+    JobTime,
+    At(Timestamp),
+    Received(Timestamp),
+}
+
+/// A parsed item, ready to be scored.
+struct Ready<'b> {
+    item: &'b Item,
+    at: Location,
+    expected: ResultIn<'b>,
+    embedded: Option<Cow<'b, str>>,
+    known: Arc<super::history::Known>,
+    hash: Arc<str>,
+    pricing: Pricing,
+}
+
+fn check_batch(
+    batch: &Batch,
+    library: &RulesLibrary,
+    opts: &VerifyOptions,
+    names: &[String],
+    job_names: &[String],
+) -> Partial {
+    let mut part = Partial::default();
+    let mut ready: Vec<Ready<'_>> = Vec::with_capacity(batch.items.len());
+    let mut hashes: HashMap<String, (Arc<str>, Lookup)> = HashMap::new();
+    for item in &batch.items {
+        part.results += 1;
+        let mut at = Location {
+            file: names[item.results_file as usize].clone(),
+            line: item.results_line,
+            decision_id: None,
+        };
+        let problem = |part: &mut Partial, at: Location, why: String| {
+            part.mismatches.push(Mismatch {
+                at,
+                job: None,
+                ruleset: None,
+                differences: Vec::new(),
+                problem: Some(why),
+            });
+        };
+        let text = &batch.bytes[item.start..item.end];
+        if let JobSlot::Missing { file: None, why } = &item.job {
+            if !why.is_empty() {
+                problem(&mut part, at, why.clone());
+                continue;
+            }
+        }
+        let mut parsed: LineIn<'_> = match serde_json::from_slice(text) {
+            Ok(p) => p,
+            Err(e) => {
+                problem(&mut part, at, format!("not a result: {e}"));
+                continue;
+            }
+        };
+        at.decision_id = parsed.decision_id.as_ref().map(|d| d.to_string());
+        let is_decision = parsed.decision_id.is_some();
+        let (input, input_text) = (parsed.input.take(), parsed.input_text.take());
+        let (expected, embedded) = match (is_decision, parsed.result.take()) {
+            (true, Some(result)) => {
+                let embedded = match (input, input_text) {
+                    (Some(raw), _) => Some(Cow::Borrowed(raw.get())),
+                    (None, Some(text)) => Some(text),
+                    (None, None) => None,
+                };
+                let Some(embedded) = embedded else {
+                    problem(
+                        &mut part,
+                        at,
+                        "the decision record has no `input` (or `input_text`) to score".into(),
+                    );
+                    continue;
+                };
+                (result, Some(embedded))
+            }
+            (true, None) => {
+                problem(&mut part, at, "the decision record has no `result`".into());
+                continue;
+            }
+            (false, _) => (parsed.plain(), None),
+        };
+        let Some(hash_text) = expected.ruleset.as_deref() else {
+            problem(&mut part, at, "the result has no `ruleset`".into());
+            continue;
+        };
+        let (hash, lookup) = hashes
+            .entry(hash_text.to_string())
+            .or_insert_with(|| (Arc::from(hash_text), library.lookup(hash_text)))
+            .clone();
+        match expected.engine.as_deref() {
+            Some(ENGINE) => {}
+            Some(other) => *part.engines.entry(other.to_string()).or_default() += 1,
+            None => *part.engines.entry("(not named)".into()).or_default() += 1,
+        }
+        let known = match lookup {
+            Lookup::Found(k) => k,
+            Lookup::Unknown(reason) => {
+                part.unknown.push((hash, reason, at));
+                continue;
+            }
+        };
+        let pricing = match (expected.priced_by.as_deref(), expected.priced_at.as_deref()) {
+            (None, _) => opts.at.map_or(Pricing::JobTime, Pricing::At),
+            (Some(by @ ("at" | "received")), Some(t)) => match parse_time(t) {
+                Ok(t) if by == "at" => Pricing::At(t),
+                Ok(t) => Pricing::Received(t),
+                Err(e) => {
+                    problem(&mut part, at, format!("`priced_at`: {e}"));
+                    continue;
+                }
+            },
+            (Some(by), _) => {
+                problem(
+                    &mut part,
+                    at,
+                    format!("`priced_by` is `{by}` without a usable `priced_at`"),
+                );
+                continue;
+            }
+        };
+        ready.push(Ready {
+            item,
+            at,
+            expected,
+            embedded,
+            known,
+            hash,
+            pricing,
+        });
+    }
+    // Score in runs that share a rule set and a pricing time, one scorer context per run.
+    let mut i = 0;
+    while i < ready.len() {
+        let (known, pricing) = (ready[i].known.clone(), ready[i].pricing);
+        let scorer = Scorer {
+            opts: ScoreOptions {
+                at: match pricing {
+                    Pricing::At(t) => Some(t),
+                    _ => None,
+                },
+                explain: false,
+            },
+            received: match pricing {
+                Pricing::Received(t) => Some(t),
+                _ => None,
+            },
+            ..Scorer::new(&known.rules)
+        };
+        let mut ctx = scorer.context();
+        while i < ready.len() && Arc::ptr_eq(&ready[i].known, &known) && ready[i].pricing == pricing
+        {
+            let r = &ready[i];
+            i += 1;
+            let mut differences = Vec::new();
+            let mut check = |s: &ScoreRef<'_>| {
+                differences = compare(&r.expected, s, r.embedded.is_none());
+            };
+            let line = r.expected.line.unwrap_or(1);
+            let mut job_at = None;
+            match (&r.embedded, &r.item.job) {
+                (Some(text), _) => scorer.score_line(&mut ctx, line, text.as_bytes(), &mut check),
+                (
+                    None,
+                    JobSlot::Bytes {
+                        file,
+                        line,
+                        start,
+                        end,
+                    },
+                ) => {
+                    job_at = Some(format!("{}:{line}", job_names[*file as usize]));
+                    let bytes = &batch.bytes[*start..*end];
+                    scorer.score_line(&mut ctx, *line, bytes, &mut check);
+                }
+                (None, JobSlot::Record { file, record }) => {
+                    let line = match record {
+                        Ok(j) => j.line,
+                        Err(e) => e.line,
+                    };
+                    job_at = Some(format!("{}:{line}", job_names[*file as usize]));
+                    scorer.score_record(&mut ctx, record, &mut check);
+                }
+                (None, JobSlot::Missing { file, why }) => {
+                    part.count_ruleset(&r.hash, Some(&r.known.source), false);
+                    part.mismatches.push(Mismatch {
+                        at: r.at.clone(),
+                        job: file.map(|f| job_names[f as usize].clone()),
+                        ruleset: Some(r.hash.to_string()),
+                        differences: Vec::new(),
+                        problem: Some(why.clone()),
+                    });
+                    continue;
+                }
+                (None, JobSlot::Embedded) => unreachable!("a plain result is paired"),
+            }
+            let ok = differences.is_empty();
+            part.count_ruleset(&r.hash, Some(&r.known.source), ok);
+            if ok {
+                part.verified += 1;
+            } else {
+                part.mismatches.push(Mismatch {
+                    at: r.at.clone(),
+                    job: job_at,
+                    ruleset: Some(r.hash.to_string()),
+                    differences,
+                    problem: None,
+                });
+            }
+        }
+    }
+    part
+}
+
+/// The fields that differ between a result and its re-score. A result paired with a job
+/// file must also name the job's id (else it was paired with another job).
+fn compare(expected: &ResultIn<'_>, actual: &ScoreRef<'_>, check_id: bool) -> Vec<Difference> {
+    let mut out = Vec::new();
+    let mut field = |name: &'static str, e: Option<&str>, a: Option<&str>| {
+        if e != a {
+            out.push(Difference {
+                field: name,
+                expected: e.map(String::from),
+                actual: a.map(String::from),
+            });
+        }
+    };
+    if check_id {
+        field("id", expected.id.as_deref(), actual.id);
+    }
+    field(
+        "status",
+        expected.status.as_deref(),
+        Some(actual.status.as_str()),
+    );
+    field("kind", expected.kind.as_deref(), actual.kind);
+    field("rule", expected.rule.as_deref(), actual.rule);
+    let points_text = expected.points.map(RawValue::get);
+    let same_points = points_text
+        .and_then(|t| t.parse::<Points>().ok())
+        .is_some_and(|p| p == actual.points);
+    if !same_points {
+        out.push(Difference {
+            field: "points",
+            expected: points_text.map(String::from),
+            actual: Some(actual.points.to_string()),
+        });
+    }
+    out
+}
