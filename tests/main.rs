@@ -28,6 +28,8 @@ mod diff_cli;
 mod serve;
 // `jobpoints serve` under hostile clients: job, request, connection and time limits (#11).
 mod serve_limits;
+// `serve --decision-log` and `--shadow-rules`: records survive SIGTERM, logs verify (#14).
+mod serve_audit;
 // `jobpoints watch`: the author's loop, through the real binary.
 mod watch_cli;
 // Mergeable tallies and pipe mode for engines that run a binary per partition (#16).

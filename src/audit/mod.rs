@@ -3,5 +3,6 @@
 //! results' jobs again and compares; `decision` is the decision log `serve` writes, which
 //! `verify` replays.
 
+pub mod decision;
 pub mod history;
 pub mod verify;

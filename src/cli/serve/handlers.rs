@@ -20,6 +20,8 @@ use tokio::sync::Semaphore;
 
 use super::conn::{Chunks, Guarded};
 use super::metrics::{JobLabels, Metrics, Rejected};
+use super::shadow::{Shadow, Work};
+use crate::audit::decision::{DecisionIds, DecisionLog, Input, begin_record, finish};
 use crate::engine::model::{Pricing, RuleSet};
 use crate::engine::score::{ScoreOptions, ScoreRef, Scorer};
 use crate::engine::time::{parse_time, utc_string};
@@ -39,7 +41,14 @@ pub(super) struct RequestLimits {
 
 pub(super) struct AppState {
     pub rules: Arc<RulesHandle>,
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
+    /// `--decision-log`: every scored job gets a decision id and a record.
+    pub decision_log: Option<Arc<DecisionLog>>,
+    pub decision_ids: DecisionIds,
+    /// `--decision-log-omit`: fields of the job not stored.
+    pub omit: Vec<String>,
+    /// `--shadow-rules`.
+    pub shadow: Option<Arc<Shadow>>,
     pub limits: RequestLimits,
     /// Score requests in flight (`--max-requests`): from the headers until the results are
     /// sent. None free: 503.
@@ -56,6 +65,7 @@ pub(super) fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/v1/score", post(score))
         .route("/v1/rules", get(rules))
+        .route("/v1/shadow", get(shadow))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .fallback(|| async { json_error(StatusCode::NOT_FOUND, "no such endpoint".into()) })
@@ -113,7 +123,10 @@ async fn score(
     body: Body,
 ) -> Response {
     // One time per request, to the second, so `priced_at` given back as `?at=` prices alike.
-    let received = Timestamp::from_second(Timestamp::now().as_second()).ok();
+    let now = Timestamp::now();
+    let received = Timestamp::from_second(now.as_second()).ok();
+    // The decision log's `received_at`, to the millisecond.
+    let received_at = now.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
     let Ok(permit) = st.requests.clone().try_acquire_owned() else {
         st.metrics.rejected(Rejected::Overloaded);
         let mut r = closing(json_error(
@@ -127,7 +140,7 @@ async fn score(
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         return r;
     };
-    let resp = score_admitted(&st, query, &headers, body, received).await;
+    let resp = score_admitted(&st, query, &headers, body, received, received_at).await;
     resp.map(|b| Guarded::permit(b, permit))
 }
 
@@ -137,6 +150,7 @@ async fn score_admitted(
     headers: &HeaderMap,
     body: Body,
     received: Option<Timestamp>,
+    received_at: String,
 ) -> Response {
     let query = match query {
         Ok(Query(q)) => q,
@@ -225,7 +239,13 @@ async fn score_admitted(
     let (st2, flag) = (st.clone(), cancel.0.clone());
     let scored = tokio::task::spawn_blocking(move || {
         let _slot = slot;
-        check_and_score(&st2, &bytes, shape, opts, received, &flag)
+        let scored = check_and_score(&st2, &bytes, shape, opts, received, &received_at, &flag);
+        // The records (and the shadow's copy of the body) are queued before the response
+        // goes: a response sent always has its record queued.
+        scored.map(|(rules, single, results, out, records)| {
+            audit(&st2, bytes, opts, received, &rules, records, results);
+            (rules, single, results, out)
+        })
     })
     .await;
     drop(cancel);
@@ -269,9 +289,45 @@ impl Refused {
     }
 }
 
+/// Decision records, one line each, and where each ends.
+type Records = (Vec<u8>, Vec<usize>);
+
+/// The rules used, the number of results, the results, their records.
+type BodyScored = (Arc<RuleSet>, u64, Vec<u8>, Option<Records>);
+
 /// The rules used, whether one object answers (one job object in), the number of results,
-/// and the results as a JSON array.
-type Scored = (Arc<RuleSet>, bool, u64, Vec<u8>);
+/// the results as a JSON array, and their decision records (with `--decision-log`).
+type Scored = (Arc<RuleSet>, bool, u64, Vec<u8>, Option<Records>);
+
+/// Hands a scored request to the shadow rules, or its records to the decision log.
+fn audit(
+    st: &AppState,
+    body: Vec<u8>,
+    opts: ScoreOptions,
+    received: Option<Timestamp>,
+    rules: &Arc<RuleSet>,
+    records: Option<Records>,
+    jobs: u64,
+) {
+    match &st.shadow {
+        Some(shadow) => shadow.submit(Work {
+            body,
+            opts: ScoreOptions {
+                explain: false,
+                ..opts
+            },
+            received,
+            live: rules.clone(),
+            records,
+            jobs,
+        }),
+        None => {
+            if let (Some(log), Some((bytes, ends))) = (&st.decision_log, records) {
+                log.submit(bytes, ends.len() as u64);
+            }
+        }
+    }
+}
 
 /// Checks a request body (UTF-8, JSON, job count) and scores it.
 fn check_and_score(
@@ -280,6 +336,7 @@ fn check_and_score(
     shape: BodyShape,
     opts: ScoreOptions,
     received: Option<Timestamp>,
+    received_at: &str,
     cancel: &AtomicBool,
 ) -> Result<Scored, Refused> {
     if let Err(e) = std::str::from_utf8(bytes) {
@@ -352,8 +409,8 @@ fn check_and_score(
     if jobs > max_jobs {
         return Err(too_many());
     }
-    match score_body(st, bytes, opts, received, max_jobs, cancel) {
-        Ok((rules, results, out)) => Ok((rules, single, results, out)),
+    match score_body(st, bytes, opts, received, received_at, max_jobs, cancel) {
+        Ok((rules, results, out, records)) => Ok((rules, single, results, out, records)),
         Err(Stopped::TooManyJobs) => Err(too_many()),
         Err(Stopped::Cancelled) => Err(Refused::bad("the client went away".into())),
     }
@@ -477,16 +534,37 @@ enum Stopped {
     Cancelled,
 }
 
+/// The text of each value of a body that the job reader reads as records (a JSON array's
+/// elements, or documents one after another), as written: what the decision log stores.
+fn raw_values(body: &[u8]) -> Vec<&str> {
+    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+    let Ok(text) = std::str::from_utf8(body) else {
+        return Vec::new();
+    };
+    if text.trim_start().starts_with('[') {
+        return serde_json::from_str::<Vec<&serde_json::value::RawValue>>(text)
+            .map(|v| v.into_iter().map(|r| r.get()).collect())
+            .unwrap_or_default();
+    }
+    serde_json::Deserializer::from_str(text)
+        .into_iter::<&serde_json::value::RawValue>()
+        .map_while(Result::ok)
+        .map(|r| r.get())
+        .collect()
+}
+
 /// Scores every job of one request against one snapshot of the rules, writing the results as
-/// a JSON array; stops at `max_jobs` + 1 jobs or when `cancel` is set.
+/// a JSON array (and with `--decision-log`, a decision id in each and a record for each);
+/// stops at `max_jobs` + 1 jobs or when `cancel` is set.
 fn score_body(
     st: &AppState,
     bytes: &[u8],
     opts: ScoreOptions,
     received: Option<Timestamp>,
+    received_at: &str,
     max_jobs: u64,
     cancel: &AtomicBool,
-) -> Result<(Arc<RuleSet>, u64, Vec<u8>), Stopped> {
+) -> Result<BodyScored, Stopped> {
     let rules = st.rules.current();
     let scorer = Scorer {
         opts,
@@ -500,23 +578,11 @@ fn score_body(
     out.push(b'[');
     let mut results = 0u64;
     let mut t0 = Instant::now();
-    let mut emit = |s: &ScoreRef<'_>| {
-        st.metrics.latency.observe(t0.elapsed().as_secs_f64());
-        st.metrics
-            .jobs
-            .get_or_create(&JobLabels {
-                status: s.status.as_str().to_string(),
-                kind: s.kind.unwrap_or("none").to_string(),
-            })
-            .inc();
-        if results > 0 {
-            out.push(b',');
-        }
-        // Serializing a result into memory cannot fail (strings and numbers only).
-        let _ = serde_json::to_writer(&mut out, s);
-        results += 1;
-        t0 = Instant::now();
-    };
+    let logging = st.decision_log.is_some();
+    let mut records: Option<Records> =
+        logging.then(|| (Vec::with_capacity(bytes.len() * 2), Vec::new()));
+    let mut raw: Option<Vec<&str>> = None;
+    let mut record_index = 0usize;
     let mut reader = JobReader::new(bytes);
     let mut buf = Vec::new();
     let mut jobs = 0u64;
@@ -532,6 +598,46 @@ fn score_body(
         if jobs % 1024 == 0 && cancel.load(Ordering::Relaxed) {
             return Err(Stopped::Cancelled);
         }
+        // The job as received, for its decision record.
+        let input = match (&item, logging) {
+            (_, false) => None,
+            (RawItem::Line(_), true) => Some(Input::of(std::str::from_utf8(&buf).unwrap_or(""))),
+            (RawItem::Record(_), true) => {
+                let values = raw.get_or_insert_with(|| raw_values(bytes));
+                let value = values.get(record_index).copied();
+                record_index += 1;
+                // A record of broken syntax has no value of its own: its text is unknown.
+                Some(value.map_or(Input::Text(""), Input::Json))
+            }
+        };
+        let mut emit = |s: &ScoreRef<'_>| {
+            st.metrics.latency.observe(t0.elapsed().as_secs_f64());
+            st.metrics
+                .jobs
+                .get_or_create(&JobLabels {
+                    status: s.status.as_str().to_string(),
+                    kind: s.kind.unwrap_or("none").to_string(),
+                })
+                .inc();
+            if results > 0 {
+                out.push(b',');
+            }
+            // Serializing a result into memory cannot fail (strings and numbers only).
+            let _ = serde_json::to_writer(&mut out, s);
+            if let (Some(input), Some((log, ends))) = (input, records.as_mut()) {
+                let id = st.decision_ids.next();
+                // `{…}` → `{…,"decision_id":"…"}`
+                out.pop();
+                out.extend_from_slice(b",\"decision_id\":");
+                let _ = serde_json::to_writer(&mut out, &id);
+                out.push(b'}');
+                begin_record(log, &id, received_at, input, &st.omit, s);
+                finish(log);
+                ends.push(log.len());
+            }
+            results += 1;
+            t0 = Instant::now();
+        };
         match item {
             RawItem::Line(line) => scorer.score_line(&mut ctx, line, &buf, &mut emit),
             RawItem::Record(r) => scorer.score_record(&mut ctx, &r, &mut emit),
@@ -540,7 +646,18 @@ fn score_body(
     out.push(b']');
     drop(ctx);
     drop(scorer);
-    Ok((rules, results, out))
+    Ok((rules, results, out, records))
+}
+
+/// `GET /v1/shadow`: how the shadow rules' points differ from the live ones so far.
+async fn shadow(State(st): State<Arc<AppState>>) -> Response {
+    match &st.shadow {
+        None => json_error(
+            StatusCode::NOT_FOUND,
+            "no shadow rules (start serve with --shadow-rules DIR)".into(),
+        ),
+        Some(sh) => axum::Json(sh.report(&st.rules.current().hash)).into_response(),
+    }
 }
 
 async fn rules(State(st): State<Arc<AppState>>) -> Response {

@@ -3,6 +3,8 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use std::sync::atomic::AtomicU64;
+
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
@@ -21,6 +23,22 @@ pub(super) struct ReloadLabels {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(super) struct HashLabels {
     pub hash: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ShadowPointsLabels {
+    rules: &'static str,
+    kind: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: String,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -103,6 +121,13 @@ pub(super) struct Metrics {
     pub latency: Histogram,
     rejected: Family<ReasonLabels, Counter>,
     pub conns: ConnMetrics,
+    log_records: Family<OutcomeLabels, Counter>,
+    pub log_errors: Counter,
+    shadow_jobs: Family<OutcomeLabels, Counter>,
+    shadow_points: Family<ShadowPointsLabels, Counter<f64, AtomicU64>>,
+    shadow_delta: Family<KindLabels, Gauge<f64, AtomicU64>>,
+    pub shadow_active: Family<HashLabels, Gauge>,
+    pub shadow_failing: Gauge,
 }
 
 /// The connection counters, shared with the accept loop (clones count into the same series).
@@ -181,6 +206,48 @@ impl Metrics {
                 reason: why.as_str(),
             });
         }
+        let log_records = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "decision_log_records",
+            "Decision log records: written to the file, dropped (the queue was full), failed (lost to a write error)",
+            log_records.clone(),
+        );
+        let log_errors = Counter::default();
+        registry.register(
+            "decision_log_write_errors",
+            "Errors writing or rotating the decision log",
+            log_errors.clone(),
+        );
+        let shadow_jobs = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "shadow_jobs",
+            "Jobs scored by the shadow rules too: same (status, kind and points as the live rules), changed, error (the shadow rule failed), skipped (the shadow queue was full)",
+            shadow_jobs.clone(),
+        );
+        let shadow_points = Family::<ShadowPointsLabels, Counter<f64, AtomicU64>>::default();
+        registry.register(
+            "shadow_points",
+            "Points of the shadowed jobs under the live and the shadow rules, by point kind",
+            shadow_points.clone(),
+        );
+        let shadow_delta = Family::<KindLabels, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "shadow_points_delta",
+            "Points the shadow rules would have paid minus what the live rules paid, by point kind, since start",
+            shadow_delta.clone(),
+        );
+        let shadow_active = Family::<HashLabels, Gauge>::default();
+        registry.register(
+            "shadow_rules_active",
+            "The active shadow rule set, by hash (always 1)",
+            shadow_active.clone(),
+        );
+        let shadow_failing = Gauge::default();
+        registry.register(
+            "shadow_rules_reload_failing",
+            "1 while the shadow rules on disk are invalid and their last good set is used",
+            shadow_failing.clone(),
+        );
         Metrics {
             registry,
             jobs,
@@ -190,7 +257,64 @@ impl Metrics {
             latency,
             rejected,
             conns: ConnMetrics { open, closed },
+            log_records,
+            log_errors,
+            shadow_jobs,
+            shadow_points,
+            shadow_delta,
+            shadow_active,
+            shadow_failing,
         }
+    }
+
+    /// The decision log's counters, each series shown from the start at 0.
+    pub fn log_counters(&self) -> crate::audit::decision::LogCounters {
+        let c = |outcome| {
+            self.log_records
+                .get_or_create(&OutcomeLabels { outcome })
+                .clone()
+        };
+        crate::audit::decision::LogCounters {
+            written: c("written"),
+            dropped: c("dropped"),
+            failed: c("failed"),
+            errors: self.log_errors.clone(),
+        }
+    }
+
+    /// `jobpoints_shadow_jobs_total{outcome}`; every outcome shows from the start at 0.
+    pub fn shadow_jobs(&self, outcome: &'static str) -> Counter {
+        self.shadow_jobs
+            .get_or_create(&OutcomeLabels { outcome })
+            .clone()
+    }
+
+    pub fn init_shadow(&self) {
+        for o in ["same", "changed", "error", "skipped"] {
+            let _ = self.shadow_jobs(o);
+        }
+    }
+
+    pub fn shadow_points(
+        &self,
+        rules: &'static str,
+        kind: &str,
+        points: crate::engine::points::Points,
+    ) {
+        self.shadow_points
+            .get_or_create(&ShadowPointsLabels {
+                rules,
+                kind: kind.to_string(),
+            })
+            .inc_by(points.to_f64());
+    }
+
+    pub fn shadow_delta(&self, kind: &str) -> Gauge<f64, AtomicU64> {
+        self.shadow_delta
+            .get_or_create(&KindLabels {
+                kind: kind.to_string(),
+            })
+            .clone()
     }
 
     pub fn rejected(&self, why: Rejected) {

@@ -8,6 +8,7 @@
 mod conn;
 mod handlers;
 mod metrics;
+mod shadow;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -16,6 +17,7 @@ use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
+use crate::audit::decision::{DecisionLog, LogConfig};
 use crate::cli::{CliError, Exit, RulesArg, ThreadsArg, rules_invalid};
 use crate::live::handle::{OpenError, ReloadOutcome, RulesHandle};
 use crate::live::watcher::RulesWatcher;
@@ -24,6 +26,7 @@ use crate::rules::files::RuleFiles;
 use conn::ConnLimits;
 use handlers::{AppState, RequestLimits};
 use metrics::{HashLabels, Metrics, ReloadLabels};
+use shadow::Shadow;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
@@ -89,6 +92,46 @@ pub struct ServeArgs {
     /// Log format (logs go to stderr; filter with RUST_LOG, default `info`).
     #[arg(long, value_enum, default_value = "text")]
     pub log_format: LogFormat,
+    /// Append one JSON line per scored job to this file: a decision id (also in the
+    /// response), the time received, the job as received, the result, the rule set's hash
+    /// and the engine. `jobpoints verify PATH` replays it. Written off the request path,
+    /// flushed at least every second and at shutdown.
+    #[arg(long, value_name = "PATH")]
+    pub decision_log: Option<PathBuf>,
+    /// A field of the job not to store in the decision log (repeat, or separate with
+    /// commas; a dotted path reaches inside objects: `model_input.SD.prompt`). A field the
+    /// rules read makes the record impossible to verify.
+    #[arg(
+        long,
+        value_name = "FIELD",
+        value_delimiter = ',',
+        requires = "decision_log"
+    )]
+    pub decision_log_omit: Vec<String>,
+    /// Start a new decision log file before one would grow past this size; the old ones are
+    /// kept as PATH.1, PATH.2, ... (see --decision-log-files).
+    #[arg(long, value_name = "BYTES", requires = "decision_log",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub decision_log_max_bytes: Option<u64>,
+    /// Decision log files kept when rotating, the current one included.
+    #[arg(long, value_name = "N", default_value_t = 10, requires = "decision_log",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1000))]
+    pub decision_log_files: usize,
+    /// Bytes of decision records that may wait for the disk; records beyond are dropped and
+    /// counted (`jobpoints_decision_log_records_total{outcome="dropped"}`), never waited for.
+    #[arg(long, value_name = "BYTES", default_value_t = 64 << 20, requires = "decision_log",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub decision_log_queue_bytes: usize,
+    /// Score every job with these rules too, off the response path, and count how their
+    /// points differ (`/metrics`, `GET /v1/shadow`; decision records get the shadow result
+    /// when it differs). Reloaded on change like --rules, with their own last good set.
+    #[arg(long, value_name = "DIR")]
+    pub shadow_rules: Option<PathBuf>,
+    /// Jobs that may wait for the shadow rules (one thread scores them); a request that
+    /// would go beyond is not shadowed, and counted as `skipped`.
+    #[arg(long, value_name = "N", default_value_t = 100_000, requires = "shadow_rules",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub shadow_queue_jobs: u64,
 }
 
 /// A timeout in seconds: a positive number (decimals allowed), at most a day.
@@ -130,9 +173,65 @@ pub fn run(args: ServeArgs) -> Result<Exit, CliError> {
         }
     };
     let threads = args.threads.get();
+    let metrics = Arc::new(Metrics::new());
+    let decision_log = match &args.decision_log {
+        None => None,
+        Some(path) => {
+            let config = LogConfig {
+                path: path.clone(),
+                max_bytes: args.decision_log_max_bytes,
+                files: args.decision_log_files,
+                queue_bytes: args.decision_log_queue_bytes,
+            };
+            let log = DecisionLog::open(config, metrics.log_counters()).map_err(|source| {
+                serve_error(
+                    format!("cannot open the decision log `{}`", path.display()),
+                    source,
+                )
+            })?;
+            tracing::info!(path = %path.display(), omit = ?args.decision_log_omit, "decision log");
+            Some(Arc::new(log))
+        }
+    };
+    let shadow = match &args.shadow_rules {
+        None => None,
+        Some(dir) => {
+            let handle = match RulesHandle::open(RuleFiles::from_dir(dir)?) {
+                Ok(h) => Arc::new(h),
+                Err(OpenError::Dir(e)) => return Err(e.into()),
+                Err(OpenError::Invalid { loaded, .. }) => {
+                    let message = format!(
+                        "the shadow rules in `{}` are invalid; not serving (run `jobpoints check`)",
+                        loaded.files.origin
+                    );
+                    return Err(rules_invalid(&loaded, message));
+                }
+            };
+            metrics.init_shadow();
+            metrics
+                .shadow_active
+                .get_or_create(&HashLabels {
+                    hash: handle.current().hash.to_string(),
+                })
+                .set(1);
+            tracing::info!(rules = %dir.display(), hash = %handle.current().hash, "shadow rules loaded");
+            let shadow = Shadow::start(
+                handle,
+                args.shadow_queue_jobs,
+                metrics.clone(),
+                decision_log.clone(),
+            )
+            .map_err(|source| serve_error("cannot start the shadow thread", source))?;
+            Some(Arc::new(shadow))
+        }
+    };
     let state = Arc::new(AppState {
         rules: handle.clone(),
-        metrics: Metrics::new(),
+        metrics: metrics.clone(),
+        decision_log: decision_log.clone(),
+        decision_ids: crate::audit::decision::DecisionIds::new(),
+        omit: args.decision_log_omit.clone(),
+        shadow: shadow.clone(),
         limits: RequestLimits {
             max_body_bytes: args.max_body_bytes,
             max_jobs: args.max_jobs,
@@ -211,11 +310,65 @@ pub fn run(args: ServeArgs) -> Result<Exit, CliError> {
         trust_job_time = args.trust_job_time,
         "limits"
     );
+    let _shadow_watcher = match &shadow {
+        None => None,
+        Some(sh) => {
+            let (sh2, m) = (sh.clone(), metrics.clone());
+            let dir = sh.rules.dir().map(PathBuf::from).expect("a directory");
+            let w = RulesWatcher::spawn(&dir, move || on_shadow_change(&sh2.rules, &m))?;
+            on_shadow_change(&sh.rules, &metrics);
+            Some(w)
+        }
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|source| serve_error("cannot start the async runtime", source))?;
-    runtime.block_on(serve(args.listen, state, conn_limits))
+    let served = runtime.block_on(serve(args.listen, state, conn_limits));
+    // Every request has finished: shadow what is queued, then write every record.
+    if let Some(sh) = &shadow {
+        sh.close();
+    }
+    if let Some(log) = &decision_log {
+        log.close();
+        tracing::info!("decision log flushed");
+    }
+    served
+}
+
+/// Reloads the shadow rules after a change on disk; an invalid change keeps their last good
+/// set, as for the live rules.
+fn on_shadow_change(handle: &RulesHandle, m: &Metrics) {
+    match handle.reload() {
+        ReloadOutcome::Unchanged { recovered, .. } => {
+            if recovered {
+                m.shadow_failing.set(0);
+            }
+        }
+        ReloadOutcome::Swapped { old, new, .. } => {
+            m.shadow_failing.set(0);
+            if let Some(old) = &old {
+                m.shadow_active.remove(&HashLabels {
+                    hash: old.hash.to_string(),
+                });
+            }
+            m.shadow_active
+                .get_or_create(&HashLabels {
+                    hash: new.hash.to_string(),
+                })
+                .set(1);
+            tracing::info!(new = %new.hash, "shadow rules reloaded");
+        }
+        ReloadOutcome::StillRejected { .. } => {}
+        ReloadOutcome::Rejected(f) => {
+            m.shadow_failing.set(1);
+            tracing::error!(
+                active = f.active_hash.as_deref().unwrap_or("-"),
+                "shadow rules reload failed: {}; still shadowing with the last good shadow rules",
+                f.message
+            );
+        }
+    }
 }
 
 fn serve_error(what: impl Into<String>, source: std::io::Error) -> CliError {
