@@ -283,7 +283,6 @@ fn run(
     let mut out = w.records.as_ref().map(|(r, _)| Vec::with_capacity(r.len()));
     let mut index = 0usize;
     let mut record_start = 0usize;
-    let mut s = summary.lock().unwrap_or_else(|e| e.into_inner());
     loop {
         buf.clear();
         let Some(item) = reader.next_raw(&mut buf) else {
@@ -319,6 +318,8 @@ fn run(
             "same"
         };
         metrics.shadow_jobs(outcome).inc();
+        // Held per job, not per request: `/v1/shadow` never waits for a large request.
+        let mut s = summary.lock().unwrap_or_else(|e| e.into_inner());
         match outcome {
             "error" => s.error += 1,
             "changed" => s.changed += 1,
@@ -348,6 +349,7 @@ fn run(
         m.shadow += after.points;
         // The request's decision record for this job: copied, with the shadow result when
         // it differs.
+        drop(s);
         let mut decision_id = None;
         if let (Some(out), Some((records, ends))) = (&mut out, &w.records) {
             if let Some(&end) = ends.get(index) {
@@ -366,6 +368,7 @@ fn run(
             }
         }
         index += 1;
+        let mut s = summary.lock().unwrap_or_else(|e| e.into_inner());
         if outcome != "same" && s.examples.len() < EXAMPLES {
             let brief = |b: &Brief| {
                 json!({
@@ -384,8 +387,8 @@ fn run(
             }));
         }
     }
-    for kind in s.by_kind.keys() {
-        let k = &s.by_kind[kind];
+    let s = summary.lock().unwrap_or_else(|e| e.into_inner());
+    for (kind, k) in &s.by_kind {
         let delta = (k.shadow.micros() - k.live.micros()) as f64 / 1e6;
         metrics.shadow_delta(kind).set(delta);
     }
