@@ -31,6 +31,7 @@ mod cli;
 mod engine;
 mod ledger;
 mod live;
+mod playground;
 mod review;
 mod rules;
 

@@ -28,6 +28,8 @@ mod diff_cli;
 mod serve;
 // `jobpoints serve` under hostile clients: job, request, connection and time limits (#11).
 mod serve_limits;
+// The playground's JSON API (#15): check/eval/diff of files sent in a request, its limits.
+mod playground;
 // `jobpoints watch`: the author's loop, through the real binary.
 mod watch_cli;
 // Mergeable tallies and pipe mode for engines that run a binary per partition (#16).
