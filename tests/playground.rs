@@ -24,13 +24,15 @@ pub(crate) struct Playground {
 }
 
 impl Playground {
-    /// `jobpoints ARGS... --listen 127.0.0.1:0 --rules RULES`; reads the address (and the
-    /// page's URL, when it prints one) from stdout.
+    /// `jobpoints ARGS... --listen 127.0.0.1:0 --rules NAME`, started in the directory of
+    /// `rules` (so the page names the rules by their directory's name, as from a checkout);
+    /// reads the address (and the page's URL, when it prints one) from stdout.
     pub(crate) fn start(args: &[&str], rules: &Path) -> Playground {
         let mut child = Command::new(assert_cmd::cargo::cargo_bin!("jobpoints"))
+            .current_dir(rules.parent().unwrap())
             .args(args)
             .args(["--listen", "127.0.0.1:0", "--rules"])
-            .arg(rules)
+            .arg(rules.file_name().unwrap())
             .env_remove("JOBPOINTS_RULES")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())

@@ -263,7 +263,8 @@
     body.textContent = "";
     note.textContent = "";
     if (r.status === 422) {
-      note.textContent = `${r.body.error} Fix them to score the jobs.`;
+      const n = r.body.errors;
+      note.textContent = `The edited rules are invalid (${n} error${n === 1 ? "" : "s"}): fix them to score the jobs.`;
       return;
     }
     if (r.status !== 200) {
