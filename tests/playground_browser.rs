@@ -387,6 +387,8 @@ fn an_author_changes_a_multiplier_in_the_browser_and_leaves_with_a_patch_that_pa
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+    // The page's Content-Security-Policy blocked nothing it needs.
+    assert_eq!(eval(&tab, "JSON.stringify(playground.violations)"), "[]");
     // The served rules never changed.
     assert_eq!(read_rules(&served), original);
     drop(browser);

@@ -148,8 +148,13 @@ pub enum Command {
     /// rules serving, logs every diagnostic and shows the error in /v1/rules and /metrics until
     /// fixed. Every result carries the hash of the rule set that priced it.
     ///
-    /// On start, prints `listening on http://ADDR` to stdout. Stops after in-flight requests
-    /// on SIGINT or SIGTERM (exit 0). Exits 3 if the rules are invalid at start.
+    /// With --playground, also serves the rule editor of `jobpoints playground` at
+    /// /playground/ and its JSON API (POST /v1/check, /v1/eval, /v1/diff), which work on rule
+    /// files sent in the request and never change the rules being served.
+    ///
+    /// On start, prints `listening on http://ADDR` to stdout (and, with --playground,
+    /// `playground on http://ADDR/playground/`). Stops after in-flight requests on SIGINT or
+    /// SIGTERM (exit 0). Exits 3 if the rules are invalid at start.
     Serve(ServeArgs),
     /// Edit the rules in a browser: diagnostics, points and impact as you type, and a patch.
     ///

@@ -76,8 +76,9 @@ pub fn router(pg: Arc<Playground>) -> Router {
         .with_state(pg)
 }
 
-/// Headers for the page and its assets: only this server's own scripts and styles run, the
-/// page cannot be framed, and content types are not guessed.
+/// Headers for the page and its assets: only this server's own scripts run, the page cannot
+/// be framed, and content types are not guessed. (Inline styles are allowed: CodeMirror sets
+/// `style` attributes, and a style cannot run code.)
 fn secured(mut r: Response) -> Response {
     let h = r.headers_mut();
     h.insert(

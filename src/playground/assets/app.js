@@ -23,6 +23,11 @@
     patch: "",
   };
   let cm;
+  // Anything the Content-Security-Policy blocked (the browser test expects none).
+  const violations = [];
+  document.addEventListener("securitypolicyviolation", (e) => {
+    violations.push(`${e.effectiveDirective} ${e.blockedURI}`);
+  });
 
   // An element with attributes and children (strings become text nodes, never HTML).
   function el(tag, attrs, ...children) {
@@ -445,6 +450,6 @@
   }
 
   // For tests and the curious: the page's state, read-only by convention.
-  window.playground = { state, openFile, get editor() { return cm; } };
+  window.playground = { state, openFile, violations, get editor() { return cm; } };
   start();
 })();
