@@ -675,3 +675,38 @@ fn a_request_over_its_time_limit_is_503_and_the_server_goes_on() {
     );
     assert_eq!(s, 200);
 }
+
+#[test]
+fn the_playground_shares_serves_request_slots() {
+    use std::io::Write;
+    let d = dirs();
+    let pg = Playground::start(&["serve", "--playground", "--max-requests", "1"], &d.served);
+    let files = files_json(&pg.session_files());
+    // A score request whose body is still arriving holds the only request slot...
+    let mut slow = std::net::TcpStream::connect(pg.base.strip_prefix("http://").unwrap()).unwrap();
+    slow.write_all(b"POST /v1/score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"model\":")
+        .unwrap();
+    // ...so the playground's requests are shed like score requests.
+    let (s, v) = poll_status(&pg, &json!({ "files": files }), 503);
+    assert!(
+        v["error"].as_str().unwrap().contains("--max-requests"),
+        "{s} {v}"
+    );
+    drop(slow);
+    let (s, v) = poll_status(&pg, &json!({ "files": files }), 200);
+    assert_eq!(v["ok"], true, "{s} {v}");
+}
+
+/// POSTs `body` to `/v1/check` until it answers `want` (the server sees a closed or opened
+/// connection a moment after the client), for at most 10 s.
+fn poll_status(pg: &Playground, body: &Value, want: u16) -> (u16, Value) {
+    let t0 = Instant::now();
+    loop {
+        let (s, v) = pg.post("/v1/check", body);
+        if s == want || t0.elapsed() > Duration::from_secs(10) {
+            assert_eq!(s, want, "{v}");
+            return (s, v);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
