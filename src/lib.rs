@@ -32,6 +32,7 @@ mod cli;
 mod engine;
 mod ledger;
 mod live;
+mod playground;
 mod review;
 mod rules;
 

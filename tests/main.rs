@@ -30,6 +30,10 @@ mod serve;
 mod serve_limits;
 // `serve --decision-log` and `--shadow-rules`: records survive SIGTERM, logs verify (#14).
 mod serve_audit;
+// The playground's JSON API (#15): check/eval/diff of files sent in a request, its limits.
+mod playground;
+// The playground in headless Chromium: edit, diagnostics, impact, patch (#15).
+mod playground_browser;
 // `jobpoints watch`: the author's loop, through the real binary.
 mod watch_cli;
 // Mergeable tallies and pipe mode for engines that run a binary per partition (#16).

@@ -3,8 +3,6 @@
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
-use include_dir::{Dir, include_dir};
-
 use crate::cli::output::note;
 use crate::cli::{CliError, Exit, Stdout, parse_at};
 use crate::ledger::reader::{JobReader, open_jobs};
@@ -13,9 +11,6 @@ use crate::review::report::{Corpus, build_report, render_human, render_markdown}
 use crate::rules::files::RuleFiles;
 use crate::rules::git::rule_files_at;
 use crate::rules::load::load;
-
-/// The repository's `corpus/`, compiled in so `diff` works from any directory.
-static EMBEDDED_CORPUS: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/corpus");
 
 /// Where the corpus of `rules/` lives in the repository, and where rules are read in a revision.
 const CORPUS_DIR: &str = "corpus";
@@ -199,15 +194,5 @@ fn open_corpus(jobs: &[PathBuf]) -> Result<Corpus, CliError> {
         }
         return Ok(out);
     }
-    let mut files: Vec<_> = EMBEDDED_CORPUS
-        .files()
-        .filter(|f| f.path().extension().is_some_and(|x| x == "jsonl"))
-        .collect();
-    files.sort_by_key(|f| f.path());
-    for f in files {
-        let name = format!("<built-in corpus>/{}", f.path().display());
-        let input: Box<dyn BufRead + Send> = Box::new(f.contents());
-        out.push((name, JobReader::new(input)));
-    }
-    Ok(out)
+    Ok(crate::review::corpus::builtin())
 }

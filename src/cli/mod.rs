@@ -21,6 +21,7 @@ mod eval;
 mod merge;
 mod models;
 mod output;
+mod playground;
 mod serve;
 mod synth;
 mod tally;
@@ -168,9 +169,28 @@ pub enum Command {
     /// rules serving, logs every diagnostic and shows the error in /v1/rules and /metrics until
     /// fixed. Every result carries the hash of the rule set that priced it.
     ///
-    /// On start, prints `listening on http://ADDR` to stdout. Stops after in-flight requests
-    /// on SIGINT or SIGTERM (exit 0). Exits 3 if the rules are invalid at start.
+    /// With --playground, also serves the rule editor of `jobpoints playground` at
+    /// /playground/ and its JSON API (POST /v1/check, /v1/eval, /v1/diff), which work on rule
+    /// files sent in the request and never change the rules being served.
+    ///
+    /// On start, prints `listening on http://ADDR` to stdout (and, with --playground,
+    /// `playground on http://ADDR/playground/`). Stops after in-flight requests on SIGINT or
+    /// SIGTERM (exit 0). Exits 3 if the rules are invalid at start.
     Serve(ServeArgs),
+    /// Edit the rules in a browser: diagnostics, points and impact as you type, and a patch.
+    ///
+    /// Starts a local web server (the app of `serve --playground`) and prints its URL; open it
+    /// in a browser. The page shows the rule files as a tree and opens any of them in an
+    /// editor. As you type it shows every `check` diagnostic at its line; the example jobs
+    /// (or jobs you paste or upload: one JSON job, a JSON array, or JSONL) scored before →
+    /// after, with the `--explain` trace of each; the `diff` report of your edits against the
+    /// rules you started from, on the reference corpus; and a patch of every edited file that
+    /// `git apply` takes. Nothing is written to disk. Everything it needs is in the binary: it
+    /// works with no network.
+    ///
+    /// The page's JSON API (POST /v1/check, /v1/eval, /v1/diff) takes rule files in the
+    /// request body; see the README. Stop with Ctrl-C.
+    Playground(playground::PlaygroundArgs),
     /// Re-check the rules on every save and show how the points of some jobs move.
     ///
     /// On start and on every save that changes a rule file: prints the check result (as
@@ -360,6 +380,7 @@ pub fn run(command: Command) -> Result<Exit, CliError> {
         Command::Synth(args) => synth::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Playground(args) => playground::run(args),
         Command::Watch(args) => watch::run(args),
         Command::Completions(args) => docs::completions(args),
         Command::Man(args) => docs::man(args),

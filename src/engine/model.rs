@@ -195,6 +195,9 @@ pub enum RulesOrigin {
         rev: String,
         path: String,
     },
+    /// Files sent in a request (the playground's JSON API), shown by this name. Never read
+    /// from or written to disk.
+    Sent(String),
 }
 
 impl std::fmt::Display for RulesOrigin {
@@ -203,6 +206,7 @@ impl std::fmt::Display for RulesOrigin {
             RulesOrigin::Directory(p) => write!(f, "{}", p.display()),
             RulesOrigin::Embedded => f.write_str("<built-in rules>"),
             RulesOrigin::Git { rev, path } => write!(f, "{path}/ at {rev}"),
+            RulesOrigin::Sent(name) => f.write_str(name),
         }
     }
 }

@@ -298,7 +298,7 @@ fn render_totals(scores: &[Score]) -> String {
     out
 }
 
-fn render_trace(t: &crate::engine::score::Trace) -> String {
+pub(crate) fn render_trace(t: &crate::engine::score::Trace) -> String {
     let mut out = String::new();
     let mut add = |k: &str, v: String| out.push_str(&format!("    {k:<12} {v}\n"));
     let rule = match (&t.rule, t.version) {

@@ -148,8 +148,9 @@ impl RulesHandle {
     pub fn open(files: RuleFiles) -> Result<Self, OpenError> {
         let dir = match &files.origin {
             RulesOrigin::Directory(d) => Some(d.clone()),
-            // Built-in rules and a git revision never change, so there is nothing to watch.
-            RulesOrigin::Embedded | RulesOrigin::Git { .. } => None,
+            // Built-in rules, a git revision and files sent in a request never change, so
+            // there is nothing to watch.
+            RulesOrigin::Embedded | RulesOrigin::Git { .. } | RulesOrigin::Sent(_) => None,
         };
         let loaded = load(files);
         match loaded.ruleset {

@@ -2,5 +2,6 @@
 //! `serve`'s reload log), its impact on a corpus of jobs, and the reports.
 
 pub mod changes;
+pub mod corpus;
 pub mod impact;
 pub mod report;

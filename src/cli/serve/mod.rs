@@ -21,6 +21,7 @@ use crate::audit::decision::{DecisionLog, LogConfig};
 use crate::cli::{CliError, Exit, RulesArg, ThreadsArg, rules_invalid};
 use crate::live::handle::{OpenError, ReloadOutcome, RulesHandle};
 use crate::live::watcher::RulesWatcher;
+use crate::playground::http::{PAGE_PATH, Playground, router as playground_router};
 use crate::rules::diagnostic::Severity;
 use crate::rules::files::RuleFiles;
 use conn::ConnLimits;
@@ -132,10 +133,19 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = 100_000, requires = "shadow_rules",
           value_parser = clap::value_parser!(u64).range(1..))]
     pub shadow_queue_jobs: u64,
+    /// Also serve the playground: the rule editor at /playground/ and its JSON API (POST
+    /// /v1/check, /v1/eval, /v1/diff), which work on rule files sent in the request and never
+    /// change the rules being served. Off by default.
+    #[arg(long)]
+    pub playground: bool,
+    /// Seconds one playground API request may work (loading its rules, scoring its jobs);
+    /// then 503.
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_secs)]
+    pub playground_timeout: Duration,
 }
 
 /// A timeout in seconds: a positive number (decimals allowed), at most a day.
-fn parse_secs(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_secs(text: &str) -> Result<Duration, String> {
     match text.trim().parse::<f64>() {
         Ok(s) if s > 0.0 && s <= 86_400.0 => Ok(Duration::from_secs_f64(s)),
         _ => Err(format!(
@@ -243,6 +253,18 @@ pub fn run(args: ServeArgs) -> Result<Exit, CliError> {
         trust_job_time: args.trust_job_time,
         watching: handle.dir().is_some(),
     });
+    let playground = args.playground.then(|| {
+        Arc::new(Playground {
+            rules: handle.clone(),
+            requests: state.requests.clone(),
+            max_requests: args.max_requests,
+            scoring: state.scoring.clone(),
+            max_body_bytes: args.max_body_bytes,
+            max_jobs: args.max_jobs,
+            body_timeout: args.body_timeout,
+            timeout: args.playground_timeout,
+        })
+    });
     let allowed = conn::connections_allowed();
     let wanted = args.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS);
     let max_connections = allowed.map_or(wanted, |a| wanted.min(a.max(1)));
@@ -324,7 +346,7 @@ pub fn run(args: ServeArgs) -> Result<Exit, CliError> {
         .enable_all()
         .build()
         .map_err(|source| serve_error("cannot start the async runtime", source))?;
-    let served = runtime.block_on(serve(args.listen, state, conn_limits));
+    let served = runtime.block_on(serve(args.listen, state, playground, conn_limits));
     // Every request has finished: shadow what is queued, then write every record.
     if let Some(sh) = &shadow {
         sh.close();
@@ -381,6 +403,7 @@ fn serve_error(what: impl Into<String>, source: std::io::Error) -> CliError {
 async fn serve(
     addr: SocketAddr,
     state: Arc<AppState>,
+    playground: Option<Arc<Playground>>,
     limits: ConnLimits,
 ) -> Result<Exit, CliError> {
     let listener = tokio::net::TcpListener::bind(addr)
@@ -393,20 +416,26 @@ async fn serve(
     // print it still serves: the log says where too.
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
-    if let Err(e) = writeln!(stdout, "listening on http://{bound}").and_then(|()| stdout.flush()) {
+    let page = playground
+        .as_ref()
+        .map(|_| format!("playground on http://{bound}{PAGE_PATH}\n"))
+        .unwrap_or_default();
+    if let Err(e) =
+        write!(stdout, "listening on http://{bound}\n{page}").and_then(|()| stdout.flush())
+    {
         tracing::warn!("cannot print the address to stdout: {e}");
     }
     drop(stdout);
     tracing::info!(%bound, "listening");
+    if playground.is_some() {
+        tracing::info!("playground on http://{bound}{PAGE_PATH}");
+    }
     let conn_metrics = state.metrics.conns.clone();
-    conn::serve(
-        listener,
-        handlers::router(state),
-        limits,
-        conn_metrics,
-        shutdown,
-    )
-    .await;
+    let mut app = handlers::router(state);
+    if let Some(pg) = playground {
+        app = app.merge(playground_router(pg));
+    }
+    conn::serve(listener, app, limits, conn_metrics, shutdown).await;
     tracing::info!("stopped");
     Ok(Exit::Ok)
 }
