@@ -110,7 +110,7 @@ fn scoring_a_typical_job_allocates_nothing() {
     for (i, line) in lines.iter().enumerate() {
         score(i as u64 + 1, line, false, &mut ctx, &mut out);
     }
-    let mut checked = [0u64; 5];
+    let mut checked = [0u64; Status::ALL.len()];
     let mut allocating = Vec::new();
     for by_bytes in [false, true] {
         for (i, line) in lines.iter().enumerate() {
@@ -139,8 +139,17 @@ fn scoring_a_typical_job_allocates_nothing() {
     );
     // Every outcome of a valid job was seen, on most of the ledger.
     eprintln!("jobs scored without allocating, by status: {checked:?}");
-    let [ok, below, no_rule, ..] = checked;
-    assert!(ok > 20_000 && below > 500 && no_rule > 5_000, "{checked:?}");
+    let at = |s: Status| checked[s as usize];
+    let (ok, below, no_rule, disabled) = (
+        at(Status::Ok),
+        at(Status::BelowThreshold),
+        at(Status::NoRule),
+        at(Status::Disabled),
+    );
+    assert!(
+        ok > 20_000 && below > 500 && no_rule > 5_000 && disabled > 100,
+        "{checked:?}"
+    );
 }
 
 /// Allocations made on the tracked threads (this one, the consumer, and the workers from their

@@ -168,7 +168,7 @@ fn http_api_end_to_end() {
     // One object in, one object out; an array in, an array out, with element lines.
     let one = s.score(braindance());
     assert_eq!(one["status"], "ok");
-    assert_eq!(one["rule"], "sd15@2");
+    assert_eq!(one["rule"], "sd15@3");
     let (status, body, _) = s.post(
         "application/json; charset=utf-8",
         b"[\n  {\"model\": \"BrainDance\", \"width\": 512, \"height\": 512, \"steps\": 20},\n  42\n]",
@@ -488,7 +488,7 @@ fn bad_edits_keep_the_last_good_rules_and_a_fix_recovers() {
         json!([{
             "entity": "version",
             "op": "changed",
-            "subject": "rule `sd15` version 2",
+            "subject": "rule `sd15` version 3",
             "file": "families/sd15.toml",
             "field": "multiplier",
             "old": "0.3",
@@ -520,7 +520,7 @@ fn bad_edits_keep_the_last_good_rules_and_a_fix_recovers() {
     );
     assert!(
         log.contains(&format!(
-            "rules change: ~ rule `sd15` version 2: multiplier 0.3 → 0.6 (! {rewrites})"
+            "rules change: ~ rule `sd15` version 3: multiplier 0.3 → 0.6 (! {rewrites})"
         )),
         "{log}"
     );

@@ -96,16 +96,16 @@ impl RuleSet {
         if let Some(e) = entry.filter(|e| !e.in_window(at)) {
             let window = e.window().unwrap_or_default();
             let when = match at {
-                None => "jobs without a time are priced as of the latest rules, after it ends",
-                Some(t) if e.since.is_some_and(|s| t < s) => "this job is before it",
-                Some(_) => "this job is at or after its end",
+                None => "not in the latest rules (a job without a time takes the latest)",
+                Some(t) if e.since.is_some_and(|s| t < s) => "not yet at this time",
+                Some(_) => "no longer at this time",
             };
             return Resolution::NoRule {
                 family,
                 rule: None,
                 kind: None,
                 reason: format!(
-                    "model `{model}` is priced only {window} ({}); {when}",
+                    "model `{model}` is priced only {window} ({}): {when}",
                     e.file
                 ),
             };

@@ -303,7 +303,9 @@ fn render_totals(scores: &[Score]) -> String {
 
 fn render_trace(t: &crate::engine::score::Trace) -> String {
     let mut out = String::new();
-    let mut add = |k: &str, v: String| out.push_str(&format!("    {k:<12} {v}\n"));
+    // Reasons and inputs may carry a job's own strings (a model name).
+    let mut add =
+        |k: &str, v: String| out.push_str(&format!("    {k:<12} {}\n", terminal_safe(&v)));
     let rule = match (&t.rule, t.version) {
         (Some(r), Some(v)) => format!("{r} version {v}"),
         _ => "-".into(),

@@ -80,7 +80,7 @@ fn entry(sink: &mut Sink, model: &str, value: &Spanned<toml::Value>) -> Option<C
         toml::Value::Table(t) => t,
         other => {
             let msg = format!(
-                "model `{model}`: expected a family name or a table, got a {}",
+                "model `{model}`: expected a family name or a table, got `{other}` ({})",
                 other.type_str()
             );
             return bad(

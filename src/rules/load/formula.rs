@@ -268,6 +268,15 @@ fn report_compile_error(
     sink.error(Code::FormulaCompile, &source.file, span, msg, Some(&help));
 }
 
+/// The variable a rhai compile error says is undefined (`Undefined variable: NAME`).
+pub(super) fn undefined_variable(error: &str) -> Option<&str> {
+    let (_, rest) = error.split_once("Undefined variable: ")?;
+    let end = rest
+        .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .unwrap_or(rest.len());
+    Some(&rest[..end])
+}
+
 /// The help for an expression that does not compile over `names` (the readable values): the
 /// names it may use, and what to do about a name it may not.
 pub(super) fn compile_help(kind: &JobKind, names: &[&str], error: &str) -> String {
@@ -277,11 +286,7 @@ pub(super) fn compile_help(kind: &JobKind, names: &[&str], error: &str) -> Strin
         "formulas are rhai; they may use {} and must end in a number",
         shown.join(", ")
     );
-    // rhai says `Variable not found: NAME`.
-    if let Some(name) = error
-        .split_once("not found: ")
-        .map(|(_, n)| n.trim_matches(|c: char| !(c.is_alphanumeric() || c == '_')))
-    {
+    if let Some(name) = undefined_variable(error) {
         if kind
             .inputs
             .iter()

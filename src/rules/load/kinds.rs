@@ -6,7 +6,7 @@ use indexmap::IndexMap;
 use rhai::Engine;
 use toml::Spanned;
 
-use super::formula::scope_of;
+use super::formula::{scope_of, undefined_variable};
 use super::{KINDS_FILE, Sink, did_you_mean, span_of};
 use crate::engine::formula::Program;
 use crate::engine::model::{DerivedSpec, InputSpec, JobKind, PointKind, UNREADABLE, Value};
@@ -125,7 +125,9 @@ fn input(sink: &mut Sink, name: String, spanned: Spanned<InputToml>) -> InputSpe
         max,
         from,
         description: i.description,
-        optional: i.optional || i.default.is_some(),
+        // A default that is not valid (reported) leaves the input required, so that nothing
+        // else fails because of it.
+        optional: i.optional || default.is_some(),
         default,
         place: Some(sink.place_of(KINDS_FILE, span.clone())),
     }
@@ -243,7 +245,7 @@ fn derived_value(
             let msg = format!("derived value `{name}` does not compile: {e}");
             let text = e.to_string();
             let absent = (inputs.iter())
-                .find(|i| i.may_be_absent() && text.contains(&format!("not found: {}", i.name)));
+                .find(|i| i.may_be_absent() && undefined_variable(&text) == Some(i.name.as_str()));
             let help = match absent {
                 Some(i) => format!(
                     "input `{}` is optional with no default, so a job may leave it out: derived values cannot read it; give it a `default`",
