@@ -420,10 +420,12 @@ enum Base {
 struct NativeVersion {
     from: i64, // unix seconds
     label: &'static str,
-    /// `None`: an explicit no-rule version.
+    /// `None`: an explicit no-rule (or disabled) version.
     multiplier: Option<f64>,
-    /// The `no_rule` reason of a no-rule version, written once.
+    /// The `no_rule` (or `disabled`) reason of a version that does not price, written once.
     reason: &'static str,
+    /// A `disabled` version: status `disabled` instead of `no_rule`.
+    disabled: bool,
 }
 
 struct NativeRule {
@@ -434,6 +436,11 @@ struct NativeRule {
 }
 
 const D_0401: i64 = 1_711_929_600; // 2024-04-01
+const D_0415: i64 = 1_713_139_200; // 2024-04-15
+const D_0422: i64 = 1_713_744_000; // 2024-04-22
+const D_0423: i64 = 1_713_830_400; // 2024-04-23
+const D_0503: i64 = 1_714_694_400; // 2024-05-03
+const D_0916: i64 = 1_726_444_800; // 2024-09-16
 const D_0918: i64 = 1_726_617_600; // 2024-09-18
 const D_1008: i64 = 1_728_345_600; // 2024-10-08
 const D_1016: i64 = 1_729_036_800; // 2024-10-16
@@ -450,13 +457,28 @@ fn v(from: i64, label: &'static str, multiplier: Option<f64>) -> NativeVersion {
         } else {
             ""
         },
+        disabled: false,
     }
 }
 
+/// A `disabled` version.
+fn disabled(from: i64, label: &'static str, reason: &'static str) -> NativeVersion {
+    NativeVersion {
+        from,
+        label,
+        multiplier: None,
+        reason,
+        disabled: true,
+    }
+}
+
+/// A model's rules and the first second its catalog entry prices it (`since`; 0: always).
+type NativeModel = (Option<NativeRule>, NativeRule, i64);
+
 struct NativeScorer<'a> {
     hash: &'a str,
-    /// model → (model rule, family rule)
-    models: HashMap<&'static str, (Option<NativeRule>, NativeRule)>,
+    /// model → (model rule, family rule, catalog `since`)
+    models: HashMap<&'static str, NativeModel>,
     /// Malformed lines (about 1% of the ledger) take the same plain path in both scorers:
     /// producing their error messages is parsing, not scoring.
     plain: Scorer<'a>,
@@ -490,6 +512,7 @@ impl<'a> NativeScorer<'a> {
                     vec![
                         v(D_0401, "sd15@1", Some(1.0)),
                         v(D_0918, "sd15@2", Some(0.3)),
+                        v(D_1016, "sd15@3", Some(0.3)),
                     ],
                 ),
                 "sdxl10" => (
@@ -498,6 +521,7 @@ impl<'a> NativeScorer<'a> {
                     vec![
                         v(D_0401, "sdxl10@1", Some(1.8)),
                         v(D_0918, "sdxl10@2", Some(1.0)),
+                        v(D_1016, "sdxl10@3", Some(1.0)),
                     ],
                 ),
                 "composite15" => (
@@ -506,6 +530,7 @@ impl<'a> NativeScorer<'a> {
                     vec![
                         v(D_0401, "composite15@1", None),
                         v(D_0918, "composite15@2", Some(0.3)),
+                        v(D_1016, "composite15@3", Some(0.3)),
                     ],
                 ),
                 "compositexl" => (
@@ -514,6 +539,7 @@ impl<'a> NativeScorer<'a> {
                     vec![
                         v(D_0401, "compositexl@1", None),
                         v(D_0918, "compositexl@2", Some(1.2)),
+                        v(D_1016, "compositexl@3", Some(1.2)),
                     ],
                 ),
                 "flux-dev" => (
@@ -521,7 +547,11 @@ impl<'a> NativeScorer<'a> {
                     Base::Waifu,
                     vec![
                         v(D_0918, "flux-dev@1", Some(10.0)),
-                        v(D_1016, "flux-dev@2", Some(0.0)),
+                        disabled(
+                            D_1016,
+                            "flux-dev@2",
+                            "FLUX.1 [dev] is temporarily disabled: the network's multiplier table (version B) says '0 (Temporarily Disabled)'",
+                        ),
                     ],
                 ),
                 "flux-dev-lora" => (
@@ -532,7 +562,11 @@ impl<'a> NativeScorer<'a> {
                 "llm8x7b4b" => (
                     "llama",
                     Base::Llama,
-                    vec![v(D_0401, "llm8x7b4b@1", Some(1.0))],
+                    vec![
+                        v(D_0401, "llm8x7b4b@1", Some(1.0)),
+                        v(D_0415, "llm8x7b4b@2", Some(1.0)),
+                        v(D_0916, "llm8x7b4b@3", Some(1.0)),
+                    ],
                 ),
                 "llm7b16b" => ("llama", Base::Llama, vec![v(D_0401, "llm7b16b@1", None)]),
                 "llm8b16b" => ("llama", Base::Llama, vec![v(D_0401, "llm8b16b@1", None)]),
@@ -564,7 +598,7 @@ impl<'a> NativeScorer<'a> {
             "Aurora",
             "HelloWorldFilmGrain",
         ] {
-            models.insert(m, (None, family("sd15")));
+            models.insert(m, (None, family("sd15"), 0));
         }
         for m in [
             "AnimagineXL",
@@ -573,18 +607,19 @@ impl<'a> NativeScorer<'a> {
             "AAMXLAnimeMix",
             "SDXLUnstableDiffusersV11",
         ] {
-            models.insert(m, (None, family("sdxl10")));
+            models.insert(m, (None, family("sdxl10"), 0));
         }
-        models.insert("MagusDevon", (None, family("composite15")));
-        models.insert("PepeXL", (None, family("compositexl")));
-        models.insert("FLUX.1-dev", (None, family("flux-dev")));
+        // The catalog's `since` dates (catalog.toml).
+        models.insert("MagusDevon", (None, family("composite15"), D_0503));
+        models.insert("PepeXL", (None, family("compositexl"), D_0918));
+        models.insert("FLUX.1-dev", (None, family("flux-dev"), D_0918));
         models.insert(
             "mistralai/mixtral-8x7b-instruct",
-            (None, family("llm8x7b4b")),
+            (None, family("llm8x7b4b"), D_0423),
         );
         models.insert(
             "mistralai/mixtral-8x7b-instruct-v0.1",
-            (None, family("llm8x7b4b")),
+            (None, family("llm8x7b4b"), 0),
         );
         models.insert(
             "openhermes-mixtral-8x7b-gptq",
@@ -597,6 +632,7 @@ impl<'a> NativeScorer<'a> {
                     ],
                 )),
                 family("llm8x7b4b"),
+                0,
             ),
         );
         models.insert(
@@ -610,6 +646,7 @@ impl<'a> NativeScorer<'a> {
                     ],
                 )),
                 family("llm8b16b"),
+                D_0422,
             ),
         );
         models.insert(
@@ -620,6 +657,7 @@ impl<'a> NativeScorer<'a> {
                     vec![v(D_1016, "hermes-3-llama3.1-8b@1", Some(0.5))],
                 )),
                 family("llm8b16b"),
+                D_1016,
             ),
         );
         models.insert(
@@ -633,9 +671,13 @@ impl<'a> NativeScorer<'a> {
                     ],
                 )),
                 family("llm7b16b"),
+                0,
             ),
         );
-        models.insert("meta-llama/llama-2-70b-chat", (None, family("llm70b4b")));
+        models.insert(
+            "meta-llama/llama-2-70b-chat",
+            (None, family("llm70b4b"), 0),
+        );
         let plain = Scorer {
             reference: true,
             ..Scorer::new(rules)
@@ -785,10 +827,25 @@ impl<'a> NativeScorer<'a> {
                 Some(when.as_str())
             }
         };
-        let Some((model_rule, family_rule)) = self.models.get(job.model) else {
+        let Some((model_rule, family_rule, since)) = self.models.get(job.model) else {
             return false;
         };
         let secs = at.as_second();
+        if secs < *since {
+            s.family = Some(model_rule.as_ref().unwrap_or(family_rule).family);
+            reason.clear();
+            let _ = write!(
+                reason,
+                "model `{}` is priced only from {} (catalog.toml): not yet at this time",
+                job.model,
+                jobpoints::internals::utc_date(
+                    jiff::Timestamp::from_second(*since).expect("date")
+                )
+            );
+            s.reason = Some(reason.as_str());
+            emit(&s);
+            return true;
+        }
         let (rule, version) = match model_rule
             .as_ref()
             .and_then(|r| pick(r, secs).map(|v| (r, v)))
@@ -820,6 +877,9 @@ impl<'a> NativeScorer<'a> {
         s.kind = Some(rule.kind);
         s.rule = Some(version.label);
         let Some(multiplier) = version.multiplier else {
+            if version.disabled {
+                s.status = Status::Disabled;
+            }
             s.reason = Some(version.reason);
             emit(&s);
             return true;
