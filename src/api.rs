@@ -293,7 +293,7 @@ impl Score {
     pub fn ruleset(&self) -> &str {
         &self.ruleset
     }
-    /// Why the job earns nothing (`below_threshold`, `no_rule`).
+    /// Why the job earns nothing (`below_threshold`, `over_limit`, `no_rule`, `disabled`).
     pub fn reason(&self) -> Option<&str> {
         self.reason.as_deref()
     }
