@@ -674,10 +674,7 @@ impl<'a> NativeScorer<'a> {
                 0,
             ),
         );
-        models.insert(
-            "meta-llama/llama-2-70b-chat",
-            (None, family("llm70b4b"), 0),
-        );
+        models.insert("meta-llama/llama-2-70b-chat", (None, family("llm70b4b"), 0));
         let plain = Scorer {
             reference: true,
             ..Scorer::new(rules)
@@ -838,9 +835,7 @@ impl<'a> NativeScorer<'a> {
                 reason,
                 "model `{}` is priced only from {} (catalog.toml): not yet at this time",
                 job.model,
-                jobpoints::internals::utc_date(
-                    jiff::Timestamp::from_second(*since).expect("date")
-                )
+                jobpoints::internals::utc_date(jiff::Timestamp::from_second(*since).expect("date"))
             );
             s.reason = Some(reason.as_str());
             emit(&s);

@@ -694,6 +694,15 @@ fn every_kind_of_rule_change_is_named_and_flagged_as_it_should() {
     let cases: &[Case] = &[
         (
             "catalog.toml",
+            "[models]\n",
+            "[unpriced]\nllm405b = \"not offered by any miner yet\"\n\n[models]\n",
+            Entity::Model,
+            Op::Added,
+            Some("reason"),
+            false,
+        ),
+        (
+            "catalog.toml",
             "PepeXL = { family = \"compositexl\", since = 2024-09-18 }",
             "PepeXL = { family = \"compositexl\", since = 2024-09-01 }",
             Entity::Model,

@@ -524,6 +524,41 @@ fn diff_catalog(old: &RuleSet, new: &RuleSet, out: &mut Vec<RuleSetChange>) {
             Some(_) => {}
         }
     }
+    // Families left unpriced on purpose: their reason is what their models' jobs say.
+    let file = Some(crate::rules::load::CATALOG_FILE);
+    for (family, why) in &new.unpriced {
+        let subject = format!("unpriced family `{family}`");
+        match old.unpriced.get(family) {
+            None => out.push(
+                RuleSetChange::new(Entity::Model, Op::Added, subject, file).field(
+                    "reason",
+                    None,
+                    Some(why.clone()),
+                ),
+            ),
+            Some(o) if o != why => out.push(
+                RuleSetChange::new(Entity::Model, Op::Changed, subject, file).field(
+                    "reason",
+                    Some(o.clone()),
+                    Some(why.clone()),
+                ),
+            ),
+            Some(_) => {}
+        }
+    }
+    for (family, why) in &old.unpriced {
+        if !new.unpriced.contains_key(family) {
+            out.push(
+                RuleSetChange::new(
+                    Entity::Model,
+                    Op::Removed,
+                    format!("unpriced family `{family}`"),
+                    None,
+                )
+                .field("reason", Some(why.clone()), None),
+            );
+        }
+    }
     for (model, o) in &old.catalog {
         if !new.catalog.contains_key(model) {
             out.push(
