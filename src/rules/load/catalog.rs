@@ -302,6 +302,27 @@ pub(super) fn check_families(
     let known: Vec<&str> = (rules.family.keys().map(String::as_str))
         .chain(unpriced.keys().map(String::as_str))
         .collect();
+    // A model rule may name a family nobody prices (it prices its model itself), but not one
+    // that is a near miss of a priced family: that is a typo.
+    for rule in rules.model.values() {
+        if rules.family.contains_key(&rule.family) || unpriced.contains_key(&rule.family) {
+            continue;
+        }
+        if let Some(near) = closest(&rule.family, known.iter().copied()) {
+            let msg = format!(
+                "model rule `{}`: unknown family `{}`; did you mean `{near}`?",
+                rule.id, rule.family
+            );
+            let help = format!("no rule prices `{}`: fix the name to `{near}`", rule.family);
+            sink.error(
+                Code::UnknownFamily,
+                &rule.file,
+                Some(rule.span.clone()),
+                msg,
+                Some(&help),
+            );
+        }
+    }
     for (family, (models, at)) in unpriced_models {
         let shown = models.join(", ");
         match closest(family, known.iter().copied()) {
