@@ -426,6 +426,8 @@ struct NativeVersion {
     reason: &'static str,
     /// A `disabled` version: status `disabled` instead of `no_rule`.
     disabled: bool,
+    /// The version's timeout: `max` on `inference_latency` and on `request_latency`.
+    timeout: Option<f64>,
 }
 
 struct NativeRule {
@@ -458,6 +460,15 @@ fn v(from: i64, label: &'static str, multiplier: Option<f64>) -> NativeVersion {
             ""
         },
         disabled: false,
+        timeout: None,
+    }
+}
+
+/// A priced version with a timeout (seconds).
+fn with_timeout(from: i64, label: &'static str, multiplier: f64, timeout: f64) -> NativeVersion {
+    NativeVersion {
+        timeout: Some(timeout),
+        ..v(from, label, Some(multiplier))
     }
 }
 
@@ -469,6 +480,7 @@ fn disabled(from: i64, label: &'static str, reason: &'static str) -> NativeVersi
         multiplier: None,
         reason,
         disabled: true,
+        timeout: None,
     }
 }
 
@@ -512,7 +524,7 @@ impl<'a> NativeScorer<'a> {
                     vec![
                         v(D_0401, "sd15@1", Some(1.0)),
                         v(D_0918, "sd15@2", Some(0.3)),
-                        v(D_1016, "sd15@3", Some(0.3)),
+                        with_timeout(D_1016, "sd15@3", 0.3, 18.0),
                     ],
                 ),
                 "sdxl10" => (
@@ -521,7 +533,7 @@ impl<'a> NativeScorer<'a> {
                     vec![
                         v(D_0401, "sdxl10@1", Some(1.8)),
                         v(D_0918, "sdxl10@2", Some(1.0)),
-                        v(D_1016, "sdxl10@3", Some(1.0)),
+                        with_timeout(D_1016, "sdxl10@3", 1.0, 18.0),
                     ],
                 ),
                 "composite15" => (
@@ -530,7 +542,7 @@ impl<'a> NativeScorer<'a> {
                     vec![
                         v(D_0401, "composite15@1", None),
                         v(D_0918, "composite15@2", Some(0.3)),
-                        v(D_1016, "composite15@3", Some(0.3)),
+                        with_timeout(D_1016, "composite15@3", 0.3, 18.0),
                     ],
                 ),
                 "compositexl" => (
@@ -539,7 +551,7 @@ impl<'a> NativeScorer<'a> {
                     vec![
                         v(D_0401, "compositexl@1", None),
                         v(D_0918, "compositexl@2", Some(1.2)),
-                        v(D_1016, "compositexl@3", Some(1.2)),
+                        with_timeout(D_1016, "compositexl@3", 1.2, 18.0),
                     ],
                 ),
                 "flux-dev" => (
@@ -564,8 +576,8 @@ impl<'a> NativeScorer<'a> {
                     Base::Llama,
                     vec![
                         v(D_0401, "llm8x7b4b@1", Some(1.0)),
-                        v(D_0415, "llm8x7b4b@2", Some(1.0)),
-                        v(D_0916, "llm8x7b4b@3", Some(1.0)),
+                        with_timeout(D_0415, "llm8x7b4b@2", 1.0, 210.0),
+                        with_timeout(D_0916, "llm8x7b4b@3", 1.0, 180.0),
                     ],
                 ),
                 "llm7b16b" => ("llama", Base::Llama, vec![v(D_0401, "llm7b16b@1", None)]),
@@ -706,6 +718,12 @@ struct NativeJob<'j> {
     steps: Option<i64>,
     input_tokens: Option<i64>,
     output_tokens: Option<i64>,
+    /// `None` when absent; a present value that is not a finite number ≥ 0 within 86400
+    /// sends the job to the plain path (it is invalid).
+    inference_latency: Option<f64>,
+    request_latency: Option<f64>,
+    /// A latency that is present but not a plain number.
+    odd_latency: bool,
 }
 
 impl<'j> NativeJob<'j> {
@@ -720,6 +738,18 @@ impl<'j> NativeJob<'j> {
             Some(BorrowedValue::Str(s)) => Some(s),
             _ => None,
         };
+        let mut odd_latency = false;
+        let mut latency = |k: &str| match job.value(k) {
+            None | Some(BorrowedValue::Null) => None,
+            Some(BorrowedValue::Int(i)) => Some(i as f64),
+            Some(BorrowedValue::Float(f)) => Some(f),
+            Some(_) => {
+                odd_latency = true;
+                None
+            }
+        };
+        let inference_latency = latency("inference_latency");
+        let request_latency = latency("request_latency");
         let id = match job.value("id") {
             Some(BorrowedValue::Str(s)) => Cow::Borrowed(s),
             Some(BorrowedValue::Int(i)) => Cow::Owned(i.to_string()),
@@ -735,6 +765,9 @@ impl<'j> NativeJob<'j> {
             steps: int("steps"),
             input_tokens: int("input_tokens"),
             output_tokens: int("output_tokens"),
+            inference_latency,
+            request_latency,
+            odd_latency,
         })
     }
 
@@ -756,6 +789,8 @@ impl<'j> NativeJob<'j> {
             steps: Option<i64>,
             input_tokens: Option<i64>,
             output_tokens: Option<i64>,
+            inference_latency: Option<f64>,
+            request_latency: Option<f64>,
         }
         let r: Raw<'j> = serde_json::from_str(text).ok()?;
         Some(NativeJob {
@@ -768,6 +803,9 @@ impl<'j> NativeJob<'j> {
             steps: r.steps,
             input_tokens: r.input_tokens,
             output_tokens: r.output_tokens,
+            inference_latency: r.inference_latency,
+            request_latency: r.request_latency,
+            odd_latency: false,
         })
     }
 }
@@ -879,6 +917,14 @@ impl<'a> NativeScorer<'a> {
             emit(&s);
             return true;
         };
+        if job.odd_latency
+            || [job.inference_latency, job.request_latency]
+                .iter()
+                .flatten()
+                .any(|l| !(0.0..=86_400.0).contains(l))
+        {
+            return false;
+        }
         let base = match rule.base {
             Base::Waifu => {
                 let (Some(w), Some(h), Some(steps)) = (job.width, job.height, job.steps) else {
@@ -911,6 +957,30 @@ impl<'a> NativeScorer<'a> {
                 (i + o) as f64 / 1000.0
             }
         };
+        // The timeout: `max` on each latency the job reports (a job without one is not timed
+        // out), checked after the thresholds.
+        if let Some(max) = version.timeout {
+            reason.clear();
+            for (name, value) in [
+                ("inference_latency", job.inference_latency),
+                ("request_latency", job.request_latency),
+            ] {
+                if let Some(value) = value.filter(|v| *v > max) {
+                    let sep = if reason.is_empty() {
+                        "over limit: "
+                    } else {
+                        ", "
+                    };
+                    let _ = write!(reason, "{sep}{name} {value} > max {max}");
+                }
+            }
+            if !reason.is_empty() {
+                s.status = Status::OverLimit;
+                s.reason = Some(reason.as_str());
+                emit(&s);
+                return true;
+            }
+        }
         s.status = Status::Ok;
         s.points = Points::from_f64(base * multiplier).expect("finite, non-negative");
         emit(&s);
