@@ -420,10 +420,14 @@ enum Base {
 struct NativeVersion {
     from: i64, // unix seconds
     label: &'static str,
-    /// `None`: an explicit no-rule version.
+    /// `None`: an explicit no-rule (or disabled) version.
     multiplier: Option<f64>,
-    /// The `no_rule` reason of a no-rule version, written once.
+    /// The `no_rule` (or `disabled`) reason of a version that does not price, written once.
     reason: &'static str,
+    /// A `disabled` version: status `disabled` instead of `no_rule`.
+    disabled: bool,
+    /// The version's timeout: `max` on `inference_latency` and on `request_latency`.
+    timeout: Option<f64>,
 }
 
 struct NativeRule {
@@ -434,6 +438,11 @@ struct NativeRule {
 }
 
 const D_0401: i64 = 1_711_929_600; // 2024-04-01
+const D_0415: i64 = 1_713_139_200; // 2024-04-15
+const D_0422: i64 = 1_713_744_000; // 2024-04-22
+const D_0423: i64 = 1_713_830_400; // 2024-04-23
+const D_0503: i64 = 1_714_694_400; // 2024-05-03
+const D_0916: i64 = 1_726_444_800; // 2024-09-16
 const D_0918: i64 = 1_726_617_600; // 2024-09-18
 const D_1008: i64 = 1_728_345_600; // 2024-10-08
 const D_1016: i64 = 1_729_036_800; // 2024-10-16
@@ -450,13 +459,38 @@ fn v(from: i64, label: &'static str, multiplier: Option<f64>) -> NativeVersion {
         } else {
             ""
         },
+        disabled: false,
+        timeout: None,
     }
 }
 
+/// A priced version with a timeout (seconds).
+fn with_timeout(from: i64, label: &'static str, multiplier: f64, timeout: f64) -> NativeVersion {
+    NativeVersion {
+        timeout: Some(timeout),
+        ..v(from, label, Some(multiplier))
+    }
+}
+
+/// A `disabled` version.
+fn disabled(from: i64, label: &'static str, reason: &'static str) -> NativeVersion {
+    NativeVersion {
+        from,
+        label,
+        multiplier: None,
+        reason,
+        disabled: true,
+        timeout: None,
+    }
+}
+
+/// A model's rules and the first second its catalog entry prices it (`since`; 0: always).
+type NativeModel = (Option<NativeRule>, NativeRule, i64);
+
 struct NativeScorer<'a> {
     hash: &'a str,
-    /// model → (model rule, family rule)
-    models: HashMap<&'static str, (Option<NativeRule>, NativeRule)>,
+    /// model → (model rule, family rule, catalog `since`)
+    models: HashMap<&'static str, NativeModel>,
     /// Malformed lines (about 1% of the ledger) take the same plain path in both scorers:
     /// producing their error messages is parsing, not scoring.
     plain: Scorer<'a>,
@@ -490,6 +524,7 @@ impl<'a> NativeScorer<'a> {
                     vec![
                         v(D_0401, "sd15@1", Some(1.0)),
                         v(D_0918, "sd15@2", Some(0.3)),
+                        with_timeout(D_1016, "sd15@3", 0.3, 18.0),
                     ],
                 ),
                 "sdxl10" => (
@@ -498,6 +533,7 @@ impl<'a> NativeScorer<'a> {
                     vec![
                         v(D_0401, "sdxl10@1", Some(1.8)),
                         v(D_0918, "sdxl10@2", Some(1.0)),
+                        with_timeout(D_1016, "sdxl10@3", 1.0, 18.0),
                     ],
                 ),
                 "composite15" => (
@@ -506,6 +542,7 @@ impl<'a> NativeScorer<'a> {
                     vec![
                         v(D_0401, "composite15@1", None),
                         v(D_0918, "composite15@2", Some(0.3)),
+                        with_timeout(D_1016, "composite15@3", 0.3, 18.0),
                     ],
                 ),
                 "compositexl" => (
@@ -514,6 +551,7 @@ impl<'a> NativeScorer<'a> {
                     vec![
                         v(D_0401, "compositexl@1", None),
                         v(D_0918, "compositexl@2", Some(1.2)),
+                        with_timeout(D_1016, "compositexl@3", 1.2, 18.0),
                     ],
                 ),
                 "flux-dev" => (
@@ -521,7 +559,11 @@ impl<'a> NativeScorer<'a> {
                     Base::Waifu,
                     vec![
                         v(D_0918, "flux-dev@1", Some(10.0)),
-                        v(D_1016, "flux-dev@2", Some(0.0)),
+                        disabled(
+                            D_1016,
+                            "flux-dev@2",
+                            "FLUX.1 [dev] is temporarily disabled: the network's multiplier table (version B) says '0 (Temporarily Disabled)'",
+                        ),
                     ],
                 ),
                 "flux-dev-lora" => (
@@ -532,7 +574,11 @@ impl<'a> NativeScorer<'a> {
                 "llm8x7b4b" => (
                     "llama",
                     Base::Llama,
-                    vec![v(D_0401, "llm8x7b4b@1", Some(1.0))],
+                    vec![
+                        v(D_0401, "llm8x7b4b@1", Some(1.0)),
+                        with_timeout(D_0415, "llm8x7b4b@2", 1.0, 210.0),
+                        with_timeout(D_0916, "llm8x7b4b@3", 1.0, 180.0),
+                    ],
                 ),
                 "llm7b16b" => ("llama", Base::Llama, vec![v(D_0401, "llm7b16b@1", None)]),
                 "llm8b16b" => ("llama", Base::Llama, vec![v(D_0401, "llm8b16b@1", None)]),
@@ -564,7 +610,7 @@ impl<'a> NativeScorer<'a> {
             "Aurora",
             "HelloWorldFilmGrain",
         ] {
-            models.insert(m, (None, family("sd15")));
+            models.insert(m, (None, family("sd15"), 0));
         }
         for m in [
             "AnimagineXL",
@@ -573,18 +619,19 @@ impl<'a> NativeScorer<'a> {
             "AAMXLAnimeMix",
             "SDXLUnstableDiffusersV11",
         ] {
-            models.insert(m, (None, family("sdxl10")));
+            models.insert(m, (None, family("sdxl10"), 0));
         }
-        models.insert("MagusDevon", (None, family("composite15")));
-        models.insert("PepeXL", (None, family("compositexl")));
-        models.insert("FLUX.1-dev", (None, family("flux-dev")));
+        // The catalog's `since` dates (catalog.toml).
+        models.insert("MagusDevon", (None, family("composite15"), D_0503));
+        models.insert("PepeXL", (None, family("compositexl"), D_0918));
+        models.insert("FLUX.1-dev", (None, family("flux-dev"), D_0918));
         models.insert(
             "mistralai/mixtral-8x7b-instruct",
-            (None, family("llm8x7b4b")),
+            (None, family("llm8x7b4b"), D_0423),
         );
         models.insert(
             "mistralai/mixtral-8x7b-instruct-v0.1",
-            (None, family("llm8x7b4b")),
+            (None, family("llm8x7b4b"), 0),
         );
         models.insert(
             "openhermes-mixtral-8x7b-gptq",
@@ -597,6 +644,7 @@ impl<'a> NativeScorer<'a> {
                     ],
                 )),
                 family("llm8x7b4b"),
+                0,
             ),
         );
         models.insert(
@@ -610,6 +658,7 @@ impl<'a> NativeScorer<'a> {
                     ],
                 )),
                 family("llm8b16b"),
+                D_0422,
             ),
         );
         models.insert(
@@ -620,6 +669,7 @@ impl<'a> NativeScorer<'a> {
                     vec![v(D_1016, "hermes-3-llama3.1-8b@1", Some(0.5))],
                 )),
                 family("llm8b16b"),
+                D_1016,
             ),
         );
         models.insert(
@@ -633,9 +683,10 @@ impl<'a> NativeScorer<'a> {
                     ],
                 )),
                 family("llm7b16b"),
+                0,
             ),
         );
-        models.insert("meta-llama/llama-2-70b-chat", (None, family("llm70b4b")));
+        models.insert("meta-llama/llama-2-70b-chat", (None, family("llm70b4b"), 0));
         let plain = Scorer {
             reference: true,
             ..Scorer::new(rules)
@@ -668,6 +719,12 @@ struct NativeJob<'j> {
     steps: Option<i64>,
     input_tokens: Option<i64>,
     output_tokens: Option<i64>,
+    /// `None` when absent; a present value that is not a finite number ≥ 0 within 86400
+    /// sends the job to the plain path (it is invalid).
+    inference_latency: Option<f64>,
+    request_latency: Option<f64>,
+    /// A latency that is present but not a plain number.
+    odd_latency: bool,
 }
 
 impl<'j> NativeJob<'j> {
@@ -682,6 +739,18 @@ impl<'j> NativeJob<'j> {
             Some(BorrowedValue::Str(s)) => Some(s),
             _ => None,
         };
+        let mut odd_latency = false;
+        let mut latency = |k: &str| match job.value(k) {
+            None | Some(BorrowedValue::Null) => None,
+            Some(BorrowedValue::Int(i)) => Some(i as f64),
+            Some(BorrowedValue::Float(f)) => Some(f),
+            Some(_) => {
+                odd_latency = true;
+                None
+            }
+        };
+        let inference_latency = latency("inference_latency");
+        let request_latency = latency("request_latency");
         let id = match job.value("id") {
             Some(BorrowedValue::Str(s)) => Cow::Borrowed(s),
             Some(BorrowedValue::Int(i)) => Cow::Owned(i.to_string()),
@@ -697,6 +766,9 @@ impl<'j> NativeJob<'j> {
             steps: int("steps"),
             input_tokens: int("input_tokens"),
             output_tokens: int("output_tokens"),
+            inference_latency,
+            request_latency,
+            odd_latency,
         })
     }
 
@@ -718,6 +790,8 @@ impl<'j> NativeJob<'j> {
             steps: Option<i64>,
             input_tokens: Option<i64>,
             output_tokens: Option<i64>,
+            inference_latency: Option<f64>,
+            request_latency: Option<f64>,
         }
         let r: Raw<'j> = serde_json::from_str(text).ok()?;
         Some(NativeJob {
@@ -730,6 +804,9 @@ impl<'j> NativeJob<'j> {
             steps: r.steps,
             input_tokens: r.input_tokens,
             output_tokens: r.output_tokens,
+            inference_latency: r.inference_latency,
+            request_latency: r.request_latency,
+            odd_latency: false,
         })
     }
 }
@@ -790,10 +867,23 @@ impl<'a> NativeScorer<'a> {
                 Some(when.as_str())
             }
         };
-        let Some((model_rule, family_rule)) = self.models.get(job.model) else {
+        let Some((model_rule, family_rule, since)) = self.models.get(job.model) else {
             return false;
         };
         let secs = at.as_second();
+        if secs < *since {
+            s.family = Some(model_rule.as_ref().unwrap_or(family_rule).family);
+            reason.clear();
+            let _ = write!(
+                reason,
+                "model `{}` is priced only from {} (catalog.toml): not yet at this time",
+                job.model,
+                jobpoints::internals::utc_date(jiff::Timestamp::from_second(*since).expect("date"))
+            );
+            s.reason = Some(reason.as_str());
+            emit(&s);
+            return true;
+        }
         let (rule, version) = match model_rule
             .as_ref()
             .and_then(|r| pick(r, secs).map(|v| (r, v)))
@@ -825,10 +915,21 @@ impl<'a> NativeScorer<'a> {
         s.kind = Some(rule.kind);
         s.rule = Some(version.label);
         let Some(multiplier) = version.multiplier else {
+            if version.disabled {
+                s.status = Status::Disabled;
+            }
             s.reason = Some(version.reason);
             emit(&s);
             return true;
         };
+        if job.odd_latency
+            || [job.inference_latency, job.request_latency]
+                .iter()
+                .flatten()
+                .any(|l| !(0.0..=86_400.0).contains(l))
+        {
+            return false;
+        }
         let base = match rule.base {
             Base::Waifu => {
                 let (Some(w), Some(h), Some(steps)) = (job.width, job.height, job.steps) else {
@@ -861,6 +962,30 @@ impl<'a> NativeScorer<'a> {
                 (i + o) as f64 / 1000.0
             }
         };
+        // The timeout: `max` on each latency the job reports (a job without one is not timed
+        // out), checked after the thresholds.
+        if let Some(max) = version.timeout {
+            reason.clear();
+            for (name, value) in [
+                ("inference_latency", job.inference_latency),
+                ("request_latency", job.request_latency),
+            ] {
+                if let Some(value) = value.filter(|v| *v > max) {
+                    let sep = if reason.is_empty() {
+                        "over limit: "
+                    } else {
+                        ", "
+                    };
+                    let _ = write!(reason, "{sep}{name} {value} > max {max}");
+                }
+            }
+            if !reason.is_empty() {
+                s.status = Status::OverLimit;
+                s.reason = Some(reason.as_str());
+                emit(&s);
+                return true;
+            }
+        }
         s.status = Status::Ok;
         s.points = Points::from_f64(base * multiplier).expect("finite, non-negative");
         emit(&s);

@@ -139,15 +139,23 @@ pub fn formula(data: &[u8]) {
     let rules = shipped();
     let kind = &rules.job_kinds["image"];
     let mut inputs = Vec::new();
-    for i in 0..3 {
+    let mut i = 0;
+    for spec in &kind.inputs {
+        // Inputs a job may leave out (latencies) cannot be read by formulas: absent here.
+        if spec.may_be_absent() {
+            inputs.push(Value::ABSENT);
+            continue;
+        }
         let mut word = [0u8; 8];
         if let Some(bytes) = data.get(i * 8..i * 8 + 8) {
             word.copy_from_slice(bytes);
         }
         inputs.push(Value::Int(i64::from_le_bytes(word)));
+        i += 1;
     }
+    assert_eq!(i, 3, "width, height, steps");
     let source = String::from_utf8_lossy(data.get(24..).unwrap_or_default()).into_owned();
-    let names: Vec<&str> = kind.value_names().collect();
+    let names: Vec<&str> = kind.readable_names();
     let mut scope = rhai::Scope::new();
     for name in &names {
         scope.push(name.to_string(), rhai::Dynamic::UNIT);
@@ -173,8 +181,12 @@ pub fn formula(data: &[u8]) {
             }),
             multiplier: 1.0,
             thresholds: Vec::new(),
+            ceilings: Vec::new(),
         },
         examples: Vec::new(),
+        formula_place: None,
+        multiplier_place: None,
+        min_place: None,
         line: 1,
         header: 0..0,
     };

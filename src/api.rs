@@ -114,7 +114,7 @@ impl Rules {
     /// ```
     /// let rules = jobpoints::Rules::builtin();
     /// let score = rules.score_json(r#"{"model":"AnimagineXL","width":1024,"height":1024,"steps":20}"#);
-    /// assert_eq!(score.rule(), Some("sdxl10@2"));
+    /// assert_eq!(score.rule(), Some("sdxl10@3"));
     /// let bad = rules.score_json(r#"{"model":"AnimagineXL","width":"wide"}"#);
     /// assert_eq!(bad.status(), jobpoints::Status::Invalid);
     /// assert_eq!(bad.field(), Some("width"));
@@ -299,7 +299,7 @@ impl Score {
     pub fn engine(&self) -> &str {
         &self.engine
     }
-    /// Why the job earns nothing (`below_threshold`, `no_rule`).
+    /// Why the job earns nothing (`below_threshold`, `over_limit`, `no_rule`, `disabled`).
     pub fn reason(&self) -> Option<&str> {
         self.reason.as_deref()
     }

@@ -110,7 +110,7 @@ fn scoring_a_typical_job_allocates_nothing() {
     for (i, line) in lines.iter().enumerate() {
         score(i as u64 + 1, line, false, &mut ctx, &mut out);
     }
-    let mut checked = [0u64; 5];
+    let mut checked = [0u64; Status::ALL.len()];
     let mut allocating = Vec::new();
     for by_bytes in [false, true] {
         for (i, line) in lines.iter().enumerate() {
@@ -139,8 +139,62 @@ fn scoring_a_typical_job_allocates_nothing() {
     );
     // Every outcome of a valid job was seen, on most of the ledger.
     eprintln!("jobs scored without allocating, by status: {checked:?}");
-    let [ok, below, no_rule, ..] = checked;
-    assert!(ok > 20_000 && below > 500 && no_rule > 5_000, "{checked:?}");
+    let at = |s: Status| checked[s as usize];
+    let (ok, below, no_rule, disabled) = (
+        at(Status::Ok),
+        at(Status::BelowThreshold),
+        at(Status::NoRule),
+        at(Status::Disabled),
+    );
+    assert!(
+        ok > 20_000 && below > 500 && no_rule > 5_000 && disabled > 100,
+        "{checked:?}"
+    );
+}
+
+/// Jobs that report their latencies, under versions with timeout ceilings: within the limit,
+/// over it (`over_limit`, its reason written into a reused buffer), `null` (absent), and a
+/// catalog window (`no_rule` naming it) also allocate nothing once the buffers have grown.
+#[test]
+fn latencies_ceilings_and_catalog_windows_allocate_nothing() {
+    let rules = shipped_rules();
+    let scorer = Scorer::new(&rules);
+    let mut ctx = scorer.context();
+    let lines = [
+        r#"{"id":"a","model":"BrainDance","width":512,"height":512,"steps":20,"inference_latency":6.5,"request_latency":0.2,"completed_at":"2024-11-01T00:00:00Z"}"#,
+        r#"{"id":"b","model":"BrainDance","width":512,"height":512,"steps":20,"inference_latency":25.5,"completed_at":"2024-11-01T00:00:00Z"}"#,
+        r#"{"id":"c","model":"BrainDance","width":512,"height":512,"steps":20,"inference_latency":null,"completed_at":"2024-11-01T00:00:00Z"}"#,
+        r#"{"id":"d","model":"mistralai/mixtral-8x7b-instruct-v0.1","input_tokens":500,"output_tokens":500,"inference_latency":200.0,"completed_at":"2024-10-01T00:00:00Z"}"#,
+        r#"{"id":"e","model":"ChilloutMix","width":512,"height":512,"steps":20,"completed_at":"2024-05-01T00:00:00Z"}"#,
+    ];
+    let want = [
+        Status::Ok,
+        Status::OverLimit,
+        Status::Ok,
+        Status::OverLimit,
+        Status::NoRule,
+    ];
+    let mut out = Vec::with_capacity(4096);
+    let mut run = |ctx: &mut _| -> (Vec<Status>, u64) {
+        let mut statuses = Vec::with_capacity(lines.len());
+        let mut made = 0;
+        for (i, line) in lines.iter().enumerate() {
+            let before = allocations();
+            let mut status = Status::Error;
+            scorer.score_text(ctx, i as u64 + 1, line, &mut |s| {
+                out.clear();
+                write_jsonl(&mut out, s);
+                status = s.status;
+            });
+            made += allocations() - before;
+            statuses.push(status);
+        }
+        (statuses, made)
+    };
+    run(&mut ctx);
+    let (statuses, made) = run(&mut ctx);
+    assert_eq!(statuses, want);
+    assert_eq!(made, 0, "allocations after warm-up");
 }
 
 /// Allocations made on the tracked threads (this one, the consumer, and the workers from their

@@ -137,7 +137,7 @@ fn the_seed_calibration_is_reproduced() {
     let rules = rules_with(p);
     assert_eq!(
         score(&rules, "BrainDance", 512, 512, 20),
-        ("1.000000".into(), "sd15@3".into())
+        ("1.000000".into(), "sd15@4".into())
     );
     assert_eq!(score(&rules, "BrainDance", 1024, 1024, 20).0, "6.000000");
     assert_eq!(score(&rules, "BrainDance", 512, 512, 40).0, "2.000000");
@@ -219,7 +219,7 @@ fn the_model_factor_becomes_the_multiplier() {
     // AAMXLAnimeMix is an sdxl10 model in the catalog.
     assert_eq!(
         score(&rules, "AAMXLAnimeMix", 512, 512, 20),
-        ("1.800000".into(), "sdxl10@3".into())
+        ("1.800000".into(), "sdxl10@4".into())
     );
     assert_eq!(
         score(&rules, "AAMXLAnimeMix", 1024, 1024, 20).0,

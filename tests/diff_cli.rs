@@ -335,7 +335,7 @@ fn two_commit_repo() -> tempfile::TempDir {
         &overlay(section(&text, "new").unwrap()),
         &dir.path().join("rules"),
     );
-    git(dir.path(), &["commit", "-q", "-am", "sdxl10 version 3"]);
+    git(dir.path(), &["commit", "-q", "-am", "sdxl10 version 4"]);
     std::fs::copy(fixture("diff/jobs.jsonl"), dir.path().join("jobs.jsonl")).unwrap();
     dir
 }
@@ -358,7 +358,7 @@ fn diff_json(dir: &Path, args: &[&str]) -> Json {
 
 fn version_added(r: &Json) -> bool {
     changes(r).iter().any(|c| {
-        c["entity"] == "version" && c["op"] == "added" && c["subject"] == "rule `sdxl10` version 3"
+        c["entity"] == "version" && c["op"] == "added" && c["subject"] == "rule `sdxl10` version 4"
     })
 }
 
@@ -384,6 +384,15 @@ fn git_revisions_are_read_from_the_repository() {
     assert_eq!(r["new"]["rules"], "rules");
     assert!(version_added(&r));
     std::fs::remove_file(repo.path().join("rules/families/sdxl10.toml")).unwrap();
+    // A catalog family without a rule is an error unless the catalog leaves it unpriced on
+    // purpose.
+    let catalog = repo.path().join("rules/catalog.toml");
+    let text = std::fs::read_to_string(&catalog).unwrap();
+    std::fs::write(
+        &catalog,
+        format!("{text}\n[unpriced]\nsdxl10 = \"withdrawn\"\n"),
+    )
+    .unwrap();
     let r = diff_json(repo.path(), &["--base", "HEAD"]);
     assert_eq!(
         r["files"]["removed"],
@@ -535,7 +544,7 @@ fn a_large_ledger_is_streamed_in_bounded_memory() {
             .filter(|n| n % 1000 != 999 && n % 5 == i)
             .count() as u64
     };
-    // Only AnimagineXL (shape 0) changes: sdxl10 version 3 doubles it.
+    // Only AnimagineXL (shape 0) changes: sdxl10 version 4 doubles it.
     assert_eq!(total["changed"], per_shape(0));
     let old = jobpoints::internals::load(RuleFiles::from_dir(&dir.path().join("old")).unwrap())
         .ruleset
@@ -684,6 +693,51 @@ fn every_kind_of_rule_change_is_named_and_flagged_as_it_should() {
     type Case<'a> = (&'a str, &'a str, &'a str, Entity, Op, Option<&'a str>, bool);
     let cases: &[Case] = &[
         (
+            "catalog.toml",
+            "[models]\n",
+            "[unpriced]\nllm405b = \"not offered by any miner yet\"\n\n[models]\n",
+            Entity::Model,
+            Op::Added,
+            Some("reason"),
+            false,
+        ),
+        (
+            "catalog.toml",
+            "PepeXL = { family = \"compositexl\", since = 2024-09-18 }",
+            "PepeXL = { family = \"compositexl\", since = 2024-09-01 }",
+            Entity::Model,
+            Op::Changed,
+            Some("window"),
+            true,
+        ),
+        (
+            "families/sd15.toml",
+            "max = { inference_latency = 18,",
+            "max = { inference_latency = 17,",
+            Entity::Version,
+            Op::Changed,
+            Some("max.inference_latency"),
+            true,
+        ),
+        (
+            "policy.toml",
+            "max_points = 2_000_000",
+            "max_points = 3_000_000",
+            Entity::Floor,
+            Op::Changed,
+            Some("max"),
+            true,
+        ),
+        (
+            "families/flux-dev.toml",
+            "disabled = \"FLUX.1 [dev] is temporarily",
+            "disabled = \"Reworded: FLUX.1 [dev] is temporarily",
+            Entity::Version,
+            Op::Changed,
+            Some("disabled"),
+            false,
+        ),
+        (
             "policy.toml",
             "steps = 20",
             "steps = 19",
@@ -739,8 +793,8 @@ fn every_kind_of_rule_change_is_named_and_flagged_as_it_should() {
         ),
         (
             "catalog.toml",
-            "PepeXL = \"compositexl\"",
-            "PepeXL = \"sdxl10\"",
+            "PepeXL = { family = \"compositexl\"",
+            "PepeXL = { family = \"sdxl10\"",
             Entity::Model,
             Op::Changed,
             Some("family"),
@@ -748,7 +802,7 @@ fn every_kind_of_rule_change_is_named_and_flagged_as_it_should() {
         ),
         (
             "catalog.toml",
-            "ChilloutMix = \"sd15\"",
+            "ChilloutMix = { family = \"sd15\", since = 2024-09-18 }",
             "",
             Entity::Model,
             Op::Removed,
@@ -834,7 +888,7 @@ fn removing_a_version_and_editing_an_inline_formula_are_flagged() {
 
 #[test]
 fn at_picks_the_versions_in_force_at_a_time() {
-    // Version 3 of the fixture takes effect 2026-12-01: before that date nothing changes.
+    // Version 4 of the fixture takes effect 2026-12-01: before that date nothing changes.
     let dir = fixture_workspace("multiplier_change");
     let changed = |at: &str| {
         let (out, code) = run_diff(dir.path(), "json", &["--at", at]);

@@ -164,7 +164,7 @@ fn at_overrides_job_times_and_no_time_means_latest() {
         parse_jsonl(&String::from_utf8(out.stdout).unwrap()).remove(0)
     };
     let latest = run(&["eval", "-"]);
-    assert_eq!(latest["rule"], "sd15@2");
+    assert_eq!(latest["rule"], "sd15@3");
     assert_eq!(latest["points_text"], "0.300000");
     let season1 = run(&["eval", "--at", "2024-05-01", "-"]);
     assert_eq!(season1["rule"], "sd15@1");

@@ -21,25 +21,52 @@ fn eval_table(at: Option<&str>) -> (String, i32) {
 fn real_examples_under_season_1() {
     let (table, code) = eval_table(Some("2024-05-01"));
     assert_eq!(code, 0, "every real example is a valid job");
-    assert!(
-        table.contains("below_threshold"),
-        "the 19-step examples earn nothing"
-    );
+    // The 19-step examples are ChilloutMix's, a model the catalog added on 2024-09-18: in
+    // Season 1 it is not priced at all, and the reason says since when it is.
+    let chillout: Vec<&str> = table
+        .lines()
+        .filter(|l| l.contains("ChilloutMix"))
+        .collect();
+    assert!(!chillout.is_empty());
+    for l in &chillout {
+        assert!(
+            l.contains("no_rule") && l.contains("priced only from 2024-09-18"),
+            "{l}"
+        );
+    }
     with_snapshots(|| insta::assert_snapshot!("example_jobs_season1", table));
 }
 
 #[test]
 fn real_examples_under_latest_rules() {
     let (table, code) = eval_table(None);
-    // Three FLUX.1-dev presets carry no size or steps ("model defaults apply"): the rules
-    // declare no defaults, so they are invalid, named, and everything else is scored.
+    // FLUX.1-dev is disabled in the latest rules: its presets are `disabled`, whatever they
+    // carry (three carry no size or steps, "model defaults apply"), and every job is scored.
+    assert_eq!(code, 0);
+    let rows = |status: &str| {
+        table
+            .lines()
+            .filter(|l| l.starts_with(|c: char| c.is_ascii_digit()))
+            .filter(|l| l.split_whitespace().any(|w| w == status))
+            .count()
+    };
+    assert_eq!(rows("invalid"), 0, "{table}");
+    assert!(rows("disabled") >= 3, "{table}");
+    assert!(
+        rows("below_threshold") >= 2,
+        "the 19-step examples earn nothing: {table}"
+    );
+    // While FLUX.1-dev was priced (version 1), the presets without a size are invalid, named.
+    let (flux_v1, code) = eval_table(Some("2024-10-01"));
     assert_eq!(code, 1);
-    let invalid = table
-        .lines()
+    let invalid: Vec<&str> = (flux_v1.lines())
         .filter(|l| l.starts_with(|c: char| c.is_ascii_digit()))
         .filter(|l| l.split_whitespace().any(|w| w == "invalid"))
-        .count();
-    assert_eq!(invalid, 3, "{table}");
-    assert!(table.contains("FLUX.1-dev"));
+        .collect();
+    assert_eq!(invalid.len(), 3, "{flux_v1}");
+    assert!(
+        invalid.iter().all(|l| l.contains("FLUX.1-dev")),
+        "{invalid:?}"
+    );
     with_snapshots(|| insta::assert_snapshot!("example_jobs_latest", table));
 }

@@ -16,6 +16,9 @@ mod cli_output;
 mod rule_matrix;
 // Broken rule sets (`tests/fixtures/rules/err_*`), one per diagnostic code.
 mod rule_errors;
+// The rule language (#12): input defaults, dated catalog entries, disabled versions,
+// ceilings, and the loader's catalog checks on reload (#11).
+mod rule_language;
 // The network's real example jobs, scored and snapshotted.
 mod example_jobs;
 // Library-level checks: determinism, catalog coverage, adding a model without rebuilding.

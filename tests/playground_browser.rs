@@ -14,7 +14,7 @@ use headless_chrome::protocol::cdp::{Browser as Cdp, Page};
 use headless_chrome::{Browser, LaunchOptions, Tab};
 use serde_json::Value;
 
-use crate::playground::{Playground, read_rules, sdxl_version2_lines};
+use crate::playground::{Playground, read_rules, sdxl_latest_lines};
 use crate::util::{copy_rules_to, jobpoints_in, root};
 
 /// Chromium: `$JOBPOINTS_CHROMIUM`, else Debian's `/usr/bin/chromium`, else `chromium` on the
@@ -80,10 +80,12 @@ fn wait_idle(tab: &Tab) {
 
 /// Selects `text` on the first editor line that contains `line_has`, then types `with`
 /// through real key events.
+/// Selects `text` on the last line of the editor that has `line_has`, and types `with` over it;
+/// returns that 1-based line.
 fn replace_in_editor(tab: &Tab, line_has: &str, text: &str, with: &str) -> usize {
     let js = format!(
         "(() => {{ const cm = playground.editor; const lines = cm.getValue().split('\\n');
-            const i = lines.findIndex(l => l.includes({line_has:?}));
+            const i = lines.findLastIndex(l => l.includes({line_has:?}));
             if (i < 0) return -1;
             const ch = lines[i].indexOf({text:?}, lines[i].indexOf({line_has:?}));
             cm.focus(); cm.setSelection({{line: i, ch}}, {{line: i, ch: ch + {len}}});
@@ -183,7 +185,8 @@ fn an_author_changes_a_multiplier_in_the_browser_and_leaves_with_a_patch_that_pa
         "playground.editor.getValue().includes('family = \"sdxl10\"')",
     );
 
-    // Change version 2's multiplier: its example no longer holds.
+    // Change the latest version's multiplier (version 3 prices undated jobs): its examples no
+    // longer hold.
     replace_in_editor(&tab, "multiplier = 1.0", "1.0", "1.5");
     wait_idle(&tab);
     let diags = eval(
@@ -192,13 +195,16 @@ fn an_author_changes_a_multiplier_in_the_browser_and_leaves_with_a_patch_that_pa
     );
     let diags: Vec<(String, String, usize)> =
         serde_json::from_str(diags.as_str().unwrap()).unwrap();
-    assert_eq!(diags.len(), 1, "{diags:?}");
-    let (code, file, line) = &diags[0];
-    assert_eq!(
-        (code.as_str(), file.as_str()),
-        ("example-failed", "families/sdxl10.toml")
-    );
-    assert!(sdxl_version2_lines(&original).contains(line), "line {line}");
+    // Its two 6-point examples (with and without a latency) fail.
+    assert_eq!(diags.len(), 2, "{diags:?}");
+    for (code, file, line) in &diags {
+        assert_eq!(
+            (code.as_str(), file.as_str()),
+            ("example-failed", "families/sdxl10.toml")
+        );
+        assert!(sdxl_latest_lines(&original).contains(line), "line {line}");
+    }
+    let line = &diags[0].2;
     // Inline, at that line: a gutter marker and the message under it.
     let at_line = eval(
         &tab,
@@ -206,7 +212,7 @@ fn an_author_changes_a_multiplier_in_the_browser_and_leaves_with_a_patch_that_pa
             "(() => {{ const info = playground.editor.lineInfo({});
                 return !!(info.gutterMarkers && info.gutterMarkers['diag-gutter'])
                     && (info.widgets || []).some(w => w.node.dataset.code === 'example-failed'
-                        && w.node.textContent.includes('expected 1.000000 points, got 1.500000')
+                        && w.node.textContent.includes('expected 6.000000 points, got 9.000000')
                         && w.node.offsetHeight > 0); }})()",
             line - 1
         ),
@@ -214,7 +220,7 @@ fn an_author_changes_a_multiplier_in_the_browser_and_leaves_with_a_patch_that_pa
     assert_eq!(at_line, Value::Bool(true));
     assert_eq!(
         eval(&tab, "document.getElementById('status').textContent"),
-        "✗ 1 error, 0 warnings"
+        "✗ 2 errors, 0 warnings"
     );
     assert!(
         eval(&tab, "document.getElementById('jobs-note').textContent")
@@ -224,8 +230,10 @@ fn an_author_changes_a_multiplier_in_the_browser_and_leaves_with_a_patch_that_pa
     );
     screenshot(&tab, "playground-diagnostic.png");
 
-    // Fix the example: the rules are valid again.
-    replace_in_editor(&tab, "steps = 20, points = 1 }", "1", "1.5");
+    // Fix the examples: the rules are valid again.
+    replace_in_editor(&tab, "inference_latency = 18.0, points = 6 }", "6", "9");
+    wait_idle(&tab);
+    replace_in_editor(&tab, "steps = 20, points = 6 }", "6", "9");
     wait_idle(&tab);
     assert_eq!(
         eval(&tab, "document.getElementById('status').dataset.state"),
@@ -247,7 +255,7 @@ fn an_author_changes_a_multiplier_in_the_browser_and_leaves_with_a_patch_that_pa
     );
 
     // Jobs: a file uploaded (a JSON array), then a job pasted (JSONL); an undated SDXL job is
-    // priced by version 2: 1 → 1.5, and explained.
+    // priced by version 3: 1 → 1.5, and explained.
     let upload = tmp.path().join("jobs.json");
     std::fs::write(
         &upload,
@@ -289,7 +297,7 @@ fn an_author_changes_a_multiplier_in_the_browser_and_leaves_with_a_patch_that_pa
             "p1",
             "AnimagineXL",
             "ok",
-            "sdxl10@2",
+            "sdxl10@3",
             "1.000000",
             "1.500000",
             "+0.500000"
@@ -306,7 +314,7 @@ fn an_author_changes_a_multiplier_in_the_browser_and_leaves_with_a_patch_that_pa
     );
     let trace = trace.as_str().unwrap();
     assert!(
-        trace.contains("sdxl10 version 2") && trace.contains("× 1.5 = 1.500000"),
+        trace.contains("sdxl10 version 3") && trace.contains("× 1.5 = 1.500000"),
         "{trace}"
     );
 
@@ -319,7 +327,7 @@ fn an_author_changes_a_multiplier_in_the_browser_and_leaves_with_a_patch_that_pa
     let impact = impact.as_str().unwrap();
     for want in [
         "multiplier 1.0 → 1.5",
-        "rule `sdxl10` version 2",
+        "rule `sdxl10` version 3",
         "AnimagineXL",
         "+50.00%",
     ] {

@@ -107,13 +107,17 @@ fn rules_only_changes_load_and_score() {
             let mut out = String::new();
             for record in jobpoints::internals::JobReader::new(jobs.as_bytes()) {
                 let s = jobpoints::internals::score_record(&rs, &record, Default::default());
+                // Why a job earns nothing (a threshold, a ceiling, a catalog window, a
+                // disabled version) or why it is invalid, after `|`.
+                let why = s.reason().or(s.error()).map(|r| format!(" | {r}"));
                 out.push_str(&format!(
-                    "{} {} {} {} {}\n",
+                    "{} {} {} {} {}{}\n",
                     s.id().unwrap_or("-"),
                     s.status(),
                     s.kind().unwrap_or("-"),
                     s.rule().unwrap_or("-"),
-                    s.points()
+                    s.points(),
+                    why.unwrap_or_default()
                 ));
             }
             insta::assert_snapshot!(format!(

@@ -44,6 +44,7 @@ fn outcome_text(o: &Outcome, ctx: &EvalContext) -> String {
     match o {
         Outcome::Ok { points, .. } => points.to_string(),
         Outcome::BelowThreshold => format!("below_threshold ({})", ctx.reason()),
+        Outcome::OverLimit => format!("over_limit ({})", ctx.reason()),
         Outcome::Failed { error } => format!("ERROR {error}"),
     }
 }
@@ -74,16 +75,28 @@ fn every_rule_version_on_the_job_matrix() {
                 Pricing::NoRule { reason } => {
                     writeln!(out, "no_rule: {reason}").unwrap();
                 }
+                Pricing::Disabled { reason } => {
+                    writeln!(out, "disabled: {reason}").unwrap();
+                }
                 Pricing::Priced {
                     formula,
                     multiplier,
                     thresholds,
+                    ceilings,
                 } => {
                     writeln!(out, "formula {} × {multiplier}", formula.name).unwrap();
                     for t in thresholds {
                         writeln!(out, "min {} = {}", t.name, t.min).unwrap();
                     }
-                    let names: Vec<&str> = kind.inputs.iter().map(|i| i.name.as_str()).collect();
+                    for c in ceilings {
+                        writeln!(out, "max {} = {}", c.name, c.max).unwrap();
+                    }
+                    // The matrix grows the inputs formulas read; optional ones (latencies)
+                    // are left out, so no ceiling applies.
+                    let names: Vec<&str> = (kind.inputs.iter())
+                        .filter(|i| !i.may_be_absent())
+                        .map(|i| i.name.as_str())
+                        .collect();
                     let jobs: Vec<Vec<i64>> = match names.as_slice() {
                         ["width", "height", "steps"] => SIZES
                             .iter()
@@ -95,7 +108,13 @@ fn every_rule_version_on_the_job_matrix() {
                         other => panic!("no matrix for inputs {other:?}"),
                     };
                     for job in jobs {
-                        let inputs: Vec<Value> = job.iter().map(|&v| Value::Int(v)).collect();
+                        let mut given = job.iter();
+                        let inputs: Vec<Value> = (kind.inputs.iter())
+                            .map(|i| match i.may_be_absent() {
+                                true => Value::ABSENT,
+                                false => Value::Int(*given.next().expect("a value per input")),
+                            })
+                            .collect();
                         let o = evaluate(&rs.engine, kind, version, &inputs, &mut ctx, None);
                         let shown: Vec<String> = names
                             .iter()

@@ -191,7 +191,7 @@ fn http_api_end_to_end() {
     // One object in, one object out; an array in, an array out, with element lines.
     let one = s.score(braindance());
     assert_eq!(one["status"], "ok");
-    assert_eq!(one["rule"], "sd15@2");
+    assert_eq!(one["rule"], "sd15@3");
     let (status, body, _) = s.post(
         "application/json; charset=utf-8",
         b"[\n  {\"model\": \"BrainDance\", \"width\": 512, \"height\": 512, \"steps\": 20},\n  42\n]",
@@ -511,7 +511,7 @@ fn bad_edits_keep_the_last_good_rules_and_a_fix_recovers() {
         json!([{
             "entity": "version",
             "op": "changed",
-            "subject": "rule `sd15` version 2",
+            "subject": "rule `sd15` version 3",
             "file": "families/sd15.toml",
             "field": "multiplier",
             "old": "0.3",
@@ -543,7 +543,7 @@ fn bad_edits_keep_the_last_good_rules_and_a_fix_recovers() {
     );
     assert!(
         log.contains(&format!(
-            "rules change: ~ rule `sd15` version 2: multiplier 0.3 → 0.6 (! {rewrites})"
+            "rules change: ~ rule `sd15` version 3: multiplier 0.3 → 0.6 (! {rewrites})"
         )),
         "{log}"
     );
@@ -1047,7 +1047,7 @@ fn serve_prices_a_job_by_when_it_was_received_unless_job_time_is_trusted() {
     let r = s.score(backdated());
     let after = jiff::Timestamp::now().as_second();
     // A miner's `completed_at` no longer picks the 3.3× better-paying version.
-    assert_eq!(r["rule"], "sd15@2", "{r}");
+    assert_eq!(r["rule"], "sd15@3", "{r}");
     assert_eq!(points(&r), "0.300000");
     assert_eq!(
         r["completed_at"], "2024-05-01T00:00:00Z",
@@ -1126,7 +1126,7 @@ fn serve_prices_a_job_by_when_it_was_received_unless_job_time_is_trusted() {
         .send(backdated().to_string().as_bytes())
         .unwrap();
     let dated: Value = serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap();
-    assert_eq!(dated["rule"], "sd15@2");
+    assert_eq!(dated["rule"], "sd15@3");
     assert_eq!(dated["priced_by"], "at");
     assert_eq!(dated["priced_at"], "2025-01-01T00:00:00Z");
     // `eval --at` names its pricing time the same way, so `verify` can reproduce either.
@@ -1136,7 +1136,7 @@ fn serve_prices_a_job_by_when_it_was_received_unless_job_time_is_trusted() {
         .output()
         .unwrap();
     let evaluated: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(evaluated["rule"], "sd15@2");
+    assert_eq!(evaluated["rule"], "sd15@3");
     assert_eq!(evaluated["priced_by"], "at");
     assert_eq!(evaluated["priced_at"], "2025-01-01T00:00:00Z");
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::serve::Server;
-use crate::util::{copy_rules_to, edit_rule, jobpoints_in, poll};
+use crate::util::{copy_rules_to, jobpoints_in, poll};
 
 fn decision_ids(log: &str) -> Vec<String> {
     log.lines()
@@ -160,20 +160,18 @@ fn every_response_sent_before_sigterm_has_its_record_and_the_log_verifies() {
     );
 }
 
-/// SDXL version 2 paying 1.5 instead of 1.0, examples updated so the rules stay valid.
+/// SDXL's latest version (3, which prices jobs received now) paying 1.5 instead of 1.0, its
+/// examples updated so the rules stay valid.
 fn sdxl_pays_more(rules: &Path) {
-    edit_rule(
-        rules,
-        "families/sdxl10.toml",
-        "multiplier = 1.0\n",
-        "multiplier = 1.5\n",
-    );
-    edit_rule(
-        rules,
-        "families/sdxl10.toml",
-        "steps = 20, points = 1 }",
-        "steps = 20, points = 1.5 }",
-    );
+    let path = rules.join("families/sdxl10.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let at = text.rfind("[[version]]").unwrap();
+    let (head, latest) = text.split_at(at);
+    let latest = latest
+        .replacen("multiplier = 1.0\n", "multiplier = 1.5\n", 1)
+        .replace("points = 6 }", "points = 9 }");
+    assert!(latest.contains("multiplier = 1.5"));
+    std::fs::write(&path, format!("{head}{latest}")).unwrap();
 }
 
 fn metric(text: &str, series: &str) -> f64 {
@@ -207,7 +205,7 @@ fn shadow_rules_that_change_sdxl_show_in_metrics_and_v1_shadow_only() {
         // The response is the live rules' (SDXL v2 × 1.0 at 1024², 20 steps: 6 points).
         let r = s.score(sdxl.clone());
         assert_eq!(r["points"].as_f64(), Some(6.0), "{r}");
-        assert_eq!(r["rule"], "sdxl10@2");
+        assert_eq!(r["rule"], "sdxl10@3");
         assert!(r["decision_id"].is_string());
         let r = s.score(sd15.clone());
         assert_eq!(r["points"].as_f64(), Some(0.3), "{r}");

@@ -122,29 +122,32 @@ pub fn poll<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     }
 }
 
-/// The sd15 version 2 multiplier edited from 0.3 to `m`, with its examples updated so the
-/// rule set stays valid.
+/// The multiplier of sd15's latest version (the one undated jobs take; the name is from when
+/// that was version 2) edited from `current` to `m`, with its examples updated so the rule
+/// set stays valid.
 pub fn set_sd15_v2_multiplier(dir: &Path, current: &str, m: &str) {
     let f: f64 = m.parse().unwrap();
     let cur: f64 = current.parse().unwrap();
     let text = std::fs::read_to_string(dir.join("families/sd15.toml")).unwrap();
     let fmt = |x: f64| format!("{}", (x * 1e6).round() / 1e6);
-    let new = text
+    // The latest version (the one undated jobs take) is the last `[[version]]` table.
+    let at = text.rfind("[[version]]").expect("a version");
+    let (head, last) = text.split_at(at);
+    let last = last
         .replacen(
             &format!("multiplier = {current}\n"),
             &format!("multiplier = {m}\n"),
             1,
         )
-        .replacen(
-            &format!("steps = 20, points = {} }}", fmt(cur)),
-            &format!("steps = 20, points = {} }}", fmt(f)),
-            1,
+        .replace(
+            &format!("points = {} }}", fmt(cur)),
+            &format!("points = {} }}", fmt(f)),
         )
-        .replacen(
-            &format!("steps = 20, points = {} }}", fmt(cur * 6.0)),
-            &format!("steps = 20, points = {} }}", fmt(f * 6.0)),
-            1,
+        .replace(
+            &format!("points = {} }}", fmt(cur * 6.0)),
+            &format!("points = {} }}", fmt(f * 6.0)),
         );
+    let new = format!("{head}{last}");
     assert_ne!(new, text, "sd15 multiplier {current} not found");
     let path = dir.join("families/sd15.toml");
     let tmp = dir.join("families/.sd15.toml.tmp");

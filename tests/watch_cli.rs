@@ -85,7 +85,7 @@ fn each_save_is_checked_and_the_jobs_rescored() {
     assert!(first.contains("check: 0 errors"), "{first}");
     let before = eval_points(&rules, "j1");
     assert!(
-        first.contains(&format!("j1 BrainDance: {before} sd15@2\n")),
+        first.contains(&format!("j1 BrainDance: {before} sd15@3\n")),
         "{first}"
     );
 
@@ -98,7 +98,7 @@ fn each_save_is_checked_and_the_jobs_rescored() {
     // The field-level change and its flag, as `jobpoints diff` shows them.
     assert!(
         report.contains(
-            "change: ~ rule `sd15` version 2: multiplier 0.3 → 0.6\n        \
+            "change: ~ rule `sd15` version 3: multiplier 0.3 → 0.6\n        \
              ! changes an existing version, so jobs it already priced are re-priced; add a new version instead\n"
         ),
         "{report}"
@@ -110,7 +110,7 @@ fn each_save_is_checked_and_the_jobs_rescored() {
     );
     assert!(
         report.contains(&format!(
-            "j1 BrainDance: {before} sd15@2 → {after} sd15@2 (+{delta})"
+            "j1 BrainDance: {before} sd15@3 → {after} sd15@3 (+{delta})"
         )),
         "{report}"
     );
@@ -147,7 +147,7 @@ fn each_save_is_checked_and_the_jobs_rescored() {
     assert!(report.contains("check: 0 errors"), "{report}");
     assert!(report.contains("back to the last valid rules"), "{report}");
     assert!(
-        report.contains(&format!("j1 BrainDance: {after} sd15@2 (unchanged)")),
+        report.contains(&format!("j1 BrainDance: {after} sd15@3 (unchanged)")),
         "{report}"
     );
 }
@@ -196,7 +196,7 @@ fn broken_rules_at_start_are_reported_and_the_first_valid_save_recovers() {
     let points = eval_points(&rules, "j1");
     // Every job scored, with nothing to compare against.
     assert!(
-        report.contains(&format!("j1 BrainDance: {points} sd15@2\n")),
+        report.contains(&format!("j1 BrainDance: {points} sd15@3\n")),
         "{report}"
     );
     assert!(!report.contains("change: "), "{report}");

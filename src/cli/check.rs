@@ -3,7 +3,6 @@
 use std::io::{self, Write};
 
 use crate::cli::{CliError, Exit, RulesArg, Stdout, render_diagnostics};
-use crate::engine::model::Pricing;
 use crate::rules::load::Loaded;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -69,10 +68,10 @@ fn write_human(
     match &loaded.ruleset {
         Some(rs) => {
             let versions: usize = rs.rules().map(|r| r.versions.len()).sum();
+            // Every version's examples are checked, whatever its pricing.
             let examples: usize = rs
                 .rules()
                 .flat_map(|r| &r.versions)
-                .filter(|v| matches!(v.pricing, Pricing::Priced { .. }))
                 .map(|v| v.examples.len())
                 .sum();
             writeln!(

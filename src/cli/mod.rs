@@ -43,7 +43,8 @@ use watch::WatchArgs;
 
 const AFTER_HELP: &str = "\
 Exit codes:
-  0  success: every job scored (ok, below_threshold or no_rule); rules clean
+  0  success: every job scored (ok, below_threshold, over_limit, no_rule or disabled);
+     rules clean
   1  some jobs were invalid or their rule failed; every other job was still scored
   2  usage error, an input file / rules directory that cannot be read, or output that
      cannot be written (output closed early, as by `| head`, is not an error: exit 0)
@@ -66,9 +67,11 @@ pub struct Cli {
 pub enum Command {
     /// Score job files (one JSON job, a JSON array, or JSONL; `-` for stdin).
     ///
-    /// Writes one result per job read, in input order: `ok`, `below_threshold`, `no_rule`,
-    /// `invalid` (the job is malformed: `error` and `field` say what, `line` where) or `error`
-    /// (the rule failed on it). A job picks the rule version in force at its `completed_at`;
+    /// Writes one result per job read, in input order: `ok`, `below_threshold` (under a
+    /// threshold), `over_limit` (above a ceiling, e.g. a timeout), `no_rule`, `disabled` (its
+    /// version is disabled on purpose), `invalid` (the job is malformed: `error` and `field`
+    /// say what, `line` where) or `error` (the rule failed on it). Every status but `ok`
+    /// earns 0 points. A job picks the rule version in force at its `completed_at`;
     /// `--at` overrides that for every job; a job with no time uses the latest version.
     /// JSONL output is computed on every core and streamed in constant memory.
     /// Exit 0 when every job was scored, 1 if any was invalid or failed, 3 if the rules are
@@ -76,8 +79,9 @@ pub enum Command {
     Eval(EvalArgs),
     /// Validate a rule set and report every problem with its file, line and code.
     ///
-    /// Checks TOML syntax and shape, references, formulas (compile, examples, a grid over the
-    /// declared input ranges) and the protocol floors of policy.toml, and reports every problem
+    /// Checks TOML syntax and shape, references (with a suggestion for a near miss), catalog
+    /// families and model names, formulas (compile, every version's examples, a grid over the
+    /// declared input ranges) and the floors and ceilings of policy.toml, and reports every problem
     /// with a stable code (see rules/README.md). Exits 0 only when there are no errors (and,
     /// with --deny-warnings, no warnings), 3 otherwise.
     Check(CheckArgs),
@@ -85,12 +89,12 @@ pub enum Command {
     ///
     /// For every catalog model: family → rule version, point kind, multiplier and the dates
     /// the version is in force, as of --at (default: the latest version of each rule), or the
-    /// reason it gets `no_rule`.
+    /// reason it gets `no_rule` or `disabled`, the catalog entry's dates and the version's notes.
     Models(ModelsArgs),
     /// Exact totals per miner, model, point kind or day, from job files.
     ///
     /// Scores every job (as `eval` does) and adds up, per group: jobs, ok, below_threshold,
-    /// no_rule, invalid, error, and points per point kind. Totals are exact decimals,
+    /// over_limit, no_rule, disabled, invalid, error, and points per point kind. Totals are exact decimals,
     /// identical to the last digit for any thread count and any order of the input lines.
     /// Exit 1 if any job was invalid or failed (it is still counted), 3 if the rules are
     /// invalid.

@@ -34,9 +34,16 @@ struct ModelRow {
     multiplier: Option<f64>,
     effective_from: Option<String>,
     effective_until: Option<String>,
+    /// `priced`, `no_rule` or `disabled`.
     status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<String>,
+    /// The catalog entry's window (`from 2024-06-01 until 2025-01-16`), when it is dated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    catalog_window: Option<String>,
+    /// The version's `notes`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    notes: Option<String>,
 }
 
 pub fn run(args: ModelsArgs) -> Result<Exit, CliError> {
@@ -45,41 +52,67 @@ pub fn run(args: ModelsArgs) -> Result<Exit, CliError> {
     let rows: Vec<ModelRow> = rs
         .catalog
         .iter()
-        .map(|(model, entry)| match rs.resolve(model, at) {
-            Resolution::Priced {
-                rule,
-                version,
-                kind,
-            } => ModelRow {
-                model: model.clone(),
-                family: Some(entry.family.clone()),
-                kind: Some(kind.points.clone()),
-                rule: Some(version.label.clone()),
-                multiplier: match &version.pricing {
-                    Pricing::Priced { multiplier, .. } => Some(*multiplier),
-                    Pricing::NoRule { .. } => None,
+        .map(|(model, entry)| {
+            let mut row = match rs.resolve(model, at) {
+                Resolution::Priced {
+                    rule,
+                    version,
+                    kind,
+                } => ModelRow {
+                    model: model.clone(),
+                    family: Some(entry.family.clone()),
+                    kind: Some(kind.points.clone()),
+                    rule: Some(version.label.clone()),
+                    multiplier: match &version.pricing {
+                        Pricing::Priced { multiplier, .. } => Some(*multiplier),
+                        Pricing::NoRule { .. } | Pricing::Disabled { .. } => None,
+                    },
+                    effective_from: Some(utc_date(version.effective_from)),
+                    effective_until: rule.next_after(version).map(utc_date),
+                    status: "priced",
+                    reason: None,
+                    catalog_window: None,
+                    notes: version.notes.clone(),
                 },
-                effective_from: Some(utc_date(version.effective_from)),
-                effective_until: rule.next_after(version).map(utc_date),
-                status: "priced",
-                reason: None,
-            },
-            Resolution::NoRule {
-                family,
-                rule,
-                kind,
-                reason,
-            } => ModelRow {
-                model: model.clone(),
-                family: family.or_else(|| Some(entry.family.clone())),
-                kind: kind.map(|k| k.points.clone()),
-                rule: rule.map(|(_, v)| v.label.clone()),
-                multiplier: None,
-                effective_from: rule.map(|(_, v)| utc_date(v.effective_from)),
-                effective_until: rule.and_then(|(r, v)| r.next_after(v)).map(utc_date),
-                status: "no_rule",
-                reason: Some(reason),
-            },
+                Resolution::Disabled {
+                    rule,
+                    version,
+                    kind,
+                    reason,
+                } => ModelRow {
+                    model: model.clone(),
+                    family: Some(entry.family.clone()),
+                    kind: Some(kind.points.clone()),
+                    rule: Some(version.label.clone()),
+                    multiplier: None,
+                    effective_from: Some(utc_date(version.effective_from)),
+                    effective_until: rule.next_after(version).map(utc_date),
+                    status: "disabled",
+                    reason: Some(reason),
+                    catalog_window: None,
+                    notes: version.notes.clone(),
+                },
+                Resolution::NoRule {
+                    family,
+                    rule,
+                    kind,
+                    reason,
+                } => ModelRow {
+                    model: model.clone(),
+                    family: family.or_else(|| Some(entry.family.clone())),
+                    kind: kind.map(|k| k.points.clone()),
+                    rule: rule.map(|(_, v)| v.label.clone()),
+                    multiplier: None,
+                    effective_from: rule.map(|(_, v)| utc_date(v.effective_from)),
+                    effective_until: rule.and_then(|(r, v)| r.next_after(v)).map(utc_date),
+                    status: "no_rule",
+                    reason: Some(reason),
+                    catalog_window: None,
+                    notes: rule.and_then(|(_, v)| v.notes.clone()),
+                },
+            };
+            row.catalog_window = entry.window();
+            row
         })
         .collect();
     let text = match args.format {
@@ -104,10 +137,16 @@ fn render(rows: &[ModelRow]) -> String {
         "from",
         "until",
         "status",
+        "notes",
     ];
-    let cells: Vec<[String; 8]> = rows
+    let cells: Vec<[String; 9]> = rows
         .iter()
         .map(|r| {
+            let mut notes: Vec<String> = Vec::new();
+            if let Some(w) = &r.catalog_window {
+                notes.push(format!("catalog: priced {w}"));
+            }
+            notes.extend(r.notes.clone());
             [
                 r.model.clone(),
                 r.family.clone().unwrap_or_else(|| "-".into()),
@@ -117,9 +156,10 @@ fn render(rows: &[ModelRow]) -> String {
                 r.effective_from.clone().unwrap_or_else(|| "-".into()),
                 r.effective_until.clone().unwrap_or_else(|| "-".into()),
                 match &r.reason {
-                    Some(reason) => format!("no_rule: {reason}"),
+                    Some(reason) => format!("{}: {reason}", r.status),
                     None => r.status.to_string(),
                 },
+                notes.join("; "),
             ]
         })
         .collect();

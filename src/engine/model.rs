@@ -36,6 +36,26 @@ pub struct InputSpec {
     /// JSON paths, each split on `.`; the first present one is used.
     pub from: Vec<Vec<String>>,
     pub description: Option<String>,
+    /// The value a job without this input takes (`default = VALUE`).
+    pub default: Option<Value>,
+    /// A job may leave it out: `optional = true`, or a `default`. With no default it is then
+    /// absent ([`Value::ABSENT`]): thresholds and ceilings on it do not apply, and formulas
+    /// cannot read it (they do not compile with it).
+    pub optional: bool,
+    /// Where it is declared in kinds.toml.
+    pub place: Option<Place>,
+}
+
+impl InputSpec {
+    /// Whether a job without this input is invalid.
+    pub fn required(&self) -> bool {
+        self.default.is_none() && !self.optional
+    }
+
+    /// Whether a job may leave it out with nothing in its place (optional, no default).
+    pub fn may_be_absent(&self) -> bool {
+        self.default.is_none() && self.optional
+    }
 }
 
 /// A named value computed from the inputs before thresholds and formula.
@@ -59,6 +79,23 @@ pub struct JobKind {
 }
 
 impl JobKind {
+    /// Names formulas and derived values may read, in slot order: inputs then derived
+    /// values, with an input that may be absent replaced by a name no expression can spell,
+    /// so that reading it is a compile error while every other slot keeps its index.
+    pub fn readable_names(&self) -> Vec<&str> {
+        self.inputs
+            .iter()
+            .map(|i| {
+                if i.may_be_absent() {
+                    UNREADABLE
+                } else {
+                    i.name.as_str()
+                }
+            })
+            .chain(self.derived.iter().map(|d| d.name.as_str()))
+            .collect()
+    }
+
     /// Names of inputs then derived values, in evaluation order.
     pub fn value_names(&self) -> impl Iterator<Item = &str> {
         self.inputs
@@ -71,6 +108,10 @@ impl JobKind {
         self.value_names().any(|n| n == name)
     }
 }
+
+/// Stands for an input that may be absent among the names an expression is compiled with:
+/// not an identifier, so no expression can read it.
+pub const UNREADABLE: &str = "<absent>";
 
 /// A compiled rhai formula.
 #[derive(Debug, Clone)]
@@ -85,6 +126,17 @@ pub struct Formula {
     pub compiled: Option<Program>,
 }
 
+/// Where something is in a rule file, found when loading so that later checks can point at
+/// it without scanning the file again.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Place {
+    /// 1-based line and column of the start of `span`.
+    pub line: usize,
+    pub column: usize,
+    /// Byte range in the file.
+    pub span: std::ops::Range<usize>,
+}
+
 /// A threshold: a job whose `name` is below `min` earns nothing.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Threshold {
@@ -92,6 +144,18 @@ pub struct Threshold {
     pub min: f64,
     /// Index of `name` among the job kind's inputs then derived values.
     pub slot: usize,
+    /// Where it is written (`None` for policy floors).
+    pub place: Option<Place>,
+}
+
+/// A ceiling: a job whose `name` is above `max` earns nothing (`over_limit`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ceiling {
+    pub name: String,
+    pub max: f64,
+    /// Index of `name` among the job kind's inputs then derived values.
+    pub slot: usize,
+    pub place: Option<Place>,
 }
 
 /// What a version does with a job.
@@ -99,19 +163,36 @@ pub struct Threshold {
 pub enum Pricing {
     /// An explicit decision not to price: jobs get `no_rule` with this reason.
     NoRule { reason: String },
+    /// Priced at zero on purpose (`disabled = "why"`): jobs get `disabled` with this reason.
+    Disabled { reason: String },
     Priced {
         formula: Arc<Formula>,
         multiplier: f64,
         thresholds: Vec<Threshold>,
+        ceilings: Vec<Ceiling>,
     },
+}
+
+impl Pricing {
+    /// The reason of a version that does not price (`no_rule` or `disabled`).
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Pricing::NoRule { reason } | Pricing::Disabled { reason } => Some(reason),
+            Pricing::Priced { .. } => None,
+        }
+    }
 }
 
 /// An example job inside a rule version, checked by `jobpoints check`.
 #[derive(Debug, Clone)]
 pub struct Example {
+    /// Every input of the job kind: given, its default, or absent.
     pub inputs: Vec<(String, Value)>,
     pub points: Points,
-    pub below_threshold: bool,
+    /// The status it expects (`ok` unless it says otherwise).
+    pub status: crate::engine::score::Status,
+    /// Where the example is written.
+    pub place: Place,
 }
 
 /// One version of a rule, in force from `effective_from` until the next version.
@@ -126,6 +207,13 @@ pub struct RuleVersion {
     pub assumptions: Vec<String>,
     pub pricing: Pricing,
     pub examples: Vec<Example>,
+    /// Where the formula is named (`formula`, `formula_file` or `expr`), for diagnostics
+    /// about what it computes.
+    pub formula_place: Option<Place>,
+    /// Where `multiplier` is written.
+    pub multiplier_place: Option<Place>,
+    /// Where the `min` table is written.
+    pub min_place: Option<Place>,
     /// 1-based line of the `[[version]]` table in the rule file.
     pub line: usize,
     /// Byte range of that line (the `[[version]]` header), where its diagnostics point.
@@ -179,10 +267,23 @@ impl Rule {
 #[derive(Debug, Clone)]
 pub struct CatalogEntry {
     pub family: String,
+    /// The entry prices jobs from `since` (inclusive) until `until` (exclusive); outside that
+    /// window its jobs get `no_rule`.
+    pub since: Option<Timestamp>,
+    pub until: Option<Timestamp>,
     /// The file that declared it (`catalog.toml` or a model rule file).
     pub file: String,
     /// Byte range of the declaration in `file`.
     pub span: std::ops::Range<usize>,
+}
+
+/// Bounds of `policy.toml` on what any version of a job kind may pay.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PolicyCeilings {
+    /// No version's multiplier may be above it.
+    pub max_multiplier: Option<f64>,
+    /// No job may earn more points (checked on the grid of declared input ranges).
+    pub max_points: Option<f64>,
 }
 
 /// Where a rule set came from.
@@ -283,7 +384,12 @@ pub struct RuleSet {
     pub job_kinds: IndexMap<String, JobKind>,
     /// Per job kind, the floors of `policy.toml`.
     pub floors: IndexMap<String, Vec<Threshold>>,
+    /// Per job kind, the ceilings of `policy.toml`.
+    pub ceilings: IndexMap<String, PolicyCeilings>,
     pub catalog: BTreeMap<String, CatalogEntry>,
+    /// Families the catalog leaves unpriced on purpose (`[unpriced]`), with the reason their
+    /// models get `no_rule`.
+    pub unpriced: BTreeMap<String, String>,
     pub family_rules: BTreeMap<String, Rule>,
     pub model_rules: BTreeMap<String, Rule>,
     pub engine: Arc<Engine>,
@@ -310,5 +416,24 @@ impl RuleSet {
     /// Every rule, family rules first, then model rules.
     pub fn rules(&self) -> impl Iterator<Item = &Rule> {
         self.family_rules.values().chain(self.model_rules.values())
+    }
+
+    /// The catalog entry of `model`, whose name is compared in NFC (as the catalog stores
+    /// names), so `model` written decomposed finds it too.
+    pub fn catalog_entry(&self, model: &str) -> Option<&CatalogEntry> {
+        match nfc(model) {
+            std::borrow::Cow::Borrowed(m) => self.catalog.get(m),
+            std::borrow::Cow::Owned(m) => self.catalog.get(&m),
+        }
+    }
+}
+
+/// `name` in Unicode NFC. ASCII (every real model name) is returned as it is, at no cost.
+pub fn nfc(name: &str) -> std::borrow::Cow<'_, str> {
+    use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
+    if name.is_ascii() || is_nfc_quick(name.chars()) == IsNormalized::Yes {
+        std::borrow::Cow::Borrowed(name)
+    } else {
+        std::borrow::Cow::Owned(name.nfc().collect())
     }
 }

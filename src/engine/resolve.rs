@@ -3,8 +3,8 @@
 
 use jiff::Timestamp;
 
-use super::model::{JobKind, Pricing, Rule, RuleSet, RuleVersion};
-use super::time::utc_date;
+use super::model::{CatalogEntry, JobKind, Pricing, Rule, RuleSet, RuleVersion, nfc};
+use super::time::{utc_date, utc_string};
 
 /// How a model resolved at a time.
 #[derive(Debug, Clone)]
@@ -18,6 +18,13 @@ pub enum Resolution<'a> {
         family: Option<String>,
         rule: Option<(&'a Rule, &'a RuleVersion)>,
         kind: Option<&'a JobKind>,
+        reason: String,
+    },
+    /// The version in force is disabled (`disabled = "why"`).
+    Disabled {
+        rule: &'a Rule,
+        version: &'a RuleVersion,
+        kind: &'a JobKind,
         reason: String,
     },
 }
@@ -36,7 +43,7 @@ impl Resolution<'_> {
     /// The job kind whose inputs the job is read with, when the model has one.
     pub fn kind(&self) -> Option<&JobKind> {
         match self {
-            Resolution::Priced { kind, .. } => Some(kind),
+            Resolution::Priced { kind, .. } | Resolution::Disabled { kind, .. } => Some(kind),
             Resolution::NoRule { kind, .. } => *kind,
         }
     }
@@ -44,13 +51,65 @@ impl Resolution<'_> {
 
 const NOT_YET_IN_FORCE: &str = "no version of rule";
 
+/// A time as rule files write it: the date alone at midnight UTC.
+fn day_or_time(t: Timestamp) -> String {
+    let full = utc_string(t);
+    if full.ends_with("T00:00:00Z") {
+        utc_date(t)
+    } else {
+        full
+    }
+}
+
+impl CatalogEntry {
+    /// Whether the entry prices jobs at `at` (`None`: the latest, which is inside unless the
+    /// entry has an end).
+    pub fn in_window(&self, at: Option<Timestamp>) -> bool {
+        match at {
+            None => self.until.is_none(),
+            Some(t) => self.since.is_none_or(|s| s <= t) && self.until.is_none_or(|u| t < u),
+        }
+    }
+
+    /// `from 2024-06-01 until 2025-01-16`, or `None` for an entry without dates.
+    pub fn window(&self) -> Option<String> {
+        match (self.since, self.until) {
+            (None, None) => None,
+            (Some(s), None) => Some(format!("from {}", day_or_time(s))),
+            (None, Some(u)) => Some(format!("until {}", day_or_time(u))),
+            (Some(s), Some(u)) => Some(format!("from {} until {}", day_or_time(s), day_or_time(u))),
+        }
+    }
+}
+
 impl RuleSet {
     /// Finds the rule version that prices `model` at `at` (latest when `None`).
     pub fn resolve(&self, model: &str, at: Option<Timestamp>) -> Resolution<'_> {
+        let model = nfc(model);
+        let model = model.as_ref();
+        let entry = self.catalog.get(model);
         let model_rule = self.model_rules.get(model);
         let family = model_rule
             .map(|r| r.family.clone())
-            .or_else(|| self.catalog.get(model).map(|c| c.family.clone()));
+            .or_else(|| entry.map(|c| c.family.clone()));
+        // A dated catalog entry bounds when the model is priced at all.
+        if let Some(e) = entry.filter(|e| !e.in_window(at)) {
+            let window = e.window().unwrap_or_default();
+            let when = match at {
+                None => "not in the latest rules (a job without a time takes the latest)",
+                Some(t) if e.since.is_some_and(|s| t < s) => "not yet at this time",
+                Some(_) => "no longer at this time",
+            };
+            return Resolution::NoRule {
+                family,
+                rule: None,
+                kind: None,
+                reason: format!(
+                    "model `{model}` is priced only {window} ({}): {when}",
+                    e.file
+                ),
+            };
+        }
         if let Some(rule) = model_rule {
             if let Some(version) = rule.version_at(at) {
                 return self.decide(rule, version, Some(family.clone().unwrap_or_default()));
@@ -65,8 +124,12 @@ impl RuleSet {
             };
         };
         let Some(rule) = self.family_rules.get(&family) else {
+            let reason = match self.unpriced.get(&family) {
+                Some(why) => format!("family `{family}` is deliberately unpriced: {why}"),
+                None => format!("family `{family}` of model `{model}` has no rule"),
+            };
             return Resolution::NoRule {
-                reason: format!("family `{family}` of model `{model}` has no rule"),
+                reason,
                 family: Some(family),
                 rule: None,
                 kind: None,
@@ -107,6 +170,12 @@ impl RuleSet {
                 version,
                 kind,
             },
+            (Pricing::Disabled { reason }, Some(kind)) => Resolution::Disabled {
+                rule,
+                version,
+                kind,
+                reason: reason.clone(),
+            },
             (Pricing::NoRule { reason }, _) => Resolution::NoRule {
                 family,
                 rule: Some((rule, version)),
@@ -114,7 +183,7 @@ impl RuleSet {
                 reason: reason.clone(),
             },
             // Loading rejects rules with unknown kinds; kept total for safety.
-            (Pricing::Priced { .. }, None) => Resolution::NoRule {
+            (Pricing::Priced { .. } | Pricing::Disabled { .. }, None) => Resolution::NoRule {
                 family,
                 rule: Some((rule, version)),
                 kind: None,
@@ -124,8 +193,9 @@ impl RuleSet {
     }
 }
 
-/// Resolutions per model, cached per time segment: between two consecutive `effective_from`
-/// dates of a model's rules, the resolution cannot change. One per worker.
+/// Resolutions per model, cached per time segment: between two consecutive boundaries of a
+/// model (the `effective_from` dates of its rules, and the `since`/`until` of its catalog
+/// entry), the resolution cannot change. One per worker.
 pub struct ResolutionCache<'rs> {
     rules: &'rs RuleSet,
     // aHash: the cache is hit once per job, and SipHash showed in profiles.
@@ -224,10 +294,17 @@ impl<'rs> ResolutionCache<'rs> {
 impl<'rs> Timeline<'rs> {
     fn new(rules: &'rs RuleSet, model: &str) -> Self {
         let mut breaks = Vec::new();
+        let model = nfc(model);
+        let model = model.as_ref();
         let model_rule = rules.model_rules.get(model);
+        let entry = rules.catalog.get(model);
         let family = model_rule
             .map(|r| r.family.as_str())
-            .or_else(|| rules.catalog.get(model).map(|c| c.family.as_str()));
+            .or_else(|| entry.map(|c| c.family.as_str()));
+        if let Some(e) = entry {
+            breaks.extend(e.since);
+            breaks.extend(e.until);
+        }
         for rule in model_rule
             .into_iter()
             .chain(family.and_then(|f| rules.family_rules.get(f)))

@@ -29,8 +29,12 @@ pub enum Status {
     Ok,
     /// Valid, but under a threshold: earns 0.
     BelowThreshold,
+    /// Valid, but above a ceiling (e.g. it took longer than the timeout): earns 0.
+    OverLimit,
     /// No rule prices this model at this time: earns 0, explicitly.
     NoRule,
+    /// The version in force is disabled (`disabled = "why"`): earns 0, on purpose.
+    Disabled,
     /// The job itself is malformed.
     Invalid,
     /// The rule failed on this job (formula error, limit hit, bad result).
@@ -42,20 +46,29 @@ impl Status {
         match self {
             Status::Ok => "ok",
             Status::BelowThreshold => "below_threshold",
+            Status::OverLimit => "over_limit",
             Status::NoRule => "no_rule",
+            Status::Disabled => "disabled",
             Status::Invalid => "invalid",
             Status::Error => "error",
         }
     }
 
     /// Every status, in the order reports list them.
-    pub const ALL: [Status; 5] = [
+    pub const ALL: [Status; 7] = [
         Status::Ok,
         Status::BelowThreshold,
+        Status::OverLimit,
         Status::NoRule,
+        Status::Disabled,
         Status::Invalid,
         Status::Error,
     ];
+
+    /// The status named `name` (as results write it).
+    pub fn from_name(name: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|s| s.as_str() == name)
+    }
 
     /// Whether the job could not be scored (it is malformed, or its rule failed).
     pub fn is_failure(self) -> bool {
@@ -84,14 +97,25 @@ pub struct Trace {
     /// version".
     pub at: Option<String>,
     pub source: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notes: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub assumptions: Vec<String>,
+    /// Why the job earns nothing when its version does not price (`no_rule`, `disabled`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     pub job_kind: Option<String>,
     pub inputs: Vec<(String, Value)>,
+    /// Inputs the job left out that took their `default`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub defaulted: Vec<String>,
     #[serde(flatten)]
     pub observed: Observed,
     pub formula: Option<String>,
     pub formula_file: Option<String>,
+    /// The formula's text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub formula_text: Option<String>,
     pub base: Option<f64>,
     pub multiplier: Option<f64>,
     pub points: Points,
@@ -105,6 +129,9 @@ impl Trace {
         self.effective_from = Some(utc_string(version.effective_from));
         self.effective_until = rule.next_after(version).map(utc_string);
         self.source = Some(version.source.clone());
+        self.notes = version.notes.clone();
+        self.assumptions = version.assumptions.clone();
+        self.reason = version.pricing.reason().map(String::from);
     }
 }
 
@@ -548,6 +575,24 @@ impl<'rs> Scorer<'rs> {
                         trace.version(r, v);
                     }
                     trace.family = family.clone();
+                    trace.reason = Some(reason.clone());
+                }
+            }
+            Resolution::Disabled {
+                rule,
+                version,
+                kind,
+                reason,
+            } => {
+                s.status = Status::Disabled;
+                s.family = Some(&rule.family);
+                s.kind = Some(&kind.points);
+                s.rule = Some(&version.label);
+                s.reason = Some(reason);
+                if explain {
+                    trace.version(rule, version);
+                    trace.family = Some(rule.family.clone());
+                    trace.job_kind = Some(kind.name.clone());
                 }
             }
             Resolution::Priced {
@@ -563,7 +608,6 @@ impl<'rs> Scorer<'rs> {
                 if explain {
                     trace.family = Some(rule.family.clone());
                     trace.version(rule, version);
-                    trace.assumptions = version.assumptions.clone();
                     trace.job_kind = Some(kind.name.clone());
                     if let Pricing::Priced {
                         formula,
@@ -573,6 +617,7 @@ impl<'rs> Scorer<'rs> {
                     {
                         trace.formula = Some(formula.name.clone());
                         trace.formula_file = Some(formula.file.clone());
+                        trace.formula_text = Some(formula.source.clone());
                         trace.multiplier = Some(*multiplier);
                     }
                 }
@@ -590,6 +635,7 @@ impl<'rs> Scorer<'rs> {
                                 .map(|i| i.name.clone())
                                 .zip(inputs.iter().copied())
                                 .collect();
+                            trace.defaulted = defaulted_inputs(src, kind)?;
                         }
                         let observed = explain.then_some(&mut trace.observed);
                         match evaluate(&self.rules.engine, kind, version, inputs, eval, observed) {
@@ -604,6 +650,9 @@ impl<'rs> Scorer<'rs> {
                             Outcome::BelowThreshold => {
                                 s.status = Status::BelowThreshold;
                             }
+                            Outcome::OverLimit => {
+                                s.status = Status::OverLimit;
+                            }
                             Outcome::Failed { error: e } => {
                                 s.status = Status::Error;
                                 error = Some(format!(
@@ -616,7 +665,7 @@ impl<'rs> Scorer<'rs> {
                 }
             }
         }
-        if s.status == Status::BelowThreshold {
+        if matches!(s.status, Status::BelowThreshold | Status::OverLimit) {
             s.reason = Some(eval.reason());
         }
         s.error = error.as_deref();
@@ -640,6 +689,24 @@ impl<'rs> Scorer<'rs> {
         emit(&s);
         Ok(())
     }
+}
+
+/// Inputs of `kind` that `src` leaves out and that took their default (for `--explain`).
+fn defaulted_inputs<'j, S: JobSource<'j>>(
+    src: &S,
+    kind: &super::model::JobKind,
+) -> Result<Vec<String>, Undecided> {
+    let mut out = Vec::new();
+    for spec in kind.inputs.iter().filter(|i| i.default.is_some()) {
+        let mut present = false;
+        for path in &spec.from {
+            present |= !matches!(src.lookup(path)?, None | Some(super::job::Field::Null));
+        }
+        if !present {
+            out.push(spec.name.clone());
+        }
+    }
+    Ok(out)
 }
 
 /// Scores one record with a fresh scorer: for callers that score a job now and then.

@@ -9,7 +9,18 @@ pub enum Value {
     Float(f64),
 }
 
+/// The bits of [`Value::ABSENT`]: a quiet NaN with a payload no arithmetic produces.
+const ABSENT_BITS: u64 = 0x7ff8_0000_0000_0abe;
+
 impl Value {
+    /// An optional input that the job leaves out (and that has no default). Only ever in an
+    /// input's slot: a present float input is finite, and no expression can read the slot.
+    pub const ABSENT: Value = Value::Float(f64::from_bits(ABSENT_BITS));
+
+    pub fn is_absent(self) -> bool {
+        matches!(self, Value::Float(f) if f.to_bits() == ABSENT_BITS)
+    }
+
     pub fn as_f64(self) -> f64 {
         match self {
             Value::Int(i) => i as f64,
@@ -37,6 +48,7 @@ impl Value {
 impl std::fmt::Display for Value {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            _ if self.is_absent() => f.write_str("(absent)"),
             Value::Int(i) => write!(f, "{i}"),
             Value::Float(x) => write!(f, "{x}"),
         }
@@ -46,6 +58,7 @@ impl std::fmt::Display for Value {
 impl serde::Serialize for Value {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
+            _ if self.is_absent() => s.serialize_none(),
             Value::Int(i) => s.serialize_i64(*i),
             Value::Float(x) => s.serialize_f64(*x),
         }

@@ -241,7 +241,8 @@ pub fn render_table(scores: &[Score], explain: bool) -> String {
     out
 }
 
-/// Totals per point kind (jobs with no kind are counted under `-`), then over every job.
+/// Totals per point kind (jobs with no kind are counted under `-`), then a total row that
+/// counts jobs and statuses only: points of different kinds are never added together.
 fn render_totals(scores: &[Score]) -> String {
     let mut by = Tally::new(vec![GroupBy::Kind], None, "");
     let mut part = PartialTally::default();
@@ -249,36 +250,40 @@ fn render_totals(scores: &[Score]) -> String {
         part.add(&by.by, &s.as_ref());
     }
     by.merge(part);
-    let mut all = (Counts::default(), PointsSum::default());
-    let mut rows: Vec<[String; 8]> = vec![[
+    let mut all = Counts::default();
+    const COLUMNS: usize = 10;
+    let mut rows: Vec<[String; COLUMNS]> = vec![[
         "kind".into(),
         "jobs".into(),
         "ok".into(),
         "below".into(),
+        "over".into(),
         "no_rule".into(),
+        "disabled".into(),
         "invalid".into(),
         "error".into(),
         "points".into(),
     ]];
-    let mut push = |name: &str, c: &Counts, points: PointsSum| {
+    let mut push = |name: &str, c: &Counts, points: Option<PointsSum>| {
         rows.push([
             name.to_string(),
             c.jobs.to_string(),
             c.ok.to_string(),
             c.below_threshold.to_string(),
+            c.over_limit.to_string(),
             c.no_rule.to_string(),
+            c.disabled.to_string(),
             c.invalid.to_string(),
             c.error.to_string(),
-            points.to_string(),
+            points.map_or("-".to_string(), |p| p.to_string()),
         ]);
     };
     for (key, counts, points) in by.each() {
-        push(key[0], &counts, points);
-        all.0.merge(&counts);
-        all.1 += points;
+        push(key[0], &counts, Some(points));
+        all.merge(&counts);
     }
-    push("total", &all.0, all.1);
-    let mut widths = [0usize; 8];
+    push("total", &all, None);
+    let mut widths = [0usize; COLUMNS];
     for r in &rows {
         for (i, c) in r.iter().enumerate() {
             widths[i] = widths[i].max(c.len());
@@ -300,7 +305,9 @@ fn render_totals(scores: &[Score]) -> String {
 
 pub(crate) fn render_trace(t: &crate::engine::score::Trace) -> String {
     let mut out = String::new();
-    let mut add = |k: &str, v: String| out.push_str(&format!("    {k:<12} {v}\n"));
+    // Reasons and inputs may carry a job's own strings (a model name).
+    let mut add =
+        |k: &str, v: String| out.push_str(&format!("    {k:<12} {}\n", terminal_safe(&v)));
     let rule = match (&t.rule, t.version) {
         (Some(r), Some(v)) => format!("{r} version {v}"),
         _ => "-".into(),
@@ -333,15 +340,27 @@ pub(crate) fn render_trace(t: &crate::engine::score::Trace) -> String {
     if let Some(src) = &t.source {
         add("source", src.clone());
     }
+    if let Some(notes) = &t.notes {
+        add("notes", notes.clone());
+    }
     for a in &t.assumptions {
         add("assumption", a.clone());
+    }
+    if let Some(reason) = &t.reason {
+        add("reason", reason.clone());
     }
     if !t.inputs.is_empty() {
         add(
             "inputs",
             t.inputs
                 .iter()
-                .map(|(n, v)| format!("{n}={v}"))
+                .map(|(n, v)| {
+                    if t.defaulted.contains(n) {
+                        format!("{n}={v} (default)")
+                    } else {
+                        format!("{n}={v}")
+                    }
+                })
                 .collect::<Vec<_>>()
                 .join(" "),
         );
@@ -358,21 +377,53 @@ pub(crate) fn render_trace(t: &crate::engine::score::Trace) -> String {
         );
     }
     for th in &t.observed.thresholds {
-        add(
-            "threshold",
-            format!(
-                "{} = {} ≥ {} {}",
+        let line = match th.value {
+            Some(v) => format!(
+                "{} = {v} ≥ {} {}",
                 th.name,
-                th.value,
                 th.min,
                 if th.passed { "pass" } else { "FAIL" }
             ),
-        );
+            None => format!("{} ≥ {}: absent, not checked", th.name, th.min),
+        };
+        add("threshold", line);
+    }
+    for c in &t.observed.ceilings {
+        let line = match c.value {
+            Some(v) => format!(
+                "{} = {v} ≤ {} {}",
+                c.name,
+                c.max,
+                if c.passed { "pass" } else { "FAIL" }
+            ),
+            None => format!("{} ≤ {}: absent, not checked", c.name, c.max),
+        };
+        add("ceiling", line);
     }
     if let Some(f) = &t.formula {
         add(
             "formula",
             format!("{f} ({})", t.formula_file.as_deref().unwrap_or("-")),
+        );
+    }
+    if let Some(text) = &t.formula_text {
+        // The formula's code, without its comment lines: what the arithmetic is.
+        for line in text.lines() {
+            let code = line.trim();
+            if !code.is_empty() && !code.starts_with("//") {
+                add("", format!("| {code}"));
+            }
+        }
+    }
+    if !t.observed.locals.is_empty() {
+        add(
+            "variables",
+            t.observed
+                .locals
+                .iter()
+                .map(|(n, v)| format!("{n} = {v}"))
+                .collect::<Vec<_>>()
+                .join(", "),
         );
     }
     if let (Some(b), Some(m)) = (t.base, t.multiplier) {
@@ -502,7 +553,7 @@ mod tests {
             id: (i % 3 != 0).then(|| format!("j{i}\u{1}\n")),
             model: Some("mistralai/mixtral-8x7b-instruct".into()),
             miner: (i % 4 == 0).then(|| "0xabc".into()),
-            status: Status::ALL[i as usize % 5],
+            status: Status::ALL[i as usize % Status::ALL.len()],
             kind: (i % 5 != 0).then(|| "llama".into()),
             family: Some("llm8x7b4b".into()),
             rule: (i % 7 != 0).then(|| "llm8x7b4b@1".into()),

@@ -64,7 +64,9 @@ pub struct Counts {
     pub jobs: u64,
     pub ok: u64,
     pub below_threshold: u64,
+    pub over_limit: u64,
     pub no_rule: u64,
+    pub disabled: u64,
     pub invalid: u64,
     pub error: u64,
 }
@@ -75,7 +77,9 @@ impl Counts {
         match status {
             Status::Ok => self.ok += 1,
             Status::BelowThreshold => self.below_threshold += 1,
+            Status::OverLimit => self.over_limit += 1,
             Status::NoRule => self.no_rule += 1,
+            Status::Disabled => self.disabled += 1,
             Status::Invalid => self.invalid += 1,
             Status::Error => self.error += 1,
         }
@@ -85,7 +89,9 @@ impl Counts {
         self.jobs += o.jobs;
         self.ok += o.ok;
         self.below_threshold += o.below_threshold;
+        self.over_limit += o.over_limit;
         self.no_rule += o.no_rule;
+        self.disabled += o.disabled;
         self.invalid += o.invalid;
         self.error += o.error;
     }
@@ -95,12 +101,14 @@ impl Counts {
         self.invalid + self.error
     }
 
-    fn cells(&self) -> [u64; 6] {
+    fn cells(&self) -> [u64; 8] {
         [
             self.jobs,
             self.ok,
             self.below_threshold,
+            self.over_limit,
             self.no_rule,
+            self.disabled,
             self.invalid,
             self.error,
         ]
@@ -269,7 +277,9 @@ impl Tally {
                 "jobs",
                 "ok",
                 "below_threshold",
+                "over_limit",
                 "no_rule",
+                "disabled",
                 "invalid",
                 "error",
             ]

@@ -275,14 +275,18 @@ fn diff_point_kinds(old: &RuleSet, new: &RuleSet, out: &mut Vec<RuleSetChange>) 
 fn input_bounds(i: &InputSpec) -> String {
     let b = |v: Option<f64>| v.map_or("-".to_string(), number);
     let from: Vec<String> = i.from.iter().map(|p| p.join(".")).collect();
+    let presence = match (i.default, i.optional) {
+        (Some(d), _) => format!(", default {d}"),
+        (None, true) => ", optional".to_string(),
+        (None, false) => String::new(),
+    };
     format!(
-        "{:?} [{}, {}] from {}",
-        i.ty,
+        "{} [{}, {}]{presence} from {}",
+        format!("{:?}", i.ty).to_lowercase(),
         b(i.min),
         b(i.max),
         from.join(", ")
     )
-    .to_lowercase()
 }
 
 fn diff_job_kinds(old: &RuleSet, new: &RuleSet, out: &mut Vec<RuleSetChange>) {
@@ -334,23 +338,34 @@ fn diff_inputs(kind: &str, o: &JobKind, n: &JobKind, out: &mut Vec<RuleSetChange
     for ni in &n.inputs {
         let subject = format!("input `{kind}.{}`", ni.name);
         match o.inputs.iter().find(|i| i.name == ni.name) {
-            None => out.push(
-                RuleSetChange::new(Entity::Input, Op::Added, subject, file).field(
+            None => {
+                let mut c = RuleSetChange::new(Entity::Input, Op::Added, subject, file).field(
                     "spec",
                     None,
                     Some(input_bounds(ni)),
-                ),
-            ),
+                );
+                if ni.required() {
+                    c = c.flag(format!(
+                        "a required input: every job without `{}` becomes invalid, also under existing versions; give it a `default`",
+                        ni.name
+                    ));
+                }
+                out.push(c);
+            }
             Some(oi) => {
                 let (a, b) = (input_bounds(oi), input_bounds(ni));
                 if a != b {
-                    out.push(
-                        RuleSetChange::new(Entity::Input, Op::Changed, subject, file).field(
-                            "spec",
-                            Some(a),
-                            Some(b),
-                        ),
-                    );
+                    let mut c = RuleSetChange::new(Entity::Input, Op::Changed, subject, file)
+                        .field("spec", Some(a), Some(b));
+                    if ni.required() && !oi.required() {
+                        c = c.flag(format!(
+                            "now required: every job without `{}` becomes invalid",
+                            ni.name
+                        ));
+                    } else if oi.default != ni.default && oi.default.is_some() {
+                        c = c.flag("re-prices every existing job that relies on the default");
+                    }
+                    out.push(c);
                 }
             }
         }
@@ -444,6 +459,45 @@ fn diff_floors(old: &RuleSet, new: &RuleSet, out: &mut Vec<RuleSetChange>) {
             );
         }
     }
+    // Ceilings of policy.toml: any move of one is a change to the protocol's bounds.
+    let flat = |rs: &RuleSet| -> BTreeMap<String, f64> {
+        let mut m = BTreeMap::new();
+        for (k, c) in &rs.ceilings {
+            m.extend(c.max_multiplier.map(|v| (format!("{k}.max_multiplier"), v)));
+            m.extend(c.max_points.map(|v| (format!("{k}.max_points"), v)));
+        }
+        m
+    };
+    let (o, n) = (flat(old), flat(new));
+    let names: BTreeSet<&String> = o.keys().chain(n.keys()).collect();
+    for name in names {
+        let (a, b) = (o.get(name).copied(), n.get(name).copied());
+        let (op, why) = match (a, b) {
+            (None, Some(_)) => (Op::Added, "adds a protocol bound"),
+            (Some(_), None) => (Op::Removed, "removes a protocol bound against inflation"),
+            (Some(x), Some(y)) if x < y => {
+                (Op::Changed, "raises a protocol bound against inflation")
+            }
+            (Some(x), Some(y)) if x > y => (
+                Op::Changed,
+                "lowers a protocol bound; versions above it stop loading",
+            ),
+            _ => continue,
+        };
+        out.push(
+            RuleSetChange::new(Entity::Floor, op, format!("ceiling `{name}`"), file)
+                .field("max", a.map(number), b.map(number))
+                .flag(why),
+        );
+    }
+}
+
+/// `sdxl10` or `sdxl10, from 2024-06-01 until 2025-01-16`.
+fn catalog_text(e: &crate::engine::model::CatalogEntry) -> String {
+    match e.window() {
+        Some(w) => format!("{}, {w}", e.family),
+        None => e.family.clone(),
+    }
 }
 
 fn diff_catalog(old: &RuleSet, new: &RuleSet, out: &mut Vec<RuleSetChange>) {
@@ -454,15 +508,55 @@ fn diff_catalog(old: &RuleSet, new: &RuleSet, out: &mut Vec<RuleSetChange>) {
                 RuleSetChange::new(Entity::Model, Op::Added, subject, Some(&n.file)).field(
                     "family",
                     None,
-                    Some(n.family.clone()),
+                    Some(catalog_text(n)),
                 ),
             ),
             Some(o) if o.family != n.family => out.push(
                 RuleSetChange::new(Entity::Model, Op::Changed, subject, Some(&n.file))
-                    .field("family", Some(o.family.clone()), Some(n.family.clone()))
+                    .field("family", Some(catalog_text(o)), Some(catalog_text(n)))
                     .flag("re-prices every past job of this model under another family's rule"),
             ),
+            Some(o) if (o.since, o.until) != (n.since, n.until) => out.push(
+                RuleSetChange::new(Entity::Model, Op::Changed, subject, Some(&n.file))
+                    .field("window", Some(catalog_text(o)), Some(catalog_text(n)))
+                    .flag("moves when this model is priced, so past jobs may change between `no_rule` and priced"),
+            ),
             Some(_) => {}
+        }
+    }
+    // Families left unpriced on purpose: their reason is what their models' jobs say.
+    let file = Some(crate::rules::load::CATALOG_FILE);
+    for (family, why) in &new.unpriced {
+        let subject = format!("unpriced family `{family}`");
+        match old.unpriced.get(family) {
+            None => out.push(
+                RuleSetChange::new(Entity::Model, Op::Added, subject, file).field(
+                    "reason",
+                    None,
+                    Some(why.clone()),
+                ),
+            ),
+            Some(o) if o != why => out.push(
+                RuleSetChange::new(Entity::Model, Op::Changed, subject, file).field(
+                    "reason",
+                    Some(o.clone()),
+                    Some(why.clone()),
+                ),
+            ),
+            Some(_) => {}
+        }
+    }
+    for (family, why) in &old.unpriced {
+        if !new.unpriced.contains_key(family) {
+            out.push(
+                RuleSetChange::new(
+                    Entity::Model,
+                    Op::Removed,
+                    format!("unpriced family `{family}`"),
+                    None,
+                )
+                .field("reason", Some(why.clone()), None),
+            );
         }
     }
     for (model, o) in &old.catalog {
@@ -507,7 +601,7 @@ fn diff_formulas_in_use(old: &RuleSet, new: &RuleSet, out: &mut Vec<RuleSetChang
 fn formula_file(v: &RuleVersion) -> Option<&str> {
     match &v.pricing {
         Pricing::Priced { formula, .. } => Some(formula.file.as_str()),
-        Pricing::NoRule { .. } => None,
+        Pricing::NoRule { .. } | Pricing::Disabled { .. } => None,
     }
 }
 
@@ -656,10 +750,12 @@ pub fn describe_version(v: &RuleVersion) -> String {
     let from = when(v.effective_from);
     match &v.pricing {
         Pricing::NoRule { reason } => format!("from {from}: no_rule ({reason})"),
+        Pricing::Disabled { reason } => format!("from {from}: disabled ({reason})"),
         Pricing::Priced {
             formula,
             multiplier,
             thresholds,
+            ceilings,
         } => {
             let mut s = format!(
                 "from {from}: {} × {}",
@@ -668,6 +764,9 @@ pub fn describe_version(v: &RuleVersion) -> String {
             );
             if !thresholds.is_empty() {
                 s.push_str(&format!(", min {}", thresholds_text(thresholds)));
+            }
+            if !ceilings.is_empty() {
+                s.push_str(&format!(", max {}", ceilings_text(ceilings)));
             }
             s
         }
@@ -685,6 +784,13 @@ fn formula_label(f: &crate::engine::model::Formula) -> String {
 fn thresholds_text(ts: &[Threshold]) -> String {
     ts.iter()
         .map(|t| format!("{} {}", t.name, number(t.min)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn ceilings_text(cs: &[crate::engine::model::Ceiling]) -> String {
+    cs.iter()
+        .map(|c| format!("{} {}", c.name, number(c.max)))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -731,18 +837,36 @@ fn diff_version(rule: &Rule, o: &RuleVersion, n: &RuleVersion, out: &mut Vec<Rul
                 out.push(change("no_rule", a.clone(), b.clone()));
             }
         }
+        (Pricing::Disabled { reason: a }, Pricing::Disabled { reason: b }) => {
+            if a != b {
+                out.push(change("disabled", a.clone(), b.clone()));
+            }
+        }
         (
             Pricing::Priced {
                 formula: fa,
                 multiplier: ma,
                 thresholds: ta,
+                ceilings: ca,
             },
             Pricing::Priced {
                 formula: fb,
                 multiplier: mb,
                 thresholds: tb,
+                ceilings: cb,
             },
         ) => {
+            let names: BTreeSet<&str> = ca.iter().chain(cb).map(|c| c.name.as_str()).collect();
+            for name in names {
+                let a = ca.iter().find(|c| c.name == name).map(|c| number(c.max));
+                let b = cb.iter().find(|c| c.name == name).map(|c| number(c.max));
+                if a != b {
+                    let c = RuleSetChange::new(Entity::Version, Op::Changed, subject.clone(), file)
+                        .field(&format!("max.{name}"), a, b)
+                        .flag(REWRITES);
+                    out.push(c);
+                }
+            }
             if ma.to_bits() != mb.to_bits() {
                 out.push(
                     change("multiplier", multiplier_text(*ma), multiplier_text(*mb)).flag(REWRITES),
@@ -802,6 +926,7 @@ fn formula_ref(f: &crate::engine::model::Formula) -> String {
 fn pricing_text(p: &Pricing) -> String {
     match p {
         Pricing::NoRule { reason } => format!("no_rule ({reason})"),
+        Pricing::Disabled { reason } => format!("disabled ({reason})"),
         Pricing::Priced {
             formula,
             multiplier,

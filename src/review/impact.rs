@@ -405,6 +405,8 @@ impl<'r> Sums<'r> {
                         .inputs
                         .iter()
                         .zip(&values)
+                        // An optional input the job leaves out (a latency) is not shown.
+                        .filter(|(_, v)| !v.is_absent())
                         .map(|(spec, v)| format!("{}={v}", spec.name))
                         .collect::<Vec<_>>()
                         .join(" ");

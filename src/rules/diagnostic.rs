@@ -74,8 +74,22 @@ pub enum Code {
     GridIncomplete,
     /// `check` ran out of its operation budget before checking every example.
     CheckBudget,
-    /// A catalog family that no rule prices (its models get `no_rule`).
+    /// A catalog family that no rule prices and that `[unpriced]` does not name.
     FamilyWithoutRule,
+    /// A catalog family that no rule prices, close to one that a rule does (a typo).
+    UnknownFamily,
+    /// A version above a ceiling of `policy.toml` (`max_multiplier`, or `max_points` somewhere
+    /// on its input grid).
+    PolicyCeiling,
+    /// A job kind with no floors and no ceilings in `policy.toml`.
+    UnboundedJobKind,
+    /// A required input that some priced versions never read: every job without it becomes
+    /// `invalid`, also under those versions.
+    RequiredInput,
+    /// A model name with an invisible character (zero-width, direction marks, ...).
+    InvisibleCharacter,
+    /// A model name mixing scripts (Latin and a Cyrillic look-alike, ...).
+    MixedScript,
     /// A formula file no rule uses.
     UnusedFormula,
     /// No `policy.toml`, so no floors are enforced.
@@ -119,6 +133,12 @@ impl Code {
             Code::GridIncomplete => "grid-incomplete",
             Code::CheckBudget => "check-budget",
             Code::FamilyWithoutRule => "family-without-rule",
+            Code::UnknownFamily => "unknown-family",
+            Code::PolicyCeiling => "policy-ceiling",
+            Code::UnboundedJobKind => "unbounded-job-kind",
+            Code::RequiredInput => "required-input",
+            Code::InvisibleCharacter => "invisible-character",
+            Code::MixedScript => "mixed-script",
             Code::UnusedFormula => "unused-formula",
             Code::NoPolicy => "no-policy",
             Code::FileTooLarge => "file-too-large",
@@ -223,6 +243,15 @@ impl Diagnostic {
         self.line = Some(line);
         self.column = Some(1);
         self.span = Some(span);
+        self
+    }
+
+    /// Places the diagnostic at a [`Place`] of `file` found when loading.
+    pub fn at_place(mut self, file: &str, place: &crate::engine::model::Place) -> Self {
+        self.file = Some(file.to_string());
+        self.line = Some(place.line);
+        self.column = Some(place.column);
+        self.span = Some(place.span.clone());
         self
     }
 

@@ -50,6 +50,11 @@ pub struct InputToml {
     #[serde(default)]
     pub from: Vec<String>,
     pub description: Option<String>,
+    /// The value a job without this input takes; a job without it is then valid.
+    pub default: Option<Spanned<toml::Value>>,
+    /// A job may leave the input out (with no default: it is absent, see rules/README.md).
+    #[serde(default)]
+    pub optional: bool,
 }
 
 fn default_input_type() -> InputType {
@@ -66,6 +71,18 @@ pub struct PolicyFile {
     /// Per job kind: the smallest threshold every priced rule must set on each named value.
     #[serde(default)]
     pub floors: IndexMap<String, Spanned<IndexMap<String, Spanned<f64>>>>,
+    /// Per job kind: bounds on what any version may pay.
+    #[serde(default)]
+    pub ceilings: IndexMap<String, Spanned<CeilingsToml>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CeilingsToml {
+    /// No version of the kind may set a larger multiplier.
+    pub max_multiplier: Option<Spanned<f64>>,
+    /// No job of the kind may earn more points (proved on the input grid by `check`).
+    pub max_points: Option<Spanned<f64>>,
 }
 
 /// `rules/catalog.toml`: the network's model names and their families.
@@ -77,7 +94,13 @@ pub struct CatalogFile {
     pub source: Option<String>,
     #[allow(dead_code)]
     pub notes: Option<String>,
-    pub models: IndexMap<String, Spanned<String>>,
+    /// `Model = "family"`, or `Model = { family = "...", since = DATE, until = DATE }`; read
+    /// by the loader, which names what is wrong with an entry.
+    pub models: IndexMap<String, Spanned<toml::Value>>,
+    /// Families deliberately left without a rule: family = "why". Their models get `no_rule`
+    /// with that reason, and no rule file is expected for them.
+    #[serde(default)]
+    pub unpriced: IndexMap<String, Spanned<String>>,
 }
 
 /// Any other `*.toml` under `rules/`: one rule (a family's, or one model's) with versions.
@@ -123,8 +146,12 @@ pub struct VersionToml {
     pub multiplier: Option<Spanned<f64>>,
     /// Thresholds: a job whose value is below one earns 0 with status `below_threshold`.
     pub min: Option<Spanned<IndexMap<String, Spanned<f64>>>>,
+    /// Ceilings: a job whose value is above one earns 0 with status `over_limit`.
+    pub max: Option<Spanned<IndexMap<String, Spanned<f64>>>>,
     /// Makes this version an explicit "no rule": jobs get status `no_rule` with this reason.
     pub no_rule: Option<Spanned<String>>,
+    /// Disables this version: jobs get status `disabled`, 0 points and this reason.
+    pub disabled: Option<Spanned<String>>,
     /// Example jobs (input values plus `points`, optionally `status`) that `check` verifies.
     #[serde(default)]
     pub examples: Vec<Spanned<IndexMap<String, Spanned<toml::Value>>>>,

@@ -7,7 +7,11 @@ use rhai::Engine;
 
 use crate::engine::formula::sandbox::hardened_engine;
 use crate::engine::formula::{EvalContext, Outcome, evaluate};
-use crate::engine::model::{InputSpec, JobKind, Pricing, Rule, RuleSet, RuleVersion, Value};
+use crate::engine::model::{
+    InputSpec, JobKind, Place, PolicyCeilings, Pricing, Rule, RuleSet, RuleVersion, Value,
+};
+use crate::engine::points::Points;
+use crate::engine::score::Status;
 use crate::rules::diagnostic::{Code, Diagnostic};
 use crate::rules::schema::InputType;
 
@@ -26,8 +30,10 @@ pub fn validate(rs: &RuleSet) -> Vec<Diagnostic> {
         let Some(kind) = rs.job_kinds.get(&rule.kind) else {
             continue;
         };
+        let ceilings = rs.ceilings.get(&rule.kind);
         for version in &rule.versions {
             check_floors(rs, rule, version, &mut out);
+            check_max_multiplier(rule, version, ceilings, &mut out);
             let examples = Examples {
                 rule,
                 kind,
@@ -36,9 +42,10 @@ pub fn validate(rs: &RuleSet) -> Vec<Diagnostic> {
             if !examples.check(&budget, &mut ctx, &mut out) {
                 unchecked.push((rule, version));
             }
-            grid.add(rule, kind, version);
+            grid.add(rule, kind, version, ceilings.and_then(|c| c.max_points));
         }
     }
+    check_required_inputs(rs, &mut out);
     if let Some(&(rule, version)) = unchecked.first() {
         let mut list: Vec<String> = unchecked
             .iter()
@@ -146,6 +153,153 @@ fn label(rule: &Rule, version: &RuleVersion) -> String {
     format!("rule `{}` version {}", rule.id, version.version)
 }
 
+/// `d` at `place` of the rule's file when there is one, else at the version's header.
+fn at(rule: &Rule, version: &RuleVersion, place: Option<&Place>, d: Diagnostic) -> Diagnostic {
+    match place {
+        Some(p) => d.at_place(&rule.file, p),
+        None => at_version(rule, version, d),
+    }
+}
+
+/// The `max_multiplier` of policy.toml.
+fn check_max_multiplier(
+    rule: &Rule,
+    version: &RuleVersion,
+    ceilings: Option<&PolicyCeilings>,
+    out: &mut Vec<Diagnostic>,
+) {
+    let (Pricing::Priced { multiplier, .. }, Some(max)) =
+        (&version.pricing, ceilings.and_then(|c| c.max_multiplier))
+    else {
+        return;
+    };
+    if *multiplier <= max {
+        return;
+    }
+    let d = Diagnostic::error(
+        Code::PolicyCeiling,
+        format!(
+            "{} sets multiplier {multiplier}, above the ceiling `max_multiplier` = {max} of policy.toml for job kind `{}`",
+            label(rule, version),
+            rule.kind
+        ),
+    )
+    .with_help(format!(
+        "set the multiplier to {max} or less; ceilings change only through policy.toml"
+    ));
+    out.push(at(rule, version, version.multiplier_place.as_ref(), d));
+}
+
+/// Required inputs that some priced versions never read: a job without one is `invalid`
+/// whatever version prices it, so adding a required input to a job kind breaks every
+/// existing job of the kind and every released example (a `default` would not).
+fn check_required_inputs(rs: &RuleSet, out: &mut Vec<Diagnostic>) {
+    for kind in rs.job_kinds.values() {
+        // Inputs each derived value reads, through the derived values it reads.
+        let mut derived_reads: Vec<(&str, Vec<&str>)> = Vec::new();
+        for d in &kind.derived {
+            let ids = identifiers(&d.expr);
+            let mut reads: Vec<&str> = (kind.inputs.iter())
+                .map(|i| i.name.as_str())
+                .filter(|n| ids.contains(n))
+                .collect();
+            for (name, inner) in &derived_reads {
+                if ids.contains(name) {
+                    reads.extend(inner.iter().copied());
+                }
+            }
+            derived_reads.push((d.name.as_str(), reads));
+        }
+        for input in kind.inputs.iter().filter(|i| i.required()) {
+            let mut unread: Vec<String> = Vec::new();
+            for rule in rs.rules().filter(|r| r.kind == kind.name) {
+                for v in &rule.versions {
+                    let Pricing::Priced {
+                        formula,
+                        thresholds,
+                        ceilings,
+                        ..
+                    } = &v.pricing
+                    else {
+                        continue;
+                    };
+                    let mut names = identifiers(&formula.source);
+                    names.extend(thresholds.iter().map(|t| t.name.as_str()));
+                    names.extend(ceilings.iter().map(|c| c.name.as_str()));
+                    let reads = names.contains(input.name.as_str())
+                        || derived_reads.iter().any(|(d, inner)| {
+                            names.contains(d) && inner.contains(&input.name.as_str())
+                        });
+                    if !reads {
+                        unread.push(v.label.clone());
+                    }
+                }
+            }
+            if unread.is_empty() {
+                continue;
+            }
+            let count = unread.len();
+            if count > LISTED {
+                unread.truncate(LISTED);
+                unread.push(format!("and {} more", count - LISTED));
+            }
+            let mut d = Diagnostic::warning(
+                Code::RequiredInput,
+                format!(
+                    "input `{}.{}` is required, but {count} priced version(s) never read it ({}): every job without it becomes `invalid`, also under those versions",
+                    kind.name,
+                    input.name,
+                    unread.join(", ")
+                ),
+            )
+            .with_help(
+                "give the input a `default` (jobs without it then take that value) or `optional = true`, so existing jobs and examples keep their results",
+            );
+            d = match &input.place {
+                Some(p) => d.at_place(crate::rules::load::KINDS_FILE, p),
+                None => d.in_file(crate::rules::load::KINDS_FILE),
+            };
+            out.push(d);
+        }
+    }
+}
+
+/// The identifiers in a rhai text, skipping comments and string literals (enough to tell
+/// whether an expression names a value; a false "reads" only silences a warning).
+fn identifiers(text: &str) -> std::collections::BTreeSet<&str> {
+    let mut out = std::collections::BTreeSet::new();
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        if text[i..].starts_with("//") {
+            i = text[i..].find('\n').map_or(bytes.len(), |n| i + n);
+        } else if text[i..].starts_with("/*") {
+            i = text[i + 2..].find("*/").map_or(bytes.len(), |n| i + n + 4);
+        } else if c == b'"' || c == b'`' || c == b'\'' {
+            let end = text[i + 1..]
+                .find(c as char)
+                .map_or(bytes.len(), |n| i + n + 2);
+            i = end;
+        } else if c.is_ascii_alphabetic() || c == b'_' {
+            let start = i;
+            while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
+                i += 1;
+            }
+            out.insert(&text[start..i]);
+        } else if c.is_ascii_digit() {
+            while i < bytes.len()
+                && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_' || bytes[i] == b'.')
+            {
+                i += 1;
+            }
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
 fn check_floors(rs: &RuleSet, rule: &Rule, version: &RuleVersion, out: &mut Vec<Diagnostic>) {
     let Pricing::Priced { thresholds, .. } = &version.pricing else {
         return;
@@ -174,7 +328,10 @@ fn check_floors(rs: &RuleSet, rule: &Rule, version: &RuleVersion, out: &mut Vec<
                 "set `min.{} = {}` or higher; floors change only through policy.toml",
                 floor.name, floor.min
             ));
-            out.push(at_version(rule, version, d));
+            let place = set
+                .and_then(|t| t.place.as_ref())
+                .or(version.min_place.as_ref());
+            out.push(at(rule, version, place, d));
         }
     }
 }
@@ -190,35 +347,54 @@ impl Examples<'_> {
     /// Checks every example; false when the budget ran out before all were checked.
     fn check(&self, budget: &Budget, ctx: &mut EvalContext, out: &mut Vec<Diagnostic>) -> bool {
         let (rule, kind, version) = (self.rule, self.kind, self.version);
-        if matches!(version.pricing, Pricing::NoRule { .. }) {
-            return true;
-        }
         for ex in &version.examples {
             let inputs: Vec<Value> = ex.inputs.iter().map(|(_, v)| *v).collect();
             let shown = ex
                 .inputs
                 .iter()
+                .filter(|(_, v)| !v.is_absent())
                 .map(|(n, v)| format!("{n}={v}"))
                 .collect::<Vec<_>>()
                 .join(", ");
-            let Some(outcome) = budget.evaluate(kind, version, &inputs, ctx) else {
-                return false;
+            // What the version makes of the example: a status, its points, and why.
+            let (status, points, why) = match &version.pricing {
+                Pricing::NoRule { reason } => (Status::NoRule, Points::ZERO, reason.clone()),
+                Pricing::Disabled { reason } => (Status::Disabled, Points::ZERO, reason.clone()),
+                Pricing::Priced { .. } => {
+                    let Some(outcome) = budget.evaluate(kind, version, &inputs, ctx) else {
+                        return false;
+                    };
+                    match outcome {
+                        Outcome::Ok { points, .. } => (Status::Ok, points, String::new()),
+                        Outcome::BelowThreshold => (
+                            Status::BelowThreshold,
+                            Points::ZERO,
+                            ctx.reason().to_string(),
+                        ),
+                        Outcome::OverLimit => {
+                            (Status::OverLimit, Points::ZERO, ctx.reason().to_string())
+                        }
+                        Outcome::Failed { error } => (Status::Error, Points::ZERO, error),
+                    }
+                }
             };
-            let problem = match (&outcome, ex.below_threshold) {
-                (Outcome::Ok { points, .. }, false) if *points == ex.points => None,
-                (Outcome::Ok { points, .. }, false) => {
+            let problem = match (status, ex.status) {
+                (Status::Error, _) => Some(why),
+                (got, want) if got == want && points == ex.points => None,
+                (Status::Ok, Status::Ok) => {
                     Some(format!("expected {} points, got {points}", ex.points))
                 }
-                (Outcome::Ok { points, .. }, true) => {
-                    Some(format!("expected below_threshold, got {points} points"))
-                }
-                (Outcome::BelowThreshold, true) => None,
-                (Outcome::BelowThreshold, false) => Some(format!(
+                (Status::Ok, want) => Some(format!("expected {want}, got {points} points")),
+                (got, Status::Ok) => Some(format!(
                     "expected {} points, got {}",
                     ex.points,
-                    ctx.reason()
+                    if got == Status::BelowThreshold {
+                        why
+                    } else {
+                        format!("{got}: {why}")
+                    }
                 )),
-                (Outcome::Failed { error }, _) => Some(error.clone()),
+                (got, want) => Some(format!("expected {want}, got {got}: {why}")),
             };
             if let Some(problem) = problem {
                 let d = Diagnostic::error(
@@ -226,7 +402,7 @@ impl Examples<'_> {
                     format!("{}: example ({shown}): {problem}", label(rule, version)),
                 )
                 .with_help("fix the formula, the multiplier, or the example's expected points");
-                out.push(at_version(rule, version, d));
+                out.push(d.at_place(&rule.file, &ex.place));
             }
         }
         true
@@ -236,6 +412,12 @@ impl Examples<'_> {
 /// Values to try for one input: its bounds, the thresholds on it, and points spread in
 /// between on a roughly logarithmic scale.
 fn grid_values(spec: &InputSpec, thresholds: &[f64]) -> Vec<Value> {
+    // Formulas cannot read an input that may be absent: it changes a job's points only
+    // through its thresholds and ceilings, to zero. Absent, it passes them all, so that one
+    // value covers everything the formula can compute.
+    if spec.may_be_absent() {
+        return vec![Value::ABSENT];
+    }
     let lo = spec.min.unwrap_or(0.0);
     let hi = spec.max.unwrap_or(lo + 1.0e6).max(lo);
     let mut xs = vec![lo, hi, (lo + hi) / 2.0];
@@ -281,6 +463,8 @@ struct Grid<'r> {
     rule: &'r Rule,
     kind: &'r JobKind,
     version: &'r RuleVersion,
+    /// `max_points` of policy.toml for the version's job kind.
+    max_points: Option<f64>,
     axes: Vec<Vec<Value>>,
     total: usize,
     /// Points `0..next` have been checked, in order.
@@ -329,18 +513,34 @@ impl<'r, 'b> GridCheck<'r, 'b> {
         }
     }
 
-    fn add(&mut self, rule: &'r Rule, kind: &'r JobKind, version: &'r RuleVersion) {
-        let Pricing::Priced { thresholds, .. } = &version.pricing else {
+    fn add(
+        &mut self,
+        rule: &'r Rule,
+        kind: &'r JobKind,
+        version: &'r RuleVersion,
+        max_points: Option<f64>,
+    ) {
+        let Pricing::Priced {
+            thresholds,
+            ceilings,
+            ..
+        } = &version.pricing
+        else {
             return;
         };
         let mut axes: Vec<Vec<Value>> = kind
             .inputs
             .iter()
             .map(|spec| {
-                let ts: Vec<f64> = thresholds
-                    .iter()
+                let ts: Vec<f64> = (thresholds.iter())
                     .filter(|t| t.name == spec.name)
                     .map(|t| t.min)
+                    .chain(
+                        ceilings
+                            .iter()
+                            .filter(|c| c.name == spec.name)
+                            .map(|c| c.max),
+                    )
                     .collect();
                 grid_values(spec, &ts)
             })
@@ -361,6 +561,7 @@ impl<'r, 'b> GridCheck<'r, 'b> {
             rule,
             kind,
             version,
+            max_points,
             axes,
             total,
             next: 0,
@@ -456,23 +657,47 @@ impl<'r, 'b> GridCheck<'r, 'b> {
     ) -> Option<Option<Diagnostic>> {
         let point = g.point(index);
         let outcome = self.budget.evaluate(g.kind, g.version, &point, ctx)?;
-        let Outcome::Failed { error } = outcome else {
-            return Some(None);
+        let shown = || {
+            g.kind
+                .inputs
+                .iter()
+                .zip(&point)
+                .filter(|(_, v)| !v.is_absent())
+                .map(|(s, v)| format!("{}={v}", s.name))
+                .collect::<Vec<_>>()
+                .join(", ")
         };
-        let shown = g
-            .kind
-            .inputs
-            .iter()
-            .zip(&point)
-            .map(|(s, v)| format!("{}={v}", s.name))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let d = Diagnostic::error(
-            Code::FormulaGrid,
-            format!("{} fails for {shown}: {error}", label(g.rule, g.version)),
-        )
-        .with_help("a formula must return a finite number ≥ 0 for every input the job kind allows (kinds.toml bounds) that passes the thresholds");
-        Some(Some(at_version(g.rule, g.version, d)))
+        let d = match outcome {
+            Outcome::Failed { error } => Diagnostic::error(
+                Code::FormulaGrid,
+                format!("{} fails for {}: {error}", label(g.rule, g.version), shown()),
+            )
+            .with_help("a formula must return a finite number ≥ 0 for every input the job kind allows (kinds.toml bounds) that passes the thresholds"),
+            Outcome::Ok { points, .. }
+                if g.max_points.is_some_and(|max| points.to_f64() > max) =>
+            {
+                let max = g.max_points.unwrap_or_default();
+                Diagnostic::error(
+                    Code::PolicyCeiling,
+                    format!(
+                        "{} pays {points} points for {}, above the ceiling `max_points` = {max} of policy.toml for job kind `{}`",
+                        label(g.rule, g.version),
+                        shown(),
+                        g.rule.kind
+                    ),
+                )
+                .with_help("lower the multiplier, or bound the inputs with `max` ceilings in the version; ceilings change only through policy.toml")
+            }
+            _ => return Some(None),
+        };
+        let place = g
+            .version
+            .formula_place
+            .as_ref()
+            .filter(|_| d.code == Code::FormulaGrid)
+            .or(g.version.multiplier_place.as_ref())
+            .or(g.version.formula_place.as_ref());
+        Some(Some(at(g.rule, g.version, place, d)))
     }
 
     fn incomplete(&self, first: &Grid<'_>, all: &[&Grid<'_>]) -> Diagnostic {

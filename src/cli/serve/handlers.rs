@@ -669,15 +669,17 @@ async fn rules(State(st): State<Arc<AppState>>) -> Response {
                 .versions
                 .iter()
                 .map(|v| {
-                    let (multiplier, no_rule) = match &v.pricing {
-                        Pricing::Priced { multiplier, .. } => (Some(*multiplier), None),
-                        Pricing::NoRule { reason } => (None, Some(reason.clone())),
+                    let (multiplier, no_rule, disabled) = match &v.pricing {
+                        Pricing::Priced { multiplier, .. } => (Some(*multiplier), None, None),
+                        Pricing::NoRule { reason } => (None, Some(reason.clone()), None),
+                        Pricing::Disabled { reason } => (None, None, Some(reason.clone())),
                     };
                     json!({
                         "version": v.version,
                         "effective_from": utc_string(v.effective_from),
                         "multiplier": multiplier,
                         "no_rule": no_rule,
+                        "disabled": disabled,
                     })
                 })
                 .collect();

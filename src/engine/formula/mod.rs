@@ -14,7 +14,7 @@ use rhai::{AST, Dynamic, Engine, EvalAltResult, Scope};
 
 pub use compiled::Program;
 
-use super::model::{JobKind, Pricing, RuleVersion, Threshold, Value};
+use super::model::{Ceiling, JobKind, Pricing, RuleVersion, Threshold, Value};
 use super::points::Points;
 
 /// Per-thread evaluation state, reused across jobs so that scoring does not allocate.
@@ -23,7 +23,7 @@ pub struct EvalContext {
     scope: Scope<'static>,
     slots: Vec<Value>,
     stack: Vec<Value>,
-    /// The reason of the last `BelowThreshold` outcome.
+    /// The reason of the last `BelowThreshold` or `OverLimit` outcome.
     reason: String,
     /// Always run rhai, never a compiled program (the reference behaviour, for equivalence
     /// tests and benchmarks).
@@ -43,7 +43,8 @@ impl EvalContext {
         }
     }
 
-    /// Why the last evaluation was below a threshold (`below threshold: steps 19 < min 20`).
+    /// Why the last evaluation was below a threshold (`below threshold: steps 19 < min 20`)
+    /// or above a ceiling (`over limit: inference_latency 25.1 > max 22`).
     pub fn reason(&self) -> &str {
         &self.reason
     }
@@ -59,6 +60,8 @@ pub enum Outcome {
     },
     /// Valid, but under a threshold; the reason is [`EvalContext::reason`].
     BelowThreshold,
+    /// Valid, but above a ceiling; the reason is [`EvalContext::reason`].
+    OverLimit,
     /// The formula or a derived value failed; the job is not scored.
     Failed { error: String },
 }
@@ -69,6 +72,11 @@ pub struct Observed {
     pub derived: Vec<(String, Value)>,
     pub thresholds: Vec<ThresholdCheck>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ceilings: Vec<CeilingCheck>,
+    /// The formula's own variables (`let m = ...`) at the end of its evaluation.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub locals: Vec<(String, Value)>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub printed: Vec<String>,
 }
 
@@ -76,7 +84,17 @@ pub struct Observed {
 pub struct ThresholdCheck {
     pub name: String,
     pub min: f64,
-    pub value: f64,
+    /// `None` when the value is an optional input the job left out (not checked).
+    pub value: Option<f64>,
+    pub passed: bool,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CeilingCheck {
+    pub name: String,
+    pub max: f64,
+    /// `None` when the value is an optional input the job left out (not checked).
+    pub value: Option<f64>,
     pub passed: bool,
 }
 
@@ -100,10 +118,11 @@ pub fn evaluate(
         formula,
         multiplier,
         thresholds,
+        ceilings,
     } = &version.pricing
     else {
         return Outcome::Failed {
-            error: "internal: evaluate called on a no_rule version".into(),
+            error: "internal: evaluate called on a version that does not price".into(),
         };
     };
     if observe.is_some() {
@@ -141,7 +160,16 @@ pub fn evaluate(
     if !check_thresholds(thresholds, ctx, observe.as_deref_mut()) {
         return Outcome::BelowThreshold;
     }
-    let outcome = match run(engine, formula.compiled.as_ref(), &formula.ast, kind, ctx) {
+    if !check_ceilings(ceilings, ctx, observe.as_deref_mut()) {
+        return Outcome::OverLimit;
+    }
+    // Explaining runs the formula in rhai, whose scope then holds its variables.
+    let program = if observe.is_some() {
+        None
+    } else {
+        formula.compiled.as_ref()
+    };
+    let outcome = match run(engine, program, &formula.ast, kind, ctx) {
         Err(RunError::Failed(e)) => Outcome::Failed {
             error: format!(
                 "formula `{}` ({}) failed: {}",
@@ -171,6 +199,12 @@ pub fn evaluate(
     };
     if let Some(o) = observe {
         o.printed = sandbox::take_captured().0;
+        // What `run` pushed (the job's values) comes first; the formula's own `let`s follow.
+        let pushed = ctx.slots.len().min(kind.value_names().count());
+        o.locals = (ctx.scope.iter())
+            .skip(pushed)
+            .filter_map(|(name, _, v)| Value::from_dynamic(&v).map(|v| (name.to_string(), v)))
+            .collect();
     }
     outcome
 }
@@ -192,7 +226,9 @@ fn run(
     }
     let scope = &mut ctx.scope;
     scope.clear();
-    for (name, value) in kind.value_names().zip(&ctx.slots) {
+    // An absent input is pushed too (as `()`), under a name no expression can spell, so the
+    // scope's length is the number of values (see `evaluate`'s locals).
+    for (name, value) in kind.readable_names().into_iter().zip(&ctx.slots) {
         scope.push_constant_dynamic(name.to_string(), value.to_dynamic());
     }
     let raw = engine
@@ -210,8 +246,10 @@ fn check_thresholds(
 ) -> bool {
     ctx.reason.clear();
     for t in thresholds {
-        let value = ctx.slots.get(t.slot).map_or(f64::NAN, |v| v.as_f64());
-        let passed = value >= t.min;
+        let slot = ctx.slots.get(t.slot).copied();
+        // A threshold on an optional input the job left out does not apply.
+        let value = slot.filter(|v| !v.is_absent()).map(Value::as_f64);
+        let passed = slot.is_some_and(Value::is_absent) || value.is_some_and(|v| v >= t.min);
         if let Some(o) = observe.as_deref_mut() {
             o.thresholds.push(ThresholdCheck {
                 name: t.name.clone(),
@@ -220,6 +258,7 @@ fn check_thresholds(
                 passed,
             });
         }
+        let value = value.unwrap_or(f64::NAN);
         if !passed {
             let sep = if ctx.reason.is_empty() {
                 "below threshold: "
@@ -228,6 +267,40 @@ fn check_thresholds(
             };
             // Writing into a reused String does not allocate once it has grown.
             let _ = write!(ctx.reason, "{sep}{} {value} < min {}", t.name, t.min);
+        }
+    }
+    ctx.reason.is_empty()
+}
+
+/// Checks every ceiling on the values in `ctx.slots`; false (with `ctx.reason` naming each
+/// one exceeded) when the job is above any of them. A value equal to its ceiling passes.
+fn check_ceilings(
+    ceilings: &[Ceiling],
+    ctx: &mut EvalContext,
+    mut observe: Option<&mut Observed>,
+) -> bool {
+    ctx.reason.clear();
+    for c in ceilings {
+        let slot = ctx.slots.get(c.slot).copied();
+        // A job without the value (an optional input, e.g. a latency) is not over it.
+        let value = slot.filter(|v| !v.is_absent()).map(Value::as_f64);
+        let passed = value.is_none_or(|v| v <= c.max);
+        if let Some(o) = observe.as_deref_mut() {
+            o.ceilings.push(CeilingCheck {
+                name: c.name.clone(),
+                max: c.max,
+                value,
+                passed,
+            });
+        }
+        if !passed {
+            let sep = if ctx.reason.is_empty() {
+                "over limit: "
+            } else {
+                ", "
+            };
+            let value = value.unwrap_or(f64::NAN);
+            let _ = write!(ctx.reason, "{sep}{} {value} > max {}", c.name, c.max);
         }
     }
     ctx.reason.is_empty()

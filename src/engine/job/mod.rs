@@ -216,12 +216,23 @@ fn read_input<'a, S: JobSource<'a>>(
 ) -> Result<Result<Value, InputError>, Undecided> {
     let mut found = None;
     for path in &spec.from {
-        if let Some(v) = src.lookup(path)? {
-            found = Some((path, v));
-            break;
+        match src.lookup(path)? {
+            // `null` leaves out an input that may be left out (`"loading_latency": null`).
+            Some(Field::Null) if !spec.required() => {}
+            Some(v) => {
+                found = Some((path, v));
+                break;
+            }
+            None => {}
         }
     }
     let Some((path, raw)) = found else {
+        if let Some(v) = spec.default {
+            return Ok(Ok(v));
+        }
+        if spec.optional {
+            return Ok(Ok(Value::ABSENT));
+        }
         let names: Vec<String> = spec
             .from
             .iter()

@@ -1,54 +1,82 @@
-//! Example jobs inside a rule version: read here, checked against the formula by
+//! Example jobs inside a rule version: read here, checked against the version by
 //! [`validate`](crate::rules::validate).
 
 use indexmap::IndexMap;
 use toml::{Spanned, Value as TomlValue};
 
-use super::{Sink, Site, span_of};
+use super::{Sink, Site, did_you_mean, span_of};
 use crate::engine::model::{Example, InputSpec, JobKind, Value};
 use crate::engine::points::Points;
+use crate::engine::score::Status;
 use crate::rules::diagnostic::Code;
 use crate::rules::schema::InputType;
 
 type Table = IndexMap<String, Spanned<TomlValue>>;
 
+/// Statuses an example may expect: every status a valid job can get.
+const EXAMPLE_STATUSES: [Status; 5] = [
+    Status::Ok,
+    Status::BelowThreshold,
+    Status::OverLimit,
+    Status::NoRule,
+    Status::Disabled,
+];
+
 /// The example, or `None` when the job kind is unknown or the example is malformed
-/// (reported: its first problem).
+/// (reported: its first problem). `default_status` is what the version gives a job (`ok`
+/// for a priced version, else `no_rule` or `disabled`): what an example expects unless it
+/// says `status`.
 pub(super) fn build(
     sink: &mut Sink,
     site: &Site,
     ex: &Spanned<Table>,
     kind: Option<&JobKind>,
+    default_status: Status,
 ) -> Option<Example> {
-    let problem = match parse(ex.get_ref(), kind?) {
-        Ok(example) => return Some(example),
+    let problem = match parse(ex.get_ref(), kind?, default_status) {
+        Ok((inputs, points, status)) => {
+            let place = sink.place_of(site.path, ex.span());
+            return Some(Example {
+                inputs,
+                points,
+                status,
+                place,
+            });
+        }
         Err(problem) => problem,
     };
     let msg = format!("{}: example: {problem}", site.label);
     let help = Some(
-        "an example lists every input of the job kind, `points`, and optionally `status = \"below_threshold\"`",
+        "an example gives the job kind's inputs (those with a default or optional may be left out), `points`, and optionally `status` (ok, below_threshold, over_limit, no_rule, disabled)",
     );
     sink.error(Code::ExampleInvalid, site.path, span_of(ex), msg, help);
     None
 }
 
-fn parse(table: &Table, kind: &JobKind) -> Result<Example, String> {
+type Parsed = (Vec<(String, Value)>, Points, Status);
+
+fn parse(table: &Table, kind: &JobKind, default_status: Status) -> Result<Parsed, String> {
     let points = points(table.get("points").map(Spanned::get_ref))?;
-    let below_threshold = below_threshold(table.get("status").map(Spanned::get_ref))?;
-    if let Some(key) = table.keys().find(|k| !is_known_key(kind, k)) {
+    let status = status(table.get("status").map(Spanned::get_ref), default_status)?;
+    if status != Status::Ok && points.micros() != 0 {
         return Err(format!(
-            "`{key}` is not an input of job kind `{}`",
+            "a job with status `{status}` earns 0 points, but the example says {points}"
+        ));
+    }
+    if let Some(key) = table.keys().find(|k| !is_known_key(kind, k)) {
+        let known = (kind.inputs.iter().map(|i| i.name.as_str())).chain(["points", "status"]);
+        let hint = did_you_mean(key, known)
+            .map(|h| format!("; {h}"))
+            .unwrap_or_default();
+        return Err(format!(
+            "`{key}` is not an input of job kind `{}`{hint}",
             kind.name
         ));
     }
     let inputs = (kind.inputs.iter())
         .map(|spec| input(table, spec))
         .collect::<Result<_, _>>()?;
-    Ok(Example {
-        inputs,
-        points,
-        below_threshold,
-    })
+    Ok((inputs, points, status))
 }
 
 fn points(value: Option<&TomlValue>) -> Result<Points, String> {
@@ -63,14 +91,25 @@ fn points(value: Option<&TomlValue>) -> Result<Points, String> {
     }
 }
 
-fn below_threshold(status: Option<&TomlValue>) -> Result<bool, String> {
-    match status {
-        None => Ok(false),
-        Some(TomlValue::String(s)) if s == "ok" => Ok(false),
-        Some(TomlValue::String(s)) if s == "below_threshold" => Ok(true),
-        Some(other) => Err(format!(
-            "`status` must be \"ok\" or \"below_threshold\", got {other}"
-        )),
+fn status(value: Option<&TomlValue>, default: Status) -> Result<Status, String> {
+    let names = || {
+        EXAMPLE_STATUSES
+            .iter()
+            .map(|s| format!("\"{s}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match value {
+        None => Ok(default),
+        Some(TomlValue::String(s)) => Status::from_name(s)
+            .filter(|st| EXAMPLE_STATUSES.contains(st))
+            .ok_or_else(|| {
+                let hint = did_you_mean(s, EXAMPLE_STATUSES.iter().map(|s| s.as_str()))
+                    .map(|h| format!(" ({h})"))
+                    .unwrap_or_default();
+                format!("`status` must be one of {}, got \"{s}\"{hint}", names())
+            }),
+        Some(other) => Err(format!("`status` must be one of {}, got {other}", names())),
     }
 }
 
@@ -80,15 +119,22 @@ fn is_known_key(kind: &JobKind, key: &str) -> bool {
 
 fn input(table: &Table, spec: &InputSpec) -> Result<(String, Value), String> {
     let value = match table.get(&spec.name).map(Spanned::get_ref) {
-        Some(TomlValue::Integer(i)) => Value::Int(*i),
-        Some(TomlValue::Float(f)) if spec.ty == InputType::Float => Value::Float(*f),
+        Some(TomlValue::Integer(i)) if spec.ty == InputType::Int => Value::Int(*i),
+        Some(TomlValue::Integer(i)) => Value::Float(*i as f64),
+        Some(TomlValue::Float(f)) if spec.ty == InputType::Float && f.is_finite() => {
+            Value::Float(*f)
+        }
         Some(other) => {
             return Err(format!(
                 "input `{}` must be a number of type {:?}, got {other}",
                 spec.name, spec.ty
             ));
         }
-        None => return Err(format!("missing input `{}`", spec.name)),
+        None => match (spec.default, spec.optional) {
+            (Some(d), _) => d,
+            (None, true) => Value::ABSENT,
+            (None, false) => return Err(format!("missing input `{}`", spec.name)),
+        },
     };
     Ok((spec.name.clone(), value))
 }

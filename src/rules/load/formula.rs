@@ -8,9 +8,9 @@ use std::sync::Arc;
 use rhai::{Dynamic, Engine, ParseError, Scope};
 use toml::Spanned;
 
-use super::{FORMULAS_DIR, Sink, Site, span_of};
+use super::{FORMULAS_DIR, Sink, Site, did_you_mean, span_of};
 use crate::engine::formula::Program;
-use crate::engine::model::{Formula, JobKind};
+use crate::engine::model::{Formula, JobKind, UNREADABLE};
 use crate::rules::diagnostic::{Code, offset_of};
 use crate::rules::schema::VersionToml;
 
@@ -169,14 +169,14 @@ impl<'e> Formulas<'e> {
         source: Source,
         kind: &JobKind,
     ) -> Option<Arc<Formula>> {
-        let names: Vec<&str> = kind.value_names().collect();
+        let names: Vec<&str> = kind.readable_names();
         let ast = match self
             .engine
             .compile_with_scope(&scope_of(&names), source.text)
         {
             Ok(ast) => ast,
             Err(e) => {
-                report_compile_error(sink, site, &source, &names, &e);
+                report_compile_error(sink, site, &source, kind, &e);
                 return None;
             }
         };
@@ -204,16 +204,19 @@ impl<'e> Formulas<'e> {
 }
 
 fn report_unknown_shared(sink: &mut Sink, site: &Site, reference: &Spanned<String>, file: &str) {
-    let known: Vec<String> = (sink.files().files.keys())
+    let names: Vec<&str> = (sink.files().files.keys())
         .filter_map(|p| p.strip_prefix(FORMULAS_DIR)?.strip_suffix(".rhai"))
-        .map(|n| format!("`{n}`"))
         .collect();
+    let known: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
     let msg = format!(
         "{}: formula `{}` does not exist (no `{file}`)",
         site.label,
         reference.get_ref()
     );
-    let help = format!("shared formulas: {}", known.join(", "));
+    let help = match did_you_mean(reference.get_ref(), names.iter().copied()) {
+        Some(hint) => format!("{hint} (shared formulas: {})", known.join(", ")),
+        None => format!("shared formulas: {}", known.join(", ")),
+    };
     sink.error(
         Code::UnknownFormula,
         site.path,
@@ -229,14 +232,10 @@ fn report_compile_error(
     sink: &mut Sink,
     site: &Site,
     source: &Source,
-    names: &[&str],
+    kind: &JobKind,
     e: &ParseError,
 ) {
-    let shown: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
-    let help = format!(
-        "formulas are rhai; they may use {} and must end in a number",
-        shown.join(", ")
-    );
+    let help = compile_help(kind, &kind.readable_names(), &e.err_type().to_string());
     let pos = e.position();
     if source.file == site.path {
         let msg = format!(
@@ -267,6 +266,41 @@ fn report_compile_error(
     );
     let span = offset.map(|o| o..o + 1);
     sink.error(Code::FormulaCompile, &source.file, span, msg, Some(&help));
+}
+
+/// The variable a rhai compile error says is undefined (`Undefined variable: NAME`).
+pub(super) fn undefined_variable(error: &str) -> Option<&str> {
+    let (_, rest) = error.split_once("Undefined variable: ")?;
+    let end = rest
+        .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .unwrap_or(rest.len());
+    Some(&rest[..end])
+}
+
+/// The help for an expression that does not compile over `names` (the readable values): the
+/// names it may use, and what to do about a name it may not.
+pub(super) fn compile_help(kind: &JobKind, names: &[&str], error: &str) -> String {
+    let readable: Vec<&str> = names.iter().copied().filter(|n| *n != UNREADABLE).collect();
+    let shown: Vec<String> = readable.iter().map(|n| format!("`{n}`")).collect();
+    let mut help = format!(
+        "formulas are rhai; they may use {} and must end in a number",
+        shown.join(", ")
+    );
+    if let Some(name) = undefined_variable(error) {
+        if kind
+            .inputs
+            .iter()
+            .any(|i| i.name == name && i.may_be_absent())
+        {
+            return format!(
+                "input `{name}` is optional with no default, so a job may leave it out: formulas and derived values cannot read it; give it a `default` in kinds.toml, or use it only in `min`/`max`"
+            );
+        }
+        if let Some(hint) = super::did_you_mean(name, readable.iter().copied()) {
+            help = format!("{hint} ({help})");
+        }
+    }
+    help
 }
 
 /// Resolves `.` and `..` in a `/`-separated relative path.

@@ -6,10 +6,10 @@ use indexmap::IndexMap;
 use rhai::Engine;
 use toml::Spanned;
 
-use super::formula::scope_of;
-use super::{KINDS_FILE, Sink, span_of};
+use super::formula::{scope_of, undefined_variable};
+use super::{KINDS_FILE, Sink, did_you_mean, span_of};
 use crate::engine::formula::Program;
-use crate::engine::model::{DerivedSpec, InputSpec, JobKind, PointKind};
+use crate::engine::model::{DerivedSpec, InputSpec, JobKind, PointKind, UNREADABLE, Value};
 use crate::rules::diagnostic::{Code, Diagnostic};
 use crate::rules::schema::{InputToml, InputType, JobKindToml, KindsFile};
 
@@ -72,13 +72,16 @@ fn job_kind(
             "job kind `{name}` earns point kind `{}`, which `[points]` does not declare",
             jk.points.get_ref()
         );
-        let help = Some("declare it under [points] or fix the name");
+        let help = match did_you_mean(jk.points.get_ref(), points.keys().map(String::as_str)) {
+            Some(hint) => format!("{hint} (or declare it under [points])"),
+            None => "declare it under [points] or fix the name".to_string(),
+        };
         sink.error(
             Code::UnknownPointKind,
             KINDS_FILE,
             span_of(&jk.points),
             msg,
-            help,
+            Some(&help),
         );
     }
     let inputs: Vec<InputSpec> = (jk.inputs.into_iter())
@@ -111,6 +114,10 @@ fn input(sink: &mut Sink, name: String, spanned: Spanned<InputToml>) -> InputSpe
             .map(|p| p.split('.').map(String::from).collect())
             .collect()
     };
+    let default = i
+        .default
+        .as_ref()
+        .and_then(|d| default_value(sink, &name, i.ty, (min, max), d));
     InputSpec {
         name,
         ty: i.ty,
@@ -118,7 +125,51 @@ fn input(sink: &mut Sink, name: String, spanned: Spanned<InputToml>) -> InputSpe
         max,
         from,
         description: i.description,
+        // A default that is not valid (reported) leaves the input required, so that nothing
+        // else fails because of it.
+        optional: i.optional || default.is_some(),
+        default,
+        place: Some(sink.place_of(KINDS_FILE, span.clone())),
     }
+}
+
+/// An input's `default`: a number of the input's type within its bounds, or `None`
+/// (reported).
+fn default_value(
+    sink: &mut Sink,
+    name: &str,
+    ty: InputType,
+    (min, max): (Option<f64>, Option<f64>),
+    d: &Spanned<toml::Value>,
+) -> Option<Value> {
+    let value = match (ty, d.get_ref()) {
+        (InputType::Int, toml::Value::Integer(i)) => Some(Value::Int(*i)),
+        (InputType::Float, toml::Value::Integer(i)) => Some(Value::Float(*i as f64)),
+        (InputType::Float, toml::Value::Float(f)) if f.is_finite() => Some(Value::Float(*f)),
+        _ => None,
+    };
+    let Some(value) = value else {
+        let want = if ty == InputType::Int {
+            "an integer"
+        } else {
+            "a finite number"
+        };
+        let msg = format!(
+            "input `{name}` has default `{}`, which is not {want}",
+            d.get_ref()
+        );
+        let help = Some("a default is a number of the input's type, e.g. `default = 1`");
+        sink.error(Code::BadType, KINDS_FILE, span_of(d), msg, help);
+        return None;
+    };
+    let x = value.as_f64();
+    if min.is_some_and(|m| x < m) || max.is_some_and(|m| x > m) {
+        let msg = format!("input `{name}` has default {value}, outside its bounds");
+        let help = Some("a default must be a value a job could give: within min and max");
+        sink.error(Code::BadBounds, KINDS_FILE, span_of(d), msg, help);
+        return None;
+    }
+    Some(value)
 }
 
 /// Bounds must be ordered, and an integer input's bounds integers that an f64 holds exactly.
@@ -172,7 +223,15 @@ fn derived_value(
     name: String,
     expr: Spanned<String>,
 ) -> Option<DerivedSpec> {
-    let names: Vec<&str> = (inputs.iter().map(|i| i.name.as_str()))
+    // An input that may be absent cannot be read (see `JobKind::readable_names`).
+    let names: Vec<&str> = (inputs.iter())
+        .map(|i| {
+            if i.may_be_absent() {
+                UNREADABLE
+            } else {
+                i.name.as_str()
+            }
+        })
         .chain(before.iter().map(|d| d.name.as_str()))
         .collect();
     match engine.compile_expression_with_scope(&scope_of(&names), expr.get_ref()) {
@@ -184,10 +243,26 @@ fn derived_value(
         }),
         Err(e) => {
             let msg = format!("derived value `{name}` does not compile: {e}");
-            let help = Some(
-                "derived values are rhai expressions over the inputs, e.g. \"width * height\"",
+            let text = e.to_string();
+            let absent = (inputs.iter())
+                .find(|i| i.may_be_absent() && undefined_variable(&text) == Some(i.name.as_str()));
+            let help = match absent {
+                Some(i) => format!(
+                    "input `{}` is optional with no default, so a job may leave it out: derived values cannot read it; give it a `default`",
+                    i.name
+                ),
+                None => {
+                    "derived values are rhai expressions over the inputs, e.g. \"width * height\""
+                        .into()
+                }
+            };
+            sink.error(
+                Code::FormulaCompile,
+                KINDS_FILE,
+                span_of(&expr),
+                msg,
+                Some(&help),
             );
-            sink.error(Code::FormulaCompile, KINDS_FILE, span_of(&expr), msg, help);
             None
         }
     }

@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 use toml::Spanned;
 
 use crate::engine::formula::sandbox::hardened_engine;
-use crate::engine::model::RuleSet;
+use crate::engine::model::{Place, RuleSet};
 use crate::rules::diagnostic::{Code, Diagnostic, LineIndex};
 use crate::rules::files::RuleFiles;
 use crate::rules::validate;
@@ -73,13 +73,16 @@ pub fn load(files: RuleFiles) -> Loaded {
 fn build(files: &RuleFiles, sink: &mut Sink) -> Option<RuleSet> {
     let engine = hardened_engine();
     let kinds = kinds::build(sink, &engine);
-    let floors = policy::floors(sink, &kinds.jobs);
+    let policy = policy::read_policy(sink, &kinds.jobs);
     let catalog = catalog::read(sink);
     let mut formulas = formula::Formulas::new(&engine);
     let rules = rule::read_all(sink, &kinds.jobs, &mut formulas);
-    let catalog = catalog::with_model_rules(sink, catalog, &rules);
-    catalog::report_unpriced_families(sink, &catalog, &rules);
-    formulas.report_unused(sink);
+    let models = catalog::with_model_rules(sink, catalog.models, &rules);
+    catalog::check_families(sink, &models, &catalog.unpriced, &rules);
+    // A formula used only by a rule file that did not parse is not unused.
+    if !sink.rules_incomplete() {
+        formulas.report_unused(sink);
+    }
     if sink.has_errors() && kinds.jobs.is_empty() {
         return None;
     }
@@ -88,8 +91,12 @@ fn build(files: &RuleFiles, sink: &mut Sink) -> Option<RuleSet> {
         hash: files.hash().into(),
         point_kinds: kinds.points,
         job_kinds: kinds.jobs,
-        floors,
-        catalog,
+        floors: policy.floors,
+        ceilings: policy.ceilings,
+        unpriced: (catalog.unpriced.into_iter())
+            .map(|(family, (why, _))| (family, why))
+            .collect(),
+        catalog: models,
         family_rules: rules.family,
         model_rules: rules.model,
         engine: Arc::new(engine),
@@ -126,12 +133,48 @@ fn span_of<T>(s: &Spanned<T>) -> Option<Range<usize>> {
     Some(s.span())
 }
 
+/// The closest of `candidates` to `word` by edit distance, when it is close enough to be a
+/// typo of it (at most a third of its letters differ); ties go to the first candidate.
+pub(crate) fn closest<'c>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'c str>,
+) -> Option<&'c str> {
+    let limit = (word.chars().count() / 3).max(1);
+    let mut best: Option<(usize, &str)> = None;
+    for c in candidates {
+        if c == word {
+            continue;
+        }
+        let d = if c.eq_ignore_ascii_case(word) {
+            0
+        } else {
+            strsim::damerau_levenshtein(word, c)
+        };
+        if d <= limit && best.is_none_or(|(b, _)| d < b) {
+            best = Some((d, c));
+        }
+    }
+    best.map(|(_, c)| c)
+}
+
+/// `did you mean `x`?` for a near miss among `candidates`.
+pub(crate) fn did_you_mean<'c>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'c str>,
+) -> Option<String> {
+    closest(word, candidates).map(|c| format!("did you mean `{c}`?"))
+}
+
 /// Where every part of the loader reads files and reports problems.
 pub(super) struct Sink<'f> {
     files: &'f RuleFiles,
     diagnostics: Vec<Diagnostic>,
     /// Line starts of each file a position was asked of, built once per file.
     lines: HashMap<String, LineIndex>,
+    /// Rule files (not kinds, policy or catalog) that did not parse: what they would have
+    /// declared is unknown, so checks across files (a family without a rule, an unused
+    /// formula) would report consequences of that, not problems of their own.
+    unparsed_rules: Vec<String>,
 }
 
 impl<'f> Sink<'f> {
@@ -140,7 +183,20 @@ impl<'f> Sink<'f> {
             files,
             diagnostics: Vec::new(),
             lines: HashMap::new(),
+            unparsed_rules: Vec::new(),
         }
+    }
+
+    /// Whether some rule file did not parse (see `unparsed_rules`).
+    fn rules_incomplete(&self) -> bool {
+        !self.unparsed_rules.is_empty()
+    }
+
+    /// Where `span` of `rel` is, as a [`Place`].
+    fn place_of(&mut self, rel: &str, span: Range<usize>) -> Place {
+        let source = self.source(rel);
+        let (line, column) = self.lines(rel).line_col(source, span.start);
+        Place { line, column, span }
     }
 
     /// The line index of `rel` (built on first use).
@@ -184,7 +240,7 @@ impl<'f> Sink<'f> {
         self.diagnostics.push(diagnostic);
     }
 
-    fn error(
+    pub(super) fn error(
         &mut self,
         code: Code,
         file: &str,
@@ -242,6 +298,17 @@ impl<'f> Sink<'f> {
 
     /// Parses a TOML file into `T`, reporting syntax and shape errors.
     fn parse<T: DeserializeOwned>(&mut self, rel: &str) -> Option<T> {
+        let parsed = self.parse_inner(rel);
+        if parsed.is_none()
+            && !matches!(rel, KINDS_FILE | POLICY_FILE | CATALOG_FILE)
+            && self.contains(rel)
+        {
+            self.unparsed_rules.push(rel.to_string());
+        }
+        parsed
+    }
+
+    fn parse_inner<T: DeserializeOwned>(&mut self, rel: &str) -> Option<T> {
         let text = self.text(rel)?;
         if let Err(e) = text.parse::<toml::Table>() {
             let msg = format!("invalid TOML: {}", e.message().trim());
@@ -255,24 +322,55 @@ impl<'f> Sink<'f> {
         };
         let msg = e.message().trim().to_string();
         let (code, help) = shape_error(&msg);
-        self.error(code, rel, e.span(), msg, Some(help));
+        self.error(code, rel, e.span(), msg, Some(&help));
         None
     }
 }
 
-/// The code and help for TOML that parses but does not have the expected shape.
-fn shape_error(msg: &str) -> (Code, &'static str) {
-    if msg.starts_with("unknown field") {
-        (
-            Code::UnknownField,
-            "remove the key or fix its spelling; rules/README.md lists every key",
-        )
+/// The code and help for TOML that parses but does not have the expected shape; an unknown
+/// key close to a known one is named.
+fn shape_error(msg: &str) -> (Code, String) {
+    if let Some(rest) = msg.strip_prefix("unknown field `") {
+        let (word, expected) = rest.split_once('`').unwrap_or((rest, ""));
+        let known: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        let help = match did_you_mean(word, known) {
+            Some(hint) => format!("{hint} (rules/README.md lists every key)"),
+            None => "remove the key or fix its spelling; rules/README.md lists every key".into(),
+        };
+        (Code::UnknownField, help)
     } else if msg.starts_with("missing field") {
         (
             Code::MissingField,
-            "add the key; rules/README.md lists what each table needs",
+            "add the key; rules/README.md lists what each table needs".into(),
         )
     } else {
-        (Code::BadType, "rules/README.md gives the type of every key")
+        (
+            Code::BadType,
+            "rules/README.md gives the type of every key".into(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod suggestion_tests {
+    use super::*;
+
+    #[test]
+    fn near_misses_are_named_and_far_ones_are_not() {
+        let families = ["sd15", "sdxl10", "composite15", "llm8x7b4b"];
+        assert_eq!(closest("sdxl1O", families), Some("sdxl10"));
+        assert_eq!(closest("SDXL10", families), Some("sdxl10"));
+        assert_eq!(closest("compsite15", families), Some("composite15"));
+        assert_eq!(closest("flux-dev", families), None);
+        assert_eq!(
+            closest("sd15", families),
+            None,
+            "an exact name is not a typo"
+        );
+        let (code, help) = shape_error(
+            "unknown field `multiplyer`, expected one of `version`, `multiplier`, `min`",
+        );
+        assert_eq!(code, Code::UnknownField);
+        assert!(help.starts_with("did you mean `multiplier`?"), "{help}");
     }
 }

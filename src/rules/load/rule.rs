@@ -9,8 +9,11 @@ use jiff::Timestamp;
 use toml::Spanned;
 
 use super::formula::Formulas;
-use super::{CATALOG_FILE, KINDS_FILE, POLICY_FILE, Sink, Site, example, span_of};
-use crate::engine::model::{JobKind, Pricing, Rule, RuleScope, RuleVersion, Threshold};
+use super::{CATALOG_FILE, KINDS_FILE, POLICY_FILE, Sink, Site, did_you_mean, example, span_of};
+use crate::engine::model::{
+    Ceiling, JobKind, Place, Pricing, Rule, RuleScope, RuleVersion, Threshold, nfc,
+};
+use crate::engine::score::Status;
 use crate::engine::time::{parse_time, utc_string};
 use crate::rules::diagnostic::Code;
 use crate::rules::schema::{RuleFile, RuleHeader, VersionToml};
@@ -104,7 +107,14 @@ fn job_kind<'k>(
             name.get_ref(),
             declared.join(", ")
         );
-        sink.error(Code::UnknownJobKind, path, span_of(name), msg, None);
+        let help = did_you_mean(name.get_ref(), job_kinds.keys().map(String::as_str));
+        sink.error(
+            Code::UnknownJobKind,
+            path,
+            span_of(name),
+            msg,
+            help.as_deref(),
+        );
     }
     kind
 }
@@ -118,7 +128,11 @@ fn identity(
 ) -> Option<(RuleScope, String, String)> {
     match (&header.family, &header.model) {
         (Some(f), None) => Some((RuleScope::Family, f.get_ref().clone(), f.get_ref().clone())),
-        (Some(f), Some(m)) => Some((RuleScope::Model, m.get_ref().clone(), f.get_ref().clone())),
+        (Some(f), Some(m)) => {
+            super::catalog::check_model_name(sink, path, m.span(), m.get_ref());
+            let model = nfc(m.get_ref()).into_owned();
+            Some((RuleScope::Model, model, f.get_ref().clone()))
+        }
         (None, _) => {
             let msg =
                 "`[rule]` needs `family` (a family rule) or `family` and `model` (a model rule)";
@@ -168,11 +182,40 @@ fn version(
     let label = format!("rule `{id}` version {number}");
     let site = Site { path, span, label };
     let effective_from = effective_from(sink, &site, &v.effective_from)?;
-    let thresholds = thresholds(sink, &site, v.min.as_ref(), kind);
-    let pricing = pricing(sink, formulas, &site, &v, kind, thresholds)?;
-    let examples = (v.examples.iter())
-        .filter_map(|ex| example::build(sink, &site, ex, kind))
+    let thresholds = limits(sink, &site, v.min.as_ref(), kind, "threshold")
+        .into_iter()
+        .map(|(name, min, slot, place)| Threshold {
+            name,
+            min,
+            slot,
+            place: Some(place),
+        })
         .collect();
+    let ceilings = limits(sink, &site, v.max.as_ref(), kind, "ceiling")
+        .into_iter()
+        .map(|(name, max, slot, place)| Ceiling {
+            name,
+            max,
+            slot,
+            place: Some(place),
+        })
+        .collect();
+    let pricing = pricing(sink, formulas, &site, &v, kind, thresholds, ceilings)?;
+    let status = match &pricing {
+        Pricing::NoRule { .. } => Status::NoRule,
+        Pricing::Disabled { .. } => Status::Disabled,
+        Pricing::Priced { .. } => Status::Ok,
+    };
+    let examples = (v.examples.iter())
+        .filter_map(|ex| example::build(sink, &site, ex, kind, status))
+        .collect();
+    let formula_place = [&v.formula, &v.formula_file, &v.expr]
+        .into_iter()
+        .flatten()
+        .next()
+        .map(|f| sink.place_of(path, f.span()));
+    let multiplier_place = v.multiplier.as_ref().map(|m| sink.place_of(path, m.span()));
+    let min_place = v.min.as_ref().map(|m| sink.place_of(path, m.span()));
     Some(RuleVersion {
         version: number,
         label: format!("{id}@{number}"),
@@ -182,6 +225,9 @@ fn version(
         assumptions: v.assumptions,
         pricing,
         examples,
+        formula_place,
+        multiplier_place,
+        min_place,
         line,
         header,
     })
@@ -213,39 +259,32 @@ fn effective_from(sink: &mut Sink, site: &Site, value: &Spanned<toml::Value>) ->
     Some(at)
 }
 
-/// The version's thresholds (`min`); one on a value the job kind does not have is reported
-/// and left out.
-fn thresholds(
+/// A version's thresholds (`min`) or ceilings (`max`): name, bound, slot and place. One on
+/// a value the job kind does not have is reported and left out.
+fn limits(
     sink: &mut Sink,
     site: &Site,
-    min: Option<&Spanned<IndexMap<String, Spanned<f64>>>>,
+    table: Option<&Spanned<IndexMap<String, Spanned<f64>>>>,
     kind: Option<&JobKind>,
-) -> Vec<Threshold> {
-    let Some(min) = min else {
+    what: &str,
+) -> Vec<(String, f64, usize, Place)> {
+    let Some(table) = table else {
         return Vec::new();
     };
-    (min.get_ref().iter())
-        .filter_map(|(name, value)| threshold(sink, site, kind, name, value))
-        .collect()
-}
-
-fn threshold(
-    sink: &mut Sink,
-    site: &Site,
-    kind: Option<&JobKind>,
-    name: &str,
-    value: &Spanned<f64>,
-) -> Option<Threshold> {
-    let slot = match kind {
-        Some(k) => value_slot(sink, site, k, name, value)?,
-        // The job kind is unknown (and reported): nothing to check the name against.
-        None => 0,
-    };
-    Some(Threshold {
-        name: name.to_string(),
-        min: *value.get_ref(),
-        slot,
-    })
+    let mut out = Vec::new();
+    for (name, value) in table.get_ref() {
+        let slot = match kind {
+            Some(k) => match value_slot(sink, site, k, name, value, what) {
+                Some(slot) => slot,
+                None => continue,
+            },
+            // The job kind is unknown (and reported): nothing to check the name against.
+            None => 0,
+        };
+        let place = sink.place_of(site.path, value.span());
+        out.push((name.to_string(), *value.get_ref(), slot, place));
+    }
+    out
 }
 
 /// Index of `name` among the kind's values, or `None` (reported) when it has no such value.
@@ -255,15 +294,19 @@ fn value_slot(
     kind: &JobKind,
     name: &str,
     value: &Spanned<f64>,
+    what: &str,
 ) -> Option<usize> {
     let slot = kind.value_names().position(|n| n == name);
     if slot.is_none() {
         let msg = format!(
-            "{}: threshold `{name}` is not an input or derived value of job kind `{}`",
+            "{}: {what} `{name}` is not an input or derived value of job kind `{}`",
             site.label, kind.name
         );
         let known: Vec<&str> = kind.value_names().collect();
-        let help = format!("known: {}", known.join(", "));
+        let help = match did_you_mean(name, known.iter().copied()) {
+            Some(hint) => format!("{hint} (known: {})", known.join(", ")),
+            None => format!("known: {}", known.join(", ")),
+        };
         sink.error(
             Code::UnknownInput,
             site.path,
@@ -284,11 +327,34 @@ fn pricing(
     v: &VersionToml,
     kind: Option<&JobKind>,
     thresholds: Vec<Threshold>,
+    ceilings: Vec<Ceiling>,
 ) -> Option<Pricing> {
-    if let Some(reason) = &v.no_rule {
-        check_no_rule_alone(sink, site, v);
-        let reason = reason.get_ref().clone();
-        return Some(Pricing::NoRule { reason });
+    match (&v.no_rule, &v.disabled) {
+        (Some(_), Some(_)) => {
+            let msg = format!("{} says both `no_rule` and `disabled`", site.label);
+            let help = Some(
+                "`no_rule`: nothing prices these jobs; `disabled`: they are priced at zero on purpose. Pick one",
+            );
+            sink.error(
+                Code::FormulaChoice,
+                site.path,
+                Some(site.span.clone()),
+                msg,
+                help,
+            );
+            return None;
+        }
+        (Some(reason), None) => {
+            check_unpriced_alone(sink, site, v, "no_rule");
+            let reason = reason.get_ref().clone();
+            return Some(Pricing::NoRule { reason });
+        }
+        (None, Some(reason)) => {
+            check_unpriced_alone(sink, site, v, "disabled");
+            let reason = reason.get_ref().clone();
+            return Some(Pricing::Disabled { reason });
+        }
+        (None, None) => {}
     }
     check_one_formula(sink, site, v)?;
     let multiplier = multiplier(sink, site, v.multiplier.as_ref())?;
@@ -297,6 +363,7 @@ fn pricing(
         formula,
         multiplier,
         thresholds,
+        ceilings,
     })
 }
 
@@ -312,17 +379,19 @@ fn formula_keys(v: &VersionToml) -> usize {
     .count()
 }
 
-/// A `no_rule` version prices nothing, so it gives no formula or multiplier.
-fn check_no_rule_alone(sink: &mut Sink, site: &Site, v: &VersionToml) {
-    if formula_keys(v) == 0 && v.multiplier.is_none() {
+/// A `no_rule` or `disabled` version prices nothing, so it gives no formula, multiplier,
+/// thresholds or ceilings.
+fn check_unpriced_alone(sink: &mut Sink, site: &Site, v: &VersionToml, key: &str) {
+    if formula_keys(v) == 0 && v.multiplier.is_none() && v.min.is_none() && v.max.is_none() {
         return;
     }
     let msg = format!(
-        "{} says `no_rule` but also gives a formula or multiplier",
+        "{} says `{key}` but also gives a formula, multiplier, `min` or `max`",
         site.label
     );
-    let help =
-        Some("a version either prices (formula, multiplier) or records why it does not (no_rule)");
+    let help = Some(
+        "a version either prices (formula, multiplier, min, max) or records why it does not (no_rule, disabled)",
+    );
     sink.error(
         Code::FormulaChoice,
         site.path,
@@ -343,7 +412,7 @@ fn check_one_formula(sink: &mut Sink, site: &Site, v: &VersionToml) -> Option<()
         ),
     };
     let help = Some(
-        "give exactly one: formula = \"waifu_season1\" (shared), formula_file = \"x.rhai\", or expr = \"...\"; or no_rule = \"reason\"",
+        "give exactly one: formula = \"waifu_season1\" (shared), formula_file = \"x.rhai\", or expr = \"...\"; or no_rule = \"reason\" or disabled = \"reason\"",
     );
     sink.error(
         Code::FormulaChoice,
@@ -370,7 +439,7 @@ fn multiplier(sink: &mut Sink, site: &Site, value: Option<&Spanned<f64>>) -> Opt
         site.path,
         value.and_then(span_of),
         msg,
-        None,
+        Some("points = formula × multiplier: write a number such as 1.8; to pay nothing on purpose, use `disabled = \"why\"`"),
     );
     None
 }
