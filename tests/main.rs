@@ -49,6 +49,8 @@ mod alloc_free;
 mod calibrate_cli;
 // Hostile job files: every kind of bad input is one `invalid` result, nothing is lost.
 mod hostile_jobs;
+// Every input shape streamed and lossless: arrays, pretty documents, mixes, line ends (#11).
+mod inputs;
 // Hostile rule sets (`tests/fixtures/rules/hostile/`, plus generated large ones): caught,
 // bounded in time and memory.
 mod hostile_rules;

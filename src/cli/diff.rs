@@ -57,7 +57,7 @@ pub struct DiffArgs {
     /// working tree's `rules/`.
     #[arg(long, value_name = "REV", requires = "base")]
     pub head: Option<String>,
-    /// Job files to score instead of the default corpus (JSON, JSON array or JSONL; `-` is stdin).
+    /// Job files to score instead of the default corpus (JSONL, JSON arrays, pretty JSON; `-` is stdin).
     #[arg(long = "jobs", value_name = "FILE", num_args = 1..)]
     pub jobs: Vec<PathBuf>,
     /// Output format.
@@ -116,6 +116,13 @@ pub fn run(args: DiffArgs) -> Result<Exit, CliError> {
     // A job file that could not be read to its end is in the report; say it where scripts look too.
     let mut unreadable = false;
     for f in report.impact.iter().flat_map(|i| &i.files) {
+        if f.jobs == 0 && f.error.is_none() && !args.jobs.is_empty() {
+            if f.file == "-" {
+                note!("note: no jobs in standard input");
+            } else {
+                note!("note: no jobs in `{}`", f.file);
+            }
+        }
         if let Some(e) = &f.error {
             note!(
                 "error: reading `{}` stopped after {} jobs: {e}",

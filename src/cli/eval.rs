@@ -72,6 +72,7 @@ pub fn run(args: EvalArgs) -> Result<Exit, CliError> {
             bar.finish_and_clear();
         }
         match result {
+            Ok(0) => no_jobs(&path),
             Ok(_) => {}
             Err(LedgerError::Write(e)) => return Err(CliError::Output(e)),
             Err(e @ LedgerError::Read { .. }) => {
@@ -89,4 +90,14 @@ pub fn run(args: EvalArgs) -> Result<Exit, CliError> {
     } else {
         args.failed.exit(failed)
     })
+}
+
+/// Says on stderr that a job file held no job at all (an empty file, a closed stdin, only
+/// blank lines or `[]`): not an error, but easy to miss in a pipeline.
+pub fn no_jobs(path: &std::path::Path) {
+    if path.as_os_str() == "-" {
+        note!("note: no jobs in standard input");
+    } else {
+        note!("note: no jobs in `{}`", path.display());
+    }
 }

@@ -60,8 +60,10 @@ pub fn run(args: TallyArgs) -> Result<Exit, CliError> {
         if let Some(bar) = bar {
             bar.finish_and_clear();
         }
-        if let Err(source) = result {
-            return Err(CliError::Read { path, source });
+        match result {
+            Ok(0) => crate::cli::eval::no_jobs(&path),
+            Ok(_) => {}
+            Err(source) => return Err(CliError::Read { path, source }),
         }
     }
     let mut out = Stdout::new();

@@ -68,7 +68,7 @@ pub const BATCH_OUTPUT_BYTES: usize = 3 << 20;
 pub struct Formatted {
     bytes: Vec<u8>,
     csv: Option<csv::Writer<Vec<u8>>>,
-    /// The table is aligned over every row, so its rows are kept as results.
+    /// Table rows of this batch, rendered by the writer (its widths come from the first).
     rows: Vec<Score>,
     /// Results that are `invalid` or `error`.
     pub failed: u64,
@@ -125,9 +125,8 @@ impl EvalFormat {
 pub struct ResultsWriter<W: Write> {
     out: W,
     format: EvalFormat,
-    explain: bool,
     wrote_any: bool,
-    rows: Vec<Score>,
+    table: TableWriter,
 }
 
 impl<W: Write> ResultsWriter<W> {
@@ -141,9 +140,8 @@ impl<W: Write> ResultsWriter<W> {
         Ok(ResultsWriter {
             out,
             format,
-            explain,
             wrote_any: false,
-            rows: Vec::new(),
+            table: TableWriter::new(explain),
         })
     }
 
@@ -159,11 +157,15 @@ impl<W: Write> ResultsWriter<W> {
             bytes.drain(..1);
         }
         self.wrote_any |= !bytes.is_empty() || !batch.rows.is_empty();
-        self.rows.extend(batch.rows);
+        if self.format == EvalFormat::Table {
+            // Rows go out as they come; only the totals are kept.
+            let text = self.table.rows(&batch.rows);
+            return self.out.write_all(text.as_bytes());
+        }
         self.out.write_all(&bytes)
     }
 
-    /// Ends the output (the array's closing, the table) and flushes it.
+    /// Ends the output (the array's closing, the table's totals) and flushes it.
     pub fn finish(mut self) -> io::Result<()> {
         match self.format {
             EvalFormat::Json => {
@@ -171,8 +173,8 @@ impl<W: Write> ResultsWriter<W> {
                     .write_all(if self.wrote_any { b"\n]\n" } else { b"[]\n" })?;
             }
             EvalFormat::Table => {
-                self.out
-                    .write_all(render_table(&self.rows, self.explain).as_bytes())?;
+                let text = self.table.finish();
+                self.out.write_all(text.as_bytes())?;
             }
             EvalFormat::Jsonl | EvalFormat::Csv => {}
         }
@@ -180,76 +182,117 @@ impl<W: Write> ResultsWriter<W> {
     }
 }
 
-/// An aligned table of scores, then totals per point kind.
-pub fn render_table(scores: &[Score], explain: bool) -> String {
-    let header = [
-        "line", "id", "model", "status", "kind", "rule", "points", "note",
-    ];
-    let rows: Vec<[String; 8]> = scores
-        .iter()
-        .map(|s| {
-            let safe = |v: Option<&str>| terminal_safe(v.unwrap_or_default()).into_owned();
-            [
-                s.line.to_string(),
-                safe(s.id.as_deref()),
-                safe(s.model.as_deref()),
-                s.status.to_string(),
-                s.kind.clone().unwrap_or_else(|| "-".into()),
-                s.rule.clone().unwrap_or_else(|| "-".into()),
-                s.points.to_string(),
-                safe(s.reason.as_deref().or(s.error.as_deref())),
-            ]
-        })
-        .collect();
-    let mut widths = header.map(str::len);
-    for r in &rows {
-        for (i, c) in r.iter().enumerate().take(7) {
-            widths[i] = widths[i].max(c.chars().count());
+const TABLE_HEADER: [&str; 8] = [
+    "line", "id", "model", "status", "kind", "rule", "points", "note",
+];
+
+/// The table of `eval --format table`, written as results come: the columns are as wide as
+/// the header and the first batch of rows need (a later, wider cell widens only its own row),
+/// and only the totals per point kind are kept, so memory does not grow with the ledger.
+pub struct TableWriter {
+    explain: bool,
+    widths: Option<[usize; 8]>,
+    totals: Tally,
+    /// The rule-set hash and engine of the first result, printed under the totals.
+    identity: Option<(String, String)>,
+}
+
+impl TableWriter {
+    pub fn new(explain: bool) -> Self {
+        TableWriter {
+            explain,
+            widths: None,
+            totals: Tally::new(vec![GroupBy::Kind], None, ""),
+            identity: None,
         }
     }
-    let mut out = String::new();
-    let line = |cells: &[String], out: &mut String| {
-        for (i, c) in cells.iter().enumerate() {
-            if i == 7 {
-                out.push_str(c);
-            } else if i == 6 {
-                // Numbers align right.
-                out.push_str(&format!("{c:>w$}  ", w = widths[i]));
-            } else {
-                out.push_str(&format!("{c:<w$}  ", w = widths[i]));
+
+    /// The rows of the next batch (the header first, before the first batch).
+    pub fn rows(&mut self, scores: &[Score]) -> String {
+        let rows: Vec<[String; 8]> = scores
+            .iter()
+            .map(|s| {
+                let safe = |v: Option<&str>| terminal_safe(v.unwrap_or_default()).into_owned();
+                [
+                    s.line.to_string(),
+                    safe(s.id.as_deref()),
+                    safe(s.model.as_deref()),
+                    s.status.to_string(),
+                    s.kind.clone().unwrap_or_else(|| "-".into()),
+                    s.rule.clone().unwrap_or_else(|| "-".into()),
+                    s.points.to_string(),
+                    safe(s.reason.as_deref().or(s.error.as_deref())),
+                ]
+            })
+            .collect();
+        let mut out = String::new();
+        let widths = match self.widths {
+            Some(w) => w,
+            None => {
+                let mut widths = TABLE_HEADER.map(str::len);
+                for r in &rows {
+                    for (i, c) in r.iter().enumerate().take(7) {
+                        widths[i] = widths[i].max(c.chars().count());
+                    }
+                }
+                self.widths = Some(widths);
+                table_line(&TABLE_HEADER.map(String::from), &widths, &mut out);
+                widths
             }
+        };
+        let mut part = PartialTally::default();
+        for (r, s) in rows.iter().zip(scores) {
+            table_line(r, &widths, &mut out);
+            if self.explain {
+                if let Some(t) = &s.trace {
+                    out.push_str(&render_trace(t));
+                }
+            }
+            part.add(&self.totals.by, &s.as_ref());
         }
-        let trimmed = out.trim_end().len();
-        out.truncate(trimmed);
+        self.totals.merge(part);
+        if self.identity.is_none() {
+            self.identity = scores
+                .first()
+                .map(|s| (s.ruleset.to_string(), s.engine.to_string()));
+        }
+        out
+    }
+
+    /// The header (when no row came), then the totals per point kind.
+    pub fn finish(mut self) -> String {
+        let mut out = self.rows(&[]);
         out.push('\n');
-    };
-    line(&header.map(String::from), &mut out);
-    for (r, s) in rows.iter().zip(scores) {
-        line(r, &mut out);
-        if explain {
-            if let Some(t) = &s.trace {
-                out.push_str(&render_trace(t));
-            }
+        out.push_str(&render_totals(&self.totals));
+        if let Some((ruleset, engine)) = &self.identity {
+            out.push_str(&format!("ruleset {ruleset}\n"));
+            out.push_str(&format!("engine  {}\n", terminal_safe(engine)));
+        }
+        out
+    }
+}
+
+/// One row of the table: text left-aligned, points right-aligned, the note last.
+fn table_line(cells: &[String], widths: &[usize; 8], out: &mut String) {
+    let start = out.len();
+    for (i, c) in cells.iter().enumerate() {
+        if i == 7 {
+            out.push_str(c);
+        } else if i == 6 {
+            // Numbers align right.
+            out.push_str(&format!("{c:>w$}  ", w = widths[i]));
+        } else {
+            out.push_str(&format!("{c:<w$}  ", w = widths[i]));
         }
     }
+    let trimmed = start + out[start..].trim_end().len();
+    out.truncate(trimmed);
     out.push('\n');
-    out.push_str(&render_totals(scores));
-    if let Some(first) = scores.first() {
-        out.push_str(&format!("ruleset {}\n", first.ruleset));
-        out.push_str(&format!("engine  {}\n", terminal_safe(&first.engine)));
-    }
-    out
 }
 
 /// Totals per point kind (jobs with no kind are counted under `-`), then a total row that
 /// counts jobs and statuses only: points of different kinds are never added together.
-fn render_totals(scores: &[Score]) -> String {
-    let mut by = Tally::new(vec![GroupBy::Kind], None, "");
-    let mut part = PartialTally::default();
-    for s in scores {
-        part.add(&by.by, &s.as_ref());
-    }
-    by.merge(part);
+fn render_totals(by: &Tally) -> String {
     let mut all = Counts::default();
     const COLUMNS: usize = 10;
     let mut rows: Vec<[String; COLUMNS]> = vec![[

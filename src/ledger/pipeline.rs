@@ -2,18 +2,18 @@
 //! order, in constant memory.
 //!
 //! A reader thread reads the input in blocks of about 1 MiB cut at line ends (it copies no
-//! line and parses nothing); worker threads cut the lines, check UTF-8 once per block, and
-//! score them; the caller receives each batch's accumulated output in order. Memory is bounded
+//! line and parses nothing), and cuts arrays and multi-line documents into job texts; worker
+//! threads cut the lines, check UTF-8 once per block, and parse and score every job; the caller receives each batch's accumulated output in order. Memory is bounded
 //! by the batches in flight, whatever the file's size.
 
 use std::collections::BTreeMap;
-use std::io::{self, BufRead};
+use std::io::{self, Read};
 
 use crate::engine::job::strict::JobRecord;
 use crate::engine::score::{ScoreContext, ScoreRef, Scorer};
 use crate::ledger::reader::{Chunk, JobReader, RawItem, block_lines};
 
-/// Records (of a JSON array or document) per batch handed to a worker.
+/// Jobs (array elements, documents, records) per batch handed to a worker.
 const BATCH_ITEMS: usize = 4096;
 /// Bytes of JSONL per batch.
 const BATCH_BYTES: usize = 1 << 20;
@@ -90,7 +90,7 @@ impl<'rs> LineScorer for Scorer<'rs> {
 
 /// Scores every job of `reader` on this thread, in order: for a request body or a small file,
 /// where threads cost more than they save. Returns the I/O error that stopped reading, if any.
-pub fn score_each<R: BufRead, S: LineScorer>(
+pub fn score_each<R: Read, S: LineScorer>(
     reader: &mut JobReader<R>,
     scorer: &S,
     ctx: &mut S::Ctx,
@@ -164,7 +164,7 @@ pub fn run_ledger<R, S, A>(
     mut consume: impl FnMut(A) -> io::Result<()>,
 ) -> Result<u64, LedgerError>
 where
-    R: BufRead + Send,
+    R: Read + Send,
     S: LineScorer,
     A: Default + Send,
 {
@@ -269,7 +269,7 @@ fn score_block<S: LineScorer>(
     jobs
 }
 
-fn read_batches<R: BufRead>(
+fn read_batches<R: Read>(
     mut reader: JobReader<R>,
     tx: crossbeam_channel::Sender<Batch>,
     free: crossbeam_channel::Receiver<Vec<u8>>,
@@ -289,7 +289,7 @@ fn read_batches<R: BufRead>(
             let start = batch.bytes.len();
             let target = BATCH_BYTES - start;
             match reader.next_block(&mut batch.bytes, target) {
-                Some(Chunk::Line(line)) => batch.items.push(Item::Line {
+                Some(Chunk::Job(line)) => batch.items.push(Item::Line {
                     line,
                     start,
                     end: batch.bytes.len(),

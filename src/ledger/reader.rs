@@ -1,24 +1,43 @@
-//! Reading job files: one JSON job, a JSON array of jobs, or JSONL (one job per line).
+//! Reading job files: JSONL (one job per line), JSON arrays of jobs, pretty-printed
+//! (multi-line) documents, and any mix of them, streamed in one pass in bounded memory.
 //!
-//! JSONL is streamed line by line, so a ledger of any size is read in constant memory. A
-//! single document or an array is read whole. Every record carries the 1-based line where it
-//! starts. A broken line in JSONL is one `invalid` record and reading goes on; broken syntax
-//! inside an array or a multi-line document leaves the rest unreadable, which is reported as
-//! one final `invalid` record naming the line.
+//! Lines that look like whole jobs (`{` … `}` on one line, or anything that is not the start of
+//! an array or of an object continued on the next lines) are JSONL: the reader passes them on
+//! in blocks of about 1 MiB cut at line ends without looking inside them, and the workers cut
+//! and parse them. Everything else — an array, or an object that goes on past its first line —
+//! is cut into jobs by a small structural scanner (strings, brackets, and the order of keys,
+//! colons, values and commas; no values are parsed): each element of an array and each
+//! document is one job text, parsed later like a JSONL line. A job text never exceeds
+//! [`MAX_LINE_BYTES`] in memory: a longer one is kept cut (which makes it invalid) and the rest
+//! of it is scanned without being stored.
+//!
+//! Every job gives one record, and a broken job costs only itself. The scanner resynchronises:
+//! - after an element whose brackets and quotes balance (a bad token, a missing `:` or `,`
+//!   inside it, a bad value), at the next element: the broken one is one `invalid` record;
+//! - a string cannot run past the end of its line (JSON strings hold no raw line end);
+//! - an object or array left open (a truncated job) ends at a line that starts no further
+//!   right than the job's own opening bracket with something the job cannot go on with (a
+//!   `{`, `[`, string or number where a key, a `,` or a closing bracket was due), or with a
+//!   value after a `:` that ended its line: pretty printers put a value on its key's line and
+//!   indent nested values, so a valid job is never cut there (keys at the job's own column, as
+//!   Python's `indent=0` writes them, are expected and stay in the job);
+//! - a missing `,` between two elements makes the second one `invalid`, and reading goes on.
+//!
+//! What is not a job — an empty element (`,,`), a stray `]`, an array never closed — is one
+//! `invalid` record of its own. Line ends may be LF, CRLF or CR alone; a UTF-8 BOM at the start
+//! is skipped; blank lines are skipped. Every record carries the 1-based line where its job
+//! starts.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufReader, Read};
 use std::ops::Range;
 use std::path::Path;
 
-use crate::engine::job::strict::{
-    JobRecord, MAX_LINE_BYTES, StrictJob, StrictJson, invalid, parse_line, read_value,
-    strip_position,
-};
+use crate::engine::job::strict::{JobRecord, MAX_LINE_BYTES, invalid, parse_line};
 
 /// Opens `path` (or stdin for `-`) as a stream of job records.
-pub fn open_jobs(path: &Path) -> io::Result<JobReader<Box<dyn BufRead + Send>>> {
-    let input: Box<dyn BufRead + Send> = if path.as_os_str() == "-" {
+pub fn open_jobs(path: &Path) -> io::Result<JobReader<Box<dyn io::BufRead + Send>>> {
+    let input: Box<dyn io::BufRead + Send> = if path.as_os_str() == "-" {
         Box::new(BufReader::with_capacity(1 << 16, io::stdin()))
     } else {
         Box::new(BufReader::with_capacity(1 << 16, File::open(path)?))
@@ -26,247 +45,1084 @@ pub fn open_jobs(path: &Path) -> io::Result<JobReader<Box<dyn BufRead + Send>>> 
     Ok(JobReader::new(input))
 }
 
-enum Mode {
-    /// Not yet known: the first non-blank line decides.
-    Start,
+/// How much is read at a time into the reader's own buffer.
+const READ_CHUNK: usize = 1 << 16;
+/// Nesting the scanner tracks bracket by bracket; deeper (only in invalid jobs: serde_json
+/// stops at 128) it only counts.
+const MAX_TRACKED_DEPTH: usize = 4096;
+/// Bytes per block that [`JobReader::next_raw`] cuts lines from.
+const RAW_BLOCK: usize = 1 << 16;
+
+/// What a line of JSONL mode is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Blank,
+    /// A job on one line (or something that is no job at all): passed on as a JSONL line.
+    Line,
+    /// The start of an array, or of an object that goes on past its line: for the scanner.
+    Frame,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Between values, at the start of a line (or of what is left of one).
     Lines,
-    /// Records parsed up front (array or multi-line document).
-    Buffered(std::vec::IntoIter<JobRecord>),
+    /// Inside a top-level array, or at the start of a multi-line value.
+    Framing,
     Done,
 }
 
-/// An iterator of job records from a reader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ArrayState {
+    /// After `[` (or after an element that was cut short): an element or `]`.
+    Open,
+    /// After `,`: an element.
+    AfterComma,
+    /// After an element: `,` or `]`.
+    AfterElement,
+}
+
+/// The top-level array being read.
+#[derive(Debug)]
+struct ArrayCtx {
+    line: u64,
+    state: ArrayState,
+    /// Where the `,` should have been before the next element, when it was missing.
+    missing_comma: Option<(u64, u64)>,
+}
+
+/// An iterator of job records from a reader (and, for the ledger pipeline, of raw job texts
+/// and blocks of JSONL lines; see [`JobReader::next_block`]).
 pub struct JobReader<R> {
     input: R,
-    mode: Mode,
-    /// Lines consumed so far.
+    /// Bytes read and not yet consumed: `pending[pos..]`.
+    pending: Vec<u8>,
+    pos: usize,
+    /// Stream offset of `pending[0]` (for columns).
+    base: i64,
+    /// Stream offset where the current line starts.
+    line_start: i64,
+    /// Lines ended before `pending[pos]`.
     line: u64,
-    buf: Vec<u8>,
-    /// The start of a line that the last block cut off, for the next block.
-    carry: Vec<u8>,
+    eof: bool,
+    /// A CR ended the last read: whether it is a line end of its own depends on the next byte.
+    held_cr: bool,
+    started: bool,
+    /// Whether anything but blank lines has been read (only the first content may be an
+    /// array written on one line; later, `[...]` on a line is a JSONL line).
+    seen_content: bool,
+    state: State,
+    array: Option<ArrayCtx>,
+    /// Lines of a block being handed out one by one by [`Self::next_raw`].
+    raw: RawLines,
     /// An I/O error that ended reading, reported once by the caller.
     pub io_error: Option<io::Error>,
 }
 
-impl<R: BufRead> JobReader<R> {
-    pub fn new(input: R) -> Self {
-        JobReader {
-            input,
-            mode: Mode::Start,
-            line: 0,
-            buf: Vec::with_capacity(1024),
-            carry: Vec::new(),
-            io_error: None,
-        }
-    }
-
-    /// Reads the next line into `self.buf` (without the line end); false at end of input.
-    fn read_line(&mut self) -> bool {
-        self.buf.clear();
-        let mut buf = std::mem::take(&mut self.buf);
-        let got = self.read_line_into(&mut buf);
-        self.buf = buf;
-        got
-    }
-
-    /// Appends the next line (without its line end; a first-line BOM removed) to `buf`.
-    /// An overlong line is cut to `MAX_LINE_BYTES + 1` bytes (which marks it invalid) and the
-    /// rest of it skipped without being stored. False at the end of input or on an I/O error.
-    fn read_line_into(&mut self, buf: &mut Vec<u8>) -> bool {
-        let start = buf.len();
-        let limit = (MAX_LINE_BYTES + 2) as u64;
-        match (&mut self.input).take(limit).read_until(b'\n', buf) {
-            Ok(0) => false,
-            Ok(_) => {
-                self.line += 1;
-                if (buf.len() - start) as u64 >= limit && buf.last() != Some(&b'\n') {
-                    skip_line(&mut self.input);
-                    buf.truncate(start + MAX_LINE_BYTES + 1);
-                    return true;
-                }
-                while buf.len() > start && matches!(buf.last(), Some(b'\n' | b'\r')) {
-                    buf.pop();
-                }
-                if self.line == 1 && buf[start..].starts_with(b"\xEF\xBB\xBF") {
-                    buf.drain(start..start + 3);
-                }
-                true
-            }
-            Err(e) => {
-                self.io_error = Some(e);
-                false
-            }
-        }
-    }
-
-    fn line_record(&self) -> JobRecord {
-        parse_line(self.line, &self.buf)
-    }
-
-    fn start(&mut self) -> Option<JobRecord> {
-        match self.start_mode() {
-            Start::Done => None,
-            Start::Line => Some(self.line_record()),
-            Start::Record(r) => Some(r),
-        }
-    }
-
-    /// Reads up to the first content and decides the mode: JSONL (the first line is left
-    /// in `self.buf`), or a whole document parsed up front.
-    fn start_mode(&mut self) -> Start {
-        // Skip blank lines to the first content.
-        loop {
-            if !self.read_line() {
-                self.mode = Mode::Done;
-                return Start::Done;
-            }
-            if !is_blank(&self.buf) {
-                break;
-            }
-        }
-        let first_line = self.line;
-        let trimmed = trim_start(&self.buf);
-        if trimmed.first() == Some(&b'[') || is_document_start(&self.buf) {
-            // An array or a multi-line document: read it whole.
-            let mut all = std::mem::take(&mut self.buf);
-            all.push(b'\n');
-            if let Err(e) = self.input.read_to_end(&mut all) {
-                self.io_error = Some(e);
-            }
-            let records = if trim_start(&all).first() == Some(&b'[') {
-                parse_array(&all, first_line)
-            } else {
-                parse_documents(&all, first_line)
-            };
-            let mut it = records.into_iter();
-            let first = it.next();
-            self.mode = Mode::Buffered(it);
-            return first.map_or(Start::Done, Start::Record);
-        }
-        self.mode = Mode::Lines;
-        Start::Line
-    }
-
-    /// The next item without parsing JSONL lines: a line's bytes are appended to `out` for
-    /// the caller to parse (with [`parse_line`], possibly on another thread), while records of
-    /// a JSON array or document come parsed. Used by the parallel ledger scorer.
-    pub fn next_raw(&mut self, out: &mut Vec<u8>) -> Option<RawItem> {
-        match &mut self.mode {
-            Mode::Start => match self.start_mode() {
-                Start::Done => None,
-                Start::Line => {
-                    out.extend_from_slice(&self.buf);
-                    Some(RawItem::Line(self.line))
-                }
-                Start::Record(r) => Some(RawItem::Record(r)),
-            },
-            Mode::Lines => loop {
-                let start = out.len();
-                if !self.read_line_into(out) {
-                    self.mode = Mode::Done;
-                    return None;
-                }
-                if !is_blank(&out[start..]) {
-                    return Some(RawItem::Line(self.line));
-                }
-                out.truncate(start);
-            },
-            Mode::Buffered(it) => it.next().map(RawItem::Record),
-            Mode::Done => None,
-        }
-    }
-
-    /// The next item for the parallel pipeline: like [`Self::next_raw`], except that JSONL
-    /// after the first line comes as a block of whole raw lines, about `target` bytes,
-    /// appended to `out` for a worker to cut with [`block_lines`]. The reader thread copies
-    /// no line and parses nothing.
-    pub fn next_block(&mut self, out: &mut Vec<u8>, target: usize) -> Option<Chunk> {
-        match self.mode {
-            Mode::Lines => self.read_block(out, target).map(Chunk::Block),
-            _ => self.next_raw(out).map(|item| match item {
-                RawItem::Line(line) => Chunk::Line(line),
-                RawItem::Record(r) => Chunk::Record(r),
-            }),
-        }
-    }
-
-    /// Appends whole lines (each with its `\n`, the last one at the end of input without) to
-    /// `out`, at least `target` bytes unless the input ends; returns the number of the first.
-    /// A line longer than [`MAX_LINE_BYTES`] + 1 keeps only its first `MAX_LINE_BYTES + 2`
-    /// bytes (enough for [`line_text`] to know it is overlong) and the rest is skipped unread,
-    /// so memory stays bounded.
-    fn read_block(&mut self, out: &mut Vec<u8>, target: usize) -> Option<u64> {
-        let first = self.line + 1;
-        let start = out.len();
-        out.append(&mut self.carry);
-        // Where the line being read starts, and how far it has been searched for its end.
-        let mut line_start = start;
-        let mut searched = start;
-        let mut eof = false;
-        let mut failed = None;
-        loop {
-            // Count and pass the complete lines read so far (memchr counts without stopping
-            // at each match; then one search from the end).
-            let fresh = &out[searched..];
-            let lines = memchr::memchr_iter(b'\n', fresh).count();
-            if lines > 0 {
-                self.line += lines as u64;
-                line_start = searched + memchr::memrchr(b'\n', fresh).map_or(0, |i| i + 1);
-            }
-            searched = out.len();
-            if let Some(e) = failed {
-                self.io_error = Some(e);
-                // The line being read is incomplete: it is not a job.
-                out.truncate(line_start);
-                self.mode = Mode::Done;
-                return (line_start > start).then_some(first);
-            }
-            if out.len() - line_start > MAX_LINE_BYTES + 1 {
-                // Overlong: keep what marks it overlong, drop the rest of it.
-                out.truncate(line_start + MAX_LINE_BYTES + 2);
-                skip_line(&mut self.input);
-                out.push(b'\n');
-                self.line += 1;
-                line_start = out.len();
-                searched = out.len();
-            }
-            if eof || (out.len() - start >= target && line_start > start) {
-                break;
-            }
-            // Straight into the block's spare capacity: no zeroing, and a BufReader passes
-            // large reads through.
-            let want = (target + start).saturating_sub(out.len()).max(1 << 16);
-            match (&mut self.input).take(want as u64).read_to_end(out) {
-                Ok(0) => eof = true,
-                Ok(_) => {}
-                // Whatever was read before the error is kept, up to its last whole line.
-                Err(e) => failed = Some(e),
-            }
-        }
-        if eof {
-            self.mode = Mode::Done;
-            if line_start < out.len() {
-                // The last line, without a line end.
-                self.line += 1;
-            }
-        } else {
-            // Keep the partial last line for the next block.
-            self.carry.extend_from_slice(&out[line_start..]);
-            out.truncate(line_start);
-        }
-        (out.len() > start).then_some(first)
-    }
+#[derive(Default)]
+struct RawLines {
+    buf: Vec<u8>,
+    at: usize,
+    line: u64,
 }
 
 /// An item from [`JobReader::next_block`].
 #[derive(Debug)]
 pub enum Chunk {
-    /// The first JSONL line (already cut, its bytes appended), with its line number.
-    Line(u64),
+    /// One job's text (an array element or a multi-line document) appended, with the line
+    /// where it starts; it is parsed like a JSONL line. A text longer than
+    /// [`MAX_LINE_BYTES`] is cut to `MAX_LINE_BYTES + 1` bytes, which makes it invalid.
+    Job(u64),
     /// Whole raw JSONL lines (appended), with the number of the first; see [`block_lines`].
     Block(u64),
-    /// A record already parsed (from a JSON array or document).
+    /// A record decided by the reader: a job whose structure is broken, or something that is
+    /// not a job (an empty array element, an unclosed array).
     Record(JobRecord),
+}
+
+/// An item from [`JobReader::next_raw`].
+#[derive(Debug)]
+pub enum RawItem {
+    /// One job's text (a JSONL line, an array element, a document) was appended to the
+    /// caller's buffer, with the line where it starts; parse it with [`parse_line`].
+    Line(u64),
+    /// A record decided by the reader (see [`Chunk::Record`]).
+    Record(JobRecord),
+}
+
+impl<R: Read> JobReader<R> {
+    pub fn new(input: R) -> Self {
+        JobReader {
+            input,
+            pending: Vec::new(),
+            pos: 0,
+            base: 0,
+            line_start: 0,
+            line: 0,
+            eof: false,
+            held_cr: false,
+            started: false,
+            seen_content: false,
+            state: State::Lines,
+            array: None,
+            raw: RawLines::default(),
+            io_error: None,
+        }
+    }
+
+    /// Appends up to `want` bytes of input to `buf`, with every CR that is not followed by LF
+    /// turned into LF (a raw CR can only be whitespace in JSON, so no job changes; a file with
+    /// CR line ends gets its lines). Returns the bytes appended; 0 at the end of the input.
+    fn read_more(&mut self, buf: &mut Vec<u8>, want: usize) -> usize {
+        if self.eof {
+            return 0;
+        }
+        let start = buf.len();
+        if self.held_cr {
+            buf.push(b'\r');
+            self.held_cr = false;
+        }
+        match (&mut self.input).take(want as u64).read_to_end(buf) {
+            Ok(0) => self.eof = true,
+            Ok(_) => {}
+            Err(e) => {
+                // What was read before the error is kept; reading stops.
+                self.io_error = Some(e);
+                self.eof = true;
+            }
+        }
+        let fresh = &mut buf[start..];
+        let mut i = 0;
+        while let Some(at) = memchr::memchr(b'\r', &fresh[i..]) {
+            let at = i + at;
+            match fresh.get(at + 1) {
+                Some(b'\n') => {}
+                Some(_) => fresh[at] = b'\n',
+                None if self.eof => fresh[at] = b'\n',
+                None => {}
+            }
+            i = at + 1;
+        }
+        if !self.eof && buf.len() > start && buf.last() == Some(&b'\r') {
+            // Undecided until the next byte is known.
+            buf.pop();
+            self.held_cr = true;
+        }
+        buf.len() - start
+    }
+
+    /// Reads more into `pending` (dropping what was consumed); false at the end of input.
+    fn fill(&mut self) -> bool {
+        if self.pos > 0 {
+            self.pending.drain(..self.pos);
+            self.base += self.pos as i64;
+            self.pos = 0;
+        }
+        let mut buf = std::mem::take(&mut self.pending);
+        let got = self.read_more(&mut buf, READ_CHUNK);
+        self.pending = buf;
+        got > 0
+    }
+
+    fn abs(&self, pos: usize) -> i64 {
+        self.base + pos as i64
+    }
+
+    /// The first read: a UTF-8 BOM at the very start is not content.
+    fn start(&mut self) {
+        self.started = true;
+        while self.pending.len() < 3 && self.fill() {}
+        if self.pending.starts_with(b"\xEF\xBB\xBF") {
+            self.pos = 3;
+            self.line_start = 3;
+        }
+    }
+
+    /// The next item for the parallel pipeline: JSONL lines come as a block of whole raw
+    /// lines, about `target` bytes, appended to `out` for a worker to cut with
+    /// [`block_lines`] (the reader copies no line and parses nothing); array elements and
+    /// multi-line documents come one job text at a time.
+    pub fn next_block(&mut self, out: &mut Vec<u8>, target: usize) -> Option<Chunk> {
+        if !self.started {
+            self.start();
+        }
+        loop {
+            match self.state {
+                State::Done => return None,
+                State::Lines => {
+                    if let Some(chunk) = self.read_lines(out, target) {
+                        return Some(chunk);
+                    }
+                }
+                State::Framing => {
+                    if let Some(chunk) = self.frame(out) {
+                        return Some(chunk);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The next job, one at a time, on this thread: its text is appended to `out` for the
+    /// caller to parse (with [`parse_line`]), or a record the reader decided is returned.
+    pub fn next_raw(&mut self, out: &mut Vec<u8>) -> Option<RawItem> {
+        loop {
+            if let Some(line) = self.raw.next_into(out) {
+                return Some(RawItem::Line(line));
+            }
+            let mut buf = std::mem::take(&mut self.raw.buf);
+            buf.clear();
+            let chunk = self.next_block(&mut buf, RAW_BLOCK);
+            self.raw.buf = buf;
+            self.raw.at = 0;
+            match chunk? {
+                Chunk::Block(first) => self.raw.line = first,
+                Chunk::Job(line) => {
+                    out.extend_from_slice(&self.raw.buf);
+                    self.raw.buf.clear();
+                    return Some(RawItem::Line(line));
+                }
+                Chunk::Record(r) => {
+                    self.raw.buf.clear();
+                    return Some(RawItem::Record(r));
+                }
+            }
+        }
+    }
+
+    /// JSONL mode: appends whole lines that are jobs on their own to `out` and returns them
+    /// as a block; stops before a line that starts an array or a multi-line object (the state
+    /// becomes [`State::Framing`]). `None` when it changed state without a block.
+    fn read_lines(&mut self, out: &mut Vec<u8>, target: usize) -> Option<Chunk> {
+        let start = out.len();
+        let first = self.line + 1;
+        // What is already in `pending`: copied line by line (it is at most a read ahead).
+        loop {
+            let rest = &self.pending[self.pos..];
+            let end = match memchr::memchr(b'\n', rest) {
+                Some(i) => i,
+                None if self.eof && !rest.is_empty() && self.io_error.is_none() => rest.len(),
+                None => break,
+            };
+            match classify(&rest[..end], self.seen_content) {
+                Class::Frame => {
+                    self.state = State::Framing;
+                    return (out.len() > start).then_some(Chunk::Block(first));
+                }
+                class => {
+                    self.seen_content |= class == Class::Line;
+                    let with_end = (end + 1).min(rest.len());
+                    out.extend_from_slice(&rest[..with_end]);
+                    self.pos += with_end;
+                    self.line += 1;
+                    self.line_start = self.abs(self.pos);
+                }
+            }
+            if out.len() - start >= target {
+                return Some(Chunk::Block(first));
+            }
+        }
+        if self.eof {
+            self.state = State::Done;
+            return (out.len() > start).then_some(Chunk::Block(first));
+        }
+        // Then straight into the block: the partial line left in `pending` first.
+        let region = out.len();
+        let region_abs = self.abs(self.pos);
+        let first_line_start = self.line_start;
+        out.extend_from_slice(&self.pending[self.pos..]);
+        self.pending.clear();
+        self.pos = 0;
+        let mut line_start = region;
+        let mut searched = region;
+        // While the rest of an overlong line is being skipped: where the kept part ends.
+        let mut skipping: Option<usize> = None;
+        loop {
+            if let Some(keep) = skipping {
+                match memchr::memchr(b'\n', &out[keep..]) {
+                    Some(i) => {
+                        out.drain(keep..=keep + i);
+                        skipping = None;
+                        searched = keep;
+                    }
+                    None => out.truncate(keep),
+                }
+            }
+            if skipping.is_none() {
+                // One pass over the fresh bytes; most lines are decided by their first and
+                // last byte.
+                let mut frame_at = None;
+                let mut lines = 0;
+                let mut seen = self.seen_content;
+                for i in memchr::memchr_iter(b'\n', &out[searched..]) {
+                    let end = searched + i;
+                    let line = &out[line_start..end];
+                    if line.first() == Some(&b'{') && line.last() == Some(&b'}') {
+                        seen = true;
+                    } else {
+                        match classify(line, seen) {
+                            Class::Frame => {
+                                frame_at = Some(line_start);
+                                break;
+                            }
+                            class => seen |= class == Class::Line,
+                        }
+                    }
+                    lines += 1;
+                    line_start = end + 1;
+                }
+                self.line += lines;
+                self.seen_content = seen;
+                if let Some(at) = frame_at {
+                    return self.cut(out, start, first, at, region, region_abs, first_line_start);
+                }
+                searched = out.len();
+                if !self.seen_content
+                    && classify_start(&out[line_start..], false) == Some(Class::Frame)
+                {
+                    // The file starts with an array: for the scanner now, not at its line's
+                    // end (an array on one line may be the whole file).
+                    return self.cut(
+                        out,
+                        start,
+                        first,
+                        line_start,
+                        region,
+                        region_abs,
+                        first_line_start,
+                    );
+                }
+                if out.len() - line_start > MAX_LINE_BYTES + 1 {
+                    let line = &out[line_start..];
+                    // Overlong: keep what marks it overlong, skip the rest of it unstored.
+                    self.seen_content |= !is_blank(&line[..MAX_LINE_BYTES + 1]);
+                    out.truncate(line_start + MAX_LINE_BYTES + 2);
+                    out.push(b'\n');
+                    self.line += 1;
+                    line_start = out.len();
+                    searched = out.len();
+                    skipping = Some(out.len());
+                    continue;
+                }
+            }
+            if self.eof {
+                break;
+            }
+            if skipping.is_none() && out.len() - start >= target && line_start > start {
+                break;
+            }
+            let want = (target + start).saturating_sub(out.len()).max(READ_CHUNK);
+            self.read_more(out, want);
+        }
+        if let Some(keep) = skipping {
+            // The input ended inside the overlong line.
+            out.truncate(keep);
+        }
+        if self.io_error.is_some() {
+            // The line being read is incomplete: it is not a job.
+            out.truncate(line_start);
+        }
+        if self.eof && line_start < out.len() {
+            // The last line, without a line end.
+            match classify(&out[line_start..], self.seen_content) {
+                Class::Frame => {
+                    return self.cut(
+                        out,
+                        start,
+                        first,
+                        line_start,
+                        region,
+                        region_abs,
+                        first_line_start,
+                    );
+                }
+                class => self.seen_content |= class == Class::Line,
+            }
+            self.line += 1;
+            line_start = out.len();
+        }
+        if self.eof && line_start == out.len() {
+            self.state = State::Done;
+        } else {
+            // Keep the partial last line for the next block.
+            self.pending.extend_from_slice(&out[line_start..]);
+            self.base = region_abs + (line_start - region) as i64;
+            self.line_start = if line_start == region {
+                first_line_start
+            } else {
+                self.base
+            };
+            out.truncate(line_start);
+        }
+        (out.len() > start).then_some(Chunk::Block(first))
+    }
+
+    /// Moves the line at `out[line_start..]` (and what follows) back to `pending` for the
+    /// scanner, and ends the block before it.
+    #[allow(clippy::too_many_arguments)]
+    fn cut(
+        &mut self,
+        out: &mut Vec<u8>,
+        start: usize,
+        first: u64,
+        line_start: usize,
+        region: usize,
+        region_abs: i64,
+        first_line_start: i64,
+    ) -> Option<Chunk> {
+        self.pending.clear();
+        self.pending.extend_from_slice(&out[line_start..]);
+        self.pos = 0;
+        self.base = region_abs + (line_start - region) as i64;
+        self.line_start = if line_start == region {
+            first_line_start
+        } else {
+            self.base
+        };
+        out.truncate(line_start);
+        self.state = State::Framing;
+        (out.len() > start).then_some(Chunk::Block(first))
+    }
+
+    /// The byte at `pending[pos]`, reading more when needed; `None` at the end of input.
+    fn peek(&mut self) -> Option<u8> {
+        if self.pos >= self.pending.len() && !self.fill() {
+            return None;
+        }
+        Some(self.pending[self.pos])
+    }
+
+    /// Skips whitespace (counting lines); the next byte, if any.
+    fn skip_ws(&mut self) -> Option<u8> {
+        loop {
+            let b = self.peek()?;
+            match b {
+                b'\n' => self.newline(),
+                b' ' | b'\t' | b'\r' | b'\x0c' => self.pos += 1,
+                _ => return Some(b),
+            }
+        }
+    }
+
+    /// Consumes the `\n` at `pos`.
+    fn newline(&mut self) {
+        self.pos += 1;
+        self.line += 1;
+        self.line_start = self.abs(self.pos);
+    }
+
+    fn column(&self) -> u64 {
+        (self.abs(self.pos) - self.line_start).max(0) as u64 + 1
+    }
+
+    /// Structural mode: the next job (or record) of a top-level array, or one multi-line
+    /// value. `None` when it went back to JSONL mode (or ended) without one.
+    fn frame(&mut self, out: &mut Vec<u8>) -> Option<Chunk> {
+        loop {
+            let Some(b) = self.skip_ws() else {
+                self.state = State::Done;
+                if self.io_error.is_some() {
+                    // Reading failed: the caller reports it; nothing here is a record.
+                    return None;
+                }
+                // An array never closed (its elements, if any, were all read).
+                return self.array.take().map(|a| {
+                    let message = format!(
+                        "the job array that starts at line {} is not closed with `]` (truncated file?)",
+                        a.line
+                    );
+                    Chunk::Record(Err(invalid(a.line, message)))
+                });
+            };
+            let line = self.line + 1;
+            let col = self.column();
+            let Some(array) = &mut self.array else {
+                // One value at the top level.
+                self.seen_content = true;
+                if b == b'[' {
+                    self.array = Some(ArrayCtx {
+                        line: self.line + 1,
+                        state: ArrayState::Open,
+                        missing_comma: None,
+                    });
+                    self.pos += 1;
+                    continue;
+                }
+                let start = out.len();
+                let (chunk, end) = self.job(out, None, false);
+                self.state = State::Lines;
+                if end == JobEnd::Eof && self.io_error.is_some() {
+                    out.truncate(start);
+                    return None;
+                }
+                if end == JobEnd::Closed {
+                    // The rest of its last line belongs to the job, as in JSONL: anything but
+                    // whitespace there makes it invalid (`trailing characters`).
+                    let keep = matches!(chunk, Chunk::Job(_));
+                    self.rest_of_line(out, start, keep);
+                }
+                return Some(chunk);
+            };
+            match (array.state, b) {
+                (ArrayState::AfterElement, b',') => {
+                    array.state = ArrayState::AfterComma;
+                    self.pos += 1;
+                }
+                (_, b']') => {
+                    let trailing = array.state == ArrayState::AfterComma;
+                    self.array = None;
+                    self.pos += 1;
+                    self.state = State::Lines;
+                    if trailing {
+                        let message = format!(
+                            "broken JSON at line {line} column {col}: `]` after `,` (an empty array element)"
+                        );
+                        return Some(Chunk::Record(Err(invalid(line, message))));
+                    }
+                    return None;
+                }
+                (ArrayState::Open | ArrayState::AfterComma, b',') => {
+                    self.pos += 1;
+                    let message = format!(
+                        "broken JSON at line {line} column {col}: an empty array element (`,` where a job was due)"
+                    );
+                    return Some(Chunk::Record(Err(invalid(line, message))));
+                }
+                (_, b'}' | b':') => {
+                    self.pos += 1;
+                    let message = format!(
+                        "broken JSON at line {line} column {col}: unexpected `{}` between array elements",
+                        b as char
+                    );
+                    return Some(Chunk::Record(Err(invalid(line, message))));
+                }
+                (state, _) => {
+                    if state == ArrayState::AfterElement {
+                        array.missing_comma = Some((line, col));
+                    }
+                    let before = array.missing_comma.take().map(|(l, c)| {
+                        format!(
+                            "broken JSON at line {l} column {c}: missing `,` between array elements"
+                        )
+                    });
+                    let start = out.len();
+                    let (mut chunk, end) = self.job(out, before, true);
+                    if end == JobEnd::Eof && self.io_error.is_some() {
+                        out.truncate(start);
+                        self.array = None;
+                        self.state = State::Done;
+                        return None;
+                    }
+                    if end == JobEnd::Closed {
+                        // A stray `}` or `:` after the element (`{...}}`) is part of it.
+                        while let Some(c @ (b'}' | b':')) = self.skip_ws() {
+                            let at = (self.line + 1, self.column());
+                            self.pos += 1;
+                            if let Chunk::Job(job_line) = chunk {
+                                out.truncate(start);
+                                let message = format!(
+                                    "broken JSON at line {} column {}: unexpected `{}` after the job",
+                                    at.0, at.1, c as char
+                                );
+                                chunk = Chunk::Record(Err(invalid(job_line, message)));
+                            }
+                        }
+                    }
+                    if let Some(array) = &mut self.array {
+                        array.state = match end {
+                            JobEnd::Split => ArrayState::Open,
+                            _ => ArrayState::AfterElement,
+                        };
+                    }
+                    if end == JobEnd::Eof {
+                        // The element already says the input ended inside it.
+                        self.array = None;
+                        self.state = State::Done;
+                    }
+                    return Some(chunk);
+                }
+            }
+        }
+    }
+
+    /// Consumes the rest of the current line (not its `\n`); with `keep`, appends it to the
+    /// job text at `out[start..]` (trailing whitespace is trimmed).
+    fn rest_of_line(&mut self, out: &mut Vec<u8>, start: usize, keep: bool) {
+        loop {
+            if self.pos >= self.pending.len() && !self.fill() {
+                break;
+            }
+            let rest = &self.pending[self.pos..];
+            let end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
+            if keep {
+                copy_job(out, start, &rest[..end]);
+            }
+            self.pos += end;
+            if self.pos < self.pending.len() {
+                break;
+            }
+        }
+        if keep {
+            trim_end(out, start);
+        }
+    }
+
+    /// Scans one job starting at `pending[pos]` (not whitespace), appending its text to
+    /// `out`. `before` is a problem found before it (a missing `,`); `in_array` whether it
+    /// is an element of the top-level array (whose `]` may end it).
+    fn job(
+        &mut self,
+        out: &mut Vec<u8>,
+        before: Option<String>,
+        in_array: bool,
+    ) -> (Chunk, JobEnd) {
+        let line = self.line + 1;
+        let out_start = out.len();
+        let mut scan = Scan {
+            col: self.column(),
+            stack: Vec::new(),
+            deep: 0,
+            expect: Expect::Value,
+            problem: before,
+            first_on_line: false,
+            colon_ended_line: false,
+            last_was_colon: false,
+            token: Token::None,
+            escaped: false,
+        };
+        // Copied to `out` up to here; the job's length so far.
+        let mut copied = self.pos;
+        let end = loop {
+            if self.pos >= self.pending.len() {
+                copy_job(out, out_start, &self.pending[copied..self.pos]);
+                if !self.fill() {
+                    break JobEnd::Eof;
+                }
+                copied = self.pos;
+                continue;
+            }
+            match self.step(&mut scan, in_array) {
+                Step::More => {}
+                Step::Closed => {
+                    copy_job(out, out_start, &self.pending[copied..self.pos]);
+                    break JobEnd::Closed;
+                }
+                end @ (Step::Split | Step::ArrayEnds) => {
+                    copy_job(out, out_start, &self.pending[copied..self.pos]);
+                    break if end == Step::Split {
+                        JobEnd::Split
+                    } else {
+                        JobEnd::ArrayEnds
+                    };
+                }
+            }
+        };
+        trim_end(out, out_start);
+        // A job cut short (by the next job, the array's `]` or the end of the input) with no
+        // problem of its own is left to the strict parser, which says where its text ends
+        // (`EOF while parsing ...`, as for a truncated JSONL line): its brackets are open, so
+        // it never parses.
+        let problem = scan.problem;
+        let chunk = match problem {
+            Some(message) => {
+                out.truncate(out_start);
+                Chunk::Record(Err(invalid(line, message)))
+            }
+            None => Chunk::Job(line),
+        };
+        (chunk, end)
+    }
+
+    /// Advances over one token (or whitespace, or the part of a string or bare token that is
+    /// in `pending`) of a job. Never reads: [`Self::job`] refills between calls.
+    fn step(&mut self, s: &mut Scan, in_array: bool) -> Step {
+        match s.token {
+            Token::Str { key } => {
+                if std::mem::take(&mut s.escaped) {
+                    // The escaped byte, unless it is a line end.
+                    if self.pending[self.pos] != b'\n' {
+                        self.pos += 1;
+                    }
+                    return Step::More;
+                }
+                let rest = &self.pending[self.pos..];
+                return match memchr::memchr3(b'"', b'\\', b'\n', rest) {
+                    None => {
+                        self.pos = self.pending.len();
+                        Step::More
+                    }
+                    Some(i) => {
+                        let found = rest[i];
+                        self.pos += i + 1;
+                        match found {
+                            b'"' => {
+                                s.token = Token::None;
+                                s.after_scalar(key)
+                            }
+                            b'\\' => {
+                                s.escaped = true;
+                                Step::More
+                            }
+                            _ => {
+                                // JSON strings hold no raw line end: the line end closes it.
+                                self.pos -= 1;
+                                let (line, col) = (self.line + 1, self.column());
+                                s.fail_with(line, col, "a string is not closed on its line".into());
+                                s.token = Token::None;
+                                s.after_scalar(key)
+                            }
+                        }
+                    }
+                };
+            }
+            Token::Bare { key } => {
+                let rest = &self.pending[self.pos..];
+                return match rest.iter().position(|&c| is_delimiter(c)) {
+                    None => {
+                        self.pos = self.pending.len();
+                        Step::More
+                    }
+                    Some(i) => {
+                        self.pos += i;
+                        s.token = Token::None;
+                        s.after_scalar(key)
+                    }
+                };
+            }
+            Token::None => {}
+        }
+        let b = self.pending[self.pos];
+        match b {
+            b'\n' => {
+                s.first_on_line = true;
+                if s.last_was_colon {
+                    s.colon_ended_line = true;
+                }
+                self.newline();
+                return Step::More;
+            }
+            b' ' | b'\t' | b'\r' | b'\x0c' => {
+                self.pos += 1;
+                return Step::More;
+            }
+            _ => {}
+        }
+        let first_on_line = std::mem::take(&mut s.first_on_line);
+        let colon_ended_line = std::mem::take(&mut s.colon_ended_line);
+        s.last_was_colon = false;
+        let line = self.line + 1;
+        let col = self.column();
+        self.pos += 1;
+        match b {
+            b'{' | b'[' => {
+                let expected = matches!(s.expect, Expect::Value | Expect::ValueOrClose);
+                if (!expected || colon_ended_line) && first_on_line && col <= s.col {
+                    // A job left open: this bracket starts the next one.
+                    self.pos -= 1;
+                    return Step::Split;
+                }
+                if !expected {
+                    s.fail(line, col, b);
+                }
+                s.push(b);
+                Step::More
+            }
+            b'}' | b']' => {
+                let opener = if b == b'}' { b'{' } else { b'[' };
+                if s.deep > 0 || s.stack.last() == Some(&opener) {
+                    let allowed = matches!(
+                        (b, s.expect),
+                        (_, Expect::CommaOrClose)
+                            | (b'}', Expect::KeyOrClose)
+                            | (b']', Expect::ValueOrClose)
+                    );
+                    if !allowed {
+                        s.fail(line, col, b);
+                    }
+                    s.pop();
+                } else if let Some(at) = s.stack.iter().rposition(|&o| o == opener) {
+                    // Closes an outer bracket: the inner ones were left open.
+                    s.fail(line, col, b);
+                    s.stack.truncate(at);
+                } else if b == b']' && in_array {
+                    // The top-level array ends with this job still open.
+                    self.pos -= 1;
+                    return Step::ArrayEnds;
+                } else {
+                    s.fail(line, col, b);
+                    return Step::More;
+                }
+                s.after_value()
+            }
+            b':' => {
+                if s.expect == Expect::Colon {
+                    s.expect = Expect::Value;
+                    s.last_was_colon = true;
+                } else {
+                    s.fail(line, col, b);
+                }
+                Step::More
+            }
+            b',' => {
+                if s.expect == Expect::CommaOrClose {
+                    s.expect = if s.in_object() {
+                        Expect::Key
+                    } else {
+                        Expect::Value
+                    };
+                } else {
+                    s.fail(line, col, b);
+                }
+                Step::More
+            }
+            _ => {
+                let expected = match s.expect {
+                    Expect::Value | Expect::ValueOrClose => true,
+                    Expect::Key | Expect::KeyOrClose => b == b'"',
+                    Expect::Colon | Expect::CommaOrClose => false,
+                };
+                if (!expected || colon_ended_line) && first_on_line && col <= s.col {
+                    // A job left open, and a line that cannot go on with it.
+                    self.pos -= 1;
+                    return Step::Split;
+                }
+                // A string, or a number, `true`, `false`, `null` or junk (up to the next
+                // delimiter).
+                let key = s.scalar(line, col, b);
+                s.token = if b == b'"' {
+                    Token::Str { key }
+                } else {
+                    Token::Bare { key }
+                };
+                Step::More
+            }
+        }
+    }
+}
+
+/// How a job's scan ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum JobEnd {
+    Closed,
+    /// A line starting the next job was found while this one was still open.
+    Split,
+    /// The top-level array's `]` came while this element was still open.
+    ArrayEnds,
+    Eof,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    More,
+    Closed,
+    Split,
+    ArrayEnds,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    Value,
+    ValueOrClose,
+    Key,
+    KeyOrClose,
+    Colon,
+    CommaOrClose,
+}
+
+/// The scanner's view of one job: open brackets and what may come next.
+struct Scan {
+    /// Column (1-based) of the job's first byte.
+    col: u64,
+    stack: Vec<u8>,
+    /// Brackets open beyond [`MAX_TRACKED_DEPTH`], only counted.
+    deep: u64,
+    expect: Expect,
+    /// The first structural problem, with its place.
+    problem: Option<String>,
+    /// The next token is the first on its line.
+    first_on_line: bool,
+    /// The last token was a `:` and its line ended after it.
+    colon_ended_line: bool,
+    last_was_colon: bool,
+    /// The string or bare token being read, if any.
+    token: Token,
+    /// The last byte read was the backslash of an escape in a string.
+    escaped: bool,
+}
+
+/// A token that may straddle two reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Token {
+    None,
+    /// A string; `key` when it is an object key.
+    Str {
+        key: bool,
+    },
+    /// A number, literal or junk.
+    Bare {
+        key: bool,
+    },
+}
+
+impl Scan {
+    fn in_object(&self) -> bool {
+        self.deep == 0 && self.stack.last() == Some(&b'{')
+    }
+
+    fn push(&mut self, b: u8) {
+        if self.stack.len() < MAX_TRACKED_DEPTH && self.deep == 0 {
+            self.stack.push(b);
+        } else {
+            self.deep += 1;
+        }
+        self.expect = if b == b'{' {
+            Expect::KeyOrClose
+        } else {
+            Expect::ValueOrClose
+        };
+    }
+
+    fn pop(&mut self) {
+        if self.deep > 0 {
+            self.deep -= 1;
+        } else {
+            self.stack.pop();
+        }
+    }
+
+    /// After a value: the job is done when nothing is open.
+    fn after_value(&mut self) -> Step {
+        if self.stack.is_empty() && self.deep == 0 {
+            Step::Closed
+        } else {
+            self.expect = Expect::CommaOrClose;
+            Step::More
+        }
+    }
+
+    /// A string or bare token starts: whether it is a key (else a value). Where neither
+    /// fits, the problem is noted and the likeliest reading taken (a missing `,` or `:`).
+    fn scalar(&mut self, line: u64, col: u64, b: u8) -> bool {
+        match self.expect {
+            Expect::Key | Expect::KeyOrClose => {
+                if b != b'"' {
+                    self.fail(line, col, b);
+                }
+                true
+            }
+            Expect::Value | Expect::ValueOrClose => false,
+            Expect::Colon => {
+                self.fail(line, col, b);
+                false
+            }
+            Expect::CommaOrClose => {
+                self.fail(line, col, b);
+                self.in_object()
+            }
+        }
+    }
+
+    fn after_scalar(&mut self, key: bool) -> Step {
+        if key {
+            self.expect = Expect::Colon;
+            Step::More
+        } else {
+            self.after_value()
+        }
+    }
+
+    fn fail(&mut self, line: u64, col: u64, found: u8) {
+        if self.problem.is_some() {
+            return;
+        }
+        let want = match self.expect {
+            Expect::Value => "a value",
+            Expect::ValueOrClose => "a value or `]`",
+            Expect::Key => "a key (a string)",
+            Expect::KeyOrClose => "a key (a string) or `}`",
+            Expect::Colon => "`:`",
+            Expect::CommaOrClose if self.in_object() => "`,` or `}`",
+            Expect::CommaOrClose => "`,` or `]`",
+        };
+        let found = if found.is_ascii_graphic() {
+            format!("`{}`", found as char)
+        } else {
+            format!("byte 0x{found:02x}")
+        };
+        self.fail_with(line, col, format!("expected {want}, found {found}"));
+    }
+
+    fn fail_with(&mut self, line: u64, col: u64, what: String) {
+        if self.problem.is_none() {
+            self.problem = Some(format!("broken JSON at line {line} column {col}: {what}"));
+        }
+    }
+}
+
+/// Appends `bytes` of a job to its text in `out`, keeping at most `MAX_LINE_BYTES + 1`
+/// bytes (enough to know it is too long).
+fn copy_job(out: &mut Vec<u8>, out_start: usize, bytes: &[u8]) {
+    let room = (MAX_LINE_BYTES + 1).saturating_sub(out.len() - out_start);
+    out.extend_from_slice(&bytes[..bytes.len().min(room)]);
+}
+
+/// Removes trailing whitespace from the job text at `out[start..]`.
+fn trim_end(out: &mut Vec<u8>, start: usize) {
+    let keep = out[start..]
+        .iter()
+        .rposition(|c| !c.is_ascii_whitespace())
+        .map_or(start, |i| start + i + 1);
+    out.truncate(keep);
+}
+
+/// Ends a bare token (a number, literal or junk).
+fn is_delimiter(c: u8) -> bool {
+    matches!(
+        c,
+        b' ' | b'\t' | b'\n' | b'\r' | b'\x0c' | b'{' | b'}' | b'[' | b']' | b':' | b',' | b'"'
+    )
+}
+
+/// What a whole line (without its `\n`) is in JSONL mode.
+fn classify(line: &[u8], seen_content: bool) -> Class {
+    // The usual JSONL line, decided from two bytes.
+    if line.first() == Some(&b'{') && line.last() == Some(&b'}') {
+        return Class::Line;
+    }
+    let t = trim(line);
+    match t.first() {
+        None => Class::Blank,
+        Some(b'{') if t.len() > 1 && t.last() == Some(&b'}') => Class::Line,
+        Some(b'{') => Class::Frame,
+        Some(b'[') if seen_content && t.len() > 1 && t.last() == Some(&b']') => Class::Line,
+        Some(b'[') => Class::Frame,
+        Some(_) => Class::Line,
+    }
+}
+
+/// What a line is from its start alone: `Frame` for an array at the start of the input
+/// (which may be one long line), else `None` (it is decided by its end).
+fn classify_start(line: &[u8], seen_content: bool) -> Option<Class> {
+    let first = line.iter().find(|c| !c.is_ascii_whitespace())?;
+    (*first == b'[' && !seen_content).then_some(Class::Frame)
+}
+
+impl RawLines {
+    /// The next non-blank line of the block, appended to `out`.
+    fn next_into(&mut self, out: &mut Vec<u8>) -> Option<u64> {
+        while self.at < self.buf.len() {
+            let rest = &self.buf[self.at..];
+            let end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
+            let n = self.line;
+            self.line += 1;
+            self.at += (end + 1).min(rest.len());
+            if let Some(text) = line_text(&rest[..end]) {
+                out.extend_from_slice(text);
+                return Some(n);
+            }
+        }
+        None
+    }
 }
 
 /// The text of a raw JSONL line (without its `\n`), as the reader gives it: trailing line
@@ -302,55 +1158,14 @@ pub fn block_lines(block: &[u8], first: u64) -> impl Iterator<Item = (u64, Range
     })
 }
 
-enum Start {
-    Done,
-    Line,
-    Record(JobRecord),
-}
-
-/// An item from [`JobReader::next_raw`].
-#[derive(Debug)]
-pub enum RawItem {
-    /// A JSONL line (its bytes were appended to the caller's buffer), with its line number.
-    Line(u64),
-    /// A record already parsed (from a JSON array or document).
-    Record(JobRecord),
-}
-
-impl<R: BufRead> Iterator for JobReader<R> {
+impl<R: Read> Iterator for JobReader<R> {
     type Item = JobRecord;
 
     fn next(&mut self) -> Option<JobRecord> {
-        match &mut self.mode {
-            Mode::Start => self.start(),
-            Mode::Lines => loop {
-                if !self.read_line() {
-                    self.mode = Mode::Done;
-                    return None;
-                }
-                if !is_blank(&self.buf) {
-                    return Some(self.line_record());
-                }
-            },
-            Mode::Buffered(it) => it.next(),
-            Mode::Done => None,
-        }
-    }
-}
-
-/// Consumes input up to and including the next newline, without keeping it.
-fn skip_line<R: BufRead>(input: &mut R) {
-    loop {
-        let (done, used) = match input.fill_buf() {
-            Ok([]) | Err(_) => return,
-            Ok(chunk) => match chunk.iter().position(|&b| b == b'\n') {
-                Some(i) => (true, i + 1),
-                None => (false, chunk.len()),
-            },
-        };
-        input.consume(used);
-        if done {
-            return;
+        let mut buf = Vec::new();
+        match self.next_raw(&mut buf)? {
+            RawItem::Line(line) => Some(parse_line(line, &buf)),
+            RawItem::Record(r) => Some(r),
         }
     }
 }
@@ -359,202 +1174,30 @@ fn is_blank(b: &[u8]) -> bool {
     b.iter().all(u8::is_ascii_whitespace)
 }
 
-fn trim_start(b: &[u8]) -> &[u8] {
-    let b = b.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(b);
-    let n = b.iter().take_while(|c| c.is_ascii_whitespace()).count();
-    &b[n..]
-}
-
-// A multi-line (pretty-printed) document starts with `{` alone on its line, as every pretty
-// printer writes it. Anything else is JSONL, so a broken or truncated first line costs one
-// `invalid` result, never the rest of the ledger.
-fn is_document_start(line: &[u8]) -> bool {
-    let t = trim_start(line);
-    let end = t
+fn trim(b: &[u8]) -> &[u8] {
+    let start = b
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(b.len());
+    let end = b
         .iter()
         .rposition(|c| !c.is_ascii_whitespace())
-        .map_or(0, |i| i + 1);
-    &t[..end] == b"{"
-}
-
-fn lines_in(b: &[u8]) -> u64 {
-    memchr_count(b'\n', b)
-}
-
-fn memchr_count(needle: u8, hay: &[u8]) -> u64 {
-    hay.iter().filter(|&&c| c == needle).count() as u64
-}
-
-fn skip_ws(buf: &[u8], mut pos: usize) -> usize {
-    while pos < buf.len() && buf[pos].is_ascii_whitespace() {
-        pos += 1;
-    }
-    pos
-}
-
-/// Parses one JSON value at `pos`; returns it and the position after it.
-fn value_at(buf: &[u8], pos: usize) -> Result<(StrictJson, usize), serde_json::Error> {
-    read_value(&buf[pos..], false).map(|(v, used)| (v, pos + used))
-}
-
-/// After a broken job that starts at `start`: where the next job probably starts. That is
-/// the first later line whose first non-blank character is `{`, indented no deeper than the
-/// broken job (so an object nested inside it is not taken for the next job). `None` when
-/// there is no such line.
-fn resync(buf: &[u8], start: usize) -> Option<usize> {
-    let line_start = buf[..start]
-        .iter()
-        .rposition(|&c| c == b'\n')
-        .map_or(0, |i| i + 1);
-    let indent = start - line_start;
-    let mut at = start + buf[start..].iter().position(|&c| c == b'\n')? + 1;
-    loop {
-        let first = at
-            + buf[at..]
-                .iter()
-                .take_while(|c| matches!(c, b' ' | b'\t'))
-                .count();
-        if buf.get(first) == Some(&b'{') && first - at <= indent {
-            return Some(first);
-        }
-        at = first + buf[first..].iter().position(|&c| c == b'\n')? + 1;
-    }
-}
-
-fn parse_array(buf: &[u8], first_line: u64) -> Vec<JobRecord> {
-    let mut out = Vec::new();
-    // `first_line` is the line of the first non-blank content; count from the buffer start.
-    let base = first_line - 1;
-    let line_at = |pos: usize| base + lines_in(&buf[..pos]) + 1;
-    let mut pos = skip_ws(buf, 0);
-    if buf[pos..].starts_with(b"\xEF\xBB\xBF") {
-        pos = skip_ws(buf, pos + 3);
-    }
-    pos += 1; // '['
-    let mut counted_to = 0usize;
-    let mut line = base + 1;
-    let advance = |to: usize, counted_to: &mut usize, line: &mut u64| {
-        *line += lines_in(&buf[*counted_to..to]);
-        *counted_to = to;
-    };
-    pos = skip_ws(buf, pos);
-    if buf.get(pos) == Some(&b']') {
-        return out;
-    }
-    loop {
-        pos = skip_ws(buf, pos);
-        advance(pos, &mut counted_to, &mut line);
-        match value_at(buf, pos) {
-            Ok((v, end)) => {
-                out.push(Ok(StrictJob::new(line, v)));
-                pos = skip_ws(buf, end);
-            }
-            Err(e) => {
-                let at = line + e.line() as u64 - 1;
-                let next = resync(buf, pos);
-                out.push(Err(invalid(
-                    line,
-                    format!(
-                        "broken JSON in array element at line {at} column {}: {}{}",
-                        e.column(),
-                        strip_position(&e.to_string()),
-                        if next.is_some() {
-                            ""
-                        } else {
-                            "; the rest of the file could not be read"
-                        }
-                    ),
-                )));
-                match next {
-                    // Go on with the next element, so one bad element costs one result.
-                    Some(next) => {
-                        pos = next;
-                        continue;
-                    }
-                    None => return out,
-                }
-            }
-        }
-        match buf.get(pos) {
-            Some(b',') => pos += 1,
-            Some(b']') => {
-                let rest = skip_ws(buf, pos + 1);
-                if rest < buf.len() {
-                    out.push(Err(invalid(
-                        line_at(rest),
-                        "unexpected data after the closing `]` of the job array".into(),
-                    )));
-                }
-                return out;
-            }
-            Some(c) => {
-                out.push(Err(invalid(
-                    line_at(pos),
-                    format!("expected `,` or `]` between array elements, found `{}`; the rest of the file could not be read", *c as char),
-                )));
-                return out;
-            }
-            None => {
-                out.push(Err(invalid(
-                    line_at(pos.min(buf.len())),
-                    "job array is not closed with `]` (truncated file?)".into(),
-                )));
-                return out;
-            }
-        }
-    }
-}
-
-fn parse_documents(buf: &[u8], first_line: u64) -> Vec<JobRecord> {
-    let mut out = Vec::new();
-    let base = first_line - 1;
-    let mut pos = 0usize;
-    loop {
-        pos = skip_ws(buf, pos);
-        if pos >= buf.len() {
-            return out;
-        }
-        let line = base + lines_in(&buf[..pos]) + 1;
-        match value_at(buf, pos) {
-            Ok((v, end)) => {
-                out.push(Ok(StrictJob::new(line, v)));
-                pos = end;
-            }
-            Err(e) => {
-                let at = line + e.line() as u64 - 1;
-                let next = resync(buf, pos);
-                out.push(Err(invalid(
-                    line,
-                    format!(
-                        "broken JSON at line {at} column {}: {}{}",
-                        e.column(),
-                        strip_position(&e.to_string()),
-                        if next.is_some() {
-                            ""
-                        } else {
-                            "; the rest of the file could not be read"
-                        }
-                    ),
-                )));
-                match next {
-                    Some(next) => pos = next,
-                    None => return out,
-                }
-            }
-        }
-    }
+        .map_or(start, |i| i + 1);
+    &b[start..end]
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Each record: its line, or its line and the message that makes it invalid.
     fn read(s: &str) -> Vec<Result<u64, (u64, String)>> {
-        JobReader::new(s.as_bytes())
-            .map(|r| {
-                let r = problem(r);
-                r.map_err(|e| (e.line, e.message))
-            })
+        read_bytes(s.as_bytes())
+    }
+
+    fn read_bytes(s: &[u8]) -> Vec<Result<u64, (u64, String)>> {
+        JobReader::new(s)
+            .map(|r| problem(r).map_err(|e| (e.line, e.message)))
             .collect()
     }
 
@@ -567,6 +1210,18 @@ mod tests {
             Some((_, message)) => Err(invalid(job.line, message)),
         }
     }
+
+    fn oks(r: &[Result<u64, (u64, String)>]) -> Vec<u64> {
+        r.iter().filter_map(|r| r.as_ref().ok().copied()).collect()
+    }
+
+    fn bad(r: &[Result<u64, (u64, String)>]) -> Vec<u64> {
+        r.iter()
+            .filter_map(|r| r.as_ref().err().map(|e| e.0))
+            .collect()
+    }
+
+    const J: &str = r#"{"model":"a"}"#;
 
     #[test]
     fn jsonl_keeps_going_after_a_bad_line() {
@@ -602,7 +1257,7 @@ mod tests {
         assert_eq!(r[0], Ok(1));
         assert!(matches!(&r[1], Err((2, m)) if m.contains("longer than")));
         assert_eq!(r[2], Ok(3));
-        // The parallel reader sees the same lines.
+        // One at a time, the overlong job's text is kept cut.
         let mut reader = JobReader::new(text.as_bytes());
         let mut buf = Vec::new();
         let mut lines = Vec::new();
@@ -615,43 +1270,68 @@ mod tests {
         assert_eq!(buf.len(), 13 + MAX_LINE_BYTES + 1 + 13);
     }
 
-    /// Every JSONL job as `(line, text)`, read line by line (`next_raw`).
-    fn by_lines(input: &[u8]) -> Vec<(u64, Vec<u8>)> {
+    #[test]
+    fn an_overlong_element_is_one_invalid_result_in_bounded_memory() {
+        let big = "x".repeat(MAX_LINE_BYTES + 10);
+        let text = format!("[{J},{{\"model\":\"{big}\"}},{J}]");
+        let r = read(&text);
+        assert_eq!(r.len(), 3, "{:?}", bad(&r));
+        assert!(matches!(&r[1], Err((1, m)) if m.contains("longer than")));
+        assert_eq!(oks(&r), [1, 1]);
+    }
+
+    /// Every job as `(line, text)` or `(line, message)`, read one at a time (`next_raw`).
+    fn by_raw(input: &[u8]) -> Vec<(u64, Result<Vec<u8>, String>)> {
         let mut reader = JobReader::new(input);
         let mut out = Vec::new();
         let mut buf = Vec::new();
         while let Some(item) = reader.next_raw(&mut buf) {
-            if let RawItem::Line(n) = item {
-                out.push((n, std::mem::take(&mut buf)));
+            match item {
+                RawItem::Line(n) => out.push((n, Ok(std::mem::take(&mut buf)))),
+                RawItem::Record(r) => {
+                    let e = r.expect_err("records are invalid");
+                    out.push((e.line, Err(e.message)));
+                }
             }
         }
         out
     }
 
-    /// The same, read in blocks of about `target` bytes (`next_block`) and cut the way the
-    /// workers cut them; each block also ends where a line does.
-    fn by_blocks(input: &[u8], target: usize) -> Vec<(u64, Vec<u8>)> {
-        let mut reader = JobReader::new(BufReader::with_capacity(7, input));
+    /// The same, read in blocks of about `target` bytes (`next_block`) from an input that
+    /// gives `chunk` bytes per read, and cut the way the workers cut them.
+    fn by_blocks(input: &[u8], target: usize, chunk: usize) -> Vec<(u64, Result<Vec<u8>, String>)> {
+        struct Trickle<'a>(&'a [u8], usize);
+        impl Read for Trickle<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let n = self.0.len().min(buf.len()).min(self.1);
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let mut reader = JobReader::new(Trickle(input, chunk));
         let mut out = Vec::new();
         loop {
             let mut buf = Vec::new();
             match reader.next_block(&mut buf, target) {
-                Some(Chunk::Line(n)) => out.push((n, buf)),
+                Some(Chunk::Job(n)) => out.push((n, Ok(buf))),
                 Some(Chunk::Block(first)) => {
-                    let ends_a_line = reader.carry.is_empty() || buf.last() == Some(&b'\n');
-                    assert!(ends_a_line, "a block ends at a line end");
+                    assert!(buf.last() == Some(&b'\n') || reader.state == State::Done);
                     for (n, range) in block_lines(&buf, first) {
-                        out.push((n, buf[range].to_vec()));
+                        out.push((n, Ok(buf[range].to_vec())));
                     }
                 }
-                Some(Chunk::Record(_)) => panic!("JSONL"),
+                Some(Chunk::Record(r)) => {
+                    let e = r.expect_err("records are invalid");
+                    out.push((e.line, Err(e.message)));
+                }
                 None => return out,
             }
         }
     }
 
     #[test]
-    fn blocks_cut_the_same_lines_as_line_by_line_reading() {
+    fn every_block_size_and_read_size_cuts_the_same_jobs() {
         // A job of MAX_LINE_BYTES - 1 bytes.
         let mut long = b"{\"model\":\"".to_vec();
         long.extend(std::iter::repeat_n(b'x', MAX_LINE_BYTES - 13));
@@ -659,28 +1339,49 @@ mod tests {
         assert_eq!(long.len(), MAX_LINE_BYTES - 1);
         // MAX_LINE_BYTES + 1 bytes before its `\n`: not overlong; stripped, it is the job.
         let mut fits = long.clone();
-        fits.extend_from_slice(b"\r\r\n");
-        // MAX_LINE_BYTES + 2 bytes before its `\n`: overlong, cut to MAX_LINE_BYTES + 1 (ending
-        // in `\r\r`), nothing stripped.
+        fits.extend_from_slice(b"  \n");
+        // MAX_LINE_BYTES + 2 bytes before its `\n`: overlong, cut to MAX_LINE_BYTES + 1.
         let mut over = long.clone();
-        over.extend_from_slice(b"\r\r\r\n");
+        over.extend_from_slice(b"   \n");
         let mut blank_over = vec![b' '; MAX_LINE_BYTES + 5];
         blank_over.push(b'\n');
-        let inputs: Vec<Vec<u8>> = vec![
+        let small: Vec<Vec<u8>> = vec![
             b"\xEF\xBB\xBF{\"a\":1}\r\n{\"b\":2}\r\n\r\n  \t\n{\"c\":3}".to_vec(),
             b"\n\n{\"a\":1}\n\x0c\n\r\r\n{\"b\":\"x\ry\"}\r\r\n{}\n".to_vec(),
             b"{\"a\":1}\n\xEF\xBB\xBF{\"b\":2}\n{\"c\":\"\xff\"}\n{\"d\"".to_vec(),
+            b"{\"a\":1}\r{\"b\":2}\r\r{\"c\":3}\r".to_vec(),
+            b"[{\"a\":1},{\"a\":x},{\"a\":3} {\"a\":4},,{\"a\":5}]\n{\"b\":1}\n[\n {\"c\":\n {\"d\":2}\n]".to_vec(),
+            b"{\n \"a\": [1,\n 2],\n \"b\": \"x\\\"y\"\n}\n{\"c\":\"\xe2\x82\xac\"}\n{\"d\":1,\n\"e\":2}\n[1]".to_vec(),
+            b"{\"a\":1}\n".repeat(1000),
+            format!("[\n{}\n]\n", vec![J; 300].join(",\n")).into_bytes(),
+        ];
+        for input in &small {
+            let want = by_raw(input);
+            for target in [1, 10, 100, 1 << 20] {
+                for chunk in [1, 3, 64, 1 << 20] {
+                    assert!(
+                        by_blocks(input, target, chunk) == want,
+                        "target {target}, chunk {chunk}: {}",
+                        String::from_utf8_lossy(input)
+                    );
+                }
+            }
+        }
+        let large: Vec<Vec<u8>> = vec![
             [b"{}\n".to_vec(), fits, over.clone(), b"{}\n".to_vec()].concat(),
             [b"{}\n".to_vec(), blank_over, b"{}".to_vec()].concat(),
             [b"{}\n".to_vec(), over[..over.len() - 1].to_vec()].concat(),
-            b"{\"a\":1}\n".repeat(1000),
         ];
-        for input in &inputs {
-            let want = by_lines(input);
-            for target in [1, 10, 100, 1 << 20] {
-                assert!(by_blocks(input, target) == want, "target {target}");
+        for input in &large {
+            let want = by_raw(input);
+            for target in [100, 1 << 20] {
+                assert!(by_blocks(input, target, 1 << 16) == want, "target {target}");
             }
         }
+        let r = read_bytes(&large[0]);
+        assert_eq!(r.len(), 4);
+        assert!(matches!(&r[2], Err((3, m)) if m.contains("longer than")));
+        assert_eq!(read_bytes(&large[1]).len(), 2, "a long blank line is blank");
     }
 
     #[test]
@@ -696,13 +1397,22 @@ mod tests {
         let r = read("[{\"model\":\"a\"},\n{\"model\":");
         assert_eq!(r.len(), 2);
         assert_eq!(r[0], Ok(1));
-        assert!(r[1].is_err());
+        assert!(
+            matches!(&r[1], Err((2, m)) if m.contains("EOF while parsing")),
+            "{r:?}"
+        );
+        // Cut after a whole element: the array itself is reported, once.
+        let r = read("[{\"model\":\"a\"},\n{\"model\":\"b\"}\n");
+        assert_eq!(oks(&r), [1, 2]);
+        assert!(matches!(&r[2], Err((1, m)) if m.contains("not closed with `]`")));
     }
 
     #[test]
     fn bom_and_crlf() {
         let r = read("\u{feff}{\"model\":\"a\"}\r\n{\"model\":\"b\"}\r\n");
         assert_eq!(r, vec![Ok(1), Ok(2)]);
+        let r = read("\u{feff}[\r\n  {\"model\":\"a\"},\r\n  {\"model\":\"b\"}\r\n]\r\n");
+        assert_eq!(r, vec![Ok(2), Ok(3)]);
     }
 
     #[test]
@@ -712,5 +1422,155 @@ mod tests {
         let r: Vec<_> = JobReader::new(&bytes[..]).collect();
         assert_eq!(r.len(), 2);
         assert!(r[1].as_ref().unwrap_err().message.contains("UTF-8"));
+    }
+
+    // The defects of #11, one by one.
+
+    #[test]
+    fn one_broken_element_of_a_one_line_array_costs_only_itself() {
+        let r = read(&format!("[{J},{{\"model\":x}},{J},{J}]"));
+        assert_eq!(r.len(), 4, "{r:?}");
+        assert_eq!(oks(&r), [1, 1, 1]);
+        assert!(matches!(&r[1], Err((1, m)) if m.contains("broken JSON")));
+    }
+
+    #[test]
+    fn a_missing_comma_between_elements_costs_one_element() {
+        let r = read(&format!("[{J},{J} {J},{J}]"));
+        assert_eq!(r.len(), 4, "{r:?}");
+        assert!(
+            matches!(&r[2], Err((1, m)) if m.contains("missing `,`")),
+            "{r:?}"
+        );
+        let r = read(&format!("[\n  {J},\n  {J}\n  {J},\n  {J}\n]"));
+        assert_eq!(r.len(), 4, "{r:?}");
+        assert_eq!(bad(&r), [4]);
+    }
+
+    #[test]
+    fn jsonl_after_an_array_is_read_line_by_line() {
+        let r = read(&format!("[{J},{J}]\n{J}\n{{\"model\":x}}\n{J}\n"));
+        assert_eq!(r.len(), 5, "{r:?}");
+        assert_eq!(oks(&r), [1, 1, 2, 4]);
+        assert_eq!(bad(&r), [3]);
+        let r = read(&format!("[\n  {J},\n  {J}\n]\n{J}\n"));
+        assert_eq!(oks(&r), [2, 3, 5]);
+    }
+
+    #[test]
+    fn cr_alone_ends_lines() {
+        let r = read(&format!("{J}\r{J}\r{J}\r{{\"model\":x}}\r{J}"));
+        assert_eq!(r.len(), 5, "{r:?}");
+        assert_eq!(oks(&r), [1, 2, 3, 5]);
+        let r = read(&format!("{{\r  \"model\": \"a\"\r}}\r{J}\r"));
+        assert_eq!(r, [Ok(1), Ok(4)]);
+    }
+
+    #[test]
+    fn an_object_over_several_lines_is_one_job_whatever_its_first_line() {
+        let r = read("{\"model\": \"a\",\n \"width\": 512}\n{\"model\": \"b\"}\n");
+        assert_eq!(r, [Ok(1), Ok(3)]);
+        let r =
+            read("{ \"model\": \"a\",\n  \"model_input\": {\"SD\": {\n    \"width\": 512}}\n}\n");
+        assert_eq!(r, [Ok(1)]);
+    }
+
+    #[test]
+    fn a_broken_nested_element_indented_like_its_siblings_is_one_result() {
+        // The old resync took any `{` at the job's indent for the next job.
+        let text = "[\n  {\n    \"model\": \"a\",\n    \"list\": [\n  {\"x\": 1},\n  {\"x\": oops}\n    ]\n  },\n  {\"model\": \"b\"}\n]\n";
+        let r = read(text);
+        assert_eq!(r.len(), 2, "{r:?}");
+        assert!(
+            matches!(&r[0], Err((2, m)) if m.contains("line 6")),
+            "{r:?}"
+        );
+        assert_eq!(r[1], Ok(9));
+    }
+
+    #[test]
+    fn a_job_left_open_ends_where_the_next_one_starts() {
+        // Truncated jobs in JSONL, in pretty documents and in a pretty array.
+        let r = read(&format!(
+            "{{\"model\":\"a\",\"x\":[1\n{J}\n{{\"model\":\"ab\n{J}\n"
+        ));
+        assert_eq!(oks(&r), [2, 4]);
+        assert_eq!(bad(&r), [1, 3]);
+        let r = read("{\n  \"model\": \"a\",\n{\n  \"model\": \"b\"\n}\n");
+        assert_eq!(oks(&r), [3]);
+        assert_eq!(bad(&r), [1]);
+        let r = read(&format!("[\n  {{\"model\": \"a\",\n  {J},\n  {J}\n]"));
+        assert_eq!(oks(&r), [3, 4]);
+        assert!(
+            matches!(&r[0], Err((2, m)) if m.contains("EOF while parsing")),
+            "{r:?}"
+        );
+        // A `{` further right than the job's own is nested in it, even in a broken job.
+        let r = read(
+            "[\n  {\"model\": \"a\", \"m\": {\"b\": 1 \"c\": 2},\n    \"n\": [\n    {\"x\": 1}]},\n  {\"model\": \"b\"}\n]",
+        );
+        assert_eq!(r.len(), 2, "{r:?}");
+        assert_eq!(oks(&r), [5]);
+    }
+
+    #[test]
+    fn what_is_not_a_job_is_one_record_each() {
+        let r = read(&format!("[{J},,{J},]"));
+        assert_eq!(oks(&r), [1, 1]);
+        assert_eq!(r.len(), 4);
+        // A stray closer after an element belongs to it.
+        let r = read(&format!("[{J}}},{J}]"));
+        assert_eq!(r.len(), 2);
+        assert!(matches!(&r[0], Err((1, m)) if m.contains("unexpected `}` after the job")));
+        // Text after a job on its line belongs to it, as in JSONL.
+        let r = read(&format!(
+            "{{\"model\": \"a\",\n \"w\": 1}} trailing\n{J} x\n{J}\n"
+        ));
+        assert_eq!(r.len(), 3, "{r:?}");
+        assert!(
+            matches!(&r[0], Err((1, m)) if m.contains("line 2 column 10: trailing characters")),
+            "{r:?}"
+        );
+        assert!(matches!(&r[1], Err((3, m)) if m.contains("trailing characters")));
+        assert_eq!(r[2], Ok(4));
+        assert!(read("[]\n\n").is_empty());
+        assert!(read("").is_empty());
+        assert!(read("\u{feff}\n \r\n").is_empty());
+    }
+
+    #[test]
+    fn a_one_line_array_in_the_middle_of_jsonl_is_one_line() {
+        let r = read(&format!("{J}\n[1, 2]\n{J}\n"));
+        assert_eq!(r.len(), 3);
+        assert!(matches!(&r[1], Err((2, m)) if m.contains("expected a JSON object")));
+        // ... but an array over several lines is read element by element.
+        let r = read(&format!("{J}\n[\n{J},\n{J}]\n"));
+        assert_eq!(oks(&r), [1, 3, 4]);
+    }
+
+    #[test]
+    fn an_io_error_keeps_what_came_before_and_makes_no_record() {
+        struct Failing<'a>(&'a [u8]);
+        impl Read for Failing<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                if self.0.is_empty() {
+                    return Err(io::Error::other("disk on fire"));
+                }
+                let n = self.0.len().min(buf.len());
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        for (text, jobs) in [
+            (format!("{J}\n{J}\n{{\"mod"), 2),
+            (format!("[{J},\n{J},\n{{\"mod"), 2),
+            (format!("{J}\n{{\n  \"a\": 1,\n{J}\n{{\n \"x\""), 3),
+        ] {
+            let mut reader = JobReader::new(Failing(text.as_bytes()));
+            let got: Vec<_> = reader.by_ref().collect();
+            assert_eq!(got.len(), jobs, "{text}: {got:?}");
+            assert!(reader.io_error.is_some());
+        }
     }
 }

@@ -204,7 +204,7 @@ pub fn parse_line(line: u64, buf: &[u8]) -> JobRecord {
     }
     match read_value(buf, true) {
         Ok((v, _)) => Ok(StrictJob::new(line, v)),
-        Err(e) => Err(invalid(line, describe_json_error(&e, buf))),
+        Err(e) => Err(invalid(line, describe_json_error(&e, buf, line))),
     }
 }
 
@@ -219,11 +219,20 @@ pub(crate) fn invalid(line: u64, message: String) -> JobError {
     }
 }
 
-fn describe_json_error(e: &serde_json::Error, text: &[u8]) -> String {
+fn describe_json_error(e: &serde_json::Error, text: &[u8], line: u64) -> String {
     if let Err(bad) = std::str::from_utf8(text) {
         return format!(
             "line is not valid UTF-8 (at byte {})",
             bad.valid_up_to() + 1
+        );
+    }
+    if e.line() > 1 {
+        // A job over several lines (an array element, a pretty document): the file's line.
+        return format!(
+            "broken JSON at line {} column {}: {}",
+            line + e.line() as u64 - 1,
+            e.column(),
+            strip_position(&e.to_string())
         );
     }
     format!(
