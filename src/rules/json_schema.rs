@@ -188,12 +188,16 @@ const PRICING_KEYS: [&str; 3] = ["multiplier", "min", "max"];
 /// `disabled`, and a `no_rule` or `disabled` one no multiplier, `min` or `max` (`check`'s
 /// `formula-choice`), so an editor flags a version that would not load.
 pub fn one_pricing(schema: &mut Schema) {
-    let priced = FORMULA_KEYS.iter().map(|k| json!({ "required": [k] }));
-    let unpriced = UNPRICED_KEYS.iter().map(|k| {
-        let pricing: Vec<Value> = (PRICING_KEYS.iter())
-            .map(|p| json!({ "required": [p] }))
-            .collect();
-        json!({ "required": [k], "not": { "anyOf": pricing } })
-    });
-    schema.insert("oneOf".into(), priced.chain(unpriced).collect());
+    let one_of = (FORMULA_KEYS.iter().chain(&UNPRICED_KEYS))
+        .map(|k| json!({ "required": [k] }))
+        .collect();
+    let unpriced_with_pricing = (UNPRICED_KEYS.iter())
+        .flat_map(|u| {
+            PRICING_KEYS
+                .iter()
+                .map(move |p| json!({ "required": [u, p] }))
+        })
+        .collect::<Vec<_>>();
+    schema.insert("oneOf".into(), one_of);
+    schema.insert("not".into(), json!({ "anyOf": unpriced_with_pricing }));
 }
