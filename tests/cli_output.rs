@@ -99,6 +99,7 @@ fn writing_commands() -> Vec<Vec<String>> {
         ],
         vec!["diff", "rules", "rules"],
         vec!["synth", "--jobs", "10"],
+        vec!["schema", "rule"],
         vec!["--help"],
         vec!["eval", "--help"],
     ]

@@ -9,6 +9,8 @@ mod eval_cli;
 mod docs_cli;
 // `jobpoints check` and `models` through the real binary.
 mod check_cli;
+// The rule files' JSON Schemas (#15): fresh, mapped by .taplo.toml, as strict as `check`.
+mod schemas;
 // Every subcommand: output to a full disk or a closed pipe, a full stderr, `--at`, `--threads`.
 #[cfg(unix)]
 mod cli_output;

@@ -22,6 +22,7 @@ mod merge;
 mod models;
 mod output;
 mod playground;
+mod schema;
 mod serve;
 mod synth;
 mod tally;
@@ -212,6 +213,14 @@ pub enum Command {
     ///
     /// Install: `jobpoints man --out ~/.local/share/man/man1`, then `man jobpoints-eval`.
     Man(docs::ManArgs),
+    /// Write the JSON Schemas of the rule files, for editors that validate and complete TOML.
+    ///
+    /// One schema (JSON Schema draft 2020-12) per file kind: kinds.toml, policy.toml,
+    /// catalog.toml, and one for family and model rules. They describe every key, its type and
+    /// default, and reject keys `check` does not know; they are generated from the types that
+    /// parse the files. The repository commits them under rules/schemas/ and maps the files to
+    /// them in .taplo.toml (taplo, Even Better TOML); see rules/README.md.
+    Schema(schema::SchemaArgs),
 }
 
 /// Where the rules come from; shared by every subcommand.
@@ -388,6 +397,7 @@ pub fn run(command: Command) -> Result<Exit, CliError> {
         Command::Watch(args) => watch::run(args),
         Command::Completions(args) => docs::completions(args),
         Command::Man(args) => docs::man(args),
+        Command::Schema(args) => schema::run(args),
     }
 }
 

@@ -18,8 +18,10 @@ pub struct PointKind {
     pub description: Option<String>,
 }
 
-/// The type of a job input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+/// The type of a job input. (`Serialize` lets the rule files' JSON Schema show its default.)
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum InputType {
     Int,

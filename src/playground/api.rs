@@ -261,7 +261,7 @@ fn check_path(path: &str) -> Result<(), String> {
         return Err(format!("nested more than {MAX_DEPTH} directories deep"));
     }
     if !is_rule_file(path) {
-        return Err("not a rule file (`.toml` or `.rhai`)".into());
+        return Err("not a rule file (`.toml` or `.rhai`, outside `schemas/`)".into());
     }
     Ok(())
 }

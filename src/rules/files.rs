@@ -28,11 +28,16 @@ pub enum RulesDirError {
     },
 }
 
+/// The folder of the rule files' JSON Schemas (`jobpoints schema`): kept beside the rules for
+/// editors, but not part of the rule set, so regenerating them never changes its hash.
+pub const SCHEMAS_DIR: &str = "schemas";
+
 /// Whether a relative path belongs to the rule set.
 pub fn is_rule_file(rel: &str) -> bool {
     let name = rel.rsplit('/').next().unwrap_or(rel);
     let hidden = rel.split('/').any(|part| part.starts_with('.'));
-    !hidden && (name.ends_with(".toml") || name.ends_with(".rhai"))
+    let schemas = rel.split('/').next() == Some(SCHEMAS_DIR);
+    !hidden && !schemas && (name.ends_with(".toml") || name.ends_with(".rhai"))
 }
 
 impl RuleFiles {
@@ -164,7 +169,7 @@ impl Walk {
         } else {
             link
         };
-        let relevant = meta.is_dir() || is_rule_file(rel);
+        let relevant = (meta.is_dir() && rel != SCHEMAS_DIR) || is_rule_file(rel);
         if !relevant {
             return Ok(());
         }

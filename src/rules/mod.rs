@@ -1,10 +1,11 @@
 //! From files to a [`RuleSet`](crate::engine::model::RuleSet): where the files come from
-//! (a directory, the binary, git), their TOML schema, the builder, the checks, and the
-//! diagnostics that report what is wrong.
+//! (a directory, the binary, git), their TOML schema (and its JSON Schema for editors), the
+//! builder, the checks, and the diagnostics that report what is wrong.
 
 pub mod diagnostic;
 pub mod files;
 pub mod git;
+pub mod json_schema;
 pub mod load;
 pub mod schema;
 pub mod validate;

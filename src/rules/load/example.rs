@@ -13,8 +13,8 @@ use crate::rules::schema::InputType;
 
 type Table = IndexMap<String, Spanned<TomlValue>>;
 
-/// Statuses an example may expect: every status a valid job can get.
-const EXAMPLE_STATUSES: [Status; 5] = [
+/// Statuses an example may expect: every status a valid job can get (also the schema's).
+pub(crate) const EXAMPLE_STATUSES: [Status; 5] = [
     Status::Ok,
     Status::BelowThreshold,
     Status::OverLimit,

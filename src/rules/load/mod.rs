@@ -12,6 +12,8 @@ mod kinds;
 mod policy;
 mod rule;
 
+pub(crate) use example::EXAMPLE_STATUSES;
+
 use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;

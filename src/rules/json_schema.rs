@@ -1,0 +1,203 @@
+//! JSON Schemas (draft 2020-12) of the rule files, for editors with a TOML language server
+//! (`jobpoints schema`, committed under `rules/schemas/`).
+//!
+//! They are derived from the types in [`schema`](crate::rules::schema) that parse the files, so
+//! a key added there is in the schemas, with its doc comment as description. The few values the
+//! loader reads by hand from a `toml::Value` (dates, catalog entries, examples) are described by
+//! the shapes below, which parse nothing. Subschemas are inlined: taplo reads a schema as draft
+//! 7 and shows a key's own description only when it is not behind a `$ref`.
+
+use std::borrow::Cow;
+
+use schemars::generate::SchemaSettings;
+use schemars::transform::RecursiveTransform;
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+use serde_json::{Value, json};
+
+use crate::rules::load::{CATALOG_FILE, KINDS_FILE, POLICY_FILE};
+use crate::rules::schema::{CatalogFile, KindsFile, PolicyFile, RuleFile};
+
+/// A schema file: its name under `rules/schemas/`, the rule files it describes, its text.
+pub struct SchemaFile {
+    pub name: &'static str,
+    /// Which files of a rule set it applies to, for people (`.taplo.toml` has the globs).
+    pub applies_to: &'static str,
+    pub text: String,
+}
+
+/// The four schemas, in a stable order, rendered as they are committed.
+pub fn schema_files() -> Vec<SchemaFile> {
+    let settings = SchemaSettings::draft2020_12()
+        .with(|s| s.inline_subschemas = true)
+        .with_transform(RecursiveTransform(no_null));
+    let file = |name, applies_to, schema: Schema| SchemaFile {
+        name,
+        applies_to,
+        text: render(&schema),
+    };
+    vec![
+        file(
+            "kinds.schema.json",
+            KINDS_FILE,
+            root::<KindsFile>(&settings),
+        ),
+        file(
+            "policy.schema.json",
+            POLICY_FILE,
+            root::<PolicyFile>(&settings),
+        ),
+        file(
+            "catalog.schema.json",
+            CATALOG_FILE,
+            root::<CatalogFile>(&settings),
+        ),
+        file(
+            "rule.schema.json",
+            "families/*.toml, models/*.toml",
+            root::<RuleFile>(&settings),
+        ),
+    ]
+}
+
+fn root<T: JsonSchema>(settings: &SchemaSettings) -> Schema {
+    settings
+        .clone()
+        .into_generator()
+        .into_root_schema_for::<T>()
+}
+
+/// TOML has no null: an optional key is one left out, so `Option`'s `"null"` type, enum value
+/// and default go.
+fn no_null(schema: &mut Schema) {
+    if schema.get("default").is_some_and(Value::is_null) {
+        schema.remove("default");
+    }
+    if let Some(Value::Array(values)) = schema.get_mut("enum") {
+        values.retain(|v| !v.is_null());
+    }
+    let Some(Value::Array(types)) = schema.get_mut("type") else {
+        return;
+    };
+    types.retain(|t| t != "null");
+    if let [only] = types.as_slice() {
+        let only = only.clone();
+        schema.insert("type".into(), only);
+    }
+}
+
+/// Pretty JSON with a final newline: the committed form, compared byte for byte by a test.
+fn render(schema: &Schema) -> String {
+    let mut text = serde_json::to_string_pretty(schema).expect("a schema is JSON");
+    text.push('\n');
+    text
+}
+
+/// A date as the loader reads it (`effective_from`, a catalog entry's `since` and `until`).
+/// Editors see a TOML date as a string, so both forms are strings here.
+#[derive(JsonSchema)]
+#[schemars(
+    example = "2024-04-01",
+    example = "2024-04-01T12:00:00Z",
+    example = "2024-04-01T14:00:00+02:00"
+)]
+#[allow(dead_code)] // describes a TOML value read by hand; never built
+pub struct TomlDate(String);
+
+/// A `catalog.toml` entry: the model's family, or a table with the family and the dates
+/// between which the model is priced.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // describes a TOML value read by hand; never built
+pub enum CatalogEntryShape {
+    /// `Model = "family"`: priced whenever its family is.
+    Family(String),
+    /// `Model = { family = "...", since = DATE, until = DATE }`.
+    Dated(DatedEntryShape),
+}
+
+/// A catalog entry with dates; outside them the model's jobs get `no_rule`.
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // describes a TOML value read by hand; never built
+pub struct DatedEntryShape {
+    /// The family whose rule prices the model.
+    family: String,
+    /// The first instant the model is priced (a TOML date or date-time, UTC unless an offset
+    /// is given). Default: always was.
+    since: Option<TomlDate>,
+    /// The first instant it no longer is; after `since`. Default: still is.
+    until: Option<TomlDate>,
+}
+
+/// The floors of one job kind: value (an input or derived value) = the smallest `min` every
+/// priced version of the kind must set on it.
+#[derive(JsonSchema)]
+#[allow(dead_code)] // describes a table the loader reads as a map; never built
+pub struct FloorsShape(indexmap::IndexMap<String, f64>);
+
+/// An example job of a rule version, verified by `jobpoints check`: the job kind's inputs
+/// (those with a `default`, or `optional`, may be left out), the `points` it must earn and
+/// optionally its `status`.
+#[derive(JsonSchema)]
+#[allow(dead_code)] // describes a TOML value read by hand; never built
+pub struct ExampleShape {
+    /// The points the job must earn, exact to 6 decimals: a number ≥ 0, or a decimal string
+    /// (`"1.8"`). 0 unless the status is `ok`.
+    points: PointsShape,
+    /// The status the job must get: `ok` (the default for a priced version),
+    /// `below_threshold`, `over_limit`, `no_rule` or `disabled` (the default for a `no_rule`
+    /// or `disabled` version).
+    status: Option<ExampleStatus>,
+    /// The job's inputs, named as in kinds.toml: numbers of the input's type.
+    #[serde(flatten)]
+    inputs: indexmap::IndexMap<String, f64>,
+}
+
+/// Expected points: a number, or a decimal string read exactly.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // describes a TOML value read by hand; never built
+pub enum PointsShape {
+    Number(#[schemars(range(min = 0))] f64),
+    Decimal(#[schemars(regex(pattern = r"^[0-9]+(\.[0-9]{0,6})?$"))] String),
+}
+
+/// The status an example expects: one of the loader's own list.
+pub struct ExampleStatus;
+
+impl JsonSchema for ExampleStatus {
+    fn schema_name() -> Cow<'static, str> {
+        "ExampleStatus".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        let names: Vec<&str> = (crate::rules::load::EXAMPLE_STATUSES.iter())
+            .map(|s| s.as_str())
+            .collect();
+        schemars::json_schema!({ "type": "string", "enum": names })
+    }
+}
+
+/// The keys of a version that say how it prices (or why it does not); exactly one is given.
+const FORMULA_KEYS: [&str; 3] = ["formula", "formula_file", "expr"];
+const UNPRICED_KEYS: [&str; 2] = ["no_rule", "disabled"];
+/// What only a priced version may give.
+const PRICING_KEYS: [&str; 3] = ["multiplier", "min", "max"];
+
+/// A version gives exactly one of `formula`, `formula_file`, `expr`, `no_rule` and
+/// `disabled`, and a `no_rule` or `disabled` one no multiplier, `min` or `max` (`check`'s
+/// `formula-choice`), so an editor flags a version that would not load.
+pub fn one_pricing(schema: &mut Schema) {
+    let one_of = (FORMULA_KEYS.iter().chain(&UNPRICED_KEYS))
+        .map(|k| json!({ "required": [k] }))
+        .collect();
+    let unpriced_with_pricing = (UNPRICED_KEYS.iter())
+        .flat_map(|u| {
+            PRICING_KEYS
+                .iter()
+                .map(move |p| json!({ "required": [u, p] }))
+        })
+        .collect::<Vec<_>>();
+    schema.insert("oneOf".into(), one_of);
+    schema.insert("not".into(), json!({ "anyOf": unpriced_with_pricing }));
+}
