@@ -103,7 +103,19 @@ fn each_save_is_checked_and_the_jobs_rescored() {
         ),
         "{report}"
     );
-    assert_eq!(report.matches("change: ").count(), 1, "{report}");
+    assert!(
+        report.contains("        ! retroactive: rewrites since 2024-10-16\n"),
+        "{report}"
+    );
+    // The version's change, then its two edited examples.
+    assert_eq!(report.matches("change: ").count(), 3, "{report}");
+    assert_eq!(
+        report
+            .matches("change: ~ rule `sd15` version 3 example")
+            .count(),
+        2,
+        "{report}"
+    );
     let delta = format!(
         "{:.6}",
         after.parse::<f64>().unwrap() - before.parse::<f64>().unwrap()

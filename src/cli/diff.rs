@@ -32,13 +32,17 @@ Examples:
   jobpoints diff --base origin/main                 # rules/ at origin/main vs the working tree
   jobpoints diff --base v1 --head v2 --format markdown
   jobpoints diff --base main --jobs ledger.jsonl --top 20
+  jobpoints diff --base origin/main --effective-after 2027-01-01 --fail-on-retroactive
 
 Exit codes:
   0  the report was written (with --fail-on-change: and no job's points or status changed)
   1  a job file could not be read to its end (the report covers the jobs read before)
   2  usage error, an unreadable job file or rules directory, or a git revision that cannot be read
   3  the new rules are invalid (the report, with their diagnostics, is still written)
-  4  with --fail-on-change: some job's points or status changed";
+  4  with --fail-on-change: some job's points or status changed (as priced today or in an
+     affected window)
+  7  with --fail-on-retroactive: some change alters jobs dated before the cut-off (now, or
+     --effective-after)";
 
 /// Arguments of `jobpoints diff` (its help text is on `Command::Diff`).
 #[derive(Debug, Clone, clap::Args)]
@@ -73,6 +77,13 @@ pub struct DiffArgs {
     /// Exit with code 4 when any job's points or status change (for CI gates).
     #[arg(long)]
     pub fail_on_change: bool,
+    /// The planned release time: a change that alters jobs dated before it is flagged
+    /// `retroactive` (default: now).
+    #[arg(long, value_name = "TIME", value_parser = parse_at)]
+    pub effective_after: Option<jiff::Timestamp>,
+    /// Exit with code 7 when any change is retroactive (for CI gates).
+    #[arg(long)]
+    pub fail_on_retroactive: bool,
 }
 
 pub fn run(args: DiffArgs) -> Result<Exit, CliError> {
@@ -88,6 +99,7 @@ pub fn run(args: DiffArgs) -> Result<Exit, CliError> {
         ImpactOptions {
             at: args.at,
             top: args.top,
+            cutoff: args.effective_after,
         },
     );
     let text = match args.format {
@@ -129,6 +141,8 @@ pub fn run(args: DiffArgs) -> Result<Exit, CliError> {
         Exit::RulesInvalid
     } else if unreadable {
         Exit::JobsFailed
+    } else if args.fail_on_retroactive && report.retroactive > 0 {
+        Exit::Retroactive
     } else if args.fail_on_change && report.jobs_changed() {
         Exit::Changed
     } else {

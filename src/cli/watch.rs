@@ -182,6 +182,9 @@ fn print_changes(out: &mut impl Write, changes: &[RuleSetChange], files: &FileCh
         if let Some(flag) = &c.flag {
             let _ = writeln!(out, "        ! {flag}");
         }
+        if let Some(span) = &c.retroactive {
+            let _ = writeln!(out, "        ! retroactive: rewrites {}", span.text());
+        }
         for l in c.diff.iter().flat_map(|d| d.lines()) {
             let _ = writeln!(out, "        {l}");
         }

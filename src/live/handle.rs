@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::engine::model::RuleSet;
 use crate::engine::time::utc_string;
-use crate::review::changes::{FileChanges, RuleSetChange, diff_files, diff_rules};
+use crate::review::changes::{FileChanges, RuleSetChange, diff_files, diff_rules_as_of};
 use crate::rules::diagnostic::{Diagnostic, render_human};
 use crate::rules::files::{RuleFiles, RulesDirError, RulesOrigin};
 use crate::rules::load::{Loaded, load};
@@ -290,7 +290,10 @@ impl RulesHandle {
         };
         let new = Arc::new(new);
         let (changes, files) = match &old {
-            Some(o) => (diff_rules(o, &new), diff_files(&o.files, &new.files)),
+            Some(o) => (
+                diff_rules_as_of(o, &new, jiff::Timestamp::now()),
+                diff_files(&o.files, &new.files),
+            ),
             None => (Vec::new(), FileChanges::default()),
         };
         // Swap under the status lock, so `snapshot` never pairs a set with another's status.
@@ -436,7 +439,12 @@ mod tests {
         let summaries: Vec<String> = changes.iter().map(RuleSetChange::summary).collect();
         assert_eq!(
             summaries,
-            ["~ rule `sd15` version 2: multiplier 0.3 → 0.6"],
+            [
+                "~ rule `sd15` version 2: multiplier 0.3 → 0.6",
+                // The examples edited with it are changes of their own.
+                "~ rule `sd15` version 2 example (width=512, height=512, steps=20): expects 0.300000 points → 0.600000 points",
+                "~ rule `sd15` version 2 example (width=1024, height=1024, steps=20): expects 1.800000 points → 3.600000 points",
+            ],
             "{changes:?}"
         );
         assert!(

@@ -273,6 +273,21 @@ pub fn diff_rules(old: &RuleSet, new: &RuleSet) -> Vec<RuleSetChange> {
     out
 }
 
+/// [`diff_rules`], with each change that alters jobs dated before `cutoff` marked
+/// `retroactive` with the time it rewrites (`diff`, `watch` and `serve`'s reload log alike).
+pub fn diff_rules_as_of(
+    old: &RuleSet,
+    new: &RuleSet,
+    cutoff: jiff::Timestamp,
+) -> Vec<RuleSetChange> {
+    let mut changes = diff_rules(old, new);
+    let t = crate::review::windows::Timelines::build(old, new);
+    for c in &mut changes {
+        c.retroactive = t.rewrites(&c.scope).filter(|s| s.starts_before(cutoff));
+    }
+    changes
+}
+
 /// The two rule sets being compared; lines are looked up in the new one's files.
 struct Differ<'a> {
     old: &'a RuleSet,

@@ -14,6 +14,8 @@ use crate::engine::job::{read_envelope, read_inputs};
 use crate::engine::model::RuleSet;
 use crate::engine::points::{Points, PointsSum};
 use crate::engine::score::{ScoreContext, ScoreOptions, ScoreRef, Scorer, Status};
+use crate::engine::time::utc_string;
+use crate::review::windows::{Span, Timelines};
 
 /// Distinct models tracked one by one; further models are pooled so that a ledger of
 /// random model names cannot grow memory without bound.
@@ -34,6 +36,8 @@ pub struct ImpactOptions {
     pub at: Option<Timestamp>,
     /// How many of the biggest movers to keep.
     pub top: usize,
+    /// Changes that alter jobs dated before this time are retroactive (`None`: now).
+    pub cutoff: Option<Timestamp>,
 }
 
 /// Points before and after, over a group of jobs.
@@ -189,6 +193,31 @@ pub struct Impact {
     pub models: Vec<ModelGroup>,
     /// The biggest movers, largest first.
     pub movers: Vec<Mover>,
+    /// Every time window the change re-prices, with the corpus jobs that can reach it
+    /// replayed in it (see [`crate::review::windows`]), in time order.
+    pub windows: Vec<WindowImpact>,
+}
+
+/// A window of time the change re-prices, and what it does there to the corpus jobs whose
+/// model it covers: each replayed at its model's first affected time in the window, with
+/// both rule sets, whatever the job's own date.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WindowImpact {
+    /// `sdxl10@1 (2024-04-01 → 2024-09-18)`.
+    pub window: String,
+    /// The rule version in force in it on each side (`null`: none prices the models).
+    pub old: Option<String>,
+    pub new: Option<String>,
+    pub span: Span,
+    /// When its first job is re-priced: before the cut-off, it rewrites history.
+    pub first: String,
+    pub retroactive: bool,
+    /// The catalog models it re-prices.
+    pub models: Vec<String>,
+    /// Every replayed job; 0 means no corpus job exercises the window.
+    pub total: Group,
+    /// By point kind, as in [`Impact::kinds`].
+    pub kinds: BTreeMap<String, Group>,
 }
 
 /// Scores jobs with both rule sets and keeps the aggregates.
@@ -198,6 +227,93 @@ pub struct ImpactBuilder<'r> {
     old_ctx: ScoreContext<'r>,
     new_ctx: ScoreContext<'r>,
     sums: Sums<'r>,
+    replay: Replay<'r>,
+}
+
+/// Scores the job at hand with a scorer and its context (a line or a record).
+type ScoreWith<'r, 'a> =
+    dyn Fn(&Scorer<'r>, &mut ScoreContext<'r>, &mut dyn FnMut(&ScoreRef<'_>)) + 'a;
+
+/// The per-window replay: scorers pinned at each time a window is priced at, and its sums.
+struct Replay<'r> {
+    old: &'r RuleSet,
+    new: &'r RuleSet,
+    timelines: Timelines,
+    /// Both sides' scorer and context, by pricing time (a few: the rules' dates).
+    scorers: BTreeMap<Timestamp, [(Scorer<'r>, ScoreContext<'r>); 2]>,
+    /// Per window: every job, and by point kind.
+    sums: Vec<(Group, BTreeMap<String, Group>)>,
+}
+
+impl<'r> Replay<'r> {
+    fn new(old: &'r RuleSet, new: &'r RuleSet) -> Self {
+        let timelines = Timelines::build(old, new);
+        let sums = vec![Default::default(); timelines.windows.len()];
+        Replay {
+            old,
+            new,
+            timelines,
+            scorers: BTreeMap::new(),
+            sums,
+        }
+    }
+
+    /// Replays one job of `model` in every window its model has, with `score(scorer, ctx,
+    /// emit)` scoring it.
+    fn add(&mut self, model: &str, score: &ScoreWith<'r, '_>) {
+        for (window, at) in self.timelines.plan(model) {
+            let (old, new) = (self.old, self.new);
+            let [(os, oc), (ns, nc)] = self.scorers.entry(at).or_insert_with(|| {
+                let pinned = |rules| {
+                    let s = Scorer {
+                        opts: ScoreOptions {
+                            at: Some(at),
+                            explain: false,
+                        },
+                        ..Scorer::new(rules)
+                    };
+                    let c = s.context();
+                    (s, c)
+                };
+                [pinned(old), pinned(new)]
+            });
+            let (total, kinds) = &mut self.sums[window];
+            score(os, oc, &mut |o| {
+                score(ns, nc, &mut |n| {
+                    total.add(o, n);
+                    let kind = n.kind.or(o.kind).unwrap_or(NO_KIND).to_string();
+                    kinds.entry(kind).or_default().add(o, n);
+                });
+            });
+        }
+    }
+
+    fn finish(self, cutoff: Timestamp) -> Vec<WindowImpact> {
+        let mut out: Vec<WindowImpact> = self
+            .timelines
+            .windows
+            .into_iter()
+            .zip(self.sums)
+            .map(|(w, (mut total, mut kinds))| {
+                total.finish();
+                kinds.values_mut().for_each(Group::finish);
+                WindowImpact {
+                    window: w.key.label(),
+                    old: w.key.old.as_ref().map(|v| v.label.clone()),
+                    new: w.key.new.as_ref().map(|v| v.label.clone()),
+                    span: w.key.span,
+                    first: utc_string(w.first),
+                    retroactive: w.first < cutoff,
+                    models: w.models.into_iter().collect(),
+                    total,
+                    kinds,
+                }
+            })
+            .collect();
+        // In time order (RFC 3339 UTC text sorts as time), then by label.
+        out.sort_by(|a, b| (&a.first, &a.window).cmp(&(&b.first, &b.window)));
+        out
+    }
 }
 
 /// What the builder keeps of the jobs it has seen.
@@ -225,6 +341,7 @@ impl<'r> ImpactBuilder<'r> {
         };
         let (old_scorer, new_scorer) = (scorer(old), scorer(new));
         ImpactBuilder {
+            replay: Replay::new(old, new),
             old_ctx: old_scorer.context(),
             new_ctx: new_scorer.context(),
             old: old_scorer,
@@ -259,7 +376,7 @@ impl<'r> ImpactBuilder<'r> {
         }
     }
 
-    /// Scores one job line with both rule sets.
+    /// Scores one job line with both rule sets, then replays it in its model's windows.
     pub fn add_line(&mut self, line: u64, bytes: &[u8]) {
         let ImpactBuilder {
             old,
@@ -267,15 +384,22 @@ impl<'r> ImpactBuilder<'r> {
             old_ctx,
             new_ctx,
             sums,
+            replay,
         } = self;
+        let mut model = None;
         old.score_line(old_ctx, line, bytes, &mut |o| {
             new.score_line(new_ctx, line, bytes, &mut |n| {
                 sums.add(o, n, &|| parse_line(line, bytes));
+                model = n.model.map(String::from);
             });
         });
+        if let Some(model) = model {
+            replay.add(&model, &|s, c, emit| s.score_line(c, line, bytes, emit));
+        }
     }
 
-    /// Scores one record read strictly with both rule sets.
+    /// Scores one record read strictly with both rule sets, then replays it in its model's
+    /// windows.
     pub fn add_record(&mut self, record: &JobRecord) {
         let ImpactBuilder {
             old,
@@ -283,17 +407,26 @@ impl<'r> ImpactBuilder<'r> {
             old_ctx,
             new_ctx,
             sums,
+            replay,
         } = self;
+        let mut model = None;
         old.score_record(old_ctx, record, &mut |o| {
             new.score_record(new_ctx, record, &mut |n| {
                 sums.add(o, n, &|| record.clone());
+                model = n.model.map(String::from);
             });
         });
+        if let Some(model) = model {
+            replay.add(&model, &|s, c, emit| s.score_record(c, record, emit));
+        }
     }
 
-    /// The aggregates: models by name, movers largest first.
+    /// The aggregates: models by name, movers largest first, windows in time order.
     pub fn finish(self) -> Impact {
-        self.sums.finish()
+        let cutoff = self.sums.opts.cutoff.unwrap_or_else(Timestamp::now);
+        let mut impact = self.sums.finish();
+        impact.windows = self.replay.finish(cutoff);
+        impact
     }
 }
 
@@ -431,6 +564,7 @@ impl<'r> Sums<'r> {
             kinds,
             models,
             movers: movers.into_iter().map(|r| r.1).collect(),
+            windows: Vec::new(),
         }
     }
 }

@@ -9,12 +9,12 @@ use serde::Serialize;
 use crate::engine::time::utc_string;
 use crate::ledger::output::terminal_safe;
 use crate::ledger::reader::{JobReader, RawItem};
-use crate::review::changes::{diff_files, diff_formula_files, diff_rules};
+use crate::review::changes::{diff_files, diff_formula_files, diff_rules_as_of};
 use crate::review::impact::{ImpactBuilder, ImpactOptions};
 
 use crate::engine::points::PointsSum;
 use crate::review::changes::{FileChanges, RuleSetChange};
-use crate::review::impact::{Group, Impact, ModelGroup, Mover};
+use crate::review::impact::{Group, Impact, ModelGroup, Mover, WindowImpact};
 use crate::rules::diagnostic::{Diagnostic, render_human as render_diagnostics};
 use crate::rules::load::Loaded;
 
@@ -65,16 +65,41 @@ pub struct DiffReport {
     pub files: FileChanges,
     /// Rule-level changes (only formula text when a side is invalid).
     pub changes: Vec<RuleSetChange>,
-    /// How many changes carry a flag.
+    /// How many changes carry a flag or are retroactive.
     pub flagged: usize,
+    /// How many changes alter jobs dated before the cut-off.
+    pub retroactive: usize,
+    /// Before this time, a change that alters a job's result is retroactive.
+    pub cutoff: Cutoff,
     /// The corpus scored with both rule sets; `null` when a side is invalid.
     pub impact: Option<Impact>,
 }
 
+/// The time before which a change is retroactive.
+#[derive(Debug, Clone, Serialize)]
+pub struct Cutoff {
+    pub time: String,
+    /// `true`: `--effective-after`; `false`: the time the diff ran.
+    pub given: bool,
+}
+
+impl Cutoff {
+    /// `now` or `2026-12-15` (a time is printed only when given, so reports are stable).
+    fn text(&self) -> String {
+        if self.given {
+            self.time.trim_end_matches("T00:00:00Z").to_string()
+        } else {
+            "now".to_string()
+        }
+    }
+}
+
 impl DiffReport {
-    /// Whether any job's points or status differ.
+    /// Whether any job's points or status differ, as priced today or replayed in a window.
     pub fn jobs_changed(&self) -> bool {
-        self.impact.as_ref().is_some_and(|i| i.total.changed > 0)
+        self.impact
+            .as_ref()
+            .is_some_and(|i| i.total.changed > 0 || i.windows.iter().any(|w| w.total.changed > 0))
     }
 }
 
@@ -138,19 +163,18 @@ pub fn summary_line(r: &DiffReport) -> String {
     }
     let n = r.changes.len() as u64;
     let invalid = !r.old.valid || !r.new.valid;
+    let marks = match (r.flagged, r.retroactive) {
+        (0, _) => String::new(),
+        (f, 0) => format!(" ({f} flagged)"),
+        (f, t) => format!(" ({f} flagged, {t} retroactive)"),
+    };
     let files = (r.files.added.len() + r.files.removed.len() + r.files.modified.len()) as u64;
     parts.push(if invalid {
         plural(files, "rule file changed", "rule files changed")
     } else if n == 0 {
         "no rule changes".to_string()
-    } else if r.flagged > 0 {
-        format!(
-            "{} ({} flagged)",
-            plural(n, "rule change", "rule changes"),
-            r.flagged
-        )
     } else {
-        plural(n, "rule change", "rule changes")
+        format!("{}{marks}", plural(n, "rule change", "rule changes"))
     });
     if let Some(i) = &r.impact {
         let mut s = format!(
@@ -181,8 +205,66 @@ pub fn summary_line(r: &DiffReport) -> String {
             s.push_str(&kinds.join("; "));
         }
         parts.push(s);
+        if !i.windows.is_empty() {
+            let replayed: u64 = i.windows.iter().map(|w| w.total.jobs).sum();
+            let changed: u64 = i.windows.iter().map(|w| w.total.changed).sum();
+            let idle = i.windows.iter().filter(|w| w.total.jobs == 0).count() as u64;
+            let mut s = format!(
+                "replayed in {}: {changed} of {} change",
+                plural(
+                    i.windows.len() as u64,
+                    "affected window",
+                    "affected windows"
+                ),
+                plural(replayed, "job", "jobs")
+            );
+            if idle > 0 {
+                s.push_str(&format!(" ({idle} not exercised by any corpus job)"));
+            }
+            parts.push(s);
+        }
     }
     parts.join("; ")
+}
+
+/// `waifu +11.11% (100.000000 → 111.111111)` for each point kind that moves, else
+/// `unchanged`.
+fn window_effect(w: &WindowImpact) -> String {
+    let moved: Vec<String> = (w.kinds.iter())
+        .filter(|(k, g)| k.as_str() != crate::review::impact::NO_KIND || g.changed > 0)
+        .filter(|(_, g)| g.changed > 0)
+        .map(|(k, g)| {
+            let mut s = format!("{k} {} ({} → {})", percent_text(g), g.before, g.after);
+            if !g.status_changes.is_empty() {
+                s.push_str(&format!(", {}", status_changes(g)));
+            }
+            s
+        })
+        .collect();
+    if moved.is_empty() {
+        "unchanged".into()
+    } else {
+        moved.join("; ")
+    }
+}
+
+/// `sdxl10@1 (2024-04-01 → 2024-09-18): 47 jobs, 47 change, waifu +11.11% (…)`, or the
+/// warning that no corpus job reaches it.
+fn window_line(w: &WindowImpact) -> String {
+    if w.total.jobs == 0 {
+        return format!(
+            "{}: changed; no corpus job exercises it (models: {})",
+            w.window,
+            w.models.join(", ")
+        );
+    }
+    format!(
+        "{}: {}, {} change, {}",
+        w.window,
+        plural(w.total.jobs, "job", "jobs"),
+        w.total.changed,
+        window_effect(w)
+    )
 }
 
 /// Columns of a table, for both renderings.
@@ -417,6 +499,66 @@ fn corpus_text(i: &Impact) -> String {
         .join(", ")
 }
 
+/// The time a retroactive change rewrites: `2024-04-01 → 2024-09-18`.
+fn rewritten(c: &RuleSetChange) -> String {
+    c.retroactive.map(|s| s.text()).unwrap_or_default()
+}
+
+/// When windows were replayed, an unchanged corpus says nothing about them.
+fn today(i: &Impact) -> &'static str {
+    if i.windows.is_empty() {
+        ""
+    } else {
+        " at the jobs' own times (the affected windows replay the times the change re-prices)"
+    }
+}
+
+/// `  (families/sdxl10.toml:14)`, or nothing.
+fn at_location(c: &RuleSetChange) -> String {
+    c.location().map(|l| format!("  ({l})")).unwrap_or_default()
+}
+
+fn windows_table(windows: &[WindowImpact]) -> Table {
+    let rows = windows
+        .iter()
+        .map(|w| {
+            let (jobs, changed, effect) = if w.total.jobs == 0 {
+                (
+                    "0".into(),
+                    "—".into(),
+                    "⚠ no corpus job exercises it".into(),
+                )
+            } else {
+                (
+                    w.total.jobs.to_string(),
+                    w.total.changed.to_string(),
+                    window_effect(w),
+                )
+            };
+            vec![
+                w.window.clone(),
+                if w.retroactive { "yes" } else { "no" }.into(),
+                w.models.join(", "),
+                jobs,
+                changed,
+                effect,
+            ]
+        })
+        .collect();
+    Table {
+        headers: vec![
+            "window",
+            "retroactive",
+            "models",
+            "jobs",
+            "changed",
+            "impact",
+        ],
+        right: vec![false, false, false, true, true, false],
+        rows,
+    }
+}
+
 /// For a terminal.
 pub fn render_human(r: &DiffReport) -> String {
     let mut out = String::new();
@@ -436,6 +578,24 @@ pub fn render_human(r: &DiffReport) -> String {
             let _ = writeln!(out, "  {l}");
         }
     }
+    let retro: Vec<&RuleSetChange> = r
+        .changes
+        .iter()
+        .filter(|c| c.retroactive.is_some())
+        .collect();
+    if !retro.is_empty() {
+        let _ = writeln!(
+            out,
+            "Retroactive changes ({}): they alter jobs dated before the cut-off ({})",
+            retro.len(),
+            r.cutoff.text()
+        );
+        for c in &retro {
+            let _ = writeln!(out, "  {}{}", c.summary(), at_location(c));
+            let _ = writeln!(out, "      rewrites {}", rewritten(c));
+        }
+        out.push('\n');
+    }
     if !r.files.is_empty() {
         let _ = writeln!(out, "Rule files");
         for (sign, f) in labelled_files(&r.files, ['+', '-', '~']) {
@@ -451,15 +611,31 @@ pub fn render_human(r: &DiffReport) -> String {
             r.flagged
         );
         for c in &r.changes {
-            let _ = writeln!(out, "  {}", c.summary());
+            let _ = writeln!(out, "  {}{}", c.summary(), at_location(c));
             if let Some(f) = &c.flag {
                 let _ = writeln!(out, "      ! {f}");
+            }
+            if c.retroactive.is_some() {
+                let _ = writeln!(out, "      ! retroactive: rewrites {}", rewritten(c));
             }
             if let Some(d) = &c.diff {
                 for l in d.lines() {
                     let _ = writeln!(out, "      {l}");
                 }
             }
+        }
+        out.push('\n');
+    }
+    if let Some(i) = r.impact.as_ref().filter(|i| !i.windows.is_empty()) {
+        let _ = writeln!(
+            out,
+            "Affected windows ({}): the corpus jobs that can reach each, priced at its start with both rule sets",
+            i.windows.len()
+        );
+        for w in &i.windows {
+            let mark = if w.total.jobs == 0 { "!" } else { " " };
+            let retro = if w.retroactive { "  [retroactive]" } else { "" };
+            let _ = writeln!(out, "{mark} {}{retro}", window_line(w));
         }
         out.push('\n');
     }
@@ -475,7 +651,7 @@ pub fn render_human(r: &DiffReport) -> String {
         out.push('\n');
         let changed = changed_models(i);
         if changed.is_empty() {
-            let _ = writeln!(out, "No model's points or statuses change.");
+            let _ = writeln!(out, "No model's points or statuses change{}.", today(i));
         } else {
             let _ = writeln!(out, "Models that change (gains first, losses last)");
             out.push_str(&models_table(changed.iter().copied()).text("  "));
@@ -514,6 +690,42 @@ pub fn render_markdown(r: &DiffReport) -> String {
         let fence = fence_for(&side.rendered);
         let _ = writeln!(out, "{fence}text\n{}{fence}\n", side.rendered);
     }
+    let retro: Vec<&RuleSetChange> = r
+        .changes
+        .iter()
+        .filter(|c| c.retroactive.is_some())
+        .collect();
+    if !retro.is_empty() {
+        let _ = writeln!(
+            out,
+            "> [!CAUTION]\n> **{} retroactive**: {} jobs dated before the cut-off ({}):",
+            plural(retro.len() as u64, "change is", "changes are"),
+            if retro.len() == 1 {
+                "it alters"
+            } else {
+                "they alter"
+            },
+            r.cutoff.text()
+        );
+        for c in &retro {
+            let _ = writeln!(
+                out,
+                "> - {} rewrites {}{}",
+                code_span(&c.summary()),
+                rewritten(c),
+                at_location(c)
+            );
+        }
+        out.push('\n');
+    }
+    if let Some(i) = r.impact.as_ref().filter(|i| !i.windows.is_empty()) {
+        let _ = writeln!(
+            out,
+            "**Affected windows** (the corpus jobs that can reach each, priced at its start with both rule sets):\n"
+        );
+        out.push_str(&windows_table(&i.windows).markdown());
+        out.push('\n');
+    }
     let flagged: Vec<&RuleSetChange> = r.changes.iter().filter(|c| c.flag.is_some()).collect();
     if !flagged.is_empty() {
         let _ = writeln!(
@@ -543,7 +755,7 @@ pub fn render_markdown(r: &DiffReport) -> String {
         out.push('\n');
         let changed = changed_models(i);
         if changed.is_empty() {
-            let _ = writeln!(out, "No model's points or statuses change.\n");
+            let _ = writeln!(out, "No model's points or statuses change{}.\n", today(i));
         } else {
             let _ = writeln!(out, "**Models that change** (gains first, losses last):\n");
             out.push_str(&models_table(changed.iter().copied()).markdown());
@@ -557,12 +769,12 @@ pub fn render_markdown(r: &DiffReport) -> String {
             r.changes.len()
         );
         for c in &r.changes {
-            let mark = if c.flag.is_some() { " ⚠" } else { "" };
-            let file = c
-                .file
-                .as_deref()
-                .map(|f| format!(" ({f})"))
-                .unwrap_or_default();
+            let mark = if c.flag.is_some() || c.retroactive.is_some() {
+                " ⚠"
+            } else {
+                ""
+            };
+            let file = c.location().map(|f| format!(" ({f})")).unwrap_or_default();
             let _ = writeln!(out, "- {}{mark}{file}", code_span(&c.summary()));
             if let Some(d) = &c.diff {
                 let fence = fence_for(d);
@@ -637,6 +849,16 @@ pub type Corpus = Vec<(String, JobReader<Box<dyn BufRead + Send>>)>;
 /// Diffs the rules and, when both sides are valid, scores the corpus with both.
 pub fn build_report(old: &Loaded, new: &Loaded, corpus: Corpus, opts: ImpactOptions) -> DiffReport {
     let files = diff_files(&old.files, &new.files);
+    // One cut-off for the changes and the windows alike.
+    let cut = opts.cutoff.unwrap_or_else(jiff::Timestamp::now);
+    let cutoff = Cutoff {
+        time: utc_string(cut),
+        given: opts.cutoff.is_some(),
+    };
+    let opts = ImpactOptions {
+        cutoff: Some(cut),
+        ..opts
+    };
     let (changes, impact) = match (&old.ruleset, &new.ruleset) {
         (Some(o), Some(n)) => {
             let mut builder = ImpactBuilder::new(o, n, opts);
@@ -655,12 +877,15 @@ pub fn build_report(old: &Loaded, new: &Loaded, corpus: Corpus, opts: ImpactOpti
                     builder.file_error(e.to_string());
                 }
             }
-            (diff_rules(o, n), Some(builder.finish()))
+            (diff_rules_as_of(o, n, cut), Some(builder.finish()))
         }
         // Without both rule sets, show what can be shown: which files and formulas changed.
         _ => (diff_formula_files(&old.files, &new.files), None),
     };
-    let flagged = changes.iter().filter(|c| c.flag.is_some()).count();
+    let flagged = (changes.iter())
+        .filter(|c| c.flag.is_some() || c.retroactive.is_some())
+        .count();
+    let retroactive = changes.iter().filter(|c| c.retroactive.is_some()).count();
     DiffReport {
         old: RuleSide::of(old),
         new: RuleSide::of(new),
@@ -668,6 +893,8 @@ pub fn build_report(old: &Loaded, new: &Loaded, corpus: Corpus, opts: ImpactOpti
         files,
         changes,
         flagged,
+        retroactive,
+        cutoff,
         impact,
     }
 }

@@ -184,7 +184,12 @@ impl Timelines {
     pub fn build(old: &RuleSet, new: &RuleSet) -> Self {
         let mut t = Timelines::default();
         let mut index: HashMap<WindowKey, usize> = HashMap::new();
-        let names: BTreeSet<&String> = old.catalog.keys().chain(new.catalog.keys()).collect();
+        // Model rules may name models the catalog does not list.
+        let names: BTreeSet<&String> = (old.catalog.keys())
+            .chain(new.catalog.keys())
+            .chain(old.model_rules.keys())
+            .chain(new.model_rules.keys())
+            .collect();
         for model in names {
             let segments = affected_segments(old, new, model);
             if segments.is_empty() {
