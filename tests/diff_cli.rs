@@ -1106,3 +1106,76 @@ fn fail_on_retroactive_exits_7_and_follows_the_cut_off() {
     let (_, code) = diff_default_corpus("sdxl_season1_in_place", &["--fail-on-change"]);
     assert_eq!(code, 4);
 }
+
+#[test]
+fn markdown_links_each_change_to_its_line_under_link_base() {
+    let (md, _) = diff_default_corpus(
+        "sdxl_season1_in_place",
+        &[
+            "--format",
+            "markdown",
+            "--link-base",
+            "https://example.com/o/r/blob/abc123/rules/",
+        ],
+    );
+    let link = "[`families/sdxl10.toml:12`](https://example.com/o/r/blob/abc123/rules/families/sdxl10.toml#L12)";
+    // Once in the retroactive block (first), once in the list of changes.
+    assert_eq!(md.matches(link).count(), 2, "{md}");
+    assert!(md.find("[!CAUTION]") < md.find("<details>"), "{md}");
+    // Without it, the place is plain text.
+    let (md, _) = diff_default_corpus("sdxl_season1_in_place", &["--format", "markdown"]);
+    assert!(md.contains("(`families/sdxl10.toml:12`)"), "{md}");
+    assert!(!md.contains("](http"), "{md}");
+}
+
+#[test]
+fn unexercised_models_are_named_and_movers_say_when_they_were_priced() {
+    let (out, _) = diff_default_corpus("catalog_entry_without_since", &["--format", "json"]);
+    let r: Json = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        r["impact"]["not_exercised"],
+        serde_json::json!(["JuggernautXL"])
+    );
+
+    // Version 4 of the multiplier fixture starts 2026-12-01: a job dated after it moves and
+    // says when it was priced; an undated one is priced by the latest version.
+    let dir = fixture_workspace("multiplier_change");
+    std::fs::write(
+        dir.path().join("dated.jsonl"),
+        concat!(
+            r#"{"id":"dated","model":"SDXL","width":1024,"height":1024,"steps":20,"completed_at":"2026-12-05T10:00:00Z"}"#,
+            "\n",
+            r#"{"id":"undated","model":"SDXL","width":1024,"height":1024,"steps":30}"#,
+            "\n",
+            r#"{"id":"before","model":"SDXL","width":1024,"height":1024,"steps":20,"completed_at":"2026-11-05T10:00:00Z"}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
+    let out = jobpoints_in(dir.path())
+        .args([
+            "diff",
+            "old",
+            "new",
+            "--jobs",
+            "dated.jsonl",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let r: Json = serde_json::from_slice(&out.stdout).unwrap();
+    let movers: Vec<(&str, &Json)> = r["impact"]["movers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["id"].as_str().unwrap(), &m["priced_at"]))
+        .collect();
+    assert_eq!(
+        movers,
+        [
+            ("undated", &Json::Null),
+            ("dated", &Json::from("2026-12-05T10:00:00Z"))
+        ]
+    );
+}

@@ -84,6 +84,10 @@ pub struct DiffArgs {
     /// Exit with code 7 when any change is retroactive (for CI gates).
     #[arg(long)]
     pub fail_on_retroactive: bool,
+    /// In markdown, link each change to its line under this URL of the new rules directory
+    /// (`https://github.com/OWNER/REPO/blob/SHA/rules`).
+    #[arg(long, value_name = "URL")]
+    pub link_base: Option<String>,
 }
 
 pub fn run(args: DiffArgs) -> Result<Exit, CliError> {
@@ -92,7 +96,7 @@ pub fn run(args: DiffArgs) -> Result<Exit, CliError> {
     let corpus = open_corpus(&args.jobs)?;
     let old = load(old_files);
     let new = load(new_files);
-    let report = build_report(
+    let mut report = build_report(
         &old,
         &new,
         corpus,
@@ -102,6 +106,7 @@ pub fn run(args: DiffArgs) -> Result<Exit, CliError> {
             cutoff: args.effective_after,
         },
     );
+    report.link_base = args.link_base.clone();
     let text = match args.format {
         DiffFormat::Human => render_human(&report),
         DiffFormat::Markdown => render_markdown(&report),

@@ -122,6 +122,9 @@ pub struct Mover {
     pub before: Points,
     pub after: Points,
     pub delta: PointsSum,
+    /// The time that picked its rule versions: `--at`, else its `completed_at`; `null`: it
+    /// has no date, so the latest versions priced it.
+    pub priced_at: Option<String>,
     /// Why the new rules gave what they gave, when not `ok` (threshold, no rule, error).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -193,6 +196,9 @@ pub struct Impact {
     pub models: Vec<ModelGroup>,
     /// The biggest movers, largest first.
     pub movers: Vec<Mover>,
+    /// Models the change re-prices (in some window) that no corpus job runs: its effect on
+    /// them is not measured.
+    pub not_exercised: Vec<String>,
     /// Every time window the change re-prices, with the corpus jobs that can reach it
     /// replayed in it (see [`crate::review::windows`]), in time order.
     pub windows: Vec<WindowImpact>,
@@ -426,6 +432,15 @@ impl<'r> ImpactBuilder<'r> {
         let cutoff = self.sums.opts.cutoff.unwrap_or_else(Timestamp::now);
         let mut impact = self.sums.finish();
         impact.windows = self.replay.finish(cutoff);
+        // Catalog names are NFC; job model names may not be.
+        let seen: BTreeSet<String> = (impact.models.iter())
+            .map(|m| crate::engine::model::nfc(&m.model).into_owned())
+            .collect();
+        let touched: BTreeSet<&String> = impact.windows.iter().flat_map(|w| &w.models).collect();
+        impact.not_exercised = (touched.into_iter())
+            .filter(|m| !seen.contains(*m))
+            .cloned()
+            .collect();
         impact
     }
 }
@@ -516,6 +531,8 @@ impl<'r> Sums<'r> {
             before: old.points,
             after: new.points,
             delta: PointsSum::from_micros(delta),
+            priced_at: (self.opts.at.map(utc_string))
+                .or_else(|| new.completed_at.map(String::from)),
             reason: new.reason.or(new.error).map(String::from),
         };
         self.movers.push(Reverse(Ranked(rank, mover)));
@@ -564,6 +581,7 @@ impl<'r> Sums<'r> {
             kinds,
             models,
             movers: movers.into_iter().map(|r| r.1).collect(),
+            not_exercised: Vec::new(),
             windows: Vec::new(),
         }
     }

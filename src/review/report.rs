@@ -73,6 +73,9 @@ pub struct DiffReport {
     pub cutoff: Cutoff,
     /// The corpus scored with both rule sets; `null` when a side is invalid.
     pub impact: Option<Impact>,
+    /// With `--link-base URL`: the markdown links each change to `URL/FILE#LLINE`.
+    #[serde(skip)]
+    pub link_base: Option<String>,
 }
 
 /// The time before which a change is retroactive.
@@ -444,6 +447,9 @@ fn movers_table(movers: &[Mover]) -> Table {
                 m.inputs.clone(),
                 format!("{} → {}", m.before, m.after),
                 signed(m.delta),
+                m.priced_at.as_deref().map_or("latest".into(), |t| {
+                    t.trim_end_matches("T00:00:00Z").to_string()
+                }),
                 status,
                 if m.rule_before == m.rule_after {
                     m.rule_after.clone().unwrap_or_else(|| "-".into())
@@ -460,9 +466,20 @@ fn movers_table(movers: &[Mover]) -> Table {
         .collect();
     Table {
         headers: vec![
-            "#", "job", "model", "inputs", "points", "Δ", "status", "rule", "note",
+            "#",
+            "job",
+            "model",
+            "inputs",
+            "points",
+            "Δ",
+            "priced at",
+            "status",
+            "rule",
+            "note",
         ],
-        right: vec![true, false, false, false, true, true, false, false, false],
+        right: vec![
+            true, false, false, false, true, true, false, false, false, false,
+        ],
         rows,
     }
 }
@@ -502,6 +519,37 @@ fn corpus_text(i: &Impact) -> String {
 /// The time a retroactive change rewrites: `2024-04-01 → 2024-09-18`.
 fn rewritten(c: &RuleSetChange) -> String {
     c.retroactive.map(|s| s.text()).unwrap_or_default()
+}
+
+/// `families/sdxl10.toml:12` as markdown: a link to the line under `--link-base`, else the
+/// text (in a code span: rule file names are untrusted).
+fn linked(r: &DiffReport, c: &RuleSetChange, location: &str) -> String {
+    let text = code_span(location);
+    match (&r.link_base, &c.file) {
+        (Some(base), Some(file)) => {
+            let anchor = c.line.map(|l| format!("#L{l}")).unwrap_or_default();
+            format!(
+                "[{text}]({}/{}{anchor})",
+                base.trim_end_matches('/'),
+                url_path(file)
+            )
+        }
+        _ => text,
+    }
+}
+
+/// A relative path for a URL: every byte but unreserved ones and `/` percent-encoded, so a
+/// file name cannot end the link or inject markdown.
+fn url_path(path: &str) -> String {
+    let mut out = String::new();
+    for b in path.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// When windows were replayed, an unchanged corpus says nothing about them.
@@ -664,6 +712,13 @@ pub fn render_human(r: &DiffReport) -> String {
                 plural(unchanged as u64, "other model", "other models")
             );
         }
+        if !i.not_exercised.is_empty() {
+            let _ = writeln!(
+                out,
+                "Not exercised (re-priced, but no corpus job runs them): {}",
+                i.not_exercised.join(", ")
+            );
+        }
         if !i.total.status_changes.is_empty() {
             let _ = writeln!(out, "\nStatus changes: {}", status_changes(&i.total));
         }
@@ -708,12 +763,15 @@ pub fn render_markdown(r: &DiffReport) -> String {
             r.cutoff.text()
         );
         for c in &retro {
+            let place = c
+                .location()
+                .map(|l| format!(" ({})", linked(r, c, &l)))
+                .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "> - {} rewrites {}{}",
+                "> - {} rewrites {}{place}",
                 code_span(&c.summary()),
                 rewritten(c),
-                at_location(c)
             );
         }
         out.push('\n');
@@ -761,6 +819,14 @@ pub fn render_markdown(r: &DiffReport) -> String {
             out.push_str(&models_table(changed.iter().copied()).markdown());
             out.push('\n');
         }
+        if !i.not_exercised.is_empty() {
+            let names: Vec<String> = i.not_exercised.iter().map(|m| code_span(m)).collect();
+            let _ = writeln!(
+                out,
+                "**Not exercised** (re-priced, but no corpus job runs them): {}\n",
+                names.join(", ")
+            );
+        }
     }
     if !r.changes.is_empty() {
         let _ = writeln!(
@@ -774,7 +840,10 @@ pub fn render_markdown(r: &DiffReport) -> String {
             } else {
                 ""
             };
-            let file = c.location().map(|f| format!(" ({f})")).unwrap_or_default();
+            let file = c
+                .location()
+                .map(|l| format!(" ({})", linked(r, c, &l)))
+                .unwrap_or_default();
             let _ = writeln!(out, "- {}{mark}{file}", code_span(&c.summary()));
             if let Some(d) = &c.diff {
                 let fence = fence_for(d);
@@ -896,6 +965,7 @@ pub fn build_report(old: &Loaded, new: &Loaded, corpus: Corpus, opts: ImpactOpti
         retroactive,
         cutoff,
         impact,
+        link_base: None,
     }
 }
 
@@ -908,5 +978,12 @@ mod tests {
         assert_eq!(code_span("plain"), "`plain`");
         assert_eq!(code_span("rule `x` v1"), "``rule `x` v1``");
         assert_eq!(code_span("`x`"), "`` `x` ``");
+    }
+
+    #[test]
+    fn link_paths_are_percent_encoded() {
+        assert_eq!(url_path("families/sdxl10.toml"), "families/sdxl10.toml");
+        assert_eq!(url_path("models/a b).toml"), "models/a%20b%29.toml");
+        assert_eq!(url_path("models/é"), "models/%C3%A9");
     }
 }
