@@ -213,6 +213,23 @@ fn broken_new_rules_are_reported_not_fatal() {
     assert!(r["new"]["diagnostics"][0]["code"].is_string());
     assert!(r["impact"].is_null());
     assert_eq!(r["files"]["modified"][0], "families/sdxl10.toml");
+
+    // New rules that parse but fail a check: whatever loaded is still compared, field by
+    // field; nothing is scored.
+    let r = json_report("err_example_fails");
+    assert_eq!(r["new"]["valid"], false);
+    assert!(r["impact"].is_null());
+    let c = changes(&r);
+    assert_eq!(c.len(), 1, "{c:#?}");
+    assert_eq!(
+        (&c[0]["field"], &c[0]["old"], &c[0]["new"], &c[0]["line"]),
+        (
+            &Json::from("multiplier"),
+            &Json::from("1.0"),
+            &Json::from("1.5"),
+            &Json::from(47)
+        )
+    );
 }
 
 #[test]

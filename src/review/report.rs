@@ -9,7 +9,9 @@ use serde::Serialize;
 use crate::engine::time::utc_string;
 use crate::ledger::output::terminal_safe;
 use crate::ledger::reader::{JobReader, RawItem};
-use crate::review::changes::{diff_files, diff_formula_files, diff_rules_as_of};
+use crate::review::changes::{
+    Entity, Op, diff_files, diff_formula_files, diff_rules, diff_rules_as_of,
+};
 use crate::review::impact::{ImpactBuilder, ImpactOptions};
 
 use crate::engine::points::PointsSum;
@@ -63,7 +65,8 @@ pub struct DiffReport {
     pub at: Option<String>,
     /// Rule files added, removed or modified.
     pub files: FileChanges,
-    /// Rule-level changes (only formula text when a side is invalid).
+    /// Rule-level changes. With invalid new rules: those of whatever still loaded, without
+    /// removals; with invalid old rules: formula text only.
     pub changes: Vec<RuleSetChange>,
     /// How many changes carry a flag or are retroactive.
     pub flagged: usize,
@@ -652,6 +655,12 @@ pub fn render_human(r: &DiffReport) -> String {
         out.push('\n');
     }
     if !r.changes.is_empty() {
+        if !r.new.valid {
+            let _ = writeln!(
+                out,
+                "As far as the new rules load (removals are not listed):"
+            );
+        }
         let _ = writeln!(
             out,
             "Rule changes ({}, {} flagged)",
@@ -829,10 +838,15 @@ pub fn render_markdown(r: &DiffReport) -> String {
         }
     }
     if !r.changes.is_empty() {
+        let partial = if r.new.valid {
+            ""
+        } else {
+            ", as far as the new rules load"
+        };
         let _ = writeln!(
             out,
-            "<details><summary>Rule changes ({})</summary>\n",
-            r.changes.len()
+            "<details><summary>Rule changes ({}{partial})</summary>\n",
+            r.changes.len(),
         );
         for c in &r.changes {
             let mark = if c.flag.is_some() || c.retroactive.is_some() {
@@ -948,7 +962,16 @@ pub fn build_report(old: &Loaded, new: &Loaded, corpus: Corpus, opts: ImpactOpti
             }
             (diff_rules_as_of(o, n, cut), Some(builder.finish()))
         }
-        // Without both rule sets, show what can be shown: which files and formulas changed.
+        // Valid old rules and new ones with errors: the changes of whatever the new files
+        // still built. Something that failed to build would read as removed, so removals
+        // are left to the list of rule files.
+        (Some(o), None) if new.partial.is_some() => {
+            let n = new.partial.as_ref().expect("checked");
+            let mut changes = diff_rules(o, n);
+            changes.retain(|c| c.op != Op::Removed || c.entity == Entity::Formula);
+            (changes, None)
+        }
+        // Otherwise, show what can be shown: which files and formulas changed.
         _ => (diff_formula_files(&old.files, &new.files), None),
     };
     let flagged = (changes.iter())
