@@ -1196,3 +1196,92 @@ fn unexercised_models_are_named_and_movers_say_when_they_were_priced() {
         ]
     );
 }
+
+/// Jobs of three miners (and one without) around the sd15 threshold of `threshold_change`.
+const MINERS: &str = r#"{"id":"a1","miner":"alice","model":"BrainDance","width":512,"height":512,"steps":20,"completed_at":"2024-11-02T10:00:00Z"}
+{"id":"a2","miner":"alice","model":"BrainDance","width":1024,"height":1024,"steps":20,"completed_at":"2024-11-03T10:00:00Z"}
+{"id":"b1","miner":"bob","model":"BrainDance","width":1024,"height":1024,"steps":25,"completed_at":"2024-11-02T10:00:00Z"}
+{"id":"b2","miner":"bob","model":"BrainDance","width":512,"height":512,"steps":20,"completed_at":"2024-10-01T10:00:00Z"}
+{"id":"c1","model":"BrainDance","width":512,"height":512,"steps":20,"completed_at":"2024-11-02T10:00:00Z"}
+{"id":"d1","miner":"dave","model":"mistralai/mixtral-8x7b-instruct","input_tokens":812,"output_tokens":240}
+"#;
+
+#[test]
+fn by_miner_sums_exactly_and_ranks_gainers_and_losers() {
+    let dir = fixture_workspace("threshold_change");
+    std::fs::write(dir.path().join("miners.jsonl"), MINERS).unwrap();
+    let run = |by: &str| -> Json {
+        let out = jobpoints_in(dir.path())
+            .args([
+                "diff",
+                "old",
+                "new",
+                "--jobs",
+                "miners.jsonl",
+                "--format",
+                "json",
+            ])
+            .args(["--by", by, "--top", "1"])
+            .output()
+            .unwrap();
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let r = run("miner");
+    let g = &r["impact"]["groups"];
+    // alice, bob, the job without a miner (`-`), dave: each with one point kind.
+    assert_eq!(
+        (&g["groups"], &g["changed"]),
+        (&Json::from(4), &Json::from(2)),
+        "{g:#}"
+    );
+    assert_eq!(g["gainers"], serde_json::json!([]));
+    // Only the biggest loser with --top 1: both of alice's 20-step jobs of November fall
+    // below the new 25-step threshold (0.3 + 1.8 points); bob's October job is priced by
+    // version 2 and keeps its points.
+    let losers = g["losers"].as_array().unwrap();
+    assert_eq!(losers.len(), 1);
+    assert_eq!(losers[0]["group"], serde_json::json!(["alice"]));
+    assert_eq!(losers[0]["kind"], "waifu");
+    assert_eq!(
+        (losers[0]["before"].as_f64(), losers[0]["after"].as_f64()),
+        (Some(2.1), Some(0.0))
+    );
+    assert_eq!(losers[0]["status_changes"]["ok → below_threshold"], 2);
+    // Two dimensions: alice's two days are two groups.
+    let r = run("miner,day");
+    let g = &r["impact"]["groups"];
+    assert_eq!(g["by"], serde_json::json!(["miner", "day"]));
+    assert_eq!(g["changed"], 3, "{g:#}");
+    assert_eq!(
+        g["losers"][0]["group"],
+        serde_json::json!(["alice", "2024-11-03"])
+    );
+    // For people: the section's head, and a table row.
+    let out = jobpoints_in(dir.path())
+        .args([
+            "diff",
+            "old",
+            "new",
+            "--jobs",
+            "miners.jsonl",
+            "--by",
+            "miner",
+        ])
+        .output()
+        .unwrap();
+    let human = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        human.contains(
+            "By miner and point kind, each job at its own time: 4 groups, 2 change\n  Top gainers: none\n  Top losers\n"
+        ),
+        "{human}"
+    );
+    assert!(
+        human.contains("    alice  waifu     2        2  2.100000  0.000000  -2.100000  -100.00%"),
+        "{human}"
+    );
+    // Without --by there is no such section.
+    let (out, _) = run_diff(dir.path(), "json", &[]);
+    let r: Json = serde_json::from_str(&out).unwrap();
+    assert!(r["impact"].get("groups").is_none());
+}

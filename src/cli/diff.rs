@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::cli::output::note;
 use crate::cli::{CliError, Exit, Stdout, parse_at};
 use crate::ledger::reader::{JobReader, open_jobs};
+use crate::ledger::tally::GroupBy;
 use crate::review::impact::ImpactOptions;
 use crate::review::report::{Corpus, build_report, render_human, render_markdown};
 use crate::rules::files::RuleFiles;
@@ -84,6 +85,11 @@ pub struct DiffArgs {
     /// Exit with code 7 when any change is retroactive (for CI gates).
     #[arg(long)]
     pub fail_on_retroactive: bool,
+    /// Also sum points before → after per group of these dimensions (repeat or
+    /// comma-separate, as `tally --by`), at the jobs' own times, and list the top gainers and
+    /// losers.
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "DIM")]
+    pub by: Vec<GroupBy>,
     /// In markdown, link each change to its line under this URL of the new rules directory
     /// (`https://github.com/OWNER/REPO/blob/SHA/rules`).
     #[arg(long, value_name = "URL")]
@@ -94,6 +100,8 @@ pub fn run(args: DiffArgs) -> Result<Exit, CliError> {
     let (old_files, new_files) = rule_sides(&args)?;
     // Open every input before scoring, so a typo in a path fails fast and produces nothing.
     let corpus = open_corpus(&args.jobs)?;
+    let mut by = args.by.clone();
+    by.dedup();
     let old = load(old_files);
     let new = load(new_files);
     let mut report = build_report(
@@ -104,6 +112,7 @@ pub fn run(args: DiffArgs) -> Result<Exit, CliError> {
             at: args.at,
             top: args.top,
             cutoff: args.effective_after,
+            by: by.clone(),
         },
     );
     report.link_base = args.link_base.clone();

@@ -186,6 +186,7 @@ pub fn diff(req: DiffRequest, cancel: &Cancel) -> Result<Vec<u8>, ApiError> {
             at,
             top: req.top.min(MAX_TOP),
             cutoff: None,
+            by: Vec::new(),
         },
     );
     if cancel.load(Ordering::Relaxed) {

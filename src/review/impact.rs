@@ -4,7 +4,7 @@
 //! of jobs, so a multi-million-line ledger streams through.
 
 use std::cmp::{Ordering, Reverse};
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 
 use jiff::Timestamp;
 use serde::Serialize;
@@ -15,6 +15,7 @@ use crate::engine::model::RuleSet;
 use crate::engine::points::{Points, PointsSum};
 use crate::engine::score::{ScoreContext, ScoreOptions, ScoreRef, Scorer, Status};
 use crate::engine::time::utc_string;
+use crate::ledger::tally::{GroupBy, KEY_SEP, group_key};
 use crate::review::windows::{Span, Timelines};
 
 /// Distinct models tracked one by one; further models are pooled so that a ledger of
@@ -30,7 +31,7 @@ pub const NO_KIND: &str = "(no kind)";
 const MAX_RULE_PAIRS: usize = 8;
 
 /// How to score the corpus.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Default)]
 pub struct ImpactOptions {
     /// Pick rule versions as of this time instead of each job's `completed_at`.
     pub at: Option<Timestamp>,
@@ -38,6 +39,8 @@ pub struct ImpactOptions {
     pub top: usize,
     /// Changes that alter jobs dated before this time are retroactive (`None`: now).
     pub cutoff: Option<Timestamp>,
+    /// Also sum before → after per group of these dimensions (as `tally --by`).
+    pub by: Vec<GroupBy>,
 }
 
 /// Points before and after, over a group of jobs.
@@ -196,12 +199,110 @@ pub struct Impact {
     pub models: Vec<ModelGroup>,
     /// The biggest movers, largest first.
     pub movers: Vec<Mover>,
+    /// With `--by`: per group (and point kind), the top gainers and losers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub groups: Option<GroupImpact>,
     /// Models the change re-prices (in some window) that no corpus job runs: its effect on
     /// them is not measured.
     pub not_exercised: Vec<String>,
     /// Every time window the change re-prices, with the corpus jobs that can reach it
     /// replayed in it (see [`crate::review::windows`]), in time order.
     pub windows: Vec<WindowImpact>,
+}
+
+/// The jobs summed per group of `by` and point kind, at the jobs' own times: how many
+/// groups, and the `top` that gain and lose the most. Sums are exact.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GroupImpact {
+    pub by: Vec<GroupBy>,
+    /// Distinct (group, point kind) pairs, and how many of them changed.
+    pub groups: u64,
+    pub changed: u64,
+    /// Largest gain first.
+    pub gainers: Vec<KeyedGroup>,
+    /// Largest loss first.
+    pub losers: Vec<KeyedGroup>,
+}
+
+/// One group's values (one per `by` dimension, `-` when the job lacks it) and point kind.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KeyedGroup {
+    pub group: Vec<String>,
+    pub kind: String,
+    #[serde(flatten)]
+    pub totals: Group,
+}
+
+/// The sums behind [`GroupImpact`]: every group is kept (memory grows with the number of
+/// groups, as in `tally`, not with the number of jobs).
+#[derive(Default)]
+struct ByGroups {
+    by: Vec<GroupBy>,
+    /// The group key, then [`KEY_SEP`] and the point kind.
+    key: String,
+    groups: HashMap<Box<str>, Group>,
+}
+
+impl ByGroups {
+    fn add(&mut self, old: &ScoreRef<'_>, new: &ScoreRef<'_>) {
+        if self.by.is_empty() {
+            return;
+        }
+        group_key(&self.by, new, &mut self.key);
+        self.key.push(KEY_SEP);
+        self.key.push_str(new.kind.or(old.kind).unwrap_or(NO_KIND));
+        // Most jobs land in an existing group: look up by the borrowed key first.
+        match self.groups.get_mut(self.key.as_str()) {
+            Some(g) => g.add(old, new),
+            None => self
+                .groups
+                .entry(self.key.as_str().into())
+                .or_default()
+                .add(old, new),
+        }
+    }
+
+    fn finish(self, top: usize) -> Option<GroupImpact> {
+        if self.by.is_empty() {
+            return None;
+        }
+        let mut all: Vec<KeyedGroup> = (self.groups.into_iter())
+            .map(|(key, mut totals)| {
+                totals.finish();
+                let mut group: Vec<String> = key.split(KEY_SEP).map(String::from).collect();
+                let kind = group.pop().unwrap_or_default();
+                KeyedGroup {
+                    group,
+                    kind,
+                    totals,
+                }
+            })
+            .collect();
+        let groups = all.len() as u64;
+        let changed = all.iter().filter(|g| g.totals.changed > 0).count() as u64;
+        // Ties by group and kind, so the selection is deterministic.
+        all.sort_by(|a, b| {
+            (b.totals.delta, &a.group, &a.kind).cmp(&(a.totals.delta, &b.group, &b.kind))
+        });
+        let zero = PointsSum::default();
+        let gainers: Vec<KeyedGroup> = (all.iter())
+            .filter(|g| g.totals.delta > zero)
+            .take(top)
+            .cloned()
+            .collect();
+        let losers: Vec<KeyedGroup> = (all.iter().rev())
+            .filter(|g| g.totals.delta < zero)
+            .take(top)
+            .cloned()
+            .collect();
+        Some(GroupImpact {
+            by: self.by,
+            groups,
+            changed,
+            gainers,
+            losers,
+        })
+    }
 }
 
 /// A window of time the change re-prices, and what it does there to the corpus jobs whose
@@ -334,6 +435,7 @@ struct Sums<'r> {
     models: BTreeMap<String, ModelGroup>,
     // A min-heap of the best `top` movers: its root is the weakest one kept.
     movers: BinaryHeap<Reverse<Ranked>>,
+    groups: ByGroups,
 }
 
 impl<'r> ImpactBuilder<'r> {
@@ -355,13 +457,17 @@ impl<'r> ImpactBuilder<'r> {
             sums: Sums {
                 old,
                 new,
-                opts,
                 seq: 0,
                 files: Vec::new(),
                 total: Group::default(),
                 kinds: BTreeMap::new(),
                 models: BTreeMap::new(),
                 movers: BinaryHeap::new(),
+                groups: ByGroups {
+                    by: opts.by.clone(),
+                    ..ByGroups::default()
+                },
+                opts,
             },
         }
     }
@@ -459,6 +565,7 @@ impl<'r> Sums<'r> {
         file.jobs += 1;
 
         self.total.add(old, new);
+        self.groups.add(old, new);
         let kind = new.kind.or(old.kind).unwrap_or(NO_KIND).to_string();
         self.kinds.entry(kind.clone()).or_default().add(old, new);
 
@@ -581,6 +688,7 @@ impl<'r> Sums<'r> {
             kinds,
             models,
             movers: movers.into_iter().map(|r| r.1).collect(),
+            groups: self.groups.finish(self.opts.top),
             not_exercised: Vec::new(),
             windows: Vec::new(),
         }

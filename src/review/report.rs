@@ -16,7 +16,9 @@ use crate::review::impact::{ImpactBuilder, ImpactOptions};
 
 use crate::engine::points::PointsSum;
 use crate::review::changes::{FileChanges, RuleSetChange};
-use crate::review::impact::{Group, Impact, ModelGroup, Mover, WindowImpact};
+use crate::review::impact::{
+    Group, GroupImpact, Impact, KeyedGroup, ModelGroup, Mover, WindowImpact,
+};
 use crate::rules::diagnostic::{Diagnostic, render_human as render_diagnostics};
 use crate::rules::load::Loaded;
 
@@ -569,6 +571,66 @@ fn at_location(c: &RuleSetChange) -> String {
     c.location().map(|l| format!("  ({l})")).unwrap_or_default()
 }
 
+fn keyed_table(g: &GroupImpact, rows: &[KeyedGroup]) -> Table {
+    let mut headers: Vec<&'static str> = g.by.iter().map(|b| b.as_str()).collect();
+    let dims = headers.len();
+    headers.extend(["kind", "jobs", "changed", "before", "after", "Δ", "Δ%"]);
+    let mut right = vec![false; dims + 1];
+    right.extend([true; 6]);
+    let rows = rows
+        .iter()
+        .map(|k| {
+            let mut r = k.group.clone();
+            r.push(k.kind.clone());
+            r.extend(group_cells(&k.totals));
+            r
+        })
+        .collect();
+    Table {
+        headers,
+        right,
+        rows,
+    }
+}
+
+/// `By miner: 12 groups, 3 change` and the top gainers and losers, for a terminal or markdown.
+fn groups_section(g: &GroupImpact, markdown: bool) -> String {
+    let dims: Vec<&str> = g.by.iter().map(|b| b.as_str()).collect();
+    let mut out = String::new();
+    let head = format!(
+        "By {} and point kind, each job at its own time: {}, {} change",
+        dims.join(", "),
+        plural(g.groups, "group", "groups"),
+        g.changed
+    );
+    if markdown {
+        let _ = writeln!(out, "**{head}**\n");
+    } else {
+        let _ = writeln!(out, "{head}");
+    }
+    for (title, rows) in [("Top gainers", &g.gainers), ("Top losers", &g.losers)] {
+        let table = keyed_table(g, rows);
+        match (rows.is_empty(), markdown) {
+            (true, true) => {
+                let _ = writeln!(out, "{title}: none\n");
+            }
+            (true, false) => {
+                let _ = writeln!(out, "  {title}: none");
+            }
+            (false, true) => {
+                let _ = writeln!(out, "{title}:\n");
+                out.push_str(&table.markdown());
+                out.push('\n');
+            }
+            (false, false) => {
+                let _ = writeln!(out, "  {title}");
+                out.push_str(&table.text("    "));
+            }
+        }
+    }
+    out
+}
+
 fn windows_table(windows: &[WindowImpact]) -> Table {
     let rows = windows
         .iter()
@@ -731,6 +793,10 @@ pub fn render_human(r: &DiffReport) -> String {
         if !i.total.status_changes.is_empty() {
             let _ = writeln!(out, "\nStatus changes: {}", status_changes(&i.total));
         }
+        if let Some(g) = &i.groups {
+            out.push('\n');
+            out.push_str(&groups_section(g, false));
+        }
         if !i.movers.is_empty() {
             let _ = writeln!(out, "\nBiggest movers ({})", i.movers.len());
             out.push_str(&movers_table(&i.movers).text("  "));
@@ -827,6 +893,9 @@ pub fn render_markdown(r: &DiffReport) -> String {
             let _ = writeln!(out, "**Models that change** (gains first, losses last):\n");
             out.push_str(&models_table(changed.iter().copied()).markdown());
             out.push('\n');
+        }
+        if let Some(g) = &i.groups {
+            out.push_str(&groups_section(g, true));
         }
         if !i.not_exercised.is_empty() {
             let names: Vec<String> = i.not_exercised.iter().map(|m| code_span(m)).collect();
@@ -944,7 +1013,7 @@ pub fn build_report(old: &Loaded, new: &Loaded, corpus: Corpus, opts: ImpactOpti
     };
     let (changes, impact) = match (&old.ruleset, &new.ruleset) {
         (Some(o), Some(n)) => {
-            let mut builder = ImpactBuilder::new(o, n, opts);
+            let mut builder = ImpactBuilder::new(o, n, opts.clone());
             for (name, mut reader) in corpus {
                 builder.start_file(&name);
                 let mut buf = Vec::new();
