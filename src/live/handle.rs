@@ -19,7 +19,7 @@ use serde::Serialize;
 use crate::engine::model::RuleSet;
 use crate::engine::time::utc_string;
 use crate::review::changes::{FileChanges, RuleSetChange, diff_files, diff_rules_as_of};
-use crate::rules::diagnostic::{Diagnostic, render_human};
+use crate::rules::diagnostic::{Code, Diagnostic, render_human};
 use crate::rules::files::{RuleFiles, RulesDirError, RulesOrigin};
 use crate::rules::load::{Loaded, load};
 
@@ -69,6 +69,10 @@ pub struct ReloadFailure {
     /// The same diagnostics rendered for people, with source excerpts.
     #[serde(skip)]
     pub rendered: String,
+    /// When the only errors are examples that do not pay what they say: the rejected rule
+    /// set itself, complete, for `watch` to preview (never served).
+    #[serde(skip)]
+    pub preview: Option<Arc<RuleSet>>,
 }
 
 /// What a reload did.
@@ -276,7 +280,12 @@ impl RulesHandle {
             let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
             let f = &loaded.files;
             let rendered = render_human(&loaded.diagnostics, &|p| f.text(p).map(String::from));
-            return self.reject(
+            // Failing examples are checked on a fully built set: it can be previewed.
+            let only_examples = (loaded.diagnostics.iter())
+                .filter(|d| d.is_error())
+                .all(|d| d.code == Code::ExampleFailed);
+            let preview = loaded.partial.filter(|_| only_examples).map(Arc::new);
+            return self.reject_with_preview(
                 old.as_deref(),
                 format!(
                     "the rules in `{}` are invalid ({errors} error{})",
@@ -286,6 +295,7 @@ impl RulesHandle {
                 Some(hash),
                 loaded.diagnostics,
                 rendered,
+                preview,
             );
         };
         let new = Arc::new(new);
@@ -323,6 +333,18 @@ impl RulesHandle {
         diagnostics: Vec<Diagnostic>,
         rendered: String,
     ) -> ReloadOutcome {
+        self.reject_with_preview(active, message, rejected_hash, diagnostics, rendered, None)
+    }
+
+    fn reject_with_preview(
+        &self,
+        active: Option<&RuleSet>,
+        message: String,
+        rejected_hash: Option<String>,
+        diagnostics: Vec<Diagnostic>,
+        rendered: String,
+        preview: Option<Arc<RuleSet>>,
+    ) -> ReloadOutcome {
         let mut st = self.status_mut();
         let at = now();
         let since = st
@@ -337,6 +359,7 @@ impl RulesHandle {
             active_hash: active.map(|a| a.hash.to_string()),
             diagnostics,
             rendered,
+            preview,
         };
         st.last_error = Some(failure.clone());
         st.reloads_failed += 1;
