@@ -405,10 +405,10 @@ impl<'r> Replay<'r> {
                 total.finish();
                 kinds.values_mut().for_each(Group::finish);
                 WindowImpact {
-                    window: w.key.label(),
+                    window: w.key.label(w.span),
                     old: w.key.old.as_ref().map(|v| v.label.clone()),
                     new: w.key.new.as_ref().map(|v| v.label.clone()),
-                    span: w.key.span,
+                    span: w.span,
                     first: utc_string(w.first),
                     retroactive: w.first < cutoff,
                     models: w.models.into_iter().collect(),

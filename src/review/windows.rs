@@ -115,8 +115,9 @@ pub struct WindowKey {
 }
 
 impl WindowKey {
-    /// `sdxl10@1 (2024-04-01 → 2024-09-18)`, or `flux-dev@2 → FLUX.1-dev@1 (since 2024-10-16)`.
-    pub fn label(&self) -> String {
+    /// `sdxl10@1 (2024-04-01 → 2024-09-18)`, or `flux-dev@2 → FLUX.1-dev@1 (since 2024-10-16)`:
+    /// the versions, and `span` (when they re-price something).
+    pub fn label(&self, span: Span) -> String {
         let side = |v: &Option<VersionRef>| {
             v.as_ref()
                 .map_or("no rule".to_string(), |v| v.label.clone())
@@ -126,7 +127,7 @@ impl WindowKey {
         } else {
             format!("{} → {}", side(&self.old), side(&self.new))
         };
-        format!("{who} ({})", self.span.text())
+        format!("{who} ({})", span.text())
     }
 
     /// Whether either side is one of `labels`.
@@ -139,6 +140,9 @@ impl WindowKey {
 #[derive(Debug, Clone)]
 pub struct Window {
     pub key: WindowKey,
+    /// The hull of its segments: the part of the versions' common time that re-prices
+    /// some model (all of it for a version edit; three days for a catalog date moved).
+    pub span: Span,
     /// Catalog models (NFC names) with an affected segment in it.
     pub models: BTreeSet<String>,
     /// The earliest start of its segments: when it first re-prices a job.
@@ -201,12 +205,14 @@ impl Timelines {
                 let i = *index.entry(key.clone()).or_insert_with(|| {
                     t.windows.push(Window {
                         key,
+                        span,
                         models: BTreeSet::new(),
                         first: start,
                     });
                     t.windows.len() - 1
                 });
                 let w = &mut t.windows[i];
+                w.span = w.span.hull(span);
                 w.models.insert(model.clone());
                 w.first = w.first.min(start);
                 out.push(Segment {
@@ -413,9 +419,84 @@ fn affected_segments(old: &RuleSet, new: &RuleSet, model: &str) -> Vec<(WindowKe
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rules::files::RuleFiles;
+    use crate::rules::load::load;
 
     fn t(s: &str) -> Timestamp {
         crate::engine::time::parse_time(s).unwrap()
+    }
+
+    /// The built-in rules with each `from` replaced by its `to` (once) in `file`.
+    fn edited(file: &str, edits: &[(&str, &str)]) -> RuleSet {
+        let mut files = RuleFiles::embedded();
+        let mut text = files.text(file).unwrap().to_string();
+        for (from, to) in edits {
+            assert!(text.contains(from), "{file} lacks {from:?}");
+            text = text.replacen(from, to, 1);
+        }
+        files.files.insert(file.into(), text.into_bytes());
+        let loaded = load(files);
+        assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
+        loaded.ruleset.unwrap()
+    }
+
+    fn shipped() -> RuleSet {
+        load(RuleFiles::embedded()).ruleset.unwrap()
+    }
+
+    fn labels(t: &Timelines) -> Vec<String> {
+        t.windows.iter().map(|w| w.key.label(w.span)).collect()
+    }
+
+    #[test]
+    fn the_same_rules_have_no_window() {
+        let tl = Timelines::build(&shipped(), &shipped());
+        assert!(tl.windows.is_empty() && tl.models.is_empty());
+    }
+
+    #[test]
+    fn an_old_version_edited_in_place_rewrites_its_own_window_only() {
+        let new = edited(
+            "families/sdxl10.toml",
+            &[
+                ("multiplier = 1.8", "multiplier = 2.0"),
+                ("points = 1.8 }", "points = 2 }"),
+                ("points = 10.8 }", "points = 12 }"),
+            ],
+        );
+        let tl = Timelines::build(&shipped(), &new);
+        assert_eq!(labels(&tl), ["sdxl10@1 (2024-04-01 → 2024-09-18)"]);
+        // A model listed since 2024-07-29 is replayed from then, the others from the start.
+        assert_eq!(tl.plan("SDXL"), [(0, t("2024-07-29"))]);
+        assert_eq!(tl.plan("AnimagineXL"), [(0, t("2024-04-01"))]);
+        assert!(tl.plan("BrainDance").is_empty());
+        let scope = Scope::Versions(vec!["sdxl10@1".into()]);
+        let span = tl.rewrites(&scope).unwrap();
+        assert_eq!(span.text(), "2024-04-01 → 2024-09-18");
+        assert!(span.starts_before(t("2026-12-01")));
+        // Another version's scope rewrites nothing.
+        assert_eq!(tl.rewrites(&Scope::Versions(vec!["sdxl10@3".into()])), None);
+    }
+
+    #[test]
+    fn a_catalog_entry_moved_later_rewrites_the_time_it_leaves() {
+        // SDXL priced from 2024-08-01 instead of 2024-07-29: jobs of those three days lose
+        // their price; nothing else moves.
+        let new = edited(
+            "catalog.toml",
+            &[(
+                "SDXL = { family = \"sdxl10\", since = 2024-07-29 }",
+                "SDXL = { family = \"sdxl10\", since = 2024-08-01 }",
+            )],
+        );
+        let tl = Timelines::build(&shipped(), &new);
+        assert_eq!(
+            labels(&tl),
+            ["sdxl10@1 → no rule (2024-07-29 → 2024-08-01)"]
+        );
+        let span = tl.rewrites(&Scope::Model("SDXL".into())).unwrap();
+        assert_eq!(span.text(), "2024-07-29 → 2024-08-01");
+        assert_eq!(tl.plan("SDXL"), [(0, t("2024-07-29"))]);
     }
 
     #[test]
