@@ -208,6 +208,9 @@ pub struct Impact {
     /// Every time window the change re-prices, with the corpus jobs that can reach it
     /// replayed in it (see [`crate::review::windows`]), in time order.
     pub windows: Vec<WindowImpact>,
+    /// The rule sets were too large to cut every model's history: `windows` is partial, and
+    /// every change that can re-price was flagged retroactive.
+    pub windows_incomplete: bool,
 }
 
 /// The jobs summed per group of `by` and point kind, at the jobs' own times: how many
@@ -537,6 +540,7 @@ impl<'r> ImpactBuilder<'r> {
     pub fn finish(self) -> Impact {
         let cutoff = self.sums.opts.cutoff.unwrap_or_else(Timestamp::now);
         let mut impact = self.sums.finish();
+        impact.windows_incomplete = self.replay.timelines.incomplete;
         impact.windows = self.replay.finish(cutoff);
         // Catalog names are NFC; job model names may not be.
         let seen: BTreeSet<String> = (impact.models.iter())
@@ -691,6 +695,7 @@ impl<'r> Sums<'r> {
             groups: self.groups.finish(self.opts.top),
             not_exercised: Vec::new(),
             windows: Vec::new(),
+            windows_incomplete: false,
         }
     }
 }

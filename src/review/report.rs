@@ -213,6 +213,9 @@ pub fn summary_line(r: &DiffReport) -> String {
             s.push_str(&kinds.join("; "));
         }
         parts.push(s);
+        if i.windows_incomplete {
+            parts.push(INCOMPLETE.to_string());
+        }
         if !i.windows.is_empty() {
             let replayed: u64 = i.windows.iter().map(|w| w.total.jobs).sum();
             let changed: u64 = i.windows.iter().map(|w| w.total.changed).sum();
@@ -556,6 +559,9 @@ fn url_path(path: &str) -> String {
     }
     out
 }
+
+/// Said when the time-window analysis ran out of budget.
+const INCOMPLETE: &str = "time windows only partly analysed (the rule sets are too large): every change that can re-price is treated as retroactive";
 
 /// When windows were replayed, an unchanged corpus says nothing about them.
 fn today(i: &Impact) -> &'static str {

@@ -164,6 +164,31 @@ pub struct Timelines {
     pub windows: Vec<Window>,
     /// By NFC model name, in time order.
     pub models: BTreeMap<String, Vec<Segment>>,
+    /// The work budget ran out before every model was cut (rule sets built to be huge): the
+    /// windows are partial, and every change that can re-price is treated as retroactive.
+    pub incomplete: bool,
+}
+
+/// How much cutting one diff may do, in resolutions × versions scanned: the shipped rules
+/// take about two thousand, a catalog of thousands of models tens of thousands; a hostile
+/// pull request (thousands of versions × thousands of dated models) must not stall `diff`,
+/// `serve`'s reload or the playground.
+const WORK_BUDGET: u64 = 20_000_000;
+
+/// What a model's segments depend on when no model rule names it: its catalog entry on
+/// each side (family and window). Models that share it share their segments.
+type Signature = [Option<(String, Option<Timestamp>, Option<Timestamp>)>; 2];
+
+fn signature(old: &RuleSet, new: &RuleSet, model: &str) -> Option<Signature> {
+    if old.model_rules.contains_key(model) || new.model_rules.contains_key(model) {
+        return None;
+    }
+    let entry = |rs: &RuleSet| {
+        rs.catalog
+            .get(model)
+            .map(|e| (e.family.clone(), e.since, e.until))
+    };
+    Some([entry(old), entry(new)])
 }
 
 /// What a rule-level change can re-price, to find the segments it causes.
@@ -186,8 +211,14 @@ pub enum Scope {
 impl Timelines {
     /// Cuts the history of every model either side knows (catalogs, with model rules).
     pub fn build(old: &RuleSet, new: &RuleSet) -> Self {
+        Self::build_within(old, new, WORK_BUDGET)
+    }
+
+    /// [`Self::build`] with a given work budget.
+    fn build_within(old: &RuleSet, new: &RuleSet, mut budget: u64) -> Self {
         let mut t = Timelines::default();
         let mut index: HashMap<WindowKey, usize> = HashMap::new();
+        let mut memo: HashMap<Signature, Vec<(WindowKey, Span, bool)>> = HashMap::new();
         // Model rules may name models the catalog does not list.
         let names: BTreeSet<&String> = (old.catalog.keys())
             .chain(new.catalog.keys())
@@ -195,7 +226,23 @@ impl Timelines {
             .chain(new.model_rules.keys())
             .collect();
         for model in names {
-            let segments = affected_segments(old, new, model);
+            let sig = signature(old, new, model);
+            let known = sig.as_ref().and_then(|s| memo.get(s)).cloned();
+            let segments = match known {
+                Some(s) => s,
+                None => match affected_segments(old, new, model, &mut budget) {
+                    Some(s) => {
+                        if let Some(sig) = sig {
+                            memo.insert(sig, s.clone());
+                        }
+                        s
+                    }
+                    None => {
+                        t.incomplete = true;
+                        break;
+                    }
+                },
+            };
             if segments.is_empty() {
                 continue;
             }
@@ -245,6 +292,10 @@ impl Timelines {
     /// The time a change of this scope rewrites: the hull of the segments it causes, or
     /// `None` when it re-prices no model at any time.
     pub fn rewrites(&self, scope: &Scope) -> Option<Span> {
+        if self.incomplete && *scope != Scope::None {
+            // Not every model was cut: assume the worst, all of history.
+            return Some(Span::default());
+        }
         let mut hull: Option<Span> = None;
         for (model, segments) in &self.models {
             for s in segments {
@@ -374,11 +425,20 @@ fn catalog_state(rs: &RuleSet, model: &str, t: Timestamp) -> Option<(String, boo
         .map(|e| (e.family.clone(), e.in_window(Some(t))))
 }
 
-/// `model`'s affected segments, each with its window's key and whether the catalog differs.
-fn affected_segments(old: &RuleSet, new: &RuleSet, model: &str) -> Vec<(WindowKey, Span, bool)> {
+/// `model`'s affected segments, each with its window's key and whether the catalog differs;
+/// `None` when they would cost more than what is left of `budget`.
+fn affected_segments(
+    old: &RuleSet,
+    new: &RuleSet,
+    model: &str,
+    budget: &mut u64,
+) -> Option<Vec<(WindowKey, Span, bool)>> {
     let mut breaks = Vec::new();
     breakpoints(old, model, &mut breaks);
     breakpoints(new, model, &mut breaks);
+    // Each date resolves on both sides, scanning up to every version: about n² for n dates.
+    let cost = (breaks.len() as u64 + 1).pow(2);
+    *budget = budget.checked_sub(cost)?;
     breaks.sort();
     breaks.dedup();
     // Before the first date nothing is in force on either side: no version prices anything.
@@ -413,7 +473,7 @@ fn affected_segments(old: &RuleSet, new: &RuleSet, model: &str) -> Vec<(WindowKe
             _ => out.push((key, span, catalog_differs)),
         }
     }
-    out
+    Some(out)
 }
 
 #[cfg(test)]
@@ -476,6 +536,36 @@ mod tests {
         assert!(span.starts_before(t("2026-12-01")));
         // Another version's scope rewrites nothing.
         assert_eq!(tl.rewrites(&Scope::Versions(vec!["sdxl10@3".into()])), None);
+    }
+
+    #[test]
+    fn out_of_budget_every_pricing_change_is_assumed_to_rewrite_all_history() {
+        let new = edited(
+            "families/sdxl10.toml",
+            &[
+                ("multiplier = 1.8", "multiplier = 2.0"),
+                ("points = 1.8 }", "points = 2 }"),
+                ("points = 10.8 }", "points = 12 }"),
+            ],
+        );
+        let v1 = Scope::Versions(vec!["sdxl10@1".into()]);
+        let full = Timelines::build(&shipped(), &new);
+        assert!(!full.incomplete);
+        // The shipped rules need a small fraction of the budget.
+        assert!(
+            Timelines::build_within(&shipped(), &new, 2_000)
+                .windows
+                .len()
+                == 1
+        );
+        let starved = Timelines::build_within(&shipped(), &new, 10);
+        assert!(starved.incomplete);
+        assert_eq!(starved.rewrites(&v1), Some(Span::default()));
+        // Another version's change too: nothing can be ruled out.
+        let v3 = Scope::Versions(vec!["sdxl10@3".into()]);
+        assert_eq!(starved.rewrites(&v3), Some(Span::default()));
+        assert_eq!(full.rewrites(&v3), None);
+        assert_eq!(starved.rewrites(&Scope::None), None);
     }
 
     #[test]
