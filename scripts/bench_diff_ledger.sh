@@ -30,7 +30,7 @@ cp -r rules "$tmp/new"
 cat >> "$tmp/new/families/sdxl10.toml" <<'TOML'
 
 [[version]]
-version = 3
+version = 4
 effective_from = 2026-12-01
 source = "benchmark"
 formula = "waifu_season1"

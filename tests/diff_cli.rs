@@ -47,9 +47,14 @@ fn fixture_workspace(name: &str) -> tempfile::TempDir {
     workspace(&text)
 }
 
+/// The cut-off the fixtures are diffed with: fixed, so that a version dated 2026-12-01 (the
+/// fixtures' "release") is not retroactive, whatever day the tests run.
+const CUTOFF: &str = "2026-12-01";
+
 fn run_diff(dir: &Path, format: &str, extra: &[&str]) -> (String, i32) {
     let out = jobpoints_in(dir)
         .args(["diff", "old", "new", "--format", format, "--top", "5"])
+        .args(["--effective-after", CUTOFF])
         .args(extra)
         .args(["--jobs", "jobs.jsonl"])
         .output()
@@ -81,7 +86,7 @@ fn snapshot_every_fixture(format: &str) {
             insta::assert_snapshot!(
                 format!("diff_{format}"),
                 format!(
-                    "--- fixture ---\n{text}\n--- jobpoints diff old new --format {format} --top 5 (exit {code}) ---\n{report}"
+                    "--- fixture ---\n{text}\n--- jobpoints diff old new --format {format} --top 5 --effective-after {CUTOFF} (exit {code}) ---\n{report}"
                 )
             );
         });
@@ -208,6 +213,23 @@ fn broken_new_rules_are_reported_not_fatal() {
     assert!(r["new"]["diagnostics"][0]["code"].is_string());
     assert!(r["impact"].is_null());
     assert_eq!(r["files"]["modified"][0], "families/sdxl10.toml");
+
+    // New rules that parse but fail a check: whatever loaded is still compared, field by
+    // field; nothing is scored.
+    let r = json_report("err_example_fails");
+    assert_eq!(r["new"]["valid"], false);
+    assert!(r["impact"].is_null());
+    let c = changes(&r);
+    assert_eq!(c.len(), 1, "{c:#?}");
+    assert_eq!(
+        (&c[0]["field"], &c[0]["old"], &c[0]["new"], &c[0]["line"]),
+        (
+            &Json::from("multiplier"),
+            &Json::from("1.0"),
+            &Json::from("1.5"),
+            &Json::from(47)
+        )
+    );
 }
 
 #[test]
@@ -613,6 +635,42 @@ fn without_hashes(s: &str) -> String {
         .join("\n")
 }
 
+const IN_PLACE_MARK: &str = "<!-- diff-example:in-place-output -->\n```text\n";
+
+/// `jobpoints diff --base main --top 5 [ARGS]` in `repo`.
+fn walkthrough_diff(repo: &Path, args: &[&str]) -> String {
+    let out = jobpoints_in(repo)
+        .args(["diff", "--base", "main", "--top", "5"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Checks (or, with `JOBPOINTS_WRITE_README`, rewrites) the README block after `mark`.
+fn readme_block_is(readme_path: &Path, mark: &str, actual: &str) {
+    if std::env::var_os("JOBPOINTS_WRITE_README").is_some() {
+        let readme = std::fs::read_to_string(readme_path).unwrap();
+        let (start, shown) = block(&readme, mark);
+        let mut updated = readme.clone();
+        updated.replace_range(start..start + shown.len(), actual);
+        std::fs::write(readme_path, updated).unwrap();
+    }
+    let readme = std::fs::read_to_string(readme_path).unwrap();
+    let (_, shown) = block(&readme, mark);
+    assert!(
+        without_hashes(shown) == without_hashes(actual),
+        "rules/README.md shows outdated `jobpoints diff` output after {mark:?}; rewrite it with \
+         `JOBPOINTS_WRITE_README=1 cargo test walkthrough` and review the diff.\nactual:\n{actual}"
+    );
+}
+
 #[test]
 fn the_rules_readme_walkthrough_shows_real_output() {
     let readme_path = rules_dir().join("README.md");
@@ -634,36 +692,22 @@ fn the_rules_readme_walkthrough_shows_real_output() {
     git(repo.path(), &["add", "-A"]);
     git(repo.path(), &["commit", "-q", "-m", "main"]);
     let sdxl = repo.path().join("rules/families/sdxl10.toml");
-    let mut text = std::fs::read_to_string(&sdxl).unwrap();
-    text.push('\n');
-    text.push_str(toml);
-    std::fs::write(&sdxl, text).unwrap();
+    let shipped = std::fs::read_to_string(&sdxl).unwrap();
 
-    let out = jobpoints_in(repo.path())
-        .args(["diff", "--base", "main", "--top", "5"])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let actual = String::from_utf8(out.stdout).unwrap();
+    // The right way: a new version, released the day it takes effect.
+    std::fs::write(&sdxl, format!("{shipped}\n{toml}")).unwrap();
+    let actual = walkthrough_diff(repo.path(), &["--effective-after", "2026-12-01"]);
+    readme_block_is(&readme_path, OUTPUT_MARK, &actual);
 
-    if std::env::var_os("JOBPOINTS_WRITE_README").is_some() {
-        let (start, shown) = block(&readme, OUTPUT_MARK);
-        let mut updated = readme.clone();
-        updated.replace_range(start..start + shown.len(), &actual);
-        std::fs::write(&readme_path, updated).unwrap();
-    }
-    let readme = std::fs::read_to_string(&readme_path).unwrap();
-    let (_, shown) = block(&readme, OUTPUT_MARK);
-    assert!(
-        without_hashes(shown) == without_hashes(&actual),
-        "rules/README.md shows outdated `jobpoints diff` output; rewrite it with \
-         `JOBPOINTS_WRITE_README=1 cargo test walkthrough` and review the diff.\nactual:\n{actual}"
-    );
+    // The wrong way: version 1 edited in place, diffed with no flags at all.
+    let in_place = shipped
+        .replacen("multiplier = 1.8", "multiplier = 2.0", 1)
+        .replacen("points = 1.8 }", "points = 2 }", 1)
+        .replacen("points = 10.8 }", "points = 12 }", 1);
+    assert_ne!(in_place, shipped);
+    std::fs::write(&sdxl, in_place).unwrap();
+    let actual = walkthrough_diff(repo.path(), &[]);
+    readme_block_is(&readme_path, IN_PLACE_MARK, &actual);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -941,4 +985,303 @@ fn a_job_file_that_cannot_be_read_is_reported_and_exits_1() {
     let r: Json = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["impact"]["files"][0]["jobs"], 12);
     assert!(r["impact"]["files"][1]["error"].is_string(), "{r:#}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Changes in time: every affected window replayed, retroactive changes flagged (#13).
+
+/// `jobpoints diff old new [ARGS]` in a fixture's workspace, on the built-in corpus (the
+/// workspace has no `./corpus`) and with the default cut-off (now) unless `args` say otherwise.
+fn diff_default_corpus(name: &str, args: &[&str]) -> (String, i32) {
+    let dir = fixture_workspace(name);
+    let out = jobpoints_in(dir.path())
+        .args(["diff", "old", "new"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        String::from_utf8(out.stdout).unwrap(),
+        out.status.code().unwrap(),
+    )
+}
+
+fn windows(r: &Json) -> Vec<&Json> {
+    r["impact"]["windows"].as_array().unwrap().iter().collect()
+}
+
+/// The issue's "done when" cases, each with the default corpus and no flags: the report shows
+/// what the change does in the window it rewrites, and flags it retroactive.
+#[test]
+fn past_changes_are_replayed_in_their_window_and_flagged_retroactive() {
+    with_snapshots(|| {
+        for name in [
+            "sdxl_season1_in_place",
+            "flux_model_rule_in_the_past",
+            "catalog_entry_without_since",
+        ] {
+            let (report, code) = diff_default_corpus(name, &[]);
+            assert_eq!(code, 0, "{report}");
+            insta::assert_snapshot!(format!("diff_default_corpus_{name}"), report);
+        }
+    });
+
+    // Season 1 SDXL edited in place: no undated job moves, but all 47 priced SDXL jobs of
+    // the Season 1 window gain exactly 2.0 / 1.8 - 1 = 11.11%.
+    let (out, _) = diff_default_corpus("sdxl_season1_in_place", &["--format", "json"]);
+    let r: Json = serde_json::from_str(&out).unwrap();
+    assert_eq!(r["impact"]["total"]["changed"], 0);
+    assert_eq!(r["cutoff"]["given"], false);
+    let w = windows(&r);
+    assert_eq!(w.len(), 1, "{w:#?}");
+    assert_eq!(w[0]["window"], "sdxl10@1 (2024-04-01 → 2024-09-18)");
+    assert_eq!(w[0]["retroactive"], true);
+    assert_eq!(w[0]["total"]["changed"], 47);
+    assert_eq!(w[0]["kinds"]["waifu"]["delta_percent"], 11.11);
+    let multiplier = changes(&r)
+        .into_iter()
+        .find(|c| c["field"] == "multiplier")
+        .unwrap();
+    assert_eq!(
+        multiplier["retroactive"],
+        serde_json::json!({"from": "2024-04-01T00:00:00Z", "until": "2024-09-18T00:00:00Z"})
+    );
+    assert_eq!(multiplier["line"], 12);
+    assert_eq!(r["retroactive"], 1);
+
+    // The FLUX model rule dated 2024-10-17 prices jobs its family's version disabled then.
+    let (out, _) = diff_default_corpus("flux_model_rule_in_the_past", &["--format", "json"]);
+    let r: Json = serde_json::from_str(&out).unwrap();
+    let version = changes(&r)
+        .into_iter()
+        .find(|c| c["entity"] == "version" && c["op"] == "added")
+        .unwrap();
+    assert_eq!(
+        version["retroactive"]["from"], "2024-10-17T00:00:00Z",
+        "{version}"
+    );
+    let w = windows(&r);
+    assert_eq!(
+        (w[0]["old"].as_str(), w[0]["new"].as_str()),
+        (Some("flux-dev@2"), Some("FLUX.1-dev@1"))
+    );
+    assert!(w[0]["total"]["status_changes"]["disabled → ok"].as_u64() > Some(0));
+
+    // A catalog entry without `since` prices the model from its family's first version; no
+    // corpus job runs it, and the report says so instead of "no change".
+    let (out, _) = diff_default_corpus("catalog_entry_without_since", &["--format", "json"]);
+    let r: Json = serde_json::from_str(&out).unwrap();
+    let model = changes(&r)
+        .into_iter()
+        .find(|c| c["entity"] == "model")
+        .unwrap();
+    assert_eq!(
+        model["retroactive"]["from"], "2024-04-01T00:00:00Z",
+        "{model}"
+    );
+    let w = windows(&r);
+    assert_eq!(w.len(), 3, "{w:#?}");
+    assert!(w.iter().all(|w| w["total"]["jobs"] == 0), "{w:#?}");
+    let (human, _) = diff_default_corpus("catalog_entry_without_since", &[]);
+    assert!(human.contains("no corpus job exercises it"), "{human}");
+}
+
+#[test]
+fn fail_on_retroactive_exits_7_and_follows_the_cut_off() {
+    let (_, code) = diff_default_corpus("sdxl_season1_in_place", &["--fail-on-retroactive"]);
+    assert_eq!(code, 7);
+    // Version 4 starts 2026-12-01: released that day it rewrites nothing, a day later it
+    // rewrites a day of jobs.
+    let dir = fixture_workspace("multiplier_change");
+    let run = |cutoff: &str| {
+        let out = jobpoints_in(dir.path())
+            .args([
+                "diff",
+                "old",
+                "new",
+                "--jobs",
+                "jobs.jsonl",
+                "--format",
+                "json",
+            ])
+            .args(["--fail-on-retroactive", "--effective-after", cutoff])
+            .output()
+            .unwrap();
+        let r: Json = serde_json::from_slice(&out.stdout).unwrap();
+        (out.status.code().unwrap(), r)
+    };
+    let (code, r) = run("2026-12-01");
+    assert_eq!((code, &r["retroactive"]), (0, &Json::from(0)), "{r:#}");
+    let (code, r) = run("2026-12-02");
+    assert_eq!((code, &r["retroactive"]), (7, &Json::from(1)), "{r:#}");
+    assert_eq!(r["cutoff"]["time"], "2026-12-02T00:00:00Z");
+    // --fail-on-change still sees a change that only a window shows.
+    let (_, code) = diff_default_corpus("sdxl_season1_in_place", &["--fail-on-change"]);
+    assert_eq!(code, 4);
+}
+
+#[test]
+fn markdown_links_each_change_to_its_line_under_link_base() {
+    let (md, _) = diff_default_corpus(
+        "sdxl_season1_in_place",
+        &[
+            "--format",
+            "markdown",
+            "--link-base",
+            "https://example.com/o/r/blob/abc123/rules/",
+        ],
+    );
+    let link = "[`families/sdxl10.toml:12`](https://example.com/o/r/blob/abc123/rules/families/sdxl10.toml#L12)";
+    // Once in the retroactive block (first), once in the list of changes.
+    assert_eq!(md.matches(link).count(), 2, "{md}");
+    assert!(md.find("[!CAUTION]") < md.find("<details>"), "{md}");
+    // Without it, the place is plain text.
+    let (md, _) = diff_default_corpus("sdxl_season1_in_place", &["--format", "markdown"]);
+    assert!(md.contains("(`families/sdxl10.toml:12`)"), "{md}");
+    assert!(!md.contains("](http"), "{md}");
+}
+
+#[test]
+fn unexercised_models_are_named_and_movers_say_when_they_were_priced() {
+    let (out, _) = diff_default_corpus("catalog_entry_without_since", &["--format", "json"]);
+    let r: Json = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        r["impact"]["not_exercised"],
+        serde_json::json!(["JuggernautXL"])
+    );
+
+    // Version 4 of the multiplier fixture starts 2026-12-01: a job dated after it moves and
+    // says when it was priced; an undated one is priced by the latest version.
+    let dir = fixture_workspace("multiplier_change");
+    std::fs::write(
+        dir.path().join("dated.jsonl"),
+        concat!(
+            r#"{"id":"dated","model":"SDXL","width":1024,"height":1024,"steps":20,"completed_at":"2026-12-05T10:00:00Z"}"#,
+            "\n",
+            r#"{"id":"undated","model":"SDXL","width":1024,"height":1024,"steps":30}"#,
+            "\n",
+            r#"{"id":"before","model":"SDXL","width":1024,"height":1024,"steps":20,"completed_at":"2026-11-05T10:00:00Z"}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
+    let out = jobpoints_in(dir.path())
+        .args([
+            "diff",
+            "old",
+            "new",
+            "--jobs",
+            "dated.jsonl",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let r: Json = serde_json::from_slice(&out.stdout).unwrap();
+    let movers: Vec<(&str, &Json)> = r["impact"]["movers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["id"].as_str().unwrap(), &m["priced_at"]))
+        .collect();
+    assert_eq!(
+        movers,
+        [
+            ("undated", &Json::Null),
+            ("dated", &Json::from("2026-12-05T10:00:00Z"))
+        ]
+    );
+}
+
+/// Jobs of three miners (and one without) around the sd15 threshold of `threshold_change`.
+const MINERS: &str = r#"{"id":"a1","miner":"alice","model":"BrainDance","width":512,"height":512,"steps":20,"completed_at":"2024-11-02T10:00:00Z"}
+{"id":"a2","miner":"alice","model":"BrainDance","width":1024,"height":1024,"steps":20,"completed_at":"2024-11-03T10:00:00Z"}
+{"id":"b1","miner":"bob","model":"BrainDance","width":1024,"height":1024,"steps":25,"completed_at":"2024-11-02T10:00:00Z"}
+{"id":"b2","miner":"bob","model":"BrainDance","width":512,"height":512,"steps":20,"completed_at":"2024-10-01T10:00:00Z"}
+{"id":"c1","model":"BrainDance","width":512,"height":512,"steps":20,"completed_at":"2024-11-02T10:00:00Z"}
+{"id":"d1","miner":"dave","model":"mistralai/mixtral-8x7b-instruct","input_tokens":812,"output_tokens":240}
+"#;
+
+#[test]
+fn by_miner_sums_exactly_and_ranks_gainers_and_losers() {
+    let dir = fixture_workspace("threshold_change");
+    std::fs::write(dir.path().join("miners.jsonl"), MINERS).unwrap();
+    let run = |by: &str| -> Json {
+        let out = jobpoints_in(dir.path())
+            .args([
+                "diff",
+                "old",
+                "new",
+                "--jobs",
+                "miners.jsonl",
+                "--format",
+                "json",
+            ])
+            .args(["--by", by, "--top", "1"])
+            .output()
+            .unwrap();
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let r = run("miner");
+    let g = &r["impact"]["groups"];
+    // alice, bob, the job without a miner (`-`), dave: each with one point kind.
+    assert_eq!(
+        (&g["groups"], &g["changed"]),
+        (&Json::from(4), &Json::from(2)),
+        "{g:#}"
+    );
+    assert_eq!(g["gainers"], serde_json::json!([]));
+    // Only the biggest loser with --top 1: both of alice's 20-step jobs of November fall
+    // below the new 25-step threshold (0.3 + 1.8 points); bob's October job is priced by
+    // version 2 and keeps its points.
+    let losers = g["losers"].as_array().unwrap();
+    assert_eq!(losers.len(), 1);
+    assert_eq!(losers[0]["group"], serde_json::json!(["alice"]));
+    assert_eq!(losers[0]["kind"], "waifu");
+    assert_eq!(
+        (losers[0]["before"].as_f64(), losers[0]["after"].as_f64()),
+        (Some(2.1), Some(0.0))
+    );
+    assert_eq!(losers[0]["status_changes"]["ok → below_threshold"], 2);
+    // Two dimensions: alice's two days are two groups.
+    let r = run("miner,day");
+    let g = &r["impact"]["groups"];
+    assert_eq!(g["by"], serde_json::json!(["miner", "day"]));
+    assert_eq!(g["changed"], 3, "{g:#}");
+    assert_eq!(
+        g["losers"][0]["group"],
+        serde_json::json!(["alice", "2024-11-03"])
+    );
+    // For people: the section's head, and a table row.
+    let out = jobpoints_in(dir.path())
+        .args([
+            "diff",
+            "old",
+            "new",
+            "--jobs",
+            "miners.jsonl",
+            "--by",
+            "miner",
+        ])
+        .output()
+        .unwrap();
+    let human = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        human.contains(
+            "By miner and point kind, each job at its own time: 4 groups, 2 change\n  Top gainers: none\n  Top losers\n"
+        ),
+        "{human}"
+    );
+    assert!(
+        human.contains("    alice  waifu     2        2  2.100000  0.000000  -2.100000  -100.00%"),
+        "{human}"
+    );
+    // Without --by there is no such section.
+    let (out, _) = run_diff(dir.path(), "json", &[]);
+    let r: Json = serde_json::from_str(&out).unwrap();
+    assert!(r["impact"].get("groups").is_none());
 }

@@ -506,18 +506,28 @@ fn bad_edits_keep_the_last_good_rules_and_a_fix_recovers() {
     assert_eq!(r["state"], "ok");
     // The field-level change of `jobpoints diff`, with its flag: it rewrites a version.
     let rewrites = "changes an existing version, so jobs it already priced are re-priced; add a new version instead";
+    // It rewrites the version in force since 2024-10-16, so it is retroactive; the edited
+    // examples follow as changes of their own.
+    let changes = r["last_changes"].as_array().unwrap();
     assert_eq!(
-        r["last_changes"],
-        json!([{
+        changes[0],
+        json!({
             "entity": "version",
             "op": "changed",
             "subject": "rule `sd15` version 3",
             "file": "families/sd15.toml",
+            "line": 51,
             "field": "multiplier",
             "old": "0.3",
             "new": "0.6",
             "flag": rewrites,
-        }])
+            "retroactive": {"from": "2024-10-16T00:00:00Z", "until": null},
+        })
+    );
+    assert_eq!(changes.len(), 3, "{changes:#?}");
+    assert!(
+        changes[1..].iter().all(|c| c["entity"] == "example"),
+        "{changes:#?}"
     );
     assert_eq!(
         r["last_files"],

@@ -103,7 +103,19 @@ fn each_save_is_checked_and_the_jobs_rescored() {
         ),
         "{report}"
     );
-    assert_eq!(report.matches("change: ").count(), 1, "{report}");
+    assert!(
+        report.contains("        ! retroactive: rewrites since 2024-10-16\n"),
+        "{report}"
+    );
+    // The version's change, then its two edited examples.
+    assert_eq!(report.matches("change: ").count(), 3, "{report}");
+    assert_eq!(
+        report
+            .matches("change: ~ rule `sd15` version 3 example")
+            .count(),
+        2,
+        "{report}"
+    );
     let delta = format!(
         "{:.6}",
         after.parse::<f64>().unwrap() - before.parse::<f64>().unwrap()
@@ -224,4 +236,65 @@ fn watch_needs_a_rules_directory() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--rules"), "{err}");
+}
+
+#[test]
+fn an_edit_whose_examples_fail_is_previewed_but_not_applied() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rules = tmp.path().join("rules");
+    copy_rules_to(&rules);
+    let w = start(&[
+        "--rules",
+        rules.to_str().unwrap(),
+        "--jobs",
+        "examples/jobs.jsonl",
+        "--at",
+        "2025-01-01",
+    ]);
+    let first = w.reports(1);
+    let before = eval_points(&rules, "j1");
+
+    // sd15 version 3 doubled, its examples left as they were: `check` fails on them only.
+    let path = rules.join("families/sd15.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let at = text.rfind("multiplier = 0.3").unwrap();
+    let edited = format!("{}multiplier = 0.6{}", &text[..at], &text[at + 16..]);
+    let tmp_file = rules.join("families/.sd15.toml.swp");
+    std::fs::write(&tmp_file, &edited).unwrap();
+    std::fs::rename(&tmp_file, &path).unwrap();
+
+    let second = w.reports(2);
+    let report = &second[first.len()..];
+    assert!(report.contains("example-failed"), "{report}");
+    assert!(report.contains("not applied"), "{report}");
+    assert!(report.contains("preview (not valid yet"), "{report}");
+    assert!(
+        report.contains("change: ~ rule `sd15` version 3: multiplier 0.3 → 0.6\n"),
+        "{report}"
+    );
+    assert!(
+        report.contains("jobs in examples/jobs.jsonl (not valid yet):"),
+        "{report}"
+    );
+    // The job is shown as it would be priced, doubled; the active rules still price it as
+    // before (checked with `eval` on the rules as they were).
+    let doubled = format!("{:.6}", 2.0 * before.parse::<f64>().unwrap());
+    assert!(
+        report.contains(&format!(
+            "j1 BrainDance: {before} sd15@3 → {doubled} sd15@3"
+        )),
+        "{report}"
+    );
+
+    // A broken save (not only examples) has no preview.
+    edit_rule(
+        &rules,
+        "families/sd15.toml",
+        "multiplier = 0.6",
+        "multiplier = [",
+    );
+    let third = w.reports(3);
+    let report = &third[second.len()..];
+    assert!(report.contains("not applied"), "{report}");
+    assert!(!report.contains("preview"), "{report}");
 }

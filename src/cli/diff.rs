@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::cli::output::note;
 use crate::cli::{CliError, Exit, Stdout, parse_at};
 use crate::ledger::reader::{JobReader, open_jobs};
+use crate::ledger::tally::GroupBy;
 use crate::review::impact::ImpactOptions;
 use crate::review::report::{Corpus, build_report, render_human, render_markdown};
 use crate::rules::files::RuleFiles;
@@ -32,13 +33,17 @@ Examples:
   jobpoints diff --base origin/main                 # rules/ at origin/main vs the working tree
   jobpoints diff --base v1 --head v2 --format markdown
   jobpoints diff --base main --jobs ledger.jsonl --top 20
+  jobpoints diff --base origin/main --effective-after 2027-01-01 --fail-on-retroactive
 
 Exit codes:
   0  the report was written (with --fail-on-change: and no job's points or status changed)
   1  a job file could not be read to its end (the report covers the jobs read before)
   2  usage error, an unreadable job file or rules directory, or a git revision that cannot be read
   3  the new rules are invalid (the report, with their diagnostics, is still written)
-  4  with --fail-on-change: some job's points or status changed";
+  4  with --fail-on-change: some job's points or status changed (as priced today or in an
+     affected window)
+  7  with --fail-on-retroactive: some change alters jobs dated before the cut-off (now, or
+     --effective-after)";
 
 /// Arguments of `jobpoints diff` (its help text is on `Command::Diff`).
 #[derive(Debug, Clone, clap::Args)]
@@ -73,23 +78,44 @@ pub struct DiffArgs {
     /// Exit with code 4 when any job's points or status change (for CI gates).
     #[arg(long)]
     pub fail_on_change: bool,
+    /// The planned release time: a change that alters jobs dated before it is flagged
+    /// `retroactive` (default: now).
+    #[arg(long, value_name = "TIME", value_parser = parse_at)]
+    pub effective_after: Option<jiff::Timestamp>,
+    /// Exit with code 7 when any change is retroactive (for CI gates).
+    #[arg(long)]
+    pub fail_on_retroactive: bool,
+    /// Also sum points before → after per group of these dimensions (repeat or
+    /// comma-separate, as `tally --by`), at the jobs' own times, and list the top gainers and
+    /// losers.
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "DIM")]
+    pub by: Vec<GroupBy>,
+    /// In markdown, link each change to its line under this URL of the new rules directory
+    /// (`https://github.com/OWNER/REPO/blob/SHA/rules`).
+    #[arg(long, value_name = "URL")]
+    pub link_base: Option<String>,
 }
 
 pub fn run(args: DiffArgs) -> Result<Exit, CliError> {
     let (old_files, new_files) = rule_sides(&args)?;
     // Open every input before scoring, so a typo in a path fails fast and produces nothing.
     let corpus = open_corpus(&args.jobs)?;
+    let mut by = args.by.clone();
+    by.dedup();
     let old = load(old_files);
     let new = load(new_files);
-    let report = build_report(
+    let mut report = build_report(
         &old,
         &new,
         corpus,
         ImpactOptions {
             at: args.at,
             top: args.top,
+            cutoff: args.effective_after,
+            by: by.clone(),
         },
     );
+    report.link_base = args.link_base.clone();
     let text = match args.format {
         DiffFormat::Human => render_human(&report),
         DiffFormat::Markdown => render_markdown(&report),
@@ -136,6 +162,8 @@ pub fn run(args: DiffArgs) -> Result<Exit, CliError> {
         Exit::RulesInvalid
     } else if unreadable {
         Exit::JobsFailed
+    } else if args.fail_on_retroactive && report.retroactive > 0 {
+        Exit::Retroactive
     } else if args.fail_on_change && report.jobs_changed() {
         Exit::Changed
     } else {

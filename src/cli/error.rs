@@ -29,6 +29,8 @@ pub enum Exit {
     Mismatch,
     /// `verify`: no mismatch, but the rule set some results name was not found.
     UnknownRules,
+    /// `diff --fail-on-retroactive`: some change alters jobs dated before the cut-off.
+    Retroactive,
     /// `--invalid-exit-code N`: jobs failed, and the caller chose this code for it.
     Code(u8),
 }
@@ -44,6 +46,7 @@ impl Exit {
             Exit::Changed => 4,
             Exit::Mismatch => 5,
             Exit::UnknownRules => 6,
+            Exit::Retroactive => 7,
             Exit::Code(c) => c,
         }
     }

@@ -53,6 +53,7 @@ Exit codes:
   4  diff --fail-on-change: some job's points or status changed
   5  verify: some result does not match its job scored again (or its job is missing)
   6  verify: no mismatch, but some results name a rule set that was not found
+  7  diff --fail-on-retroactive: some change alters jobs dated before the cut-off
 
 Rules: --rules DIR, else ./rules if it exists, else the rules built into the binary.";
 
@@ -127,6 +128,11 @@ pub enum Command {
     /// after, Δ and Δ%, status changes and the biggest movers. Changes that rewrite an
     /// existing version, remove one, or move a policy floor are flagged: rules change by
     /// adding versions.
+    ///
+    /// Every time window the change re-prices (`sdxl10@1 (2024-04-01 → 2024-09-18)`) is
+    /// found from the rules and replayed with the corpus jobs that can reach it, whatever
+    /// their dates; a change that alters jobs dated before the cut-off (now, or
+    /// --effective-after) is flagged retroactive and listed first.
     ///
     /// The default corpus is ./corpus (else the copy built into the binary): the network's
     /// real example jobs, a grid over resolutions × steps and token counts, and an LLM token

@@ -12,7 +12,7 @@ use crate::ledger::output::terminal_safe;
 use crate::ledger::reader::open_jobs;
 use crate::live::handle::{ReloadFailure, ReloadOutcome, RulesHandle};
 use crate::live::watcher::RulesWatcher;
-use crate::review::changes::{FileChanges, RuleSetChange};
+use crate::review::changes::{FileChanges, RuleSetChange, diff_files, diff_rules_as_of};
 use crate::rules::diagnostic::{Diagnostic, render_human};
 
 /// Options of `jobpoints watch`; its help text is on [`crate::cli::Command::Watch`].
@@ -106,6 +106,20 @@ pub fn run(args: WatchArgs) -> Result<Exit, CliError> {
             ReloadOutcome::Rejected(f) => {
                 let _ = writeln!(out, "{}", header(first));
                 print_rejected(&mut out, &f);
+                // Only examples fail: what the edit would do, while the author fixes them.
+                if let (Some(preview), Some(active)) = (&f.preview, handle.active()) {
+                    let _ = writeln!(
+                        out,
+                        "preview (not valid yet: the failing examples above must be fixed first):"
+                    );
+                    let changes = diff_rules_as_of(&active, preview, jiff::Timestamp::now());
+                    print_changes(
+                        &mut out,
+                        &changes,
+                        &diff_files(&active.files, &preview.files),
+                    );
+                    report.jobs_marked(&mut out, Some(&active), preview, " (not valid yet)");
+                }
                 if f.rejected_hash.is_some() {
                     report.watching(&mut out);
                 }
@@ -182,6 +196,9 @@ fn print_changes(out: &mut impl Write, changes: &[RuleSetChange], files: &FileCh
         if let Some(flag) = &c.flag {
             let _ = writeln!(out, "        ! {flag}");
         }
+        if let Some(span) = &c.retroactive {
+            let _ = writeln!(out, "        ! retroactive: rewrites {}", span.text());
+        }
         for l in c.diff.iter().flat_map(|d| d.lines()) {
             let _ = writeln!(out, "        {l}");
         }
@@ -206,6 +223,17 @@ impl Report<'_> {
 
     /// Each job's points under `after`, and how they moved from `before`.
     fn jobs(&self, out: &mut impl Write, before: Option<&RuleSet>, after: &RuleSet) {
+        self.jobs_marked(out, before, after, "");
+    }
+
+    /// [`Self::jobs`], with `mark` after the heading (`(not valid yet)` for a preview).
+    fn jobs_marked(
+        &self,
+        out: &mut impl Write,
+        before: Option<&RuleSet>,
+        after: &RuleSet,
+        mark: &str,
+    ) {
         let Some(path) = self.jobs else { return };
         let reader = match open_jobs(path) {
             Ok(r) => r,
@@ -223,7 +251,7 @@ impl Report<'_> {
         let before_scorer = before.map(scorer);
         let mut after_ctx = after_scorer.context();
         let mut before_ctx = before_scorer.as_ref().map(Scorer::context);
-        let _ = writeln!(out, "jobs in {}:", path.display());
+        let _ = writeln!(out, "jobs in {}{mark}:", path.display());
         let mut moved = 0usize;
         for record in records {
             let new = after_scorer.score_owned(&mut after_ctx, &record);

@@ -134,6 +134,32 @@ impl GroupTotals {
 /// Group separator inside a key: a control character no model, miner or day contains.
 const SEP: char = '\u{1f}';
 
+/// Writes the group of `s` under `by` into `key` (cleared first): its values joined by
+/// [`KEY_SEP`], `-` for a value the job lacks. `diff --by` groups the same way.
+pub fn group_key(by: &[GroupBy], s: &ScoreRef<'_>, key: &mut String) {
+    key.clear();
+    for (i, g) in by.iter().enumerate() {
+        if i > 0 {
+            key.push(SEP);
+        }
+        let v = match g {
+            GroupBy::Miner => s.miner,
+            GroupBy::Model => s.model,
+            GroupBy::Kind => s.kind,
+            GroupBy::Day => s.completed_at.and_then(|t| t.get(..10)),
+        };
+        // Keep keys well-formed even for hostile values.
+        key.extend(
+            v.unwrap_or("-")
+                .chars()
+                .map(|c| if c == SEP { ' ' } else { c }),
+        );
+    }
+}
+
+/// What separates the values of a group key.
+pub const KEY_SEP: char = SEP;
+
 /// Partial totals, as a worker builds them for one batch.
 #[derive(Debug, Default)]
 pub struct PartialTally {
@@ -145,24 +171,7 @@ pub struct PartialTally {
 impl PartialTally {
     /// Adds one result under its group.
     pub fn add(&mut self, by: &[GroupBy], s: &ScoreRef<'_>) {
-        self.key.clear();
-        for (i, g) in by.iter().enumerate() {
-            if i > 0 {
-                self.key.push(SEP);
-            }
-            let v = match g {
-                GroupBy::Miner => s.miner,
-                GroupBy::Model => s.model,
-                GroupBy::Kind => s.kind,
-                GroupBy::Day => s.completed_at.and_then(|t| t.get(..10)),
-            };
-            // Keep keys well-formed even for hostile values.
-            self.key.extend(
-                v.unwrap_or("-")
-                    .chars()
-                    .map(|c| if c == SEP { ' ' } else { c }),
-            );
-        }
+        group_key(by, s, &mut self.key);
         let kind = (s.status == Status::Ok).then(|| {
             let name = s.kind.unwrap_or("-");
             match self.kinds.iter().position(|k| k == name) {

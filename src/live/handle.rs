@@ -18,8 +18,8 @@ use serde::Serialize;
 
 use crate::engine::model::RuleSet;
 use crate::engine::time::utc_string;
-use crate::review::changes::{FileChanges, RuleSetChange, diff_files, diff_rules};
-use crate::rules::diagnostic::{Diagnostic, render_human};
+use crate::review::changes::{FileChanges, RuleSetChange, diff_files, diff_rules_as_of};
+use crate::rules::diagnostic::{Code, Diagnostic, render_human};
 use crate::rules::files::{RuleFiles, RulesDirError, RulesOrigin};
 use crate::rules::load::{Loaded, load};
 
@@ -69,6 +69,10 @@ pub struct ReloadFailure {
     /// The same diagnostics rendered for people, with source excerpts.
     #[serde(skip)]
     pub rendered: String,
+    /// When the only errors are examples that do not pay what they say: the rejected rule
+    /// set itself, complete, for `watch` to preview (never served).
+    #[serde(skip)]
+    pub preview: Option<Arc<RuleSet>>,
 }
 
 /// What a reload did.
@@ -276,7 +280,12 @@ impl RulesHandle {
             let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
             let f = &loaded.files;
             let rendered = render_human(&loaded.diagnostics, &|p| f.text(p).map(String::from));
-            return self.reject(
+            // Failing examples are checked on a fully built set: it can be previewed.
+            let only_examples = (loaded.diagnostics.iter())
+                .filter(|d| d.is_error())
+                .all(|d| d.code == Code::ExampleFailed);
+            let preview = loaded.partial.filter(|_| only_examples).map(Arc::new);
+            return self.reject_with_preview(
                 old.as_deref(),
                 format!(
                     "the rules in `{}` are invalid ({errors} error{})",
@@ -286,11 +295,15 @@ impl RulesHandle {
                 Some(hash),
                 loaded.diagnostics,
                 rendered,
+                preview,
             );
         };
         let new = Arc::new(new);
         let (changes, files) = match &old {
-            Some(o) => (diff_rules(o, &new), diff_files(&o.files, &new.files)),
+            Some(o) => (
+                diff_rules_as_of(o, &new, jiff::Timestamp::now()),
+                diff_files(&o.files, &new.files),
+            ),
             None => (Vec::new(), FileChanges::default()),
         };
         // Swap under the status lock, so `snapshot` never pairs a set with another's status.
@@ -320,6 +333,18 @@ impl RulesHandle {
         diagnostics: Vec<Diagnostic>,
         rendered: String,
     ) -> ReloadOutcome {
+        self.reject_with_preview(active, message, rejected_hash, diagnostics, rendered, None)
+    }
+
+    fn reject_with_preview(
+        &self,
+        active: Option<&RuleSet>,
+        message: String,
+        rejected_hash: Option<String>,
+        diagnostics: Vec<Diagnostic>,
+        rendered: String,
+        preview: Option<Arc<RuleSet>>,
+    ) -> ReloadOutcome {
         let mut st = self.status_mut();
         let at = now();
         let since = st
@@ -334,6 +359,7 @@ impl RulesHandle {
             active_hash: active.map(|a| a.hash.to_string()),
             diagnostics,
             rendered,
+            preview,
         };
         st.last_error = Some(failure.clone());
         st.reloads_failed += 1;
@@ -436,7 +462,12 @@ mod tests {
         let summaries: Vec<String> = changes.iter().map(RuleSetChange::summary).collect();
         assert_eq!(
             summaries,
-            ["~ rule `sd15` version 2: multiplier 0.3 → 0.6"],
+            [
+                "~ rule `sd15` version 2: multiplier 0.3 → 0.6",
+                // The examples edited with it are changes of their own.
+                "~ rule `sd15` version 2 example (width=512, height=512, steps=20): expects 0.300000 points → 0.600000 points",
+                "~ rule `sd15` version 2 example (width=1024, height=1024, steps=20): expects 1.800000 points → 3.600000 points",
+            ],
             "{changes:?}"
         );
         assert!(

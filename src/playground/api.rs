@@ -185,6 +185,8 @@ pub fn diff(req: DiffRequest, cancel: &Cancel) -> Result<Vec<u8>, ApiError> {
         ImpactOptions {
             at,
             top: req.top.min(MAX_TOP),
+            cutoff: None,
+            by: Vec::new(),
         },
     );
     if cancel.load(Ordering::Relaxed) {

@@ -13,9 +13,11 @@ use serde::Serialize;
 use similar::TextDiff;
 
 use crate::engine::model::{
-    InputSpec, JobKind, Pricing, Rule, RuleScope, RuleSet, RuleVersion, Threshold,
+    CatalogEntry, Example, InputSpec, JobKind, Pricing, Rule, RuleScope, RuleSet, RuleVersion,
+    Threshold,
 };
 use crate::engine::time::{utc_date, utc_string};
+use crate::review::windows::{Scope, Span};
 use crate::rules::files::RuleFiles;
 
 /// What kind of thing changed.
@@ -31,6 +33,8 @@ pub enum Entity {
     Rule,
     Version,
     Formula,
+    /// An example of a rule version (`examples = [...]`): what `check` verifies it pays.
+    Example,
 }
 
 /// How it changed.
@@ -63,6 +67,9 @@ pub struct RuleSetChange {
     /// The rule file (or `kinds.toml`, `policy.toml`, ...) it lives in, in the new rule set
     /// when it still exists there.
     pub file: Option<String>,
+    /// The line of `file` it is on (1-based), when it can be told.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
     /// The field that changed (`multiplier`, `min.steps`, `effective_from`, ...).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
@@ -74,6 +81,13 @@ pub struct RuleSetChange {
     /// Why this change deserves a second look (it rewrites history or moves an invariant).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub flag: Option<String>,
+    /// Set by `jobpoints diff` when the change alters the result of jobs dated before its
+    /// cut-off: the time it rewrites.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retroactive: Option<Span>,
+    /// What it can re-price, to tell when (see [`crate::review::windows`]).
+    #[serde(skip)]
+    pub scope: Scope,
 }
 
 impl RuleSetChange {
@@ -83,12 +97,34 @@ impl RuleSetChange {
             op,
             subject,
             file: file.map(String::from),
+            line: None,
             field: None,
             old: None,
             new: None,
             diff: None,
             flag: None,
+            retroactive: None,
+            scope: Scope::None,
         }
+    }
+
+    fn at(mut self, line: Option<usize>) -> Self {
+        self.line = line;
+        self
+    }
+
+    fn scope(mut self, scope: Scope) -> Self {
+        self.scope = scope;
+        self
+    }
+
+    /// `families/sdxl10.toml:12`, `families/sdxl10.toml`, or nothing.
+    pub fn location(&self) -> Option<String> {
+        let file = self.file.as_deref()?;
+        Some(match self.line {
+            Some(l) => format!("{file}:{l}"),
+            None => file.to_string(),
+        })
     }
 
     fn field(mut self, field: &str, old: Option<String>, new: Option<String>) -> Self {
@@ -214,61 +250,874 @@ pub fn diff_formula_files(old: &RuleFiles, new: &RuleFiles) -> Vec<RuleSetChange
         };
         let mut c = RuleSetChange::new(Entity::Formula, op, subject, file);
         c.diff = unified_diff(&path, o.unwrap_or(""), &path, n.unwrap_or(""));
+        if file.is_some() {
+            c.line = first_changed_line(o.unwrap_or(""), n.unwrap_or(""));
+        }
         out.push(c);
     }
     out
 }
 
 /// Every rule-level change from `old` to `new`, in a stable order: kinds, floors, catalog,
-/// formula files, then rules and their versions by rule id.
+/// formula files, then rules with their versions and examples by rule id. Each change says
+/// where it is (file and line of the new side, when it still exists there).
 pub fn diff_rules(old: &RuleSet, new: &RuleSet) -> Vec<RuleSetChange> {
     let mut out = Vec::new();
-    diff_point_kinds(old, new, &mut out);
-    diff_job_kinds(old, new, &mut out);
-    diff_floors(old, new, &mut out);
-    diff_catalog(old, new, &mut out);
-    diff_formulas_in_use(old, new, &mut out);
-    diff_all_rules(old, new, &mut out);
+    let d = Differ { old, new };
+    d.point_kinds(&mut out);
+    d.job_kinds(&mut out);
+    d.floors(&mut out);
+    d.catalog(&mut out);
+    d.formulas_in_use(&mut out);
+    d.all_rules(&mut out);
     out
 }
 
-fn diff_point_kinds(old: &RuleSet, new: &RuleSet, out: &mut Vec<RuleSetChange>) {
-    for (name, p) in &new.point_kinds {
-        let subject = format!("point kind `{name}`");
-        match old.point_kinds.get(name) {
-            None => out.push(
-                RuleSetChange::new(
-                    Entity::PointKind,
-                    Op::Added,
-                    subject,
-                    Some(crate::rules::load::KINDS_FILE),
-                )
-                .field("description", None, p.description.clone()),
-            ),
-            Some(o) if o.description != p.description => out.push(
-                RuleSetChange::new(
-                    Entity::PointKind,
-                    Op::Changed,
-                    subject,
-                    Some(crate::rules::load::KINDS_FILE),
-                )
-                .field("description", o.description.clone(), p.description.clone()),
-            ),
-            Some(_) => {}
+/// [`diff_rules`], with each change that alters jobs dated before `cutoff` marked
+/// `retroactive` with the time it rewrites (`diff`, `watch` and `serve`'s reload log alike).
+pub fn diff_rules_as_of(
+    old: &RuleSet,
+    new: &RuleSet,
+    cutoff: jiff::Timestamp,
+) -> Vec<RuleSetChange> {
+    let mut changes = diff_rules(old, new);
+    let t = crate::review::windows::Timelines::build(old, new);
+    for c in &mut changes {
+        c.retroactive = t.rewrites(&c.scope).filter(|s| s.starts_before(cutoff));
+    }
+    changes
+}
+
+/// The two rule sets being compared; lines are looked up in the new one's files.
+struct Differ<'a> {
+    old: &'a RuleSet,
+    new: &'a RuleSet,
+}
+
+/// The 1-based line of byte `offset` of `text`.
+fn line_of(text: &str, offset: usize) -> usize {
+    crate::rules::diagnostic::line_col(text, offset).0
+}
+
+/// Whether `line` assigns `key` (`key = ...`, `key.sub = ...`, `"key" = ...`).
+fn assigns(line: &str, key: &str) -> bool {
+    let t = line.trim_start();
+    let rest = t
+        .strip_prefix(key)
+        .or_else(|| t.strip_prefix(&format!("\"{key}\"")));
+    rest.is_some_and(|r| {
+        let r = r.trim_start();
+        r.starts_with('=') || r.starts_with('.')
+    })
+}
+
+/// The line of `key` in the table whose header is on line `header` (1-based) of `text`.
+fn key_line(text: &str, header: usize, key: &str) -> Option<usize> {
+    for (i, line) in text.lines().enumerate().skip(header) {
+        if line.starts_with('[') {
+            return None;
+        }
+        if assigns(line, key) {
+            return Some(i + 1);
         }
     }
-    for name in old.point_kinds.keys() {
-        if !new.point_kinds.contains_key(name) {
-            out.push(
-                RuleSetChange::new(
-                    Entity::PointKind,
-                    Op::Removed,
-                    format!("point kind `{name}`"),
-                    None,
+    None
+}
+
+/// The line of table header `header` (`[points.waifu]`) in `text`.
+fn table_line(text: &str, header: &str) -> Option<usize> {
+    text.lines()
+        .position(|l| l.trim_end() == header || l.starts_with(&format!("{header} ")))
+        .map(|i| i + 1)
+}
+
+/// The first line of `new` that differs from `old` (1-based), for a link to a text change.
+fn first_changed_line(old: &str, new: &str) -> Option<usize> {
+    let mut n = 0;
+    let mut olds = old.lines();
+    for line in new.lines() {
+        n += 1;
+        if olds.next() != Some(line) {
+            return Some(n);
+        }
+    }
+    (olds.next().is_some() || n == 0).then_some(n.max(1))
+}
+
+impl Differ<'_> {
+    fn text(&self, file: &str) -> &str {
+        self.new.files_text(file)
+    }
+
+    /// The line of `key` in table `header` of `file` (the table's line when the key is not
+    /// written).
+    fn table_key(&self, file: &str, header: &str, key: Option<&str>) -> Option<usize> {
+        let text = self.text(file);
+        let h = table_line(text, header)?;
+        Some(key.and_then(|k| key_line(text, h, k)).unwrap_or(h))
+    }
+
+    /// The line of `key` in version `v` of `rule` (its `[[version]]` line otherwise).
+    fn version_key(&self, rule: &Rule, v: &RuleVersion, key: &str) -> Option<usize> {
+        let text = self.text(&rule.file);
+        if v.line == 0 {
+            return None;
+        }
+        Some(key_line(text, v.line, key).unwrap_or(v.line))
+    }
+
+    fn rule_line(&self, rule: &Rule) -> Option<usize> {
+        let text = self.text(&rule.file);
+        (!text.is_empty()).then(|| line_of(text, rule.span.start))
+    }
+
+    fn point_kinds(&self, out: &mut Vec<RuleSetChange>) {
+        let (old, new) = (self.old, self.new);
+        let kinds = Some(crate::rules::load::KINDS_FILE);
+        for (name, p) in &new.point_kinds {
+            let subject = format!("point kind `{name}`");
+            let line = self.table_key(
+                crate::rules::load::KINDS_FILE,
+                &format!("[points.{name}]"),
+                Some("description"),
+            );
+            match old.point_kinds.get(name) {
+                None => out.push(
+                    RuleSetChange::new(Entity::PointKind, Op::Added, subject, kinds)
+                        .at(line)
+                        .field("description", None, p.description.clone()),
+                ),
+                Some(o) if o.description != p.description => out.push(
+                    RuleSetChange::new(Entity::PointKind, Op::Changed, subject, kinds)
+                        .at(line)
+                        .field("description", o.description.clone(), p.description.clone()),
+                ),
+                Some(_) => {}
+            }
+        }
+        for name in old.point_kinds.keys() {
+            if !new.point_kinds.contains_key(name) {
+                let users: Vec<String> = (old.job_kinds.values())
+                    .filter(|k| &k.points == name)
+                    .map(|k| k.name.clone())
+                    .collect();
+                out.push(
+                    RuleSetChange::new(
+                        Entity::PointKind,
+                        Op::Removed,
+                        format!("point kind `{name}`"),
+                        None,
+                    )
+                    .scope(Scope::Kinds(users))
+                    .flag("a point kind that miners already earned disappears"),
+                );
+            }
+        }
+    }
+
+    fn job_kinds(&self, out: &mut Vec<RuleSetChange>) {
+        let (old, new) = (self.old, self.new);
+        let file = Some(crate::rules::load::KINDS_FILE);
+        for (name, n) in &new.job_kinds {
+            let line = |key: Option<&str>| {
+                self.table_key(
+                    crate::rules::load::KINDS_FILE,
+                    &format!("[jobs.{name}]"),
+                    key,
                 )
-                .flag("a point kind that miners already earned disappears"),
+            };
+            let Some(o) = old.job_kinds.get(name) else {
+                out.push(
+                    RuleSetChange::new(
+                        Entity::JobKind,
+                        Op::Added,
+                        format!("job kind `{name}`"),
+                        file,
+                    )
+                    .at(line(Some("points")))
+                    .field("points", None, Some(n.points.clone())),
+                );
+                continue;
+            };
+            if o.points != n.points {
+                out.push(
+                    RuleSetChange::new(
+                        Entity::JobKind,
+                        Op::Changed,
+                        format!("job kind `{name}`"),
+                        file,
+                    )
+                    .at(line(Some("points")))
+                    .scope(Scope::Kinds(vec![name.clone()]))
+                    .field("points", Some(o.points.clone()), Some(n.points.clone()))
+                    .flag("jobs of this kind already earned the old point kind"),
+                );
+            }
+            self.inputs(name, o, n, out);
+        }
+        for name in old.job_kinds.keys() {
+            if !new.job_kinds.contains_key(name) {
+                out.push(
+                    RuleSetChange::new(
+                        Entity::JobKind,
+                        Op::Removed,
+                        format!("job kind `{name}`"),
+                        None,
+                    )
+                    .scope(Scope::Kinds(vec![name.clone()]))
+                    .flag("every job of this kind loses its rule"),
+                );
+            }
+        }
+    }
+
+    /// Inputs and derived values of job kind `kind`. Any change to them can change how a job
+    /// of the kind is read under every version, so each is scoped to the whole kind; the
+    /// replay shows whether a job actually moves.
+    fn inputs(&self, kind: &str, o: &JobKind, n: &JobKind, out: &mut Vec<RuleSetChange>) {
+        let file = Some(crate::rules::load::KINDS_FILE);
+        let scope = || Scope::Kinds(vec![kind.to_string()]);
+        let kinds_text = self.text(crate::rules::load::KINDS_FILE);
+        for ni in &n.inputs {
+            let subject = format!("input `{kind}.{}`", ni.name);
+            let line =
+                ni.place.as_ref().map(|p| p.line).or_else(|| {
+                    table_line(kinds_text, &format!("[jobs.{kind}.inputs.{}]", ni.name))
+                });
+            match o.inputs.iter().find(|i| i.name == ni.name) {
+                None => {
+                    let mut c = RuleSetChange::new(Entity::Input, Op::Added, subject, file)
+                        .at(line)
+                        .scope(scope())
+                        .field("spec", None, Some(input_bounds(ni)));
+                    if ni.required() {
+                        c = c.flag(format!(
+                            "a required input: every job without `{}` becomes invalid, also under existing versions; give it a `default`",
+                            ni.name
+                        ));
+                    }
+                    out.push(c);
+                }
+                Some(oi) => {
+                    let (a, b) = (input_bounds(oi), input_bounds(ni));
+                    if a != b {
+                        let mut c = RuleSetChange::new(Entity::Input, Op::Changed, subject, file)
+                            .at(line)
+                            .scope(scope())
+                            .field("spec", Some(a), Some(b));
+                        if ni.required() && !oi.required() {
+                            c = c.flag(format!(
+                                "now required: every job without `{}` becomes invalid",
+                                ni.name
+                            ));
+                        } else if oi.default != ni.default && oi.default.is_some() {
+                            c = c.flag("re-prices every existing job that relies on the default");
+                        }
+                        out.push(c);
+                    }
+                }
+            }
+        }
+        for oi in &o.inputs {
+            if !n.inputs.iter().any(|i| i.name == oi.name) {
+                out.push(
+                    RuleSetChange::new(
+                        Entity::Input,
+                        Op::Removed,
+                        format!("input `{kind}.{}`", oi.name),
+                        file,
+                    )
+                    .scope(scope())
+                    .field("spec", Some(input_bounds(oi)), None)
+                    .flag("formulas and thresholds that read it stop working"),
+                );
+            }
+        }
+        let derived_line = |name: &str| {
+            self.table_key(
+                crate::rules::load::KINDS_FILE,
+                &format!("[jobs.{kind}.derived]"),
+                Some(name),
+            )
+        };
+        for nd in &n.derived {
+            let subject = format!("derived value `{kind}.{}`", nd.name);
+            match o.derived.iter().find(|d| d.name == nd.name) {
+                None => out.push(
+                    RuleSetChange::new(Entity::Derived, Op::Added, subject, file)
+                        .at(derived_line(&nd.name))
+                        .scope(scope())
+                        .field("expr", None, Some(nd.expr.clone())),
+                ),
+                Some(od) if od.expr != nd.expr => out.push(
+                    RuleSetChange::new(Entity::Derived, Op::Changed, subject, file)
+                        .at(derived_line(&nd.name))
+                        .scope(scope())
+                        .field("expr", Some(od.expr.clone()), Some(nd.expr.clone()))
+                        .flag("re-prices every existing version that uses it"),
+                ),
+                Some(_) => {}
+            }
+        }
+        for od in &o.derived {
+            if !n.derived.iter().any(|d| d.name == od.name) {
+                out.push(
+                    RuleSetChange::new(
+                        Entity::Derived,
+                        Op::Removed,
+                        format!("derived value `{kind}.{}`", od.name),
+                        file,
+                    )
+                    .scope(scope())
+                    .field("expr", Some(od.expr.clone()), None)
+                    .flag("formulas and thresholds that read it stop working"),
+                );
+            }
+        }
+    }
+
+    /// Floors and ceilings of policy.toml. They decide whether rules load, never what a job
+    /// earns, so they re-price nothing by themselves.
+    fn floors(&self, out: &mut Vec<RuleSetChange>) {
+        let (old, new) = (self.old, self.new);
+        let flat = |rs: &RuleSet| -> BTreeMap<String, f64> {
+            rs.floors
+                .iter()
+                .flat_map(|(k, ts)| ts.iter().map(move |t| (format!("{k}.{}", t.name), t.min)))
+                .collect()
+        };
+        let policy = crate::rules::load::POLICY_FILE;
+        // `image.steps` → the `steps` key of `[floors.image]`.
+        let line = |table: &str, name: &str| {
+            let (kind, key) = name.split_once('.').unwrap_or((name, name));
+            self.table_key(policy, &format!("[{table}.{kind}]"), Some(key))
+        };
+        let (o, n) = (flat(old), flat(new));
+        let file = Some(policy);
+        for (name, nv) in &n {
+            let subject = format!("floor `{name}`");
+            match o.get(name) {
+                None => out.push(
+                    RuleSetChange::new(Entity::Floor, Op::Added, subject, file)
+                        .at(line("floors", name))
+                        .field("min", None, Some(number(*nv)))
+                        .flag("adds a protocol invariant; every rule version must now respect it"),
+                ),
+                Some(ov) if ov != nv => {
+                    let why = if nv < ov {
+                        "lowers a protocol invariant"
+                    } else {
+                        "raises a protocol invariant; versions below it stop loading"
+                    };
+                    out.push(
+                        RuleSetChange::new(Entity::Floor, Op::Changed, subject, file)
+                            .at(line("floors", name))
+                            .field("min", Some(number(*ov)), Some(number(*nv)))
+                            .flag(why),
+                    );
+                }
+                Some(_) => {}
+            }
+        }
+        for (name, ov) in &o {
+            if !n.contains_key(name) {
+                out.push(
+                    RuleSetChange::new(Entity::Floor, Op::Removed, format!("floor `{name}`"), file)
+                        .field("min", Some(number(*ov)), None)
+                        .flag("removes a protocol invariant"),
+                );
+            }
+        }
+        // Ceilings of policy.toml: any move of one is a change to the protocol's bounds.
+        let flat = |rs: &RuleSet| -> BTreeMap<String, f64> {
+            let mut m = BTreeMap::new();
+            for (k, c) in &rs.ceilings {
+                m.extend(c.max_multiplier.map(|v| (format!("{k}.max_multiplier"), v)));
+                m.extend(c.max_points.map(|v| (format!("{k}.max_points"), v)));
+            }
+            m
+        };
+        let (o, n) = (flat(old), flat(new));
+        let names: BTreeSet<&String> = o.keys().chain(n.keys()).collect();
+        for name in names {
+            let (a, b) = (o.get(name).copied(), n.get(name).copied());
+            let (op, why) = match (a, b) {
+                (None, Some(_)) => (Op::Added, "adds a protocol bound"),
+                (Some(_), None) => (Op::Removed, "removes a protocol bound against inflation"),
+                (Some(x), Some(y)) if x < y => {
+                    (Op::Changed, "raises a protocol bound against inflation")
+                }
+                (Some(x), Some(y)) if x > y => (
+                    Op::Changed,
+                    "lowers a protocol bound; versions above it stop loading",
+                ),
+                _ => continue,
+            };
+            out.push(
+                RuleSetChange::new(Entity::Floor, op, format!("ceiling `{name}`"), file)
+                    .at(b.and_then(|_| line("ceilings", name)))
+                    .field("max", a.map(number), b.map(number))
+                    .flag(why),
             );
         }
+    }
+
+    fn catalog_line(&self, e: &CatalogEntry) -> Option<usize> {
+        let text = self.text(&e.file);
+        (!text.is_empty()).then(|| line_of(text, e.span.start))
+    }
+
+    fn catalog(&self, out: &mut Vec<RuleSetChange>) {
+        let (old, new) = (self.old, self.new);
+        for (model, n) in &new.catalog {
+            let subject = format!("model `{model}`");
+            let change = |op| {
+                RuleSetChange::new(Entity::Model, op, subject.clone(), Some(&n.file))
+                    .at(self.catalog_line(n))
+                    .scope(Scope::Model(model.clone()))
+            };
+            match old.catalog.get(model) {
+                None => out.push(change(Op::Added).field("family", None, Some(catalog_text(n)))),
+                Some(o) if o.family != n.family => out.push(
+                    change(Op::Changed)
+                        .field("family", Some(catalog_text(o)), Some(catalog_text(n)))
+                        .flag("re-prices every past job of this model under another family's rule"),
+                ),
+                Some(o) if (o.since, o.until) != (n.since, n.until) => out.push(
+                    change(Op::Changed)
+                        .field("window", Some(catalog_text(o)), Some(catalog_text(n)))
+                        .flag("moves when this model is priced, so past jobs may change between `no_rule` and priced"),
+                ),
+                Some(_) => {}
+            }
+        }
+        // Families left unpriced on purpose: their reason is what their models' jobs say.
+        let file = Some(crate::rules::load::CATALOG_FILE);
+        for (family, why) in &new.unpriced {
+            let subject = format!("unpriced family `{family}`");
+            let line = self.table_key(crate::rules::load::CATALOG_FILE, "[unpriced]", Some(family));
+            match old.unpriced.get(family) {
+                None => out.push(
+                    RuleSetChange::new(Entity::Model, Op::Added, subject, file)
+                        .at(line)
+                        .field("reason", None, Some(why.clone())),
+                ),
+                Some(o) if o != why => out.push(
+                    RuleSetChange::new(Entity::Model, Op::Changed, subject, file)
+                        .at(line)
+                        .field("reason", Some(o.clone()), Some(why.clone())),
+                ),
+                Some(_) => {}
+            }
+        }
+        for (family, why) in &old.unpriced {
+            if !new.unpriced.contains_key(family) {
+                out.push(
+                    RuleSetChange::new(
+                        Entity::Model,
+                        Op::Removed,
+                        format!("unpriced family `{family}`"),
+                        None,
+                    )
+                    .field("reason", Some(why.clone()), None),
+                );
+            }
+        }
+        for (model, o) in &old.catalog {
+            if !new.catalog.contains_key(model) {
+                out.push(
+                    RuleSetChange::new(Entity::Model, Op::Removed, format!("model `{model}`"), None)
+                        .scope(Scope::Model(model.clone()))
+                        .field("family", Some(o.family.clone()), None)
+                        .flag("its past jobs lose their rule; to stop pricing a model, add a version with `no_rule = \"why\"`"),
+                );
+            }
+        }
+    }
+
+    /// Formula files whose text changed, with the existing versions they re-price.
+    fn formulas_in_use(&self, out: &mut Vec<RuleSetChange>) {
+        let (old, new) = (self.old, self.new);
+        for mut change in diff_formula_files(&old.files, &new.files) {
+            let path = change
+                .subject
+                .trim_start_matches("formula `")
+                .trim_end_matches('`')
+                .to_string();
+            if change.op == Op::Changed {
+                // Existing versions (in both rule sets) that price with this file.
+                let users: Vec<String> = old
+                    .rules()
+                    .flat_map(|r| r.versions.iter().map(move |v| (r, v)))
+                    .filter(|(_, v)| formula_file(v) == Some(path.as_str()))
+                    .filter(|(r, v)| {
+                        find_rule(new, r).is_some_and(|nr| find_version(nr, v).is_some())
+                    })
+                    .map(|(r, v)| format!("{}@{}", r.id, v.version))
+                    .collect();
+                if !users.is_empty() {
+                    change = change.flag(format!(
+                        "changes the meaning of existing versions {}; put the new formula in a new file and a new version",
+                        users.join(", ")
+                    ));
+                }
+                change.scope = Scope::Versions(users);
+            }
+            out.push(change);
+        }
+    }
+
+    fn all_rules(&self, out: &mut Vec<RuleSetChange>) {
+        let (old, new) = (self.old, self.new);
+        // Family rules then model rules, each by id; a rule present on one side only is added
+        // or removed as a whole.
+        for (olds, news) in [
+            (&old.family_rules, &new.family_rules),
+            (&old.model_rules, &new.model_rules),
+        ] {
+            let ids: BTreeSet<&String> = olds.keys().chain(news.keys()).collect();
+            for id in ids {
+                match (olds.get(id), news.get(id)) {
+                    (None, Some(n)) => {
+                        // Its versions carry what it re-prices, each with its own time.
+                        out.push(
+                            RuleSetChange::new(Entity::Rule, Op::Added, rule_subject(n), Some(&n.file))
+                                .at(self.rule_line(n))
+                                .field("prices", None, Some(format!("family `{}`, job kind `{}`", n.family, n.kind))),
+                        );
+                        for v in &n.versions {
+                            out.push(
+                                RuleSetChange::new(Entity::Version, Op::Added, version_subject(n, v), Some(&n.file))
+                                    .at(Some(v.line).filter(|l| *l > 0))
+                                    .scope(Scope::Versions(vec![v.label.clone()]))
+                                    .field("version", None, Some(describe_version(v))),
+                            );
+                        }
+                    }
+                    (Some(o), None) => out.push(
+                        RuleSetChange::new(Entity::Rule, Op::Removed, rule_subject(o), None)
+                            .scope(Scope::Rule(o.id.clone()))
+                            .field("file", Some(o.file.clone()), None)
+                            .flag(format!(
+                                "its {} version(s) disappear, so past jobs are re-priced; to stop pricing, add a version with `no_rule = \"why\"`",
+                                o.versions.len()
+                            )),
+                    ),
+                    (Some(o), Some(n)) => self.rule(o, n, out),
+                    (None, None) => {}
+                }
+            }
+        }
+    }
+
+    fn rule(&self, o: &Rule, n: &Rule, out: &mut Vec<RuleSetChange>) {
+        let file = Some(n.file.as_str());
+        let subject = rule_subject(n);
+        let at = self.rule_line(n);
+        let whole = || Scope::Rule(n.id.clone());
+        let text = self.text(&n.file);
+        let key = |k: &str| at.and_then(|h| key_line(text, h, k)).or(at);
+        if o.kind != n.kind {
+            out.push(
+                RuleSetChange::new(Entity::Rule, Op::Changed, subject.clone(), file)
+                    .at(key("kind"))
+                    .scope(whole())
+                    .field("kind", Some(o.kind.clone()), Some(n.kind.clone()))
+                    .flag("changes what its existing versions price"),
+            );
+        }
+        if o.family != n.family {
+            out.push(
+                RuleSetChange::new(Entity::Rule, Op::Changed, subject.clone(), file)
+                    .at(key("family"))
+                    .scope(whole())
+                    .field("family", Some(o.family.clone()), Some(n.family.clone()))
+                    .flag("moves a model to another family for all of its history"),
+            );
+        }
+        if o.file != n.file {
+            out.push(
+                RuleSetChange::new(Entity::Rule, Op::Changed, subject.clone(), file)
+                    .at(at)
+                    .field("file", Some(o.file.clone()), Some(n.file.clone())),
+            );
+        }
+        if o.description != n.description {
+            out.push(
+                RuleSetChange::new(Entity::Rule, Op::Changed, subject, file)
+                    .at(key("description"))
+                    .field("description", o.description.clone(), n.description.clone()),
+            );
+        }
+        let latest_old = o.versions.iter().map(|v| v.effective_from).max();
+        for nv in &n.versions {
+            match find_version(o, nv) {
+                None => {
+                    // What it takes over from: the version in force just before it.
+                    let previous = n
+                        .versions
+                        .iter()
+                        .rev()
+                        .find(|p| p.effective_from < nv.effective_from)
+                        .map(|p| format!("version {} {}", p.version, describe_version(p)));
+                    let mut c = RuleSetChange::new(
+                        Entity::Version,
+                        Op::Added,
+                        version_subject(n, nv),
+                        file,
+                    )
+                    .at(Some(nv.line).filter(|l| *l > 0))
+                    .scope(Scope::Versions(vec![nv.label.clone()]))
+                    .field("version", previous, Some(describe_version(nv)));
+                    if latest_old.is_some_and(|t| nv.effective_from <= t) {
+                        c = c.flag(format!(
+                            "takes effect {}, before an existing version ends, so it re-prices jobs already scored",
+                            when(nv.effective_from)
+                        ));
+                    }
+                    out.push(c);
+                }
+                Some(ov) => {
+                    self.version(n, ov, nv, out);
+                    self.examples(o, n, ov, nv, out);
+                }
+            }
+        }
+        for ov in &o.versions {
+            if find_version(n, ov).is_none() {
+                out.push(
+                    RuleSetChange::new(Entity::Version, Op::Removed, version_subject(o, ov), file)
+                        .at(at)
+                        .scope(Scope::Versions(vec![ov.label.clone()]))
+                        .field("version", Some(describe_version(ov)), None)
+                        .flag("jobs it priced are re-priced by another version; rules change by adding versions"),
+                );
+            }
+        }
+    }
+
+    fn version(&self, rule: &Rule, o: &RuleVersion, n: &RuleVersion, out: &mut Vec<RuleSetChange>) {
+        let subject = version_subject(rule, n);
+        let file = Some(rule.file.as_str());
+        let pricing = || Scope::Versions(vec![n.label.clone()]);
+        let change = |field: &str, key: &str, a: String, b: String| {
+            RuleSetChange::new(Entity::Version, Op::Changed, subject.clone(), file)
+                .at(self.version_key(rule, n, key))
+                .field(field, Some(a), Some(b))
+        };
+        if o.effective_from != n.effective_from {
+            out.push(
+                change(
+                    "effective_from",
+                    "effective_from",
+                    when(o.effective_from),
+                    when(n.effective_from),
+                )
+                .scope(pricing())
+                .flag(REWRITES),
+            );
+        }
+        match (&o.pricing, &n.pricing) {
+            (Pricing::NoRule { reason: a }, Pricing::NoRule { reason: b }) => {
+                if a != b {
+                    out.push(change("no_rule", "no_rule", a.clone(), b.clone()));
+                }
+            }
+            (Pricing::Disabled { reason: a }, Pricing::Disabled { reason: b }) => {
+                if a != b {
+                    out.push(change("disabled", "disabled", a.clone(), b.clone()));
+                }
+            }
+            (
+                Pricing::Priced {
+                    formula: fa,
+                    multiplier: ma,
+                    thresholds: ta,
+                    ceilings: ca,
+                },
+                Pricing::Priced {
+                    formula: fb,
+                    multiplier: mb,
+                    thresholds: tb,
+                    ceilings: cb,
+                },
+            ) => {
+                let names: BTreeSet<&str> = ca.iter().chain(cb).map(|c| c.name.as_str()).collect();
+                for name in names {
+                    let a = ca.iter().find(|c| c.name == name).map(|c| number(c.max));
+                    let b = cb.iter().find(|c| c.name == name);
+                    let line = b
+                        .and_then(|c| c.place.as_ref().map(|p| p.line))
+                        .or_else(|| self.version_key(rule, n, "max"));
+                    let b = b.map(|c| number(c.max));
+                    if a != b {
+                        out.push(
+                            RuleSetChange::new(Entity::Version, Op::Changed, subject.clone(), file)
+                                .at(line)
+                                .scope(pricing())
+                                .field(&format!("max.{name}"), a, b)
+                                .flag(REWRITES),
+                        );
+                    }
+                }
+                if ma.to_bits() != mb.to_bits() {
+                    out.push(
+                        change(
+                            "multiplier",
+                            "multiplier",
+                            multiplier_text(*ma),
+                            multiplier_text(*mb),
+                        )
+                        .at(n
+                            .multiplier_place
+                            .as_ref()
+                            .map(|p| p.line)
+                            .or_else(|| self.version_key(rule, n, "multiplier")))
+                        .scope(pricing())
+                        .flag(REWRITES),
+                    );
+                }
+                let names: BTreeSet<&str> = ta.iter().chain(tb).map(|t| t.name.as_str()).collect();
+                for name in names {
+                    let a = ta.iter().find(|t| t.name == name).map(|t| number(t.min));
+                    let b = tb.iter().find(|t| t.name == name);
+                    let line = b
+                        .and_then(|t| t.place.as_ref().map(|p| p.line))
+                        .or_else(|| self.version_key(rule, n, "min"));
+                    let b = b.map(|t| number(t.min));
+                    if a != b {
+                        out.push(
+                            RuleSetChange::new(Entity::Version, Op::Changed, subject.clone(), file)
+                                .at(line)
+                                .scope(pricing())
+                                .field(&format!("min.{name}"), a, b)
+                                .flag(REWRITES),
+                        );
+                    }
+                }
+                let formula_line = n.formula_place.as_ref().map(|p| p.line);
+                if fa.file != fb.file || fa.name != fb.name {
+                    out.push(
+                        change("formula", "formula", formula_ref(fa), formula_ref(fb))
+                            .at(formula_line.or_else(|| self.version_key(rule, n, "formula")))
+                            .scope(pricing())
+                            .flag(REWRITES),
+                    );
+                } else if fa.name == "inline" && fa.source != fb.source {
+                    // Shared formula files are diffed once, as files; inline ones here.
+                    let mut c = change("expr", "expr", fa.source.clone(), fb.source.clone())
+                        .at(formula_line.or_else(|| self.version_key(rule, n, "expr")))
+                        .scope(pricing())
+                        .flag(REWRITES);
+                    c.diff = unified_diff(&fa.file, &fa.source, &fb.file, &fb.source);
+                    out.push(c);
+                }
+            }
+            (a, b) => {
+                let key = match b {
+                    Pricing::NoRule { .. } => "no_rule",
+                    Pricing::Disabled { .. } => "disabled",
+                    Pricing::Priced { .. } => "formula",
+                };
+                out.push(
+                    change("pricing", key, pricing_text(a), pricing_text(b))
+                        .scope(pricing())
+                        .flag(REWRITES),
+                );
+            }
+        }
+        if o.source != n.source {
+            out.push(change(
+                "source",
+                "source",
+                o.source.clone(),
+                n.source.clone(),
+            ));
+        }
+        if o.notes != n.notes {
+            out.push(
+                RuleSetChange::new(Entity::Version, Op::Changed, subject.clone(), file)
+                    .at(self.version_key(rule, n, "notes"))
+                    .field("notes", o.notes.clone(), n.notes.clone()),
+            );
+        }
+        if o.assumptions != n.assumptions {
+            out.push(change(
+                "assumptions",
+                "assumptions",
+                o.assumptions.join(" / "),
+                n.assumptions.join(" / "),
+            ));
+        }
+    }
+
+    /// Examples of a version on both sides, matched by their inputs (those both sides' job
+    /// kinds read, so an input added with a default does not make every example new):
+    /// added, removed, and expected points or status changed.
+    fn examples(
+        &self,
+        or: &Rule,
+        nr: &Rule,
+        o: &RuleVersion,
+        n: &RuleVersion,
+        out: &mut Vec<RuleSetChange>,
+    ) {
+        let names = |rs: &RuleSet, r: &Rule| -> BTreeSet<String> {
+            rs.job_kinds
+                .get(&r.kind)
+                .map(|k| k.inputs.iter().map(|i| i.name.clone()).collect())
+                .unwrap_or_default()
+        };
+        let common: BTreeSet<String> = names(self.old, or)
+            .intersection(&names(self.new, nr))
+            .cloned()
+            .collect();
+        let key = |e: &Example| -> String {
+            e.inputs
+                .iter()
+                .filter(|(name, v)| common.contains(name) && !v.is_absent())
+                .map(|(name, v)| format!("{name}={v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let olds: Vec<(String, &Example)> = o.examples.iter().map(|e| (key(e), e)).collect();
+        let news: Vec<(String, &Example)> = n.examples.iter().map(|e| (key(e), e)).collect();
+        let file = Some(nr.file.as_str());
+        let subject = |k: &str| format!("{} example ({k})", version_subject(nr, n));
+        for (k, ne) in &news {
+            let line = Some(ne.place.line).filter(|l| *l > 0);
+            match olds.iter().find(|(ok, _)| ok == k) {
+                None => out.push(
+                    RuleSetChange::new(Entity::Example, Op::Added, subject(k), file)
+                        .at(line)
+                        .field("expects", None, Some(expected(ne))),
+                ),
+                Some((_, oe)) if (oe.points, oe.status) != (ne.points, ne.status) => out.push(
+                    RuleSetChange::new(Entity::Example, Op::Changed, subject(k), file)
+                        .at(line)
+                        .field("expects", Some(expected(oe)), Some(expected(ne))),
+                ),
+                Some(_) => {}
+            }
+        }
+        for (k, oe) in &olds {
+            if !news.iter().any(|(nk, _)| nk == k) {
+                out.push(
+                    RuleSetChange::new(Entity::Example, Op::Removed, subject(k), file)
+                        .at(Some(n.line).filter(|l| *l > 0))
+                        .field("expects", Some(expected(oe)), None),
+                );
+            }
+        }
+    }
+}
+
+/// `12.000000 points`, or `0.000000 points, below_threshold`.
+fn expected(e: &Example) -> String {
+    if e.status == crate::engine::score::Status::Ok {
+        format!("{} points", e.points)
+    } else {
+        format!("{} points, {}", e.points, e.status)
     }
 }
 
@@ -289,312 +1138,11 @@ fn input_bounds(i: &InputSpec) -> String {
     )
 }
 
-fn diff_job_kinds(old: &RuleSet, new: &RuleSet, out: &mut Vec<RuleSetChange>) {
-    let file = Some(crate::rules::load::KINDS_FILE);
-    for (name, n) in &new.job_kinds {
-        let Some(o) = old.job_kinds.get(name) else {
-            out.push(
-                RuleSetChange::new(
-                    Entity::JobKind,
-                    Op::Added,
-                    format!("job kind `{name}`"),
-                    file,
-                )
-                .field("points", None, Some(n.points.clone())),
-            );
-            continue;
-        };
-        if o.points != n.points {
-            out.push(
-                RuleSetChange::new(
-                    Entity::JobKind,
-                    Op::Changed,
-                    format!("job kind `{name}`"),
-                    file,
-                )
-                .field("points", Some(o.points.clone()), Some(n.points.clone()))
-                .flag("jobs of this kind already earned the old point kind"),
-            );
-        }
-        diff_inputs(name, o, n, out);
-    }
-    for name in old.job_kinds.keys() {
-        if !new.job_kinds.contains_key(name) {
-            out.push(
-                RuleSetChange::new(
-                    Entity::JobKind,
-                    Op::Removed,
-                    format!("job kind `{name}`"),
-                    None,
-                )
-                .flag("every job of this kind loses its rule"),
-            );
-        }
-    }
-}
-
-fn diff_inputs(kind: &str, o: &JobKind, n: &JobKind, out: &mut Vec<RuleSetChange>) {
-    let file = Some(crate::rules::load::KINDS_FILE);
-    for ni in &n.inputs {
-        let subject = format!("input `{kind}.{}`", ni.name);
-        match o.inputs.iter().find(|i| i.name == ni.name) {
-            None => {
-                let mut c = RuleSetChange::new(Entity::Input, Op::Added, subject, file).field(
-                    "spec",
-                    None,
-                    Some(input_bounds(ni)),
-                );
-                if ni.required() {
-                    c = c.flag(format!(
-                        "a required input: every job without `{}` becomes invalid, also under existing versions; give it a `default`",
-                        ni.name
-                    ));
-                }
-                out.push(c);
-            }
-            Some(oi) => {
-                let (a, b) = (input_bounds(oi), input_bounds(ni));
-                if a != b {
-                    let mut c = RuleSetChange::new(Entity::Input, Op::Changed, subject, file)
-                        .field("spec", Some(a), Some(b));
-                    if ni.required() && !oi.required() {
-                        c = c.flag(format!(
-                            "now required: every job without `{}` becomes invalid",
-                            ni.name
-                        ));
-                    } else if oi.default != ni.default && oi.default.is_some() {
-                        c = c.flag("re-prices every existing job that relies on the default");
-                    }
-                    out.push(c);
-                }
-            }
-        }
-    }
-    for oi in &o.inputs {
-        if !n.inputs.iter().any(|i| i.name == oi.name) {
-            out.push(
-                RuleSetChange::new(
-                    Entity::Input,
-                    Op::Removed,
-                    format!("input `{kind}.{}`", oi.name),
-                    file,
-                )
-                .field("spec", Some(input_bounds(oi)), None)
-                .flag("formulas and thresholds that read it stop working"),
-            );
-        }
-    }
-    for nd in &n.derived {
-        let subject = format!("derived value `{kind}.{}`", nd.name);
-        match o.derived.iter().find(|d| d.name == nd.name) {
-            None => out.push(
-                RuleSetChange::new(Entity::Derived, Op::Added, subject, file).field(
-                    "expr",
-                    None,
-                    Some(nd.expr.clone()),
-                ),
-            ),
-            Some(od) if od.expr != nd.expr => out.push(
-                RuleSetChange::new(Entity::Derived, Op::Changed, subject, file)
-                    .field("expr", Some(od.expr.clone()), Some(nd.expr.clone()))
-                    .flag("re-prices every existing version that uses it"),
-            ),
-            Some(_) => {}
-        }
-    }
-    for od in &o.derived {
-        if !n.derived.iter().any(|d| d.name == od.name) {
-            out.push(
-                RuleSetChange::new(
-                    Entity::Derived,
-                    Op::Removed,
-                    format!("derived value `{kind}.{}`", od.name),
-                    file,
-                )
-                .field("expr", Some(od.expr.clone()), None)
-                .flag("formulas and thresholds that read it stop working"),
-            );
-        }
-    }
-}
-
-fn diff_floors(old: &RuleSet, new: &RuleSet, out: &mut Vec<RuleSetChange>) {
-    let flat = |rs: &RuleSet| -> BTreeMap<String, f64> {
-        rs.floors
-            .iter()
-            .flat_map(|(k, ts)| ts.iter().map(move |t| (format!("{k}.{}", t.name), t.min)))
-            .collect()
-    };
-    let (o, n) = (flat(old), flat(new));
-    let file = Some(crate::rules::load::POLICY_FILE);
-    for (name, nv) in &n {
-        let subject = format!("floor `{name}`");
-        match o.get(name) {
-            None => out.push(
-                RuleSetChange::new(Entity::Floor, Op::Added, subject, file)
-                    .field("min", None, Some(number(*nv)))
-                    .flag("adds a protocol invariant; every rule version must now respect it"),
-            ),
-            Some(ov) if ov != nv => {
-                let why = if nv < ov {
-                    "lowers a protocol invariant"
-                } else {
-                    "raises a protocol invariant; versions below it stop loading"
-                };
-                out.push(
-                    RuleSetChange::new(Entity::Floor, Op::Changed, subject, file)
-                        .field("min", Some(number(*ov)), Some(number(*nv)))
-                        .flag(why),
-                );
-            }
-            Some(_) => {}
-        }
-    }
-    for (name, ov) in &o {
-        if !n.contains_key(name) {
-            out.push(
-                RuleSetChange::new(Entity::Floor, Op::Removed, format!("floor `{name}`"), file)
-                    .field("min", Some(number(*ov)), None)
-                    .flag("removes a protocol invariant"),
-            );
-        }
-    }
-    // Ceilings of policy.toml: any move of one is a change to the protocol's bounds.
-    let flat = |rs: &RuleSet| -> BTreeMap<String, f64> {
-        let mut m = BTreeMap::new();
-        for (k, c) in &rs.ceilings {
-            m.extend(c.max_multiplier.map(|v| (format!("{k}.max_multiplier"), v)));
-            m.extend(c.max_points.map(|v| (format!("{k}.max_points"), v)));
-        }
-        m
-    };
-    let (o, n) = (flat(old), flat(new));
-    let names: BTreeSet<&String> = o.keys().chain(n.keys()).collect();
-    for name in names {
-        let (a, b) = (o.get(name).copied(), n.get(name).copied());
-        let (op, why) = match (a, b) {
-            (None, Some(_)) => (Op::Added, "adds a protocol bound"),
-            (Some(_), None) => (Op::Removed, "removes a protocol bound against inflation"),
-            (Some(x), Some(y)) if x < y => {
-                (Op::Changed, "raises a protocol bound against inflation")
-            }
-            (Some(x), Some(y)) if x > y => (
-                Op::Changed,
-                "lowers a protocol bound; versions above it stop loading",
-            ),
-            _ => continue,
-        };
-        out.push(
-            RuleSetChange::new(Entity::Floor, op, format!("ceiling `{name}`"), file)
-                .field("max", a.map(number), b.map(number))
-                .flag(why),
-        );
-    }
-}
-
 /// `sdxl10` or `sdxl10, from 2024-06-01 until 2025-01-16`.
-fn catalog_text(e: &crate::engine::model::CatalogEntry) -> String {
+fn catalog_text(e: &CatalogEntry) -> String {
     match e.window() {
         Some(w) => format!("{}, {w}", e.family),
         None => e.family.clone(),
-    }
-}
-
-fn diff_catalog(old: &RuleSet, new: &RuleSet, out: &mut Vec<RuleSetChange>) {
-    for (model, n) in &new.catalog {
-        let subject = format!("model `{model}`");
-        match old.catalog.get(model) {
-            None => out.push(
-                RuleSetChange::new(Entity::Model, Op::Added, subject, Some(&n.file)).field(
-                    "family",
-                    None,
-                    Some(catalog_text(n)),
-                ),
-            ),
-            Some(o) if o.family != n.family => out.push(
-                RuleSetChange::new(Entity::Model, Op::Changed, subject, Some(&n.file))
-                    .field("family", Some(catalog_text(o)), Some(catalog_text(n)))
-                    .flag("re-prices every past job of this model under another family's rule"),
-            ),
-            Some(o) if (o.since, o.until) != (n.since, n.until) => out.push(
-                RuleSetChange::new(Entity::Model, Op::Changed, subject, Some(&n.file))
-                    .field("window", Some(catalog_text(o)), Some(catalog_text(n)))
-                    .flag("moves when this model is priced, so past jobs may change between `no_rule` and priced"),
-            ),
-            Some(_) => {}
-        }
-    }
-    // Families left unpriced on purpose: their reason is what their models' jobs say.
-    let file = Some(crate::rules::load::CATALOG_FILE);
-    for (family, why) in &new.unpriced {
-        let subject = format!("unpriced family `{family}`");
-        match old.unpriced.get(family) {
-            None => out.push(
-                RuleSetChange::new(Entity::Model, Op::Added, subject, file).field(
-                    "reason",
-                    None,
-                    Some(why.clone()),
-                ),
-            ),
-            Some(o) if o != why => out.push(
-                RuleSetChange::new(Entity::Model, Op::Changed, subject, file).field(
-                    "reason",
-                    Some(o.clone()),
-                    Some(why.clone()),
-                ),
-            ),
-            Some(_) => {}
-        }
-    }
-    for (family, why) in &old.unpriced {
-        if !new.unpriced.contains_key(family) {
-            out.push(
-                RuleSetChange::new(
-                    Entity::Model,
-                    Op::Removed,
-                    format!("unpriced family `{family}`"),
-                    None,
-                )
-                .field("reason", Some(why.clone()), None),
-            );
-        }
-    }
-    for (model, o) in &old.catalog {
-        if !new.catalog.contains_key(model) {
-            out.push(
-                RuleSetChange::new(Entity::Model, Op::Removed, format!("model `{model}`"), None)
-                    .field("family", Some(o.family.clone()), None)
-                    .flag("its past jobs lose their rule; to stop pricing a model, add a version with `no_rule = \"why\"`"),
-            );
-        }
-    }
-}
-
-/// Formula files whose text changed, with the existing versions they re-price.
-fn diff_formulas_in_use(old: &RuleSet, new: &RuleSet, out: &mut Vec<RuleSetChange>) {
-    for mut change in diff_formula_files(&old.files, &new.files) {
-        let path = change
-            .subject
-            .trim_start_matches("formula `")
-            .trim_end_matches('`')
-            .to_string();
-        if change.op == Op::Changed {
-            // Existing versions (in both rule sets) that price with this file.
-            let users: Vec<String> = old
-                .rules()
-                .flat_map(|r| r.versions.iter().map(move |v| (r, v)))
-                .filter(|(_, v)| formula_file(v) == Some(path.as_str()))
-                .filter(|(r, v)| find_rule(new, r).is_some_and(|nr| find_version(nr, v).is_some()))
-                .map(|(r, v)| format!("{}@{}", r.id, v.version))
-                .collect();
-            if !users.is_empty() {
-                change = change.flag(format!(
-                    "changes the meaning of existing versions {}; put the new formula in a new file and a new version",
-                    users.join(", ")
-                ));
-            }
-        }
-        out.push(change);
     }
 }
 
@@ -625,114 +1173,6 @@ fn rule_subject(r: &Rule) -> String {
 
 fn version_subject(r: &Rule, v: &RuleVersion) -> String {
     format!("rule `{}` version {}", r.id, v.version)
-}
-
-fn diff_all_rules(old: &RuleSet, new: &RuleSet, out: &mut Vec<RuleSetChange>) {
-    // Family rules then model rules, each by id; a rule present on one side only is added
-    // or removed as a whole.
-    for (olds, news) in [
-        (&old.family_rules, &new.family_rules),
-        (&old.model_rules, &new.model_rules),
-    ] {
-        let ids: BTreeSet<&String> = olds.keys().chain(news.keys()).collect();
-        for id in ids {
-            match (olds.get(id), news.get(id)) {
-                (None, Some(n)) => {
-                    out.push(
-                        RuleSetChange::new(Entity::Rule, Op::Added, rule_subject(n), Some(&n.file))
-                            .field("prices", None, Some(format!("family `{}`, job kind `{}`", n.family, n.kind))),
-                    );
-                    for v in &n.versions {
-                        out.push(
-                            RuleSetChange::new(Entity::Version, Op::Added, version_subject(n, v), Some(&n.file))
-                                .field("version", None, Some(describe_version(v))),
-                        );
-                    }
-                }
-                (Some(o), None) => out.push(
-                    RuleSetChange::new(Entity::Rule, Op::Removed, rule_subject(o), None)
-                        .field("file", Some(o.file.clone()), None)
-                        .flag(format!(
-                            "its {} version(s) disappear, so past jobs are re-priced; to stop pricing, add a version with `no_rule = \"why\"`",
-                            o.versions.len()
-                        )),
-                ),
-                (Some(o), Some(n)) => diff_rule(o, n, out),
-                (None, None) => {}
-            }
-        }
-    }
-}
-
-fn diff_rule(o: &Rule, n: &Rule, out: &mut Vec<RuleSetChange>) {
-    let file = Some(n.file.as_str());
-    let subject = rule_subject(n);
-    if o.kind != n.kind {
-        out.push(
-            RuleSetChange::new(Entity::Rule, Op::Changed, subject.clone(), file)
-                .field("kind", Some(o.kind.clone()), Some(n.kind.clone()))
-                .flag("changes what its existing versions price"),
-        );
-    }
-    if o.family != n.family {
-        out.push(
-            RuleSetChange::new(Entity::Rule, Op::Changed, subject.clone(), file)
-                .field("family", Some(o.family.clone()), Some(n.family.clone()))
-                .flag("moves a model to another family for all of its history"),
-        );
-    }
-    if o.file != n.file {
-        out.push(
-            RuleSetChange::new(Entity::Rule, Op::Changed, subject.clone(), file).field(
-                "file",
-                Some(o.file.clone()),
-                Some(n.file.clone()),
-            ),
-        );
-    }
-    if o.description != n.description {
-        out.push(
-            RuleSetChange::new(Entity::Rule, Op::Changed, subject, file).field(
-                "description",
-                o.description.clone(),
-                n.description.clone(),
-            ),
-        );
-    }
-    let latest_old = o.versions.iter().map(|v| v.effective_from).max();
-    for nv in &n.versions {
-        match find_version(o, nv) {
-            None => {
-                // What it takes over from: the version in force just before it.
-                let previous = n
-                    .versions
-                    .iter()
-                    .rev()
-                    .find(|p| p.effective_from < nv.effective_from)
-                    .map(|p| format!("version {} {}", p.version, describe_version(p)));
-                let mut c =
-                    RuleSetChange::new(Entity::Version, Op::Added, version_subject(n, nv), file)
-                        .field("version", previous, Some(describe_version(nv)));
-                if latest_old.is_some_and(|t| nv.effective_from <= t) {
-                    c = c.flag(format!(
-                        "takes effect {}, before an existing version ends, so it re-prices jobs already scored",
-                        when(nv.effective_from)
-                    ));
-                }
-                out.push(c);
-            }
-            Some(ov) => diff_version(n, ov, nv, out),
-        }
-    }
-    for ov in &o.versions {
-        if find_version(n, ov).is_none() {
-            out.push(
-                RuleSetChange::new(Entity::Version, Op::Removed, version_subject(o, ov), file)
-                    .field("version", Some(describe_version(ov)), None)
-                    .flag("jobs it priced are re-priced by another version; rules change by adding versions"),
-            );
-        }
-    }
 }
 
 /// A date as rule files write it: `2024-04-01`, or the full time when it is not midnight UTC.
@@ -810,110 +1250,6 @@ fn multiplier_text(x: f64) -> String {
 }
 
 const REWRITES: &str = "changes an existing version, so jobs it already priced are re-priced; add a new version instead";
-
-fn diff_version(rule: &Rule, o: &RuleVersion, n: &RuleVersion, out: &mut Vec<RuleSetChange>) {
-    let subject = version_subject(rule, n);
-    let file = Some(rule.file.as_str());
-    let change = |field: &str, a: String, b: String| {
-        RuleSetChange::new(Entity::Version, Op::Changed, subject.clone(), file).field(
-            field,
-            Some(a),
-            Some(b),
-        )
-    };
-    if o.effective_from != n.effective_from {
-        out.push(
-            change(
-                "effective_from",
-                when(o.effective_from),
-                when(n.effective_from),
-            )
-            .flag(REWRITES),
-        );
-    }
-    match (&o.pricing, &n.pricing) {
-        (Pricing::NoRule { reason: a }, Pricing::NoRule { reason: b }) => {
-            if a != b {
-                out.push(change("no_rule", a.clone(), b.clone()));
-            }
-        }
-        (Pricing::Disabled { reason: a }, Pricing::Disabled { reason: b }) => {
-            if a != b {
-                out.push(change("disabled", a.clone(), b.clone()));
-            }
-        }
-        (
-            Pricing::Priced {
-                formula: fa,
-                multiplier: ma,
-                thresholds: ta,
-                ceilings: ca,
-            },
-            Pricing::Priced {
-                formula: fb,
-                multiplier: mb,
-                thresholds: tb,
-                ceilings: cb,
-            },
-        ) => {
-            let names: BTreeSet<&str> = ca.iter().chain(cb).map(|c| c.name.as_str()).collect();
-            for name in names {
-                let a = ca.iter().find(|c| c.name == name).map(|c| number(c.max));
-                let b = cb.iter().find(|c| c.name == name).map(|c| number(c.max));
-                if a != b {
-                    let c = RuleSetChange::new(Entity::Version, Op::Changed, subject.clone(), file)
-                        .field(&format!("max.{name}"), a, b)
-                        .flag(REWRITES);
-                    out.push(c);
-                }
-            }
-            if ma.to_bits() != mb.to_bits() {
-                out.push(
-                    change("multiplier", multiplier_text(*ma), multiplier_text(*mb)).flag(REWRITES),
-                );
-            }
-            let names: BTreeSet<&str> = ta.iter().chain(tb).map(|t| t.name.as_str()).collect();
-            for name in names {
-                let a = ta.iter().find(|t| t.name == name).map(|t| number(t.min));
-                let b = tb.iter().find(|t| t.name == name).map(|t| number(t.min));
-                if a != b {
-                    let c = RuleSetChange::new(Entity::Version, Op::Changed, subject.clone(), file)
-                        .field(&format!("min.{name}"), a, b)
-                        .flag(REWRITES);
-                    out.push(c);
-                }
-            }
-            if fa.file != fb.file || fa.name != fb.name {
-                out.push(change("formula", formula_ref(fa), formula_ref(fb)).flag(REWRITES));
-            } else if fa.name == "inline" && fa.source != fb.source {
-                // Shared formula files are diffed once, as files; inline ones here.
-                let mut c = change("expr", fa.source.clone(), fb.source.clone()).flag(REWRITES);
-                c.diff = unified_diff(&fa.file, &fa.source, &fb.file, &fb.source);
-                out.push(c);
-            }
-        }
-        (a, b) => out.push(change("pricing", pricing_text(a), pricing_text(b)).flag(REWRITES)),
-    }
-    if o.source != n.source {
-        out.push(change("source", o.source.clone(), n.source.clone()));
-    }
-    if o.notes != n.notes {
-        out.push(
-            RuleSetChange::new(Entity::Version, Op::Changed, subject.clone(), file).field(
-                "notes",
-                o.notes.clone(),
-                n.notes.clone(),
-            ),
-        );
-    }
-    if o.assumptions != n.assumptions {
-        out.push(change(
-            "assumptions",
-            o.assumptions.join(" / "),
-            n.assumptions.join(" / "),
-        ));
-    }
-}
 
 fn formula_ref(f: &crate::engine::model::Formula) -> String {
     if f.name == "inline" {

@@ -4,7 +4,7 @@
 //! of jobs, so a multi-million-line ledger streams through.
 
 use std::cmp::{Ordering, Reverse};
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 
 use jiff::Timestamp;
 use serde::Serialize;
@@ -14,6 +14,9 @@ use crate::engine::job::{read_envelope, read_inputs};
 use crate::engine::model::RuleSet;
 use crate::engine::points::{Points, PointsSum};
 use crate::engine::score::{ScoreContext, ScoreOptions, ScoreRef, Scorer, Status};
+use crate::engine::time::utc_string;
+use crate::ledger::tally::{GroupBy, KEY_SEP, group_key};
+use crate::review::windows::{Span, Timelines};
 
 /// Distinct models tracked one by one; further models are pooled so that a ledger of
 /// random model names cannot grow memory without bound.
@@ -28,12 +31,16 @@ pub const NO_KIND: &str = "(no kind)";
 const MAX_RULE_PAIRS: usize = 8;
 
 /// How to score the corpus.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Default)]
 pub struct ImpactOptions {
     /// Pick rule versions as of this time instead of each job's `completed_at`.
     pub at: Option<Timestamp>,
     /// How many of the biggest movers to keep.
     pub top: usize,
+    /// Changes that alter jobs dated before this time are retroactive (`None`: now).
+    pub cutoff: Option<Timestamp>,
+    /// Also sum before → after per group of these dimensions (as `tally --by`).
+    pub by: Vec<GroupBy>,
 }
 
 /// Points before and after, over a group of jobs.
@@ -118,6 +125,9 @@ pub struct Mover {
     pub before: Points,
     pub after: Points,
     pub delta: PointsSum,
+    /// The time that picked its rule versions: `--at`, else its `completed_at`; `null`: it
+    /// has no date, so the latest versions priced it.
+    pub priced_at: Option<String>,
     /// Why the new rules gave what they gave, when not `ok` (threshold, no rule, error).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -189,6 +199,135 @@ pub struct Impact {
     pub models: Vec<ModelGroup>,
     /// The biggest movers, largest first.
     pub movers: Vec<Mover>,
+    /// With `--by`: per group (and point kind), the top gainers and losers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub groups: Option<GroupImpact>,
+    /// Models the change re-prices (in some window) that no corpus job runs: its effect on
+    /// them is not measured.
+    pub not_exercised: Vec<String>,
+    /// Every time window the change re-prices, with the corpus jobs that can reach it
+    /// replayed in it (see [`crate::review::windows`]), in time order.
+    pub windows: Vec<WindowImpact>,
+    /// The rule sets were too large to cut every model's history: `windows` is partial, and
+    /// every change that can re-price was flagged retroactive.
+    pub windows_incomplete: bool,
+}
+
+/// The jobs summed per group of `by` and point kind, at the jobs' own times: how many
+/// groups, and the `top` that gain and lose the most. Sums are exact.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GroupImpact {
+    pub by: Vec<GroupBy>,
+    /// Distinct (group, point kind) pairs, and how many of them changed.
+    pub groups: u64,
+    pub changed: u64,
+    /// Largest gain first.
+    pub gainers: Vec<KeyedGroup>,
+    /// Largest loss first.
+    pub losers: Vec<KeyedGroup>,
+}
+
+/// One group's values (one per `by` dimension, `-` when the job lacks it) and point kind.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KeyedGroup {
+    pub group: Vec<String>,
+    pub kind: String,
+    #[serde(flatten)]
+    pub totals: Group,
+}
+
+/// The sums behind [`GroupImpact`]: every group is kept (memory grows with the number of
+/// groups, as in `tally`, not with the number of jobs).
+#[derive(Default)]
+struct ByGroups {
+    by: Vec<GroupBy>,
+    /// The group key, then [`KEY_SEP`] and the point kind.
+    key: String,
+    groups: HashMap<Box<str>, Group>,
+}
+
+impl ByGroups {
+    fn add(&mut self, old: &ScoreRef<'_>, new: &ScoreRef<'_>) {
+        if self.by.is_empty() {
+            return;
+        }
+        group_key(&self.by, new, &mut self.key);
+        self.key.push(KEY_SEP);
+        self.key.push_str(new.kind.or(old.kind).unwrap_or(NO_KIND));
+        // Most jobs land in an existing group: look up by the borrowed key first.
+        match self.groups.get_mut(self.key.as_str()) {
+            Some(g) => g.add(old, new),
+            None => self
+                .groups
+                .entry(self.key.as_str().into())
+                .or_default()
+                .add(old, new),
+        }
+    }
+
+    fn finish(self, top: usize) -> Option<GroupImpact> {
+        if self.by.is_empty() {
+            return None;
+        }
+        let mut all: Vec<KeyedGroup> = (self.groups.into_iter())
+            .map(|(key, mut totals)| {
+                totals.finish();
+                let mut group: Vec<String> = key.split(KEY_SEP).map(String::from).collect();
+                let kind = group.pop().unwrap_or_default();
+                KeyedGroup {
+                    group,
+                    kind,
+                    totals,
+                }
+            })
+            .collect();
+        let groups = all.len() as u64;
+        let changed = all.iter().filter(|g| g.totals.changed > 0).count() as u64;
+        // Ties by group and kind, so the selection is deterministic.
+        all.sort_by(|a, b| {
+            (b.totals.delta, &a.group, &a.kind).cmp(&(a.totals.delta, &b.group, &b.kind))
+        });
+        let zero = PointsSum::default();
+        let gainers: Vec<KeyedGroup> = (all.iter())
+            .filter(|g| g.totals.delta > zero)
+            .take(top)
+            .cloned()
+            .collect();
+        let losers: Vec<KeyedGroup> = (all.iter().rev())
+            .filter(|g| g.totals.delta < zero)
+            .take(top)
+            .cloned()
+            .collect();
+        Some(GroupImpact {
+            by: self.by,
+            groups,
+            changed,
+            gainers,
+            losers,
+        })
+    }
+}
+
+/// A window of time the change re-prices, and what it does there to the corpus jobs whose
+/// model it covers: each replayed at its model's first affected time in the window, with
+/// both rule sets, whatever the job's own date.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WindowImpact {
+    /// `sdxl10@1 (2024-04-01 → 2024-09-18)`.
+    pub window: String,
+    /// The rule version in force in it on each side (`null`: none prices the models).
+    pub old: Option<String>,
+    pub new: Option<String>,
+    pub span: Span,
+    /// When its first job is re-priced: before the cut-off, it rewrites history.
+    pub first: String,
+    pub retroactive: bool,
+    /// The catalog models it re-prices.
+    pub models: Vec<String>,
+    /// Every replayed job; 0 means no corpus job exercises the window.
+    pub total: Group,
+    /// By point kind, as in [`Impact::kinds`].
+    pub kinds: BTreeMap<String, Group>,
 }
 
 /// Scores jobs with both rule sets and keeps the aggregates.
@@ -198,6 +337,93 @@ pub struct ImpactBuilder<'r> {
     old_ctx: ScoreContext<'r>,
     new_ctx: ScoreContext<'r>,
     sums: Sums<'r>,
+    replay: Replay<'r>,
+}
+
+/// Scores the job at hand with a scorer and its context (a line or a record).
+type ScoreWith<'r, 'a> =
+    dyn Fn(&Scorer<'r>, &mut ScoreContext<'r>, &mut dyn FnMut(&ScoreRef<'_>)) + 'a;
+
+/// The per-window replay: scorers pinned at each time a window is priced at, and its sums.
+struct Replay<'r> {
+    old: &'r RuleSet,
+    new: &'r RuleSet,
+    timelines: Timelines,
+    /// Both sides' scorer and context, by pricing time (a few: the rules' dates).
+    scorers: BTreeMap<Timestamp, [(Scorer<'r>, ScoreContext<'r>); 2]>,
+    /// Per window: every job, and by point kind.
+    sums: Vec<(Group, BTreeMap<String, Group>)>,
+}
+
+impl<'r> Replay<'r> {
+    fn new(old: &'r RuleSet, new: &'r RuleSet) -> Self {
+        let timelines = Timelines::build(old, new);
+        let sums = vec![Default::default(); timelines.windows.len()];
+        Replay {
+            old,
+            new,
+            timelines,
+            scorers: BTreeMap::new(),
+            sums,
+        }
+    }
+
+    /// Replays one job of `model` in every window its model has, with `score(scorer, ctx,
+    /// emit)` scoring it.
+    fn add(&mut self, model: &str, score: &ScoreWith<'r, '_>) {
+        for (window, at) in self.timelines.plan(model) {
+            let (old, new) = (self.old, self.new);
+            let [(os, oc), (ns, nc)] = self.scorers.entry(at).or_insert_with(|| {
+                let pinned = |rules| {
+                    let s = Scorer {
+                        opts: ScoreOptions {
+                            at: Some(at),
+                            explain: false,
+                        },
+                        ..Scorer::new(rules)
+                    };
+                    let c = s.context();
+                    (s, c)
+                };
+                [pinned(old), pinned(new)]
+            });
+            let (total, kinds) = &mut self.sums[window];
+            score(os, oc, &mut |o| {
+                score(ns, nc, &mut |n| {
+                    total.add(o, n);
+                    let kind = n.kind.or(o.kind).unwrap_or(NO_KIND).to_string();
+                    kinds.entry(kind).or_default().add(o, n);
+                });
+            });
+        }
+    }
+
+    fn finish(self, cutoff: Timestamp) -> Vec<WindowImpact> {
+        let mut out: Vec<WindowImpact> = self
+            .timelines
+            .windows
+            .into_iter()
+            .zip(self.sums)
+            .map(|(w, (mut total, mut kinds))| {
+                total.finish();
+                kinds.values_mut().for_each(Group::finish);
+                WindowImpact {
+                    window: w.key.label(w.span),
+                    old: w.key.old.as_ref().map(|v| v.label.clone()),
+                    new: w.key.new.as_ref().map(|v| v.label.clone()),
+                    span: w.span,
+                    first: utc_string(w.first),
+                    retroactive: w.first < cutoff,
+                    models: w.models.into_iter().collect(),
+                    total,
+                    kinds,
+                }
+            })
+            .collect();
+        // In time order (RFC 3339 UTC text sorts as time), then by label.
+        out.sort_by(|a, b| (&a.first, &a.window).cmp(&(&b.first, &b.window)));
+        out
+    }
 }
 
 /// What the builder keeps of the jobs it has seen.
@@ -212,6 +438,7 @@ struct Sums<'r> {
     models: BTreeMap<String, ModelGroup>,
     // A min-heap of the best `top` movers: its root is the weakest one kept.
     movers: BinaryHeap<Reverse<Ranked>>,
+    groups: ByGroups,
 }
 
 impl<'r> ImpactBuilder<'r> {
@@ -225,6 +452,7 @@ impl<'r> ImpactBuilder<'r> {
         };
         let (old_scorer, new_scorer) = (scorer(old), scorer(new));
         ImpactBuilder {
+            replay: Replay::new(old, new),
             old_ctx: old_scorer.context(),
             new_ctx: new_scorer.context(),
             old: old_scorer,
@@ -232,13 +460,17 @@ impl<'r> ImpactBuilder<'r> {
             sums: Sums {
                 old,
                 new,
-                opts,
                 seq: 0,
                 files: Vec::new(),
                 total: Group::default(),
                 kinds: BTreeMap::new(),
                 models: BTreeMap::new(),
                 movers: BinaryHeap::new(),
+                groups: ByGroups {
+                    by: opts.by.clone(),
+                    ..ByGroups::default()
+                },
+                opts,
             },
         }
     }
@@ -259,7 +491,7 @@ impl<'r> ImpactBuilder<'r> {
         }
     }
 
-    /// Scores one job line with both rule sets.
+    /// Scores one job line with both rule sets, then replays it in its model's windows.
     pub fn add_line(&mut self, line: u64, bytes: &[u8]) {
         let ImpactBuilder {
             old,
@@ -267,15 +499,22 @@ impl<'r> ImpactBuilder<'r> {
             old_ctx,
             new_ctx,
             sums,
+            replay,
         } = self;
+        let mut model = None;
         old.score_line(old_ctx, line, bytes, &mut |o| {
             new.score_line(new_ctx, line, bytes, &mut |n| {
                 sums.add(o, n, &|| parse_line(line, bytes));
+                model = n.model.map(String::from);
             });
         });
+        if let Some(model) = model {
+            replay.add(&model, &|s, c, emit| s.score_line(c, line, bytes, emit));
+        }
     }
 
-    /// Scores one record read strictly with both rule sets.
+    /// Scores one record read strictly with both rule sets, then replays it in its model's
+    /// windows.
     pub fn add_record(&mut self, record: &JobRecord) {
         let ImpactBuilder {
             old,
@@ -283,17 +522,36 @@ impl<'r> ImpactBuilder<'r> {
             old_ctx,
             new_ctx,
             sums,
+            replay,
         } = self;
+        let mut model = None;
         old.score_record(old_ctx, record, &mut |o| {
             new.score_record(new_ctx, record, &mut |n| {
                 sums.add(o, n, &|| record.clone());
+                model = n.model.map(String::from);
             });
         });
+        if let Some(model) = model {
+            replay.add(&model, &|s, c, emit| s.score_record(c, record, emit));
+        }
     }
 
-    /// The aggregates: models by name, movers largest first.
+    /// The aggregates: models by name, movers largest first, windows in time order.
     pub fn finish(self) -> Impact {
-        self.sums.finish()
+        let cutoff = self.sums.opts.cutoff.unwrap_or_else(Timestamp::now);
+        let mut impact = self.sums.finish();
+        impact.windows_incomplete = self.replay.timelines.incomplete;
+        impact.windows = self.replay.finish(cutoff);
+        // Catalog names are NFC; job model names may not be.
+        let seen: BTreeSet<String> = (impact.models.iter())
+            .map(|m| crate::engine::model::nfc(&m.model).into_owned())
+            .collect();
+        let touched: BTreeSet<&String> = impact.windows.iter().flat_map(|w| &w.models).collect();
+        impact.not_exercised = (touched.into_iter())
+            .filter(|m| !seen.contains(*m))
+            .cloned()
+            .collect();
+        impact
     }
 }
 
@@ -311,6 +569,7 @@ impl<'r> Sums<'r> {
         file.jobs += 1;
 
         self.total.add(old, new);
+        self.groups.add(old, new);
         let kind = new.kind.or(old.kind).unwrap_or(NO_KIND).to_string();
         self.kinds.entry(kind.clone()).or_default().add(old, new);
 
@@ -383,6 +642,8 @@ impl<'r> Sums<'r> {
             before: old.points,
             after: new.points,
             delta: PointsSum::from_micros(delta),
+            priced_at: (self.opts.at.map(utc_string))
+                .or_else(|| new.completed_at.map(String::from)),
             reason: new.reason.or(new.error).map(String::from),
         };
         self.movers.push(Reverse(Ranked(rank, mover)));
@@ -431,6 +692,10 @@ impl<'r> Sums<'r> {
             kinds,
             models,
             movers: movers.into_iter().map(|r| r.1).collect(),
+            groups: self.groups.finish(self.opts.top),
+            not_exercised: Vec::new(),
+            windows: Vec::new(),
+            windows_incomplete: false,
         }
     }
 }

@@ -5,3 +5,4 @@ pub mod changes;
 pub mod corpus;
 pub mod impact;
 pub mod report;
+pub mod windows;

@@ -9,12 +9,16 @@ use serde::Serialize;
 use crate::engine::time::utc_string;
 use crate::ledger::output::terminal_safe;
 use crate::ledger::reader::{JobReader, RawItem};
-use crate::review::changes::{diff_files, diff_formula_files, diff_rules};
+use crate::review::changes::{
+    Entity, Op, diff_files, diff_formula_files, diff_rules, diff_rules_as_of,
+};
 use crate::review::impact::{ImpactBuilder, ImpactOptions};
 
 use crate::engine::points::PointsSum;
 use crate::review::changes::{FileChanges, RuleSetChange};
-use crate::review::impact::{Group, Impact, ModelGroup, Mover};
+use crate::review::impact::{
+    Group, GroupImpact, Impact, KeyedGroup, ModelGroup, Mover, WindowImpact,
+};
 use crate::rules::diagnostic::{Diagnostic, render_human as render_diagnostics};
 use crate::rules::load::Loaded;
 
@@ -63,18 +67,47 @@ pub struct DiffReport {
     pub at: Option<String>,
     /// Rule files added, removed or modified.
     pub files: FileChanges,
-    /// Rule-level changes (only formula text when a side is invalid).
+    /// Rule-level changes. With invalid new rules: those of whatever still loaded, without
+    /// removals; with invalid old rules: formula text only.
     pub changes: Vec<RuleSetChange>,
-    /// How many changes carry a flag.
+    /// How many changes carry a flag or are retroactive.
     pub flagged: usize,
+    /// How many changes alter jobs dated before the cut-off.
+    pub retroactive: usize,
+    /// Before this time, a change that alters a job's result is retroactive.
+    pub cutoff: Cutoff,
     /// The corpus scored with both rule sets; `null` when a side is invalid.
     pub impact: Option<Impact>,
+    /// With `--link-base URL`: the markdown links each change to `URL/FILE#LLINE`.
+    #[serde(skip)]
+    pub link_base: Option<String>,
+}
+
+/// The time before which a change is retroactive.
+#[derive(Debug, Clone, Serialize)]
+pub struct Cutoff {
+    pub time: String,
+    /// `true`: `--effective-after`; `false`: the time the diff ran.
+    pub given: bool,
+}
+
+impl Cutoff {
+    /// `now` or `2026-12-15` (a time is printed only when given, so reports are stable).
+    fn text(&self) -> String {
+        if self.given {
+            self.time.trim_end_matches("T00:00:00Z").to_string()
+        } else {
+            "now".to_string()
+        }
+    }
 }
 
 impl DiffReport {
-    /// Whether any job's points or status differ.
+    /// Whether any job's points or status differ, as priced today or replayed in a window.
     pub fn jobs_changed(&self) -> bool {
-        self.impact.as_ref().is_some_and(|i| i.total.changed > 0)
+        self.impact
+            .as_ref()
+            .is_some_and(|i| i.total.changed > 0 || i.windows.iter().any(|w| w.total.changed > 0))
     }
 }
 
@@ -138,19 +171,18 @@ pub fn summary_line(r: &DiffReport) -> String {
     }
     let n = r.changes.len() as u64;
     let invalid = !r.old.valid || !r.new.valid;
+    let marks = match (r.flagged, r.retroactive) {
+        (0, _) => String::new(),
+        (f, 0) => format!(" ({f} flagged)"),
+        (f, t) => format!(" ({f} flagged, {t} retroactive)"),
+    };
     let files = (r.files.added.len() + r.files.removed.len() + r.files.modified.len()) as u64;
     parts.push(if invalid {
         plural(files, "rule file changed", "rule files changed")
     } else if n == 0 {
         "no rule changes".to_string()
-    } else if r.flagged > 0 {
-        format!(
-            "{} ({} flagged)",
-            plural(n, "rule change", "rule changes"),
-            r.flagged
-        )
     } else {
-        plural(n, "rule change", "rule changes")
+        format!("{}{marks}", plural(n, "rule change", "rule changes"))
     });
     if let Some(i) = &r.impact {
         let mut s = format!(
@@ -181,8 +213,69 @@ pub fn summary_line(r: &DiffReport) -> String {
             s.push_str(&kinds.join("; "));
         }
         parts.push(s);
+        if i.windows_incomplete {
+            parts.push(INCOMPLETE.to_string());
+        }
+        if !i.windows.is_empty() {
+            let replayed: u64 = i.windows.iter().map(|w| w.total.jobs).sum();
+            let changed: u64 = i.windows.iter().map(|w| w.total.changed).sum();
+            let idle = i.windows.iter().filter(|w| w.total.jobs == 0).count() as u64;
+            let mut s = format!(
+                "replayed in {}: {changed} of {} change",
+                plural(
+                    i.windows.len() as u64,
+                    "affected window",
+                    "affected windows"
+                ),
+                plural(replayed, "job", "jobs")
+            );
+            if idle > 0 {
+                s.push_str(&format!(" ({idle} not exercised by any corpus job)"));
+            }
+            parts.push(s);
+        }
     }
     parts.join("; ")
+}
+
+/// `waifu +11.11% (100.000000 → 111.111111)` for each point kind that moves, else
+/// `unchanged`.
+fn window_effect(w: &WindowImpact) -> String {
+    let moved: Vec<String> = (w.kinds.iter())
+        .filter(|(k, g)| k.as_str() != crate::review::impact::NO_KIND || g.changed > 0)
+        .filter(|(_, g)| g.changed > 0)
+        .map(|(k, g)| {
+            let mut s = format!("{k} {} ({} → {})", percent_text(g), g.before, g.after);
+            if !g.status_changes.is_empty() {
+                s.push_str(&format!(", {}", status_changes(g)));
+            }
+            s
+        })
+        .collect();
+    if moved.is_empty() {
+        "unchanged".into()
+    } else {
+        moved.join("; ")
+    }
+}
+
+/// `sdxl10@1 (2024-04-01 → 2024-09-18): 47 jobs, 47 change, waifu +11.11% (…)`, or the
+/// warning that no corpus job reaches it.
+fn window_line(w: &WindowImpact) -> String {
+    if w.total.jobs == 0 {
+        return format!(
+            "{}: changed; no corpus job exercises it (models: {})",
+            w.window,
+            w.models.join(", ")
+        );
+    }
+    format!(
+        "{}: {}, {} change, {}",
+        w.window,
+        plural(w.total.jobs, "job", "jobs"),
+        w.total.changed,
+        window_effect(w)
+    )
 }
 
 /// Columns of a table, for both renderings.
@@ -362,6 +455,9 @@ fn movers_table(movers: &[Mover]) -> Table {
                 m.inputs.clone(),
                 format!("{} → {}", m.before, m.after),
                 signed(m.delta),
+                m.priced_at.as_deref().map_or("latest".into(), |t| {
+                    t.trim_end_matches("T00:00:00Z").to_string()
+                }),
                 status,
                 if m.rule_before == m.rule_after {
                     m.rule_after.clone().unwrap_or_else(|| "-".into())
@@ -378,9 +474,20 @@ fn movers_table(movers: &[Mover]) -> Table {
         .collect();
     Table {
         headers: vec![
-            "#", "job", "model", "inputs", "points", "Δ", "status", "rule", "note",
+            "#",
+            "job",
+            "model",
+            "inputs",
+            "points",
+            "Δ",
+            "priced at",
+            "status",
+            "rule",
+            "note",
         ],
-        right: vec![true, false, false, false, true, true, false, false, false],
+        right: vec![
+            true, false, false, false, true, true, false, false, false, false,
+        ],
         rows,
     }
 }
@@ -417,6 +524,160 @@ fn corpus_text(i: &Impact) -> String {
         .join(", ")
 }
 
+/// The time a retroactive change rewrites: `2024-04-01 → 2024-09-18`.
+fn rewritten(c: &RuleSetChange) -> String {
+    c.retroactive.map(|s| s.text()).unwrap_or_default()
+}
+
+/// `families/sdxl10.toml:12` as markdown: a link to the line under `--link-base`, else the
+/// text (in a code span: rule file names are untrusted).
+fn linked(r: &DiffReport, c: &RuleSetChange, location: &str) -> String {
+    let text = code_span(location);
+    match (&r.link_base, &c.file) {
+        (Some(base), Some(file)) => {
+            let anchor = c.line.map(|l| format!("#L{l}")).unwrap_or_default();
+            format!(
+                "[{text}]({}/{}{anchor})",
+                base.trim_end_matches('/'),
+                url_path(file)
+            )
+        }
+        _ => text,
+    }
+}
+
+/// A relative path for a URL: every byte but unreserved ones and `/` percent-encoded, so a
+/// file name cannot end the link or inject markdown.
+fn url_path(path: &str) -> String {
+    let mut out = String::new();
+    for b in path.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Said when the time-window analysis ran out of budget.
+const INCOMPLETE: &str = "time windows only partly analysed (the rule sets are too large): every change that can re-price is treated as retroactive";
+
+/// When windows were replayed, an unchanged corpus says nothing about them.
+fn today(i: &Impact) -> &'static str {
+    if i.windows.is_empty() {
+        ""
+    } else {
+        " at the jobs' own times (the affected windows replay the times the change re-prices)"
+    }
+}
+
+/// `  (families/sdxl10.toml:14)`, or nothing.
+fn at_location(c: &RuleSetChange) -> String {
+    c.location().map(|l| format!("  ({l})")).unwrap_or_default()
+}
+
+fn keyed_table(g: &GroupImpact, rows: &[KeyedGroup]) -> Table {
+    let mut headers: Vec<&'static str> = g.by.iter().map(|b| b.as_str()).collect();
+    let dims = headers.len();
+    headers.extend(["kind", "jobs", "changed", "before", "after", "Δ", "Δ%"]);
+    let mut right = vec![false; dims + 1];
+    right.extend([true; 6]);
+    let rows = rows
+        .iter()
+        .map(|k| {
+            let mut r = k.group.clone();
+            r.push(k.kind.clone());
+            r.extend(group_cells(&k.totals));
+            r
+        })
+        .collect();
+    Table {
+        headers,
+        right,
+        rows,
+    }
+}
+
+/// `By miner: 12 groups, 3 change` and the top gainers and losers, for a terminal or markdown.
+fn groups_section(g: &GroupImpact, markdown: bool) -> String {
+    let dims: Vec<&str> = g.by.iter().map(|b| b.as_str()).collect();
+    let mut out = String::new();
+    let head = format!(
+        "By {} and point kind, each job at its own time: {}, {} change",
+        dims.join(", "),
+        plural(g.groups, "group", "groups"),
+        g.changed
+    );
+    if markdown {
+        let _ = writeln!(out, "**{head}**\n");
+    } else {
+        let _ = writeln!(out, "{head}");
+    }
+    for (title, rows) in [("Top gainers", &g.gainers), ("Top losers", &g.losers)] {
+        let table = keyed_table(g, rows);
+        match (rows.is_empty(), markdown) {
+            (true, true) => {
+                let _ = writeln!(out, "{title}: none\n");
+            }
+            (true, false) => {
+                let _ = writeln!(out, "  {title}: none");
+            }
+            (false, true) => {
+                let _ = writeln!(out, "{title}:\n");
+                out.push_str(&table.markdown());
+                out.push('\n');
+            }
+            (false, false) => {
+                let _ = writeln!(out, "  {title}");
+                out.push_str(&table.text("    "));
+            }
+        }
+    }
+    out
+}
+
+fn windows_table(windows: &[WindowImpact]) -> Table {
+    let rows = windows
+        .iter()
+        .map(|w| {
+            let (jobs, changed, effect) = if w.total.jobs == 0 {
+                (
+                    "0".into(),
+                    "—".into(),
+                    "⚠ no corpus job exercises it".into(),
+                )
+            } else {
+                (
+                    w.total.jobs.to_string(),
+                    w.total.changed.to_string(),
+                    window_effect(w),
+                )
+            };
+            vec![
+                w.window.clone(),
+                if w.retroactive { "yes" } else { "no" }.into(),
+                w.models.join(", "),
+                jobs,
+                changed,
+                effect,
+            ]
+        })
+        .collect();
+    Table {
+        headers: vec![
+            "window",
+            "retroactive",
+            "models",
+            "jobs",
+            "changed",
+            "impact",
+        ],
+        right: vec![false, false, false, true, true, false],
+        rows,
+    }
+}
+
 /// For a terminal.
 pub fn render_human(r: &DiffReport) -> String {
     let mut out = String::new();
@@ -436,6 +697,24 @@ pub fn render_human(r: &DiffReport) -> String {
             let _ = writeln!(out, "  {l}");
         }
     }
+    let retro: Vec<&RuleSetChange> = r
+        .changes
+        .iter()
+        .filter(|c| c.retroactive.is_some())
+        .collect();
+    if !retro.is_empty() {
+        let _ = writeln!(
+            out,
+            "Retroactive changes ({}): they alter jobs dated before the cut-off ({})",
+            retro.len(),
+            r.cutoff.text()
+        );
+        for c in &retro {
+            let _ = writeln!(out, "  {}{}", c.summary(), at_location(c));
+            let _ = writeln!(out, "      rewrites {}", rewritten(c));
+        }
+        out.push('\n');
+    }
     if !r.files.is_empty() {
         let _ = writeln!(out, "Rule files");
         for (sign, f) in labelled_files(&r.files, ['+', '-', '~']) {
@@ -444,6 +723,12 @@ pub fn render_human(r: &DiffReport) -> String {
         out.push('\n');
     }
     if !r.changes.is_empty() {
+        if !r.new.valid {
+            let _ = writeln!(
+                out,
+                "As far as the new rules load (removals are not listed):"
+            );
+        }
         let _ = writeln!(
             out,
             "Rule changes ({}, {} flagged)",
@@ -451,15 +736,31 @@ pub fn render_human(r: &DiffReport) -> String {
             r.flagged
         );
         for c in &r.changes {
-            let _ = writeln!(out, "  {}", c.summary());
+            let _ = writeln!(out, "  {}{}", c.summary(), at_location(c));
             if let Some(f) = &c.flag {
                 let _ = writeln!(out, "      ! {f}");
+            }
+            if c.retroactive.is_some() {
+                let _ = writeln!(out, "      ! retroactive: rewrites {}", rewritten(c));
             }
             if let Some(d) = &c.diff {
                 for l in d.lines() {
                     let _ = writeln!(out, "      {l}");
                 }
             }
+        }
+        out.push('\n');
+    }
+    if let Some(i) = r.impact.as_ref().filter(|i| !i.windows.is_empty()) {
+        let _ = writeln!(
+            out,
+            "Affected windows ({}): the corpus jobs that can reach each, priced at its start with both rule sets",
+            i.windows.len()
+        );
+        for w in &i.windows {
+            let mark = if w.total.jobs == 0 { "!" } else { " " };
+            let retro = if w.retroactive { "  [retroactive]" } else { "" };
+            let _ = writeln!(out, "{mark} {}{retro}", window_line(w));
         }
         out.push('\n');
     }
@@ -475,7 +776,7 @@ pub fn render_human(r: &DiffReport) -> String {
         out.push('\n');
         let changed = changed_models(i);
         if changed.is_empty() {
-            let _ = writeln!(out, "No model's points or statuses change.");
+            let _ = writeln!(out, "No model's points or statuses change{}.", today(i));
         } else {
             let _ = writeln!(out, "Models that change (gains first, losses last)");
             out.push_str(&models_table(changed.iter().copied()).text("  "));
@@ -488,8 +789,19 @@ pub fn render_human(r: &DiffReport) -> String {
                 plural(unchanged as u64, "other model", "other models")
             );
         }
+        if !i.not_exercised.is_empty() {
+            let _ = writeln!(
+                out,
+                "Not exercised (re-priced, but no corpus job runs them): {}",
+                i.not_exercised.join(", ")
+            );
+        }
         if !i.total.status_changes.is_empty() {
             let _ = writeln!(out, "\nStatus changes: {}", status_changes(&i.total));
+        }
+        if let Some(g) = &i.groups {
+            out.push('\n');
+            out.push_str(&groups_section(g, false));
         }
         if !i.movers.is_empty() {
             let _ = writeln!(out, "\nBiggest movers ({})", i.movers.len());
@@ -513,6 +825,45 @@ pub fn render_markdown(r: &DiffReport) -> String {
         );
         let fence = fence_for(&side.rendered);
         let _ = writeln!(out, "{fence}text\n{}{fence}\n", side.rendered);
+    }
+    let retro: Vec<&RuleSetChange> = r
+        .changes
+        .iter()
+        .filter(|c| c.retroactive.is_some())
+        .collect();
+    if !retro.is_empty() {
+        let _ = writeln!(
+            out,
+            "> [!CAUTION]\n> **{} retroactive**: {} jobs dated before the cut-off ({}):",
+            plural(retro.len() as u64, "change is", "changes are"),
+            if retro.len() == 1 {
+                "it alters"
+            } else {
+                "they alter"
+            },
+            r.cutoff.text()
+        );
+        for c in &retro {
+            let place = c
+                .location()
+                .map(|l| format!(" ({})", linked(r, c, &l)))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "> - {} rewrites {}{place}",
+                code_span(&c.summary()),
+                rewritten(c),
+            );
+        }
+        out.push('\n');
+    }
+    if let Some(i) = r.impact.as_ref().filter(|i| !i.windows.is_empty()) {
+        let _ = writeln!(
+            out,
+            "**Affected windows** (the corpus jobs that can reach each, priced at its start with both rule sets):\n"
+        );
+        out.push_str(&windows_table(&i.windows).markdown());
+        out.push('\n');
     }
     let flagged: Vec<&RuleSetChange> = r.changes.iter().filter(|c| c.flag.is_some()).collect();
     if !flagged.is_empty() {
@@ -543,25 +894,44 @@ pub fn render_markdown(r: &DiffReport) -> String {
         out.push('\n');
         let changed = changed_models(i);
         if changed.is_empty() {
-            let _ = writeln!(out, "No model's points or statuses change.\n");
+            let _ = writeln!(out, "No model's points or statuses change{}.\n", today(i));
         } else {
             let _ = writeln!(out, "**Models that change** (gains first, losses last):\n");
             out.push_str(&models_table(changed.iter().copied()).markdown());
             out.push('\n');
         }
+        if let Some(g) = &i.groups {
+            out.push_str(&groups_section(g, true));
+        }
+        if !i.not_exercised.is_empty() {
+            let names: Vec<String> = i.not_exercised.iter().map(|m| code_span(m)).collect();
+            let _ = writeln!(
+                out,
+                "**Not exercised** (re-priced, but no corpus job runs them): {}\n",
+                names.join(", ")
+            );
+        }
     }
     if !r.changes.is_empty() {
+        let partial = if r.new.valid {
+            ""
+        } else {
+            ", as far as the new rules load"
+        };
         let _ = writeln!(
             out,
-            "<details><summary>Rule changes ({})</summary>\n",
-            r.changes.len()
+            "<details><summary>Rule changes ({}{partial})</summary>\n",
+            r.changes.len(),
         );
         for c in &r.changes {
-            let mark = if c.flag.is_some() { " ⚠" } else { "" };
+            let mark = if c.flag.is_some() || c.retroactive.is_some() {
+                " ⚠"
+            } else {
+                ""
+            };
             let file = c
-                .file
-                .as_deref()
-                .map(|f| format!(" ({f})"))
+                .location()
+                .map(|l| format!(" ({})", linked(r, c, &l)))
                 .unwrap_or_default();
             let _ = writeln!(out, "- {}{mark}{file}", code_span(&c.summary()));
             if let Some(d) = &c.diff {
@@ -637,9 +1007,19 @@ pub type Corpus = Vec<(String, JobReader<Box<dyn BufRead + Send>>)>;
 /// Diffs the rules and, when both sides are valid, scores the corpus with both.
 pub fn build_report(old: &Loaded, new: &Loaded, corpus: Corpus, opts: ImpactOptions) -> DiffReport {
     let files = diff_files(&old.files, &new.files);
+    // One cut-off for the changes and the windows alike.
+    let cut = opts.cutoff.unwrap_or_else(jiff::Timestamp::now);
+    let cutoff = Cutoff {
+        time: utc_string(cut),
+        given: opts.cutoff.is_some(),
+    };
+    let opts = ImpactOptions {
+        cutoff: Some(cut),
+        ..opts
+    };
     let (changes, impact) = match (&old.ruleset, &new.ruleset) {
         (Some(o), Some(n)) => {
-            let mut builder = ImpactBuilder::new(o, n, opts);
+            let mut builder = ImpactBuilder::new(o, n, opts.clone());
             for (name, mut reader) in corpus {
                 builder.start_file(&name);
                 let mut buf = Vec::new();
@@ -655,12 +1035,24 @@ pub fn build_report(old: &Loaded, new: &Loaded, corpus: Corpus, opts: ImpactOpti
                     builder.file_error(e.to_string());
                 }
             }
-            (diff_rules(o, n), Some(builder.finish()))
+            (diff_rules_as_of(o, n, cut), Some(builder.finish()))
         }
-        // Without both rule sets, show what can be shown: which files and formulas changed.
+        // Valid old rules and new ones with errors: the changes of whatever the new files
+        // still built. Something that failed to build would read as removed, so removals
+        // are left to the list of rule files.
+        (Some(o), None) if new.partial.is_some() => {
+            let n = new.partial.as_ref().expect("checked");
+            let mut changes = diff_rules(o, n);
+            changes.retain(|c| c.op != Op::Removed || c.entity == Entity::Formula);
+            (changes, None)
+        }
+        // Otherwise, show what can be shown: which files and formulas changed.
         _ => (diff_formula_files(&old.files, &new.files), None),
     };
-    let flagged = changes.iter().filter(|c| c.flag.is_some()).count();
+    let flagged = (changes.iter())
+        .filter(|c| c.flag.is_some() || c.retroactive.is_some())
+        .count();
+    let retroactive = changes.iter().filter(|c| c.retroactive.is_some()).count();
     DiffReport {
         old: RuleSide::of(old),
         new: RuleSide::of(new),
@@ -668,7 +1060,10 @@ pub fn build_report(old: &Loaded, new: &Loaded, corpus: Corpus, opts: ImpactOpti
         files,
         changes,
         flagged,
+        retroactive,
+        cutoff,
         impact,
+        link_base: None,
     }
 }
 
@@ -681,5 +1076,12 @@ mod tests {
         assert_eq!(code_span("plain"), "`plain`");
         assert_eq!(code_span("rule `x` v1"), "``rule `x` v1``");
         assert_eq!(code_span("`x`"), "`` `x` ``");
+    }
+
+    #[test]
+    fn link_paths_are_percent_encoded() {
+        assert_eq!(url_path("families/sdxl10.toml"), "families/sdxl10.toml");
+        assert_eq!(url_path("models/a b).toml"), "models/a%20b%29.toml");
+        assert_eq!(url_path("models/é"), "models/%C3%A9");
     }
 }

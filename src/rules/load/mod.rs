@@ -43,6 +43,10 @@ pub struct Loaded {
     pub diagnostics: Vec<Diagnostic>,
     /// The files that were read (kept for rendering diagnostics).
     pub files: RuleFiles,
+    /// With errors: whatever could still be built from the files (rules that parsed, the
+    /// catalog, ...). Never for scoring in earnest: `jobpoints diff` lists its field-level
+    /// changes, and `watch` previews it when only examples fail.
+    pub partial: Option<RuleSet>,
 }
 
 impl Loaded {
@@ -63,10 +67,16 @@ pub fn load(files: RuleFiles) -> Loaded {
     }
     sort_and_dedup(&mut diagnostics);
     let has_errors = diagnostics.iter().any(Diagnostic::is_error);
+    let (ruleset, partial) = if has_errors {
+        (None, ruleset)
+    } else {
+        (ruleset, None)
+    };
     Loaded {
-        ruleset: if has_errors { None } else { ruleset },
+        ruleset,
         diagnostics,
         files,
+        partial,
     }
 }
 
