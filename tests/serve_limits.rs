@@ -344,22 +344,38 @@ fn over_max_requests_is_503_and_an_unread_response_frees_its_slot_after_the_send
         &[
             "--max-requests",
             "1",
+            // Long enough that a loaded machine's polls still see the slot held (a 1 s window
+            // was missed under CI-like load), short enough to keep the test quick.
             "--send-timeout",
-            "1",
+            "3",
             "--max-body-bytes",
             "16000000",
         ],
     );
     let addr = s.addr();
-    // A client holds the only score slot by sending its body slowly.
-    let mut slow = TcpStream::connect(addr).unwrap();
-    slow.write_all(
-        b"POST /v1/score HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n[",
-    )
-    .unwrap();
+    // A client holds the only score slot by sending its body slowly. If it arrives while one
+    // of our probes holds the slot, it is itself turned away with a 503: then it connects again.
+    let hold = || {
+        let mut slow = TcpStream::connect(addr).unwrap();
+        slow.write_all(
+            b"POST /v1/score HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n[",
+        )
+        .unwrap();
+        slow
+    };
+    let mut slow = hold();
     let (status, head, text) = poll(10, "a 503 while the slot is held", || {
         let r = post(addr, "application/json", JOB.as_bytes());
-        (r.0 == 503).then_some(r)
+        if r.0 == 503 {
+            return Some(r);
+        }
+        slow.set_nonblocking(true).unwrap();
+        let turned_away = slow.peek(&mut [0u8; 1]).is_ok();
+        slow.set_nonblocking(false).unwrap();
+        if turned_away {
+            slow = hold();
+        }
+        None
     });
     assert_eq!(status, 503);
     assert!(
@@ -396,7 +412,7 @@ fn over_max_requests_is_503_and_an_unread_response_frees_its_slot_after_the_send
     poll(10, "a 503 while the unread response is pending", || {
         (post(addr, "application/json", JOB.as_bytes()).0 == 503).then_some(())
     });
-    poll(15, "the slot to be free after the send timeout", || {
+    poll(20, "the slot to be free after the send timeout", || {
         (post(addr, "application/json", JOB.as_bytes()).0 == 200).then_some(())
     });
     eprintln!("an unread response held its slot for {:?}", t.elapsed());
