@@ -1,0 +1,207 @@
+//! `eval --format parquet --out FILE`: results as Parquet, one row per job, in input order.
+//!
+//! Schema (every text column is a UTF-8 `STRING`; nullable ones are `OPTIONAL`):
+//! `file`, `line` (INT64), `id`, `model`, `miner`, `status`, `kind`, `family`, `rule`,
+//! `points` (`DECIMAL(20,6)` stored as a 9-byte FIXED_LEN_BYTE_ARRAY: the exact integer
+//! micro-points, which pyarrow, DuckDB and Spark read as a decimal), `ruleset`, `reason`,
+//! `error`, `field`, `completed_at` (the RFC 3339 text of the result, as in JSONL).
+//! Workers fill each batch's columns; row groups of [`ROW_GROUP_ROWS`] rows are written as
+//! they fill, so memory stays bounded; Snappy compression.
+
+use std::io::{self, Write};
+use std::sync::Arc;
+
+use parquet::basic::Compression;
+use parquet::data_type::{
+    ByteArray, ByteArrayType, FixedLenByteArray, FixedLenByteArrayType, Int64Type,
+};
+use parquet::file::properties::WriterProperties;
+use parquet::file::writer::SerializedFileWriter;
+use parquet::schema::parser::parse_message_type;
+
+use crate::engine::score::ScoreRef;
+
+/// Rows per row group.
+pub const ROW_GROUP_ROWS: usize = 1 << 16;
+
+const SCHEMA: &str = "
+message jobpoints_result {
+  OPTIONAL BYTE_ARRAY file (STRING);
+  REQUIRED INT64 line;
+  OPTIONAL BYTE_ARRAY id (STRING);
+  OPTIONAL BYTE_ARRAY model (STRING);
+  OPTIONAL BYTE_ARRAY miner (STRING);
+  REQUIRED BYTE_ARRAY status (STRING);
+  OPTIONAL BYTE_ARRAY kind (STRING);
+  OPTIONAL BYTE_ARRAY family (STRING);
+  OPTIONAL BYTE_ARRAY rule (STRING);
+  REQUIRED FIXED_LEN_BYTE_ARRAY (9) points (DECIMAL(20,6));
+  REQUIRED BYTE_ARRAY ruleset (STRING);
+  OPTIONAL BYTE_ARRAY reason (STRING);
+  OPTIONAL BYTE_ARRAY error (STRING);
+  OPTIONAL BYTE_ARRAY field (STRING);
+  OPTIONAL BYTE_ARRAY completed_at (STRING);
+}
+";
+
+/// Text columns in schema order (after `line`, `points` is between `rule` and `ruleset`).
+const TEXT_COLUMNS: usize = 13;
+
+/// One text column: its present values and a definition level per row.
+#[derive(Default)]
+struct Text {
+    values: Vec<ByteArray>,
+    defs: Vec<i16>,
+}
+
+impl Text {
+    fn push(&mut self, v: Option<&str>) {
+        match v {
+            Some(v) => {
+                self.values.push(ByteArray::from(v.as_bytes().to_vec()));
+                self.defs.push(1);
+            }
+            None => self.defs.push(0),
+        }
+    }
+
+    fn append(&mut self, other: &mut Text) {
+        self.values.append(&mut other.values);
+        self.defs.append(&mut other.defs);
+    }
+}
+
+/// Results of a batch as columns, filled by a worker.
+#[derive(Default)]
+pub struct Columns {
+    rows: usize,
+    line: Vec<i64>,
+    points: Vec<FixedLenByteArray>,
+    /// `file, id, model, miner, status, kind, family, rule, ruleset, reason, error, field,
+    /// completed_at`.
+    text: [Text; TEXT_COLUMNS],
+}
+
+impl Columns {
+    /// Adds one result.
+    pub fn push(&mut self, s: &ScoreRef<'_>) {
+        self.rows += 1;
+        self.line.push(i64::try_from(s.line).unwrap_or(i64::MAX));
+        // The exact micro-points, as the low 9 bytes of their big-endian two's complement.
+        let bytes = i128::from(s.points.micros()).to_be_bytes();
+        self.points
+            .push(FixedLenByteArray::from(bytes[16 - 9..].to_vec()));
+        let text = [
+            s.file,
+            s.id,
+            s.model,
+            s.miner,
+            Some(s.status.as_str()),
+            s.kind,
+            s.family,
+            s.rule,
+            Some(s.ruleset),
+            s.reason,
+            s.error,
+            s.field,
+            s.completed_at,
+        ];
+        for (column, v) in self.text.iter_mut().zip(text) {
+            column.push(v);
+        }
+    }
+
+    fn append(&mut self, other: &mut Columns) {
+        self.rows += other.rows;
+        other.rows = 0;
+        self.line.append(&mut other.line);
+        self.points.append(&mut other.points);
+        for (a, b) in self.text.iter_mut().zip(other.text.iter_mut()) {
+            a.append(b);
+        }
+    }
+}
+
+/// Writes batches of results to a Parquet file.
+pub struct ParquetWriter<W: Write + Send> {
+    writer: SerializedFileWriter<W>,
+    pending: Columns,
+}
+
+fn to_io(e: parquet::errors::ParquetError) -> io::Error {
+    match e {
+        parquet::errors::ParquetError::External(e) => io::Error::other(e),
+        e => io::Error::other(e.to_string()),
+    }
+}
+
+impl<W: Write + Send> ParquetWriter<W> {
+    pub fn new(out: W) -> io::Result<Self> {
+        let schema = Arc::new(parse_message_type(SCHEMA).map_err(to_io)?);
+        let props = WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .set_created_by(format!("jobpoints {}", env!("CARGO_PKG_VERSION")))
+            .build();
+        let writer = SerializedFileWriter::new(out, schema, Arc::new(props)).map_err(to_io)?;
+        Ok(ParquetWriter {
+            writer,
+            pending: Columns::default(),
+        })
+    }
+
+    /// Adds a batch; writes a row group whenever one is full.
+    pub fn write(&mut self, mut batch: Columns) -> io::Result<()> {
+        self.pending.append(&mut batch);
+        if self.pending.rows >= ROW_GROUP_ROWS {
+            self.flush_group()?;
+        }
+        Ok(())
+    }
+
+    fn flush_group(&mut self) -> io::Result<()> {
+        if self.pending.rows == 0 {
+            return Ok(());
+        }
+        let cols = std::mem::take(&mut self.pending);
+        let mut group = self.writer.next_row_group().map_err(to_io)?;
+        // Schema order: file, line, id, model, miner, status, kind, family, rule, points,
+        // ruleset, reason, error, field, completed_at.
+        let mut text = cols.text.into_iter();
+        let mut index = 0;
+        while let Some(mut column) = group.next_column().map_err(to_io)? {
+            match index {
+                1 => {
+                    column
+                        .typed::<Int64Type>()
+                        .write_batch(&cols.line, None, None)
+                        .map_err(to_io)?;
+                }
+                9 => {
+                    column
+                        .typed::<FixedLenByteArrayType>()
+                        .write_batch(&cols.points, None, None)
+                        .map_err(to_io)?;
+                }
+                _ => {
+                    let t = text.next().expect("a text column per schema entry");
+                    // `status` and `ruleset` are required: no definition levels.
+                    let defs = (index != 5 && index != 10).then_some(&t.defs[..]);
+                    column
+                        .typed::<ByteArrayType>()
+                        .write_batch(&t.values, defs, None)
+                        .map_err(to_io)?;
+                }
+            }
+            column.close().map_err(to_io)?;
+            index += 1;
+        }
+        group.close().map_err(to_io)?;
+        Ok(())
+    }
+
+    /// Writes the last row group and the footer.
+    pub fn finish(mut self) -> io::Result<W> {
+        self.flush_group()?;
+        self.writer.into_inner().map_err(to_io)
+    }
+}
