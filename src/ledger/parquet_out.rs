@@ -11,6 +11,8 @@
 use std::io::{self, Write};
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 use parquet::basic::Compression;
 use parquet::data_type::{
     ByteArray, ByteArrayType, FixedLenByteArray, FixedLenByteArrayType, Int64Type,
@@ -18,6 +20,7 @@ use parquet::data_type::{
 use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::parser::parse_message_type;
+use parquet::schema::types::ColumnPath;
 
 use crate::engine::score::ScoreRef;
 
@@ -47,10 +50,13 @@ message jobpoints_result {
 /// Text columns in schema order (after `line`, `points` is between `rule` and `ruleset`).
 const TEXT_COLUMNS: usize = 13;
 
-/// One text column: its present values and a definition level per row.
+/// One text column of a batch: its present values back to back, where each ends, and a
+/// definition level per row. One buffer per column and batch, not one allocation per value
+/// (which, with their frees on the writer's thread, cost more than the encoding).
 #[derive(Default)]
 struct Text {
-    values: Vec<ByteArray>,
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
     defs: Vec<i16>,
 }
 
@@ -58,17 +64,24 @@ impl Text {
     fn push(&mut self, v: Option<&str>) {
         match v {
             Some(v) => {
-                self.values.push(ByteArray::from(v.as_bytes().to_vec()));
+                self.bytes.extend_from_slice(v.as_bytes());
+                self.ends.push(self.bytes.len());
                 self.defs.push(1);
             }
             None => self.defs.push(0),
         }
     }
+}
 
-    fn append(&mut self, other: &mut Text) {
-        self.values.append(&mut other.values);
-        self.defs.append(&mut other.defs);
-    }
+/// Cuts a buffer into values that share it.
+fn values(bytes: Vec<u8>, ends: &[usize]) -> impl Iterator<Item = ByteArray> + '_ {
+    let bytes = Bytes::from(bytes);
+    let mut start = 0;
+    ends.iter().map(move |&end| {
+        let v = ByteArray::from(bytes.slice(start..end));
+        start = end;
+        v
+    })
 }
 
 /// Results of a batch as columns, filled by a worker.
@@ -76,7 +89,8 @@ impl Text {
 pub struct Columns {
     rows: usize,
     line: Vec<i64>,
-    points: Vec<FixedLenByteArray>,
+    /// The points' 9-byte decimals, back to back.
+    points: Vec<u8>,
     /// `file, id, model, miner, status, kind, family, rule, ruleset, reason, error, field,
     /// completed_at`.
     text: [Text; TEXT_COLUMNS],
@@ -89,8 +103,7 @@ impl Columns {
         self.line.push(i64::try_from(s.line).unwrap_or(i64::MAX));
         // The exact micro-points, as the low 9 bytes of their big-endian two's complement.
         let bytes = i128::from(s.points.micros()).to_be_bytes();
-        self.points
-            .push(FixedLenByteArray::from(bytes[16 - 9..].to_vec()));
+        self.points.extend_from_slice(&bytes[16 - POINTS_BYTES..]);
         let text = [
             s.file,
             s.id,
@@ -110,14 +123,30 @@ impl Columns {
             column.push(v);
         }
     }
+}
 
-    fn append(&mut self, other: &mut Columns) {
-        self.rows += other.rows;
-        other.rows = 0;
-        self.line.append(&mut other.line);
-        self.points.append(&mut other.points);
-        for (a, b) in self.text.iter_mut().zip(other.text.iter_mut()) {
-            a.append(b);
+/// Bytes of the points' FIXED_LEN_BYTE_ARRAY.
+const POINTS_BYTES: usize = 9;
+
+/// The columns of the rows waiting for the next row group, as the writer takes them.
+#[derive(Default)]
+struct Pending {
+    rows: usize,
+    line: Vec<i64>,
+    points: Vec<FixedLenByteArray>,
+    text: [(Vec<ByteArray>, Vec<i16>); TEXT_COLUMNS],
+}
+
+impl Pending {
+    fn append(&mut self, batch: Columns) {
+        self.rows += batch.rows;
+        self.line.extend_from_slice(&batch.line);
+        let ends: Vec<usize> = (1..=batch.rows).map(|i| i * POINTS_BYTES).collect();
+        self.points
+            .extend(values(batch.points, &ends).map(FixedLenByteArray::from));
+        for ((values_out, defs), t) in self.text.iter_mut().zip(batch.text) {
+            values_out.extend(values(t.bytes, &t.ends));
+            defs.extend_from_slice(&t.defs);
         }
     }
 }
@@ -125,7 +154,7 @@ impl Columns {
 /// Writes batches of results to a Parquet file.
 pub struct ParquetWriter<W: Write + Send> {
     writer: SerializedFileWriter<W>,
-    pending: Columns,
+    pending: Pending,
 }
 
 fn to_io(e: parquet::errors::ParquetError) -> io::Error {
@@ -138,20 +167,26 @@ fn to_io(e: parquet::errors::ParquetError) -> io::Error {
 impl<W: Write + Send> ParquetWriter<W> {
     pub fn new(out: W) -> io::Result<Self> {
         let schema = Arc::new(parse_message_type(SCHEMA).map_err(to_io)?);
-        let props = WriterProperties::builder()
+        // Unique per row: a dictionary would only be built to be dropped.
+        let unique = ["line", "id", "completed_at"];
+        let props = unique
+            .iter()
+            .fold(WriterProperties::builder(), |b, c| {
+                b.set_column_dictionary_enabled(ColumnPath::from(*c), false)
+            })
             .set_compression(Compression::SNAPPY)
             .set_created_by(format!("jobpoints {}", env!("CARGO_PKG_VERSION")))
             .build();
         let writer = SerializedFileWriter::new(out, schema, Arc::new(props)).map_err(to_io)?;
         Ok(ParquetWriter {
             writer,
-            pending: Columns::default(),
+            pending: Pending::default(),
         })
     }
 
     /// Adds a batch; writes a row group whenever one is full.
-    pub fn write(&mut self, mut batch: Columns) -> io::Result<()> {
-        self.pending.append(&mut batch);
+    pub fn write(&mut self, batch: Columns) -> io::Result<()> {
+        self.pending.append(batch);
         if self.pending.rows >= ROW_GROUP_ROWS {
             self.flush_group()?;
         }
@@ -183,12 +218,12 @@ impl<W: Write + Send> ParquetWriter<W> {
                         .map_err(to_io)?;
                 }
                 _ => {
-                    let t = text.next().expect("a text column per schema entry");
+                    let (values, defs) = text.next().expect("a text column per schema entry");
                     // `status` and `ruleset` are required: no definition levels.
-                    let defs = (index != 5 && index != 10).then_some(&t.defs[..]);
+                    let defs = (index != 5 && index != 10).then_some(&defs[..]);
                     column
                         .typed::<ByteArrayType>()
-                        .write_batch(&t.values, defs, None)
+                        .write_batch(&values, defs, None)
                         .map_err(to_io)?;
                 }
             }
