@@ -274,7 +274,13 @@ fn run(args: &[&str], threads: usize, stdout: Option<&Path>) -> (f64, f64) {
     let cpu = child_cpu_secs();
     let start = Instant::now();
     let status = Command::new(BIN)
-        .args(["eval", "--invalid-exit-code", "0", "--threads", &threads.to_string()])
+        .args([
+            "eval",
+            "--invalid-exit-code",
+            "0",
+            "--threads",
+            &threads.to_string(),
+        ])
         .args(args)
         .stdout(out)
         .status()
@@ -286,7 +292,13 @@ fn run(args: &[&str], threads: usize, stdout: Option<&Path>) -> (f64, f64) {
 
 fn tally(path: &Path) -> Vec<u8> {
     let out = Command::new(BIN)
-        .args(["tally", "--invalid-exit-code", "0", "--by", "miner,model,day"])
+        .args([
+            "tally",
+            "--invalid-exit-code",
+            "0",
+            "--by",
+            "miner,model,day",
+        ])
         .args(["--format", "json"])
         .arg(path)
         .output()
@@ -338,7 +350,11 @@ fn main() {
         v
     };
     let ju = pq_out(&jsonl);
-    run(&ju.iter().map(String::as_str).collect::<Vec<_>>(), args.threads, None);
+    run(
+        &ju.iter().map(String::as_str).collect::<Vec<_>>(),
+        args.threads,
+        None,
+    );
     let rows = SerializedFileReader::new(std::fs::File::open(&out_pq).unwrap())
         .unwrap()
         .metadata()
