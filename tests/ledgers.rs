@@ -256,6 +256,40 @@ fn parquet_results_have_a_typed_schema_and_read_back_the_same() {
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert!(out.stdout.is_empty());
     let want = eval(&[jsonl.to_str().unwrap()]);
+    // The schema is typed: points an exact DECIMAL(20,6), line an INT64, status required.
+    {
+        use parquet::basic::{LogicalType, Repetition, Type as Physical};
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        let file = SerializedFileReader::new(std::fs::File::open(&out_path).unwrap()).unwrap();
+        let schema = file.metadata().file_metadata().schema_descr_ptr();
+        let column = |name: &str| {
+            schema
+                .columns()
+                .iter()
+                .find(|c| c.name() == name)
+                .unwrap_or_else(|| panic!("column {name}"))
+                .clone()
+        };
+        let points = column("points");
+        assert_eq!(points.physical_type(), Physical::FIXED_LEN_BYTE_ARRAY);
+        assert_eq!(
+            points.logical_type_ref(),
+            Some(&LogicalType::decimal(6, 20)),
+            "points"
+        );
+        assert_eq!(column("line").physical_type(), Physical::INT64);
+        let status = column("status");
+        assert_eq!(status.logical_type_ref(), Some(&LogicalType::String));
+        assert_eq!(
+            status.self_type().get_basic_info().repetition(),
+            Repetition::REQUIRED
+        );
+        assert_eq!(
+            column("miner").self_type().get_basic_info().repetition(),
+            Repetition::OPTIONAL
+        );
+        assert_eq!(file.metadata().file_metadata().num_rows(), 48);
+    }
     // Read the results file back as rows (jobpoints' own Parquet reader turns each row into a
     // JSON object: the decimal points come back as the exact number).
     let rows: Vec<serde_json::Value> =
@@ -306,5 +340,37 @@ fn diff_reads_parquet_and_csv_jobs() {
         assert_eq!(out.status.code(), Some(0), "{out:?}");
         let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(report["impact"]["files"][0]["jobs"], 48, "{name}");
+    }
+}
+
+#[test]
+fn out_writes_any_format_to_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let jsonl = ledger("mixed.jsonl");
+    for format in ["jsonl", "csv", "json"] {
+        let path = dir.path().join(format!("results.{format}"));
+        let out = jobpoints()
+            .args([
+                "eval",
+                "--invalid-exit-code",
+                "0",
+                "--format",
+                format,
+                "--out",
+            ])
+            .arg(&path)
+            .arg(&jsonl)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        assert!(out.stdout.is_empty(), "{format}");
+        let stdout = jobpoints()
+            .args(["eval", "--invalid-exit-code", "0", "--format", format])
+            .arg(&jsonl)
+            .output()
+            .unwrap()
+            .stdout;
+        assert!(!stdout.is_empty());
+        assert_eq!(std::fs::read(&path).unwrap(), stdout, "{format}");
     }
 }
