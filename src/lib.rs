@@ -63,9 +63,10 @@ pub mod internals {
         score_record,
     };
     pub use crate::engine::time::{parse_time, parse_time_exact, utc_date, utc_string};
+    pub use crate::ledger::formats::{InputFormat, open_jobs, open_ledger};
     pub use crate::ledger::output::{BATCH_OUTPUT_BYTES, EvalFormat, write_jsonl};
     pub use crate::ledger::pipeline::{LineScorer, run_ledger, score_each};
-    pub use crate::ledger::reader::{JobReader, RawItem, open_jobs};
+    pub use crate::ledger::reader::{JobReader, Ledger, RawItem};
     pub use crate::ledger::synth;
     pub use crate::ledger::tally::{GroupBy, PartialTally, Tally, TallyFormat};
     pub use crate::live::handle::{ReloadOutcome, RulesHandle};

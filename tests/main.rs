@@ -53,6 +53,9 @@ mod calibrate_cli;
 mod hostile_jobs;
 // Every input shape streamed and lossless: arrays, pretty documents, mixes, line ends (#11).
 mod inputs;
+// Parquet and CSV ledgers made by pyarrow and DuckDB score like JSONL; Parquet results (#16).
+#[cfg(feature = "parquet")]
+mod ledgers;
 // Hostile rule sets (`tests/fixtures/rules/hostile/`, plus generated large ones): caught,
 // bounded in time and memory.
 mod hostile_rules;

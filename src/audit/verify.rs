@@ -23,7 +23,8 @@ use crate::engine::job::strict::JobRecord;
 use crate::engine::points::Points;
 use crate::engine::score::{ScoreOptions, ScoreRef, Scorer};
 use crate::engine::time::parse_time;
-use crate::ledger::reader::{JobReader, RawItem, open_jobs};
+use crate::ledger::formats::{InputFormat, open_ledger};
+use crate::ledger::reader::{Ledger, RawItem};
 
 /// Results (or jobs) per batch handed to a worker.
 const BATCH_ITEMS: usize = 2048;
@@ -145,6 +146,8 @@ pub struct VerifyOptions {
     pub at: Option<Timestamp>,
     /// Keep every mismatch in the report (else only count them and hand them to the caller).
     pub keep_mismatches: bool,
+    /// How the job files are read (JSON, CSV or Parquet; by extension for `Auto`).
+    pub input_format: InputFormat,
 }
 
 /// A results file to verify, and the job files its results refer to.
@@ -329,7 +332,8 @@ fn result_text(line: &[u8]) -> &[u8] {
 /// Reads job files by line, forward; a line behind the cursor starts the file again.
 struct JobsCursor {
     path: PathBuf,
-    reader: Option<JobReader<Box<dyn BufRead + Send>>>,
+    format: InputFormat,
+    reader: Option<Ledger>,
     buf: Vec<u8>,
     /// The last item read: its line, and its record when it was not a JSONL line (`buf`).
     peek: Option<(u64, Option<JobRecord>)>,
@@ -339,9 +343,10 @@ struct JobsCursor {
 }
 
 impl JobsCursor {
-    fn new(path: PathBuf) -> Self {
+    fn new(path: PathBuf, format: InputFormat) -> Self {
         JobsCursor {
             path,
+            format,
             reader: None,
             buf: Vec::new(),
             peek: None,
@@ -351,7 +356,7 @@ impl JobsCursor {
     }
 
     fn restart(&mut self) -> io::Result<()> {
-        self.reader = Some(open_jobs(&self.path)?);
+        self.reader = Some(open_ledger(&self.path, self.format)?);
         self.peek = None;
         self.pos = 0;
         self.eof = false;
@@ -383,7 +388,7 @@ impl JobsCursor {
             None => {
                 self.peek = None;
                 self.eof = true;
-                match reader.io_error.take() {
+                match reader.take_io_error() {
                     Some(e) => Err(e),
                     None => Ok(false),
                 }
@@ -499,7 +504,10 @@ pub fn verify(
     let job_names: Vec<String> = jobs.iter().map(|p| p.display().to_string()).collect();
     let pairing = Pairing {
         results_files: results.len(),
-        jobs: jobs.into_iter().map(JobsCursor::new).collect(),
+        jobs: jobs
+            .into_iter()
+            .map(|p| JobsCursor::new(p, opts.input_format))
+            .collect(),
     };
     let threads = opts.threads.max(1);
     let (batch_tx, batch_rx) = crossbeam_channel::bounded::<Batch>(threads * 2);

@@ -1,11 +1,11 @@
 //! `jobpoints diff`: what a rule change does, in the rules and to real jobs.
 
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 use crate::cli::output::note;
 use crate::cli::{CliError, Exit, Stdout, parse_at};
-use crate::ledger::reader::{JobReader, open_jobs};
+use crate::ledger::formats::{InputFormat, open_ledger};
+use crate::ledger::reader::Ledger;
 use crate::ledger::tally::GroupBy;
 use crate::review::impact::ImpactOptions;
 use crate::review::report::{Corpus, build_report, render_human, render_markdown};
@@ -62,9 +62,14 @@ pub struct DiffArgs {
     /// working tree's `rules/`.
     #[arg(long, value_name = "REV", requires = "base")]
     pub head: Option<String>,
-    /// Job files to score instead of the default corpus (JSONL, JSON arrays, pretty JSON; `-` is stdin).
+    /// Job files to score instead of the default corpus (JSON in any shape, CSV, Parquet; `-` is
+    /// stdin).
     #[arg(long = "jobs", value_name = "FILE", num_args = 1..)]
     pub jobs: Vec<PathBuf>,
+    /// How to read the `--jobs` files: by extension (`.parquet`, `.pq`, `.csv`; anything else
+    /// is JSON), or as given for every file.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "auto")]
+    pub input_format: InputFormat,
     /// Output format.
     #[arg(long, value_enum, default_value = "human")]
     pub format: DiffFormat,
@@ -99,7 +104,7 @@ pub struct DiffArgs {
 pub fn run(args: DiffArgs) -> Result<Exit, CliError> {
     let (old_files, new_files) = rule_sides(&args)?;
     // Open every input before scoring, so a typo in a path fails fast and produces nothing.
-    let corpus = open_corpus(&args.jobs)?;
+    let corpus = open_corpus(&args.jobs, args.input_format)?;
     let mut by = args.by.clone();
     by.dedup();
     let old = load(old_files);
@@ -192,18 +197,18 @@ fn rule_sides(args: &DiffArgs) -> Result<(RuleFiles, RuleFiles), CliError> {
 }
 
 /// Opens a job file of the corpus.
-fn open(path: &Path) -> Result<JobReader<Box<dyn BufRead + Send>>, CliError> {
-    open_jobs(path).map_err(|source| CliError::Open {
+fn open(path: &Path, format: InputFormat) -> Result<Ledger, CliError> {
+    open_ledger(path, format).map_err(|source| CliError::Open {
         path: path.to_path_buf(),
         source,
     })
 }
 
-fn open_corpus(jobs: &[PathBuf]) -> Result<Corpus, CliError> {
+fn open_corpus(jobs: &[PathBuf], format: InputFormat) -> Result<Corpus, CliError> {
     let mut out: Corpus = Vec::new();
     if !jobs.is_empty() {
         for path in jobs {
-            out.push((path.display().to_string(), open(path)?));
+            out.push((path.display().to_string(), open(path, format)?));
         }
         return Ok(out);
     }
@@ -220,7 +225,7 @@ fn open_corpus(jobs: &[PathBuf]) -> Result<Corpus, CliError> {
             .collect();
         paths.sort();
         for path in paths {
-            let reader = open(&path)?;
+            let reader = open(&path, InputFormat::Json)?;
             let name = format!(
                 "{CORPUS_DIR}/{}",
                 path.file_name().unwrap_or_default().to_string_lossy()

@@ -7,6 +7,7 @@ use crate::cli::{
     CliError, Exit, FailedExitArg, RulesArg, Stdout, ThreadsArg, open_inputs, parse_at,
 };
 use crate::engine::score::{ScoreOptions, Scorer};
+use crate::ledger::formats::InputFormat;
 use crate::ledger::output::{EvalFormat, Formatted, ResultsWriter};
 use crate::ledger::pipeline::{LedgerError, run_ledger};
 
@@ -22,6 +23,9 @@ pub struct EvalArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "jsonl")]
     pub format: EvalFormat,
+    /// Write the results to FILE instead of stdout (needed for `--format parquet`).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
     /// Show how each job was priced: model → family → rule version, inputs, derived values,
     /// thresholds, formula, points.
     #[arg(long)]
@@ -30,22 +34,75 @@ pub struct EvalArgs {
     pub threads: ThreadsArg,
     #[command(flatten)]
     pub failed: FailedExitArg,
-    /// Job files: one JSON job, a JSON array of jobs, or JSONL. `-` reads stdin.
+    /// How to read the job files: by extension (`.parquet`, `.pq`, `.csv`; anything else is
+    /// JSON), or as given for every file.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "auto")]
+    pub input_format: InputFormat,
+    /// Job files: JSONL, JSON arrays or pretty JSON, CSV with a header row, or Parquet. `-`
+    /// reads stdin (JSON, or CSV with `--input-format csv`).
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
 }
 
 pub fn run(args: EvalArgs) -> Result<Exit, CliError> {
     let rules = args.rules.load_valid()?;
+    #[cfg(feature = "parquet")]
+    if args.format == EvalFormat::Parquet {
+        if args.out.is_none() {
+            return Err(CliError::Usage(
+                "`--format parquet` writes a file: give it with `--out FILE`".into(),
+            ));
+        }
+        if args.explain {
+            return Err(CliError::Usage(
+                "`--explain` is not available with `--format parquet` (use jsonl or json)".into(),
+            ));
+        }
+    }
     // Open every input before writing anything, so a typo in a path produces no partial output.
-    let inputs = open_inputs(&args.files)?;
+    let inputs = open_inputs(&args.files, args.input_format)?;
+    let create = |path: &PathBuf| {
+        std::fs::File::create(path).map_err(|source| CliError::Create {
+            path: path.clone(),
+            source,
+        })
+    };
+    match &args.out {
+        #[cfg(feature = "parquet")]
+        Some(path) if args.format == EvalFormat::Parquet => {
+            let file = create(path)?;
+            let writer = ResultsWriter::parquet(file).map_err(|source| CliError::Create {
+                path: path.clone(),
+                source,
+            })?;
+            score_all(&args, &rules, inputs, writer)
+        }
+        Some(path) => {
+            let file = std::io::BufWriter::with_capacity(1 << 20, create(path)?);
+            let writer =
+                ResultsWriter::new(file, args.format, args.explain).map_err(CliError::Output)?;
+            score_all(&args, &rules, inputs, writer)
+        }
+        None => {
+            let writer = ResultsWriter::new(Stdout::new(), args.format, args.explain)
+                .map_err(CliError::Output)?;
+            score_all(&args, &rules, inputs, writer)
+        }
+    }
+}
+
+/// Scores every input into `writer`, in order.
+fn score_all<W: std::io::Write>(
+    args: &EvalArgs,
+    rules: &crate::engine::model::RuleSet,
+    inputs: Vec<crate::cli::Input>,
+    mut writer: ResultsWriter<W>,
+) -> Result<Exit, CliError> {
     let threads = args.threads.get();
     let opts = ScoreOptions {
         at: args.at,
         explain: args.explain,
     };
-    let mut writer =
-        ResultsWriter::new(Stdout::new(), args.format, args.explain).map_err(CliError::Output)?;
     let many = args.files.len() > 1;
     let mut failed = 0u64;
     let mut unreadable = false;
@@ -56,7 +113,7 @@ pub fn run(args: EvalArgs) -> Result<Exit, CliError> {
             // `--at` results say so (`priced_at`, `priced_by: "at"`), so `verify` prices them
             // at the same time.
             name_pricing_time: args.at.is_some(),
-            ..Scorer::new(&rules)
+            ..Scorer::new(rules)
         };
         let result = run_ledger(
             reader,

@@ -339,18 +339,25 @@ pub fn parse_at(text: &str) -> Result<jiff::Timestamp, String> {
 /// An opened job file: its path, its reader, and its progress bar when one is shown.
 pub type Input = (
     PathBuf,
-    crate::ledger::reader::JobReader<Box<dyn std::io::BufRead + Send>>,
+    crate::ledger::reader::Ledger,
     Option<indicatif::ProgressBar>,
 );
 
-/// Opens job files for the ledger commands. When stderr is a terminal, each file gets a
-/// progress bar (bytes read, rate, ETA) on stderr; otherwise nothing is drawn.
-pub fn open_inputs(paths: &[PathBuf]) -> Result<Vec<Input>, CliError> {
+/// Opens job files for the ledger commands, each in `format` (or as its extension says).
+/// When stderr is a terminal, each JSON or CSV file gets a progress bar (bytes read, rate,
+/// ETA) on stderr; otherwise nothing is drawn.
+pub fn open_inputs(
+    paths: &[PathBuf],
+    format: crate::ledger::formats::InputFormat,
+) -> Result<Vec<Input>, CliError> {
+    use crate::ledger::formats::{CsvSource, InputFormat, open_ledger};
+    use crate::ledger::reader::{JobReader, Ledger};
     use std::io::{BufReader, IsTerminal};
     let show = std::io::stderr().is_terminal();
     let mut out = Vec::new();
     for path in paths {
-        let opened = if show && path.as_os_str() != "-" {
+        let format = format.of(path);
+        let opened = if show && path.as_os_str() != "-" && format != InputFormat::Parquet {
             std::fs::File::open(path).and_then(|f| {
                 let len = f.metadata()?.len();
                 let bar = indicatif::ProgressBar::new(len).with_style(
@@ -362,10 +369,15 @@ pub fn open_inputs(paths: &[PathBuf]) -> Result<Vec<Input>, CliError> {
                 bar.set_message(path.display().to_string());
                 let input: Box<dyn std::io::BufRead + Send> =
                     Box::new(BufReader::with_capacity(1 << 16, bar.wrap_read(f)));
-                Ok((crate::ledger::reader::JobReader::new(input), Some(bar)))
+                let ledger = if format == InputFormat::Csv {
+                    Ledger::new(CsvSource::new(input)?)
+                } else {
+                    Ledger::new(JobReader::new(input))
+                };
+                Ok((ledger, Some(bar)))
             })
         } else {
-            crate::ledger::reader::open_jobs(path).map(|r| (r, None))
+            open_ledger(path, format).map(|r| (r, None))
         };
         match opened {
             Ok((reader, bar)) => out.push((path.clone(), reader, bar)),

@@ -7,6 +7,7 @@ use crate::cli::{
 };
 use crate::engine::score::{ScoreOptions, Scorer};
 use crate::engine::time::utc_string;
+use crate::ledger::formats::InputFormat;
 use crate::ledger::pipeline::run_ledger;
 use crate::ledger::tally::{GroupBy, PartialTally, Tally, TallyFormat};
 
@@ -27,14 +28,19 @@ pub struct TallyArgs {
     pub threads: ThreadsArg,
     #[command(flatten)]
     pub failed: FailedExitArg,
-    /// Job files: one JSON job, a JSON array of jobs, or JSONL. `-` reads stdin.
+    /// How to read the job files: by extension (`.parquet`, `.pq`, `.csv`; anything else is
+    /// JSON), or as given for every file.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "auto")]
+    pub input_format: InputFormat,
+    /// Job files: JSONL, JSON arrays or pretty JSON, CSV with a header row, or Parquet. `-`
+    /// reads stdin (JSON, or CSV with `--input-format csv`).
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
 }
 
 pub fn run(args: TallyArgs) -> Result<Exit, CliError> {
     let rules = &args.rules.load_valid()?;
-    let readers = open_inputs(&args.files)?;
+    let readers = open_inputs(&args.files, args.input_format)?;
     let mut by = args.by.clone();
     by.dedup();
     let threads = args.threads.get();

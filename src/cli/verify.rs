@@ -1,6 +1,7 @@
 //! `jobpoints verify`: score results' jobs again, with the rule sets their hashes name, and
 //! compare.
 
+use crate::ledger::formats::InputFormat;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -31,6 +32,10 @@ pub struct VerifyArgs {
     /// job file, else the job file in the same position as its results file), line and id.
     #[arg(long, value_name = "JOBS", num_args = 1..)]
     pub jobs: Vec<PathBuf>,
+    /// How to read the `--jobs` files: by extension (`.parquet`, `.pq`, `.csv`; anything else
+    /// is JSON), or as given for every file. A result's line is the job's row in CSV and Parquet.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "auto")]
+    pub input_format: InputFormat,
     #[command(flatten)]
     pub rules: RulesArg,
     /// A git repository whose history of `rules/` is searched for the rule sets the results
@@ -82,6 +87,7 @@ pub fn run(args: VerifyArgs) -> Result<Exit, CliError> {
         threads: args.threads.get(),
         at: args.at,
         keep_mismatches: args.format == VerifyFormat::Json,
+        input_format: args.input_format,
     };
     let mut out = Stdout::new();
     let human = args.format == VerifyFormat::Human;

@@ -1,8 +1,14 @@
 //! Job files in, results out: readers for every file shape, the parallel pipeline, output
 //! writers and tallies.
 
+pub mod formats;
 pub mod output;
+#[cfg(feature = "parquet")]
+pub mod parquet_in;
+#[cfg(feature = "parquet")]
+pub mod parquet_out;
 pub mod pipeline;
 pub mod reader;
+pub mod rows;
 pub mod synth;
 pub mod tally;

@@ -18,6 +18,9 @@ pub enum EvalFormat {
     Table,
     /// Comma-separated values with a header row.
     Csv,
+    /// Apache Parquet with a typed schema (points as DECIMAL(20,6)); needs `--out FILE`.
+    #[cfg(feature = "parquet")]
+    Parquet,
 }
 
 const CSV_HEADER: [&str; 12] = [
@@ -70,6 +73,9 @@ pub struct Formatted {
     csv: Option<csv::Writer<Vec<u8>>>,
     /// Table rows of this batch, rendered by the writer (its widths come from the first).
     rows: Vec<Score>,
+    /// Parquet columns of this batch.
+    #[cfg(feature = "parquet")]
+    columns: Option<Box<crate::ledger::parquet_out::Columns>>,
     /// Results that are `invalid` or `error`.
     pub failed: u64,
 }
@@ -117,6 +123,8 @@ impl EvalFormat {
                 ]);
             }
             EvalFormat::Table => batch.rows.push(s.to_score()),
+            #[cfg(feature = "parquet")]
+            EvalFormat::Parquet => batch.columns.get_or_insert_with(Default::default).push(s),
         }
     }
 }
@@ -127,6 +135,8 @@ pub struct ResultsWriter<W: Write> {
     format: EvalFormat,
     wrote_any: bool,
     table: TableWriter,
+    #[cfg(feature = "parquet")]
+    parquet: Option<crate::ledger::parquet_out::ParquetWriter<std::io::BufWriter<std::fs::File>>>,
 }
 
 impl<W: Write> ResultsWriter<W> {
@@ -142,11 +152,20 @@ impl<W: Write> ResultsWriter<W> {
             format,
             wrote_any: false,
             table: TableWriter::new(explain),
+            #[cfg(feature = "parquet")]
+            parquet: None,
         })
     }
 
     /// Writes the next batch.
     pub fn write(&mut self, batch: Formatted) -> io::Result<()> {
+        #[cfg(feature = "parquet")]
+        if let Some(parquet) = &mut self.parquet {
+            return match batch.columns {
+                Some(columns) => parquet.write(*columns),
+                None => Ok(()),
+            };
+        }
         let mut bytes = batch.bytes;
         if let Some(w) = batch.csv {
             bytes = w.into_inner().map_err(|e| e.into_error())?;
@@ -177,8 +196,26 @@ impl<W: Write> ResultsWriter<W> {
                 self.out.write_all(text.as_bytes())?;
             }
             EvalFormat::Jsonl | EvalFormat::Csv => {}
+            #[cfg(feature = "parquet")]
+            EvalFormat::Parquet => {
+                if let Some(parquet) = self.parquet.take() {
+                    parquet.finish()?.flush()?;
+                }
+            }
         }
         self.out.flush()
+    }
+}
+
+#[cfg(feature = "parquet")]
+impl ResultsWriter<io::Sink> {
+    /// Results as Parquet into `file`.
+    pub fn parquet(file: std::fs::File) -> io::Result<Self> {
+        let mut w = ResultsWriter::new(io::sink(), EvalFormat::Parquet, false)?;
+        w.parquet = Some(crate::ledger::parquet_out::ParquetWriter::new(
+            std::io::BufWriter::with_capacity(1 << 20, file),
+        )?);
+        Ok(w)
     }
 }
 

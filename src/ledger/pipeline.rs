@@ -11,7 +11,7 @@ use std::io::{self, Read};
 
 use crate::engine::job::strict::JobRecord;
 use crate::engine::score::{ScoreContext, ScoreRef, Scorer};
-use crate::ledger::reader::{Chunk, JobReader, RawItem, block_lines};
+use crate::ledger::reader::{BlockSource, Chunk, JobReader, RawItem, block_lines};
 
 /// Jobs (array elements, documents, records) per batch handed to a worker.
 const BATCH_ITEMS: usize = 4096;
@@ -156,15 +156,15 @@ impl From<LedgerError> for io::Error {
 /// into the batch's accumulator; `consume` receives the accumulators in input order. Returns
 /// the number of jobs read, or why it stopped: the first error from `consume`, or from
 /// reading.
-pub fn run_ledger<R, S, A>(
-    reader: JobReader<R>,
+pub fn run_ledger<B, S, A>(
+    reader: B,
     scorer: &S,
     threads: usize,
     per_job: impl Fn(&ScoreRef<'_>, &mut A) + Sync,
     mut consume: impl FnMut(A) -> io::Result<()>,
 ) -> Result<u64, LedgerError>
 where
-    R: Read + Send,
+    B: BlockSource,
     S: LineScorer,
     A: Default + Send,
 {
@@ -269,8 +269,8 @@ fn score_block<S: LineScorer>(
     jobs
 }
 
-fn read_batches<R: Read>(
-    mut reader: JobReader<R>,
+fn read_batches<B: BlockSource>(
+    mut reader: B,
     tx: crossbeam_channel::Sender<Batch>,
     free: crossbeam_channel::Receiver<Vec<u8>>,
 ) -> Option<io::Error> {
@@ -317,5 +317,5 @@ fn read_batches<R: Read>(
             break;
         }
     }
-    reader.io_error.take()
+    reader.take_io_error()
 }

@@ -28,22 +28,10 @@
 //! is skipped; blank lines are skipped. Every record carries the 1-based line where its job
 //! starts.
 
-use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, Read};
 use std::ops::Range;
-use std::path::Path;
 
 use crate::engine::job::strict::{JobRecord, MAX_LINE_BYTES, invalid, parse_line};
-
-/// Opens `path` (or stdin for `-`) as a stream of job records.
-pub fn open_jobs(path: &Path) -> io::Result<JobReader<Box<dyn io::BufRead + Send>>> {
-    let input: Box<dyn io::BufRead + Send> = if path.as_os_str() == "-" {
-        Box::new(BufReader::with_capacity(1 << 16, io::stdin()))
-    } else {
-        Box::new(BufReader::with_capacity(1 << 16, File::open(path)?))
-    };
-    Ok(JobReader::new(input))
-}
 
 /// How much is read at a time into the reader's own buffer.
 const READ_CHUNK: usize = 1 << 16;
@@ -266,28 +254,10 @@ impl<R: Read> JobReader<R> {
     /// The next job, one at a time, on this thread: its text is appended to `out` for the
     /// caller to parse (with [`parse_line`]), or a record the reader decided is returned.
     pub fn next_raw(&mut self, out: &mut Vec<u8>) -> Option<RawItem> {
-        loop {
-            if let Some(line) = self.raw.next_into(out) {
-                return Some(RawItem::Line(line));
-            }
-            let mut buf = std::mem::take(&mut self.raw.buf);
-            buf.clear();
-            let chunk = self.next_block(&mut buf, RAW_BLOCK);
-            self.raw.buf = buf;
-            self.raw.at = 0;
-            match chunk? {
-                Chunk::Block(first) => self.raw.line = first,
-                Chunk::Job(line) => {
-                    out.extend_from_slice(&self.raw.buf);
-                    self.raw.buf.clear();
-                    return Some(RawItem::Line(line));
-                }
-                Chunk::Record(r) => {
-                    self.raw.buf.clear();
-                    return Some(RawItem::Record(r));
-                }
-            }
-        }
+        let mut raw = std::mem::take(&mut self.raw);
+        let item = raw.next_item(|buf, target| self.next_block(buf, target), out);
+        self.raw = raw;
+        item
     }
 
     /// JSONL mode: appends whole lines that are jobs on their own to `out` and returns them
@@ -1107,7 +1077,104 @@ fn classify_start(line: &[u8], seen_content: bool) -> Option<Class> {
     (*first == b'[' && !seen_content).then_some(Class::Frame)
 }
 
+/// A reader of jobs in any format, for the pipeline: JSON (this module), CSV or Parquet rows
+/// (each row's fields written as a JSON job text by [`crate::ledger::rows`]).
+pub trait BlockSource: Send {
+    /// The next item; see [`JobReader::next_block`].
+    fn next_block(&mut self, out: &mut Vec<u8>, target: usize) -> Option<Chunk>;
+    /// The I/O error that ended reading, if any (once).
+    fn take_io_error(&mut self) -> Option<io::Error>;
+}
+
+impl<R: Read + Send> BlockSource for JobReader<R> {
+    fn next_block(&mut self, out: &mut Vec<u8>, target: usize) -> Option<Chunk> {
+        JobReader::next_block(self, out, target)
+    }
+
+    fn take_io_error(&mut self) -> Option<io::Error> {
+        self.io_error.take()
+    }
+}
+
+/// A job file of any format (see [`crate::ledger::formats::open_ledger`]): blocks for the
+/// pipeline, or one job at a time.
+pub struct Ledger {
+    source: Box<dyn BlockSource>,
+    raw: RawLines,
+}
+
+impl Ledger {
+    pub fn new(source: impl BlockSource + 'static) -> Self {
+        Ledger {
+            source: Box::new(source),
+            raw: RawLines::default(),
+        }
+    }
+
+    /// The next job, one at a time; see [`JobReader::next_raw`].
+    pub fn next_raw(&mut self, out: &mut Vec<u8>) -> Option<RawItem> {
+        let source = &mut self.source;
+        self.raw
+            .next_item(|buf, target| source.next_block(buf, target), out)
+    }
+
+    pub fn take_io_error(&mut self) -> Option<io::Error> {
+        self.source.take_io_error()
+    }
+}
+
+impl BlockSource for Ledger {
+    fn next_block(&mut self, out: &mut Vec<u8>, target: usize) -> Option<Chunk> {
+        self.source.next_block(out, target)
+    }
+
+    fn take_io_error(&mut self) -> Option<io::Error> {
+        self.source.take_io_error()
+    }
+}
+
+impl Iterator for Ledger {
+    type Item = JobRecord;
+
+    fn next(&mut self) -> Option<JobRecord> {
+        let mut buf = Vec::new();
+        match self.next_raw(&mut buf)? {
+            RawItem::Line(line) => Some(parse_line(line, &buf)),
+            RawItem::Record(r) => Some(r),
+        }
+    }
+}
+
 impl RawLines {
+    /// The next job of `source`, one at a time: the lines of a block are handed out one by
+    /// one.
+    fn next_item(
+        &mut self,
+        mut next_block: impl FnMut(&mut Vec<u8>, usize) -> Option<Chunk>,
+        out: &mut Vec<u8>,
+    ) -> Option<RawItem> {
+        loop {
+            if let Some(line) = self.next_into(out) {
+                return Some(RawItem::Line(line));
+            }
+            self.buf.clear();
+            self.at = 0;
+            let chunk = next_block(&mut self.buf, RAW_BLOCK);
+            match chunk? {
+                Chunk::Block(first) => self.line = first,
+                Chunk::Job(line) => {
+                    out.extend_from_slice(&self.buf);
+                    self.buf.clear();
+                    return Some(RawItem::Line(line));
+                }
+                Chunk::Record(r) => {
+                    self.buf.clear();
+                    return Some(RawItem::Record(r));
+                }
+            }
+        }
+    }
+
     /// The next non-blank line of the block, appended to `out`.
     fn next_into(&mut self, out: &mut Vec<u8>) -> Option<u64> {
         while self.at < self.buf.len() {

@@ -17,7 +17,7 @@ use crate::engine::points::Points;
 use crate::engine::score::{ScoreOptions, ScoreRef, Scorer, Status};
 use crate::engine::time::parse_time;
 use crate::ledger::output::render_trace;
-use crate::ledger::reader::{JobReader, RawItem};
+use crate::ledger::reader::{JobReader, Ledger, RawItem};
 use crate::review::impact::ImpactOptions;
 use crate::review::report::{Corpus, DiffReport, build_report, render_markdown, summary_line};
 use crate::rules::diagnostic::line_col;
@@ -175,7 +175,7 @@ pub fn diff(req: DiffRequest, cancel: &Cancel) -> Result<Vec<u8>, ApiError> {
                 inner: bytes,
                 cancel: cancel.clone(),
             });
-            (name, JobReader::new(input))
+            (name, Ledger::new(JobReader::new(input)))
         })
         .collect();
     let report = build_report(

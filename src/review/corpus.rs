@@ -5,7 +5,7 @@ use std::io::BufRead;
 
 use include_dir::{Dir, include_dir};
 
-use crate::ledger::reader::JobReader;
+use crate::ledger::reader::{JobReader, Ledger};
 use crate::review::report::Corpus;
 
 /// The repository's `corpus/`, compiled in so `diff` works from any directory.
@@ -17,7 +17,7 @@ pub fn builtin() -> Corpus {
         .into_iter()
         .map(|(name, bytes)| {
             let input: Box<dyn BufRead + Send> = Box::new(bytes);
-            (name, JobReader::new(input))
+            (name, Ledger::new(JobReader::new(input)))
         })
         .collect()
 }

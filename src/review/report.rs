@@ -2,13 +2,12 @@
 //! a terminal, as a pull-request comment (markdown), or as stable JSON.
 
 use std::fmt::Write;
-use std::io::BufRead;
 
 use serde::Serialize;
 
 use crate::engine::time::utc_string;
 use crate::ledger::output::terminal_safe;
-use crate::ledger::reader::{JobReader, RawItem};
+use crate::ledger::reader::{Ledger, RawItem};
 use crate::review::changes::{
     Entity, Op, diff_files, diff_formula_files, diff_rules, diff_rules_as_of,
 };
@@ -1002,7 +1001,7 @@ fn longest_backtick_run(s: &str) -> usize {
 }
 
 /// Job files to score, each with its name in the report.
-pub type Corpus = Vec<(String, JobReader<Box<dyn BufRead + Send>>)>;
+pub type Corpus = Vec<(String, Ledger)>;
 
 /// Diffs the rules and, when both sides are valid, scores the corpus with both.
 pub fn build_report(old: &Loaded, new: &Loaded, corpus: Corpus, opts: ImpactOptions) -> DiffReport {
@@ -1031,7 +1030,7 @@ pub fn build_report(old: &Loaded, new: &Loaded, corpus: Corpus, opts: ImpactOpti
                         None => break,
                     }
                 }
-                if let Some(e) = reader.io_error.take() {
+                if let Some(e) = reader.take_io_error() {
                     builder.file_error(e.to_string());
                 }
             }

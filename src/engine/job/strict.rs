@@ -78,6 +78,11 @@ impl StrictJob {
         }
     }
 
+    /// The job's JSON value.
+    pub fn value(&self) -> &Json {
+        &self.value
+    }
+
     fn fields(&self) -> Option<&Map<String, Json>> {
         self.value.as_object()
     }
