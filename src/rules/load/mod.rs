@@ -11,6 +11,7 @@ mod formula;
 mod kinds;
 mod policy;
 mod rule;
+mod tokenizers;
 
 use std::collections::HashMap;
 use std::ops::Range;
