@@ -205,6 +205,24 @@ fn a_job_given_as_text_is_priced_exactly_as_with_the_reference_counts() {
 }
 
 #[test]
+fn the_explain_table_names_the_counted_fields_tokenizer_and_counts() {
+    let out = jobpoints()
+        .args(["eval", "--format", "table", "--explain"])
+        .arg(fixture("tokens/jobs/network_text.jsonl"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    for want in [
+        "counted      input_tokens = 14 tokens of `model_input.LLM.prompt.@json` (1 message, 19 bytes, through the chat template), tokenizer mistral-v1",
+        "counted      output_tokens = 42 tokens of `result.Text.@json.*.message.content` (2 texts, 188 bytes), tokenizer mistral-v1",
+        "assumption   The prompt counted is the chat template",
+        "assumption   Neither BOS nor EOS counts in the answer",
+    ] {
+        assert!(text.contains(want), "{want}\n{text}");
+    }
+}
+
+#[test]
 fn a_job_that_carries_counts_keeps_them_even_with_text() {
     let job = json!({
         "id": "both", "model": "mistralai/mixtral-8x7b-instruct",

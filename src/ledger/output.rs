@@ -364,15 +364,16 @@ pub(crate) fn render_trace(t: &crate::engine::score::Trace) -> String {
         );
     }
     for c in &t.counted {
-        let what = if c.counted == "chat" {
-            "messages, as the chat template builds the prompt"
-        } else {
-            "texts"
+        let (noun, how) = match (c.counted == "chat", c.texts == 1) {
+            (true, true) => ("message", ", through the chat template"),
+            (true, false) => ("messages", ", through the chat template"),
+            (false, true) => ("text", ""),
+            (false, false) => ("texts", ""),
         };
         add(
             "counted",
             format!(
-                "{} = {} tokens of `{}` ({} {what}, {} bytes), tokenizer {}",
+                "{} = {} tokens of `{}` ({} {noun}, {} bytes{how}), tokenizer {}",
                 c.input, c.tokens, c.field, c.texts, c.bytes, c.tokenizer
             ),
         );
