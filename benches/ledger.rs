@@ -325,13 +325,13 @@ fn main() {
             r.jobs as f64 / r.secs
         );
     }
-    if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
-        if let Some(l) = status.lines().find(|l| l.starts_with("VmHWM:")) {
-            println!(
-                "peak RSS of this benchmark process: {}",
-                l.trim_start_matches("VmHWM:").trim()
-            );
-        }
+    if let Ok(status) = std::fs::read_to_string("/proc/self/status")
+        && let Some(l) = status.lines().find(|l| l.starts_with("VmHWM:"))
+    {
+        println!(
+            "peak RSS of this benchmark process: {}",
+            l.trim_start_matches("VmHWM:").trim()
+        );
     }
     if args.parsers {
         time_parsers(&path, args.runs);

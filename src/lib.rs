@@ -63,6 +63,9 @@ pub mod internals {
         score_record,
     };
     pub use crate::engine::time::{parse_time, parse_time_exact, utc_date, utc_string};
+    pub use crate::engine::tokens::{
+        MAX_COUNTED_TEXT_BYTES, MAX_TOKENIZER_FILE_BYTES, Message, Role, Tokenizer,
+    };
     pub use crate::ledger::formats::{InputFormat, open_jobs, open_ledger};
     pub use crate::ledger::output::{BATCH_OUTPUT_BYTES, EvalFormat, write_jsonl};
     pub use crate::ledger::pipeline::{LineScorer, run_ledger, score_each};

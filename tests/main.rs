@@ -47,6 +47,8 @@ mod merge_cli;
 mod ledger;
 // The usual scoring path allocates nothing per job (a counting global allocator).
 mod alloc_free;
+// LLM jobs priced from their text (#17): tokenizer parity, both job shapes, bounds.
+mod tokens;
 // `jobpoints calibrate`: the seed's calibration reproduced, real benchmarks, bad rows.
 mod calibrate_cli;
 // Hostile job files: every kind of bad input is one `invalid` result, nothing is lost.

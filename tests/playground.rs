@@ -143,12 +143,21 @@ pub(crate) fn read_rules(dir: &Path) -> BTreeMap<String, String> {
     out
 }
 
-/// Writes `files` as a rules directory at `dir`.
+/// Writes `files` as a rules directory at `dir`, with the repository's tokenizer models
+/// (which the playground never sends: every sent rule set holds the served ones).
 fn write_rules(dir: &Path, files: &BTreeMap<String, String>) {
     for (rel, text) in files {
         let path = dir.join(rel);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, text).unwrap();
+    }
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/tokenizers");
+    std::fs::create_dir_all(dir.join("tokenizers")).unwrap();
+    for e in std::fs::read_dir(models).unwrap() {
+        let e = e.unwrap();
+        if e.file_name().to_string_lossy().ends_with(".model") {
+            std::fs::copy(e.path(), dir.join("tokenizers").join(e.file_name())).unwrap();
+        }
     }
 }
 
@@ -560,6 +569,8 @@ fn requests_are_bounded_and_bad_ones_are_refused_with_reasons() {
         ".git/config.toml",
         "README.md",
         "a b.toml",
+        // Binary models are never sent: the served rule set's are used.
+        "tokenizers/mistral-v1.model",
     ] {
         let (s, v) = pg.post("/v1/check", &json!({ "files": { bad: "" } }));
         assert!(s == 400 && err(&v).contains("path"), "{bad}: {v}");

@@ -16,9 +16,9 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 
 use crate::engine::model::{Refusal, RuleFiles, RuleSet, RulesOrigin};
-use crate::rules::files::is_rule_file;
+use crate::rules::files::{is_rule_file, size_limit};
 use crate::rules::git::{GitRulesError, rule_files_at};
-use crate::rules::load::{MAX_RULE_FILE_BYTES, load};
+use crate::rules::load::load;
 
 /// The first line of the cache file; another line means another format: the file is rebuilt.
 const INDEX_HEADER: &str = "# jobpoints rules index v1 (tree hash)";
@@ -233,11 +233,11 @@ impl GitHistory {
                 cache.insert(tree, hash);
             }
         }
-        if cache.len() > before {
-            if let Some(p) = &cache_path {
-                // A cache that cannot be written only costs the next run time.
-                let _ = write_cache(p, &cache);
-            }
+        if cache.len() > before
+            && let Some(p) = &cache_path
+        {
+            // A cache that cannot be written only costs the next run time.
+            let _ = write_cache(p, &cache);
         }
         for ((commit, date), tree) in commits.into_iter().zip(trees) {
             let Some(tree) = tree else { continue };
@@ -265,7 +265,6 @@ impl GitHistory {
 
     /// The hash of each tree, reading every blob once.
     fn hash_trees(&self, trees: &[&String]) -> Result<Vec<(String, String)>, GitRulesError> {
-        let limit = MAX_RULE_FILE_BYTES as u64;
         let mut listings = Vec::with_capacity(trees.len());
         let mut wanted: Vec<String> = Vec::new();
         let mut seen = HashSet::new();
@@ -273,7 +272,7 @@ impl GitHistory {
             let entries = self.list_tree(tree)?;
             for e in &entries {
                 if regular(&e.mode)
-                    && e.size.is_some_and(|s| s <= limit)
+                    && e.size.is_some_and(|s| s <= size_limit(&e.path))
                     && seen.insert(e.oid.clone())
                 {
                     wanted.push(e.oid.clone());
@@ -297,6 +296,7 @@ impl GitHistory {
                     refused.insert(e.path, Refusal::NotConfined(what.to_string()));
                     continue;
                 }
+                let limit = size_limit(&e.path);
                 match e.size {
                     Some(bytes) if bytes > limit => {
                         refused.insert(e.path, Refusal::TooLarge { bytes, limit });

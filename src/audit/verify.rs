@@ -811,11 +811,11 @@ fn check_batch(
             });
         };
         let text = &batch.bytes[item.start..item.end];
-        if let JobSlot::Missing { file: None, why } = &item.job {
-            if !why.is_empty() {
-                problem(&mut part, at, why.clone());
-                continue;
-            }
+        if let JobSlot::Missing { file: None, why } = &item.job
+            && !why.is_empty()
+        {
+            problem(&mut part, at, why.clone());
+            continue;
         }
         let mut parsed: LineIn<'_> = match serde_json::from_slice(text) {
             Ok(p) => p,

@@ -404,18 +404,19 @@ enum Row {
 
 fn check_row(raw: RawRow, filter: &Filter, llm: bool) -> Result<Row, Reject> {
     // A failed run first: its other fields are usually empty, and the failure is the news.
-    if let Some(status) = present(raw.status) {
-        if !status.eq_ignore_ascii_case("ok") {
-            return Err(("status", format!("status `{status}`")));
-        }
+    if let Some(status) = present(raw.status)
+        && !status.eq_ignore_ascii_case("ok")
+    {
+        return Err(("status", format!("status `{status}`")));
     }
-    if let Some(kind) = present(raw.device_kind) {
-        if !filter.include_cpu && !kind.eq_ignore_ascii_case("gpu") {
-            return Err((
-                "device",
-                format!("device kind `{kind}` (only GPUs; --include-cpu)"),
-            ));
-        }
+    if let Some(kind) = present(raw.device_kind)
+        && !filter.include_cpu
+        && !kind.eq_ignore_ascii_case("gpu")
+    {
+        return Err((
+            "device",
+            format!("device kind `{kind}` (only GPUs; --include-cpu)"),
+        ));
     }
     let device = required(raw.device, "device")?;
     let family = match present(raw.model_family) {

@@ -9,4 +9,5 @@ pub mod points;
 pub mod resolve;
 pub mod score;
 pub mod time;
+pub mod tokens;
 pub mod value;

@@ -46,6 +46,9 @@ pub struct InputSpec {
     pub optional: bool,
     /// Where it is declared in kinds.toml.
     pub place: Option<Place>,
+    /// For a job that carries no value (`from` finds nothing): count it from the job's text
+    /// (`tokens_of`).
+    pub tokens_of: Option<super::tokens::TokensOf>,
 }
 
 impl InputSpec {

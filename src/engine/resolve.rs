@@ -110,10 +110,10 @@ impl RuleSet {
                 ),
             };
         }
-        if let Some(rule) = model_rule {
-            if let Some(version) = rule.version_at(at) {
-                return self.decide(rule, version, Some(family.clone().unwrap_or_default()));
-            }
+        if let Some(rule) = model_rule
+            && let Some(version) = rule.version_at(at)
+        {
+            return self.decide(rule, version, Some(family.clone().unwrap_or_default()));
         }
         let Some(family) = family else {
             return Resolution::NoRule {

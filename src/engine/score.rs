@@ -15,7 +15,9 @@ use super::formula::{EvalContext, Observed, Outcome, evaluate};
 use super::identity::{ENGINE, SCHEMA_VERSION, engine_verbatim};
 use super::job::borrowed::{BorrowedJob, Fields};
 use super::job::strict::{JobRecord, StrictJob, parse_line};
-use super::job::{Envelope, JobError, JobSource, Undecided, read_envelope, read_inputs};
+use super::job::{
+    CountedInput, Envelope, JobError, JobSource, Undecided, read_envelope, read_inputs_noting,
+};
 use super::model::{Pricing, Rule, RuleSet, RuleVersion, Value};
 use super::points::Points;
 use super::resolve::{Resolution, ResolutionCache};
@@ -109,6 +111,9 @@ pub struct Trace {
     /// Inputs the job left out that took their `default`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub defaulted: Vec<String>,
+    /// Inputs counted from the job's text (`tokens_of`): the field, the tokenizer, the count.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub counted: Vec<CountedInput>,
     #[serde(flatten)]
     pub observed: Observed,
     pub formula: Option<String>,
@@ -601,7 +606,8 @@ impl<'rs> Scorer<'rs> {
                 kind,
             } => {
                 // The only step that can still be undecided: reading the inputs.
-                let read = read_inputs(src, kind, inputs)?;
+                let counted = explain.then_some(&mut trace.counted);
+                let read = read_inputs_noting(src, kind, inputs, counted)?;
                 s.family = Some(&rule.family);
                 s.kind = Some(&kind.points);
                 s.rule = Some(&version.label);
@@ -623,7 +629,11 @@ impl<'rs> Scorer<'rs> {
                 }
                 match read {
                     Err(e) => {
-                        s.status = Status::Invalid;
+                        s.status = if e.failed {
+                            Status::Error
+                        } else {
+                            Status::Invalid
+                        };
                         error = Some(e.message);
                         field = Some(e.field);
                     }

@@ -280,10 +280,10 @@ impl TableWriter {
         let mut part = PartialTally::default();
         for (r, s) in rows.iter().zip(scores) {
             table_line(r, &widths, &mut out);
-            if self.explain {
-                if let Some(t) = &s.trace {
-                    out.push_str(&render_trace(t));
-                }
+            if self.explain
+                && let Some(t) = &s.trace
+            {
+                out.push_str(&render_trace(t));
             }
             part.add(&self.totals.by, &s.as_ref());
         }
@@ -444,6 +444,27 @@ pub(crate) fn render_trace(t: &crate::engine::score::Trace) -> String {
                 .collect::<Vec<_>>()
                 .join(" "),
         );
+    }
+    for c in &t.counted {
+        let (noun, how) = match (c.counted == "chat", c.texts == 1) {
+            (true, true) => ("message", ", through the chat template"),
+            (true, false) => ("messages", ", through the chat template"),
+            (false, true) => ("text", ""),
+            (false, false) => ("texts", ""),
+        };
+        add(
+            "counted",
+            format!(
+                "{} = {} tokens of `{}` ({} {noun}, {} bytes{how}), tokenizer {}",
+                c.input, c.tokens, c.field, c.texts, c.bytes, c.tokenizer
+            ),
+        );
+        if let Some(src) = &c.source {
+            add("source", src.clone());
+        }
+        for a in &c.assumptions {
+            add("assumption", a.clone());
+        }
     }
     if !t.observed.derived.is_empty() {
         add(
@@ -628,15 +649,15 @@ mod tests {
 
     fn score(i: u64) -> Score {
         Score {
-            file: (i % 2 == 0).then(|| "a \"b\".jsonl".to_string()),
+            file: i.is_multiple_of(2).then(|| "a \"b\".jsonl".to_string()),
             line: i,
-            id: (i % 3 != 0).then(|| format!("j{i}\u{1}\n")),
+            id: (!i.is_multiple_of(3)).then(|| format!("j{i}\u{1}\n")),
             model: Some("mistralai/mixtral-8x7b-instruct".into()),
-            miner: (i % 4 == 0).then(|| "0xabc".into()),
+            miner: i.is_multiple_of(4).then(|| "0xabc".into()),
             status: Status::ALL[i as usize % Status::ALL.len()],
-            kind: (i % 5 != 0).then(|| "llama".into()),
+            kind: (!i.is_multiple_of(5)).then(|| "llama".into()),
             family: Some("llm8x7b4b".into()),
-            rule: (i % 7 != 0).then(|| "llm8x7b4b@1".into()),
+            rule: (!i.is_multiple_of(7)).then(|| "llm8x7b4b@1".into()),
             points: Points::from_micros((i * 1_234_567) as i64),
             ruleset: "ab".repeat(32).into(),
             engine: if i % 6 == 5 {

@@ -2,6 +2,10 @@
 //! (`{"files": {"PATH": "TEXT", ...}}`), loaded in memory by [`load`] exactly as a rules
 //! directory is (same sandbox, file size limit and check budget), never read from or written
 //! to disk. Each function returns the response body as JSON bytes.
+//!
+//! Tokenizer models (`tokenizers/*.model`) are binary rule data that the page cannot edit:
+//! they are never sent, and every sent rule set holds the served rule set's models
+//! ([`Served`]), so that it loads, hashes and scores as the same files in a directory do.
 
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, Read};
@@ -21,11 +25,22 @@ use crate::ledger::reader::{JobReader, Ledger, RawItem};
 use crate::review::impact::ImpactOptions;
 use crate::review::report::{Corpus, DiffReport, build_report, render_markdown, summary_line};
 use crate::rules::diagnostic::line_col;
-use crate::rules::files::is_rule_file;
+use crate::rules::files::{is_rule_file, is_tokenizer_file};
 use crate::rules::load::{Loaded, MAX_RULE_FILE_BYTES, load};
 
 /// Rule files by path relative to the rules directory (`families/sdxl10.toml`).
 pub type Files = BTreeMap<String, String>;
+
+/// The served rule set's tokenizer models, by path: part of every rule set a request sends.
+pub type Served = BTreeMap<String, Vec<u8>>;
+
+/// The tokenizer models among `files`.
+pub fn served_models(files: &BTreeMap<String, Vec<u8>>) -> Served {
+    (files.iter())
+        .filter(|(path, _)| is_tokenizer_file(path))
+        .map(|(path, bytes)| (path.clone(), bytes.clone()))
+        .collect()
+}
 
 /// Most rule files in one rule set of a request (the shipped rules have about 20).
 pub const MAX_FILES: usize = 256;
@@ -105,18 +120,25 @@ pub enum ApiError {
 
 /// `POST /v1/check`: what `jobpoints check --format json` prints for these files, each
 /// diagnostic also with `end_line` and `end_column` where it has a span.
-pub fn check(req: CheckRequest) -> Result<Vec<u8>, ApiError> {
-    let loaded = load(rule_files(req.files, EDITED, "files")?);
+pub fn check(req: CheckRequest, served: &Served) -> Result<Vec<u8>, ApiError> {
+    let loaded = load(rule_files(req.files, served, EDITED, "files")?);
     Ok(check_json(&loaded).to_string().into_bytes())
 }
 
 /// `POST /v1/eval`: the jobs scored as `eval --format json` scores them; with `base`, each
 /// result also has `before` (`status`, `points`, `rule` under the base rules).
-pub fn eval(req: EvalRequest, max_jobs: u64, cancel: &Cancel) -> Result<Vec<u8>, ApiError> {
+pub fn eval(
+    req: EvalRequest,
+    served: &Served,
+    max_jobs: u64,
+    cancel: &Cancel,
+) -> Result<Vec<u8>, ApiError> {
     let at = parse_at(req.at.as_deref())?;
     let jobs = jobs_text(&req.jobs)?;
-    let new = valid(req.files, EDITED, "files")?;
-    let base = req.base.map(|b| valid(b, ORIGINAL, "base")).transpose()?;
+    let new = valid(req.files, served, EDITED, "files")?;
+    let base = (req.base)
+        .map(|b| valid(b, served, ORIGINAL, "base"))
+        .transpose()?;
     let opts = ScoreOptions {
         at,
         explain: req.explain,
@@ -163,11 +185,11 @@ pub fn eval(req: EvalRequest, max_jobs: u64, cancel: &Cancel) -> Result<Vec<u8>,
 
 /// `POST /v1/diff`: `jobpoints diff` of `base` → `files` on the built-in reference corpus:
 /// its JSON report, its markdown, that markdown as HTML, and the patch of every changed file.
-pub fn diff(req: DiffRequest, cancel: &Cancel) -> Result<Vec<u8>, ApiError> {
+pub fn diff(req: DiffRequest, served: &Served, cancel: &Cancel) -> Result<Vec<u8>, ApiError> {
     let at = parse_at(req.at.as_deref())?;
     let patch = crate::playground::patch::unified(&req.base, &req.files, PATCH_DIR);
-    let old = load(rule_files(req.base, ORIGINAL, "base")?);
-    let new = load(rule_files(req.files, EDITED, "files")?);
+    let old = load(rule_files(req.base, served, ORIGINAL, "base")?);
+    let new = load(rule_files(req.files, served, EDITED, "files")?);
     let corpus: Corpus = crate::review::corpus::builtin_files()
         .into_iter()
         .map(|(name, bytes)| {
@@ -215,8 +237,14 @@ pub fn diff(req: DiffRequest, cancel: &Cancel) -> Result<Vec<u8>, ApiError> {
 
 /// `files` as a rule set named `name`, after checking what a directory on disk guarantees:
 /// at most [`MAX_FILES`], each path a relative path to a `.toml` or `.rhai` file, and a file
-/// over [`MAX_RULE_FILE_BYTES`] refused unread (`file-too-large`).
-pub fn rule_files(files: Files, name: &str, field: &str) -> Result<RuleFiles, ApiError> {
+/// over [`MAX_RULE_FILE_BYTES`] refused unread (`file-too-large`); then the `served`
+/// tokenizer models, which are never sent.
+pub fn rule_files(
+    files: Files,
+    served: &Served,
+    name: &str,
+    field: &str,
+) -> Result<RuleFiles, ApiError> {
     if files.len() > MAX_FILES {
         return Err(ApiError::TooLarge(format!(
             "`{field}` has {} files, more than the limit of {MAX_FILES}",
@@ -242,6 +270,8 @@ pub fn rule_files(files: Files, name: &str, field: &str) -> Result<RuleFiles, Ap
             out.files.insert(path, text.into_bytes());
         }
     }
+    out.files
+        .extend(served.iter().map(|(p, b)| (p.clone(), b.clone())));
     Ok(out)
 }
 
@@ -261,6 +291,9 @@ fn check_path(path: &str) -> Result<(), String> {
     }
     if parts.len() > MAX_DEPTH + 1 {
         return Err(format!("nested more than {MAX_DEPTH} directories deep"));
+    }
+    if is_tokenizer_file(path) {
+        return Err("tokenizer models are not sent: the served rule set's are used".into());
     }
     if !is_rule_file(path) {
         return Err("not a rule file (`.toml` or `.rhai`, outside `schemas/`)".into());
@@ -299,8 +332,8 @@ fn check_json(loaded: &Loaded) -> Value {
 }
 
 /// Loads `files`; invalid rules are [`ApiError::RulesInvalid`] with their check document.
-fn valid(files: Files, name: &str, field: &str) -> Result<RuleSet, ApiError> {
-    let mut loaded = load(rule_files(files, name, field)?);
+fn valid(files: Files, served: &Served, name: &str, field: &str) -> Result<RuleSet, ApiError> {
+    let mut loaded = load(rule_files(files, served, name, field)?);
     match loaded.ruleset.take() {
         Some(rs) => Ok(rs),
         None => {

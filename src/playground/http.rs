@@ -128,10 +128,9 @@ fn serve_asset(path: &str) -> Response {
 /// edits with), the example jobs, and the limits.
 async fn session(State(pg): State<Arc<Playground>>) -> Response {
     let rules = pg.rules.current();
-    let files: api::Files = rules
-        .files
-        .files
-        .iter()
+    // Text files only: tokenizer models are binary, not edited, and never sent back.
+    let files: api::Files = (rules.files.files.iter())
+        .filter(|(path, _)| !crate::rules::files::is_tokenizer_file(path))
         .map(|(path, bytes)| (path.clone(), String::from_utf8_lossy(bytes).into_owned()))
         .collect();
     let body = json!({
@@ -153,20 +152,26 @@ async fn session(State(pg): State<Arc<Playground>>) -> Response {
 }
 
 async fn check(State(pg): State<Arc<Playground>>, headers: HeaderMap, body: Body) -> Response {
-    run(pg, &headers, body, |bytes, _| api::check(parse(bytes)?)).await
+    let served = api::served_models(&pg.rules.current().files.files);
+    run(pg, &headers, body, move |bytes, _| {
+        api::check(parse(bytes)?, &served)
+    })
+    .await
 }
 
 async fn eval(State(pg): State<Arc<Playground>>, headers: HeaderMap, body: Body) -> Response {
     let max_jobs = pg.max_jobs.min(api::MAX_JOBS);
+    let served = api::served_models(&pg.rules.current().files.files);
     run(pg, &headers, body, move |bytes, cancel| {
-        api::eval(parse(bytes)?, max_jobs, cancel)
+        api::eval(parse(bytes)?, &served, max_jobs, cancel)
     })
     .await
 }
 
 async fn diff(State(pg): State<Arc<Playground>>, headers: HeaderMap, body: Body) -> Response {
-    run(pg, &headers, body, |bytes, cancel| {
-        api::diff(parse(bytes)?, cancel)
+    let served = api::served_models(&pg.rules.current().files.files);
+    run(pg, &headers, body, move |bytes, cancel| {
+        api::diff(parse(bytes)?, &served, cancel)
     })
     .await
 }

@@ -512,6 +512,10 @@ impl Differ<'_> {
                             ));
                         } else if oi.default != ni.default && oi.default.is_some() {
                             c = c.flag("re-prices every existing job that relies on the default");
+                        } else if oi.tokens_of.is_some() {
+                            c = c.flag(
+                                "re-prices every existing job whose tokens are counted from its text",
+                            );
                         }
                         out.push(c);
                     }
@@ -1129,13 +1133,33 @@ fn input_bounds(i: &InputSpec) -> String {
         (None, true) => ", optional".to_string(),
         (None, false) => String::new(),
     };
+    let tokens_of = tokens_of_text(i).map_or(String::new(), |t| format!(", else {t}"));
     format!(
-        "{} [{}, {}]{presence} from {}",
+        "{} [{}, {}]{presence} from {}{tokens_of}",
         format!("{:?}", i.ty).to_lowercase(),
         b(i.min),
         b(i.max),
         from.join(", ")
     )
+}
+
+/// How an input is counted from a job's text, when it is: its paths, what is counted, the
+/// tokenizer and its model file (by hash), so swapping a tokenizer model is a change of every
+/// input that counts with it (in the change list and in the windows' fingerprints alike).
+pub(crate) fn tokens_of_text(i: &InputSpec) -> Option<String> {
+    let t = i.tokens_of.as_ref()?;
+    let counted = match t.counted {
+        crate::engine::tokens::Counted::Chat(c) => format!("chat ({})", c.name()),
+        crate::engine::tokens::Counted::Text => "text".to_string(),
+    };
+    let paths: Vec<&str> = t.paths.iter().map(|p| p.text.as_str()).collect();
+    let sha = t.model.sha256();
+    Some(format!(
+        "tokens of {counted} {} by `{}` (sha256 {})",
+        paths.join(", "),
+        t.tokenizer,
+        &sha[..sha.len().min(12)]
+    ))
 }
 
 /// `sdxl10` or `sdxl10, from 2024-06-01 until 2025-01-16`.

@@ -660,18 +660,18 @@ impl<'r> Sums<'r> {
         let at = self.opts.at.or(env.completed_at.map(|(t, _)| t));
         let mut values = Vec::new();
         for rs in [self.new, self.old] {
-            if let Some(kind) = rs.resolve(env.model, at).kind() {
-                if let Ok(Ok(())) = read_inputs(&job, kind, &mut values) {
-                    return kind
-                        .inputs
-                        .iter()
-                        .zip(&values)
-                        // An optional input the job leaves out (a latency) is not shown.
-                        .filter(|(_, v)| !v.is_absent())
-                        .map(|(spec, v)| format!("{}={v}", spec.name))
-                        .collect::<Vec<_>>()
-                        .join(" ");
-                }
+            if let Some(kind) = rs.resolve(env.model, at).kind()
+                && let Ok(Ok(())) = read_inputs(&job, kind, &mut values)
+            {
+                return kind
+                    .inputs
+                    .iter()
+                    .zip(&values)
+                    // An optional input the job leaves out (a latency) is not shown.
+                    .filter(|(_, v)| !v.is_absent())
+                    .map(|(spec, v)| format!("{}={v}", spec.name))
+                    .collect::<Vec<_>>()
+                    .join(" ");
             }
         }
         String::new()

@@ -362,6 +362,9 @@ fn kind_fingerprint(k: &JobKind) -> String {
             )),
             i.optional
         ));
+        if let Some(t) = crate::review::changes::tokens_of_text(i) {
+            s.push_str(&t);
+        }
     }
     for d in &k.derived {
         s.push_str(&format!("{}={};", d.name, d.expr));

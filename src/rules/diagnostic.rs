@@ -99,6 +99,13 @@ pub enum Code {
     /// An entry of the rules directory that is not a regular file inside it (a symlink out of
     /// it, a FIFO, socket or device, a loop); it is not read.
     RefusedFile,
+    /// A tokenizer model file whose SHA-256 is not the one its declaration pins.
+    TokenizerHash,
+    /// A tokenizer model file that is missing, not where tokenizers live, not a model this
+    /// engine reads, or not declared by any tokenizer.
+    TokenizerFile,
+    /// An input counted with a tokenizer that `[tokenizers]` does not declare.
+    UnknownTokenizer,
 }
 
 impl Code {
@@ -143,6 +150,9 @@ impl Code {
             Code::NoPolicy => "no-policy",
             Code::FileTooLarge => "file-too-large",
             Code::RefusedFile => "refused-file",
+            Code::TokenizerHash => "tokenizer-hash",
+            Code::TokenizerFile => "tokenizer-file",
+            Code::UnknownTokenizer => "unknown-tokenizer",
         }
     }
 }

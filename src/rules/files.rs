@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use include_dir::{Dir, include_dir};
 
 pub use crate::engine::model::{Refusal, RuleFiles, RulesOrigin};
+use crate::engine::tokens::MAX_TOKENIZER_FILE_BYTES;
 use crate::rules::diagnostic::{Code, Diagnostic};
 use crate::rules::load::MAX_RULE_FILE_BYTES;
 
@@ -32,12 +33,38 @@ pub enum RulesDirError {
 /// editors, but not part of the rule set, so regenerating them never changes its hash.
 pub const SCHEMAS_DIR: &str = "schemas";
 
-/// Whether a relative path belongs to the rule set.
+/// Whether a relative path belongs to the rule set: `*.toml` and `*.rhai` files, and
+/// tokenizer models (`tokenizers/NAME.model`, see [`is_tokenizer_file`]).
 pub fn is_rule_file(rel: &str) -> bool {
     let name = rel.rsplit('/').next().unwrap_or(rel);
     let hidden = rel.split('/').any(|part| part.starts_with('.'));
     let schemas = rel.split('/').next() == Some(SCHEMAS_DIR);
-    !hidden && !schemas && (name.ends_with(".toml") || name.ends_with(".rhai"))
+    !hidden
+        && !schemas
+        && (name.ends_with(".toml") || name.ends_with(".rhai") || is_tokenizer_file(rel))
+}
+
+/// Where tokenizer model files live in a rule set.
+pub const TOKENIZERS_DIR: &str = "tokenizers/";
+
+/// Whether a relative path is a tokenizer model: `tokenizers/NAME.model`, directly in that
+/// directory. These are binary, read with their own size limit ([`size_limit`]) and hashed like
+/// every rule file; one is loaded only when a tokenizer of kinds.toml declares it and pins its
+/// SHA-256.
+pub fn is_tokenizer_file(rel: &str) -> bool {
+    rel.strip_prefix(TOKENIZERS_DIR)
+        .and_then(|name| name.strip_suffix(".model"))
+        .is_some_and(|stem| !stem.is_empty() && !stem.contains('/') && !stem.starts_with('.'))
+}
+
+/// The largest a rule file may be: [`MAX_TOKENIZER_FILE_BYTES`] for a tokenizer model,
+/// [`MAX_RULE_FILE_BYTES`] for any other.
+pub fn size_limit(rel: &str) -> u64 {
+    if is_tokenizer_file(rel) {
+        MAX_TOKENIZER_FILE_BYTES as u64
+    } else {
+        MAX_RULE_FILE_BYTES as u64
+    }
 }
 
 impl RuleFiles {
@@ -45,8 +72,8 @@ impl RuleFiles {
     /// through a link, a Kubernetes ConfigMap mount): it is resolved once, and the rule set is
     /// then the regular files found below that real directory, nothing else. An entry named
     /// like a rule file that is a FIFO, socket or device, a symlink that leads outside the
-    /// directory, a second path to a directory already read (a loop), or a file over
-    /// [`MAX_RULE_FILE_BYTES`] is not read (so nothing can block, and no byte of it can reach
+    /// directory, a second path to a directory already read (a loop), or a file over its
+    /// [`size_limit`] is not read (so nothing can block, and no byte of it can reach
     /// a diagnostic or a report) and is listed in `refused`.
     pub fn from_dir(dir: &Path) -> Result<Self, RulesDirError> {
         let meta = std::fs::metadata(dir).map_err(|e| match e.kind() {
@@ -219,7 +246,7 @@ impl Walk {
     /// Reads a regular file of `size` bytes (from metadata), at most the limit + 1 bytes of
     /// it, without blocking even if it was swapped for a FIFO since.
     fn file(&mut self, real: &Path, rel: &str, size: u64) -> Result<(), RulesDirError> {
-        let limit = MAX_RULE_FILE_BYTES as u64;
+        let limit = size_limit(rel);
         if size > limit {
             self.refused
                 .insert(rel.to_string(), Refusal::TooLarge { bytes: size, limit });
@@ -303,7 +330,11 @@ pub fn refusals(files: &RuleFiles) -> Vec<Diagnostic> {
                 Code::FileTooLarge,
                 format!("file is {bytes} bytes, more than the limit of {limit}; it was not read"),
             )
-            .with_help("rule files are short; split the file or remove what it does not need")
+            .with_help(if is_tokenizer_file(rel) {
+                "tokenizer models have their own limit; a larger model cannot be part of a rule set"
+            } else {
+                "rule files are short; split the file or remove what it does not need"
+            })
             .in_file(rel),
             Refusal::NotConfined(what) => Diagnostic::error(
                 Code::RefusedFile,

@@ -5,8 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::rules::files::{Refusal, RuleFiles, RulesOrigin, is_rule_file};
-use crate::rules::load::MAX_RULE_FILE_BYTES;
+use crate::rules::files::{Refusal, RuleFiles, RulesOrigin, is_rule_file, size_limit};
 
 /// Why the rules at a revision cannot be read.
 #[derive(Debug, thiserror::Error)]
@@ -80,7 +79,6 @@ pub fn rule_files_at(repo: &Path, rev: &str, path: &str) -> Result<RuleFiles, Gi
     let root_dir = format!("{prefix}{dir}/");
     let mut files = BTreeMap::new();
     let mut refused = BTreeMap::new();
-    let limit = MAX_RULE_FILE_BYTES as u64;
     // Each entry: `MODE TYPE OBJECT SIZE\tPATH`.
     for entry in listing.split(|b| *b == 0).filter(|p| !p.is_empty()) {
         let entry = String::from_utf8_lossy(entry).into_owned();
@@ -107,6 +105,7 @@ pub fn rule_files_at(repo: &Path, rev: &str, path: &str) -> Result<RuleFiles, Gi
             refused.insert(rel.to_string(), Refusal::NotConfined(what.to_string()));
             continue;
         }
+        let limit = size_limit(rel);
         if let Some(bytes) = size.filter(|s| *s > limit) {
             refused.insert(rel.to_string(), Refusal::TooLarge { bytes, limit });
             continue;

@@ -75,6 +75,20 @@ fn no_null(schema: &mut Schema) {
     if let Some(Value::Array(values)) = schema.get_mut("enum") {
         values.retain(|v| !v.is_null());
     }
+    // `Option` of an enum is `anyOf: [the enum, {"type": "null"}]`: keep the enum alone, with
+    // the key's own description.
+    if let Some(Value::Array(options)) = schema.get_mut("anyOf") {
+        options.retain(|o| o.get("type").and_then(Value::as_str) != Some("null"));
+        if let [Value::Object(only)] = options.as_slice() {
+            let only = only.clone();
+            schema.remove("anyOf");
+            for (k, v) in only {
+                if schema.get(&k).is_none() {
+                    schema.insert(k, v);
+                }
+            }
+        }
+    }
     let Some(Value::Array(types)) = schema.get_mut("type") else {
         return;
     };

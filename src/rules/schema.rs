@@ -33,6 +33,36 @@ pub struct KindsFile {
     #[serde(default)]
     #[schemars(with = "IndexMap<String, JobKindToml>", extend("default" = {}))]
     pub jobs: IndexMap<String, Spanned<JobKindToml>>,
+    /// Tokenizers that inputs may count a job's text with (`tokens_of`), by name.
+    #[serde(default)]
+    #[schemars(with = "IndexMap<String, TokenizerToml>", extend("default" = {}))]
+    pub tokenizers: IndexMap<String, Spanned<TokenizerToml>>,
+}
+
+pub use crate::engine::tokens::{ChatTemplate, TokenizerFormat};
+
+/// A tokenizer model file the rule set ships (`[tokenizers.NAME]`), pinned by its SHA-256.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenizerToml {
+    /// The model file's format: `"sentencepiece"`.
+    #[schemars(with = "TokenizerFormat")]
+    pub format: Spanned<TokenizerFormat>,
+    /// The model file, relative to the rules directory: `tokenizers/NAME.model`. Files there
+    /// have their own size limit (4 MiB) and must each be declared by a tokenizer.
+    #[schemars(with = "String")]
+    pub file: Spanned<String>,
+    /// SHA-256 of the file, 64 hex digits: a rule set whose file does not match is refused
+    /// (`tokenizer-hash`).
+    #[schemars(with = "String", regex(pattern = r"^[0-9a-f]{64}$"))]
+    pub sha256: Spanned<String>,
+    /// How a list of chat messages becomes the tokens the model processes (`"mistral-v1"`);
+    /// needed by inputs that count a chat prompt (`tokens_of.chat`).
+    #[schemars(with = "Option<ChatTemplate>")]
+    pub chat_template: Option<Spanned<ChatTemplate>>,
+    /// Prose for people: what the model is and where it comes from.
+    #[allow(dead_code)] // read by people, not by the engine
+    pub description: Option<String>,
 }
 
 /// A point kind.
@@ -91,6 +121,34 @@ pub struct InputToml {
     /// A job may leave the input out (with no default: it is absent, see rules/README.md).
     #[serde(default)]
     pub optional: bool,
+    /// For a job that carries no value (no path of `from` is present): the number of tokens
+    /// of the job's text, counted with a declared tokenizer. Integer inputs only.
+    #[schemars(with = "Option<TokensOfToml>")]
+    pub tokens_of: Option<Spanned<TokensOfToml>>,
+}
+
+/// `tokens_of = { tokenizer = "NAME", chat = [PATH, ...] }` or `{ tokenizer, text = [...] }`:
+/// where a job's text is, and how it is counted. Paths are tried in order, the first present
+/// one is counted; a path is dot-separated keys, with `*` for every element of an array and
+/// `@json` for the JSON inside a string (`result.Text.@json.*.message.content`).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokensOfToml {
+    /// A tokenizer declared under `[tokenizers]`.
+    #[schemars(with = "String")]
+    pub tokenizer: Spanned<String>,
+    /// Paths to a list of chat messages (`{"role", "content"}`): the tokens of the prompt as
+    /// the tokenizer's `chat_template` builds it.
+    #[schemars(with = "Option<Vec<String>>")]
+    pub chat: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Paths to strings: the sum of their tokens, without BOS or EOS (`null` is no text).
+    #[schemars(with = "Option<Vec<String>>")]
+    pub text: Option<Spanned<Vec<Spanned<String>>>>,
+    /// What the count assumes (which text, BOS/EOS), written down: `--explain` shows it.
+    #[serde(default)]
+    pub assumptions: Vec<String>,
+    /// Where the counting rule comes from.
+    pub source: Option<String>,
 }
 
 fn default_input_type() -> InputType {

@@ -639,11 +639,12 @@ impl<'r, 'b> GridCheck<'r, 'b> {
                 g.done = true;
             }
         }
-        if !g.done && g.next < g.total {
-            if let Some(d) = g.probed.iter().find_map(|(_, f)| f.clone()) {
-                out.push(d);
-                g.done = true;
-            }
+        if !g.done
+            && g.next < g.total
+            && let Some(d) = g.probed.iter().find_map(|(_, f)| f.clone())
+        {
+            out.push(d);
+            g.done = true;
         }
     }
 

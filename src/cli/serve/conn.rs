@@ -314,11 +314,10 @@ async fn connection(
                 break None;
             }
             () = sleep => {
-                if let Some((ms, why)) = conn.deadline(&limits) {
-                    if conn.clock.now() >= ms {
+                if let Some((ms, why)) = conn.deadline(&limits)
+                    && conn.clock.now() >= ms {
                         break Some(why);
                     }
-                }
             }
             () = conn.wake.notified() => {
                 if conn.evicted.load(Ordering::Acquire) && !draining {

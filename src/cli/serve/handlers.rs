@@ -595,7 +595,7 @@ fn score_body(
         if jobs > max_jobs {
             return Err(Stopped::TooManyJobs);
         }
-        if jobs % 1024 == 0 && cancel.load(Ordering::Relaxed) {
+        if jobs.is_multiple_of(1024) && cancel.load(Ordering::Relaxed) {
             return Err(Stopped::Cancelled);
         }
         // The job as received, for its decision record.

@@ -351,20 +351,20 @@ fn run(
         // it differs.
         drop(s);
         let mut decision_id = None;
-        if let (Some(out), Some((records, ends))) = (&mut out, &w.records) {
-            if let Some(&end) = ends.get(index) {
-                let record = &records[record_start..end];
-                record_start = end;
-                decision_id = record_decision_id(record);
-                match &shadow_json {
-                    Some(j) => {
-                        // `…}\n` → `…,"shadow":{…}}\n`
-                        out.extend_from_slice(&record[..record.len().saturating_sub(2)]);
-                        out.extend_from_slice(j);
-                        finish(out);
-                    }
-                    None => out.extend_from_slice(record),
+        if let (Some(out), Some((records, ends))) = (&mut out, &w.records)
+            && let Some(&end) = ends.get(index)
+        {
+            let record = &records[record_start..end];
+            record_start = end;
+            decision_id = record_decision_id(record);
+            match &shadow_json {
+                Some(j) => {
+                    // `…}\n` → `…,"shadow":{…}}\n`
+                    out.extend_from_slice(&record[..record.len().saturating_sub(2)]);
+                    out.extend_from_slice(j);
+                    finish(out);
                 }
+                None => out.extend_from_slice(record),
             }
         }
         index += 1;

@@ -219,10 +219,10 @@ fn run(
     kind: &JobKind,
     ctx: &mut EvalContext,
 ) -> Result<Value, RunError> {
-    if let (Some(p), false) = (program, ctx.interpret_only) {
-        if let Ok(v) = p.eval(&mut ctx.slots, &mut ctx.stack) {
-            return Ok(v);
-        }
+    if let (Some(p), false) = (program, ctx.interpret_only)
+        && let Ok(v) = p.eval(&mut ctx.slots, &mut ctx.stack)
+    {
+        return Ok(v);
     }
     let scope = &mut ctx.scope;
     scope.clear();

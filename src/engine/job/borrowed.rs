@@ -171,6 +171,14 @@ impl<'a> JobSource<'a> for BorrowedJob<'a, '_> {
     fn verbatim(&self) -> bool {
         true
     }
+
+    fn tree(&self, path: &[String]) -> Result<Option<&'a serde_json::Value>, Undecided> {
+        // Text to count is never borrowed: the strict reader counts it.
+        match path.first() {
+            Some(first) if self.value(first).is_some() => Err(Undecided),
+            _ => Ok(None),
+        }
+    }
 }
 
 impl Key {

@@ -17,6 +17,7 @@ use jiff::Timestamp;
 
 use super::model::{InputSpec, InputType, JobKind, Value};
 use super::time::parse_time_exact;
+use super::tokens::{CountError, TokensOf};
 
 /// A JSON value as a reader presents it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -52,6 +53,10 @@ pub trait JobSource<'a> {
     fn verbatim(&self) -> bool {
         false
     }
+    /// The JSON value at a path of keys as a tree, for an input counted from text
+    /// (`tokens_of`); `Ok(None)` when absent. A reader that keeps no tree answers
+    /// [`Undecided`] when the path is present.
+    fn tree(&self, path: &[String]) -> Result<Option<&'a serde_json::Value>, Undecided>;
 }
 
 /// A job that cannot be scored as written.
@@ -192,6 +197,30 @@ pub fn read_envelope<'a, S: JobSource<'a>>(
 pub struct InputError {
     pub field: String,
     pub message: String,
+    /// The engine failed, not the job (a tokenizer error): status `error`, not `invalid`.
+    pub failed: bool,
+}
+
+/// An input counted from the job's text (`tokens_of`), as `--explain` shows it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct CountedInput {
+    pub input: String,
+    /// The path counted, as kinds.toml writes it (`model_input.LLM.prompt.@json`).
+    pub field: String,
+    /// The tokenizer's name in kinds.toml.
+    pub tokenizer: String,
+    /// `chat` (a prompt, with the tokenizer's chat template) or `text`.
+    pub counted: &'static str,
+    /// Messages (chat) or strings (text) counted.
+    pub texts: u64,
+    /// Bytes of text counted.
+    pub bytes: u64,
+    pub tokens: u64,
+    /// What the count assumes, and its source (kinds.toml).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub assumptions: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// Reads the inputs `kind` declares into `out`, in its order, checking type and bounds.
@@ -200,9 +229,19 @@ pub fn read_inputs<'a, S: JobSource<'a>>(
     kind: &JobKind,
     out: &mut Vec<Value>,
 ) -> Result<Result<(), InputError>, Undecided> {
+    read_inputs_noting(src, kind, out, None)
+}
+
+/// [`read_inputs`], noting in `counted` each input counted from text.
+pub fn read_inputs_noting<'a, S: JobSource<'a>>(
+    src: &S,
+    kind: &JobKind,
+    out: &mut Vec<Value>,
+    mut counted: Option<&mut Vec<CountedInput>>,
+) -> Result<Result<(), InputError>, Undecided> {
     out.clear();
     for spec in &kind.inputs {
-        match read_input(src, spec)? {
+        match read_input(src, spec, counted.as_deref_mut())? {
             Ok(v) => out.push(v),
             Err(e) => return Ok(Err(e)),
         }
@@ -213,6 +252,7 @@ pub fn read_inputs<'a, S: JobSource<'a>>(
 fn read_input<'a, S: JobSource<'a>>(
     src: &S,
     spec: &InputSpec,
+    counted: Option<&mut Vec<CountedInput>>,
 ) -> Result<Result<Value, InputError>, Undecided> {
     let mut found = None;
     for path in &spec.from {
@@ -227,12 +267,20 @@ fn read_input<'a, S: JobSource<'a>>(
         }
     }
     let Some((path, raw)) = found else {
+        // A job that carries no count: count its text, if the input says where it is.
+        if let Some(tokens_of) = &spec.tokens_of
+            && let Some(read) = count_input(src, spec, tokens_of, counted)?
+        {
+            return Ok(read);
+        }
         if let Some(v) = spec.default {
             return Ok(Ok(v));
         }
         if spec.optional {
             return Ok(Ok(Value::ABSENT));
         }
+        // Only the `from` paths: the message of a job without counts or text is unchanged by
+        // `tokens_of` (kinds.toml and `--explain` say where text is counted from).
         let names: Vec<String> = spec
             .from
             .iter()
@@ -245,6 +293,7 @@ fn read_input<'a, S: JobSource<'a>>(
                 spec.name,
                 names.join(", ")
             ),
+            failed: false,
         }));
     };
     // Messages are rare; only then is the path joined and the value shown.
@@ -252,6 +301,7 @@ fn read_input<'a, S: JobSource<'a>>(
         Ok(Err(InputError {
             field: path.join("."),
             message,
+            failed: false,
         }))
     };
     let shown = || -> Result<String, Undecided> {
@@ -305,15 +355,89 @@ fn read_input<'a, S: JobSource<'a>>(
         }
     };
     let x = value.as_f64();
-    if let Some(min) = spec.min {
-        if x < min {
-            return fail(format!("`{}` = {value} is below the minimum {min}", name()));
-        }
+    if let Some(min) = spec.min
+        && x < min
+    {
+        return fail(format!("`{}` = {value} is below the minimum {min}", name()));
     }
-    if let Some(max) = spec.max {
-        if x > max {
-            return fail(format!("`{}` = {value} is above the maximum {max}", name()));
-        }
+    if let Some(max) = spec.max
+        && x > max
+    {
+        return fail(format!("`{}` = {value} is above the maximum {max}", name()));
     }
     Ok(Ok(value))
+}
+
+/// Counts `spec` from the text at the first of its `tokens_of` paths that the job has;
+/// `None` when it has none of them.
+fn count_input<'a, S: JobSource<'a>>(
+    src: &S,
+    spec: &InputSpec,
+    tokens_of: &TokensOf,
+    counted: Option<&mut Vec<CountedInput>>,
+) -> Result<Option<Result<Value, InputError>>, Undecided> {
+    for path in &tokens_of.paths {
+        let value = match src.tree(&path.lead)? {
+            None | Some(serde_json::Value::Null) => continue,
+            Some(v) => v,
+        };
+        let count = match tokens_of.count(path, value) {
+            Ok(c) => c,
+            Err(CountError::Invalid { field, message }) => {
+                return Ok(Some(Err(InputError {
+                    field,
+                    message,
+                    failed: false,
+                })));
+            }
+            Err(CountError::Failed(e)) => {
+                return Ok(Some(Err(InputError {
+                    field: path.text.clone(),
+                    message: format!(
+                        "counting `{}` with tokenizer `{}` failed: {e}",
+                        path.text, tokens_of.tokenizer
+                    ),
+                    failed: true,
+                })));
+            }
+        };
+        if let Some(out) = counted {
+            out.push(CountedInput {
+                input: spec.name.clone(),
+                field: path.text.clone(),
+                tokenizer: tokens_of.tokenizer.clone(),
+                counted: tokens_of.counted.name(),
+                texts: count.texts,
+                bytes: count.bytes,
+                tokens: count.tokens,
+                assumptions: tokens_of.assumptions.clone(),
+                source: tokens_of.source.clone(),
+            });
+        }
+        let tokens = count.tokens as f64;
+        let over = spec.max.filter(|max| tokens > *max);
+        if let Some(max) = over {
+            return Ok(Some(Err(InputError {
+                field: path.text.clone(),
+                message: format!(
+                    "the text at `{}` counts {} tokens, above the maximum {max} of `{}`",
+                    path.text, count.tokens, spec.name
+                ),
+                failed: false,
+            })));
+        }
+        if let Some(min) = spec.min.filter(|min| tokens < *min) {
+            return Ok(Some(Err(InputError {
+                field: path.text.clone(),
+                message: format!(
+                    "the text at `{}` counts {} tokens, below the minimum {min} of `{}`",
+                    path.text, count.tokens, spec.name
+                ),
+                failed: false,
+            })));
+        }
+        // Counts are far below i64::MAX (the text is at most MAX_COUNTED_TEXT_BYTES).
+        return Ok(Some(Ok(Value::Int(count.tokens as i64))));
+    }
+    Ok(None)
 }

@@ -135,19 +135,19 @@ fn infinite(text: &str) -> Field<'static> {
 
 impl<'a> JobSource<'a> for &'a StrictJob {
     fn get(&self, key: &str) -> Result<Option<Field<'a>>, Undecided> {
-        if !self.out_of_range.is_empty() {
-            if let Some(text) = self.out_of_range(std::iter::once(key)) {
-                return Ok(Some(infinite(text)));
-            }
+        if !self.out_of_range.is_empty()
+            && let Some(text) = self.out_of_range(std::iter::once(key))
+        {
+            return Ok(Some(infinite(text)));
         }
         Ok(self.fields().and_then(|f| f.get(key)).map(field))
     }
 
     fn lookup(&self, path: &[String]) -> Result<Option<Field<'a>>, Undecided> {
-        if !self.out_of_range.is_empty() {
-            if let Some(text) = self.out_of_range(path.iter().map(String::as_str)) {
-                return Ok(Some(infinite(text)));
-            }
+        if !self.out_of_range.is_empty()
+            && let Some(text) = self.out_of_range(path.iter().map(String::as_str))
+        {
+            return Ok(Some(infinite(text)));
         }
         let (first, rest) = match path.split_first() {
             Some(p) => p,
@@ -175,6 +175,11 @@ impl<'a> JobSource<'a> for &'a StrictJob {
 
     fn problem(&self) -> Option<(Option<String>, String)> {
         self.problem.clone()
+    }
+
+    fn tree(&self, path: &[String]) -> Result<Option<&'a Json>, Undecided> {
+        let keys: Vec<&str> = path.iter().map(String::as_str).collect();
+        Ok(self.at(&keys))
     }
 }
 
@@ -355,10 +360,10 @@ impl StrictJson {
         {
             if let Some((_, original)) = rewritten.iter().find(|(s, _)| s == start) {
                 self.out_of_range.push((path, original.clone()));
-            } else if is_integer(text) {
-                if let Some(v) = value_at_mut(&mut self.value, &path) {
-                    *v = Json::Number(0.into());
-                }
+            } else if is_integer(text)
+                && let Some(v) = value_at_mut(&mut self.value, &path)
+            {
+                *v = Json::Number(0.into());
             }
         }
         self

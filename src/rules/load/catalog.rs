@@ -130,17 +130,16 @@ fn entry(sink: &mut Sink, model: &str, value: &Spanned<toml::Value>) -> Option<C
     };
     let since = date(sink, "since").ok()?;
     let until = date(sink, "until").ok()?;
-    if let (Some(s), Some(u)) = (since, until) {
-        if s >= u {
-            let msg =
-                format!("model `{model}`: `since` is not before `until`, so it is never priced");
-            return bad(
-                sink,
-                Code::BadDate,
-                msg,
-                "`since` is the first instant it is priced, `until` the first it is not",
-            );
-        }
+    if let (Some(s), Some(u)) = (since, until)
+        && s >= u
+    {
+        let msg = format!("model `{model}`: `since` is not before `until`, so it is never priced");
+        return bad(
+            sink,
+            Code::BadDate,
+            msg,
+            "`since` is the first instant it is priced, `until` the first it is not",
+        );
     }
     Some(CatalogEntry {
         family: family.to_string(),

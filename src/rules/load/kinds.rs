@@ -7,6 +7,7 @@ use rhai::Engine;
 use toml::Spanned;
 
 use super::formula::{scope_of, undefined_variable};
+use super::tokenizers::{self, Tokenizers};
 use super::{KINDS_FILE, Sink, did_you_mean, span_of};
 use crate::engine::formula::Program;
 use crate::engine::model::{DerivedSpec, InputSpec, JobKind, PointKind, UNREADABLE, Value};
@@ -20,11 +21,12 @@ pub(super) struct Kinds {
     pub jobs: IndexMap<String, JobKind>,
 }
 
-/// Reads `kinds.toml` and compiles its derived values with `engine`.
+/// Reads `kinds.toml`, loads its tokenizers and compiles its derived values with `engine`.
 pub(super) fn build(sink: &mut Sink, engine: &Engine) -> Kinds {
     let Some(file) = read(sink) else {
         return Kinds::default();
     };
+    let tokenizers = tokenizers::build(sink, file.tokenizers);
     let points: IndexMap<String, PointKind> = file
         .points
         .into_iter()
@@ -36,7 +38,10 @@ pub(super) fn build(sink: &mut Sink, engine: &Engine) -> Kinds {
     let jobs = file
         .jobs
         .into_iter()
-        .map(|(name, jk)| (name.clone(), job_kind(sink, engine, &points, name, jk)))
+        .map(|(name, jk)| {
+            let kind = job_kind(sink, engine, &points, &tokenizers, name.clone(), jk);
+            (name, kind)
+        })
         .collect();
     Kinds { points, jobs }
 }
@@ -62,6 +67,7 @@ fn job_kind(
     sink: &mut Sink,
     engine: &Engine,
     points: &IndexMap<String, PointKind>,
+    tokenizers: &Tokenizers,
     name: String,
     spanned: Spanned<JobKindToml>,
 ) -> JobKind {
@@ -85,7 +91,7 @@ fn job_kind(
         );
     }
     let inputs: Vec<InputSpec> = (jk.inputs.into_iter())
-        .map(|(iname, ispec)| input(sink, iname, ispec))
+        .map(|(iname, ispec)| input(sink, tokenizers, iname, ispec))
         .collect();
     if inputs.is_empty() {
         let msg = format!("job kind `{name}` declares no inputs");
@@ -101,9 +107,16 @@ fn job_kind(
     }
 }
 
-fn input(sink: &mut Sink, name: String, spanned: Spanned<InputToml>) -> InputSpec {
+fn input(
+    sink: &mut Sink,
+    tokenizers: &Tokenizers,
+    name: String,
+    spanned: Spanned<InputToml>,
+) -> InputSpec {
     let span = spanned.span();
     let i = spanned.into_inner();
+    let tokens_of = (i.tokens_of.as_ref())
+        .and_then(|t| tokenizers::tokens_of(sink, tokenizers, &name, i.ty, t));
     let min = i.min.as_ref().map(|m| *m.get_ref());
     let max = i.max.as_ref().map(|m| *m.get_ref());
     check_bounds(sink, &name, i.ty, (min, max), &span);
@@ -130,6 +143,7 @@ fn input(sink: &mut Sink, name: String, spanned: Spanned<InputToml>) -> InputSpe
         optional: i.optional || default.is_some(),
         default,
         place: Some(sink.place_of(KINDS_FILE, span.clone())),
+        tokens_of,
     }
 }
 
@@ -180,11 +194,11 @@ fn check_bounds(
     (min, max): (Option<f64>, Option<f64>),
     span: &Range<usize>,
 ) {
-    if let (Some(lo), Some(hi)) = (min, max) {
-        if lo > hi || lo.is_nan() || hi.is_nan() {
-            let msg = format!("input `{name}` has min {lo} above max {hi}");
-            sink.error(Code::BadBounds, KINDS_FILE, Some(span.clone()), msg, None);
-        }
+    if let (Some(lo), Some(hi)) = (min, max)
+        && (lo > hi || lo.is_nan() || hi.is_nan())
+    {
+        let msg = format!("input `{name}` has min {lo} above max {hi}");
+        sink.error(Code::BadBounds, KINDS_FILE, Some(span.clone()), msg, None);
     }
     if ty != InputType::Int {
         return;
