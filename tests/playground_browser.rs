@@ -15,7 +15,7 @@ use headless_chrome::{Browser, LaunchOptions, Tab};
 use serde_json::Value;
 
 use crate::playground::{Playground, read_rules, sdxl_latest_lines};
-use crate::util::{copy_rules_to, jobpoints_in, root};
+use crate::util::{copy_rules_to, jobpoints_in};
 
 /// Chromium: `$JOBPOINTS_CHROMIUM`, else Debian's `/usr/bin/chromium`, else `chromium` on the
 /// PATH. Not found is a failure that says how to get it.
@@ -102,7 +102,11 @@ fn screenshot(tab: &Tab, name: &str) -> PathBuf {
     let png = tab
         .capture_screenshot(Page::CaptureScreenshotFormatOption::Png, None, None, true)
         .unwrap();
-    let path = root().join("target").join(name);
+    // The tests' own scratch directory under the target directory, wherever that is
+    // (CARGO_TARGET_DIR may put it outside the checkout).
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
     std::fs::write(&path, png).unwrap();
     path
 }
