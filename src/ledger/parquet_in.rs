@@ -208,20 +208,8 @@ impl RowSource {
             fields: &fields,
             hints: &self.hints,
         };
-        match self.plan.write_job(&mut cells, out) {
-            Ok(()) => Some(Chunk::Job(self.row)),
-            Err(e) => {
-                out.truncate(start);
-                let column = &self.names[e.column];
-                Some(Chunk::Record(Err(JobError {
-                    line: self.row,
-                    id: None,
-                    model: None,
-                    field: Some(column.clone()),
-                    message: format!("row {}, column `{column}`: {}", self.row, e.message),
-                })))
-            }
-        }
+        let result = self.plan.write_job(&mut cells, out);
+        row_chunk(self.row, &self.names, result, out, start)
     }
 
     fn fail(&mut self, message: String) {
@@ -486,20 +474,7 @@ impl ColumnSource {
                 column.at += 1;
             }
         }
-        match result {
-            Ok(()) => Some(Chunk::Job(self.row)),
-            Err(e) => {
-                out.truncate(start);
-                let column = &self.names[e.column];
-                Some(Chunk::Record(Err(JobError {
-                    line: self.row,
-                    id: None,
-                    model: None,
-                    field: Some(column.clone()),
-                    message: format!("row {}, column `{column}`: {}", self.row, e.message),
-                })))
-            }
-        }
+        row_chunk(self.row, &self.names, result, out, start)
     }
 
     fn fail(&mut self, message: String) {
@@ -769,6 +744,32 @@ fn time_of_day(nanos: i64) -> String {
         text
     } else {
         format!("{text}.{}", format!("{frac:09}").trim_end_matches('0'))
+    }
+}
+
+/// What row `row` became, for both readers: its job text (written to `out` from `start`), or,
+/// when a cell failed, an `invalid` record naming the row and the column, its partial text
+/// removed from `out`.
+fn row_chunk(
+    row: u64,
+    names: &[String],
+    result: Result<(), CellError>,
+    out: &mut Vec<u8>,
+    start: usize,
+) -> Option<Chunk> {
+    match result {
+        Ok(()) => Some(Chunk::Job(row)),
+        Err(e) => {
+            out.truncate(start);
+            let column = &names[e.column];
+            Some(Chunk::Record(Err(JobError {
+                line: row,
+                id: None,
+                model: None,
+                field: Some(column.clone()),
+                message: format!("row {row}, column `{column}`: {}", e.message),
+            })))
+        }
     }
 }
 
