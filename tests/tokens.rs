@@ -190,10 +190,10 @@ fn a_job_given_as_text_is_priced_exactly_as_with_the_reference_counts() {
             let want = if shape.starts_with("network") {
                 [
                     "model_input.LLM.prompt.@json",
-                    "result.Text.@json.*.message.content",
+                    "result.Text.@json.*.message",
                 ]
             } else {
-                ["request.messages", "response.choices.*.message.content"]
+                ["request.messages", "response.choices.*.message"]
             };
             assert_eq!(fields, want);
             // The jobs that carry counts were not counted.
@@ -214,7 +214,7 @@ fn the_explain_table_names_the_counted_fields_tokenizer_and_counts() {
     let text = String::from_utf8(out.stdout).unwrap();
     for want in [
         "counted      input_tokens = 14 tokens of `model_input.LLM.prompt.@json` (1 message, 19 bytes, through the chat template), tokenizer mistral-v1",
-        "counted      output_tokens = 42 tokens of `result.Text.@json.*.message.content` (2 texts, 188 bytes), tokenizer mistral-v1",
+        "counted      output_tokens = 42 tokens of `result.Text.@json.*.message` (2 texts, 188 bytes), tokenizer mistral-v1",
         "assumption   The prompt counted is the chat template",
         "assumption   Neither BOS nor EOS counts in the answer",
     ] {
@@ -223,21 +223,29 @@ fn the_explain_table_names_the_counted_fields_tokenizer_and_counts() {
 }
 
 #[test]
-fn a_job_that_carries_counts_keeps_them_even_with_text() {
-    let job = json!({
-        "id": "both", "model": "mistralai/mixtral-8x7b-instruct",
-        "usage": {"prompt_tokens": 812, "completion_tokens": 240},
+fn a_job_that_carries_its_text_is_counted_from_it_whatever_it_claims() {
+    // Before #21 the claimed counts priced this job (1.052 points): a miner's record could
+    // claim any count and be paid for it.
+    let text = json!({
+        "id": "text", "model": "mistralai/mixtral-8x7b-instruct",
         "request": {"messages": [{"role": "user", "content": "Hello, how are you?"}]},
         "response": {"choices": [{"message": {"role": "assistant", "content": "Fine."}}]},
     });
+    let mut both = text.clone();
+    both["id"] = json!("both");
+    both["usage"] = json!({"prompt_tokens": 812, "completion_tokens": 240});
     let out = jobpoints()
-        .args(["eval", "--format", "jsonl", "--explain", "-"])
-        .write_stdin(job.to_string())
+        .args(["eval", "--format", "json", "--explain", "-"])
+        .write_stdin(format!("{text}\n{both}\n"))
         .output()
         .unwrap();
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["points"], 1.052, "{v}");
-    assert!(v["trace"].get("counted").is_none(), "{v}");
+    let v: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v[1]["points"], v[0]["points"], "{v:?}");
+    assert_ne!(v[1]["points"], 1.052, "{v:?}");
+    let counted = v[1]["trace"]["counted"].as_array().unwrap();
+    assert_eq!(counted.len(), 2, "{v:?}");
+    assert_eq!(counted[0]["claim"]["field"], "usage.prompt_tokens");
+    assert_eq!(counted[0]["claim"]["disputed"], true);
 }
 
 /// One LLM job of the network's shape with `prompt` (the messages) and `answer`.
@@ -264,7 +272,11 @@ fn text_over_the_limit_and_prompts_with_no_count_are_invalid_with_a_reason() {
             &json!([{"role": "user", "content": "u"}, {"role": "assistant", "content": "a"}]),
             "x",
         ),
-        network_job("tool", &json!([{"role": "tool", "content": "42"}]), "x"),
+        network_job(
+            "function",
+            &json!([{"role": "function", "content": "42"}]),
+            "x",
+        ),
         // Exactly at the limit is counted.
         network_job("at-limit", &user("hi"), &"a".repeat(MAX_COUNTED_TEXT_BYTES)),
     ];
@@ -300,7 +312,11 @@ fn text_over_the_limit_and_prompts_with_no_count_are_invalid_with_a_reason() {
             "model_input.LLM.prompt.@json",
             "ends with an assistant message",
         ),
-        ("tool", "model_input.LLM.prompt.@json.0", "role \"tool\""),
+        (
+            "function",
+            "model_input.LLM.prompt.@json.0",
+            "role \"function\"",
+        ),
     ] {
         let r = by_id[id];
         assert_eq!(r["status"], "invalid", "{r}");
@@ -377,7 +393,7 @@ fn diff_flags_a_change_of_what_text_is_counted_as_retroactive() {
     crate::util::edit_rule(
         &new,
         "kinds.toml",
-        "\"result.Text.@json.*.message.content\"",
+        "\"result.Text.@json.*.message\"",
         "\"result.Text.@json.*.message.role\"",
     );
     let out = jobpoints()
@@ -404,7 +420,7 @@ fn diff_flags_a_change_of_what_text_is_counted_as_retroactive() {
         input["new"].as_str().unwrap(),
     );
     assert!(
-        old.contains("message.content by `mistral-v1` (sha256 dadfd56d7667)"),
+        old.contains("message by `mistral-v1` (sha256 dadfd56d7667)"),
         "{old}"
     );
     assert!(

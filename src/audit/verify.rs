@@ -259,6 +259,8 @@ struct LineIn<'a> {
     priced_at: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     priced_by: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    disputed_claim: Option<Cow<'a, str>>,
 }
 
 impl<'a> LineIn<'a> {
@@ -275,6 +277,7 @@ impl<'a> LineIn<'a> {
             engine: self.engine,
             priced_at: self.priced_at,
             priced_by: self.priced_by,
+            disputed_claim: self.disputed_claim,
         }
     }
 }
@@ -301,6 +304,8 @@ struct ResultIn<'a> {
     priced_at: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     priced_by: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    disputed_claim: Option<Cow<'a, str>>,
 }
 
 /// Where a result line says its job is: (file, line), or `None` for a decision record.
@@ -1005,6 +1010,11 @@ fn compare(expected: &ResultIn<'_>, actual: &ScoreRef<'_>, check_id: bool) -> Ve
     );
     field("kind", expected.kind.as_deref(), actual.kind);
     field("rule", expected.rule.as_deref(), actual.rule);
+    field(
+        "disputed_claim",
+        expected.disputed_claim.as_deref(),
+        actual.disputed_claim,
+    );
     let points_text = expected.points.map(RawValue::get);
     let same_points = points_text
         .and_then(|t| t.parse::<Points>().ok())

@@ -46,9 +46,22 @@ pub struct InputSpec {
     pub optional: bool,
     /// Where it is declared in kinds.toml.
     pub place: Option<Place>,
-    /// For a job that carries no value (`from` finds nothing): count it from the job's text
-    /// (`tokens_of`).
+    /// Count it from the job's text (`tokens_of`): the text, when the job carries it,
+    /// outranks a value the job claims at a `from` path.
     pub tokens_of: Option<super::tokens::TokensOf>,
+    /// When the job carries neither a value nor its text: the condition under which that is
+    /// expected, and the job is `unmeasured` rather than `invalid`.
+    pub unmeasured: Option<Unmeasured>,
+}
+
+/// `unmeasured = { when = PATH, reason = "..." }` of an input: a job that carries neither the
+/// input nor its text, and holds `true` at `when`, gets status `unmeasured` with `reason`
+/// (e.g. a streamed LLM job, whose answer is not in its record).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unmeasured {
+    /// The path's keys.
+    pub when: Vec<String>,
+    pub reason: String,
 }
 
 impl InputSpec {

@@ -16,7 +16,8 @@ use super::identity::{ENGINE, SCHEMA_VERSION, engine_verbatim};
 use super::job::borrowed::{BorrowedJob, Fields};
 use super::job::strict::{JobRecord, StrictJob, parse_line};
 use super::job::{
-    CountedInput, Envelope, JobError, JobSource, Undecided, read_envelope, read_inputs_noting,
+    CountedInput, Envelope, InputFailure, JobError, JobSource, Undecided, read_envelope,
+    read_inputs_noting,
 };
 use super::model::{Pricing, Rule, RuleSet, RuleVersion, Value};
 use super::points::Points;
@@ -37,6 +38,9 @@ pub enum Status {
     NoRule,
     /// The version in force is disabled (`disabled = "why"`): earns 0, on purpose.
     Disabled,
+    /// The job carries neither a value nor the text its job kind measures, for a reason the
+    /// job kind declares (`unmeasured`, e.g. a streamed LLM answer): earns 0, explicitly.
+    Unmeasured,
     /// The job itself is malformed.
     Invalid,
     /// The rule failed on this job (formula error, limit hit, bad result).
@@ -51,18 +55,20 @@ impl Status {
             Status::OverLimit => "over_limit",
             Status::NoRule => "no_rule",
             Status::Disabled => "disabled",
+            Status::Unmeasured => "unmeasured",
             Status::Invalid => "invalid",
             Status::Error => "error",
         }
     }
 
     /// Every status, in the order reports list them.
-    pub const ALL: [Status; 7] = [
+    pub const ALL: [Status; 8] = [
         Status::Ok,
         Status::BelowThreshold,
         Status::OverLimit,
         Status::NoRule,
         Status::Disabled,
+        Status::Unmeasured,
         Status::Invalid,
         Status::Error,
     ];
@@ -202,6 +208,10 @@ pub struct ScoreRef<'a> {
     /// Where `priced_at` came from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub priced_by: Option<PricedBy>,
+    /// Counts the job claims that its own text contradicts (beyond the tolerance its job kind
+    /// declares): the text was counted, and the claim is reported here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disputed_claim: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trace: Option<&'a Trace>,
     /// `id`, `model`, `miner`, `completed_at`, `ruleset` and `engine` are known to contain nothing JSON
@@ -232,6 +242,7 @@ pub struct Score {
     pub(crate) completed_at: Option<String>,
     pub(crate) priced_at: Option<String>,
     pub(crate) priced_by: Option<PricedBy>,
+    pub(crate) disputed_claim: Option<String>,
     pub(crate) trace: Option<Box<Trace>>,
 }
 
@@ -261,6 +272,7 @@ impl ScoreRef<'_> {
             completed_at: self.completed_at.map(String::from),
             priced_at: self.priced_at.map(String::from),
             priced_by: self.priced_by,
+            disputed_claim: self.disputed_claim.map(String::from),
             trace: self.trace.map(|t| Box::new(t.clone())),
         }
     }
@@ -289,6 +301,7 @@ impl Score {
             completed_at: self.completed_at.as_deref(),
             priced_at: self.priced_at.as_deref(),
             priced_by: self.priced_by,
+            disputed_claim: self.disputed_claim.as_deref(),
             trace: self.trace.as_deref(),
             verbatim: false,
         }
@@ -345,6 +358,8 @@ pub struct ScoreContext<'rs> {
     trace: Trace,
     /// Where the borrowed reader found the fields of the current line.
     fields: Fields,
+    /// The current job's claims its text contradicts (`disputed_claim`).
+    disputed: String,
     /// The rule set's hash and the engine need no JSON escaping (hex, and a version; checked
     /// once).
     hash_verbatim: bool,
@@ -382,6 +397,7 @@ impl<'rs> Scorer<'rs> {
                 .unwrap_or_default(),
             trace: Trace::default(),
             fields: Fields::default(),
+            disputed: String::new(),
             hash_verbatim: self
                 .rules
                 .hash
@@ -472,6 +488,7 @@ impl<'rs> Scorer<'rs> {
             completed_at: None,
             priced_at: None,
             priced_by: None,
+            disputed_claim: None,
             trace: None,
             verbatim: false,
         }
@@ -522,8 +539,10 @@ impl<'rs> Scorer<'rs> {
             priced_at,
             trace,
             fields: _,
+            disputed,
             hash_verbatim,
         } = ctx;
+        disputed.clear();
         let (at, priced_by) = match (self.opts.at, self.received) {
             (Some(at), _) => (Some(at), Some(PricedBy::At)),
             (None, Some(received)) => (Some(received), Some(PricedBy::Received)),
@@ -550,12 +569,14 @@ impl<'rs> Scorer<'rs> {
             completed_at: None,
             priced_at: None,
             priced_by: None,
+            disputed_claim: None,
             trace: None,
             verbatim: src.verbatim() && *hash_verbatim,
         };
         // What decides the outcome first (inputs may still be undecided), then the result.
         let mut error = None;
         let mut field = None;
+        let mut unmeasured = None;
         let explain = self.opts.explain;
         if explain {
             *trace = Trace {
@@ -607,7 +628,7 @@ impl<'rs> Scorer<'rs> {
             } => {
                 // The only step that can still be undecided: reading the inputs.
                 let counted = explain.then_some(&mut trace.counted);
-                let read = read_inputs_noting(src, kind, inputs, counted)?;
+                let read = read_inputs_noting(src, kind, inputs, counted, Some(disputed))?;
                 s.family = Some(&rule.family);
                 s.kind = Some(&kind.points);
                 s.rule = Some(&version.label);
@@ -628,15 +649,24 @@ impl<'rs> Scorer<'rs> {
                     }
                 }
                 match read {
-                    Err(e) => {
-                        s.status = if e.failed {
-                            Status::Error
-                        } else {
-                            Status::Invalid
-                        };
-                        error = Some(e.message);
-                        field = Some(e.field);
-                    }
+                    Err(e) => match e.failure {
+                        InputFailure::Unmeasured => {
+                            s.status = Status::Unmeasured;
+                            unmeasured = Some(e.message);
+                            if explain {
+                                trace.reason = unmeasured.clone();
+                            }
+                        }
+                        InputFailure::Invalid | InputFailure::Failed => {
+                            s.status = if e.failure == InputFailure::Failed {
+                                Status::Error
+                            } else {
+                                Status::Invalid
+                            };
+                            error = Some(e.message);
+                            field = Some(e.field);
+                        }
+                    },
                     Ok(()) => {
                         if explain {
                             trace.inputs = kind
@@ -678,8 +708,12 @@ impl<'rs> Scorer<'rs> {
         if matches!(s.status, Status::BelowThreshold | Status::OverLimit) {
             s.reason = Some(eval.reason());
         }
+        if unmeasured.is_some() {
+            s.reason = unmeasured.as_deref();
+        }
         s.error = error.as_deref();
         s.field = field.as_deref();
+        s.disputed_claim = (!disputed.is_empty()).then_some(disputed.as_str());
         s.id = env.id.as_ref().map(|id| id.text(id_buf));
         s.completed_at = match env.completed_at {
             None => None,

@@ -23,9 +23,20 @@ pub enum EvalFormat {
     Parquet,
 }
 
-const CSV_HEADER: [&str; 12] = [
-    "line", "id", "model", "miner", "status", "kind", "family", "rule", "points", "reason",
-    "ruleset", "engine",
+const CSV_HEADER: [&str; 13] = [
+    "line",
+    "id",
+    "model",
+    "miner",
+    "status",
+    "kind",
+    "family",
+    "rule",
+    "points",
+    "reason",
+    "ruleset",
+    "engine",
+    "disputed_claim",
 ];
 
 /// `s` as it may be shown on a terminal: control characters (ANSI escapes, CR, LF, ...) and
@@ -120,6 +131,7 @@ impl EvalFormat {
                     &csv_safe(reason),
                     s.ruleset,
                     s.engine,
+                    &csv_safe(s.disputed_claim.unwrap_or("")),
                 ]);
             }
             EvalFormat::Table => batch.rows.push(s.to_score()),
@@ -258,7 +270,14 @@ impl TableWriter {
                     s.kind.clone().unwrap_or_else(|| "-".into()),
                     s.rule.clone().unwrap_or_else(|| "-".into()),
                     s.points.to_string(),
-                    safe(s.reason.as_deref().or(s.error.as_deref())),
+                    match (
+                        s.reason.as_deref().or(s.error.as_deref()),
+                        &s.disputed_claim,
+                    ) {
+                        (Some(note), _) => safe(Some(note)),
+                        (None, Some(d)) => safe(Some(&format!("disputed claim: {d}"))),
+                        (None, None) => String::new(),
+                    },
                 ]
             })
             .collect();
@@ -331,7 +350,7 @@ fn table_line(cells: &[String], widths: &[usize; 8], out: &mut String) {
 /// counts jobs and statuses only: points of different kinds are never added together.
 fn render_totals(by: &Tally) -> String {
     let mut all = Counts::default();
-    const COLUMNS: usize = 10;
+    const COLUMNS: usize = 11;
     let mut rows: Vec<[String; COLUMNS]> = vec![[
         "kind".into(),
         "jobs".into(),
@@ -340,6 +359,7 @@ fn render_totals(by: &Tally) -> String {
         "over".into(),
         "no_rule".into(),
         "disabled".into(),
+        "unmeasured".into(),
         "invalid".into(),
         "error".into(),
         "points".into(),
@@ -353,6 +373,7 @@ fn render_totals(by: &Tally) -> String {
             c.over_limit.to_string(),
             c.no_rule.to_string(),
             c.disabled.to_string(),
+            c.unmeasured.to_string(),
             c.invalid.to_string(),
             c.error.to_string(),
             points.map_or("-".to_string(), |p| p.to_string()),
@@ -452,13 +473,46 @@ pub(crate) fn render_trace(t: &crate::engine::score::Trace) -> String {
             (false, true) => ("text", ""),
             (false, false) => ("texts", ""),
         };
-        add(
-            "counted",
-            format!(
-                "{} = {} tokens of `{}` ({} {noun}, {} bytes{how}), tokenizer {}",
-                c.input, c.tokens, c.field, c.texts, c.bytes, c.tokenizer
-            ),
+        let calls = match c.tool_calls {
+            0 => String::new(),
+            1 => ", 1 tool call".to_string(),
+            n => format!(", {n} tool calls"),
+        };
+        let what = format!(
+            "`{}` ({} {noun}{calls}, {} bytes{how})",
+            c.field, c.texts, c.bytes
         );
+        let line = match &c.tools {
+            None => format!("{} = {} tokens of {what}", c.input, c.tokens),
+            Some(t) => format!(
+                "{} = {} tokens: {} of {what}, and {} of {} tool definition{} at `{}` ({} bytes)",
+                c.input,
+                c.tokens,
+                c.tokens - t.tokens,
+                t.tokens,
+                t.definitions,
+                if t.definitions == 1 { "" } else { "s" },
+                t.field,
+                t.bytes
+            ),
+        };
+        add("counted", format!("{line}, tokenizer {}", c.tokenizer));
+        if let Some(claim) = &c.claim {
+            add(
+                "claim",
+                if claim.disputed {
+                    format!(
+                        "the job claims {} = {} (`{}`): DISPUTED by its text, which is counted",
+                        c.input, claim.value, claim.field
+                    )
+                } else {
+                    format!(
+                        "the job claims {} = {} (`{}`): within the tolerance; its text is counted",
+                        c.input, claim.value, claim.field
+                    )
+                },
+            );
+        }
         if let Some(src) = &c.source {
             add("source", src.clone());
         }
@@ -609,6 +663,7 @@ pub fn write_jsonl(out: &mut Vec<u8>, s: &ScoreRef<'_>) {
         Some(PricedBy::At) => out.extend_from_slice(b",\"priced_by\":\"at\""),
         Some(PricedBy::Received) => out.extend_from_slice(b",\"priced_by\":\"received\""),
     }
+    skip(out, ",\"disputed_claim\":", s.disputed_claim, false);
     out.extend_from_slice(b"}\n");
 }
 
@@ -671,6 +726,8 @@ mod tests {
             completed_at: (i % 5 == 2).then(|| "2024-05-01T00:00:00Z".into()),
             priced_at: (i % 4 == 1).then(|| "2024-06-01T00:00:00Z".into()),
             priced_by: [None, Some(PricedBy::At), Some(PricedBy::Received)][i as usize % 3],
+            disputed_claim: (i % 7 == 3)
+                .then(|| "input_tokens: the job claims 900000 (`input_tokens`), \"x\"".into()),
             trace: None,
         }
     }

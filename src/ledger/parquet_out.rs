@@ -5,7 +5,8 @@
 //! `points` (`DECIMAL(20,6)` stored as a 9-byte FIXED_LEN_BYTE_ARRAY: the exact integer
 //! micro-points, which pyarrow, DuckDB and Spark read as a decimal), `ruleset`, `engine`,
 //! `schema_version` (INT32), `reason`, `error`, `field`, `completed_at` (the RFC 3339 text of
-//! the result, as in JSONL), `priced_at`, `priced_by`: the fields of a JSONL result.
+//! the result, as in JSONL), `priced_at`, `priced_by`, `disputed_claim`: the fields of a JSONL
+//! result.
 //! Workers fill each batch's columns; row groups of [`ROW_GROUP_ROWS`] rows are written as
 //! they fill, so memory stays bounded; Snappy compression.
 
@@ -50,12 +51,13 @@ message jobpoints_result {
   OPTIONAL BYTE_ARRAY completed_at (STRING);
   OPTIONAL BYTE_ARRAY priced_at (STRING);
   OPTIONAL BYTE_ARRAY priced_by (STRING);
+  OPTIONAL BYTE_ARRAY disputed_claim (STRING);
 }
 ";
 
 /// Text columns: every column of [`SCHEMA`] but `line`, `points` and `schema_version`, in
 /// schema order.
-const TEXT_COLUMNS: usize = 16;
+const TEXT_COLUMNS: usize = 17;
 
 /// One text column of a batch: its present values back to back, where each ends, and a
 /// definition level per row. One buffer per column and batch, not one allocation per value
@@ -99,7 +101,7 @@ pub struct Columns {
     /// The points' 9-byte decimals, back to back.
     points: Vec<u8>,
     /// `file, id, model, miner, status, kind, family, rule, ruleset, engine, reason, error,
-    /// field, completed_at, priced_at, priced_by`.
+    /// field, completed_at, priced_at, priced_by, disputed_claim`.
     text: [Text; TEXT_COLUMNS],
 }
 
@@ -131,6 +133,7 @@ impl Columns {
                 PricedBy::At => "at",
                 PricedBy::Received => "received",
             }),
+            s.disputed_claim,
         ];
         for (column, v) in self.text.iter_mut().zip(text) {
             column.push(v);

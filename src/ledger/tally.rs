@@ -67,6 +67,9 @@ pub struct Counts {
     pub over_limit: u64,
     pub no_rule: u64,
     pub disabled: u64,
+    /// Absent from partials written before it existed: 0.
+    #[serde(default)]
+    pub unmeasured: u64,
     pub invalid: u64,
     pub error: u64,
 }
@@ -80,6 +83,7 @@ impl Counts {
             Status::OverLimit => self.over_limit += 1,
             Status::NoRule => self.no_rule += 1,
             Status::Disabled => self.disabled += 1,
+            Status::Unmeasured => self.unmeasured += 1,
             Status::Invalid => self.invalid += 1,
             Status::Error => self.error += 1,
         }
@@ -92,6 +96,7 @@ impl Counts {
         self.over_limit += o.over_limit;
         self.no_rule += o.no_rule;
         self.disabled += o.disabled;
+        self.unmeasured += o.unmeasured;
         self.invalid += o.invalid;
         self.error += o.error;
     }
@@ -101,7 +106,7 @@ impl Counts {
         self.invalid + self.error
     }
 
-    fn cells(&self) -> [u64; 8] {
+    fn cells(&self) -> [u64; 9] {
         [
             self.jobs,
             self.ok,
@@ -109,6 +114,7 @@ impl Counts {
             self.over_limit,
             self.no_rule,
             self.disabled,
+            self.unmeasured,
             self.invalid,
             self.error,
         ]
@@ -289,6 +295,7 @@ impl Tally {
                 "over_limit",
                 "no_rule",
                 "disabled",
+                "unmeasured",
                 "invalid",
                 "error",
             ]

@@ -1133,9 +1133,12 @@ fn input_bounds(i: &InputSpec) -> String {
         (None, true) => ", optional".to_string(),
         (None, false) => String::new(),
     };
-    let tokens_of = tokens_of_text(i).map_or(String::new(), |t| format!(", else {t}"));
+    let tokens_of = tokens_of_text(i).map_or(String::new(), |t| format!(", outranked by {t}"));
+    let unmeasured = i.unmeasured.as_ref().map_or(String::new(), |u| {
+        format!(", unmeasured when {} ({})", u.when.join("."), u.reason)
+    });
     format!(
-        "{} [{}, {}]{presence} from {}{tokens_of}",
+        "{} [{}, {}]{presence} from {}{tokens_of}{unmeasured}",
         format!("{:?}", i.ty).to_lowercase(),
         b(i.min),
         b(i.max),
@@ -1152,14 +1155,52 @@ pub(crate) fn tokens_of_text(i: &InputSpec) -> Option<String> {
         crate::engine::tokens::Counted::Chat(c) => format!("chat ({})", c.name()),
         crate::engine::tokens::Counted::Text => "text".to_string(),
     };
-    let paths: Vec<&str> = t.paths.iter().map(|p| p.text.as_str()).collect();
+    let paths: Vec<String> = (t.paths.iter())
+        .map(|p| match &p.when {
+            Some(w) => format!("{} (when {} from {})", p.text, w.input, w.path),
+            None => p.text.clone(),
+        })
+        .collect();
     let sha = t.model.sha256();
-    Some(format!(
+    let mut text = format!(
         "tokens of {counted} {} by `{}` (sha256 {})",
         paths.join(", "),
         t.tokenizer,
         &sha[..sha.len().min(12)]
-    ))
+    );
+    if !t.tools.is_empty() {
+        let tools: Vec<&str> = t.tools.iter().map(|p| p.text.as_str()).collect();
+        text.push_str(&format!(", with tools {}", tools.join(", ")));
+    }
+    // The templates decide what a templated prompt's messages are: a change of their markers
+    // re-prices every job counted through them.
+    if t.paths.iter().any(|p| p.uses_templates()) {
+        let names: Vec<&str> = t.templates.iter().map(|t| t.name.as_str()).collect();
+        text.push_str(&format!(
+            ", templates {} (markers {})",
+            names.join(", "),
+            templates_digest(&t.templates)
+        ));
+    }
+    let tol = t.tolerance;
+    if tol.tokens != 0 || tol.ratio != 0.0 {
+        text.push_str(&format!(
+            ", claims disputed beyond {} tokens + {}",
+            tol.tokens,
+            number(tol.ratio)
+        ));
+    }
+    Some(text)
+}
+
+/// A short digest of the templates' markers, in order.
+fn templates_digest(templates: &[crate::engine::tokens::PromptTemplate]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for t in templates {
+        h.update(t.markers().as_bytes());
+    }
+    hex::encode(h.finalize())[..12].to_string()
 }
 
 /// `sdxl10` or `sdxl10, from 2024-06-01 until 2025-01-16`.

@@ -106,6 +106,9 @@ pub enum Code {
     TokenizerFile,
     /// An input counted with a tokenizer that `[tokenizers]` does not declare.
     UnknownTokenizer,
+    /// A prompt template whose markers cannot be read back unambiguously, or a text path that
+    /// reads templated prompts (`@template`) in a rule set that declares none.
+    PromptTemplate,
 }
 
 impl Code {
@@ -153,6 +156,7 @@ impl Code {
             Code::TokenizerHash => "tokenizer-hash",
             Code::TokenizerFile => "tokenizer-file",
             Code::UnknownTokenizer => "unknown-tokenizer",
+            Code::PromptTemplate => "prompt-template",
         }
     }
 }

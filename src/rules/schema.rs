@@ -37,6 +37,66 @@ pub struct KindsFile {
     #[serde(default)]
     #[schemars(with = "IndexMap<String, TokenizerToml>", extend("default" = {}))]
     pub tokenizers: IndexMap<String, Spanned<TokenizerToml>>,
+    /// Templates a prompt may have been written into one string with (`[prompt_templates.NAME]`),
+    /// read back into its messages by the `@template` step of a text path: the first, in this
+    /// order, that reads the whole string.
+    #[serde(default)]
+    #[schemars(with = "IndexMap<String, PromptTemplateToml>", extend("default" = {}))]
+    pub prompt_templates: IndexMap<String, Spanned<PromptTemplateToml>>,
+}
+
+/// A prompt template: the markers its writer put around each message of a conversation.
+/// A message of a role is `before` + content + `after`; its content ends at the first place
+/// one of its `after` markers starts.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PromptTemplateToml {
+    /// Where the markers come from: the code that wrote such prompts, with its commit.
+    pub source: String,
+    /// Prose for people.
+    #[allow(dead_code)] // read by people, not by the engine
+    pub description: Option<String>,
+    /// Markers written between messages that belong to none (a BOS, an extra EOS): skipped.
+    #[serde(default)]
+    pub between: Vec<String>,
+    /// How a system message is written.
+    #[schemars(with = "Option<RoleMarksToml>")]
+    pub system: Option<Spanned<RoleMarksToml>>,
+    /// How a user message is written.
+    #[schemars(with = "Option<RoleMarksToml>")]
+    pub user: Option<Spanned<RoleMarksToml>>,
+    /// How an assistant message is written.
+    #[schemars(with = "Option<RoleMarksToml>")]
+    pub assistant: Option<Spanned<RoleMarksToml>>,
+}
+
+/// How one role's messages are written.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoleMarksToml {
+    /// Written before the content (may be empty for one role: the role of a message that
+    /// starts where no other role's `before` does).
+    pub before: String,
+    /// Written after the content: a marker, or a list of them (the content ends at the first
+    /// one found).
+    pub after: MarkersToml,
+}
+
+/// One marker, or several.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(untagged, expecting = "a marker (a string) or a list of markers")]
+pub enum MarkersToml {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl MarkersToml {
+    pub fn into_vec(self) -> Vec<String> {
+        match self {
+            MarkersToml::One(m) => vec![m],
+            MarkersToml::Many(ms) => ms,
+        }
+    }
 }
 
 pub use crate::engine::tokens::{ChatTemplate, TokenizerFormat};
@@ -121,16 +181,34 @@ pub struct InputToml {
     /// A job may leave the input out (with no default: it is absent, see rules/README.md).
     #[serde(default)]
     pub optional: bool,
-    /// For a job that carries no value (no path of `from` is present): the number of tokens
-    /// of the job's text, counted with a declared tokenizer. Integer inputs only.
+    /// The number of tokens of the job's text, counted with a declared tokenizer. When the
+    /// job carries the text, its count is the input's value, whatever the job claims at a
+    /// `from` path; a claim is used only when there is no text. Integer inputs only.
     #[schemars(with = "Option<TokensOfToml>")]
     pub tokens_of: Option<Spanned<TokensOfToml>>,
+    /// When a job carries neither the input nor its text for a known reason: the job is
+    /// `unmeasured` (earns 0, says why) instead of `invalid`.
+    #[schemars(with = "Option<UnmeasuredToml>")]
+    pub unmeasured: Option<Spanned<UnmeasuredToml>>,
+}
+
+/// `unmeasured = { when = "PATH", reason = "..." }`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UnmeasuredToml {
+    /// A JSON path (dot-separated) that holds `true` in such jobs (`model_input.LLM.use_stream`).
+    #[schemars(with = "String")]
+    pub when: Spanned<String>,
+    /// Why such a job is not measured: the result's `reason`.
+    pub reason: String,
 }
 
 /// `tokens_of = { tokenizer = "NAME", chat = [PATH, ...] }` or `{ tokenizer, text = [...] }`:
-/// where a job's text is, and how it is counted. Paths are tried in order, the first present
-/// one is counted; a path is dot-separated keys, with `*` for every element of an array and
-/// `@json` for the JSON inside a string (`result.Text.@json.*.message.content`).
+/// where a job's text is, and how it is counted. Paths are tried in order, the first that reads
+/// is counted; a path is dot-separated keys, with `*` for every element of an array, `@json`
+/// for the JSON inside a string and `@template` for a prompt written with one of the
+/// `[prompt_templates]` (`result.Text.@json.*.message`). A path whose string is not in the form
+/// of its `@json` or `@template` step is passed over for the next one.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokensOfToml {
@@ -139,16 +217,69 @@ pub struct TokensOfToml {
     pub tokenizer: Spanned<String>,
     /// Paths to a list of chat messages (`{"role", "content"}`): the tokens of the prompt as
     /// the tokenizer's `chat_template` builds it.
+    #[schemars(with = "Option<Vec<PathToml>>")]
+    pub chat: Option<Spanned<Vec<Spanned<PathToml>>>>,
+    /// Paths to strings (`null` is no text) or answer messages (`{"content", "tool_calls"}`):
+    /// the sum of their tokens, without BOS or EOS.
+    #[schemars(with = "Option<Vec<PathToml>>")]
+    pub text: Option<Spanned<Vec<Spanned<PathToml>>>>,
+    /// With `chat`: paths to the prompt's tool definitions (a list), counted with it as their
+    /// JSON text; the first present one is counted.
     #[schemars(with = "Option<Vec<String>>")]
-    pub chat: Option<Spanned<Vec<Spanned<String>>>>,
-    /// Paths to strings: the sum of their tokens, without BOS or EOS (`null` is no text).
-    #[schemars(with = "Option<Vec<String>>")]
-    pub text: Option<Spanned<Vec<Spanned<String>>>>,
+    pub tools: Option<Spanned<Vec<Spanned<String>>>>,
+    /// When a count the job claims at a `from` path is reported as disagreeing with its text
+    /// (`disputed_claim`): more than `tokens + ratio × count` apart. Default: any difference.
+    #[schemars(with = "Option<ToleranceToml>")]
+    pub claim_tolerance: Option<Spanned<ToleranceToml>>,
     /// What the count assumes (which text, BOS/EOS), written down: `--explain` shows it.
     #[serde(default)]
     pub assumptions: Vec<String>,
     /// Where the counting rule comes from.
     pub source: Option<String>,
+}
+
+/// A text path: `"PATH"`, or `{ path = "PATH", when = { INPUT = "ITS PATH" } }`, tried only
+/// when an earlier input of the job kind was counted from the text at that path of its own.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(
+    untagged,
+    expecting = "a path (a string), or a table { path = \"...\", when = { INPUT = \"PATH\" } }"
+)]
+pub enum PathToml {
+    Plain(String),
+    When(WhenPathToml),
+}
+
+/// `{ path = "PATH", when = { INPUT = "ITS PATH" } }`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WhenPathToml {
+    /// The path.
+    pub path: String,
+    /// One earlier input of the job kind and one of its `tokens_of` paths: this path is tried
+    /// only for a job whose input was counted from the text at that path.
+    pub when: IndexMap<String, String>,
+}
+
+impl PathToml {
+    pub fn path(&self) -> &str {
+        match self {
+            PathToml::Plain(p) => p,
+            PathToml::When(w) => &w.path,
+        }
+    }
+}
+
+/// `claim_tolerance = { tokens = 16, ratio = 0.25 }`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ToleranceToml {
+    /// Tokens a claim may be off by (at least 0).
+    #[serde(default)]
+    pub tokens: u64,
+    /// Fraction of the count a claim may be off by, on top of `tokens` (at least 0).
+    #[serde(default)]
+    pub ratio: f64,
 }
 
 fn default_input_type() -> InputType {

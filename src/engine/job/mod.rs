@@ -17,7 +17,7 @@ use jiff::Timestamp;
 
 use super::model::{InputSpec, InputType, JobKind, Value};
 use super::time::parse_time_exact;
-use super::tokens::{CountError, TokensOf};
+use super::tokens::{CountError, TokensOf, ToolsCount};
 
 /// A JSON value as a reader presents it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -191,14 +191,35 @@ pub fn read_envelope<'a, S: JobSource<'a>>(
     }))
 }
 
+/// What stops a job at its inputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputFailure {
+    /// The job is malformed: status `invalid`.
+    Invalid,
+    /// The engine failed, not the job (a tokenizer error): status `error`.
+    Failed,
+    /// The job carries neither the input nor its text, for a reason its job kind declares
+    /// (`unmeasured`, e.g. a streamed answer): status `unmeasured`.
+    Unmeasured,
+}
+
 /// Why an input cannot be read: the field (the JSON path found, else the input's name) and
-/// a message.
+/// a message (for [`InputFailure::Unmeasured`], the declared reason).
 #[derive(Debug, Clone, PartialEq)]
 pub struct InputError {
     pub field: String,
     pub message: String,
-    /// The engine failed, not the job (a tokenizer error): status `error`, not `invalid`.
-    pub failed: bool,
+    pub failure: InputFailure,
+}
+
+impl InputError {
+    fn invalid(field: String, message: String) -> InputError {
+        InputError {
+            field,
+            message,
+            failure: InputFailure::Invalid,
+        }
+    }
 }
 
 /// An input counted from the job's text (`tokens_of`), as `--explain` shows it.
@@ -215,12 +236,48 @@ pub struct CountedInput {
     pub texts: u64,
     /// Bytes of text counted.
     pub bytes: u64,
+    /// The input's value: the tokens of the text, and of its tool definitions.
     pub tokens: u64,
+    /// Tool calls counted with the text (as their JSON).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub tool_calls: u64,
+    /// The prompt's tool definitions, counted with it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tools: Option<CountedTools>,
+    /// A count the job claims for this input, which its text outranks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub claim: Option<Claim>,
     /// What the count assumes, and its source (kinds.toml).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub assumptions: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// Tool definitions counted with a prompt.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct CountedTools {
+    /// The path counted, as kinds.toml writes it.
+    pub field: String,
+    pub definitions: u64,
+    /// Bytes of their JSON text.
+    pub bytes: u64,
+    pub tokens: u64,
+}
+
+/// A count the job claims (at a `from` path) for an input counted from its text.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Claim {
+    /// Where the job claims it.
+    pub field: String,
+    pub value: Value,
+    /// Whether it disagrees with the count beyond the declared tolerance (then the result
+    /// reports it as `disputed_claim`).
+    pub disputed: bool,
 }
 
 /// Reads the inputs `kind` declares into `out`, in its order, checking type and bounds.
@@ -229,19 +286,26 @@ pub fn read_inputs<'a, S: JobSource<'a>>(
     kind: &JobKind,
     out: &mut Vec<Value>,
 ) -> Result<Result<(), InputError>, Undecided> {
-    read_inputs_noting(src, kind, out, None)
+    read_inputs_noting(src, kind, out, None, None)
 }
 
-/// [`read_inputs`], noting in `counted` each input counted from text.
+/// [`read_inputs`], noting in `counted` each input counted from text, and appending to
+/// `disputed` each claimed count its text contradicts (for the result's `disputed_claim`).
 pub fn read_inputs_noting<'a, S: JobSource<'a>>(
     src: &S,
     kind: &JobKind,
     out: &mut Vec<Value>,
-    mut counted: Option<&mut Vec<CountedInput>>,
+    counted: Option<&mut Vec<CountedInput>>,
+    disputed: Option<&mut String>,
 ) -> Result<Result<(), InputError>, Undecided> {
     out.clear();
-    for spec in &kind.inputs {
-        match read_input(src, spec, counted.as_deref_mut())? {
+    let mut notes = Notes {
+        counted,
+        disputed,
+        counted_from: Vec::new(),
+    };
+    for (index, spec) in kind.inputs.iter().enumerate() {
+        match read_input(src, spec, index, &mut notes)? {
             Ok(v) => out.push(v),
             Err(e) => return Ok(Err(e)),
         }
@@ -249,11 +313,77 @@ pub fn read_inputs_noting<'a, S: JobSource<'a>>(
     Ok(Ok(()))
 }
 
+/// What reading one job's inputs notes as it goes.
+struct Notes<'n> {
+    counted: Option<&'n mut Vec<CountedInput>>,
+    disputed: Option<&'n mut String>,
+    /// (input, path) of each input counted from text so far, for paths with a `when`.
+    counted_from: Vec<(usize, usize)>,
+}
+
 fn read_input<'a, S: JobSource<'a>>(
     src: &S,
     spec: &InputSpec,
-    counted: Option<&mut Vec<CountedInput>>,
+    index: usize,
+    notes: &mut Notes<'_>,
 ) -> Result<Result<Value, InputError>, Undecided> {
+    // What the job claims at a `from` path, read strictly even when its text outranks it: a
+    // malformed claim is a malformed job.
+    let claim = match read_claim(src, spec)? {
+        Some((_, Err(e))) => return Ok(Err(e)),
+        Some((path, Ok(v))) => Some((path, v)),
+        None => None,
+    };
+    // A job that carries its text is counted from it, whatever it claims.
+    if let Some(tokens_of) = &spec.tokens_of
+        && let Some(read) = count_input(src, spec, index, tokens_of, claim, notes)?
+    {
+        return Ok(read);
+    }
+    if let Some((_, v)) = claim {
+        return Ok(Ok(v));
+    }
+    if let Some(u) = &spec.unmeasured
+        && src
+            .tree(&u.when)?
+            .is_some_and(|v| v.as_bool() == Some(true))
+    {
+        return Ok(Err(InputError {
+            field: spec.name.clone(),
+            message: u.reason.clone(),
+            failure: InputFailure::Unmeasured,
+        }));
+    }
+    if let Some(v) = spec.default {
+        return Ok(Ok(v));
+    }
+    if spec.optional {
+        return Ok(Ok(Value::ABSENT));
+    }
+    // Only the `from` paths: the message of a job without counts or text is unchanged by
+    // `tokens_of` (kinds.toml and `--explain` say where text is counted from).
+    let names: Vec<String> = spec
+        .from
+        .iter()
+        .map(|p| format!("`{}`", p.join(".")))
+        .collect();
+    Ok(Err(InputError::invalid(
+        spec.name.clone(),
+        format!(
+            "missing field `{}` (looked for {})",
+            spec.name,
+            names.join(", ")
+        ),
+    )))
+}
+
+/// The value the job gives at the first present `from` path, typed and bounded; `None` when
+/// it gives none.
+#[allow(clippy::type_complexity)]
+fn read_claim<'a, 's, S: JobSource<'a>>(
+    src: &S,
+    spec: &'s InputSpec,
+) -> Result<Option<(&'s [String], Result<Value, InputError>)>, Undecided> {
     let mut found = None;
     for path in &spec.from {
         match src.lookup(path)? {
@@ -267,42 +397,14 @@ fn read_input<'a, S: JobSource<'a>>(
         }
     }
     let Some((path, raw)) = found else {
-        // A job that carries no count: count its text, if the input says where it is.
-        if let Some(tokens_of) = &spec.tokens_of
-            && let Some(read) = count_input(src, spec, tokens_of, counted)?
-        {
-            return Ok(read);
-        }
-        if let Some(v) = spec.default {
-            return Ok(Ok(v));
-        }
-        if spec.optional {
-            return Ok(Ok(Value::ABSENT));
-        }
-        // Only the `from` paths: the message of a job without counts or text is unchanged by
-        // `tokens_of` (kinds.toml and `--explain` say where text is counted from).
-        let names: Vec<String> = spec
-            .from
-            .iter()
-            .map(|p| format!("`{}`", p.join(".")))
-            .collect();
-        return Ok(Err(InputError {
-            field: spec.name.clone(),
-            message: format!(
-                "missing field `{}` (looked for {})",
-                spec.name,
-                names.join(", ")
-            ),
-            failed: false,
-        }));
+        return Ok(None);
     };
     // Messages are rare; only then is the path joined and the value shown.
     let fail = |message: String| {
-        Ok(Err(InputError {
-            field: path.join("."),
-            message,
-            failed: false,
-        }))
+        Ok(Some((
+            path.as_slice(),
+            Err(InputError::invalid(path.join("."), message)),
+        )))
     };
     let shown = || -> Result<String, Undecided> {
         let keys: Vec<&str> = path.iter().map(String::as_str).collect();
@@ -365,43 +467,82 @@ fn read_input<'a, S: JobSource<'a>>(
     {
         return fail(format!("`{}` = {value} is above the maximum {max}", name()));
     }
-    Ok(Ok(value))
+    Ok(Some((path.as_slice(), Ok(value))))
 }
 
-/// Counts `spec` from the text at the first of its `tokens_of` paths that the job has;
-/// `None` when it has none of them.
+/// Counts `spec` from the text at the first of its `tokens_of` paths that reads (its
+/// leading keys present, its `when` met, its `@json`/`@template` steps finding their form);
+/// `None` when the job has none of them. A path passed over because its string is not in its
+/// form makes the job invalid when no later path reads.
 fn count_input<'a, S: JobSource<'a>>(
     src: &S,
     spec: &InputSpec,
+    index: usize,
     tokens_of: &TokensOf,
-    counted: Option<&mut Vec<CountedInput>>,
+    claim: Option<(&[String], Value)>,
+    notes: &mut Notes<'_>,
 ) -> Result<Option<Result<Value, InputError>>, Undecided> {
-    for path in &tokens_of.paths {
+    let failed = |path: &str, e: String| {
+        Ok(Some(Err(InputError {
+            field: path.to_string(),
+            message: format!(
+                "counting `{path}` with tokenizer `{}` failed: {e}",
+                tokens_of.tokenizer
+            ),
+            failure: InputFailure::Failed,
+        })))
+    };
+    let mut unread: Vec<(String, String)> = Vec::new();
+    for (path_index, path) in tokens_of.paths.iter().enumerate() {
+        if let Some(w) = &path.when
+            && !notes.counted_from.contains(&(w.input_index, w.path_index))
+        {
+            continue;
+        }
         let value = match src.tree(&path.lead)? {
             None | Some(serde_json::Value::Null) => continue,
             Some(v) => v,
         };
         let count = match tokens_of.count(path, value) {
             Ok(c) => c,
-            Err(CountError::Invalid { field, message }) => {
-                return Ok(Some(Err(InputError {
-                    field,
-                    message,
-                    failed: false,
-                })));
+            Err(CountError::Unread { field, message }) => {
+                unread.push((field, message));
+                continue;
             }
-            Err(CountError::Failed(e)) => {
-                return Ok(Some(Err(InputError {
-                    field: path.text.clone(),
-                    message: format!(
-                        "counting `{}` with tokenizer `{}` failed: {e}",
-                        path.text, tokens_of.tokenizer
-                    ),
-                    failed: true,
-                })));
+            Err(CountError::Invalid { field, message }) => {
+                return Ok(Some(Err(InputError::invalid(field, message))));
+            }
+            Err(CountError::Failed(e)) => return failed(&path.text, e),
+        };
+        let tools = match count_tools(src, tokens_of, count.bytes)? {
+            Ok(t) => t,
+            Err(CountError::Failed(e)) => return failed(&path.text, e),
+            Err(CountError::Invalid { field, message } | CountError::Unread { field, message }) => {
+                return Ok(Some(Err(InputError::invalid(field, message))));
             }
         };
-        if let Some(out) = counted {
+        notes.counted_from.push((index, path_index));
+        let tokens = count.tokens + tools.as_ref().map_or(0, |(_, t)| t.tokens);
+        let claim = claim.map(|(at, value)| Claim {
+            field: at.join("."),
+            value,
+            disputed: tokens_of.tolerance.disagrees(value.as_f64(), tokens),
+        });
+        if let (Some(c), Some(out)) = (
+            claim.as_ref().filter(|c| c.disputed),
+            notes.disputed.as_deref_mut(),
+        ) {
+            use std::fmt::Write as _;
+            if !out.is_empty() {
+                out.push_str("; ");
+            }
+            let _ = write!(
+                out,
+                "{}: the job claims {} (`{}`), its text counts {tokens} (`{}`)",
+                spec.name, c.value, c.field, path.text
+            );
+        }
+        if let Some(out) = notes.counted.as_deref_mut() {
             out.push(CountedInput {
                 input: spec.name.clone(),
                 field: path.text.clone(),
@@ -409,35 +550,67 @@ fn count_input<'a, S: JobSource<'a>>(
                 counted: tokens_of.counted.name(),
                 texts: count.texts,
                 bytes: count.bytes,
-                tokens: count.tokens,
+                tokens,
+                tool_calls: count.tool_calls,
+                tools: tools.map(|(field, t)| CountedTools {
+                    field,
+                    definitions: t.definitions,
+                    bytes: t.bytes,
+                    tokens: t.tokens,
+                }),
+                claim,
                 assumptions: tokens_of.assumptions.clone(),
                 source: tokens_of.source.clone(),
             });
         }
-        let tokens = count.tokens as f64;
-        let over = spec.max.filter(|max| tokens > *max);
-        if let Some(max) = over {
-            return Ok(Some(Err(InputError {
-                field: path.text.clone(),
-                message: format!(
-                    "the text at `{}` counts {} tokens, above the maximum {max} of `{}`",
-                    path.text, count.tokens, spec.name
+        let n = tokens as f64;
+        if let Some(max) = spec.max.filter(|max| n > *max) {
+            return Ok(Some(Err(InputError::invalid(
+                path.text.clone(),
+                format!(
+                    "the text at `{}` counts {tokens} tokens, above the maximum {max} of `{}`",
+                    path.text, spec.name
                 ),
-                failed: false,
-            })));
+            ))));
         }
-        if let Some(min) = spec.min.filter(|min| tokens < *min) {
-            return Ok(Some(Err(InputError {
-                field: path.text.clone(),
-                message: format!(
-                    "the text at `{}` counts {} tokens, below the minimum {min} of `{}`",
-                    path.text, count.tokens, spec.name
+        if let Some(min) = spec.min.filter(|min| n < *min) {
+            return Ok(Some(Err(InputError::invalid(
+                path.text.clone(),
+                format!(
+                    "the text at `{}` counts {tokens} tokens, below the minimum {min} of `{}`",
+                    path.text, spec.name
                 ),
-                failed: false,
-            })));
+            ))));
         }
         // Counts are far below i64::MAX (the text is at most MAX_COUNTED_TEXT_BYTES).
-        return Ok(Some(Ok(Value::Int(count.tokens as i64))));
+        return Ok(Some(Ok(Value::Int(tokens as i64))));
+    }
+    if let Some((field, _)) = unread.first() {
+        let messages: Vec<&str> = unread.iter().map(|(_, m)| m.as_str()).collect();
+        return Ok(Some(Err(InputError::invalid(
+            field.clone(),
+            messages.join(", and "),
+        ))));
     }
     Ok(None)
+}
+
+/// The tool definitions at the first of `tokens_of.tools` present in the job, with the path
+/// counted; `None` when it has none.
+#[allow(clippy::type_complexity)]
+fn count_tools<'a, S: JobSource<'a>>(
+    src: &S,
+    tokens_of: &TokensOf,
+    prompt_bytes: u64,
+) -> Result<Result<Option<(String, ToolsCount)>, CountError>, Undecided> {
+    for path in &tokens_of.tools {
+        let value = match src.tree(&path.lead)? {
+            None | Some(serde_json::Value::Null) => continue,
+            Some(v) => v,
+        };
+        return Ok(tokens_of
+            .count_tools(path, value, prompt_bytes)
+            .map(|t| Some((path.text.clone(), t))));
+    }
+    Ok(Ok(None))
 }

@@ -1,18 +1,23 @@
 //! `kinds.toml`: point kinds, job kinds, their inputs and derived values.
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use indexmap::IndexMap;
 use rhai::Engine;
 use toml::Spanned;
 
 use super::formula::{scope_of, undefined_variable};
-use super::tokenizers::{self, Tokenizers};
+use super::templates;
+use super::tokenizers::{self, PendingWhen, Tokenizers};
 use super::{KINDS_FILE, Sink, did_you_mean, span_of};
 use crate::engine::formula::Program;
-use crate::engine::model::{DerivedSpec, InputSpec, JobKind, PointKind, UNREADABLE, Value};
+use crate::engine::model::{
+    DerivedSpec, InputSpec, JobKind, PointKind, UNREADABLE, Unmeasured, Value,
+};
+use crate::engine::tokens::{PromptTemplate, When};
 use crate::rules::diagnostic::{Code, Diagnostic};
-use crate::rules::schema::{InputToml, InputType, JobKindToml, KindsFile};
+use crate::rules::schema::{InputToml, InputType, JobKindToml, KindsFile, UnmeasuredToml};
 
 /// The point kinds and job kinds of `kinds.toml` (none when it is missing or broken).
 #[derive(Default)]
@@ -27,6 +32,7 @@ pub(super) fn build(sink: &mut Sink, engine: &Engine) -> Kinds {
         return Kinds::default();
     };
     let tokenizers = tokenizers::build(sink, file.tokenizers);
+    let templates = templates::build(sink, file.prompt_templates);
     let points: IndexMap<String, PointKind> = file
         .points
         .into_iter()
@@ -39,7 +45,15 @@ pub(super) fn build(sink: &mut Sink, engine: &Engine) -> Kinds {
         .jobs
         .into_iter()
         .map(|(name, jk)| {
-            let kind = job_kind(sink, engine, &points, &tokenizers, name.clone(), jk);
+            let kind = job_kind(
+                sink,
+                engine,
+                &points,
+                &tokenizers,
+                &templates,
+                name.clone(),
+                jk,
+            );
             (name, kind)
         })
         .collect();
@@ -68,6 +82,7 @@ fn job_kind(
     engine: &Engine,
     points: &IndexMap<String, PointKind>,
     tokenizers: &Tokenizers,
+    templates: &Arc<[PromptTemplate]>,
     name: String,
     spanned: Spanned<JobKindToml>,
 ) -> JobKind {
@@ -90,9 +105,10 @@ fn job_kind(
             Some(&help),
         );
     }
-    let inputs: Vec<InputSpec> = (jk.inputs.into_iter())
-        .map(|(iname, ispec)| input(sink, tokenizers, iname, ispec))
-        .collect();
+    let (mut inputs, pending): (Vec<InputSpec>, Vec<Vec<PendingWhen>>) = (jk.inputs.into_iter())
+        .map(|(iname, ispec)| input(sink, tokenizers, templates, iname, ispec))
+        .unzip();
+    resolve_whens(sink, &mut inputs, pending);
     if inputs.is_empty() {
         let msg = format!("job kind `{name}` declares no inputs");
         sink.error(Code::MissingField, KINDS_FILE, Some(span), msg, None);
@@ -110,13 +126,22 @@ fn job_kind(
 fn input(
     sink: &mut Sink,
     tokenizers: &Tokenizers,
+    templates: &Arc<[PromptTemplate]>,
     name: String,
     spanned: Spanned<InputToml>,
-) -> InputSpec {
+) -> (InputSpec, Vec<PendingWhen>) {
     let span = spanned.span();
     let i = spanned.into_inner();
-    let tokens_of = (i.tokens_of.as_ref())
-        .and_then(|t| tokenizers::tokens_of(sink, tokenizers, &name, i.ty, t));
+    let (tokens_of, pending) = match (i.tokens_of.as_ref())
+        .and_then(|t| tokenizers::tokens_of(sink, tokenizers, templates, &name, i.ty, t))
+    {
+        Some((t, pending)) => (Some(t), pending),
+        None => (None, Vec::new()),
+    };
+    let unmeasured = i
+        .unmeasured
+        .as_ref()
+        .and_then(|u| unmeasured(sink, &name, u));
     let min = i.min.as_ref().map(|m| *m.get_ref());
     let max = i.max.as_ref().map(|m| *m.get_ref());
     check_bounds(sink, &name, i.ty, (min, max), &span);
@@ -131,7 +156,7 @@ fn input(
         .default
         .as_ref()
         .and_then(|d| default_value(sink, &name, i.ty, (min, max), d));
-    InputSpec {
+    let spec = InputSpec {
         name,
         ty: i.ty,
         min,
@@ -144,6 +169,65 @@ fn input(
         default,
         place: Some(sink.place_of(KINDS_FILE, span.clone())),
         tokens_of,
+        unmeasured,
+    };
+    (spec, pending)
+}
+
+/// An input's `unmeasured`: its path parsed, or `None` (reported).
+fn unmeasured(sink: &mut Sink, input: &str, u: &Spanned<UnmeasuredToml>) -> Option<Unmeasured> {
+    let u = u.get_ref();
+    let when: Vec<String> = u.when.get_ref().split('.').map(String::from).collect();
+    if when.iter().any(String::is_empty) {
+        let msg = format!(
+            "input `{input}`: `unmeasured.when` must be a path of keys separated by `.`, got `{}`",
+            u.when.get_ref()
+        );
+        sink.error(Code::BadType, KINDS_FILE, span_of(&u.when), msg, None);
+        return None;
+    }
+    Some(Unmeasured {
+        when,
+        reason: u.reason.clone(),
+    })
+}
+
+/// Resolves each path's `when` to an earlier input of the job kind counted from text and one
+/// of its paths; one that names anything else is reported (and the path is left without it,
+/// in a rule set that is not usable anyway).
+fn resolve_whens(sink: &mut Sink, inputs: &mut [InputSpec], pending: Vec<Vec<PendingWhen>>) {
+    for (index, list) in pending.into_iter().enumerate() {
+        for w in list {
+            let target = (inputs[..index].iter().enumerate()).find(|(_, i)| i.name == w.input);
+            let path_index = target.and_then(|(_, i)| {
+                let t = i.tokens_of.as_ref()?;
+                t.paths.iter().position(|p| p.text == w.path)
+            });
+            let (Some((input_index, _)), Some(path_index)) = (target, path_index) else {
+                let me = &inputs[index].name;
+                let msg = match target {
+                    None => format!(
+                        "input `{me}`: `when` names input `{}`, which is not an input declared before it",
+                        w.input
+                    ),
+                    Some(_) => format!(
+                        "input `{me}`: `when` names path `{}` of input `{}`, which its `tokens_of` does not list",
+                        w.path, w.input
+                    ),
+                };
+                let help = "a path's `when` names an earlier input counted from text and one of its `tokens_of` paths, exactly as written there";
+                sink.error(Code::UnknownInput, KINDS_FILE, w.span, msg, Some(help));
+                continue;
+            };
+            if let Some(t) = inputs[index].tokens_of.as_mut() {
+                t.paths[w.path_index].when = Some(When {
+                    input: w.input,
+                    input_index,
+                    path: w.path,
+                    path_index,
+                });
+            }
+        }
     }
 }
 

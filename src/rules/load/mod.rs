@@ -11,6 +11,7 @@ mod formula;
 mod kinds;
 mod policy;
 mod rule;
+mod templates;
 mod tokenizers;
 
 pub(crate) use example::EXAMPLE_STATUSES;

@@ -12,10 +12,10 @@ use toml::Spanned;
 
 use super::{KINDS_FILE, Sink, did_you_mean, span_of};
 use crate::engine::model::InputType;
-use crate::engine::tokens::{Counted, TextPath, Tokenizer, TokensOf};
+use crate::engine::tokens::{Counted, PromptTemplate, TextPath, Tokenizer, TokensOf, Tolerance};
 use crate::rules::diagnostic::Code;
 use crate::rules::files::{TOKENIZERS_DIR, is_tokenizer_file};
-use crate::rules::schema::{ChatTemplate, TokenizerFormat, TokenizerToml, TokensOfToml};
+use crate::rules::schema::{ChatTemplate, PathToml, TokenizerFormat, TokenizerToml, TokensOfToml};
 
 /// The declared tokenizers, by name.
 pub(super) type Tokenizers = IndexMap<String, Declared>;
@@ -128,14 +128,25 @@ fn load_one(sink: &mut Sink, name: &str, t: &TokenizerToml) -> Option<Arc<Tokeni
     }
 }
 
-/// The `tokens_of` of input `input`, or `None` (reported) when it cannot be used.
+/// A path's `when`, before the inputs it names are known: resolved by the job kind.
+pub(super) struct PendingWhen {
+    /// Which of the input's `tokens_of` paths it conditions.
+    pub path_index: usize,
+    pub input: String,
+    pub path: String,
+    pub span: Option<std::ops::Range<usize>>,
+}
+
+/// The `tokens_of` of input `input` and its paths' pending `when`s, or `None` (reported) when
+/// it cannot be used.
 pub(super) fn tokens_of(
     sink: &mut Sink,
     tokenizers: &Tokenizers,
+    templates: &Arc<[PromptTemplate]>,
     input: &str,
     ty: InputType,
     t: &Spanned<TokensOfToml>,
-) -> Option<TokensOf> {
+) -> Option<(TokensOf, Vec<PendingWhen>)> {
     let span = t.span();
     let t = t.get_ref();
     let mut ok = true;
@@ -172,7 +183,7 @@ pub(super) fn tokens_of(
         (None, Some(p)) => (p, false),
         _ => {
             let msg = format!(
-                "`tokens_of` of input `{input}` must give either `chat` (paths to a list of chat messages) or `text` (paths to strings)"
+                "`tokens_of` of input `{input}` must give either `chat` (paths to a list of chat messages) or `text` (paths to strings or answer messages)"
             );
             sink.error(Code::BadType, KINDS_FILE, Some(span), msg, None);
             return None;
@@ -183,18 +194,92 @@ pub(super) fn tokens_of(
         sink.error(Code::MissingField, KINDS_FILE, span_of(paths), msg, None);
         ok = false;
     }
+    let help = "a path is keys separated by `.`, with `*` for every element of an array, `@json` for the JSON inside a string and `@template` for a templated prompt, e.g. \"result.Text.@json.*.message\"";
     let mut parsed = Vec::new();
+    let mut pending = Vec::new();
     for p in paths.get_ref() {
-        match TextPath::parse(p.get_ref()) {
-            Ok(path) => parsed.push(path),
+        let entry = p.get_ref();
+        let path = match TextPath::parse(entry.path()) {
+            Ok(path) => path,
             Err(e) => {
                 let msg = format!("input `{input}`: bad text path {e}");
-                let help = "a path is keys separated by `.`, with `*` for every element of an array and `@json` for the JSON inside a string, e.g. \"result.Text.@json.*.message.content\"";
                 sink.error(Code::BadType, KINDS_FILE, span_of(p), msg, Some(help));
                 ok = false;
+                continue;
+            }
+        };
+        ok &= templates_declared(sink, templates, input, &path, p);
+        if let PathToml::When(w) = entry {
+            let mut conditions = w.when.iter();
+            match (conditions.next(), conditions.next()) {
+                (Some((on, at)), None) => pending.push(PendingWhen {
+                    path_index: parsed.len(),
+                    input: on.clone(),
+                    path: at.clone(),
+                    span: span_of(p),
+                }),
+                _ => {
+                    let msg = format!(
+                        "input `{input}`: the `when` of path `{}` must name exactly one input and its path",
+                        w.path
+                    );
+                    let help =
+                        "e.g. when = { input_tokens = \"model_input.LLM.prompt.@template\" }";
+                    sink.error(Code::BadType, KINDS_FILE, span_of(p), msg, Some(help));
+                    ok = false;
+                }
+            }
+        }
+        parsed.push(path);
+    }
+    let mut tools = Vec::new();
+    if let Some(tool_paths) = &t.tools {
+        if !chat {
+            let msg = format!(
+                "input `{input}` counts `text`; `tools` (the tool definitions of a prompt) go with `chat`"
+            );
+            sink.error(Code::BadType, KINDS_FILE, span_of(tool_paths), msg, None);
+            ok = false;
+        }
+        for p in tool_paths.get_ref() {
+            match TextPath::parse(p.get_ref()) {
+                Ok(path) if path.uses_templates() => {
+                    let msg = format!(
+                        "input `{input}`: tool definitions are JSON, not a templated prompt: `{}`",
+                        p.get_ref()
+                    );
+                    sink.error(Code::BadType, KINDS_FILE, span_of(p), msg, None);
+                    ok = false;
+                }
+                Ok(path) => tools.push(path),
+                Err(e) => {
+                    let msg = format!("input `{input}`: bad tools path {e}");
+                    sink.error(Code::BadType, KINDS_FILE, span_of(p), msg, Some(help));
+                    ok = false;
+                }
             }
         }
     }
+    let tolerance = match &t.claim_tolerance {
+        None => Tolerance {
+            tokens: 0,
+            ratio: 0.0,
+        },
+        Some(c) => {
+            let ratio = c.get_ref().ratio;
+            if !(ratio.is_finite() && ratio >= 0.0) {
+                let msg = format!(
+                    "input `{input}`: `claim_tolerance.ratio` must be a finite number ≥ 0, got {ratio}"
+                );
+                sink.error(Code::BadBounds, KINDS_FILE, span_of(c), msg, None);
+                ok = false;
+            }
+            Tolerance {
+                tokens: c.get_ref().tokens,
+                ratio,
+            }
+        }
+    };
     let declared = declared?;
     let counted = if chat {
         match declared.chat_template {
@@ -218,12 +303,46 @@ pub(super) fn tokens_of(
         Counted::Text
     };
     let model = declared.model.clone()?;
-    ok.then(|| TokensOf {
-        tokenizer: name.clone(),
-        model,
-        counted,
-        paths: parsed,
-        assumptions: t.assumptions.clone(),
-        source: t.source.clone(),
+    ok.then(|| {
+        (
+            TokensOf {
+                tokenizer: name.clone(),
+                model,
+                counted,
+                paths: parsed,
+                tools,
+                templates: templates.clone(),
+                tolerance,
+                assumptions: t.assumptions.clone(),
+                source: t.source.clone(),
+            },
+            pending,
+        )
     })
+}
+
+/// A path with `@template` needs a rule set that declares prompt templates.
+fn templates_declared(
+    sink: &mut Sink,
+    templates: &[PromptTemplate],
+    input: &str,
+    path: &TextPath,
+    at: &Spanned<PathToml>,
+) -> bool {
+    if !path.uses_templates() || !templates.is_empty() {
+        return true;
+    }
+    let msg = format!(
+        "input `{input}`: path `{}` reads a templated prompt, but kinds.toml declares no `[prompt_templates]` (or none that can be used)",
+        path.text
+    );
+    let help = "declare the templates such prompts were written with under [prompt_templates.NAME], with their markers and source";
+    sink.error(
+        Code::PromptTemplate,
+        KINDS_FILE,
+        span_of(at),
+        msg,
+        Some(help),
+    );
+    false
 }
