@@ -64,7 +64,7 @@ pub mod internals {
     };
     pub use crate::engine::time::{parse_time, parse_time_exact, utc_date, utc_string};
     pub use crate::engine::tokens::{
-        MAX_COUNTED_TEXT_BYTES, MAX_TOKENIZER_FILE_BYTES, Message, Role, Tokenizer,
+        MAX_COUNTED_TEXT_BYTES, MAX_TOKENIZER_FILE_BYTES, Message, PromptTemplate, Role, Tokenizer,
     };
     pub use crate::ledger::formats::{InputFormat, open_jobs, open_ledger};
     pub use crate::ledger::output::{BATCH_OUTPUT_BYTES, EvalFormat, write_jsonl};

@@ -49,6 +49,8 @@ mod ledger;
 mod alloc_free;
 // LLM jobs priced from their text (#17): tokenizer parity, both job shapes, bounds.
 mod tokens;
+// The network's LLM records of both eras, tools, streamed jobs, claimed counts (#21).
+mod llm_eras;
 // `jobpoints calibrate`: the seed's calibration reproduced, real benchmarks, bad rows.
 mod calibrate_cli;
 // Hostile job files: every kind of bad input is one `invalid` result, nothing is lost.

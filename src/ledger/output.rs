@@ -478,8 +478,11 @@ pub(crate) fn render_trace(t: &crate::engine::score::Trace) -> String {
             1 => ", 1 tool call".to_string(),
             n => format!(", {n} tool calls"),
         };
+        let template = c.template.as_ref().map_or(String::new(), |t| {
+            format!(", read with prompt template {t}")
+        });
         let what = format!(
-            "`{}` ({} {noun}{calls}, {} bytes{how})",
+            "`{}` ({} {noun}{calls}, {} bytes{template}{how})",
             c.field, c.texts, c.bytes
         );
         let line = match &c.tools {

@@ -241,6 +241,9 @@ pub struct CountedInput {
     /// Tool calls counted with the text (as their JSON).
     #[serde(skip_serializing_if = "is_zero")]
     pub tool_calls: u64,
+    /// The prompt template that read a templated prompt (`@template`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
     /// The prompt's tool definitions, counted with it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tools: Option<CountedTools>,
@@ -552,6 +555,7 @@ fn count_input<'a, S: JobSource<'a>>(
                 bytes: count.bytes,
                 tokens,
                 tool_calls: count.tool_calls,
+                template: count.template,
                 tools: tools.map(|(field, t)| CountedTools {
                     field,
                     definitions: t.definitions,

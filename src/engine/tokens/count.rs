@@ -153,7 +153,7 @@ pub struct TokensOf {
 }
 
 /// The count of one input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Count {
     pub tokens: u64,
     /// Messages (chat) or strings (text) counted.
@@ -162,6 +162,8 @@ pub struct Count {
     pub bytes: u64,
     /// Tool calls counted (in answers, or in the prompt's assistant messages).
     pub tool_calls: u64,
+    /// The prompt template that read a templated prompt (`@template`).
+    pub template: Option<String>,
 }
 
 /// Why an input cannot be counted.
@@ -195,12 +197,14 @@ impl TokensOf {
             conversations: Vec::new(),
             bytes: 0,
             tool_calls: 0,
+            template: None,
         };
         let mut shown = path.lead.join(".");
         walk(value, &path.rest, &mut shown, &mut found)?;
         let mut count = Count {
             bytes: found.bytes as u64,
             tool_calls: found.tool_calls,
+            template: found.template.map(String::from),
             ..Count::default()
         };
         for text in &found.texts {
@@ -242,6 +246,7 @@ impl TokensOf {
             conversations: Vec::new(),
             bytes: prompt_bytes as usize,
             tool_calls: 0,
+            template: None,
         };
         let mut shown = path.lead.join(".");
         let mut definitions = 0;
@@ -295,6 +300,8 @@ struct Found<'t> {
     conversations: Vec<(String, Vec<Message>)>,
     bytes: usize,
     tool_calls: u64,
+    /// The name of the template that read a templated prompt.
+    template: Option<&'t str>,
 }
 
 impl Found<'_> {
@@ -401,7 +408,8 @@ fn collect(
                     ),
                 ));
             };
-            let messages = decode_template(text, shown, found.templates)?;
+            let (messages, template) = decode_template(text, shown, found.templates)?;
+            found.template = Some(template);
             shown.push_str(".@template");
             collect(&messages, rest, shown, found, at_end)?;
         }
@@ -412,11 +420,11 @@ fn collect(
 
 /// The messages of the templated prompt `text` (at `field`), as a JSON list of
 /// `{"role", "content"}`: read with the first of `templates` that reads it whole.
-fn decode_template(
+fn decode_template<'t>(
     text: &str,
     field: &str,
-    templates: &[PromptTemplate],
-) -> Result<Json, CountError> {
+    templates: &'t [PromptTemplate],
+) -> Result<(Json, &'t str), CountError> {
     if text.len() > MAX_COUNTED_TEXT_BYTES {
         return Err(invalid(
             field,
@@ -434,7 +442,7 @@ fn decode_template(
                     .into_iter()
                     .map(|m| serde_json::json!({"role": m.role.name(), "content": m.content}))
                     .collect();
-                return Ok(Json::Array(list));
+                return Ok((Json::Array(list), &t.name));
             }
             Err(e) => why.push(format!("{}: {e}", t.name)),
         }
