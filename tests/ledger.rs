@@ -283,9 +283,9 @@ fn tally_cli_totals_and_formats() {
     let csv = String::from_utf8(out.stdout).unwrap();
     assert_eq!(
         csv,
-        "kind,jobs,ok,below_threshold,over_limit,no_rule,disabled,invalid,error,llama_points,waifu_points\n\
-         llama,3,2,0,0,1,0,0,0,2.052000,0.000000\n\
-         waifu,5,4,1,0,0,0,0,0,0.000000,24.527605\n"
+        "kind,jobs,ok,below_threshold,over_limit,no_rule,disabled,unmeasured,invalid,error,llama_points,waifu_points\n\
+         llama,3,2,0,0,1,0,0,0,0,2.052000,0.000000\n\
+         waifu,5,4,1,0,0,0,0,0,0,0.000000,24.527605\n"
     );
     let out = jobpoints()
         .args(["tally", "--by", "miner,day", "examples/jobs.jsonl"])

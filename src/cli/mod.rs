@@ -44,8 +44,8 @@ use watch::WatchArgs;
 
 const AFTER_HELP: &str = "\
 Exit codes:
-  0  success: every job scored (ok, below_threshold, over_limit, no_rule or disabled);
-     rules clean
+  0  success: every job scored (ok, below_threshold, over_limit, no_rule, disabled or
+     unmeasured); rules clean
   1  some jobs were invalid or their rule failed; every other job was still scored
   2  usage error, an input file / rules directory that cannot be read, or output that
      cannot be written (output closed early, as by `| head`, is not an error: exit 0)
@@ -71,9 +71,12 @@ pub enum Command {
     ///
     /// Writes one result per job read, in input order: `ok`, `below_threshold` (under a
     /// threshold), `over_limit` (above a ceiling, e.g. a timeout), `no_rule`, `disabled` (its
-    /// version is disabled on purpose), `invalid` (the job is malformed: `error` and `field`
-    /// say what, `line` where) or `error` (the rule failed on it). Every status but `ok`
-    /// earns 0 points. A job picks the rule version in force at its `completed_at`;
+    /// version is disabled on purpose), `unmeasured` (the job carries neither what its job
+    /// kind measures nor a count of it, e.g. a streamed LLM job), `invalid` (the job is
+    /// malformed: `error` and `field` say what, `line` where) or `error` (the rule failed on
+    /// it). Every status but `ok` earns 0 points. An LLM job is counted from its text when it
+    /// carries it, whatever count it claims (a contradicted claim is reported as
+    /// `disputed_claim`). A job picks the rule version in force at its `completed_at`;
     /// `--at` overrides that for every job; a job with no time uses the latest version.
     /// JSONL output is computed on every core and streamed in constant memory.
     /// Exit 0 when every job was scored, 1 if any was invalid or failed, 3 if the rules are
@@ -96,7 +99,7 @@ pub enum Command {
     /// Exact totals per miner, model, point kind or day, from job files.
     ///
     /// Scores every job (as `eval` does) and adds up, per group: jobs, ok, below_threshold,
-    /// over_limit, no_rule, disabled, invalid, error, and points per point kind. Totals are exact decimals,
+    /// over_limit, no_rule, disabled, unmeasured, invalid, error, and points per point kind. Totals are exact decimals,
     /// identical to the last digit for any thread count and any order of the input lines.
     /// Exit 1 if any job was invalid or failed (it is still counted), 3 if the rules are
     /// invalid.

@@ -254,7 +254,7 @@ pub enum PathToml {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WhenPathToml {
-    /// The path.
+    /// The path, written as a plain entry would be.
     pub path: String,
     /// One earlier input of the job kind and one of its `tokens_of` paths: this path is tried
     /// only for a job whose input was counted from the text at that path.
