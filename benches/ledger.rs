@@ -850,6 +850,7 @@ impl<'a> NativeScorer<'a> {
             completed_at: None,
             priced_at: None,
             priced_by: None,
+            disputed_claim: None,
             trace: None,
             // Its strings come from a parser that borrows only unescaped strings.
             verbatim: self.hash_verbatim,
