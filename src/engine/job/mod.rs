@@ -380,13 +380,15 @@ fn read_input<'a, S: JobSource<'a>>(
     )))
 }
 
-/// The value the job gives at the first present `from` path, typed and bounded; `None` when
-/// it gives none.
-#[allow(clippy::type_complexity)]
+/// A value a job claims for an input: the `from` path it is at, and the value typed and
+/// bounded (or why it is not).
+type ClaimRead<'s> = (&'s [String], Result<Value, InputError>);
+
+/// The value the job gives at the first present `from` path; `None` when it gives none.
 fn read_claim<'a, 's, S: JobSource<'a>>(
     src: &S,
     spec: &'s InputSpec,
-) -> Result<Option<(&'s [String], Result<Value, InputError>)>, Undecided> {
+) -> Result<Option<ClaimRead<'s>>, Undecided> {
     let mut found = None;
     for path in &spec.from {
         match src.lookup(path)? {
@@ -599,14 +601,16 @@ fn count_input<'a, S: JobSource<'a>>(
     Ok(None)
 }
 
-/// The tool definitions at the first of `tokens_of.tools` present in the job, with the path
-/// counted; `None` when it has none.
-#[allow(clippy::type_complexity)]
+/// Tool definitions counted, with the path they were counted at.
+type ToolsRead = Option<(String, ToolsCount)>;
+
+/// The tool definitions at the first of `tokens_of.tools` present in the job; `None` when it
+/// has none.
 fn count_tools<'a, S: JobSource<'a>>(
     src: &S,
     tokens_of: &TokensOf,
     prompt_bytes: u64,
-) -> Result<Result<Option<(String, ToolsCount)>, CountError>, Undecided> {
+) -> Result<Result<ToolsRead, CountError>, Undecided> {
     for path in &tokens_of.tools {
         let value = match src.tree(&path.lead)? {
             None | Some(serde_json::Value::Null) => continue,
