@@ -765,3 +765,122 @@ fn unreadable_histories_are_usage_errors_that_say_where() {
     let out = jobpoints().args(["catalog", "sync"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Scores each of `names` at every bound of its windows and aliases (a second either side,
+/// forward then backward) through one scorer (one cache, as a ledger worker does) and
+/// through a fresh resolution per job: the cache must never change an answer. Returns how
+/// many jobs were compared.
+fn cache_agrees(rs: &RuleSet, names: &[&str]) -> usize {
+    use jobpoints::internals::{Scorer, utc_string};
+    let mut times = Vec::new();
+    for name in names {
+        let bounds = (rs.catalog.get(*name).into_iter())
+            .flat_map(|e| e.windows.iter().map(|w| &w.when))
+            .chain(rs.aliases_of(name).iter().map(|a| &a.when));
+        for when in bounds {
+            for t in when.since.into_iter().chain(when.until) {
+                for d in [-1, 0, 1] {
+                    times.push(utc_string(t + jiff::SignedDuration::from_secs(d)));
+                }
+            }
+        }
+    }
+    times.sort();
+    times.dedup();
+    let order: Vec<&String> = times.iter().chain(times.iter().rev()).collect();
+    let scorer = Scorer::new(rs);
+    let mut ctx = scorer.context();
+    let mut compared = 0;
+    for name in names {
+        for at in &order {
+            let job = serde_json::json!({
+                "model": name, "input_tokens": 1000, "output_tokens": 1000,
+                "width": 512, "height": 512, "steps": 20, "completed_at": at,
+            });
+            let record = parse_job(1, job);
+            let cached = scorer.score_owned(&mut ctx, &record);
+            let fresh = score_record(rs, &record, ScoreOptions::default());
+            let show = |s: &jobpoints::Score| {
+                format!(
+                    "{} {:?} {:?} {} {:?}",
+                    s.status(),
+                    s.family(),
+                    s.rule(),
+                    s.points(),
+                    s.reason()
+                )
+            };
+            assert_eq!(show(&cached), show(&fresh), "{name} at {at}");
+            compared += 1;
+        }
+    }
+    compared
+}
+
+#[test]
+fn the_resolution_cache_agrees_with_fresh_resolution_across_windows_and_aliases() {
+    let rs = shipped_rules();
+    let names = [
+        "mistralai/mixtral-8x7b-instruct",
+        "mistralai/mixtral-8x7b-instruct-v0.1",
+        "hermes-3-llama3.1-8b",
+        "dolphin-2.9-llama3-8b",
+        "dolphin-2.9.4-llama3.1-8b",
+        "dolphin-2.9.1-llama-3-8b",
+        "Aurora#MagusDevon",
+        "deepseek/deepseek-chat",
+    ];
+    assert!(cache_agrees(&rs, &names) > 500);
+    // An alias whose bounds are no other bound of its name or its model: only the alias's
+    // own window cuts the cache there.
+    let loaded = jobpoints::internals::load(crate::rule_errors::overlay(
+        "--- catalog.toml\n!after [aliases]\n\"gw/sdxl\" = [\n  { model = \"AnimagineXL\", kind = \"gateway\", since = 2024-06-01T12:00:00Z, until = 2024-07-01T06:00:00Z, source = \"test\" },\n  { model = \"SDXL\", kind = \"gateway\", since = 2024-08-01T12:00:00Z, source = \"test\" },\n]\n",
+    ));
+    let rs = loaded
+        .ruleset
+        .unwrap_or_else(|| panic!("{:?}", loaded.diagnostics));
+    assert_eq!(cache_agrees(&rs, &["gw/sdxl"]), 18);
+}
+
+#[test]
+fn models_lists_windows_and_aliases_as_of_a_time() {
+    let out = jobpoints()
+        .args(["models", "--format", "json", "--at", "2024-10-18"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let row = |m: &str| rows.iter().find(|r| r["model"] == m).unwrap().clone();
+    // The redirect's name, priced as its model then.
+    let r = row("dolphin-2.9.4-llama3.1-8b");
+    assert_eq!(
+        (&r["status"], &r["rule"]),
+        (
+            &serde_json::json!("priced"),
+            &serde_json::json!("dolphin-2.9-llama3-8b@2")
+        ),
+        "{r}"
+    );
+    assert!(
+        r["alias"]
+            .as_str()
+            .unwrap()
+            .starts_with("alias of `dolphin-2.9-llama3-8b` (redirect from 2024-10-17T02:46:23Z"),
+        "{r}"
+    );
+    // Every window with its catalog versions.
+    let m = row("mistralai/mixtral-8x7b-instruct");
+    let w = m["windows"].as_array().unwrap();
+    assert_eq!(w.len(), 2, "{m}");
+    assert_eq!(
+        (&w[0]["family"], &w[0]["since_catalog"]["commit"]),
+        (
+            &serde_json::json!("llm8x7b4b"),
+            &serde_json::json!("2e6665a1eeddbeb1a5d5bb87799e607c8b07590b")
+        )
+    );
+    assert_eq!(w[1]["until_catalog"]["number"], "059");
+    // A renamed name: a model until catalog 056, an alias from then.
+    let a = row("fetch-ai/ASI1-mini");
+    assert!(a["alias"].as_str().unwrap().contains("rename"), "{a}");
+}

@@ -38,7 +38,8 @@ pub enum CatalogCommand {
     /// Prints that report to stderr and the proposed change to catalog.toml as a unified diff
     /// to stdout. Writes nothing unless --write. Exit 0; with --check, 8 when catalog.toml
     /// differs from what the history gives or decisions are missing (for a scheduled CI job);
-    /// 2 when the history cannot be read; 3 when catalog.toml cannot be read.
+    /// 2 when the history cannot be read; 3 when catalog.toml has errors (its decisions cannot
+    /// be read).
     Sync(SyncArgs),
 }
 
@@ -96,6 +97,7 @@ pub struct SyncArgs {
     /// List every decision (recorded, declined, informational), not only missing and new ones.
     #[arg(long)]
     pub decisions: bool,
+    /// How to print the outcome.
     #[arg(long, value_enum, default_value = "text")]
     pub format: SyncFormat,
 }
