@@ -119,8 +119,8 @@ pub fn read_directory(dir: &Path, commits: &Path) -> Result<Vec<RawVersion>, His
             ));
         }
         let path = dir.join(&name);
-        let bytes =
-            std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()));
+        // The reason is recorded in catalog.toml: it names the file, never where it is.
+        let bytes = std::fs::read(&path).map_err(|e| format!("cannot read {name}: {e}"));
         out.push(RawVersion {
             number: number(out.len()),
             commit,
@@ -263,4 +263,72 @@ pub fn read_git(source: &GitSource) -> Result<Vec<RawVersion>, HistoryError> {
             bytes,
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_directory_is_read_in_the_order_of_its_commit_list() {
+        let dir = tempfile::tempdir().unwrap();
+        let models = dir.path().join("models");
+        std::fs::create_dir(&models).unwrap();
+        std::fs::write(models.join("a.json"), "[]").unwrap();
+        std::fs::write(models.join("side_branch.json"), "[]").unwrap();
+        let csv = dir.path().join("models_commits.csv");
+        std::fs::write(
+            &csv,
+            "version_file,commit,committed_at_utc,committer_local_time,subject\n\
+             a.json,45b77ad3bb,2024-01-02T01:28:46Z,2024-01-01T17:28:46-08:00,\"first, with a comma\"\n\
+             gone.json,ddd45f4a99,2024-01-02T02:30:15Z,,second\n",
+        )
+        .unwrap();
+        assert_eq!(
+            default_commits_file(&models),
+            Some(csv.clone()),
+            "next to the directory"
+        );
+        let v = read_directory(&models, &csv).unwrap();
+        assert_eq!(
+            v.len(),
+            2,
+            "the side branch's file is not listed, so not read"
+        );
+        assert_eq!((v[0].number.as_str(), v[1].number.as_str()), ("001", "002"));
+        assert_eq!(v[0].subject.as_deref(), Some("first, with a comma"));
+        assert_eq!(v[0].bytes.as_deref().unwrap(), b"[]");
+        // A missing file is a version without bytes; the reason names the file, not its path.
+        let why = v[1].bytes.as_ref().unwrap_err();
+        assert!(why.starts_with("cannot read gone.json: "), "{why}");
+        assert!(!why.contains(&*dir.path().to_string_lossy()), "{why}");
+        // Inside the directory is found too.
+        std::fs::rename(&csv, models.join("models_commits.csv")).unwrap();
+        assert_eq!(
+            default_commits_file(&models),
+            Some(models.join("models_commits.csv"))
+        );
+    }
+
+    #[test]
+    fn a_bad_commit_list_names_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("c.csv");
+        for (text, says) in [
+            ("version_file,commit\n", ":1: expected the columns"),
+            (
+                "version_file,commit,committed_at_utc\na.json,zz,2024-01-01\n",
+                ":2: `commit` is not a commit id",
+            ),
+            (
+                "version_file,commit,committed_at_utc\na.json,ab,\n",
+                ":2: `committed_at_utc` is empty",
+            ),
+            ("version_file,commit,committed_at_utc\n", "lists no version"),
+        ] {
+            std::fs::write(&csv, text).unwrap();
+            let e = read_directory(dir.path(), &csv).unwrap_err().to_string();
+            assert!(e.contains(says), "{text:?}: {e}");
+        }
+    }
 }
