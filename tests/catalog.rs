@@ -884,3 +884,78 @@ fn models_lists_windows_and_aliases_as_of_a_time() {
     let a = row("fetch-ai/ASI1-mini");
     assert!(a["alias"].as_str().unwrap().contains("rename"), "{a}");
 }
+
+#[test]
+fn thousands_of_windows_and_alias_windows_load_and_resolve_quickly() {
+    // A hostile catalog.toml near the size limit: one model listed for one hour a day on
+    // 4,000 days, and an alias of it with 4,000 windows of its own. The loader checks them
+    // (overlaps, chains, shadowing) by binary search, not pair by pair.
+    let n = 4_000;
+    let start = parse_time("2020-01-01T00:00:00Z").unwrap();
+    let day = |i: i64, h: i64| {
+        jobpoints::internals::utc_string(start + jiff::SignedDuration::from_hours(24 * i + h))
+    };
+    let mut text = String::from("[models]\nBrainDance = \"sd15\"\nMany = [\n");
+    for i in 0..n {
+        text.push_str(&format!(
+            "  {{ family = \"sdxl10\", since = {}, until = {} }},\n",
+            day(i, 0),
+            day(i, 1)
+        ));
+    }
+    text.push_str("]\n\n[aliases]\nOften = [\n");
+    for i in 0..n {
+        text.push_str(&format!(
+            "  {{ model = \"Many\", kind = \"gateway\", since = {}, until = {}, source = \"t\" }},\n",
+            day(i, 2),
+            day(i, 3)
+        ));
+    }
+    text.push_str("]\n");
+    assert!(
+        text.len() < jobpoints::internals::MAX_RULE_FILE_BYTES,
+        "{}",
+        text.len()
+    );
+    let started = std::time::Instant::now();
+    let loaded = jobpoints::internals::load(crate::rule_errors::overlay(&format!(
+        "--- catalog.toml\n{text}"
+    )));
+    let took = started.elapsed();
+    let rs = loaded.ruleset.unwrap_or_else(|| {
+        panic!(
+            "{:?}",
+            &loaded.diagnostics[..3.min(loaded.diagnostics.len())]
+        )
+    });
+    assert!(
+        took < std::time::Duration::from_secs(10),
+        "load took {took:?}"
+    );
+    assert_eq!(rs.catalog["Many"].windows.len(), n as usize);
+    // Inside a window of the model, of the alias, and in neither.
+    let s = image(&rs, "Many", &day(2_000, 0));
+    assert_eq!((s.status(), s.rule()), (Status::Ok, Some("sdxl10@3")));
+    let s = image(&rs, "Often", &day(2_000, 2));
+    assert_eq!(
+        (s.status(), s.rule()),
+        (Status::NoRule, None),
+        "the alias's window is outside the model's: {:?}",
+        s.reason()
+    );
+    assert!(
+        s.reason().unwrap().contains("is an alias of `Many`"),
+        "{:?}",
+        s.reason()
+    );
+    // A reason names the windows around the job's time, not all 4,000.
+    let s = image(&rs, "Many", &day(2_000, 1));
+    assert_eq!(s.status(), Status::NoRule);
+    let reason = s.reason().unwrap();
+    assert!(
+        reason.contains(&format!("until {}, and from", day(2_000, 1)))
+            && reason.contains("(and 3998 other windows)")
+            && reason.len() < 400,
+        "{reason}"
+    );
+}

@@ -109,6 +109,38 @@ impl Dated {
     }
 }
 
+/// The item of `sorted` (in time order, never overlapping, as the loader keeps windows and
+/// aliases) in force at `at` (`None`: the last, when it is open), by binary search: a name
+/// may have many windows, and this runs for every resolution.
+pub fn in_force<T>(sorted: &[T], at: Option<Timestamp>, when: impl Fn(&T) -> &Dated) -> Option<&T> {
+    let candidate = match at {
+        None => sorted.last(),
+        Some(t) => {
+            let after = sorted.partition_point(|x| when(x).since.is_none_or(|s| s <= t));
+            after.checked_sub(1).map(|i| &sorted[i])
+        }
+    };
+    candidate.filter(|x| when(x).contains(at))
+}
+
+/// The items of `sorted` (in time order, never overlapping) that share an instant with
+/// `range`, found by binary search: they are contiguous.
+pub fn overlapping<'a, T>(
+    sorted: &'a [T],
+    range: &Dated,
+    when: impl Fn(&T) -> &Dated,
+) -> impl Iterator<Item = &'a T> {
+    // Items that end at or before `range` starts cannot overlap it; they come first.
+    let first = sorted.partition_point(|x| match (when(x).until, range.since) {
+        (Some(u), Some(s)) => u <= s,
+        _ => false,
+    });
+    let range = range.clone();
+    sorted[first..]
+        .iter()
+        .take_while(move |x| when(x).overlaps(&range))
+}
+
 /// One window of a model in the catalog: when it was listed, in which family.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CatalogWindow {
@@ -130,7 +162,7 @@ pub struct CatalogEntry {
 impl CatalogEntry {
     /// The window in force at `at` (`None`: the latest, open-ended window).
     pub fn window_at(&self, at: Option<Timestamp>) -> Option<&CatalogWindow> {
-        self.windows.iter().find(|w| w.when.contains(at))
+        in_force(&self.windows, at, |w| &w.when)
     }
 
     /// Whether the entry prices jobs at `at` (inside one of its windows).

@@ -79,10 +79,33 @@ impl<'a> Resolution<'a> {
 
 const NOT_YET_IN_FORCE: &str = "no version of rule";
 
-/// `from A (catalog 001, commit …) until B (…)`, each window of `e`, joined by `, and `.
-fn windows_text(e: &CatalogEntry) -> String {
-    let parts: Vec<String> = e.windows.iter().map(|w| w.when.text()).collect();
-    parts.join(", and ")
+/// The texts of the windows of `sorted` nearest `at` (the last that started at or before it
+/// and the first after it; the last for `None`), all of them when there are at most three,
+/// joined by `, and `, and how many others there are: a reason names what matters to its job
+/// and stays short however many windows a name has.
+fn nearest<T>(
+    sorted: &[T],
+    at: Option<Timestamp>,
+    when: impl Fn(&T) -> &super::catalog::Dated,
+    text: impl Fn(&T) -> String,
+) -> String {
+    let shown: Vec<&T> = if sorted.len() <= 3 {
+        sorted.iter().collect()
+    } else {
+        let after = match at {
+            None => sorted.len(),
+            Some(t) => sorted.partition_point(|x| when(x).since.is_none_or(|s| s <= t)),
+        };
+        let from = after.saturating_sub(1);
+        sorted[from..(after + 1).min(sorted.len())].iter().collect()
+    };
+    let parts: Vec<String> = shown.iter().map(|x| text(x)).collect();
+    let mut out = parts.join(", and ");
+    let others = sorted.len() - shown.len();
+    if others > 0 {
+        out.push_str(&format!(" (and {others} other windows)"));
+    }
+    out
 }
 
 impl RuleSet {
@@ -99,7 +122,7 @@ impl RuleSet {
 
     /// The alias window of `name` (NFC) in force at `at` (`None`: the latest, open one).
     pub fn alias_at(&self, name: &str, at: Option<Timestamp>) -> Option<&Alias> {
-        self.aliases.get(name)?.iter().find(|a| a.when.contains(at))
+        super::catalog::in_force(self.aliases.get(name)?, at, |a| &a.when)
     }
 
     /// Every instant at which the resolution of `model` may change: the bounds of its
@@ -109,9 +132,15 @@ impl RuleSet {
     pub fn pricing_breaks(&self, model: &str, out: &mut Vec<Timestamp>) {
         let model = nfc(model);
         let model = model.as_ref();
-        for alias in self.aliases.get(model).into_iter().flatten() {
+        let aliases = self.aliases.get(model).map_or(&[][..], Vec::as_slice);
+        let mut targets = std::collections::BTreeSet::new();
+        for alias in aliases {
             out.extend(alias.when.bounds());
-            self.model_breaks(&alias.model, out);
+            targets.insert(alias.model.as_str());
+        }
+        // Each model once, however many windows point at it.
+        for target in targets {
+            self.model_breaks(target, out);
         }
         self.model_breaks(model, out);
     }
@@ -158,7 +187,7 @@ impl RuleSet {
                 kind: None,
                 reason: format!(
                     "model `{model}` is in the catalog only {} ({}): {when}",
-                    windows_text(entry),
+                    nearest(&entry.windows, at, |w| &w.when, |w| w.when.text()),
                     entry.file()
                 ),
                 alias: None,
@@ -212,14 +241,18 @@ impl RuleSet {
     fn not_in_catalog(&self, model: &str, at: Option<Timestamp>) -> Resolution<'_> {
         let reason = match self.aliases.get(model) {
             Some(aliases) => {
-                let windows: Vec<String> = aliases.iter().map(Alias::text).collect();
+                let windows = nearest(
+                    aliases,
+                    at,
+                    |a| &a.when,
+                    |a| format!("of `{}` ({} {})", a.model, a.kind, a.when.text()),
+                );
                 let when = match at {
                     None => "not in the latest rules (a job without a time takes the latest)",
                     Some(_) => "not at this time",
                 };
                 format!(
-                    "model `{model}` is not in the catalog; it is an {} ({}): {when}",
-                    windows.join(", and an "),
+                    "model `{model}` is not in the catalog; it is an alias only {windows} ({}): {when}",
                     aliases[0].file
                 )
             }

@@ -11,7 +11,7 @@ use toml::Spanned;
 
 use super::rule::Rules;
 use super::{CATALOG_FILE, Sink, closest};
-use crate::engine::catalog::{Alias, AliasKind, CatalogVersion, CatalogWindow, Dated};
+use crate::engine::catalog::{Alias, AliasKind, CatalogVersion, CatalogWindow, Dated, overlapping};
 use crate::engine::model::{CatalogEntry, Rule, nfc};
 use crate::engine::time::parse_time;
 use crate::rules::diagnostic::Code;
@@ -161,7 +161,8 @@ fn in_order<T>(
     let mut out: Vec<T> = Vec::with_capacity(items.len());
     for item in items {
         let (when, span) = key(&item);
-        if let Some(prev) = out.iter().find(|p| key(p).0.overlaps(when)) {
+        // Sorted and disjoint so far: only the last kept can overlap a later start.
+        if let Some(prev) = out.last().filter(|p| key(p).0.overlaps(when)) {
             let (prev_when, prev_span) = key(prev);
             let msg = format!(
                 "{what}: the window {} overlaps the window {}",
@@ -783,9 +784,8 @@ pub(super) fn check_aliases(
                 sink.error(Code::AliasChain, CATALOG_FILE, at, msg, help);
                 continue;
             }
-            if let Some(b) =
-                (aliases.get(&a.model).into_iter().flatten()).find(|b| b.when.overlaps(&a.when))
-            {
+            let targets = aliases.get(&a.model).map_or(&[][..], Vec::as_slice);
+            if let Some(b) = overlapping(targets, &a.when, |b| &b.when).next() {
                 let msg = if b.model == *name || a.model == *name {
                     format!("alias `{name}` → `{}` → `{}` is a loop", a.model, b.model)
                 } else {
@@ -818,9 +818,7 @@ pub(super) fn check_aliases(
                 // Where the rule would price the name: its catalog windows in the rule's family
                 // (always, for a model only the rule names).
                 let shadowed = catalog.get(name).is_some_and(|e| {
-                    e.windows
-                        .iter()
-                        .any(|w| w.family == rule.family && w.when.overlaps(&a.when))
+                    overlapping(&e.windows, &a.when, |w| &w.when).any(|w| w.family == rule.family)
                 });
                 if shadowed {
                     let msg = format!(
@@ -836,9 +834,8 @@ pub(super) fn check_aliases(
                     continue;
                 }
             } else if a.kind != AliasKind::Redirect
-                && let Some(w) = (catalog.get(name).into_iter())
-                    .flat_map(|e| &e.windows)
-                    .find(|w| w.when.overlaps(&a.when))
+                && let Some(w) = (catalog.get(name))
+                    .and_then(|e| overlapping(&e.windows, &a.when, |w| &w.when).next())
             {
                 let msg = format!(
                     "alias `{name}` {} overlaps its own catalog window {}",
