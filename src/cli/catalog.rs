@@ -209,10 +209,18 @@ fn sync(args: SyncArgs) -> Result<Exit, CliError> {
     }
     if args.write && s.drift() {
         let path = target.expect("checked above");
-        std::fs::write(&path, s.proposed.as_bytes()).map_err(|source| CliError::Create {
+        // A running `serve` watches the rules: it must never read a half-written file. A
+        // hidden temporary file (not a rule file) is renamed over it, as editors save.
+        let tmp = path.with_file_name(format!(".{CATALOG_FILE}.sync"));
+        let create = |source| CliError::Create {
             path: path.clone(),
             source,
-        })?;
+        };
+        std::fs::write(&tmp, s.proposed.as_bytes()).map_err(create)?;
+        if let Err(e) = std::fs::rename(&tmp, &path) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(create(e));
+        }
         note!("wrote {}", path.display());
         // Say at once when the result does not load (a family no rule prices yet).
         let mut written = files.clone();

@@ -1,5 +1,7 @@
-//! Which rule version prices a model at a time: model rule first, then the family's rule
-//! through the catalog; and a per-worker cache of those answers.
+//! Which rule version prices a model at a time: through the alias its name is then (if any),
+//! inside the model's catalog windows, in the family of that window: the model rule first
+//! (while the catalog puts the model in the rule's family), then the family's rule; and a
+//! per-worker cache of those answers.
 
 use jiff::Timestamp;
 
