@@ -196,8 +196,17 @@ pub fn sync(raw: Vec<RawVersion>, files: &RuleFiles) -> Result<Proposal, SyncErr
     let (aliases, declined) = aliases(&timeline, &rec, &mut decisions, &mut notes);
     families(&timeline, &rec, &mut decisions);
     events(&timeline, &rec, &mut decisions);
-    decisions
-        .sort_by(|a, b| (&a.catalog, a.kind, &a.subject).cmp(&(&b.catalog, b.kind, &b.subject)));
+    // By version (numbers are zero-padded to three digits, so a longer one is later), kind
+    // and subject.
+    let key = |d: &Decision| {
+        (
+            d.catalog.len(),
+            d.catalog.clone(),
+            d.kind,
+            d.subject.clone(),
+        )
+    };
+    decisions.sort_by_key(key);
     let proposed = render(&timeline, &rec.catalog, &aliases, &declined);
     Ok(Proposal {
         timeline,
@@ -675,8 +684,10 @@ fn render(
             "\n# Renames and redirects of the history that governance decided are not aliases.\n[declined]\n",
         );
         let mut sorted: Vec<&Declined> = declined.iter().collect();
-        sorted
-            .sort_by(|a, b| (&a.catalog, &a.name, &a.model).cmp(&(&b.catalog, &b.name, &b.model)));
+        sorted.sort_by_key(|d| {
+            let n = d.catalog.as_deref().unwrap_or("");
+            (n.len(), n.to_string(), d.name.clone(), d.model.clone())
+        });
         let mut names: Vec<&str> = Vec::new();
         for d in &sorted {
             if !names.contains(&d.name.as_str()) {
