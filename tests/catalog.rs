@@ -175,6 +175,41 @@ fn removed_models_stop_being_priced_when_the_catalog_removed_them() {
 }
 
 #[test]
+fn the_sixteen_models_priced_forever_are_priced_no_more() {
+    // The models the catalog removed that the old catalog.toml priced for all time: an undated
+    // job (priced by the latest rules) of each earned points. The latest catalog lists none
+    // of them (three are renames whose new name is gone or unpriced too).
+    let rs = shipped_rules();
+    let removed = [
+        ("ArchitectureRealMix", false),
+        ("ArthemyReal", false),
+        ("Aurora#MagusDevon", false),
+        ("BlazingDrive", false),
+        ("BluePencilRealistic", false),
+        ("ChilloutMix", false),
+        ("ChosenChineseStyle", false),
+        ("DreamShaperXL", false),
+        ("HelloWorldFilmGrain", false),
+        ("MagusDevon", false),
+        ("Zeek", false),
+        ("dolphin-2.9-llama3-8b", true),
+        ("hermes-3-llama3.1-8b", true),
+        ("mistralai/mixtral-8x7b-instruct", true),
+        ("mistralai/mixtral-8x7b-instruct-v0.1", true),
+        ("theia-llama-3.1-8b", true),
+    ];
+    for (model, is_llm) in removed {
+        let job = if is_llm {
+            serde_json::json!({"model": model, "input_tokens": 1000, "output_tokens": 1000})
+        } else {
+            serde_json::json!({"model": model, "width": 512, "height": 512, "steps": 20})
+        };
+        let s = score_record(&rs, &parse_job(1, job), ScoreOptions::default());
+        assert_eq!(s.status(), Status::NoRule, "{model}: {:?}", s.reason());
+    }
+}
+
+#[test]
 fn a_family_change_reprices_under_the_family_of_that_time() {
     let rs = shipped_rules();
     // Catalog 047 (2025-01-28T04:20:36Z) moved Mixtral from llm8x7b4b to llm8x7b and
