@@ -439,9 +439,6 @@ struct NativeRule {
 
 const D_0401: i64 = 1_711_929_600; // 2024-04-01
 const D_0415: i64 = 1_713_139_200; // 2024-04-15
-const D_0422: i64 = 1_713_744_000; // 2024-04-22
-const D_0423: i64 = 1_713_830_400; // 2024-04-23
-const D_0503: i64 = 1_714_694_400; // 2024-05-03
 const D_0916: i64 = 1_726_444_800; // 2024-09-16
 const D_0918: i64 = 1_726_617_600; // 2024-09-18
 const D_1008: i64 = 1_728_345_600; // 2024-10-08
@@ -484,12 +481,19 @@ fn disabled(from: i64, label: &'static str, reason: &'static str) -> NativeVersi
     }
 }
 
-/// A model's rules and the first second its catalog entry prices it (`since`; 0: always).
-type NativeModel = (Option<NativeRule>, NativeRule, i64);
+/// When the catalog lists a model (#21): its windows in unix seconds (`since`, `until`;
+/// `None`: unbounded), and the text a `no_rule` outside them names them with.
+struct Listed {
+    windows: Vec<(Option<i64>, Option<i64>)>,
+    text: String,
+}
+
+/// A model's rules and its catalog windows.
+type NativeModel = (Option<NativeRule>, NativeRule, Listed);
 
 struct NativeScorer<'a> {
     hash: &'a str,
-    /// model → (model rule, family rule, catalog `since`)
+    /// model → (model rule, family rule, catalog windows)
     models: HashMap<&'static str, NativeModel>,
     /// Malformed lines (about 1% of the ledger) take the same plain path in both scorers:
     /// producing their error messages is parsing, not scoring.
@@ -599,6 +603,24 @@ impl<'a> NativeScorer<'a> {
             base: Base::Llama,
             versions,
         };
+        // The catalog's windows, read from the rules once (what varies with the catalog's
+        // history; pricing below is hard-coded). The models it lists have at most three
+        // windows, so a reason names them all, as the engine's does.
+        let listed = |m: &str| -> Listed {
+            let entry = &rules.catalog[m];
+            assert!(
+                entry.windows.len() <= 3,
+                "{m}: a reason would name only some windows"
+            );
+            let secs = |t: Option<jiff::Timestamp>| t.map(|t| t.as_second());
+            let texts: Vec<String> = entry.windows.iter().map(|w| w.when.text()).collect();
+            Listed {
+                windows: (entry.windows.iter())
+                    .map(|w| (secs(w.when.since), secs(w.when.until)))
+                    .collect(),
+                text: texts.join(", and "),
+            }
+        };
         let mut models = HashMap::new();
         for m in [
             "BrainDance",
@@ -610,7 +632,7 @@ impl<'a> NativeScorer<'a> {
             "Aurora",
             "HelloWorldFilmGrain",
         ] {
-            models.insert(m, (None, family("sd15"), 0));
+            models.insert(m, (None, family("sd15"), listed(m)));
         }
         for m in [
             "AnimagineXL",
@@ -619,19 +641,37 @@ impl<'a> NativeScorer<'a> {
             "AAMXLAnimeMix",
             "SDXLUnstableDiffusersV11",
         ] {
-            models.insert(m, (None, family("sdxl10"), 0));
+            models.insert(m, (None, family("sdxl10"), listed(m)));
         }
-        // The catalog's `since` dates (catalog.toml).
-        models.insert("MagusDevon", (None, family("composite15"), D_0503));
-        models.insert("PepeXL", (None, family("compositexl"), D_0918));
-        models.insert("FLUX.1-dev", (None, family("flux-dev"), D_0918));
         models.insert(
-            "mistralai/mixtral-8x7b-instruct",
-            (None, family("llm8x7b4b"), D_0423),
+            "MagusDevon",
+            (None, family("composite15"), listed("MagusDevon")),
+        );
+        models.insert("PepeXL", (None, family("compositexl"), listed("PepeXL")));
+        models.insert(
+            "FLUX.1-dev",
+            (None, family("flux-dev"), listed("FLUX.1-dev")),
         );
         models.insert(
+            "mistralai/mixtral-8x7b-instruct",
+            (
+                None,
+                family("llm8x7b4b"),
+                listed("mistralai/mixtral-8x7b-instruct"),
+            ),
+        );
+        // Listed in llm8x7b4b until catalog 014, then a rename alias of Mixtral (llm8x7b4b
+        // until 2025): priced the same way all through the ledger's 2024.
+        models.insert(
             "mistralai/mixtral-8x7b-instruct-v0.1",
-            (None, family("llm8x7b4b"), 0),
+            (
+                None,
+                family("llm8x7b4b"),
+                Listed {
+                    windows: vec![(None, None)],
+                    text: String::new(),
+                },
+            ),
         );
         models.insert(
             "openhermes-mixtral-8x7b-gptq",
@@ -644,7 +684,7 @@ impl<'a> NativeScorer<'a> {
                     ],
                 )),
                 family("llm8x7b4b"),
-                0,
+                listed("openhermes-mixtral-8x7b-gptq"),
             ),
         );
         models.insert(
@@ -658,7 +698,7 @@ impl<'a> NativeScorer<'a> {
                     ],
                 )),
                 family("llm8b16b"),
-                D_0422,
+                listed("dolphin-2.9-llama3-8b"),
             ),
         );
         models.insert(
@@ -669,7 +709,7 @@ impl<'a> NativeScorer<'a> {
                     vec![v(D_1016, "hermes-3-llama3.1-8b@1", Some(0.5))],
                 )),
                 family("llm8b16b"),
-                D_1016,
+                listed("hermes-3-llama3.1-8b"),
             ),
         );
         models.insert(
@@ -683,10 +723,17 @@ impl<'a> NativeScorer<'a> {
                     ],
                 )),
                 family("llm7b16b"),
-                0,
+                listed("openhermes-2-pro-mistral-7b"),
             ),
         );
-        models.insert("meta-llama/llama-2-70b-chat", (None, family("llm70b4b"), 0));
+        models.insert(
+            "meta-llama/llama-2-70b-chat",
+            (
+                None,
+                family("llm70b4b"),
+                listed("meta-llama/llama-2-70b-chat"),
+            ),
+        );
         let plain = Scorer {
             reference: true,
             ..Scorer::new(rules)
@@ -868,18 +915,27 @@ impl<'a> NativeScorer<'a> {
                 Some(when.as_str())
             }
         };
-        let Some((model_rule, family_rule, since)) = self.models.get(job.model) else {
+        let Some((model_rule, family_rule, listed)) = self.models.get(job.model) else {
             return false;
         };
         let secs = at.as_second();
-        if secs < *since {
+        let inside = |(since, until): &(Option<i64>, Option<i64>)| {
+            since.is_none_or(|s| s <= secs) && until.is_none_or(|u| secs < u)
+        };
+        if !listed.windows.iter().any(inside) {
             s.family = Some(model_rule.as_ref().unwrap_or(family_rule).family);
+            let first = listed.windows.first().and_then(|w| w.0);
+            let last = listed.windows.last().and_then(|w| w.1);
+            let when = match () {
+                _ if first.is_some_and(|f| secs < f) => "not yet at this time",
+                _ if last.is_some_and(|l| l <= secs) => "no longer at this time",
+                _ => "not at this time (between two of its windows)",
+            };
             reason.clear();
             let _ = write!(
                 reason,
-                "model `{}` is priced only from {} (catalog.toml): not yet at this time",
-                job.model,
-                jobpoints::internals::utc_date(jiff::Timestamp::from_second(*since).expect("date"))
+                "model `{}` is in the catalog only {} (catalog.toml): {when}",
+                job.model, listed.text
             );
             s.reason = Some(reason.as_str());
             emit(&s);

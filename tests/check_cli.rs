@@ -84,8 +84,9 @@ fn models_lists_the_catalog() {
     let text = String::from_utf8(out.stdout).unwrap();
     with_snapshots(|| insta::assert_snapshot!("models_at_2024_05_01", text));
 
+    // dolphin-2.9-llama3-8b left the catalog on 2025-01-20: the latest rules list it unpriced.
     let out = jobpoints()
-        .args(["models", "--format", "json"])
+        .args(["models", "--format", "json", "--at", "2024-11-01"])
         .output()
         .unwrap();
     let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

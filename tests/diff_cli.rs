@@ -174,14 +174,25 @@ fn a_removed_model_rule_is_flagged_and_its_jobs_lose_their_price() {
             .iter()
             .any(|c| c["entity"] == "rule" && c["op"] == "removed" && c["flag"].is_string())
     );
+    // theia was listed from 2024-10-17T02:46:23Z to 2025-01-16T19:59:26Z: its undated job is
+    // `no_rule` from now on either way, and re-priced in that window.
     let theia = r["impact"]["models"]
         .as_array()
         .unwrap()
         .iter()
         .find(|m| m["model"] == "theia-llama-3.1-8b")
         .unwrap();
-    assert_eq!(theia["status_changes"]["ok → no_rule"], 1, "{theia}");
-    assert_eq!(theia["after"], 0.0);
+    assert_eq!(theia["changed"], 0, "{theia}");
+    let windows = r["impact"]["windows"].as_array().unwrap();
+    assert_eq!(windows.len(), 1, "{windows:?}");
+    let w = &windows[0];
+    assert_eq!(
+        w["window"],
+        "theia-llama-3.1-8b@1 → llm8b16b@1 (2024-10-17T02:46:23Z → 2025-01-16T19:59:26Z)"
+    );
+    assert_eq!(w["models"], serde_json::json!(["theia-llama-3.1-8b"]));
+    assert_eq!(w["total"]["status_changes"]["ok → no_rule"], 1, "{w}");
+    assert_eq!(w["total"]["after"], 0.0);
 }
 
 #[test]
@@ -410,9 +421,10 @@ fn git_revisions_are_read_from_the_repository() {
     // purpose.
     let catalog = repo.path().join("rules/catalog.toml");
     let text = std::fs::read_to_string(&catalog).unwrap();
+    assert!(text.contains("\n[unpriced]\n"));
     std::fs::write(
         &catalog,
-        format!("{text}\n[unpriced]\nsdxl10 = \"withdrawn\"\n"),
+        text.replace("\n[unpriced]\n", "\n[unpriced]\nsdxl10 = \"withdrawn\"\n"),
     )
     .unwrap();
     let r = diff_json(repo.path(), &["--base", "HEAD"]);
@@ -738,8 +750,8 @@ fn every_kind_of_rule_change_is_named_and_flagged_as_it_should() {
     let cases: &[Case] = &[
         (
             "catalog.toml",
-            "[models]\n",
-            "[unpriced]\nllm405b = \"not offered by any miner yet\"\n\n[models]\n",
+            "\n[unpriced]\n",
+            "\n[unpriced]\nllm600b = \"not offered by any miner yet\"\n",
             Entity::Model,
             Op::Added,
             Some("reason"),
@@ -747,12 +759,39 @@ fn every_kind_of_rule_change_is_named_and_flagged_as_it_should() {
         ),
         (
             "catalog.toml",
-            "PepeXL = { family = \"compositexl\", since = 2024-09-18 }",
+            "PepeXL = { family = \"compositexl\", since = 2024-09-18T16:17:11Z, catalog = { since = \"029\" } }",
             "PepeXL = { family = \"compositexl\", since = 2024-09-01 }",
             Entity::Model,
             Op::Changed,
             Some("window"),
             true,
+        ),
+        (
+            "catalog.toml",
+            "\n[aliases]\n",
+            "\n[aliases]\nOldPepe = { model = \"PepeXL\", kind = \"gateway\", source = \"a test\" }\n",
+            Entity::Alias,
+            Op::Added,
+            Some("alias"),
+            true,
+        ),
+        (
+            "catalog.toml",
+            "\"Aurora#MagusDevon\" = { model = \"MagusDevon\", kind = \"rename\", since = 2024-05-04T01:20:37Z, catalog = { since = \"017\" }, ",
+            "\"Aurora#MagusDevon\" = { model = \"MagusDevon\", kind = \"rename\", since = 2024-06-01, ",
+            Entity::Alias,
+            Op::Changed,
+            Some("alias"),
+            true,
+        ),
+        (
+            "catalog.toml",
+            "source = \"catalog 017 replaced it by MagusDevon",
+            "source = \"Reworded: catalog 017 replaced it by MagusDevon",
+            Entity::Alias,
+            Op::Changed,
+            Some("alias"),
+            false,
         ),
         (
             "families/sd15.toml",
@@ -846,7 +885,7 @@ fn every_kind_of_rule_change_is_named_and_flagged_as_it_should() {
         ),
         (
             "catalog.toml",
-            "ChilloutMix = { family = \"sd15\", since = 2024-09-18 }",
+            "ChilloutMix = { family = \"sd15\", since = 2024-09-18T16:17:11Z, until = 2025-01-16T19:59:26Z, catalog = { since = \"029\", until = \"044\" } }",
             "",
             Entity::Model,
             Op::Removed,
@@ -881,7 +920,21 @@ fn every_kind_of_rule_change_is_named_and_flagged_as_it_should() {
             false,
         ),
     ];
-    for (file, from, to, entity, op, field, flagged) in cases {
+    // An alias removed: its whole line.
+    let catalog = std::fs::read_to_string(rules_dir().join("catalog.toml")).unwrap();
+    let redirect = (catalog.split_inclusive('\n'))
+        .find(|l| l.starts_with("\"dolphin-2.9.1-llama-3-8b\" = { model ="))
+        .unwrap();
+    let removed: Case = (
+        "catalog.toml",
+        redirect,
+        "",
+        Entity::Alias,
+        Op::Removed,
+        Some("alias"),
+        true,
+    );
+    for (file, from, to, entity, op, field, flagged) in cases.iter().chain([&removed]) {
         let new = edited(file, from, to);
         let changes = jobpoints::internals::diff_rules(&shipped, &new);
         assert_eq!(changes.len(), 1, "{file}: {from:?} → {to:?}: {changes:#?}");

@@ -21,8 +21,8 @@ fn eval_table(at: Option<&str>) -> (String, i32) {
 fn real_examples_under_season_1() {
     let (table, code) = eval_table(Some("2024-05-01"));
     assert_eq!(code, 0, "every real example is a valid job");
-    // The 19-step examples are ChilloutMix's, a model the catalog added on 2024-09-18: in
-    // Season 1 it is not priced at all, and the reason says since when it is.
+    // The 19-step examples are ChilloutMix's, a model the catalog listed from 2024-09-18 to
+    // 2025-01-16: in Season 1 it is not priced at all, and the reason says when it is.
     let chillout: Vec<&str> = table
         .lines()
         .filter(|l| l.contains("ChilloutMix"))
@@ -30,7 +30,9 @@ fn real_examples_under_season_1() {
     assert!(!chillout.is_empty());
     for l in &chillout {
         assert!(
-            l.contains("no_rule") && l.contains("priced only from 2024-09-18"),
+            l.contains("no_rule")
+                && l.contains("in the catalog only from 2024-09-18T16:17:11Z (catalog 029")
+                && l.contains("not yet at this time"),
             "{l}"
         );
     }
@@ -52,13 +54,30 @@ fn real_examples_under_latest_rules() {
     };
     assert_eq!(rows("invalid"), 0, "{table}");
     assert!(rows("disabled") >= 3, "{table}");
+    // ChilloutMix left the catalog on 2025-01-16: none of its examples is priced now.
+    let chillout: Vec<&str> = (table.lines())
+        .filter(|l| l.contains("ChilloutMix"))
+        .collect();
     assert!(
-        rows("below_threshold") >= 2,
-        "the 19-step examples earn nothing: {table}"
+        chillout.len() >= 2
+            && chillout
+                .iter()
+                .all(|l| l.contains("no_rule") && l.contains("not in the latest rules")),
+        "{chillout:?}"
     );
     // While FLUX.1-dev was priced (version 1), the presets without a size are invalid, named.
     let (flux_v1, code) = eval_table(Some("2024-10-01"));
     assert_eq!(code, 1);
+    let rows = |status: &str| {
+        (flux_v1.lines())
+            .filter(|l| l.starts_with(|c: char| c.is_ascii_digit()))
+            .filter(|l| l.split_whitespace().any(|w| w == status))
+            .count()
+    };
+    assert!(
+        rows("below_threshold") >= 2,
+        "the 19-step examples earn nothing: {flux_v1}"
+    );
     let invalid: Vec<&str> = (flux_v1.lines())
         .filter(|l| l.starts_with(|c: char| c.is_ascii_digit()))
         .filter(|l| l.split_whitespace().any(|w| w == "invalid"))

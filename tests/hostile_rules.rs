@@ -260,16 +260,21 @@ fn rejected_rule_sets_score_nothing() {
 /// The shipped catalog padded with generated models (family `sd15`) to `size` bytes.
 fn padded_catalog(size: usize) -> RuleFiles {
     let mut files = overlay("");
-    let mut catalog = files.text("catalog.toml").unwrap().to_string();
+    let catalog = files.text("catalog.toml").unwrap().to_string();
+    // The generated models go first in [models] (later tables follow it).
+    let (head, tail) = catalog.split_once("\n[models]\n").unwrap();
+    let mut models = String::new();
     let mut i = 0;
     loop {
         let line = format!("\"generated-model-{i:07}\" = \"sd15\"\n");
-        if catalog.len() + line.len() > size {
+        if catalog.len() + models.len() + line.len() > size {
             break;
         }
-        catalog.push_str(&line);
+        models.push_str(&line);
         i += 1;
     }
+    let catalog = format!("{head}\n[models]\n{models}{tail}");
+    assert_eq!(catalog.len(), catalog.len().min(size));
     files
         .files
         .insert("catalog.toml".into(), catalog.into_bytes());

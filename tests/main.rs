@@ -23,8 +23,11 @@ mod rule_errors;
 mod rule_language;
 // The network's real example jobs, scored and snapshotted.
 mod example_jobs;
-// Library-level checks: determinism, catalog coverage, adding a model without rebuilding.
+// Library-level checks: determinism, adding a model without rebuilding.
 mod engine;
+// The catalog as the network had it (#21): windows, family changes, aliases, unpriced LLMs,
+// and `jobpoints catalog sync` on the committed history and on git clones.
+mod catalog;
 // The default corpus of `jobpoints diff`: generated files match their generator.
 mod corpus;
 // `jobpoints diff`: fixture pairs of rule sets, git revisions, a large streamed ledger.

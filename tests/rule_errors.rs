@@ -8,7 +8,9 @@ use jobpoints::internals::{RuleFiles, RulesOrigin, load, render_human};
 
 use crate::util::{rules_dir, with_snapshots};
 
-/// Applies an overlay (`--- path` starts a file; a body of `!delete` removes it).
+/// Applies an overlay (`--- path` starts a file; a body of `!delete` removes it; a body
+/// whose first line is `!after LINE` is inserted into the file after its first line equal
+/// to LINE, so a fixture can add to a long generated file such as catalog.toml).
 pub fn overlay(text: &str) -> RuleFiles {
     let mut files = RuleFiles::from_dir(&rules_dir()).unwrap();
     files.origin = RulesOrigin::Directory("rules+overlay".into());
@@ -17,6 +19,22 @@ pub fn overlay(text: &str) -> RuleFiles {
         if let Some((path, body)) = cur {
             if body.trim() == "!delete" {
                 files.files.remove(&path);
+            } else if let Some(rest) = body.strip_prefix("!after ") {
+                let (anchor, insert) = rest.split_once('\n').unwrap_or((rest, ""));
+                let text = files.text(&path).expect("!after edits an existing file");
+                // The end of the first line equal to `anchor` (its newline included).
+                let mut end = None;
+                let mut start = 0;
+                for line in text.split_inclusive('\n') {
+                    if line.trim_end_matches('\n') == anchor {
+                        end = Some(start + line.len());
+                        break;
+                    }
+                    start += line.len();
+                }
+                let end = end.unwrap_or_else(|| panic!("{path} has no line `{anchor}`"));
+                let edited = format!("{}{insert}{}", &text[..end], &text[end..]);
+                files.files.insert(path, edited.into_bytes());
             } else {
                 files.files.insert(path, body.into_bytes());
             }

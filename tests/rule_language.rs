@@ -6,7 +6,7 @@ use std::path::Path;
 
 use jobpoints::internals::{
     Entity, JobReader, Op, ReloadOutcome, Resolution, RuleFiles, RuleSet, RulesHandle,
-    ScoreOptions, Scorer, diff_rules, load, parse_job, score_record,
+    ScoreOptions, Scorer, diff_rules, load, parse_job, parse_time, score_record,
 };
 use jobpoints::{Score, Status};
 
@@ -55,19 +55,20 @@ fn reference_jobs(rs: &RuleSet) -> Vec<serde_json::Value> {
         );
     }
     for rule in rs.rules() {
-        // A model the rule prices: its own model, or any catalog model of the family.
-        let model = match rs.model_rules.get(&rule.id) {
-            Some(_) => rule.id.clone(),
-            None => match rs
-                .catalog
-                .iter()
-                .find(|(m, e)| e.family == rule.id && !rs.model_rules.contains_key(*m))
-            {
-                Some((m, _)) => m.clone(),
-                None => continue,
-            },
-        };
         for v in &rule.versions {
+            // A model the version prices: the rule's own model, or a catalog model in the
+            // family at the version's date.
+            let at = Some(v.effective_from);
+            let model = match rs.model_rules.get(&rule.id) {
+                Some(_) => rule.id.clone(),
+                None => match rs.catalog.iter().find(|(m, e)| {
+                    e.window_at(at).is_some_and(|w| w.family == rule.id)
+                        && !rs.model_rules.contains_key(*m)
+                }) {
+                    Some((m, _)) => m.clone(),
+                    None => continue,
+                },
+            };
             for ex in &v.examples {
                 let mut job = serde_json::json!({
                     "id": format!("{}#{}", v.label, jobs.len()),
@@ -222,14 +223,21 @@ fn a_family_marked_unpriced_needs_no_rule() {
     let mut files = overlay("--- families/llm70b4b.toml\n!delete\n");
     assert!(load(files.clone()).has_errors());
     let catalog = String::from_utf8(files.files["catalog.toml"].clone()).unwrap();
+    assert!(catalog.contains("\n[unpriced]\n"));
     files.files.insert(
         "catalog.toml".into(),
-        format!("{catalog}\n[unpriced]\nllm70b4b = \"multiplier never recovered\"\n").into_bytes(),
+        catalog
+            .replace(
+                "\n[unpriced]\n",
+                "\n[unpriced]\nllm70b4b = \"multiplier never recovered\"\n",
+            )
+            .into_bytes(),
     );
     let loaded = load(files);
     assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
     let rs = loaded.ruleset.unwrap();
-    match rs.resolve("meta-llama/llama-2-70b-chat", None) {
+    let listed = Some(parse_time("2024-06-01").unwrap());
+    match rs.resolve("meta-llama/llama-2-70b-chat", listed) {
         Resolution::NoRule { reason, .. } => {
             assert!(
                 reason.contains("deliberately unpriced: multiplier never recovered"),
@@ -291,7 +299,7 @@ fn catalog_dates_bound_pricing_and_the_resolution_cache() {
         ]
     );
     assert!(
-        got[1].contains("priced only from 2024-06-01 until 2025-01-01"),
+        got[1].contains("in the catalog only from 2024-06-01 until 2025-01-01"),
         "{}",
         got[1]
     );
@@ -345,8 +353,9 @@ fn diagnostics_are_deterministic() {
 
 #[test]
 fn an_openai_chat_completion_is_an_llm_job() {
+    // The response carries no time; Mixtral 8x7b is priced (llm8x7b4b) from catalog 014 to 047.
     let out = jobpoints()
-        .args(["eval", "--format", "jsonl"])
+        .args(["eval", "--format", "jsonl", "--at", "2024-10-01"])
         .arg(fixture("jobs/openai_chat_completion.json"))
         .output()
         .unwrap();
@@ -394,7 +403,7 @@ fn the_table_totals_never_add_points_of_different_kinds() {
     let jobs = concat!(
         r#"{"id":"a","model":"BrainDance","width":512,"height":512,"steps":20}"#,
         "\n",
-        r#"{"id":"b","model":"mistralai/mixtral-8x7b-instruct","input_tokens":500,"output_tokens":500}"#,
+        r#"{"id":"b","model":"mistralai/mixtral-8x7b-instruct","input_tokens":500,"output_tokens":500,"completed_at":"2024-10-01T00:00:00Z"}"#,
         "\n",
         r#"{"id":"c","model":"FLUX.1-dev","width":512,"height":512,"steps":20}"#,
         "\n",
@@ -458,7 +467,10 @@ fn check_json_carries_the_help_of_each_diagnostic() {
     let text = std::fs::read_to_string(&catalog).unwrap();
     std::fs::write(
         &catalog,
-        text.replace("AnimagineXL = \"sdxl10\"", "AnimagineXL = \"sdxl1O\""),
+        text.replace(
+            "AnimagineXL = { family = \"sdxl10\"",
+            "AnimagineXL = { family = \"sdxl1O\"",
+        ),
     )
     .unwrap();
     let out = jobpoints_in(tmp.path())

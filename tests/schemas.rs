@@ -435,6 +435,31 @@ fn schemas_refuse_what_check_refuses() {
         ),
         ("catalog.toml", vec!["unpriced"], inline("llm70b = true")),
         (
+            "catalog.toml",
+            vec!["models", model],
+            inline("family = \"sd15\"\ncatalog = { since = \"001\", unitl = \"012\" }"),
+        ),
+        (
+            "catalog.toml",
+            vec!["versions", "001", "comit"],
+            s("45b77ad3bbabb4db33f234a814b63673b476b6db"),
+        ),
+        (
+            "catalog.toml",
+            vec!["aliases", "Aurora#MagusDevon", "kind"],
+            s("renamed"),
+        ),
+        (
+            "catalog.toml",
+            vec!["aliases", "Aurora#MagusDevon", "sorce"],
+            s("a typo"),
+        ),
+        (
+            "catalog.toml",
+            vec!["declined", "meta-llama/llama-3-70b-instruct", "reason"],
+            T::Integer(1),
+        ),
+        (
             "families/sdxl10.toml",
             vec!["rules"],
             inline("family = \"sdxl10\""),

@@ -300,6 +300,38 @@ fn http_api_end_to_end() {
             .iter()
             .any(|m| m["model"] == "BrainDance" && m["family"] == "sd15")
     );
+    // Each model's windows with the catalog versions that bound them, and every alias (#21).
+    let mixtral = (r["models"].as_array().unwrap())
+        .iter()
+        .find(|m| m["model"] == "mistralai/mixtral-8x7b-instruct")
+        .unwrap();
+    let windows = mixtral["windows"].as_array().unwrap();
+    assert_eq!(windows.len(), 2, "{mixtral}");
+    assert_eq!(
+        (
+            &windows[1]["family"],
+            &windows[1]["since"],
+            &windows[1]["since_catalog"]["number"]
+        ),
+        (
+            &json!("llm8x7b"),
+            &json!("2025-01-28T04:20:36Z"),
+            &json!("047")
+        ),
+        "{mixtral}"
+    );
+    let redirect = (r["aliases"].as_array().unwrap())
+        .iter()
+        .find(|a| a["alias"] == "dolphin-2.9.4-llama3.1-8b")
+        .unwrap();
+    assert_eq!(
+        (&redirect["model"], &redirect["kind"], &redirect["until"]),
+        (
+            &json!("dolphin-2.9-llama3-8b"),
+            &json!("redirect"),
+            &json!("2024-10-20T02:48:43Z")
+        )
+    );
 
     // Metrics count what was scored above, by status and kind.
     let ok_waifu = served

@@ -10,14 +10,12 @@
 //! hashes trees it has not seen.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 
 use crate::engine::model::{Refusal, RuleFiles, RuleSet, RulesOrigin};
 use crate::rules::files::{is_rule_file, size_limit};
-use crate::rules::git::{GitRulesError, rule_files_at};
+use crate::rules::git::{GitRulesError, git, git_batch, rule_files_at};
 use crate::rules::load::load;
 
 /// The first line of the cache file; another line means another format: the file is rebuilt.
@@ -88,66 +86,6 @@ pub struct GitHistory {
     pub trees: usize,
     /// Trees hashed in this run (the others came from the cache).
     pub hashed: usize,
-}
-
-fn git(repo: &Path, args: &[&str]) -> Result<Vec<u8>, GitRulesError> {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(repo)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|source| GitRulesError::Spawn {
-            dir: repo.to_path_buf(),
-            source,
-        })?;
-    if !out.status.success() {
-        return Err(GitRulesError::Failed {
-            dir: repo.to_path_buf(),
-            command: args.join(" "),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        });
-    }
-    Ok(out.stdout)
-}
-
-/// Feeds `input` to `git ARGS` on stdin (from a thread, so a large answer cannot deadlock
-/// it) and hands its stdout to `read`.
-fn git_batch<T>(
-    repo: &Path,
-    args: &[&str],
-    input: Vec<u8>,
-    read: impl FnOnce(&mut dyn BufRead) -> std::io::Result<T>,
-) -> Result<T, GitRulesError> {
-    let spawn_error = |source| GitRulesError::Spawn {
-        dir: repo.to_path_buf(),
-        source,
-    };
-    let mut child = Command::new("git")
-        .arg("-C")
-        .arg(repo)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(spawn_error)?;
-    let mut stdin = child.stdin.take().expect("piped stdin");
-    let writer = std::thread::spawn(move || stdin.write_all(&input));
-    let mut stdout = BufReader::with_capacity(1 << 16, child.stdout.take().expect("piped"));
-    let read = read(&mut stdout);
-    // Whatever was not read is drained, so git can exit.
-    let _ = std::io::copy(&mut stdout, &mut std::io::sink());
-    let _ = writer.join();
-    let out = child.wait_with_output().map_err(spawn_error)?;
-    if !out.status.success() {
-        return Err(GitRulesError::Failed {
-            dir: repo.to_path_buf(),
-            command: args.join(" "),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        });
-    }
-    read.map_err(spawn_error)
 }
 
 /// A file of a `rules/` tree, as `git ls-tree -r --long` lists it.

@@ -245,7 +245,7 @@ pub(crate) fn locate(files: &RuleFiles, family: &str) -> Result<Slot, ProposeErr
     let catalog_models = rules
         .catalog
         .values()
-        .filter(|e| e.family == family)
+        .filter(|e| e.has_family(family))
         .count();
     Ok(Slot {
         rule_file: existing.map(|r| r.file.clone()),

@@ -31,6 +31,9 @@ pub enum Exit {
     UnknownRules,
     /// `diff --fail-on-retroactive`: some change alters jobs dated before the cut-off.
     Retroactive,
+    /// `catalog sync --check`: catalog.toml differs from what the catalog history gives, or
+    /// decisions are missing.
+    CatalogDrift,
     /// `--invalid-exit-code N`: jobs failed, and the caller chose this code for it.
     Code(u8),
 }
@@ -47,6 +50,7 @@ impl Exit {
             Exit::Mismatch => 5,
             Exit::UnknownRules => 6,
             Exit::Retroactive => 7,
+            Exit::CatalogDrift => 8,
             Exit::Code(c) => c,
         }
     }

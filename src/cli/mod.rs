@@ -13,6 +13,7 @@ use crate::rules::files::RuleFiles;
 use crate::rules::load::{Loaded, load};
 
 mod calibrate;
+mod catalog;
 mod check;
 mod diff;
 mod docs;
@@ -54,6 +55,8 @@ Exit codes:
   5  verify: some result does not match its job scored again (or its job is missing)
   6  verify: no mismatch, but some results name a rule set that was not found
   7  diff --fail-on-retroactive: some change alters jobs dated before the cut-off
+  8  catalog sync --check: catalog.toml differs from the catalog's history, or decisions
+     are missing
 
 Rules: --rules DIR, else ./rules if it exists, else the rules built into the binary.";
 
@@ -212,6 +215,8 @@ pub enum Command {
     /// points, as `before → after (+delta)` after a save. An invalid save is reported and not
     /// applied: the next valid save is compared with the last valid rules. Stop with Ctrl-C.
     Watch(WatchArgs),
+    /// The network's model catalog: `catalog sync` proposes catalog.toml from its history.
+    Catalog(catalog::CatalogArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
     ///
     /// Install, e.g. for bash: `jobpoints completions bash > ~/.local/share/bash-completion/completions/jobpoints`;
@@ -416,6 +421,7 @@ pub fn run(command: Command) -> Result<Exit, CliError> {
         Command::Serve(args) => serve::run(args),
         Command::Playground(args) => playground::run(args),
         Command::Watch(args) => watch::run(args),
+        Command::Catalog(args) => catalog::run(args),
         Command::Completions(args) => docs::completions(args),
         Command::Man(args) => docs::man(args),
         Command::Schema(args) => schema::run(args),

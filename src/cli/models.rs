@@ -3,7 +3,10 @@
 use serde::Serialize;
 
 use crate::cli::{CliError, Exit, RulesArg, Stdout, parse_at};
-use crate::engine::model::Pricing;
+use std::collections::BTreeSet;
+
+use crate::engine::catalog::Dated;
+use crate::engine::model::{Pricing, Rule, RuleVersion};
 use crate::engine::resolve::Resolution;
 use crate::engine::time::utc_date;
 
@@ -38,80 +41,55 @@ struct ModelRow {
     status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<String>,
-    /// The catalog entry's window (`from 2024-06-01 until 2025-01-16`), when it is dated.
+    /// The catalog entry's windows (`sd15 from 2024-01-02T01:28:46Z (catalog 001, commit
+    /// 45b77ad3bb) until ...`), when it is dated.
     #[serde(skip_serializing_if = "Option::is_none")]
     catalog_window: Option<String>,
+    /// Each catalog window, with the versions that bound it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    windows: Vec<WindowRow>,
+    /// For a name that is an alias: its windows as one (`alias of `X` (rename from ...)`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alias: Option<String>,
     /// The version's `notes`.
     #[serde(skip_serializing_if = "Option::is_none")]
     notes: Option<String>,
 }
 
+#[derive(Debug, Serialize)]
+struct WindowRow {
+    family: String,
+    #[serde(flatten)]
+    when: Dated,
+}
+
 pub fn run(args: ModelsArgs) -> Result<Exit, CliError> {
     let at = args.at;
     let rs = args.rules.load_valid()?;
-    let rows: Vec<ModelRow> = rs
-        .catalog
-        .iter()
-        .map(|(model, entry)| {
-            let mut row = match rs.resolve(model, at) {
-                Resolution::Priced {
-                    rule,
-                    version,
-                    kind,
-                } => ModelRow {
-                    model: model.clone(),
-                    family: Some(entry.family.clone()),
-                    kind: Some(kind.points.clone()),
-                    rule: Some(version.label.clone()),
-                    multiplier: match &version.pricing {
-                        Pricing::Priced { multiplier, .. } => Some(*multiplier),
-                        Pricing::NoRule { .. } | Pricing::Disabled { .. } => None,
-                    },
-                    effective_from: Some(utc_date(version.effective_from)),
-                    effective_until: rule.next_after(version).map(utc_date),
-                    status: "priced",
-                    reason: None,
-                    catalog_window: None,
-                    notes: version.notes.clone(),
-                },
-                Resolution::Disabled {
-                    rule,
-                    version,
-                    kind,
-                    reason,
-                } => ModelRow {
-                    model: model.clone(),
-                    family: Some(entry.family.clone()),
-                    kind: Some(kind.points.clone()),
-                    rule: Some(version.label.clone()),
-                    multiplier: None,
-                    effective_from: Some(utc_date(version.effective_from)),
-                    effective_until: rule.next_after(version).map(utc_date),
-                    status: "disabled",
-                    reason: Some(reason),
-                    catalog_window: None,
-                    notes: version.notes.clone(),
-                },
-                Resolution::NoRule {
-                    family,
-                    rule,
-                    kind,
-                    reason,
-                } => ModelRow {
-                    model: model.clone(),
-                    family: family.or_else(|| Some(entry.family.clone())),
-                    kind: kind.map(|k| k.points.clone()),
-                    rule: rule.map(|(_, v)| v.label.clone()),
-                    multiplier: None,
-                    effective_from: rule.map(|(_, v)| utc_date(v.effective_from)),
-                    effective_until: rule.and_then(|(r, v)| r.next_after(v)).map(utc_date),
-                    status: "no_rule",
-                    reason: Some(reason),
-                    catalog_window: None,
-                    notes: rule.and_then(|(_, v)| v.notes.clone()),
-                },
-            };
-            row.catalog_window = entry.window();
+    // Every catalog model and every alias name, in name order.
+    let names: BTreeSet<&String> = rs.catalog.keys().chain(rs.aliases.keys()).collect();
+    let rows: Vec<ModelRow> = names
+        .into_iter()
+        .map(|model| {
+            let mut row = row_of(model, rs.resolve(model, at));
+            if let Some(entry) = rs.catalog.get(model) {
+                if row.family.is_none() {
+                    row.family = Some(entry.family_at(at).to_string());
+                }
+                row.catalog_window = entry.window().map(|_| entry.text());
+                row.windows = (entry.windows.iter())
+                    .filter(|w| w.when != Dated::default())
+                    .map(|w| WindowRow {
+                        family: w.family.clone(),
+                        when: w.when.clone(),
+                    })
+                    .collect();
+            }
+            let aliases = rs.aliases_of(model);
+            if !aliases.is_empty() {
+                let texts: Vec<String> = aliases.iter().map(|a| a.text()).collect();
+                row.alias = Some(texts.join("; "));
+            }
             row
         })
         .collect();
@@ -125,6 +103,65 @@ pub fn run(args: ModelsArgs) -> Result<Exit, CliError> {
     };
     Stdout::new().write_text(&text)?;
     Ok(Exit::Ok)
+}
+
+/// The row of `model` as it resolved (through an alias or not).
+fn row_of(model: &str, r: Resolution<'_>) -> ModelRow {
+    let row = |status, family: Option<String>| ModelRow {
+        model: model.to_string(),
+        family,
+        kind: r.kind().map(|k| k.points.clone()),
+        rule: None,
+        multiplier: None,
+        effective_from: None,
+        effective_until: None,
+        status,
+        reason: None,
+        catalog_window: None,
+        windows: Vec::new(),
+        alias: None,
+        notes: None,
+    };
+    let with_version = |mut out: ModelRow, rule: &Rule, version: &RuleVersion| {
+        out.rule = Some(version.label.clone());
+        out.effective_from = Some(utc_date(version.effective_from));
+        out.effective_until = rule.next_after(version).map(utc_date);
+        out.notes = version.notes.clone();
+        out
+    };
+    match &r {
+        Resolution::Priced { rule, version, .. } => {
+            let mut out = with_version(row("priced", Some(rule.family.clone())), rule, version);
+            out.multiplier = match &version.pricing {
+                Pricing::Priced { multiplier, .. } => Some(*multiplier),
+                Pricing::NoRule { .. } | Pricing::Disabled { .. } => None,
+            };
+            out
+        }
+        Resolution::Disabled {
+            rule,
+            version,
+            reason,
+            ..
+        } => {
+            let mut out = with_version(row("disabled", Some(rule.family.clone())), rule, version);
+            out.reason = Some(reason.clone());
+            out
+        }
+        Resolution::NoRule {
+            family,
+            rule,
+            reason,
+            ..
+        } => {
+            let mut out = row("no_rule", family.clone());
+            if let Some((rule, version)) = rule {
+                out = with_version(out, rule, version);
+            }
+            out.reason = Some(reason.clone());
+            out
+        }
+    }
 }
 
 fn render(rows: &[ModelRow]) -> String {
@@ -143,8 +180,11 @@ fn render(rows: &[ModelRow]) -> String {
         .iter()
         .map(|r| {
             let mut notes: Vec<String> = Vec::new();
+            if let Some(a) = &r.alias {
+                notes.push(a.clone());
+            }
             if let Some(w) = &r.catalog_window {
-                notes.push(format!("catalog: priced {w}"));
+                notes.push(format!("catalog: {w}"));
             }
             notes.extend(r.notes.clone());
             [

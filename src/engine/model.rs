@@ -7,6 +7,7 @@ use indexmap::IndexMap;
 use jiff::Timestamp;
 use rhai::{AST, Engine};
 
+pub use super::catalog::{Alias, CatalogEntry};
 use super::formula::Program;
 use super::points::Points;
 pub use super::value::Value;
@@ -281,20 +282,6 @@ impl Rule {
     }
 }
 
-/// A catalog entry: a model name the network uses and its family.
-#[derive(Debug, Clone)]
-pub struct CatalogEntry {
-    pub family: String,
-    /// The entry prices jobs from `since` (inclusive) until `until` (exclusive); outside that
-    /// window its jobs get `no_rule`.
-    pub since: Option<Timestamp>,
-    pub until: Option<Timestamp>,
-    /// The file that declared it (`catalog.toml` or a model rule file).
-    pub file: String,
-    /// Byte range of the declaration in `file`.
-    pub span: std::ops::Range<usize>,
-}
-
 /// Bounds of `policy.toml` on what any version of a job kind may pay.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PolicyCeilings {
@@ -404,7 +391,10 @@ pub struct RuleSet {
     pub floors: IndexMap<String, Vec<Threshold>>,
     /// Per job kind, the ceilings of `policy.toml`.
     pub ceilings: IndexMap<String, PolicyCeilings>,
+    /// Model name (NFC) → its catalog windows.
     pub catalog: BTreeMap<String, CatalogEntry>,
+    /// Alias name (NFC) → its windows as an alias, in time order, never overlapping.
+    pub aliases: BTreeMap<String, Vec<Alias>>,
     /// Families the catalog leaves unpriced on purpose (`[unpriced]`), with the reason their
     /// models get `no_rule`.
     pub unpriced: BTreeMap<String, String>,
@@ -439,10 +429,14 @@ impl RuleSet {
     /// The catalog entry of `model`, whose name is compared in NFC (as the catalog stores
     /// names), so `model` written decomposed finds it too.
     pub fn catalog_entry(&self, model: &str) -> Option<&CatalogEntry> {
-        match nfc(model) {
-            std::borrow::Cow::Borrowed(m) => self.catalog.get(m),
-            std::borrow::Cow::Owned(m) => self.catalog.get(&m),
-        }
+        self.catalog.get(nfc(model).as_ref())
+    }
+
+    /// The alias windows of `name` (NFC-compared), if it is an alias at some time.
+    pub fn aliases_of(&self, name: &str) -> &[Alias] {
+        self.aliases
+            .get(nfc(name).as_ref())
+            .map_or(&[], Vec::as_slice)
     }
 }
 

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use serde::Serialize;
 
+use super::catalog::{Alias, AliasKind};
 use super::formula::{EvalContext, Observed, Outcome, evaluate};
 use super::identity::{ENGINE, SCHEMA_VERSION, engine_verbatim};
 use super::job::borrowed::{BorrowedJob, Fields};
@@ -94,7 +95,14 @@ impl std::fmt::Display for Status {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Trace {
     pub model: String,
+    /// The alias the job's model name was priced through (rename, gateway or redirect).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alias: Option<AliasTrace>,
     pub family: Option<String>,
+    /// The catalog window of the priced model in force at the job's time (its family then,
+    /// and the catalog versions that bound it), when the catalog dates it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub catalog: Option<String>,
     pub rule: Option<String>,
     pub rule_file: Option<String>,
     pub version: Option<i64>,
@@ -143,6 +151,27 @@ impl Trace {
         self.notes = version.notes.clone();
         self.assumptions = version.assumptions.clone();
         self.reason = version.pricing.reason().map(String::from);
+    }
+}
+
+/// How `--explain` shows an alias: the model the name priced as, why, and when.
+#[derive(Debug, Clone, Serialize)]
+pub struct AliasTrace {
+    pub model: String,
+    pub kind: AliasKind,
+    /// The alias's window (`from ... until ...`, with the catalog versions that bound it).
+    pub window: String,
+    pub source: String,
+}
+
+impl AliasTrace {
+    fn of(a: &Alias) -> Self {
+        AliasTrace {
+            model: a.model.clone(),
+            kind: a.kind,
+            window: a.when.text(),
+            source: a.source.clone(),
+        }
     }
 }
 
@@ -585,12 +614,22 @@ impl<'rs> Scorer<'rs> {
                 ..Trace::default()
             };
         }
+        if explain {
+            let alias = resolution.alias();
+            trace.alias = alias.map(AliasTrace::of);
+            let priced_model = alias.map_or(env.model, |a| a.model.as_str());
+            trace.catalog = (self.rules.catalog_entry(priced_model))
+                .and_then(|e| e.window_at(at))
+                .filter(|w| w.when != Default::default())
+                .map(|w| format!("{} {}", w.family, w.when.text()));
+        }
         match &*resolution {
             Resolution::NoRule {
                 family,
                 rule,
                 kind,
                 reason,
+                ..
             } => {
                 s.family = family.as_deref();
                 s.kind = kind.map(|k| k.points.as_str());
@@ -609,6 +648,7 @@ impl<'rs> Scorer<'rs> {
                 version,
                 kind,
                 reason,
+                ..
             } => {
                 s.status = Status::Disabled;
                 s.family = Some(&rule.family);
@@ -625,6 +665,7 @@ impl<'rs> Scorer<'rs> {
                 rule,
                 version,
                 kind,
+                ..
             } => {
                 // The only step that can still be undecided: reading the inputs.
                 let counted = explain.then_some(&mut trace.counted);

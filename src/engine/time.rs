@@ -113,6 +113,16 @@ pub fn utc_string(ts: Timestamp) -> String {
     ts.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
+/// A time as rule files write it: `2024-04-01` at midnight UTC, else the full time.
+pub fn day_or_time(t: Timestamp) -> String {
+    let full = utc_string(t);
+    if full.ends_with("T00:00:00Z") {
+        utc_date(t)
+    } else {
+        full
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

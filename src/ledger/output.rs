@@ -413,15 +413,31 @@ pub(crate) fn render_trace(t: &crate::engine::score::Trace) -> String {
         (Some(r), Some(v)) => format!("{r} version {v}"),
         _ => "-".into(),
     };
+    let via = match &t.alias {
+        Some(a) => format!(" → {} ({})", a.model, a.kind),
+        None => String::new(),
+    };
     add(
         "resolve",
         format!(
-            "{} → family {} → {}",
+            "{}{via} → family {} → {}",
             terminal_safe(&t.model),
             t.family.as_deref().unwrap_or("-"),
             rule
         ),
     );
+    if let Some(a) = &t.alias {
+        add(
+            "alias",
+            format!(
+                "{} of `{}` {}; source: {}",
+                a.kind, a.model, a.window, a.source
+            ),
+        );
+    }
+    if let Some(c) = &t.catalog {
+        add("catalog", c.clone());
+    }
     if let Some(file) = &t.rule_file {
         let until = t.effective_until.as_deref().unwrap_or("(latest)");
         add(

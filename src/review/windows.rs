@@ -13,9 +13,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use jiff::Timestamp;
 use serde::Serialize;
 
+use crate::engine::catalog::AliasKind;
 use crate::engine::model::{JobKind, Pricing, Rule, RuleSet, RuleVersion, nfc};
 use crate::engine::resolve::Resolution;
-use crate::engine::time::{utc_date, utc_string};
+use crate::engine::time::{day_or_time, utc_string};
 
 /// A time range `[from, until)`; `None` is unbounded on that side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -70,16 +71,6 @@ impl Serialize for Span {
         st.serialize_field("from", &self.from.map(utc_string))?;
         st.serialize_field("until", &self.until.map(utc_string))?;
         st.end()
-    }
-}
-
-/// A date as rule files write it: `2024-04-01`, or the full time when it is not midnight UTC.
-pub fn day_or_time(t: Timestamp) -> String {
-    let full = utc_string(t);
-    if full.ends_with("T00:00:00Z") {
-        utc_date(t)
-    } else {
-        full
     }
 }
 
@@ -175,18 +166,23 @@ pub struct Timelines {
 /// `serve`'s reload or the playground.
 const WORK_BUDGET: u64 = 20_000_000;
 
-/// What a model's segments depend on when no model rule names it: its catalog entry on
-/// each side (family and window). Models that share it share their segments.
-type Signature = [Option<(String, Option<Timestamp>, Option<Timestamp>)>; 2];
+/// What a model's segments depend on when no model rule names it and it is no alias: its
+/// catalog windows on each side (family and bounds). Models that share them share their
+/// segments.
+type Signature = [Option<Vec<(String, Option<Timestamp>, Option<Timestamp>)>>; 2];
 
 fn signature(old: &RuleSet, new: &RuleSet, model: &str) -> Option<Signature> {
-    if old.model_rules.contains_key(model) || new.model_rules.contains_key(model) {
+    let special =
+        |rs: &RuleSet| rs.model_rules.contains_key(model) || rs.aliases.contains_key(model);
+    if special(old) || special(new) {
         return None;
     }
     let entry = |rs: &RuleSet| {
-        rs.catalog
-            .get(model)
-            .map(|e| (e.family.clone(), e.since, e.until))
+        rs.catalog.get(model).map(|e| {
+            (e.windows.iter())
+                .map(|w| (w.family.clone(), w.when.since, w.when.until))
+                .collect()
+        })
     };
     Some([entry(old), entry(new)])
 }
@@ -219,11 +215,13 @@ impl Timelines {
         let mut t = Timelines::default();
         let mut index: HashMap<WindowKey, usize> = HashMap::new();
         let mut memo: HashMap<Signature, Vec<(WindowKey, Span, bool)>> = HashMap::new();
-        // Model rules may name models the catalog does not list.
+        // Model rules may name models the catalog does not list; aliases are names of their own.
         let names: BTreeSet<&String> = (old.catalog.keys())
             .chain(new.catalog.keys())
             .chain(old.model_rules.keys())
             .chain(new.model_rules.keys())
+            .chain(old.aliases.keys())
+            .chain(new.aliases.keys())
             .collect();
         for model in names {
             let sig = signature(old, new, model);
@@ -402,30 +400,17 @@ fn window_of(rule: &Rule, v: &RuleVersion) -> Span {
     }
 }
 
-/// Every date at which `model` may be priced differently on one side.
-fn breakpoints(rs: &RuleSet, model: &str, out: &mut Vec<Timestamp>) {
-    let entry = rs.catalog.get(model);
-    let model_rule = rs.model_rules.get(model);
-    if let Some(e) = entry {
-        out.extend(e.since);
-        out.extend(e.until);
-    }
-    let family = model_rule
-        .map(|r| r.family.as_str())
-        .or_else(|| entry.map(|e| e.family.as_str()));
-    for rule in model_rule
-        .into_iter()
-        .chain(family.and_then(|f| rs.family_rules.get(f)))
-    {
-        out.extend(rule.versions.iter().map(|v| v.effective_from));
-    }
-}
+/// The catalog's say on `model` at `t`: the alias it is priced through (model and kind), and
+/// the priced model's family there and whether it is inside a window.
+type CatalogState = (Option<(String, AliasKind)>, Option<(String, bool)>);
 
-/// The catalog's say on `model` at `t`: its family and whether it is inside its window.
-fn catalog_state(rs: &RuleSet, model: &str, t: Timestamp) -> Option<(String, bool)> {
-    rs.catalog
-        .get(model)
-        .map(|e| (e.family.clone(), e.in_window(Some(t))))
+fn catalog_state(rs: &RuleSet, model: &str, t: Timestamp) -> CatalogState {
+    let alias = rs.alias_at(model, Some(t));
+    let priced = alias.map_or(model, |a| a.model.as_str());
+    (
+        alias.map(|a| (a.model.clone(), a.kind)),
+        (rs.catalog.get(priced)).map(|e| (e.family_at(Some(t)).to_string(), e.in_window(Some(t)))),
+    )
 }
 
 /// `model`'s affected segments, each with its window's key and whether the catalog differs;
@@ -437,8 +422,8 @@ fn affected_segments(
     budget: &mut u64,
 ) -> Option<Vec<(WindowKey, Span, bool)>> {
     let mut breaks = Vec::new();
-    breakpoints(old, model, &mut breaks);
-    breakpoints(new, model, &mut breaks);
+    old.pricing_breaks(model, &mut breaks);
+    new.pricing_breaks(model, &mut breaks);
     // Each date resolves on both sides, scanning up to every version: about n² for n dates.
     let cost = (breaks.len() as u64 + 1).pow(2);
     *budget = budget.checked_sub(cost)?;
@@ -530,7 +515,7 @@ mod tests {
         let tl = Timelines::build(&shipped(), &new);
         assert_eq!(labels(&tl), ["sdxl10@1 (2024-04-01 → 2024-09-18)"]);
         // A model listed since 2024-07-29 is replayed from then, the others from the start.
-        assert_eq!(tl.plan("SDXL"), [(0, t("2024-07-29"))]);
+        assert_eq!(tl.plan("SDXL"), [(0, t("2024-07-29T20:12:10Z"))]);
         assert_eq!(tl.plan("AnimagineXL"), [(0, t("2024-04-01"))]);
         assert!(tl.plan("BrainDance").is_empty());
         let scope = Scope::Versions(vec!["sdxl10@1".into()]);
@@ -573,23 +558,65 @@ mod tests {
 
     #[test]
     fn a_catalog_entry_moved_later_rewrites_the_time_it_leaves() {
-        // SDXL priced from 2024-08-01 instead of 2024-07-29: jobs of those three days lose
+        // SDXL priced from 2024-08-01 instead of its catalog commit: jobs of those days lose
         // their price; nothing else moves.
         let new = edited(
             "catalog.toml",
             &[(
-                "SDXL = { family = \"sdxl10\", since = 2024-07-29 }",
+                "SDXL = { family = \"sdxl10\", since = 2024-07-29T20:12:10Z, catalog = { since = \"026\" } }",
                 "SDXL = { family = \"sdxl10\", since = 2024-08-01 }",
             )],
         );
         let tl = Timelines::build(&shipped(), &new);
         assert_eq!(
             labels(&tl),
-            ["sdxl10@1 → no rule (2024-07-29 → 2024-08-01)"]
+            ["sdxl10@1 → no rule (2024-07-29T20:12:10Z → 2024-08-01)"]
         );
         let span = tl.rewrites(&Scope::Model("SDXL".into())).unwrap();
-        assert_eq!(span.text(), "2024-07-29 → 2024-08-01");
-        assert_eq!(tl.plan("SDXL"), [(0, t("2024-07-29"))]);
+        assert_eq!(span.text(), "2024-07-29T20:12:10Z → 2024-08-01");
+        assert_eq!(tl.plan("SDXL"), [(0, t("2024-07-29T20:12:10Z"))]);
+    }
+
+    #[test]
+    fn a_family_change_is_an_affected_window() {
+        // Mixtral kept in llm8x7b4b after catalog 047 instead of moving to the unpriced llm8x7b.
+        let new = edited(
+            "catalog.toml",
+            &[(
+                "{ family = \"llm8x7b\", since = 2025-01-28T04:20:36Z",
+                "{ family = \"llm8x7b4b\", since = 2025-01-28T04:20:36Z",
+            )],
+        );
+        let tl = Timelines::build(&shipped(), &new);
+        assert_eq!(
+            labels(&tl),
+            ["no rule → llm8x7b4b@3 (2025-01-28T04:20:36Z → 2025-08-13T15:26:38Z)"]
+        );
+        let model = "mistralai/mixtral-8x7b-instruct";
+        assert_eq!(tl.plan(model), [(0, t("2025-01-28T04:20:36Z"))]);
+        // Its rename alias prices as it: the old name's jobs move in the same window.
+        assert_eq!(
+            tl.plan("mistralai/mixtral-8x7b-instruct-v0.1"),
+            [(0, t("2025-01-28T04:20:36Z"))]
+        );
+        assert!(tl.rewrites(&Scope::Model(model.into())).is_some());
+    }
+
+    #[test]
+    fn an_alias_added_is_an_affected_window() {
+        let new = edited(
+            "catalog.toml",
+            &[(
+                "[aliases]\n",
+                "[aliases]\nOldBrain = { model = \"BrainDance\", kind = \"gateway\", since = 2024-06-01, until = 2024-07-01, source = \"a test\" }\n",
+            )],
+        );
+        let tl = Timelines::build(&shipped(), &new);
+        assert_eq!(labels(&tl), ["no rule → sd15@1 (2024-06-01 → 2024-07-01)"]);
+        assert_eq!(tl.plan("OldBrain"), [(0, t("2024-06-01"))]);
+        let span = tl.rewrites(&Scope::Model("OldBrain".into())).unwrap();
+        assert_eq!(span.text(), "2024-06-01 → 2024-07-01");
+        assert!(tl.plan("BrainDance").is_empty());
     }
 
     #[test]

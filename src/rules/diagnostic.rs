@@ -109,6 +109,18 @@ pub enum Code {
     /// A prompt template whose markers cannot be read back unambiguously, or a text path that
     /// reads templated prompts (`@template`) in a rule set that declares none.
     PromptTemplate,
+    /// Two catalog windows of one model, or two windows of one alias, share an instant.
+    OverlappingWindows,
+    /// An alias of a model that is neither in the catalog nor named by a model rule.
+    UnknownAliasTarget,
+    /// An alias of a name that is itself an alias at the same time (a chain, or a loop).
+    AliasChain,
+    /// An alias over a time when its own name is a catalog model (other than by `redirect`)
+    /// or priced by a model rule: one of the two would silently be ignored.
+    AliasShadows,
+    /// A catalog version that `[versions]` does not list (or lists as skipped), or a bound
+    /// that is not that version's commit time.
+    CatalogVersion,
 }
 
 impl Code {
@@ -157,6 +169,11 @@ impl Code {
             Code::TokenizerFile => "tokenizer-file",
             Code::UnknownTokenizer => "unknown-tokenizer",
             Code::PromptTemplate => "prompt-template",
+            Code::OverlappingWindows => "overlapping-windows",
+            Code::UnknownAliasTarget => "unknown-alias-target",
+            Code::AliasChain => "alias-chain",
+            Code::AliasShadows => "alias-shadows",
+            Code::CatalogVersion => "catalog-version",
         }
     }
 }

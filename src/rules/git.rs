@@ -2,8 +2,9 @@
 //! whatever git understands — branches, tags, `origin/main`, `HEAD~2` — works).
 
 use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use crate::rules::files::{Refusal, RuleFiles, RulesOrigin, is_rule_file, size_limit};
 
@@ -26,11 +27,13 @@ pub enum GitRulesError {
     NoRules { rev: String, path: String },
 }
 
-fn git(repo: &Path, args: &[&str]) -> Result<Vec<u8>, GitRulesError> {
+/// Runs `git -C repo ARGS` (stdin closed) and returns its stdout; a failure carries stderr.
+pub(crate) fn git(repo: &Path, args: &[&str]) -> Result<Vec<u8>, GitRulesError> {
     let out = Command::new("git")
         .arg("-C")
         .arg(repo)
         .args(args)
+        .stdin(Stdio::null())
         .output()
         .map_err(|source| GitRulesError::Spawn {
             dir: repo.to_path_buf(),
@@ -44,6 +47,45 @@ fn git(repo: &Path, args: &[&str]) -> Result<Vec<u8>, GitRulesError> {
         });
     }
     Ok(out.stdout)
+}
+
+/// Feeds `input` to `git ARGS` on stdin (from a thread, so a large answer cannot deadlock
+/// it) and hands its stdout to `read` (`git cat-file --batch` and friends).
+pub(crate) fn git_batch<T>(
+    repo: &Path,
+    args: &[&str],
+    input: Vec<u8>,
+    read: impl FnOnce(&mut dyn BufRead) -> std::io::Result<T>,
+) -> Result<T, GitRulesError> {
+    let spawn_error = |source| GitRulesError::Spawn {
+        dir: repo.to_path_buf(),
+        source,
+    };
+    let mut child = Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(spawn_error)?;
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let mut stdout = BufReader::with_capacity(1 << 16, child.stdout.take().expect("piped"));
+    let read = read(&mut stdout);
+    // Whatever was not read is drained, so git can exit.
+    let _ = std::io::copy(&mut stdout, &mut std::io::sink());
+    let _ = writer.join();
+    let out = child.wait_with_output().map_err(spawn_error)?;
+    if !out.status.success() {
+        return Err(GitRulesError::Failed {
+            dir: repo.to_path_buf(),
+            command: args.join(" "),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    read.map_err(spawn_error)
 }
 
 /// Reads every rule file under `path` (relative to `repo`, e.g. `rules`) at revision `rev`.

@@ -117,30 +117,123 @@ fn render(schema: &Schema) -> String {
 #[allow(dead_code)] // describes a TOML value read by hand; never built
 pub struct TomlDate(String);
 
-/// A `catalog.toml` entry: the model's family, or a table with the family and the dates
-/// between which the model is priced.
+/// A `catalog.toml` entry: the model's family, a window (the family and the instants between
+/// which the model was listed), or an array of windows in time order.
 #[derive(JsonSchema)]
 #[serde(untagged)]
 #[allow(dead_code)] // describes a TOML value read by hand; never built
 pub enum CatalogEntryShape {
-    /// `Model = "family"`: priced whenever its family is.
+    /// `Model = "family"`: listed always, priced whenever its family is.
     Family(String),
-    /// `Model = { family = "...", since = DATE, until = DATE }`.
+    /// `Model = { family = "...", since = TIME, until = TIME }`.
     Dated(DatedEntryShape),
+    /// One window per line: removed and re-added, or a family change.
+    Windows(Vec<DatedEntryShape>),
 }
 
-/// A catalog entry with dates; outside them the model's jobs get `no_rule`.
+/// A catalog window; outside every window of a model its jobs get `no_rule`.
 #[derive(JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)] // describes a TOML value read by hand; never built
 pub struct DatedEntryShape {
-    /// The family whose rule prices the model.
+    /// The family whose rule prices the model inside the window.
     family: String,
-    /// The first instant the model is priced (a TOML date or date-time, UTC unless an offset
-    /// is given). Default: always was.
+    /// The first instant the model is listed (a TOML date or date-time, UTC unless an offset
+    /// is given; a bare date is its UTC midnight). Default: always was.
     since: Option<TomlDate>,
     /// The first instant it no longer is; after `since`. Default: still is.
     until: Option<TomlDate>,
+    /// The catalog versions (keys of `[versions]`) whose commits set `since` and `until`.
+    catalog: Option<CatalogRefsShape>,
+}
+
+/// Which catalog versions set a window's bounds: `{ since = "014", until = "047" }`.
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // describes a TOML value read by hand; never built
+pub struct CatalogRefsShape {
+    /// The version whose commit time is `since`.
+    since: Option<String>,
+    /// The version whose commit time is `until`.
+    until: Option<String>,
+}
+
+/// A version of the network's catalog, as windows name it.
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // describes a TOML value read by hand; never built
+pub struct CatalogVersionShape {
+    /// The full commit id (hex).
+    commit: String,
+    /// The commit time, UTC.
+    at: TomlDate,
+    /// The commit's subject line.
+    subject: Option<String>,
+    /// Why the version was left out (it does not parse); windows cannot name it.
+    skipped: Option<String>,
+}
+
+/// An alias: one window, or an array of windows in time order.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // describes a TOML value read by hand; never built
+pub enum AliasEntryShape {
+    One(AliasShape),
+    Windows(Vec<AliasShape>),
+}
+
+/// Inside its window, a job carrying the alias's name is priced as `model`.
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // describes a TOML value read by hand; never built
+pub struct AliasShape {
+    /// The catalog model it prices as.
+    model: String,
+    /// `rename` (the catalog replaced the name), `gateway` (the gateway rewrote it) or
+    /// `redirect` (the catalog's `redirect`: jobs were submitted under this name).
+    kind: AliasKindShape,
+    /// Where the fact comes from, and why it is an alias.
+    source: String,
+    /// The first instant it is an alias. Default: always was.
+    since: Option<TomlDate>,
+    /// The first instant it no longer is. Default: still is.
+    until: Option<TomlDate>,
+    /// The catalog versions whose commits set `since` and `until`.
+    catalog: Option<CatalogRefsShape>,
+}
+
+/// The kinds of alias.
+#[derive(JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)] // describes a TOML value read by hand; never built
+pub enum AliasKindShape {
+    Rename,
+    Gateway,
+    Redirect,
+}
+
+/// A declined alias: one, or an array.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // describes a TOML value read by hand; never built
+pub enum DeclinedEntryShape {
+    One(DeclinedShape),
+    Many(Vec<DeclinedShape>),
+}
+
+/// A rename or redirect governance decided is not an alias.
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // describes a TOML value read by hand; never built
+pub struct DeclinedShape {
+    /// The other name of the candidate.
+    model: String,
+    /// `rename` or `redirect`.
+    kind: AliasKindShape,
+    /// The catalog version where the candidate appeared.
+    catalog: Option<String>,
+    /// Why it is not an alias.
+    reason: String,
 }
 
 /// The floors of one job kind: value (an input or derived value) = the smallest `min` every

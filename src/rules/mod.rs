@@ -2,6 +2,7 @@
 //! (a directory, the binary, git), their TOML schema (and its JSON Schema for editors), the
 //! builder, the checks, and the diagnostics that report what is wrong.
 
+pub mod catalog_sync;
 pub mod diagnostic;
 pub mod files;
 pub mod git;

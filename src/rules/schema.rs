@@ -15,7 +15,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::rules::json_schema::{
-    CatalogEntryShape, ExampleShape, FloorsShape, TomlDate, one_pricing,
+    AliasEntryShape, CatalogEntryShape, CatalogVersionShape, DeclinedEntryShape, ExampleShape,
+    FloorsShape, TomlDate, one_pricing,
 };
 
 /// `rules/kinds.toml`: point kinds, job kinds, their inputs and derived values.
@@ -316,7 +317,10 @@ pub struct CeilingsToml {
     pub max_points: Option<Spanned<f64>>,
 }
 
-/// `rules/catalog.toml`: the network's model names and their families.
+/// `rules/catalog.toml`: the network's model names, when each was listed and in which family,
+/// the other names jobs carry for them, and governance's decisions about the catalog.
+/// `jobpoints catalog sync` writes it from the network's catalog history plus the decisions
+/// recorded here (`[aliases]`, `[declined]`, `[unpriced]`).
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(title = "jobpoints catalog.toml")]
@@ -327,15 +331,104 @@ pub struct CatalogFile {
     /// Anything a reader should know, for people; accepted, not used.
     #[allow(dead_code)]
     pub notes: Option<String>,
-    /// `Model = "family"`, or `Model = { family = "...", since = DATE, until = DATE }`; read
-    /// by the loader, which names what is wrong with an entry.
+    /// The versions of the network's catalog that windows name (`catalog = { since = "014" }`):
+    /// number = { commit, at (its UTC commit time), subject, skipped (why a version that does
+    /// not parse was left out) }.
+    #[serde(default)]
+    #[schemars(with = "IndexMap<String, CatalogVersionShape>", extend("default" = {}))]
+    pub versions: IndexMap<String, Spanned<toml::Value>>,
+    /// `Model = "family"` (always), `Model = { family = "...", since = TIME, until = TIME }`,
+    /// or an array of such windows (removed and re-added, or a family change); read by the
+    /// loader, which names what is wrong with an entry.
     #[schemars(with = "IndexMap<String, CatalogEntryShape>")]
-    pub models: IndexMap<String, Spanned<toml::Value>>,
+    pub models: IndexMap<String, Spanned<OneOrMany>>,
+    /// Other names for catalog models, each inside a window: `Name = { model = "...", kind =
+    /// "rename" | "gateway" | "redirect", since = TIME, until = TIME, source = "..." }`, or an
+    /// array of such windows. A job carrying the name is priced as the model at its time.
+    #[serde(default)]
+    #[schemars(with = "IndexMap<String, AliasEntryShape>", extend("default" = {}))]
+    pub aliases: IndexMap<String, Spanned<OneOrMany>>,
+    /// Renames and redirects the catalog history suggests that governance decided not to
+    /// alias: `Name = { model = "...", kind = "rename" | "redirect", catalog = "037", reason =
+    /// "..." }` (or an array). `catalog sync` stops asking about them.
+    #[serde(default)]
+    #[schemars(with = "IndexMap<String, DeclinedEntryShape>", extend("default" = {}))]
+    pub declined: IndexMap<String, Spanned<OneOrMany>>,
     /// Families deliberately left without a rule: family = "why". Their models get `no_rule`
     /// with that reason, and no rule file is expected for them.
     #[serde(default)]
     #[schemars(with = "IndexMap<String, String>")]
     pub unpriced: IndexMap<String, Spanned<String>>,
+}
+
+/// A TOML value written alone, or an array of such values each with its own place (so a
+/// diagnostic about the third window of a model points at that window's line).
+#[derive(Debug)]
+pub enum OneOrMany {
+    One(toml::Value),
+    Many(Vec<Spanned<toml::Value>>),
+}
+
+impl<'de> Deserialize<'de> for OneOrMany {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::value::MapAccessDeserializer;
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = OneOrMany;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a value or an array of values")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<OneOrMany, A::Error> {
+                let mut out = Vec::new();
+                while let Some(v) = seq.next_element::<Spanned<toml::Value>>()? {
+                    out.push(v);
+                }
+                Ok(OneOrMany::Many(out))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<OneOrMany, A::Error> {
+                toml::Value::deserialize(MapAccessDeserializer::new(map)).map(OneOrMany::One)
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<OneOrMany, E> {
+                Ok(OneOrMany::One(toml::Value::String(v.to_string())))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<OneOrMany, E> {
+                Ok(OneOrMany::One(toml::Value::String(v)))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<OneOrMany, E> {
+                Ok(OneOrMany::One(toml::Value::Integer(v)))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<OneOrMany, E> {
+                let v = i64::try_from(v).map_err(|_| E::custom("integer out of range"))?;
+                Ok(OneOrMany::One(toml::Value::Integer(v)))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<OneOrMany, E> {
+                Ok(OneOrMany::One(toml::Value::Float(v)))
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<OneOrMany, E> {
+                Ok(OneOrMany::One(toml::Value::Boolean(v)))
+            }
+        }
+        d.deserialize_any(Visit)
+    }
+}
+
+impl OneOrMany {
+    /// Each value with its place; `span` is where the whole value is written.
+    pub fn each(
+        &self,
+        span: std::ops::Range<usize>,
+    ) -> Vec<(std::ops::Range<usize>, &toml::Value)> {
+        match self {
+            OneOrMany::One(v) => vec![(span, v)],
+            OneOrMany::Many(vs) => vs.iter().map(|v| (v.span(), v.get_ref())).collect(),
+        }
+    }
 }
 
 /// Any other `*.toml` under `rules/`: one rule (a family's, or one model's) with versions.

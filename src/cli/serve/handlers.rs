@@ -693,10 +693,38 @@ async fn rules(State(st): State<Arc<AppState>>) -> Response {
             })
         })
         .collect();
+    // Each model with its family (of its latest window) and, when dated, its windows; each
+    // alias name with its windows.
     let models: Vec<_> = rs
         .catalog
         .iter()
-        .map(|(m, e)| json!({ "model": m, "family": e.family }))
+        .map(|(m, e)| {
+            let mut row = json!({
+                "model": m,
+                "family": e.family_at(None),
+            });
+            if !e.is_undated() {
+                let windows: Vec<_> = (e.windows.iter())
+                    .map(|w| {
+                        let mut v = json!(w.when);
+                        v["family"] = json!(w.family);
+                        v
+                    })
+                    .collect();
+                row["windows"] = json!(windows);
+            }
+            row
+        })
+        .collect();
+    let aliases: Vec<_> = (rs.aliases.values().flatten())
+        .map(|a| {
+            let mut v = json!(a.when);
+            v["alias"] = json!(a.name);
+            v["model"] = json!(a.model);
+            v["kind"] = json!(a.kind);
+            v["source"] = json!(a.source);
+            v
+        })
         .collect();
     axum::Json(json!({
         "ruleset": rs.hash,
@@ -710,6 +738,7 @@ async fn rules(State(st): State<Arc<AppState>>) -> Response {
         "reloads": { "ok": status.reloads_ok, "failed": status.reloads_failed },
         "rules": rules,
         "models": models,
+        "aliases": aliases,
     }))
     .into_response()
 }

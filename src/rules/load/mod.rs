@@ -14,6 +14,7 @@ mod rule;
 mod templates;
 mod tokenizers;
 
+pub(crate) use catalog::{CatalogParts, Declined};
 pub(crate) use example::EXAMPLE_STATUSES;
 
 use std::collections::HashMap;
@@ -82,6 +83,14 @@ pub fn load(files: RuleFiles) -> Loaded {
     }
 }
 
+/// What `catalog.toml` of `files` declares, as the loader reads it (`catalog sync` keeps the
+/// decisions recorded there), and the problems found reading it alone.
+pub(crate) fn read_catalog(files: &RuleFiles) -> (CatalogParts, Vec<Diagnostic>) {
+    let mut sink = Sink::new(files);
+    let parts = catalog::read(&mut sink);
+    (parts, sink.diagnostics)
+}
+
 /// Builds every part, then the rule set from them. `None` when kinds.toml gave no job kinds
 /// and something failed: then nothing else could be checked either.
 fn build(files: &RuleFiles, sink: &mut Sink) -> Option<RuleSet> {
@@ -92,6 +101,7 @@ fn build(files: &RuleFiles, sink: &mut Sink) -> Option<RuleSet> {
     let mut formulas = formula::Formulas::new(&engine);
     let rules = rule::read_all(sink, &kinds.jobs, &mut formulas);
     let models = catalog::with_model_rules(sink, catalog.models, &rules);
+    let aliases = catalog::check_aliases(sink, &models, catalog.aliases, &rules);
     catalog::check_families(sink, &models, &catalog.unpriced, &rules);
     // A formula used only by a rule file that did not parse is not unused.
     if !sink.rules_incomplete() {
@@ -111,6 +121,7 @@ fn build(files: &RuleFiles, sink: &mut Sink) -> Option<RuleSet> {
             .map(|(family, (why, _))| (family, why))
             .collect(),
         catalog: models,
+        aliases,
         family_rules: rules.family,
         model_rules: rules.model,
         engine: Arc::new(engine),
