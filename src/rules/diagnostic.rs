@@ -106,6 +106,11 @@ pub enum Code {
     TokenizerFile,
     /// An input counted with a tokenizer that `[tokenizers]` does not declare.
     UnknownTokenizer,
+    /// An execution limit that cannot apply: `multiple_of` not an integer ≥ 1 or on a float
+    /// input, a `max` that is not finite (or not an integer for an integer input).
+    BadLimit,
+    /// A job kind's execution limits out of time order, or two at the same time.
+    LimitOrder,
 }
 
 impl Code {
@@ -153,6 +158,8 @@ impl Code {
             Code::TokenizerHash => "tokenizer-hash",
             Code::TokenizerFile => "tokenizer-file",
             Code::UnknownTokenizer => "unknown-tokenizer",
+            Code::BadLimit => "bad-limit",
+            Code::LimitOrder => "limit-order",
         }
     }
 }
