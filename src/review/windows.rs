@@ -1,8 +1,10 @@
 //! When a rule change matters, in time. For every model either rule set knows, its history
 //! is cut at every date where either side could price it differently (versions' dates, the
-//! catalog's `since`/`until`); each piece where the two sides resolve the model to pricing
-//! that differs is an *affected segment*. Segments are grouped into *windows*: the old and the
-//! new rule version over the time both are in force (`sdxl10@1 (2024-04-01 → 2024-09-18)`).
+//! catalog's `since`/`until`, the dates of its job kind's execution limits); each piece where
+//! the two sides resolve the model to pricing that differs, or run its jobs under different
+//! execution limits, is an *affected segment*. Segments are grouped into *windows*: the old and
+//! the new rule version over the time both are in force (`sdxl10@1 (2024-04-01 → 2024-09-18)`),
+//! and where the limits differ, over the time each side's entry of limits is too.
 //!
 //! `jobpoints diff` replays corpus jobs in each window (priced at the segment's start, whatever
 //! their own date), and flags a change `retroactive` when one of the segments it causes starts

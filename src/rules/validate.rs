@@ -610,17 +610,30 @@ impl<'r, 'b> GridCheck<'r, 'b> {
     fn run(mut self, ctx: &mut EvalContext, out: &mut Vec<Diagnostic>) {
         let mut grids = std::mem::take(&mut self.grids);
         let mut deferred: Vec<(u64, usize)> = Vec::new();
+        // A version fails once: its grids under later execution limits add nothing to say.
+        let mut failed: Vec<*const RuleVersion> = Vec::new();
+        let mut complete = |g: &mut Grid<'_>, ctx: &mut EvalContext, out: &mut Vec<Diagnostic>| {
+            let version: *const RuleVersion = g.version;
+            if failed.contains(&version) {
+                g.done = true;
+                return;
+            }
+            self.complete(g, ctx, out);
+            if g.done {
+                failed.push(version);
+            }
+        };
         for (i, g) in grids.iter_mut().enumerate() {
             let cost = self.probe(g, ctx);
             if cost <= CHEAP_POINT_OPERATIONS {
-                self.complete(g, ctx, out);
+                complete(g, ctx, out);
             } else {
                 deferred.push((cost, i));
             }
         }
         deferred.sort_by_key(|&(cost, _)| cost);
         for (_, i) in deferred {
-            self.complete(&mut grids[i], ctx, out);
+            complete(&mut grids[i], ctx, out);
         }
         let incomplete: Vec<&Grid> = grids
             .iter()
@@ -759,25 +772,28 @@ impl<'r, 'b> GridCheck<'r, 'b> {
     }
 
     fn incomplete(&self, first: &Grid<'_>, all: &[&Grid<'_>]) -> Diagnostic {
-        let mut listed: Vec<String> = all
+        // A version has one grid per entry of execution limits it spans: counted together.
+        let mut versions: Vec<(&Rule, &RuleVersion, usize, usize)> = Vec::new();
+        for g in all {
+            match (versions.iter_mut())
+                .find(|(r, v, ..)| std::ptr::eq(*r, g.rule) && std::ptr::eq(*v, g.version))
+            {
+                Some((.., checked, total)) => {
+                    *checked += g.checked();
+                    *total += g.total;
+                }
+                None => versions.push((g.rule, g.version, g.checked(), g.total)),
+            }
+        }
+        let mut listed: Vec<String> = versions
             .iter()
             .take(LISTED)
-            .map(|g| {
-                let era = if g.at == g.version.effective_from {
-                    String::new()
-                } else {
-                    format!(" (priced at {})", utc_string(g.at))
-                };
-                format!(
-                    "{}{era} on {} of {} points",
-                    label(g.rule, g.version),
-                    g.checked(),
-                    g.total
-                )
+            .map(|(rule, version, checked, total)| {
+                format!("{} on {checked} of {total} points", label(rule, version))
             })
             .collect();
-        if all.len() > LISTED {
-            listed.push(format!("and {} more versions", all.len() - LISTED));
+        if versions.len() > LISTED {
+            listed.push(format!("and {} more versions", versions.len() - LISTED));
         }
         let d = Diagnostic::warning(
             Code::GridIncomplete,
