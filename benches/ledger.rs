@@ -750,6 +750,15 @@ impl<'a> NativeScorer<'a> {
     }
 }
 
+/// The SD miner's execution limits (kinds.toml): from (unix seconds), width and height
+/// rounded down to a multiple of, capped at, and steps capped at.
+const MINER_LIMITS: [(i64, i64, i64, i64); 4] = [
+    (1_707_580_375, 1, 1024, 50), // e475d32, 2024-02-10T15:52:55Z
+    (1_708_345_740, 8, 1024, 50), // 9ca67d1, 2024-02-19T12:29:00Z
+    (1_726_451_350, 8, 2048, 50), // 1dcaa7a, 2024-09-16T01:49:10Z
+    (1_729_376_089, 8, 2048, 35), // 2eea7cf, 2024-10-19T22:14:49Z
+];
+
 fn pick(rule: &NativeRule, at: i64) -> Option<&NativeVersion> {
     rule.versions.iter().rev().find(|v| v.from <= at)
 }
@@ -991,6 +1000,15 @@ impl<'a> NativeScorer<'a> {
             Base::Waifu => {
                 let (Some(w), Some(h), Some(steps)) = (job.width, job.height, job.steps) else {
                     return false;
+                };
+                // As the miner ran it (kinds.toml execution limits).
+                let (w, h, steps) = match MINER_LIMITS.iter().rev().find(|l| l.0 <= secs) {
+                    Some(&(_, multiple, max_side, max_steps)) => (
+                        (w - w.rem_euclid(multiple)).min(max_side),
+                        (h - h.rem_euclid(multiple)).min(max_side),
+                        steps.min(max_steps),
+                    ),
+                    None => (w, h, steps),
                 };
                 let pixels = w * h;
                 if pixels < 262_144 || steps < 20 {

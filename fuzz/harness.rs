@@ -193,13 +193,31 @@ pub fn formula(data: &[u8]) {
     let mut fast = EvalContext::new();
     let mut rhai_only = EvalContext::interpreter_only();
     let mut observed = Observed::default();
-    let first = evaluate(&rules.engine, kind, &version, &inputs, &mut fast, None);
-    let again = evaluate(&rules.engine, kind, &version, &inputs, &mut fast, None);
+    // Priced as of the latest rules: under the latest execution limits.
+    let first = evaluate(
+        &rules.engine,
+        kind,
+        &version,
+        &inputs,
+        None,
+        &mut fast,
+        None,
+    );
+    let again = evaluate(
+        &rules.engine,
+        kind,
+        &version,
+        &inputs,
+        None,
+        &mut fast,
+        None,
+    );
     let interpreted = evaluate(
         &rules.engine,
         kind,
         &version,
         &inputs,
+        None,
         &mut rhai_only,
         Some(&mut observed),
     );

@@ -46,6 +46,7 @@ pub use rules::diagnostic::{Diagnostic, Severity};
 #[doc(hidden)]
 pub mod internals {
     pub use crate::cli::main as cli_main;
+    pub use crate::engine::execution::{AppliedLimits, ExecutedInput};
     pub use crate::engine::formula::sandbox::{Limits, hardened_engine};
     pub use crate::engine::formula::{EvalContext, Observed, Outcome, Program, evaluate};
     pub use crate::engine::identity::{ENGINE, SCHEMA_VERSION, engine_verbatim};
@@ -53,8 +54,8 @@ pub mod internals {
     pub use crate::engine::job::strict::{JobRecord, MAX_LINE_BYTES, StrictJob, parse_line};
     pub use crate::engine::job::{JobError, JobSource};
     pub use crate::engine::model::{
-        Example, Formula, InputSpec, InputType, JobKind, Pricing, Rule, RuleFiles, RuleScope,
-        RuleSet, RuleVersion, RulesOrigin, Threshold, Value,
+        Example, ExecutionLimits, Formula, InputLimit, InputSpec, InputType, JobKind, Pricing,
+        Rule, RuleFiles, RuleScope, RuleSet, RuleVersion, RulesOrigin, Threshold, Value,
     };
     pub use crate::engine::points::PointsSum;
     pub use crate::engine::resolve::Resolution;

@@ -48,15 +48,20 @@ fn season_1_check_values() {
             json!({"model": "openhermes-mixtral-8x7b-gptq", "input_tokens": 0, "output_tokens": 1000}),
             "1.000000",
         ),
-        // Linear beyond 1024²: m(2048²) = 1 + 5 * (4194304 - 262144) / 786432 = 26.
+        // A 2048² request on 2024-05-01 ran as 1024² (the miner's max_width/max_height were
+        // 1024 until 2024-09-16T01:49:10Z; kinds.toml execution limits), and is priced so.
         (
             json!({"model": "BrainDance", "width": 2048, "height": 2048, "steps": 20}),
-            "26.000000",
+            "6.000000",
         ),
     ];
     for (job, want) in cases {
         assert_eq!(points(job.clone(), "2024-05-01"), want, "{job}");
     }
+    // Linear beyond 1024² once the miner ran 2048² (still version 1):
+    // m(2048²) = 1 + 5 * (4194304 - 262144) / 786432 = 26.
+    let big = json!({"model": "BrainDance", "width": 2048, "height": 2048, "steps": 20});
+    assert_eq!(points(big, "2024-09-17"), "26.000000");
 }
 
 /// Totals are exact and independent of input order.

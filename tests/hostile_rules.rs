@@ -5,7 +5,8 @@
 //! - `# check: SEVERITY [CODE] TEXT`: what `check` reports when the attack is armed for every
 //!   input (`ARMED` = `true`): `ok`, or an `error`/`warning` with that code and text;
 //! - `# eval: STATUS TEXT`: what one job gets when only that job arms it (`ARMED` =
-//!   `steps == 997`, a value the check's input grid never tries, so the rule set loads and the
+//!   `steps == 47`, a value the check's input grid never runs (nor the miner's limits make
+//!   of a value it tries: they cap steps at 50), so the rule set loads and the
 //!   attack reaches `eval`): a status and text in its result, or `rejected` when the attack
 //!   cannot even be written down (it does not compile, so `eval` refuses the rule set).
 //!
@@ -33,7 +34,7 @@ const MEMORY_BOUND_KIB: u64 = 1024 * 1024;
 const JOBS: &str = concat!(
     r#"{"id":"before","model":"BrainDance","width":512,"height":512,"steps":20,"completed_at":"2024-06-01T00:00:00Z"}"#,
     "\n",
-    r#"{"id":"armed","model":"Hostile","width":512,"height":512,"steps":997,"completed_at":"2024-06-01T00:00:00Z"}"#,
+    r#"{"id":"armed","model":"Hostile","width":512,"height":512,"steps":47,"completed_at":"2024-06-01T00:00:00Z"}"#,
     "\n",
     r#"{"id":"disarmed","model":"Hostile","width":512,"height":512,"steps":20,"completed_at":"2024-06-01T00:00:00Z"}"#,
     "\n",
@@ -144,7 +145,7 @@ fn hostile_rule_sets_produce_their_documented_outcome() {
             let report = render_human(&loaded.diagnostics, &|f| files.text(f).map(String::from));
 
             // `eval`, with the attack armed by one job only.
-            let gated = load(overlay(&input.replace("ARMED", "steps == 997")));
+            let gated = load(overlay(&input.replace("ARMED", "steps == 47")));
             let results = match &gated.ruleset {
                 None => {
                     assert_eq!(
@@ -182,7 +183,7 @@ fn hostile_rule_sets_produce_their_documented_outcome() {
                 }
             };
             insta::assert_snapshot!(format!(
-                "--- fixture ---\n{input}\n--- check (armed everywhere) ---\n{report}\n--- eval (armed by steps = 997) ---\n{results}"
+                "--- fixture ---\n{input}\n--- check (armed everywhere) ---\n{report}\n--- eval (armed by steps = 47) ---\n{results}"
             ));
         });
     });

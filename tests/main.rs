@@ -74,3 +74,5 @@ mod properties;
 mod verify_cli;
 // The fuzzers' saved inputs (`tests/fixtures/fuzz/`), replayed through `fuzz/harness.rs`.
 mod fuzz_regressions;
+// The miner's clamping as dated rule data (#21): jobs priced as they ran.
+mod execution_limits;

@@ -71,6 +71,18 @@ fn every_rule_version_on_the_job_matrix() {
                 jobpoints::internals::utc_string(version.effective_from)
             )
             .unwrap();
+            // The matrix is priced at the version's start, as the jobs ran then.
+            if let Some(l) = (rs.job_kinds.get(&rule.kind))
+                .and_then(|k| k.limits_at(Some(version.effective_from)))
+            {
+                writeln!(
+                    out,
+                    "execution limits from {}: {}",
+                    jobpoints::internals::utc_string(l.effective_from),
+                    l.describe()
+                )
+                .unwrap();
+            }
             match &version.pricing {
                 Pricing::NoRule { reason } => {
                     writeln!(out, "no_rule: {reason}").unwrap();
@@ -115,7 +127,8 @@ fn every_rule_version_on_the_job_matrix() {
                                 false => Value::Int(*given.next().expect("a value per input")),
                             })
                             .collect();
-                        let o = evaluate(&rs.engine, kind, version, &inputs, &mut ctx, None);
+                        let at = Some(version.effective_from);
+                        let o = evaluate(&rs.engine, kind, version, &inputs, at, &mut ctx, None);
                         let shown: Vec<String> = names
                             .iter()
                             .zip(&job)

@@ -133,20 +133,27 @@ pub fn set_sd15_v2_multiplier(dir: &Path, current: &str, m: &str) {
     // The latest version (the one undated jobs take) is the last `[[version]]` table.
     let at = text.rfind("[[version]]").expect("a version");
     let (head, last) = text.split_at(at);
-    let last = last
-        .replacen(
-            &format!("multiplier = {current}\n"),
-            &format!("multiplier = {m}\n"),
-            1,
-        )
-        .replace(
-            &format!("points = {} }}", fmt(cur)),
-            &format!("points = {} }}", fmt(f)),
-        )
-        .replace(
-            &format!("points = {} }}", fmt(cur * 6.0)),
-            &format!("points = {} }}", fmt(f * 6.0)),
-        );
+    let last = last.replacen(
+        &format!("multiplier = {current}\n"),
+        &format!("multiplier = {m}\n"),
+        1,
+    );
+    // Every example's points scale with the multiplier (priced ones; a status other than
+    // `ok` earns 0 either way).
+    let mut scaled = String::with_capacity(last.len());
+    let mut rest = last.as_str();
+    while let Some(i) = rest.find("points = ") {
+        let (before, after) = rest.split_at(i + "points = ".len());
+        scaled.push_str(before);
+        let end = after
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(after.len());
+        let value: f64 = after[..end].parse().expect("an example's points");
+        scaled.push_str(&fmt(value * f / cur));
+        rest = &after[end..];
+    }
+    scaled.push_str(rest);
+    let last = scaled;
     let new = format!("{head}{last}");
     assert_ne!(new, text, "sd15 multiplier {current} not found");
     let path = dir.join("families/sd15.toml");

@@ -107,13 +107,13 @@ fn each_save_is_checked_and_the_jobs_rescored() {
         report.contains("        ! retroactive: rewrites since 2024-10-16\n"),
         "{report}"
     );
-    // The version's change, then its two edited examples.
-    assert_eq!(report.matches("change: ").count(), 3, "{report}");
+    // The version's change, then its four edited examples (the priced ones).
+    assert_eq!(report.matches("change: ").count(), 5, "{report}");
     assert_eq!(
         report
             .matches("change: ~ rule `sd15` version 3 example")
             .count(),
-        2,
+        4,
         "{report}"
     );
     let delta = format!(

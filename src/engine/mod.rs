@@ -2,6 +2,7 @@
 //! evaluating formulas in their sandbox, and the score. No I/O, no command line, no server.
 
 pub mod catalog;
+pub mod execution;
 pub mod formula;
 pub mod identity;
 pub mod job;

@@ -95,9 +95,57 @@ pub struct JobKind {
     pub description: Option<String>,
     pub inputs: Vec<InputSpec>,
     pub derived: Vec<DerivedSpec>,
+    /// What the workers actually run, over time (`[[jobs.KIND.execution_limits]]`), sorted by
+    /// `effective_from`. Before the first entry a job runs as requested.
+    pub execution_limits: Vec<ExecutionLimits>,
+}
+
+/// The limits a worker applied to the jobs of a kind from `effective_from` until the next
+/// entry: each limited input is rounded down to a multiple and capped, and the job is priced
+/// as it ran. The whole set in force, not a change to the one before.
+#[derive(Debug, Clone)]
+pub struct ExecutionLimits {
+    pub effective_from: Timestamp,
+    pub source: String,
+    pub notes: Option<String>,
+    pub assumptions: Vec<String>,
+    pub inputs: Vec<InputLimit>,
+    /// Where the `[[jobs.KIND.execution_limits]]` entry is written in kinds.toml.
+    pub place: Place,
+}
+
+/// How a worker clamps one input: `executed = min(value - value % multiple_of, max)`, as the
+/// network's miner does (heurist-network/miner-release, `execute_model`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputLimit {
+    pub name: String,
+    /// Index of the input among the job kind's inputs.
+    pub slot: usize,
+    /// An integer input is rounded down to a multiple of this (≥ 1).
+    pub multiple_of: Option<i64>,
+    /// Then capped at this.
+    pub max: Option<f64>,
 }
 
 impl JobKind {
+    /// The execution limits in force at `at` (the latest when `None`), if any.
+    pub fn limits_at(&self, at: Option<Timestamp>) -> Option<&ExecutionLimits> {
+        match at {
+            None => self.execution_limits.last(),
+            Some(t) => {
+                let n = (self.execution_limits).partition_point(|l| l.effective_from <= t);
+                n.checked_sub(1).map(|i| &self.execution_limits[i])
+            }
+        }
+    }
+
+    /// When the entry after `l` takes effect, if any.
+    pub fn limits_until(&self, l: &ExecutionLimits) -> Option<Timestamp> {
+        (self.execution_limits.iter())
+            .map(|n| n.effective_from)
+            .find(|t| *t > l.effective_from)
+    }
+
     /// Names formulas and derived values may read, in slot order: inputs then derived
     /// values, with an input that may be absent replaced by a name no expression can spell,
     /// so that reading it is a compile error while every other slot keeps its index.
@@ -210,8 +258,18 @@ pub struct Example {
     pub points: Points,
     /// The status it expects (`ok` unless it says otherwise).
     pub status: crate::engine::score::Status,
+    /// The time it is priced at (`at = ...`), which picks the execution limits it runs
+    /// under; `None`: its version's `effective_from`.
+    pub at: Option<Timestamp>,
     /// Where the example is written.
     pub place: Place,
+}
+
+impl Example {
+    /// The time the example is priced at: its own `at`, else its version's start.
+    pub fn priced_at(&self, version: &RuleVersion) -> Timestamp {
+        self.at.unwrap_or(version.effective_from)
+    }
 }
 
 /// One version of a rule, in force from `effective_from` until the next version.

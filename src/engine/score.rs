@@ -719,7 +719,15 @@ impl<'rs> Scorer<'rs> {
                             trace.defaulted = defaulted_inputs(src, kind)?;
                         }
                         let observed = explain.then_some(&mut trace.observed);
-                        match evaluate(&self.rules.engine, kind, version, inputs, eval, observed) {
+                        match evaluate(
+                            &self.rules.engine,
+                            kind,
+                            version,
+                            inputs,
+                            at,
+                            eval,
+                            observed,
+                        ) {
                             Outcome::Ok { base, points } => {
                                 s.status = Status::Ok;
                                 s.points = points;

@@ -539,6 +539,43 @@ pub(crate) fn render_trace(t: &crate::engine::score::Trace) -> String {
             add("assumption", a.clone());
         }
     }
+    if let Some(l) = &t.observed.execution {
+        add(
+            "limits",
+            format!(
+                "{} execution limits in force from {} (kinds.toml:{})",
+                l.kind, l.effective_from, l.line
+            ),
+        );
+        add("source", l.source.clone());
+        if let Some(notes) = &l.notes {
+            add("notes", notes.clone());
+        }
+        for a in &l.assumptions {
+            add("assumption", a.clone());
+        }
+        if !l.inputs.is_empty() {
+            add(
+                "executed",
+                (l.inputs.iter())
+                    .map(|e| {
+                        if e.clamped_by.is_empty() {
+                            format!("{}={} (as requested)", e.name, e.executed)
+                        } else {
+                            format!(
+                                "{}={} (requested {}: {})",
+                                e.name,
+                                e.executed,
+                                e.requested,
+                                e.clamped_by.join(", ")
+                            )
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            );
+        }
+    }
     if !t.observed.derived.is_empty() {
         add(
             "derived",

@@ -13,8 +13,8 @@ use serde::Serialize;
 use similar::TextDiff;
 
 use crate::engine::model::{
-    CatalogEntry, Example, InputSpec, JobKind, Pricing, Rule, RuleScope, RuleSet, RuleVersion,
-    Threshold,
+    CatalogEntry, Example, ExecutionLimits, InputSpec, JobKind, Pricing, Rule, RuleScope, RuleSet,
+    RuleVersion, Threshold,
 };
 use crate::engine::time::{utc_date, utc_string};
 use crate::review::windows::{Scope, Span};
@@ -37,6 +37,8 @@ pub enum Entity {
     Formula,
     /// An example of a rule version (`examples = [...]`): what `check` verifies it pays.
     Example,
+    /// An entry of a job kind's execution limits (`[[jobs.KIND.execution_limits]]`).
+    ExecutionLimits,
 }
 
 /// How it changed.
@@ -456,6 +458,7 @@ impl Differ<'_> {
                 );
             }
             self.inputs(name, o, n, out);
+            self.execution_limits(name, o, n, out);
         }
         for name in old.job_kinds.keys() {
             if !new.job_kinds.contains_key(name) {
@@ -577,6 +580,68 @@ impl Differ<'_> {
                     .scope(scope())
                     .field("expr", Some(od.expr.clone()), None)
                     .flag("formulas and thresholds that read it stop working"),
+                );
+            }
+        }
+    }
+
+    /// Execution limits of job kind `kind`, entry by entry (matched by `effective_from`).
+    /// What a job ran decides its points, so each change is scoped to where the two sides'
+    /// limits differ; the windows tell whether it rewrites the past.
+    fn execution_limits(&self, kind: &str, o: &JobKind, n: &JobKind, out: &mut Vec<RuleSetChange>) {
+        let file = Some(crate::rules::load::KINDS_FILE);
+        let scope = |l: &ExecutionLimits| Scope::Limits(kind.to_string(), l.effective_from);
+        let subject = |l: &ExecutionLimits| {
+            format!(
+                "execution limits of job kind `{kind}` from {}",
+                utc_string(l.effective_from)
+            )
+        };
+        for nl in &n.execution_limits {
+            let line = Some(nl.place.line);
+            match (o.execution_limits.iter()).find(|l| l.effective_from == nl.effective_from) {
+                None => out.push(
+                    RuleSetChange::new(Entity::ExecutionLimits, Op::Added, subject(nl), file)
+                        .at(line)
+                        .scope(scope(nl))
+                        .field("inputs", None, Some(nl.describe())),
+                ),
+                Some(ol) => {
+                    if ol.describe() != nl.describe() {
+                        out.push(
+                            RuleSetChange::new(Entity::ExecutionLimits, Op::Changed, subject(nl), file)
+                                .at(line)
+                                .scope(scope(nl))
+                                .field("inputs", Some(ol.describe()), Some(nl.describe()))
+                                .flag("changes the limits that jobs already priced ran under, so they are re-priced; add an entry from a new time instead"),
+                        );
+                    }
+                    if ol.source != nl.source {
+                        out.push(
+                            RuleSetChange::new(
+                                Entity::ExecutionLimits,
+                                Op::Changed,
+                                subject(nl),
+                                file,
+                            )
+                            .at(line)
+                            .field(
+                                "source",
+                                Some(ol.source.clone()),
+                                Some(nl.source.clone()),
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        for ol in &o.execution_limits {
+            if !(n.execution_limits.iter()).any(|l| l.effective_from == ol.effective_from) {
+                out.push(
+                    RuleSetChange::new(Entity::ExecutionLimits, Op::Removed, subject(ol), file)
+                        .scope(scope(ol))
+                        .field("inputs", Some(ol.describe()), None)
+                        .flag("jobs that ran under these limits are re-priced as the entry before (or as requested)"),
                 );
             }
         }
@@ -1144,12 +1209,14 @@ impl Differ<'_> {
             .cloned()
             .collect();
         let key = |e: &Example| -> String {
-            e.inputs
+            let inputs = e
+                .inputs
                 .iter()
                 .filter(|(name, v)| common.contains(name) && !v.is_absent())
-                .map(|(name, v)| format!("{name}={v}"))
-                .collect::<Vec<_>>()
-                .join(", ")
+                .map(|(name, v)| format!("{name}={v}"));
+            // Its time is part of what it is (it picks the execution limits).
+            let at = e.at.map(|t| format!("at {}", utc_string(t)));
+            inputs.chain(at).collect::<Vec<_>>().join(", ")
         };
         let olds: Vec<(String, &Example)> = o.examples.iter().map(|e| (key(e), e)).collect();
         let news: Vec<(String, &Example)> = n.examples.iter().map(|e| (key(e), e)).collect();

@@ -1,8 +1,10 @@
 //! When a rule change matters, in time. For every model either rule set knows, its history
 //! is cut at every date where either side could price it differently (versions' dates, the
-//! catalog's `since`/`until`); each piece where the two sides resolve the model to pricing
-//! that differs is an *affected segment*. Segments are grouped into *windows*: the old and the
-//! new rule version over the time both are in force (`sdxl10@1 (2024-04-01 → 2024-09-18)`).
+//! catalog's `since`/`until`, the dates of its job kind's execution limits); each piece where
+//! the two sides resolve the model to pricing that differs, or run its jobs under different
+//! execution limits, is an *affected segment*. Segments are grouped into *windows*: the old and
+//! the new rule version over the time both are in force (`sdxl10@1 (2024-04-01 → 2024-09-18)`),
+//! and where the limits differ, over the time each side's entry of limits is too.
 //!
 //! `jobpoints diff` replays corpus jobs in each window (priced at the segment's start, whatever
 //! their own date), and flags a change `retroactive` when one of the segments it causes starts
@@ -96,12 +98,42 @@ impl VersionRef {
     }
 }
 
+/// One side's execution limits (`[[jobs.KIND.execution_limits]]`): the entry in force, by
+/// its job kind and start, and what it does.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LimitsRef {
+    pub kind: String,
+    pub from: Timestamp,
+    /// [`ExecutionLimits::describe`](crate::engine::execution): what decides prices.
+    pub text: String,
+}
+
+impl LimitsRef {
+    fn of(kind: &JobKind, at: Timestamp) -> Option<(Self, Span)> {
+        let l = kind.limits_at(Some(at))?;
+        let r = LimitsRef {
+            kind: kind.name.clone(),
+            from: l.effective_from,
+            text: l.describe(),
+        };
+        let span = Span {
+            from: Some(l.effective_from),
+            until: kind.limits_until(l),
+        };
+        Some((r, span))
+    }
+}
+
 /// What identifies a window: the version in force on each side (`None`: no version, as
-/// before a rule starts or outside a catalog window) and when both are.
+/// before a rule starts or outside a catalog window), the execution limits on each side when
+/// they differ (so that each entry of limits is a window of its own), and when all are.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct WindowKey {
     pub old: Option<VersionRef>,
     pub new: Option<VersionRef>,
+    /// `Some` when the two sides' execution limits differ: each side's entry (`None`: no
+    /// limits, the job runs as requested).
+    pub limits: Option<[Option<LimitsRef>; 2]>,
     pub span: Span,
 }
 
@@ -118,7 +150,22 @@ impl WindowKey {
         } else {
             format!("{} → {}", side(&self.old), side(&self.new))
         };
-        format!("{who} ({})", span.text())
+        match &self.limits {
+            None => format!("{who} ({})", span.text()),
+            Some([o, n]) => {
+                let limits = |l: &Option<LimitsRef>| {
+                    l.as_ref().map_or("none".to_string(), |l| {
+                        format!("of {}", day_or_time(l.from))
+                    })
+                };
+                format!(
+                    "{who} ({}), execution limits {} → {}",
+                    span.text(),
+                    limits(o),
+                    limits(n)
+                )
+            }
+        }
     }
 
     /// Whether either side is one of `labels`.
@@ -202,6 +249,9 @@ pub enum Scope {
     Kinds(Vec<String>),
     /// This model (NFC), where its catalog entry differs.
     Model(String),
+    /// Where the entry of execution limits of this job kind that takes effect at this time is
+    /// in force on either side, and the two sides' limits differ.
+    Limits(String, Timestamp),
 }
 
 impl Timelines {
@@ -304,6 +354,9 @@ impl Timelines {
                     Scope::Rule(id) => key.involves(&|v| &v.rule == id),
                     Scope::Kinds(kinds) => key.involves(&|v| kinds.contains(&v.kind)),
                     Scope::Model(m) => m == model && s.catalog_differs,
+                    Scope::Limits(kind, from) => key.limits.as_ref().is_some_and(|sides| {
+                        (sides.iter().flatten()).any(|l| &l.kind == kind && l.from == *from)
+                    }),
                 };
                 if hit {
                     hull = Some(hull.map_or(s.span, |h| h.hull(s.span)));
@@ -422,8 +475,14 @@ fn affected_segments(
     budget: &mut u64,
 ) -> Option<Vec<(WindowKey, Span, bool)>> {
     let mut breaks = Vec::new();
-    old.pricing_breaks(model, &mut breaks);
-    new.pricing_breaks(model, &mut breaks);
+    for rs in [old, new] {
+        rs.pricing_breaks(model, &mut breaks);
+        // The execution limits a job runs under may differ between the sides too (few dates;
+        // segments of one window that they cut needlessly are joined again below).
+        for kind in rs.job_kinds.values() {
+            breaks.extend(kind.execution_limits.iter().map(|l| l.effective_from));
+        }
+    }
     // Each date resolves on both sides, scanning up to every version: about n² for n dates.
     let cost = (breaks.len() as u64 + 1).pow(2);
     *budget = budget.checked_sub(cost)?;
@@ -440,16 +499,35 @@ fn affected_segments(
             old.resolve(model, Some(start)),
             new.resolve(model, Some(start)),
         );
-        if fingerprint(&o) == fingerprint(&n) {
+        // The limits a job runs under on each side, when both price it (otherwise the
+        // resolutions already differ, and what ran is not what decides).
+        let (ol, nl) = match (&o, &n) {
+            (Resolution::Priced { kind: ok, .. }, Resolution::Priced { kind: nk, .. }) => {
+                (LimitsRef::of(ok, start), LimitsRef::of(nk, start))
+            }
+            _ => (None, None),
+        };
+        let text = |l: &Option<(LimitsRef, Span)>| l.as_ref().map(|(l, _)| l.text.clone());
+        if fingerprint(&o) == fingerprint(&n) && text(&ol) == text(&nl) {
             continue;
         }
         let (ov, nv) = (version_of(&o), version_of(&n));
         let rule_span =
             |v: Option<(&Rule, &RuleVersion)>| v.map_or(Span::default(), |(r, v)| window_of(r, v));
+        let mut span_of_key = rule_span(ov).intersect(rule_span(nv));
+        let limits = if text(&ol) == text(&nl) {
+            None
+        } else {
+            for (_, s) in ol.iter().chain(&nl) {
+                span_of_key = span_of_key.intersect(*s);
+            }
+            Some([ol.map(|(l, _)| l), nl.map(|(l, _)| l)])
+        };
         let key = WindowKey {
             old: ov.map(|(r, v)| VersionRef::of(r, v)),
             new: nv.map(|(r, v)| VersionRef::of(r, v)),
-            span: rule_span(ov).intersect(rule_span(nv)),
+            limits,
+            span: span_of_key,
         };
         let catalog_differs = catalog_state(old, model, start) != catalog_state(new, model, start);
         // Adjacent pieces of one window (cut by a date of an unrelated rule) are one segment.

@@ -121,6 +121,11 @@ pub enum Code {
     /// A catalog version that `[versions]` does not list (or lists as skipped), or a bound
     /// that is not that version's commit time.
     CatalogVersion,
+    /// An execution limit that cannot apply: `multiple_of` not an integer ≥ 1 or on a float
+    /// input, a `max` that is not finite (or not an integer for an integer input).
+    BadLimit,
+    /// A job kind's execution limits out of time order, or two at the same time.
+    LimitOrder,
 }
 
 impl Code {
@@ -174,6 +179,8 @@ impl Code {
             Code::AliasChain => "alias-chain",
             Code::AliasShadows => "alias-shadows",
             Code::CatalogVersion => "catalog-version",
+            Code::BadLimit => "bad-limit",
+            Code::LimitOrder => "limit-order",
         }
     }
 }

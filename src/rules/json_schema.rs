@@ -244,7 +244,7 @@ pub struct FloorsShape(indexmap::IndexMap<String, f64>);
 
 /// An example job of a rule version, verified by `jobpoints check`: the job kind's inputs
 /// (those with a `default`, or `optional`, may be left out), the `points` it must earn and
-/// optionally its `status`.
+/// optionally its `status` and the time `at` which it is priced.
 #[derive(JsonSchema)]
 #[allow(dead_code)] // describes a TOML value read by hand; never built
 pub struct ExampleShape {
@@ -255,6 +255,10 @@ pub struct ExampleShape {
     /// `below_threshold`, `over_limit`, `no_rule` or `disabled` (the default for a `no_rule`
     /// or `disabled` version).
     status: Option<ExampleStatus>,
+    /// The time the example is priced at, which picks the execution limits of kinds.toml it
+    /// runs under: within the version's time in force. Default: the version's
+    /// `effective_from`.
+    at: Option<TomlDate>,
     /// The job's inputs, named as in kinds.toml: numbers of the input's type.
     #[serde(flatten)]
     inputs: indexmap::IndexMap<String, f64>,

@@ -152,6 +152,50 @@ pub struct JobKindToml {
     #[serde(default)]
     #[schemars(with = "IndexMap<String, String>")]
     pub derived: IndexMap<String, Spanned<String>>,
+    /// What the network's workers actually ran, over time (`[[jobs.image.execution_limits]]`),
+    /// oldest first: from each entry's `effective_from` until the next, a job's limited inputs
+    /// are rounded down and capped as the worker did, and the job is priced as it ran. Before
+    /// the first entry jobs run as requested.
+    #[serde(default)]
+    #[schemars(with = "Vec<ExecutionLimitsToml>", extend("default" = []))]
+    pub execution_limits: Vec<Spanned<ExecutionLimitsToml>>,
+}
+
+/// One entry of a job kind's execution limits: the whole set a worker applied from
+/// `effective_from` on (not a change to the entry before), with its source.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExecutionLimitsToml {
+    /// When the worker started applying these limits: a TOML date (`2024-09-16`), datetime
+    /// (`2024-09-16T01:49:10Z`), or a string holding one; UTC when no offset. A job priced at
+    /// or after it (its `completed_at`, `--at`) runs under them; an undated job under the
+    /// latest entry.
+    #[schemars(with = "TomlDate")]
+    pub effective_from: Spanned<toml::Value>,
+    /// Where the limits come from (the worker's code or configuration, a commit).
+    pub source: String,
+    /// Anything a reader should know; shown by `eval --explain`.
+    pub notes: Option<String>,
+    /// Anything the entry relies on that its source does not state (shown by `--explain`).
+    #[serde(default)]
+    pub assumptions: Vec<String>,
+    /// Per input (`inputs.width = { multiple_of = 8, max = 1024 }`): how the worker clamped
+    /// it. An input not listed runs as requested.
+    #[serde(default)]
+    #[schemars(with = "IndexMap<String, InputLimitToml>", extend("default" = {}))]
+    pub inputs: IndexMap<String, Spanned<InputLimitToml>>,
+}
+
+/// How a worker clamps one input: `executed = min(value - value % multiple_of, max)`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InputLimitToml {
+    /// Round an integer input down to a multiple of this (an integer ≥ 1), first.
+    #[schemars(with = "Option<i64>", range(min = 1))]
+    pub multiple_of: Option<Spanned<toml::Value>>,
+    /// Then cap it at this (an integer for an integer input).
+    #[schemars(with = "Option<f64>")]
+    pub max: Option<Spanned<f64>>,
 }
 
 pub use crate::engine::model::InputType;

@@ -3,6 +3,7 @@
 
 use std::cell::Cell;
 
+use jiff::Timestamp;
 use rhai::Engine;
 
 use crate::engine::formula::sandbox::hardened_engine;
@@ -12,6 +13,7 @@ use crate::engine::model::{
 };
 use crate::engine::points::Points;
 use crate::engine::score::Status;
+use crate::engine::time::utc_string;
 use crate::rules::diagnostic::{Code, Diagnostic};
 use crate::rules::schema::InputType;
 
@@ -124,12 +126,14 @@ impl Budget {
         SPENT.with(Cell::get)
     }
 
-    /// Evaluates `inputs`; `None` when the budget ran out (before or during it).
+    /// Evaluates `inputs` as a job priced at `at`; `None` when the budget ran out (before or
+    /// during it).
     fn evaluate(
         &self,
         kind: &JobKind,
         version: &RuleVersion,
         inputs: &[Value],
+        at: Timestamp,
         ctx: &mut EvalContext,
     ) -> Option<Outcome> {
         if self.exhausted() {
@@ -137,7 +141,7 @@ impl Budget {
         }
         // Compiled programs spend no rhai operations; each evaluation still counts one.
         SPENT.with(|s| s.set(s.get() + 1));
-        let outcome = evaluate(&self.engine, kind, version, inputs, ctx, None);
+        let outcome = evaluate(&self.engine, kind, version, inputs, Some(at), ctx, None);
         (!self.exhausted()).then_some(outcome)
     }
 }
@@ -349,19 +353,39 @@ impl Examples<'_> {
         let (rule, kind, version) = (self.rule, self.kind, self.version);
         for ex in &version.examples {
             let inputs: Vec<Value> = ex.inputs.iter().map(|(_, v)| *v).collect();
-            let shown = ex
+            let mut shown = ex
                 .inputs
                 .iter()
                 .filter(|(_, v)| !v.is_absent())
                 .map(|(n, v)| format!("{n}={v}"))
                 .collect::<Vec<_>>()
                 .join(", ");
+            let at = ex.priced_at(version);
+            if let Some(t) = ex.at {
+                shown.push_str(&format!(", at {}", utc_string(t)));
+                let until = rule.next_after(version);
+                if t < version.effective_from || until.is_some_and(|u| t >= u) {
+                    let d = Diagnostic::error(
+                        Code::ExampleInvalid,
+                        format!(
+                            "{}: example ({shown}): priced at {}, when the version is not in force ({} .. {})",
+                            label(rule, version),
+                            utc_string(t),
+                            utc_string(version.effective_from),
+                            until.map_or("latest".to_string(), utc_string)
+                        ),
+                    )
+                    .with_help("an example's `at` must fall within its version's time in force, from its `effective_from` until the next version's");
+                    out.push(d.at_place(&rule.file, &ex.place));
+                    continue;
+                }
+            }
             // What the version makes of the example: a status, its points, and why.
             let (status, points, why) = match &version.pricing {
                 Pricing::NoRule { reason } => (Status::NoRule, Points::ZERO, reason.clone()),
                 Pricing::Disabled { reason } => (Status::Disabled, Points::ZERO, reason.clone()),
                 Pricing::Priced { .. } => {
-                    let Some(outcome) = budget.evaluate(kind, version, &inputs, ctx) else {
+                    let Some(outcome) = budget.evaluate(kind, version, &inputs, at, ctx) else {
                         return false;
                     };
                     match outcome {
@@ -465,6 +489,9 @@ struct Grid<'r> {
     version: &'r RuleVersion,
     /// `max_points` of policy.toml for the version's job kind.
     max_points: Option<f64>,
+    /// The time the grid's jobs are priced at: the version's start, or the start of a later
+    /// entry of the kind's execution limits while the version is in force (one grid each).
+    at: Timestamp,
     axes: Vec<Vec<Value>>,
     total: usize,
     /// Points `0..next` have been checked, in order.
@@ -557,33 +584,56 @@ impl<'r, 'b> GridCheck<'r, 'b> {
             *longest = keep;
         }
         let total = axes.iter().map(Vec::len).product();
-        self.grids.push(Grid {
-            rule,
-            kind,
-            version,
-            max_points,
-            axes,
-            total,
-            next: 0,
-            probed: Vec::new(),
-            done: false,
-        });
+        // Jobs run under every entry of the execution limits in force during the version.
+        let until = rule.next_after(version);
+        let eras = std::iter::once(version.effective_from).chain(
+            (kind.execution_limits.iter())
+                .map(|l| l.effective_from)
+                .filter(|t| *t > version.effective_from && until.is_none_or(|u| *t < u)),
+        );
+        for at in eras {
+            self.grids.push(Grid {
+                rule,
+                kind,
+                version,
+                max_points,
+                at,
+                axes: axes.clone(),
+                total,
+                next: 0,
+                probed: Vec::new(),
+                done: false,
+            });
+        }
     }
 
     fn run(mut self, ctx: &mut EvalContext, out: &mut Vec<Diagnostic>) {
         let mut grids = std::mem::take(&mut self.grids);
         let mut deferred: Vec<(u64, usize)> = Vec::new();
+        // A version fails once: its grids under later execution limits add nothing to say.
+        let mut failed: Vec<*const RuleVersion> = Vec::new();
+        let mut complete = |g: &mut Grid<'_>, ctx: &mut EvalContext, out: &mut Vec<Diagnostic>| {
+            let version: *const RuleVersion = g.version;
+            if failed.contains(&version) {
+                g.done = true;
+                return;
+            }
+            self.complete(g, ctx, out);
+            if g.done {
+                failed.push(version);
+            }
+        };
         for (i, g) in grids.iter_mut().enumerate() {
             let cost = self.probe(g, ctx);
             if cost <= CHEAP_POINT_OPERATIONS {
-                self.complete(g, ctx, out);
+                complete(g, ctx, out);
             } else {
                 deferred.push((cost, i));
             }
         }
         deferred.sort_by_key(|&(cost, _)| cost);
         for (_, i) in deferred {
-            self.complete(&mut grids[i], ctx, out);
+            complete(&mut grids[i], ctx, out);
         }
         let incomplete: Vec<&Grid> = grids
             .iter()
@@ -657,16 +707,36 @@ impl<'r, 'b> GridCheck<'r, 'b> {
         ctx: &mut EvalContext,
     ) -> Option<Option<Diagnostic>> {
         let point = g.point(index);
-        let outcome = self.budget.evaluate(g.kind, g.version, &point, ctx)?;
+        let outcome = self.budget.evaluate(g.kind, g.version, &point, g.at, ctx)?;
         let shown = || {
-            g.kind
-                .inputs
-                .iter()
-                .zip(&point)
-                .filter(|(_, v)| !v.is_absent())
-                .map(|(s, v)| format!("{}={v}", s.name))
-                .collect::<Vec<_>>()
-                .join(", ")
+            let list = |values: &[Value]| {
+                g.kind
+                    .inputs
+                    .iter()
+                    .zip(values)
+                    .filter(|(_, v)| !v.is_absent())
+                    .map(|(s, v)| format!("{}={v}", s.name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let requested = list(&point);
+            // What evaluate priced: the job as it ran under the limits of `g.at`.
+            match g.kind.limits_at(Some(g.at)) {
+                Some(limits) => {
+                    let mut executed = point.clone();
+                    limits.apply(&mut executed);
+                    if executed == point {
+                        requested
+                    } else {
+                        format!(
+                            "{requested} (executed as {} under the execution limits from {})",
+                            list(&executed),
+                            utc_string(limits.effective_from)
+                        )
+                    }
+                }
+                None => requested,
+            }
         };
         let d = match outcome {
             Outcome::Failed { error } => Diagnostic::error(
@@ -702,20 +772,28 @@ impl<'r, 'b> GridCheck<'r, 'b> {
     }
 
     fn incomplete(&self, first: &Grid<'_>, all: &[&Grid<'_>]) -> Diagnostic {
-        let mut listed: Vec<String> = all
+        // A version has one grid per entry of execution limits it spans: counted together.
+        let mut versions: Vec<(&Rule, &RuleVersion, usize, usize)> = Vec::new();
+        for g in all {
+            match (versions.iter_mut())
+                .find(|(r, v, ..)| std::ptr::eq(*r, g.rule) && std::ptr::eq(*v, g.version))
+            {
+                Some((.., checked, total)) => {
+                    *checked += g.checked();
+                    *total += g.total;
+                }
+                None => versions.push((g.rule, g.version, g.checked(), g.total)),
+            }
+        }
+        let mut listed: Vec<String> = versions
             .iter()
             .take(LISTED)
-            .map(|g| {
-                format!(
-                    "{} on {} of {} points",
-                    label(g.rule, g.version),
-                    g.checked(),
-                    g.total
-                )
+            .map(|(rule, version, checked, total)| {
+                format!("{} on {checked} of {total} points", label(rule, version))
             })
             .collect();
-        if all.len() > LISTED {
-            listed.push(format!("and {} more versions", all.len() - LISTED));
+        if versions.len() > LISTED {
+            listed.push(format!("and {} more versions", versions.len() - LISTED));
         }
         let d = Diagnostic::warning(
             Code::GridIncomplete,

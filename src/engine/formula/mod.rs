@@ -14,6 +14,9 @@ use rhai::{AST, Dynamic, Engine, EvalAltResult, Scope};
 
 pub use compiled::Program;
 
+use jiff::Timestamp;
+
+use super::execution::AppliedLimits;
 use super::model::{Ceiling, JobKind, Pricing, RuleVersion, Threshold, Value};
 use super::points::Points;
 
@@ -69,6 +72,9 @@ pub enum Outcome {
 /// The values an evaluation saw, for `--explain`.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Observed {
+    /// The execution limits in force, and each limited input as requested and as executed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub execution: Option<AppliedLimits>,
     pub derived: Vec<(String, Value)>,
     pub thresholds: Vec<ThresholdCheck>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -104,13 +110,16 @@ enum RunError {
     NotANumber(&'static str),
 }
 
-/// Evaluates `version` (which must be priced) on `inputs`, given in the order of
-/// `kind.inputs`. `observe` collects the trace.
+/// Evaluates `version` (which must be priced) on `inputs`, the job's requested values in the
+/// order of `kind.inputs`, as the job ran at `at` (the pricing time; `None`: the latest): the
+/// execution limits of `kind` in force then clamp them before anything else reads them.
+/// `observe` collects the trace.
 pub fn evaluate(
     engine: &Engine,
     kind: &JobKind,
     version: &RuleVersion,
     inputs: &[Value],
+    at: Option<Timestamp>,
     ctx: &mut EvalContext,
     mut observe: Option<&mut Observed>,
 ) -> Outcome {
@@ -130,6 +139,12 @@ pub fn evaluate(
     }
     ctx.slots.clear();
     ctx.slots.extend_from_slice(inputs);
+    if let Some(limits) = kind.limits_at(at) {
+        match observe.as_deref_mut() {
+            Some(o) => o.execution = Some(limits.apply_observed(&kind.name, &mut ctx.slots)),
+            None => limits.apply(&mut ctx.slots),
+        }
+    }
     for d in &kind.derived {
         let value = match run(engine, d.compiled.as_ref(), &d.ast, kind, ctx) {
             Ok(v) => v,

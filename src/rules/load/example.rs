@@ -2,12 +2,14 @@
 //! [`validate`](crate::rules::validate).
 
 use indexmap::IndexMap;
+use jiff::Timestamp;
 use toml::{Spanned, Value as TomlValue};
 
 use super::{Sink, Site, did_you_mean, span_of};
 use crate::engine::model::{Example, InputSpec, JobKind, Value};
 use crate::engine::points::Points;
 use crate::engine::score::Status;
+use crate::engine::time::parse_time;
 use crate::rules::diagnostic::Code;
 use crate::rules::schema::InputType;
 
@@ -34,12 +36,13 @@ pub(super) fn build(
     default_status: Status,
 ) -> Option<Example> {
     let problem = match parse(ex.get_ref(), kind?, default_status) {
-        Ok((inputs, points, status)) => {
+        Ok((inputs, points, status, at)) => {
             let place = sink.place_of(site.path, ex.span());
             return Some(Example {
                 inputs,
                 points,
                 status,
+                at,
                 place,
             });
         }
@@ -47,24 +50,25 @@ pub(super) fn build(
     };
     let msg = format!("{}: example: {problem}", site.label);
     let help = Some(
-        "an example gives the job kind's inputs (those with a default or optional may be left out), `points`, and optionally `status` (ok, below_threshold, over_limit, no_rule, disabled)",
+        "an example gives the job kind's inputs (those with a default or optional may be left out), `points`, and optionally `status` (ok, below_threshold, over_limit, no_rule, disabled) and `at` (the time it is priced at, within its version's time in force)",
     );
     sink.error(Code::ExampleInvalid, site.path, span_of(ex), msg, help);
     None
 }
 
-type Parsed = (Vec<(String, Value)>, Points, Status);
+type Parsed = (Vec<(String, Value)>, Points, Status, Option<Timestamp>);
 
 fn parse(table: &Table, kind: &JobKind, default_status: Status) -> Result<Parsed, String> {
     let points = points(table.get("points").map(Spanned::get_ref))?;
     let status = status(table.get("status").map(Spanned::get_ref), default_status)?;
+    let at = at(table.get("at").map(Spanned::get_ref))?;
     if status != Status::Ok && points.micros() != 0 {
         return Err(format!(
             "a job with status `{status}` earns 0 points, but the example says {points}"
         ));
     }
     if let Some(key) = table.keys().find(|k| !is_known_key(kind, k)) {
-        let known = (kind.inputs.iter().map(|i| i.name.as_str())).chain(["points", "status"]);
+        let known = (kind.inputs.iter().map(|i| i.name.as_str())).chain(["points", "status", "at"]);
         let hint = did_you_mean(key, known)
             .map(|h| format!("; {h}"))
             .unwrap_or_default();
@@ -76,7 +80,21 @@ fn parse(table: &Table, kind: &JobKind, default_status: Status) -> Result<Parsed
     let inputs = (kind.inputs.iter())
         .map(|spec| input(table, spec))
         .collect::<Result<_, _>>()?;
-    Ok((inputs, points, status))
+    Ok((inputs, points, status, at))
+}
+
+/// `at = 2024-10-20` (a TOML date or datetime, or a string holding one): when the example is
+/// priced.
+fn at(value: Option<&TomlValue>) -> Result<Option<Timestamp>, String> {
+    let parsed = match value {
+        None => return Ok(None),
+        Some(TomlValue::Datetime(dt)) => parse_time(&dt.to_string()),
+        Some(TomlValue::String(s)) => parse_time(s),
+        Some(other) => Err(format!("expected a date, got a {}", other.type_str())),
+    };
+    parsed
+        .map(Some)
+        .map_err(|e| format!("`at`: {e} (write a date like 2024-10-20 or 2024-10-20T12:00:00Z)"))
 }
 
 fn points(value: Option<&TomlValue>) -> Result<Points, String> {
@@ -114,7 +132,7 @@ fn status(value: Option<&TomlValue>, default: Status) -> Result<Status, String> 
 }
 
 fn is_known_key(kind: &JobKind, key: &str) -> bool {
-    key == "points" || key == "status" || kind.inputs.iter().any(|i| i.name == key)
+    ["points", "status", "at"].contains(&key) || kind.inputs.iter().any(|i| i.name == key)
 }
 
 fn input(table: &Table, spec: &InputSpec) -> Result<(String, Value), String> {

@@ -10,14 +10,19 @@ use toml::Spanned;
 use super::formula::{scope_of, undefined_variable};
 use super::templates;
 use super::tokenizers::{self, PendingWhen, Tokenizers};
-use super::{KINDS_FILE, Sink, did_you_mean, span_of};
+use super::{KINDS_FILE, Sink, Site, did_you_mean, span_of};
 use crate::engine::formula::Program;
 use crate::engine::model::{
-    DerivedSpec, InputSpec, JobKind, PointKind, UNREADABLE, Unmeasured, Value,
+    DerivedSpec, ExecutionLimits, InputLimit, InputSpec, JobKind, PointKind, UNREADABLE,
+    Unmeasured, Value,
 };
+use crate::engine::time::utc_string;
 use crate::engine::tokens::{PromptTemplate, When};
 use crate::rules::diagnostic::{Code, Diagnostic};
-use crate::rules::schema::{InputToml, InputType, JobKindToml, KindsFile, UnmeasuredToml};
+use crate::rules::schema::{
+    ExecutionLimitsToml, InputLimitToml, InputToml, InputType, JobKindToml, KindsFile,
+    UnmeasuredToml,
+};
 
 /// The point kinds and job kinds of `kinds.toml` (none when it is missing or broken).
 #[derive(Default)]
@@ -114,13 +119,151 @@ fn job_kind(
         sink.error(Code::MissingField, KINDS_FILE, Some(span), msg, None);
     }
     let derived = derived_values(sink, engine, &inputs, jk.derived);
+    let execution_limits = execution_limits(sink, &name, &inputs, jk.execution_limits);
     JobKind {
         name,
         points: jk.points.into_inner(),
         description: jk.description,
         inputs,
         derived,
+        execution_limits,
     }
+}
+
+/// The entries of `[[jobs.KIND.execution_limits]]` that could be built, oldest first; each
+/// problem is reported (`bad-date`, `unknown-input`, `bad-limit`, `limit-order`).
+fn execution_limits(
+    sink: &mut Sink,
+    kind: &str,
+    inputs: &[InputSpec],
+    list: Vec<Spanned<ExecutionLimitsToml>>,
+) -> Vec<ExecutionLimits> {
+    let mut out: Vec<ExecutionLimits> = Vec::new();
+    for (n, spanned) in list.into_iter().enumerate() {
+        let span = spanned.span();
+        let entry = spanned.into_inner();
+        let site = Site {
+            path: KINDS_FILE,
+            span: span.clone(),
+            label: format!("execution limits #{} of job kind `{kind}`", n + 1),
+        };
+        let at = super::rule::effective_from(sink, &site, &entry.effective_from);
+        let limits: Vec<InputLimit> = (entry.inputs.iter())
+            .filter_map(|(name, l)| input_limit(sink, &site, inputs, name, l))
+            .collect();
+        let Some(effective_from) = at else { continue };
+        if let Some(prev) = out.last()
+            && prev.effective_from >= effective_from
+        {
+            let msg = if prev.effective_from == effective_from {
+                format!(
+                    "{} takes effect at {}, as the entry before it does",
+                    site.label,
+                    utc_string(effective_from)
+                )
+            } else {
+                format!(
+                    "{} takes effect at {}, before the entry above it ({})",
+                    site.label,
+                    utc_string(effective_from),
+                    utc_string(prev.effective_from)
+                )
+            };
+            let help = Some(
+                "list execution limits oldest first, each at its own time: a job's time must pick exactly one entry",
+            );
+            sink.error(
+                Code::LimitOrder,
+                KINDS_FILE,
+                span_of(&entry.effective_from),
+                msg,
+                help,
+            );
+            continue;
+        }
+        out.push(ExecutionLimits {
+            effective_from,
+            source: entry.source,
+            notes: entry.notes,
+            assumptions: entry.assumptions,
+            inputs: limits,
+            place: sink.place_of(KINDS_FILE, span),
+        });
+    }
+    out
+}
+
+/// One input's limit of an entry, or `None` (reported): it must name an input of the kind,
+/// round only integers, by an integer ≥ 1, and cap an integer input at an integer.
+fn input_limit(
+    sink: &mut Sink,
+    site: &Site,
+    inputs: &[InputSpec],
+    name: &str,
+    spanned: &Spanned<InputLimitToml>,
+) -> Option<InputLimit> {
+    let Some(slot) = inputs.iter().position(|i| i.name == name) else {
+        let msg = format!("{}: `{name}` is not an input of the job kind", site.label);
+        let help = match did_you_mean(name, inputs.iter().map(|i| i.name.as_str())) {
+            Some(hint) => hint,
+            None => "execution limits clamp the job kind's own inputs (not derived values)".into(),
+        };
+        sink.error(
+            Code::UnknownInput,
+            KINDS_FILE,
+            Some(spanned.span()),
+            msg,
+            Some(&help),
+        );
+        return None;
+    };
+    let spec = &inputs[slot];
+    let l = spanned.get_ref();
+    let mut bad = |what: String, span: std::ops::Range<usize>, help: &str| {
+        let msg = format!("{}: input `{name}`: {what}", site.label);
+        sink.error(Code::BadLimit, KINDS_FILE, Some(span), msg, Some(help));
+    };
+    let multiple_of = match &l.multiple_of {
+        None => None,
+        Some(m) => match (m.get_ref(), spec.ty) {
+            (_, InputType::Float) => {
+                let what = "`multiple_of` rounds integers, and this input is a float".to_string();
+                bad(what, m.span(), "give a float input only a `max`");
+                return None;
+            }
+            (toml::Value::Integer(i), _) if *i >= 1 => Some(*i),
+            (other, _) => {
+                let what = format!("`multiple_of` must be an integer ≥ 1, got {other}");
+                bad(
+                    what,
+                    m.span(),
+                    "e.g. `multiple_of = 8`: the value is rounded down to a multiple of 8",
+                );
+                return None;
+            }
+        },
+    };
+    let max = match &l.max {
+        None => None,
+        Some(m) => {
+            let v = *m.get_ref();
+            let integer = v.fract() == 0.0 && v.abs() <= 9.0e15;
+            if !v.is_finite() || (spec.ty == InputType::Int && !integer) {
+                let what = format!(
+                    "`max` must be a finite number (an integer for an integer input), got {v}"
+                );
+                bad(what, m.span(), "e.g. `max = 1024`");
+                return None;
+            }
+            Some(v)
+        }
+    };
+    Some(InputLimit {
+        name: name.to_string(),
+        slot,
+        multiple_of,
+        max,
+    })
 }
 
 fn input(

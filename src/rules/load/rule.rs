@@ -234,7 +234,11 @@ fn version(
 }
 
 /// The date a version takes effect; a date more than ten years out is likely a typo.
-fn effective_from(sink: &mut Sink, site: &Site, value: &Spanned<toml::Value>) -> Option<Timestamp> {
+pub(super) fn effective_from(
+    sink: &mut Sink,
+    site: &Site,
+    value: &Spanned<toml::Value>,
+) -> Option<Timestamp> {
     let parsed = match value.get_ref() {
         toml::Value::Datetime(dt) => parse_time(&dt.to_string()),
         toml::Value::String(s) => parse_time(s),
