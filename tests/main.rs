@@ -76,3 +76,5 @@ mod verify_cli;
 mod fuzz_regressions;
 // The miner's clamping as dated rule data (#21): jobs priced as they ran.
 mod execution_limits;
+// Rule data dated from a commit is dated at its UTC commit time, not a calendar day (#21).
+mod commit_dates;
