@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use crate::engine::catalog::Dated;
 use crate::engine::model::{Pricing, Rule, RuleVersion};
 use crate::engine::resolve::Resolution;
-use crate::engine::time::utc_date;
+use crate::engine::time::day_or_time;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ModelsFormat {
@@ -124,8 +124,9 @@ fn row_of(model: &str, r: Resolution<'_>) -> ModelRow {
     };
     let with_version = |mut out: ModelRow, rule: &Rule, version: &RuleVersion| {
         out.rule = Some(version.label.clone());
-        out.effective_from = Some(utc_date(version.effective_from));
-        out.effective_until = rule.next_after(version).map(utc_date);
+        // To the second when a version starts within a day (at a commit's time).
+        out.effective_from = Some(day_or_time(version.effective_from));
+        out.effective_until = rule.next_after(version).map(day_or_time);
         out.notes = version.notes.clone();
         out
     };

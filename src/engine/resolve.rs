@@ -7,7 +7,7 @@ use jiff::Timestamp;
 
 use super::catalog::{Alias, CatalogEntry};
 use super::model::{JobKind, Pricing, Rule, RuleSet, RuleVersion, nfc};
-use super::time::utc_date;
+use super::time::{day_or_time, utc_date};
 
 /// How a model resolved at a time. `alias` is set when the job's name is an alias of the
 /// model that priced it (its result keeps its own name).
@@ -222,7 +222,8 @@ impl RuleSet {
                 let first = rule
                     .versions
                     .first()
-                    .map(|v| utc_date(v.effective_from))
+                    // To the second: a version dated at a commit starts within its day.
+                    .map(|v| day_or_time(v.effective_from))
                     .unwrap_or_default();
                 let at = at.map(utc_date).unwrap_or_default();
                 Resolution::NoRule {

@@ -16,7 +16,7 @@ use crate::engine::model::{
     CatalogEntry, Example, ExecutionLimits, InputSpec, JobKind, Pricing, Rule, RuleScope, RuleSet,
     RuleVersion, Threshold,
 };
-use crate::engine::time::{utc_date, utc_string};
+use crate::engine::time::{day_or_time, utc_string};
 use crate::review::windows::{Scope, Span};
 use crate::rules::files::RuleFiles;
 
@@ -1008,7 +1008,7 @@ impl Differ<'_> {
                     if latest_old.is_some_and(|t| nv.effective_from <= t) {
                         c = c.flag(format!(
                             "takes effect {}, before an existing version ends, so it re-prices jobs already scored",
-                            when(nv.effective_from)
+                            day_or_time(nv.effective_from)
                         ));
                     }
                     out.push(c);
@@ -1046,8 +1046,8 @@ impl Differ<'_> {
                 change(
                     "effective_from",
                     "effective_from",
-                    when(o.effective_from),
-                    when(n.effective_from),
+                    day_or_time(o.effective_from),
+                    day_or_time(n.effective_from),
                 )
                 .scope(pricing())
                 .flag(REWRITES),
@@ -1366,19 +1366,9 @@ fn version_subject(r: &Rule, v: &RuleVersion) -> String {
     format!("rule `{}` version {}", r.id, v.version)
 }
 
-/// A date as rule files write it: `2024-04-01`, or the full time when it is not midnight UTC.
-fn when(t: jiff::Timestamp) -> String {
-    let full = utc_string(t);
-    if full.ends_with("T00:00:00Z") {
-        utc_date(t)
-    } else {
-        full
-    }
-}
-
 /// `from 2024-04-01: waifu_season1 × 1.8, min pixels 262144, steps 20`.
 pub fn describe_version(v: &RuleVersion) -> String {
-    let from = when(v.effective_from);
+    let from = day_or_time(v.effective_from);
     match &v.pricing {
         Pricing::NoRule { reason } => format!("from {from}: no_rule ({reason})"),
         Pricing::Disabled { reason } => format!("from {from}: disabled ({reason})"),
