@@ -840,7 +840,7 @@ fn every_kind_of_rule_change_is_named_and_flagged_as_it_should() {
         ),
         (
             "families/flux-dev.toml",
-            "effective_from = 2024-10-16",
+            "effective_from = 2024-10-17T02:46:23Z",
             "effective_from = 2024-10-20",
             Entity::Version,
             Op::Changed,
@@ -1091,7 +1091,10 @@ fn past_changes_are_replayed_in_their_window_and_flagged_retroactive() {
     assert_eq!(r["cutoff"]["given"], false);
     let w = windows(&r);
     assert_eq!(w.len(), 1, "{w:#?}");
-    assert_eq!(w[0]["window"], "sdxl10@1 (2024-04-01 → 2024-09-18)");
+    assert_eq!(
+        w[0]["window"],
+        "sdxl10@1 (2024-04-01 → 2024-09-18T16:17:11Z)"
+    );
     assert_eq!(w[0]["retroactive"], true);
     assert_eq!(w[0]["total"]["changed"], 47);
     assert_eq!(w[0]["kinds"]["waifu"]["delta_percent"], 11.11);
@@ -1101,12 +1104,12 @@ fn past_changes_are_replayed_in_their_window_and_flagged_retroactive() {
         .unwrap();
     assert_eq!(
         multiplier["retroactive"],
-        serde_json::json!({"from": "2024-04-01T00:00:00Z", "until": "2024-09-18T00:00:00Z"})
+        serde_json::json!({"from": "2024-04-01T00:00:00Z", "until": "2024-09-18T16:17:11Z"})
     );
     assert_eq!(multiplier["line"], 12);
     assert_eq!(r["retroactive"], 1);
 
-    // The FLUX model rule dated 2024-10-17 prices jobs its family's version disabled then.
+    // The FLUX model rule dated 2024-10-18 prices jobs its family's version disabled then.
     let (out, _) = diff_default_corpus("flux_model_rule_in_the_past", &["--format", "json"]);
     let r: Json = serde_json::from_str(&out).unwrap();
     let version = changes(&r)
@@ -1114,7 +1117,7 @@ fn past_changes_are_replayed_in_their_window_and_flagged_retroactive() {
         .find(|c| c["entity"] == "version" && c["op"] == "added")
         .unwrap();
     assert_eq!(
-        version["retroactive"]["from"], "2024-10-17T00:00:00Z",
+        version["retroactive"]["from"], "2024-10-18T00:00:00Z",
         "{version}"
     );
     let w = windows(&r);

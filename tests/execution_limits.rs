@@ -273,7 +273,8 @@ fn examples_are_priced_at_their_version_start_or_their_own_time() {
 fn check_grid_sees_the_executed_values() {
     // Requested, the grid reaches 16384x16384 at 1000 steps; what ran is at most 2048x2048 at
     // 50 steps. The most any image job that ran earns: FLUX.1-dev version 1 (x10, from
-    // 2024-09-18, under the limits of 2024-09-16): 26 * 50 / 20 * 10 = 650 points.
+    // 2024-09-18T16:17:11Z, under the limits of 2024-09-16T01:49:10Z): 26 * 50 / 20 * 10 = 650
+    // points.
     let with_ceiling = |max_points: &str| {
         load(overlay(&format!(
             "--- policy.toml\n[floors.image]\npixels = 262144\nsteps = 20\n\n[ceilings.image]\nmax_multiplier = 20\nmax_points = {max_points}\n\n[ceilings.llm]\nmax_multiplier = 4\nmax_points = 100_000\n"
@@ -380,7 +381,7 @@ fn diff_reports_the_limits_as_retroactive_changes_with_windows_at_their_dates() 
         .collect();
     for w in [
         "sd15@1 (2024-04-01 → 2024-09-16T01:49:10Z), execution limits none → of 2024-02-19T12:29:00Z",
-        "sd15@1 (2024-09-16T01:49:10Z → 2024-09-18), execution limits none → of 2024-09-16T01:49:10Z",
+        "sd15@1 (2024-09-16T01:49:10Z → 2024-09-18T16:17:11Z), execution limits none → of 2024-09-16T01:49:10Z",
         "sd15@3 (since 2024-10-19T22:14:49Z), execution limits none → of 2024-10-19T22:14:49Z",
     ] {
         assert!(windows.contains(&w), "{w} not in {windows:#?}");

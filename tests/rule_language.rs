@@ -284,8 +284,9 @@ fn catalog_dates_bound_pricing_and_the_resolution_cache() {
         "2024-05-31T23:59:59Z",
         "2024-06-01T00:00:00Z",
         "2024-06-01T00:00:01Z",
-        "2024-09-17T12:00:00Z",
-        "2024-09-18T00:00:00Z",
+        // The last second of sdxl10 version 1 and the first of version 2.
+        "2024-09-18T16:17:10Z",
+        "2024-09-18T16:17:11Z",
         "2024-12-31T23:59:59Z",
         "2025-01-01T00:00:00Z",
         "2026-01-01T00:00:00Z",

@@ -538,7 +538,7 @@ fn bad_edits_keep_the_last_good_rules_and_a_fix_recovers() {
     assert_eq!(r["state"], "ok");
     // The field-level change of `jobpoints diff`, with its flag: it rewrites a version.
     let rewrites = "changes an existing version, so jobs it already priced are re-priced; add a new version instead";
-    // It rewrites the version in force since 2024-10-16, so it is retroactive; the edited
+    // It rewrites the version in force since 2024-10-17T02:46:23Z, so it is retroactive; the edited
     // examples follow as changes of their own.
     let changes = r["last_changes"].as_array().unwrap();
     assert_eq!(
@@ -553,7 +553,7 @@ fn bad_edits_keep_the_last_good_rules_and_a_fix_recovers() {
             "old": "0.3",
             "new": "0.6",
             "flag": rewrites,
-            "retroactive": {"from": "2024-10-16T00:00:00Z", "until": null},
+            "retroactive": {"from": "2024-10-17T02:46:23Z", "until": null},
         })
     );
     // Its four priced examples (two of them at 60 steps, run as 50 and 35).

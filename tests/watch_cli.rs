@@ -104,7 +104,7 @@ fn each_save_is_checked_and_the_jobs_rescored() {
         "{report}"
     );
     assert!(
-        report.contains("        ! retroactive: rewrites since 2024-10-16\n"),
+        report.contains("        ! retroactive: rewrites since 2024-10-17T02:46:23Z\n"),
         "{report}"
     );
     // The version's change, then its four edited examples (the priced ones).

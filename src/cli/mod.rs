@@ -135,8 +135,8 @@ pub enum Command {
     /// existing version, remove one, or move a policy floor are flagged: rules change by
     /// adding versions.
     ///
-    /// Every time window the change re-prices (`sdxl10@1 (2024-04-01 → 2024-09-18)`) is
-    /// found from the rules and replayed with the corpus jobs that can reach it, whatever
+    /// Every time window the change re-prices (`sdxl10@1 (2024-04-01 → 2024-09-18T16:17:11Z)`)
+    /// is found from the rules and replayed with the corpus jobs that can reach it, whatever
     /// their dates; a change that alters jobs dated before the cut-off (now, or
     /// --effective-after) is flagged retroactive and listed first.
     ///

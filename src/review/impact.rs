@@ -313,7 +313,7 @@ impl ByGroups {
 /// both rule sets, whatever the job's own date.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WindowImpact {
-    /// `sdxl10@1 (2024-04-01 → 2024-09-18)`.
+    /// `sdxl10@1 (2024-04-01 → 2024-09-18T16:17:11Z)`.
     pub window: String,
     /// The rule version in force in it on each side (`null`: none prices the models).
     pub old: Option<String>,

@@ -258,8 +258,8 @@ fn window_effect(w: &WindowImpact) -> String {
     }
 }
 
-/// `sdxl10@1 (2024-04-01 → 2024-09-18): 47 jobs, 47 change, waifu +11.11% (…)`, or the
-/// warning that no corpus job reaches it.
+/// `sdxl10@1 (2024-04-01 → 2024-09-18T16:17:11Z): 47 jobs, 47 change, waifu +11.11% (…)`, or
+/// the warning that no corpus job reaches it.
 fn window_line(w: &WindowImpact) -> String {
     if w.total.jobs == 0 {
         return format!(
@@ -523,7 +523,7 @@ fn corpus_text(i: &Impact) -> String {
         .join(", ")
 }
 
-/// The time a retroactive change rewrites: `2024-04-01 → 2024-09-18`.
+/// The time a retroactive change rewrites: `2024-04-01 → 2024-09-18T16:17:11Z`.
 fn rewritten(c: &RuleSetChange) -> String {
     c.retroactive.map(|s| s.text()).unwrap_or_default()
 }

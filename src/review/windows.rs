@@ -3,8 +3,9 @@
 //! catalog's `since`/`until`, the dates of its job kind's execution limits); each piece where
 //! the two sides resolve the model to pricing that differs, or run its jobs under different
 //! execution limits, is an *affected segment*. Segments are grouped into *windows*: the old and
-//! the new rule version over the time both are in force (`sdxl10@1 (2024-04-01 → 2024-09-18)`),
-//! and where the limits differ, over the time each side's entry of limits is too.
+//! the new rule version over the time both are in force (`sdxl10@1 (2024-04-01 →
+//! 2024-09-18T16:17:11Z)`), and where the limits differ, over the time each side's entry of
+//! limits is too.
 //!
 //! `jobpoints diff` replays corpus jobs in each window (priced at the segment's start, whatever
 //! their own date), and flags a change `retroactive` when one of the segments it causes starts
@@ -54,7 +55,8 @@ impl Span {
         self.from.is_none_or(|f| f < t)
     }
 
-    /// `2024-04-01 → 2024-09-18`, `since 2024-10-16`, `until 2024-09-18`, `always`.
+    /// `2024-04-01 → 2024-09-18T16:17:11Z`, `since 2024-10-17T02:46:23Z`,
+    /// `until 2024-09-18T16:17:11Z`, `always`.
     pub fn text(&self) -> String {
         match (self.from, self.until) {
             (Some(a), Some(b)) => format!("{} → {}", day_or_time(a), day_or_time(b)),
@@ -138,8 +140,9 @@ pub struct WindowKey {
 }
 
 impl WindowKey {
-    /// `sdxl10@1 (2024-04-01 → 2024-09-18)`, or `flux-dev@2 → FLUX.1-dev@1 (since 2024-10-16)`:
-    /// the versions, and `span` (when they re-price something).
+    /// `sdxl10@1 (2024-04-01 → 2024-09-18T16:17:11Z)`, or
+    /// `flux-dev@2 → FLUX.1-dev@1 (since 2024-10-17T02:46:23Z)`: the versions, and `span` (when
+    /// they re-price something).
     pub fn label(&self, span: Span) -> String {
         let side = |v: &Option<VersionRef>| {
             v.as_ref()
@@ -591,14 +594,17 @@ mod tests {
             ],
         );
         let tl = Timelines::build(&shipped(), &new);
-        assert_eq!(labels(&tl), ["sdxl10@1 (2024-04-01 → 2024-09-18)"]);
+        assert_eq!(
+            labels(&tl),
+            ["sdxl10@1 (2024-04-01 → 2024-09-18T16:17:11Z)"]
+        );
         // A model listed since 2024-07-29 is replayed from then, the others from the start.
         assert_eq!(tl.plan("SDXL"), [(0, t("2024-07-29T20:12:10Z"))]);
         assert_eq!(tl.plan("AnimagineXL"), [(0, t("2024-04-01"))]);
         assert!(tl.plan("BrainDance").is_empty());
         let scope = Scope::Versions(vec!["sdxl10@1".into()]);
         let span = tl.rewrites(&scope).unwrap();
-        assert_eq!(span.text(), "2024-04-01 → 2024-09-18");
+        assert_eq!(span.text(), "2024-04-01 → 2024-09-18T16:17:11Z");
         assert!(span.starts_before(t("2026-12-01")));
         // Another version's scope rewrites nothing.
         assert_eq!(tl.rewrites(&Scope::Versions(vec!["sdxl10@3".into()])), None);
