@@ -16,7 +16,9 @@
 //! is not constrained; a published date (Season 1's 2024-04-01) cites no commit.
 
 use jiff::{SignedDuration, Timestamp};
-use jobpoints::internals::{RuleFiles, RuleSet, load, parse_time, utc_string};
+use jobpoints::internals::{
+    RuleFiles, RuleSet, ScoreOptions, load, parse_job, parse_time, score_record, utc_string,
+};
 
 use crate::rule_errors::overlay;
 use crate::util::shipped_rules;
@@ -100,7 +102,9 @@ struct Commit {
 fn known_commits(rules: &RuleSet) -> Vec<Commit> {
     let catalog: toml::Table =
         toml::from_str(rules.files_text("catalog.toml")).expect("catalog.toml parses");
-    let versions = catalog["versions"].as_table().expect("catalog.toml has [versions]");
+    let versions = catalog["versions"]
+        .as_table()
+        .expect("catalog.toml has [versions]");
     let mut commits: Vec<Commit> = versions
         .iter()
         .map(|(number, v)| {
@@ -145,7 +149,9 @@ fn citations<'c>(text: &str, commits: &'c [Commit]) -> Result<Vec<&'c Commit>, S
                 .filter(|c| c.catalog.as_deref() == Some(n))
                 .collect();
             if found.is_empty() {
-                return Err(format!("cites catalog {n}, which catalog.toml does not list"));
+                return Err(format!(
+                    "cites catalog {n}, which catalog.toml does not list"
+                ));
             }
             found
         } else if (7..=40).contains(&word.len())
@@ -153,7 +159,10 @@ fn citations<'c>(text: &str, commits: &'c [Commit]) -> Result<Vec<&'c Commit>, S
             && word.bytes().any(|b| b.is_ascii_digit())
             && word.bytes().any(|b| b.is_ascii_alphabetic())
         {
-            let found: Vec<_> = commits.iter().filter(|c| c.hash.starts_with(word)).collect();
+            let found: Vec<_> = commits
+                .iter()
+                .filter(|c| c.hash.starts_with(word))
+                .collect();
             match found.len() {
                 1 => found,
                 0 => {
@@ -304,48 +313,230 @@ fn the_miner_release_table_lists_each_commit_once_with_a_utc_time() {
     }
 }
 
+/// The shipped rules with every version dated from a commit moved back to its committer's
+/// calendar day, as they were before #21's correction: that day's UTC midnight. Returns the
+/// places (`file:line` of each moved `[[version]]`).
+fn rules_dated_by_committer_day() -> (RuleSet, Vec<String>) {
+    // Commits whose committer's day is not their UTC day (models_commits.csv and the
+    // miner-release table above); every other moved version takes its UTC day.
+    const LOCAL_DAY: &[(&str, &str)] = &[
+        ("2024-10-17T02:46:23Z", "2024-10-16"), // catalog 034, -04:00
+        ("2024-10-27T01:45:12Z", "2024-10-26"), // catalog 039, -04:00
+        ("2024-09-17T00:53:14Z", "2024-09-16"), // miner-release 821dc37, -04:00
+    ];
+    let mut files = RuleFiles::from_dir(&crate::util::rules_dir()).unwrap();
+    let mut moved = Vec::new();
+    let paths: Vec<String> = files.files.keys().cloned().collect();
+    for path in paths {
+        if !(path.starts_with("families/") || path.starts_with("models/")) {
+            continue;
+        }
+        let text = files.text(&path).unwrap().to_string();
+        let mut out = String::new();
+        let mut header = 0;
+        for (n, line) in text.split_inclusive('\n').enumerate() {
+            if line.starts_with("[[version]]") {
+                header = n + 1;
+            }
+            match line.strip_prefix("effective_from = ") {
+                Some(t) if t.trim_end().len() == 20 => {
+                    let t = t.trim_end();
+                    let day = LOCAL_DAY
+                        .iter()
+                        .find(|(utc, _)| *utc == t)
+                        .map_or(&t[..10], |(_, day)| day);
+                    moved.push(format!("{path}:{header}"));
+                    out.push_str(&format!("effective_from = {day}\n"));
+                }
+                _ => out.push_str(line),
+            }
+        }
+        files.files.insert(path, out.into_bytes());
+    }
+    (loaded(files), moved)
+}
+
+/// A small dated ledger: jobs inside the hours the committer-day dates got wrong, and one at
+/// each corrected time, which both datings price alike.
+const GAPS_LEDGER: &str = "tests/fixtures/jobs/commit_time_gaps.jsonl";
+
+/// Each job of the ledger, in order: its id and `status rule points`.
+fn outcomes(rules: &RuleSet) -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(crate::util::root().join(GAPS_LEDGER)).unwrap();
+    (text.lines().enumerate())
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(n, l)| {
+            let job = parse_job(n as u64 + 1, serde_json::from_str(l).unwrap());
+            let s = score_record(rules, &job, ScoreOptions::default());
+            let id = s.id().unwrap_or("-").to_string();
+            (
+                id,
+                format!("{} {} {}", s.status(), s.rule().unwrap_or("-"), s.points()),
+            )
+        })
+        .collect()
+}
+
+/// (id, priced with the committer's days, priced with the UTC commit times)
+const GAP_OUTCOMES: &[(&str, &str, &str)] = &[
+    // 2024-09-18T08:00Z, before catalog 029 (16:17:11Z): table A was not yet in force.
+    ("g01", "ok sd15@2 0.300000", "ok sd15@1 1.000000"),
+    ("g02", "ok sdxl10@2 6.000000", "ok sdxl10@1 10.800000"),
+    (
+        "g03",
+        "ok compositexl@2 7.200000",
+        "no_rule compositexl@1 0.000000",
+    ),
+    (
+        "g04",
+        "ok dolphin-2.9-llama3-8b@1 0.240000",
+        "no_rule llm8b16b@1 0.000000",
+    ),
+    // FLUX.1-dev is not in the catalog before 029 either way; from 029 on, 10x.
+    ("g05", "no_rule - 0.000000", "no_rule - 0.000000"),
+    ("g06", "ok flux-dev@1 60.000000", "ok flux-dev@1 60.000000"),
+    // 195 s on 2024-09-16 (UTC), before 821dc37 (2024-09-17T00:53:14Z) lowered 210 s to 180 s.
+    (
+        "g07",
+        "over_limit llm8x7b4b@3 0.000000",
+        "ok llm8x7b4b@2 1.000000",
+    ),
+    (
+        "g08",
+        "over_limit llm8x7b4b@3 0.000000",
+        "over_limit llm8x7b4b@3 0.000000",
+    ),
+    // 300 s at 01:00Z, before 75e0c76 (02:54:13Z) set the first timeout.
+    (
+        "g09",
+        "over_limit llm8x7b4b@2 0.000000",
+        "ok llm8x7b4b@1 1.000000",
+    ),
+    (
+        "g10",
+        "over_limit llm8x7b4b@2 0.000000",
+        "over_limit llm8x7b4b@2 0.000000",
+    ),
+    // 2024-10-16T12:00Z, before catalog 034 (2024-10-17T02:46:23Z): table A still in force, no
+    // image timeout, FLUX not yet disabled, dolphin at 0.24x, openhermes-mixtral by its family.
+    (
+        "g11",
+        "over_limit sdxl10@3 0.000000",
+        "ok sdxl10@2 6.000000",
+    ),
+    (
+        "g12",
+        "over_limit sdxl10@3 0.000000",
+        "over_limit sdxl10@3 0.000000",
+    ),
+    (
+        "g13",
+        "disabled flux-dev@2 0.000000",
+        "ok flux-dev@1 60.000000",
+    ),
+    (
+        "g14",
+        "ok dolphin-2.9-llama3-8b@2 0.500000",
+        "ok dolphin-2.9-llama3-8b@1 0.240000",
+    ),
+    ("g15", "no_rule - 0.000000", "no_rule - 0.000000"),
+    (
+        "g16",
+        "ok openhermes-mixtral-8x7b-gptq@1 1.000000",
+        "ok llm8x7b4b@3 1.000000",
+    ),
+    // HeuristLogo is not in the catalog before 039 (2024-10-27T01:45:12Z) either way.
+    ("g17", "no_rule - 0.000000", "no_rule - 0.000000"),
+    // Removals: still listed until 032 (2024-10-08T22:28:57Z) and 044 (2025-01-16T19:59:26Z).
+    (
+        "g18",
+        "no_rule openhermes-2-pro-mistral-7b@2 0.000000",
+        "ok openhermes-2-pro-mistral-7b@1 0.400000",
+    ),
+    (
+        "g19",
+        "no_rule openhermes-mixtral-8x7b-gptq@2 0.000000",
+        "ok openhermes-mixtral-8x7b-gptq@1 1.000000",
+    ),
+    ("g20", "no_rule - 0.000000", "no_rule - 0.000000"),
+];
+
+#[test]
+fn jobs_in_the_corrected_hours_are_priced_by_the_version_then_in_force() {
+    let (by_day, _) = rules_dated_by_committer_day();
+    let before = outcomes(&by_day);
+    let after = outcomes(&shipped_rules());
+    let expected = |after: bool| -> Vec<(String, String)> {
+        (GAP_OUTCOMES.iter())
+            .map(|&(id, b, a)| (id.to_string(), if after { a } else { b }.to_string()))
+            .collect()
+    };
+    assert_eq!(before, expected(false));
+    assert_eq!(after, expected(true));
+}
+
+#[test]
+fn diff_flags_the_corrected_versions_retroactive_and_reprices_the_gaps() {
+    let (by_day, places) = rules_dated_by_committer_day();
+    let dir = tempfile::tempdir().unwrap();
+    for (rel, bytes) in &by_day.files.files {
+        let path = dir.path().join("old").join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+    let out = crate::util::jobpoints()
+        .args(["diff"])
+        .arg(dir.path().join("old"))
+        .arg(crate::util::rules_dir())
+        .args(["--format", "json", "--jobs", GAPS_LEDGER])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // A job changes when its status or points do (g16 only changes the rule that prices it).
+    let status_and_points = |o: &str| {
+        let w: Vec<&str> = o.split(' ').collect();
+        (w[0].to_string(), w[2].to_string())
+    };
+    let changed = (GAP_OUTCOMES.iter())
+        .filter(|o| status_and_points(o.1) != status_and_points(o.2))
+        .count();
+    assert_eq!(changed, 11);
+    assert_eq!(report["impact"]["total"]["jobs"], GAP_OUTCOMES.len());
+    assert_eq!(report["impact"]["total"]["changed"], changed);
+    // Every moved `effective_from` is an edit of a released version, flagged; those whose
+    // hours a listed model could be priced in rewrite the past.
+    let moved: Vec<&serde_json::Value> = (report["changes"].as_array().unwrap().iter())
+        .filter(|c| c["field"] == "effective_from")
+        .collect();
+    assert_eq!(moved.len(), places.len(), "{moved:#?}");
+    assert!(moved.iter().all(|c| c["flag"].is_string()), "{moved:#?}");
+    let unlisted = [
+        "flux-dev-lora",
+        "hermes-3-llama3.1-8b",
+        "theia-llama-3.1-8b",
+    ];
+    for c in &moved {
+        let subject = c["subject"].as_str().unwrap();
+        let listed = !unlisted
+            .iter()
+            .any(|r| subject == format!("rule `{r}` version 1"));
+        assert_eq!(c["retroactive"].is_object(), listed, "{c:#}");
+    }
+}
+
 /// The guard's own checks: what it must catch, and what it must let pass.
 mod guard {
     use super::*;
 
-    /// The shipped rules with every rule version dated at a calendar day instead: the UTC day
-    /// of its time, and catalog 034's versions at its committer's day, 2024-10-16.
-    fn rules_dated_by_day() -> (RuleSet, Vec<String>) {
-        let mut files = RuleFiles::from_dir(&crate::util::rules_dir()).unwrap();
-        let mut moved = Vec::new();
-        let paths: Vec<String> = files.files.keys().cloned().collect();
-        for path in paths {
-            if !(path.starts_with("families/") || path.starts_with("models/")) {
-                continue;
-            }
-            let text = files.text(&path).unwrap().to_string();
-            let mut out = String::new();
-            let mut header = 0;
-            for (n, line) in text.split_inclusive('\n').enumerate() {
-                if line.starts_with("[[version]]") {
-                    header = n + 1;
-                }
-                match line.strip_prefix("effective_from = ") {
-                    Some(t) if t.trim_end().len() == 20 => {
-                        let day = if t.starts_with("2024-10-17T02:46:23Z") {
-                            "2024-10-16"
-                        } else {
-                            &t[..10]
-                        };
-                        moved.push(format!("{path}:{header}"));
-                        out.push_str(&format!("effective_from = {day}\n"));
-                    }
-                    _ => out.push_str(line),
-                }
-            }
-            files.files.insert(path, out.into_bytes());
-        }
-        (loaded(files), moved)
-    }
-
     #[test]
     fn it_names_every_version_dated_at_a_calendar_day_of_its_commit() {
-        let (rules, moved) = rules_dated_by_day();
+        let (rules, moved) = rules_dated_by_committer_day();
         assert!(moved.len() >= 20, "{moved:?}");
         let problems = misdated(&rules);
         for place in &moved {
@@ -361,7 +552,9 @@ mod guard {
             .find(|p| p.contains("sdxl10@3"))
             .expect("sdxl10@3 is reported");
         assert!(
-            table_b.contains("effective_from 2024-10-16T00:00:00Z is 26h 46m 23s before catalog 034 (f475cc93)"),
+            table_b.contains(
+                "effective_from 2024-10-16T00:00:00Z is 26h 46m 23s before catalog 034 (f475cc93)"
+            ),
             "{table_b}"
         );
     }
@@ -434,7 +627,10 @@ mod guard {
             "source = \"docs\"\nassumptions = [\"The date is inferred from catalog 039.\"]",
         );
         let problems = problems_of_flux_dev_lora(&rules);
-        assert!(problems[0].contains("none of what it cites"), "{problems:?}");
+        assert!(
+            problems[0].contains("none of what it cites"),
+            "{problems:?}"
+        );
     }
 
     #[test]
