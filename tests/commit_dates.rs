@@ -186,11 +186,22 @@ fn citations<'c>(text: &str, commits: &'c [Commit]) -> Result<Vec<&'c Commit>, S
 }
 
 /// Whether `text` says a date is inferred (in one sentence), e.g. "The effective date is
-/// inferred from the catalog history".
+/// inferred from the catalog history" or "2024-10-16 is inferred from ...".
 fn says_date_is_inferred(text: &str) -> bool {
+    let has_day = |s: &str| {
+        (s.as_bytes().windows(10)).any(|w| {
+            (w.iter().enumerate()).all(|(i, b)| {
+                if i == 4 || i == 7 {
+                    *b == b'-'
+                } else {
+                    b.is_ascii_digit()
+                }
+            })
+        })
+    };
     text.split(". ").any(|sentence| {
         let s = sentence.to_lowercase();
-        s.contains("date") && s.contains("inferred")
+        (s.contains("date") || has_day(&s)) && s.contains("inferred")
     })
 }
 
@@ -631,6 +642,13 @@ mod guard {
             problems[0].contains("none of what it cites"),
             "{problems:?}"
         );
+        // A day said to be inferred is a date said to be inferred.
+        let rules = version(
+            "2024-12-01",
+            "source = \"docs\"\nassumptions = [\"2024-12-01 is inferred from the catalog.\"]",
+        );
+        let problems = problems_of_flux_dev_lora(&rules);
+        assert!(problems[0].contains("cites no commit"), "{problems:?}");
     }
 
     #[test]
