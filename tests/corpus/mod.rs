@@ -7,6 +7,7 @@ use crate::util::{fixture, root};
 
 mod network;
 mod phrases;
+mod shapes;
 
 /// One model per priced image family, as the network names it.
 const IMAGE_MODELS: &[&str] = &[
