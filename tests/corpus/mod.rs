@@ -5,6 +5,7 @@
 
 use crate::util::{fixture, root};
 
+mod impact;
 mod network;
 mod phrases;
 mod shapes;
