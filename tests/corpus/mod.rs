@@ -1,7 +1,8 @@
 //! The default corpus of `jobpoints diff` (`corpus/`): the generated files are rebuilt here
 //! and compared with the committed ones, so the corpus is exactly what this code says.
 //! After changing a generator, rewrite them with
-//! `JOBPOINTS_WRITE_CORPUS=1 cargo test corpus` and review the diff.
+//! `JOBPOINTS_WRITE_CORPUS=1 cargo test --test main corpus::generated` (alone: other tests
+//! read the files), review the diff, and run the tests again (the binary embeds the corpus).
 
 use crate::util::{fixture, root};
 
@@ -82,8 +83,9 @@ fn check_or_write(rel: &str, generated: &str) {
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         committed == generated,
-        "corpus/{rel} differs from its generator in tests/corpus.rs; \
-         rewrite it with `JOBPOINTS_WRITE_CORPUS=1 cargo test corpus` and review the diff"
+        "corpus/{rel} differs from its generator in tests/corpus/; \
+         rewrite it with `JOBPOINTS_WRITE_CORPUS=1 cargo test --test main corpus::generated` \
+         and review the diff"
     );
 }
 
