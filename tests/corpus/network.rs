@@ -11,7 +11,7 @@
 
 use jiff::Timestamp;
 use jobpoints::internals::synth::Rng;
-use jobpoints::internals::{JobRecord, Pricing, RuleSet, ScoreOptions, Scorer, parse_job};
+use jobpoints::internals::{Message as ChatMessage, Pricing, Role, RuleSet};
 use serde::Serialize;
 
 use super::phrases::*;
@@ -54,6 +54,9 @@ const FAMILY_WEIGHTS: &[(&str, u64)] = &[
     ("llm8b", 6),
     ("llm70b", 6),
 ];
+/// The llama point's reference model (1 llama point = 1,000 tokens of Mixtral 8x7b, SPEC.md):
+/// every shape of LLM job is placed in its first catalog window.
+const REFERENCE_LLM: &str = "mistralai/mixtral-8x7b-instruct";
 /// Share of image jobs in the bulk, in percent.
 const IMAGE_SHARE: u64 = 64;
 
@@ -70,6 +73,8 @@ enum Force {
     None,
     /// An image request of this size and steps (the miner's limits clamp it).
     Request(u32, u32, u32),
+    /// An LLM job of this shape: streamed or not, its claim, its tools.
+    Llm(bool, Claim, ToolUse),
 }
 
 /// A job to write: when, which model, and why it is there.
@@ -326,6 +331,39 @@ impl<'r> Network<'r> {
                 }
             }
         }
+        // Every shape of LLM job in both eras, three of each, spread over the first window of
+        // the llama point's reference model (Mixtral 8x7b, SPEC.md), which spans both eras:
+        // streamed (with and without a claimed count), claims that agree and that do not,
+        // and from the second era tools offered, answered by a call, or called in the prompt.
+        let reference = &rules.catalog[REFERENCE_LLM].windows[0].when;
+        let (since, until) = (
+            reference.since.map_or(first, seconds),
+            reference.until.map_or(horizon, seconds),
+        );
+        let eras = [(since, self.era_2, false), (self.era_2, until, true)];
+        for (from, to, tools) in eras {
+            let mut shapes = vec![
+                (true, Claim::None, ToolUse::None),
+                (true, Claim::Agrees, ToolUse::None),
+                (false, Claim::Agrees, ToolUse::None),
+                (false, Claim::Disputed, ToolUse::None),
+            ];
+            if tools {
+                for t in [ToolUse::Offered, ToolUse::Call, ToolUse::Result] {
+                    shapes.push((false, Claim::None, t));
+                }
+            }
+            let n = 3 * shapes.len() as i64;
+            for (k, (stream, claim, tool_use)) in shapes.iter().flat_map(|s| [s; 3]).enumerate() {
+                let at = from + (to - from) * (k as i64 + 1) / (n + 1);
+                plan(
+                    self,
+                    at,
+                    REFERENCE_LLM,
+                    Force::Llm(*stream, *claim, *tool_use),
+                );
+            }
+        }
         // The bulk: uniform in time; image or LLM; a family by weight among those listed
         // then, a model of it uniformly.
         let start = time(SEASON_1) - BULK_LEAD_DAYS * DAY;
@@ -436,7 +474,7 @@ impl<'r> Network<'r> {
         let flux = family.starts_with("flux");
         let (width, height, steps) = match plan.force {
             Force::Request(w, h, s) => (w, h, s),
-            Force::None => {
+            Force::None | Force::Llm(..) => {
                 let (w, h) = self.size(&family);
                 (w, h, self.steps(flux))
             }
@@ -555,8 +593,8 @@ impl<'r> Network<'r> {
 
     fn llm_job(&mut self, id: &str, plan: &Plan) -> String {
         let era_1 = plan.at < self.era_2;
-        let stream = self.roll() < 6;
-        let claim = match self.roll() {
+        let mut stream = self.roll() < 6;
+        let mut claim = match self.roll() {
             0..5 => Claim::Agrees,
             5..10 => Claim::Disputed,
             _ => Claim::None,
@@ -564,12 +602,16 @@ impl<'r> Network<'r> {
         // Tools exist from v1.2.0 on: some of the later jobs offer them; of those, a third are
         // answered by a call, a quarter carry a call and its result in the prompt.
         let tools = !era_1 && self.roll() < 20;
-        let tool_use = match (tools, self.roll()) {
+        let mut tool_use = match (tools, self.roll()) {
             (false, _) => ToolUse::None,
             (true, 0..33) => ToolUse::Call,
             (true, 33..58) => ToolUse::Result,
             (true, _) => ToolUse::Offered,
         };
+        if let Force::Llm(s, c, t) = plan.force {
+            (stream, claim, tool_use) = (s, c, t);
+        }
+        let tools = tool_use != ToolUse::None;
         let tool = self.rng.below(TOOLS.len() as u64) as usize;
         let offered = 1 + self.rng.below(TOOLS.len() as u64) as usize;
         let mut messages = self.conversation();
@@ -638,8 +680,9 @@ impl<'r> Network<'r> {
             request_latency: Some(secs(request)),
             inference_latency: Some(secs(inference)),
         };
-        if claim != Claim::None {
-            let (input, output) = self.counts(&record, plan.at);
+        // A claim on a job without tools, whose text the tokenizer counts as it stands.
+        if claim != Claim::None && tool_use == ToolUse::None {
+            let (input, output) = self.counts(&messages, &answer);
             let (input, output) = match claim {
                 // A miner's server counts with the served model's own tokenizer and template:
                 // within a few percent of Mixtral's count.
@@ -663,36 +706,29 @@ impl<'r> Network<'r> {
         serde_json::to_string(&record).expect("serializes")
     }
 
-    /// The prompt's and the answer's token counts as the shipped rules count them at `at`
-    /// (a model they do not price is not counted: then a quarter of the text's bytes).
-    fn counts(&self, record: &LlmRecord, at: i64) -> (u64, u64) {
-        let value = serde_json::to_value(record).expect("serializes");
-        let job: JobRecord = parse_job(1, value);
-        let scorer = Scorer {
-            opts: ScoreOptions {
-                at: Timestamp::from_second(at).ok(),
-                explain: true,
-            },
-            ..Scorer::new(self.rules)
-        };
-        let mut ctx = scorer.context();
-        let mut counts = (
-            record.model_input.llm.prompt.len() as u64 / 4,
-            record
-                .result
-                .as_ref()
-                .map_or(0, |r| r.text.len() as u64 / 4),
-        );
-        scorer.score_record(&mut ctx, &job, &mut |s| {
-            for c in s.trace.map(|t| &t.counted[..]).unwrap_or_default() {
-                match c.input.as_str() {
-                    "input_tokens" => counts.0 = c.tokens,
-                    "output_tokens" => counts.1 = c.tokens,
-                    _ => {}
-                }
-            }
-        });
-        counts
+    /// The prompt's and the answer's token counts as the rules' LLM tokenizer counts a
+    /// conversation of plain messages and a plain answer (the same in both eras), whatever
+    /// prices the job, so claims do not move with rule versions.
+    fn counts(&self, messages: &[Message], answer: &str) -> (u64, u64) {
+        let tokens_of = (self.rules.job_kinds["llm"].inputs.iter())
+            .find_map(|i| i.tokens_of.as_ref())
+            .expect("LLM inputs are counted from text");
+        let chat: Vec<ChatMessage> = (messages.iter())
+            .map(|m| ChatMessage {
+                role: match m.role {
+                    "system" => Role::System,
+                    "assistant" => Role::Assistant,
+                    _ => Role::User,
+                },
+                content: m.content.clone().unwrap_or_default(),
+            })
+            .collect();
+        let input = tokens_of
+            .model
+            .count_chat(&chat)
+            .expect("a countable prompt");
+        let output = tokens_of.model.count(answer).expect("a countable answer");
+        (input, output)
     }
 
     /// A token count drawn from weighted (percent) buckets `[lo, hi)`.
@@ -787,14 +823,14 @@ impl<'r> Network<'r> {
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Claim {
     None,
     Agrees,
     Disputed,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ToolUse {
     None,
     /// Tools offered, answered in text.
