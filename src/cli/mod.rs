@@ -141,8 +141,10 @@ pub enum Command {
     /// --effective-after) is flagged retroactive and listed first.
     ///
     /// The default corpus is ./corpus (else the copy built into the binary): the network's
-    /// real example jobs, a grid over resolutions × steps and token counts, and an LLM token
-    /// mix. JSONL job files are streamed, so multi-million-line ledgers diff in bounded memory.
+    /// real example jobs and a grid over resolutions × steps and token counts, both undated,
+    /// and a few thousand jobs in the network's own record shape, dated across its history
+    /// (every catalog window, both LLM eras, ~50 miners, latencies around the timeouts). JSONL
+    /// job files are streamed, so multi-million-line ledgers diff in bounded memory.
     Diff(DiffArgs),
     /// Check results by scoring their jobs again with the rule sets that made them.
     ///

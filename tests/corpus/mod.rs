@@ -1,9 +1,15 @@
 //! The default corpus of `jobpoints diff` (`corpus/`): the generated files are rebuilt here
 //! and compared with the committed ones, so the corpus is exactly what this code says.
 //! After changing a generator, rewrite them with
-//! `JOBPOINTS_WRITE_CORPUS=1 cargo test corpus` and review the diff.
+//! `JOBPOINTS_WRITE_CORPUS=1 cargo test --test main corpus::generated` (alone: other tests
+//! read the files), review the diff, and run the tests again (the binary embeds the corpus).
 
 use crate::util::{fixture, root};
+
+mod impact;
+mod network;
+mod phrases;
+mod shapes;
 
 /// One model per priced image family, as the network names it.
 const IMAGE_MODELS: &[&str] = &[
@@ -69,85 +75,6 @@ fn grid() -> String {
     out
 }
 
-/// SplitMix64: a fixed, documented generator, so the mix never changes under us.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n`.
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    /// Picks an item by integer weights (percent).
-    fn pick<'a, T>(&mut self, weighted: &'a [(u64, T)]) -> &'a T {
-        let total: u64 = weighted.iter().map(|(w, _)| w).sum();
-        let mut r = self.below(total);
-        for (w, item) in weighted {
-            if r < *w {
-                return item;
-            }
-            r -= w;
-        }
-        &weighted[weighted.len() - 1].1
-    }
-
-    /// Log-uniform-ish: a bucket by weight, then uniform inside it (integers only, so the
-    /// output is identical on every platform).
-    fn tokens(&mut self, buckets: &[(u64, (u64, u64))]) -> u64 {
-        let (lo, hi) = *self.pick(buckets);
-        lo + self.below(hi - lo)
-    }
-}
-
-/// A chat-style mix: the Mixtral baseline carries most traffic, 8B models most of the rest;
-/// prompts are longer than completions and heavy-tailed.
-fn llm_mix() -> String {
-    let models: &[(u64, &str)] = &[
-        (35, "mistralai/mixtral-8x7b-instruct"),
-        (10, "openhermes-mixtral-8x7b-gptq"),
-        (10, "mistralai/mistral-7b-instruct"),
-        (5, "openhermes-2.5-mistral-7b-gptq"),
-        (15, "hermes-3-llama3.1-8b"),
-        (10, "dolphin-2.9-llama3-8b"),
-        (5, "theia-llama-3.1-8b"),
-        (5, "openhermes-2-yi-34b-gptq"),
-        (5, "meta-llama/llama-2-70b-chat"),
-    ];
-    let prompt: &[(u64, (u64, u64))] = &[
-        (15, (16, 128)),
-        (30, (128, 512)),
-        (35, (512, 2048)),
-        (15, (2048, 8192)),
-        (5, (8192, 32768)),
-    ];
-    let completion: &[(u64, (u64, u64))] = &[
-        (20, (1, 64)),
-        (35, (64, 256)),
-        (35, (256, 1024)),
-        (10, (1024, 4096)),
-    ];
-    // Seeded with the start of Season 1, 2024-04-01.
-    let mut rng = SplitMix64(20240401);
-    let mut out = String::new();
-    for n in 1..=500 {
-        let model = rng.pick(models);
-        let i = rng.tokens(prompt);
-        let o = rng.tokens(completion);
-        out.push_str(&format!(
-            "{{\"id\":\"mix-{n:03}\",\"model\":\"{model}\",\"input_tokens\":{i},\"output_tokens\":{o}}}\n"
-        ));
-    }
-    out
-}
-
 fn check_or_write(rel: &str, generated: &str) {
     let path = root().join("corpus").join(rel);
     if std::env::var_os("JOBPOINTS_WRITE_CORPUS").is_some() {
@@ -156,15 +83,20 @@ fn check_or_write(rel: &str, generated: &str) {
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         committed == generated,
-        "corpus/{rel} differs from its generator in tests/corpus.rs; \
-         rewrite it with `JOBPOINTS_WRITE_CORPUS=1 cargo test corpus` and review the diff"
+        "corpus/{rel} differs from its generator in tests/corpus/; \
+         rewrite it with `JOBPOINTS_WRITE_CORPUS=1 cargo test --test main corpus::generated` \
+         and review the diff"
     );
 }
 
 #[test]
 fn generated_corpus_files_match_their_generator() {
     check_or_write("grid.jsonl", &grid());
-    check_or_write("llm_mix.jsonl", &llm_mix());
+    let examples = std::fs::read_to_string(root().join("corpus/example_jobs.jsonl")).unwrap();
+    check_or_write(
+        "network.jsonl",
+        &network::network(&crate::util::shipped_rules(), &examples),
+    );
 }
 
 #[test]
@@ -185,7 +117,7 @@ fn every_corpus_job_is_valid_and_priced_by_a_rule() {
     // one, and priced by a rule at one at least.
     let rules = crate::util::shipped_rules();
     let season = jobpoints::internals::parse_time("2024-04-01").unwrap();
-    for name in ["grid.jsonl", "llm_mix.jsonl"] {
+    for name in ["grid.jsonl"] {
         let text = std::fs::read_to_string(root().join("corpus").join(name)).unwrap();
         let mut n = 0;
         for record in jobpoints::internals::JobReader::new(text.as_bytes()) {
@@ -218,4 +150,42 @@ fn every_corpus_job_is_valid_and_priced_by_a_rule() {
         }
         assert!(n > 100, "{name} has only {n} jobs");
     }
+}
+
+/// The corpus writes first-era prompts with the gateway's templates: the renderer gives, byte
+/// for byte, the 1,080 prompts the gateway's own functions wrote for 360 conversations.
+#[test]
+fn first_era_prompts_are_written_as_the_gateway_wrote_them() {
+    let chats: std::collections::HashMap<String, Vec<network::Message>> =
+        std::fs::read_to_string(fixture("tokens/chat_corpus.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                let messages = (v["messages"].as_array().unwrap().iter())
+                    .map(|m| {
+                        network::message(
+                            m["role"].as_str().unwrap(),
+                            m["content"].as_str().unwrap(),
+                        )
+                    })
+                    .collect();
+                (v["id"].as_str().unwrap().to_string(), messages)
+            })
+            .collect();
+    let mut n = 0;
+    for line in std::fs::read_to_string(fixture("tokens/templated_corpus.jsonl"))
+        .unwrap()
+        .lines()
+    {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let (id, template) = (v["id"].as_str().unwrap(), v["template"].as_str().unwrap());
+        assert_eq!(
+            network::render_template(template, &chats[id]),
+            v["prompt"].as_str().unwrap(),
+            "{id} with {template}"
+        );
+        n += 1;
+    }
+    assert_eq!(n, 1080);
 }
