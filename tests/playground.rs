@@ -697,7 +697,19 @@ fn a_request_over_its_time_limit_is_503_and_the_server_goes_on() {
 fn the_playground_shares_serves_request_slots() {
     use std::io::Write;
     let d = dirs();
-    let pg = Playground::start(&["serve", "--playground", "--max-requests", "1"], &d.served);
+    // The slow body below must outlive the polling on a loaded machine: with the default 10 s
+    // body timeout it was cut off before the first /v1/check ran, and every check got 200.
+    let pg = Playground::start(
+        &[
+            "serve",
+            "--playground",
+            "--max-requests",
+            "1",
+            "--body-timeout",
+            "300",
+        ],
+        &d.served,
+    );
     let files = files_json(&pg.session_files());
     // A score request whose body is still arriving holds the only request slot...
     let mut slow = std::net::TcpStream::connect(pg.base.strip_prefix("http://").unwrap()).unwrap();
