@@ -21,7 +21,7 @@ use crate::calibrate::{
     Aggregate, BenchData, DeviceValue, Dropped, InputSummary, LineFit, Linearity, Method, Per,
     Proposal, Setup, TokenTiming, aggregate_per, least_squares, paired_means,
 };
-use crate::rules::files::RuleFiles;
+use jobpoints::rules::files::RuleFiles;
 
 /// The shared formula reused when the baseline is 1,000 tokens.
 const SEASON1_FORMULA: &str = "llama_season1";

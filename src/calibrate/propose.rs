@@ -10,9 +10,9 @@ use jiff::civil::Date;
 use serde::Serialize;
 
 use crate::calibrate::{Aggregate, Calibration, InputSummary, Options};
-use crate::rules::diagnostic::Diagnostic;
-use crate::rules::files::RuleFiles;
-use crate::rules::load::load;
+use jobpoints::rules::diagnostic::Diagnostic;
+use jobpoints::rules::files::RuleFiles;
+use jobpoints::rules::load::load;
 
 /// The shared formula the proposal reuses when the calibration lands on the Season 1 anchors.
 const SEASON1_FORMULA: &str = "waifu_season1";

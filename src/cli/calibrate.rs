@@ -211,7 +211,7 @@ fn finish<C: serde::Serialize>(
 fn run_tokens(
     args: &CalibrateArgs,
     data: calibrate::BenchData,
-    files: &crate::rules::files::RuleFiles,
+    files: &jobpoints::rules::files::RuleFiles,
     effective_from: Date,
 ) -> Result<Exit, CliError> {
     let baseline = args.baseline.as_deref().unwrap_or("llm8x7b4b:1000");
@@ -244,7 +244,7 @@ fn run_tokens(
 fn run_image(
     args: &CalibrateArgs,
     data: calibrate::BenchData,
-    files: &crate::rules::files::RuleFiles,
+    files: &jobpoints::rules::files::RuleFiles,
     effective_from: Date,
 ) -> Result<Exit, CliError> {
     let baseline = args.baseline.as_deref().unwrap_or("sd15:512x512@20");

@@ -1,13 +1,13 @@
-//! `jobpoints catalog sync`: a thin layer over [`crate::rules::catalog_sync`].
+//! `jobpoints catalog sync`: a thin layer over [`jobpoints::rules::catalog_sync`].
 
 use std::io::Write as _;
 use std::path::PathBuf;
 
 use crate::cli::output::note;
 use crate::cli::{CliError, Exit, RulesArg, Stdout, render_diagnostics};
-use crate::rules::catalog_sync::{self, GitSource, HistoryError, SyncError};
-use crate::rules::files::{RuleFiles, RulesOrigin};
-use crate::rules::load::{CATALOG_FILE, load};
+use jobpoints::rules::catalog_sync::{self, GitSource, HistoryError, SyncError};
+use jobpoints::rules::files::{RuleFiles, RulesOrigin};
+use jobpoints::rules::load::{CATALOG_FILE, load};
 
 /// Arguments of `jobpoints catalog`.
 #[derive(Debug, clap::Args)]
@@ -153,7 +153,7 @@ fn sync(args: SyncArgs) -> Result<Exit, CliError> {
             message,
             diagnostics,
         } => {
-            let loaded = crate::rules::load::Loaded {
+            let loaded = jobpoints::rules::load::Loaded {
                 ruleset: None,
                 diagnostics,
                 files: files.clone(),
@@ -189,7 +189,7 @@ fn sync(args: SyncArgs) -> Result<Exit, CliError> {
                     serde_json::json!({
                         "version": v.number,
                         "commit": v.commit,
-                        "at": crate::engine::time::utc_string(v.at),
+                        "at": jobpoints::engine::time::utc_string(v.at),
                         "file": v.origin,
                         "line": (sk.problem.line > 0).then_some(sk.problem.line),
                         "column": (sk.problem.line > 0).then_some(sk.problem.column),

@@ -3,7 +3,7 @@
 use std::io::{self, Write};
 
 use crate::cli::{CliError, Exit, RulesArg, Stdout, render_diagnostics};
-use crate::rules::load::Loaded;
+use jobpoints::rules::load::Loaded;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum CheckFormat {
@@ -34,8 +34,8 @@ pub fn run(args: CheckArgs) -> Result<Exit, CliError> {
     match args.format {
         CheckFormat::Json => {
             let doc = serde_json::json!({
-                "schema_version": crate::engine::identity::SCHEMA_VERSION,
-                "engine": crate::engine::identity::ENGINE,
+                "schema_version": jobpoints::engine::identity::SCHEMA_VERSION,
+                "engine": jobpoints::engine::identity::ENGINE,
                 "ok": !failed,
                 "rules": loaded.files.origin.to_string(),
                 "ruleset": hash,

@@ -2,16 +2,17 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::cli::formats::GroupBy;
+use crate::cli::formats::InputFormat;
 use crate::cli::output::note;
 use crate::cli::{CliError, Exit, Stdout, parse_at};
-use crate::ledger::formats::{InputFormat, open_ledger};
-use crate::ledger::reader::Ledger;
-use crate::ledger::tally::GroupBy;
-use crate::review::impact::ImpactOptions;
-use crate::review::report::{Corpus, build_report, render_human, render_markdown};
-use crate::rules::files::RuleFiles;
-use crate::rules::git::rule_files_at;
-use crate::rules::load::load;
+use jobpoints::ledger::formats::open_ledger;
+use jobpoints::ledger::reader::Ledger;
+use jobpoints::review::impact::ImpactOptions;
+use jobpoints::review::report::{Corpus, build_report, render_human, render_markdown};
+use jobpoints::rules::files::RuleFiles;
+use jobpoints::rules::git::rule_files_at;
+use jobpoints::rules::load::load;
 
 /// Where the corpus of `rules/` lives in the repository, and where rules are read in a revision.
 const CORPUS_DIR: &str = "corpus";
@@ -105,7 +106,7 @@ pub fn run(args: DiffArgs) -> Result<Exit, CliError> {
     let (old_files, new_files) = rule_sides(&args)?;
     // Open every input before scoring, so a typo in a path fails fast and produces nothing.
     let corpus = open_corpus(&args.jobs, args.input_format)?;
-    let mut by = args.by.clone();
+    let mut by = crate::cli::formats::group_by(&args.by);
     by.dedup();
     let old = load(old_files);
     let new = load(new_files);
@@ -131,11 +132,11 @@ pub fn run(args: DiffArgs) -> Result<Exit, CliError> {
                 schema_version: u32,
                 engine: &'static str,
                 #[serde(flatten)]
-                report: &'r crate::review::report::DiffReport,
+                report: &'r jobpoints::review::report::DiffReport,
             }
             let doc = Doc {
-                schema_version: crate::engine::identity::SCHEMA_VERSION,
-                engine: crate::engine::identity::ENGINE,
+                schema_version: jobpoints::engine::identity::SCHEMA_VERSION,
+                engine: jobpoints::engine::identity::ENGINE,
                 report: &report,
             };
             let mut s = serde_json::to_string_pretty(&doc).expect("report serializes");
@@ -198,7 +199,7 @@ fn rule_sides(args: &DiffArgs) -> Result<(RuleFiles, RuleFiles), CliError> {
 
 /// Opens a job file of the corpus.
 fn open(path: &Path, format: InputFormat) -> Result<Ledger, CliError> {
-    open_ledger(path, format).map_err(|source| CliError::Open {
+    open_ledger(path, format.into()).map_err(|source| CliError::Open {
         path: path.to_path_buf(),
         source,
     })
@@ -234,5 +235,5 @@ fn open_corpus(jobs: &[PathBuf], format: InputFormat) -> Result<Corpus, CliError
         }
         return Ok(out);
     }
-    Ok(crate::review::corpus::builtin())
+    Ok(jobpoints::review::corpus::builtin())
 }

@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::calibrate::bench::BenchError;
-use crate::ledger::pipeline::LedgerError;
-use crate::live::watcher::WatchError;
-use crate::rules::files::RulesDirError;
-use crate::rules::git::GitRulesError;
+use jobpoints::ledger::pipeline::LedgerError;
+use jobpoints::live::watcher::WatchError;
+use jobpoints::rules::files::RulesDirError;
+use jobpoints::rules::git::GitRulesError;
 
 /// The exit codes, documented in the README and in `--help`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

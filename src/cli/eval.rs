@@ -2,14 +2,15 @@
 
 use std::path::PathBuf;
 
+use crate::cli::formats::EvalFormat;
+use crate::cli::formats::InputFormat;
 use crate::cli::output::note;
 use crate::cli::{
     CliError, Exit, FailedExitArg, RulesArg, Stdout, ThreadsArg, open_inputs, parse_at,
 };
-use crate::engine::score::{ScoreOptions, Scorer};
-use crate::ledger::formats::InputFormat;
-use crate::ledger::output::{EvalFormat, Formatted, ResultsWriter};
-use crate::ledger::pipeline::{LedgerError, run_ledger};
+use jobpoints::engine::score::{ScoreOptions, Scorer};
+use jobpoints::ledger::output::{Formatted, ResultsWriter};
+use jobpoints::ledger::pipeline::{LedgerError, run_ledger};
 
 /// Arguments of `jobpoints eval` (its help text is on `Command::Eval`).
 #[derive(Debug, Clone, clap::Args)]
@@ -60,7 +61,7 @@ pub fn run(args: EvalArgs) -> Result<Exit, CliError> {
         }
     }
     // Open every input before writing anything, so a typo in a path produces no partial output.
-    let inputs = open_inputs(&args.files, args.input_format)?;
+    let inputs = open_inputs(&args.files, args.input_format.into())?;
     let create = |path: &PathBuf| {
         std::fs::File::create(path).map_err(|source| CliError::Create {
             path: path.clone(),
@@ -79,12 +80,12 @@ pub fn run(args: EvalArgs) -> Result<Exit, CliError> {
         }
         Some(path) => {
             let file = std::io::BufWriter::with_capacity(1 << 20, create(path)?);
-            let writer =
-                ResultsWriter::new(file, args.format, args.explain).map_err(CliError::Output)?;
+            let writer = ResultsWriter::new(file, args.format.into(), args.explain)
+                .map_err(CliError::Output)?;
             score_all(&args, &rules, inputs, writer)
         }
         None => {
-            let writer = ResultsWriter::new(Stdout::new(), args.format, args.explain)
+            let writer = ResultsWriter::new(Stdout::new(), args.format.into(), args.explain)
                 .map_err(CliError::Output)?;
             score_all(&args, &rules, inputs, writer)
         }
@@ -94,11 +95,12 @@ pub fn run(args: EvalArgs) -> Result<Exit, CliError> {
 /// Scores every input into `writer`, in order.
 fn score_all<W: std::io::Write>(
     args: &EvalArgs,
-    rules: &crate::engine::model::RuleSet,
+    rules: &jobpoints::engine::model::RuleSet,
     inputs: Vec<crate::cli::Input>,
     mut writer: ResultsWriter<W>,
 ) -> Result<Exit, CliError> {
     let threads = args.threads.get();
+    let format = jobpoints::ledger::output::EvalFormat::from(args.format);
     let opts = ScoreOptions {
         at: args.at,
         explain: args.explain,
@@ -119,7 +121,7 @@ fn score_all<W: std::io::Write>(
             reader,
             &scorer,
             threads,
-            |s, batch: &mut Formatted| args.format.format(batch, s),
+            |s, batch: &mut Formatted| format.format(batch, s),
             |batch| {
                 failed += batch.failed;
                 writer.write(batch)

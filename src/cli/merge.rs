@@ -4,8 +4,9 @@
 use std::io::Read;
 use std::path::PathBuf;
 
+use crate::cli::formats::TallyFormat;
 use crate::cli::{CliError, Exit, FailedExitArg, Stdout};
-use crate::ledger::tally::{Tally, TallyFormat};
+use jobpoints::ledger::tally::Tally;
 
 /// Arguments of `jobpoints merge` (its help text is on `Command::Merge`).
 #[derive(Debug, Clone, clap::Args)]
@@ -98,7 +99,7 @@ pub fn run(args: MergeArgs) -> Result<Exit, CliError> {
     let (_, tally) = merged.expect("at least one part");
     let mut out = Stdout::new();
     tally
-        .write(args.format, &mut out)
+        .write(args.format.into(), &mut out)
         .map_err(CliError::Output)?;
     out.flush_checked()?;
     Ok(args.failed.exit(tally.total().counts.failed()))

@@ -8,9 +8,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::rules::diagnostic::render_human;
-use crate::rules::files::RuleFiles;
-use crate::rules::load::{Loaded, load};
+use jobpoints::rules::diagnostic::render_human;
+use jobpoints::rules::files::RuleFiles;
+use jobpoints::rules::load::{Loaded, load};
 
 mod calibrate;
 mod catalog;
@@ -19,6 +19,7 @@ mod diff;
 mod docs;
 mod error;
 mod eval;
+mod formats;
 mod merge;
 mod models;
 mod output;
@@ -62,7 +63,7 @@ Rules: --rules DIR, else ./rules if it exists, else the rules built into the bin
 
 /// Turns completed AI compute jobs into reward points, by rules written as TOML + rhai.
 #[derive(Debug, Parser)]
-#[command(name = "jobpoints", version = crate::engine::identity::VERSION, about, after_help = AFTER_HELP, propagate_version = true)]
+#[command(name = "jobpoints", version = jobpoints::engine::identity::VERSION, about, after_help = AFTER_HELP, propagate_version = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -250,7 +251,7 @@ pub struct RulesArg {
 impl RulesArg {
     /// Reads, loads and validates the rules; invalid rules are an error carrying every
     /// diagnostic.
-    pub fn load_valid(&self) -> Result<crate::engine::model::RuleSet, CliError> {
+    pub fn load_valid(&self) -> Result<jobpoints::engine::model::RuleSet, CliError> {
         let mut loaded = self.load()?;
         match loaded.ruleset.take() {
             Some(rules) => Ok(rules),
@@ -336,7 +337,7 @@ impl ThreadsArg {
 /// The value parser of every `--at TIME`: a date (`2024-05-01`, midnight UTC) or RFC 3339. A
 /// bad value is a usage error that names the expected format.
 pub fn parse_at(text: &str) -> Result<jiff::Timestamp, String> {
-    crate::engine::time::parse_time(text).map_err(|e| {
+    jobpoints::engine::time::parse_time(text).map_err(|e| {
         // Unreadable text is already told the format; a readable time out of range is not.
         if e.contains("expected") {
             e
@@ -349,7 +350,7 @@ pub fn parse_at(text: &str) -> Result<jiff::Timestamp, String> {
 /// An opened job file: its path, its reader, and its progress bar when one is shown.
 pub type Input = (
     PathBuf,
-    crate::ledger::reader::Ledger,
+    jobpoints::ledger::reader::Ledger,
     Option<indicatif::ProgressBar>,
 );
 
@@ -358,10 +359,10 @@ pub type Input = (
 /// ETA) on stderr; otherwise nothing is drawn.
 pub fn open_inputs(
     paths: &[PathBuf],
-    format: crate::ledger::formats::InputFormat,
+    format: jobpoints::ledger::formats::InputFormat,
 ) -> Result<Vec<Input>, CliError> {
-    use crate::ledger::formats::{CsvSource, InputFormat, open_ledger};
-    use crate::ledger::reader::{JobReader, Ledger};
+    use jobpoints::ledger::formats::{CsvSource, InputFormat, open_ledger};
+    use jobpoints::ledger::reader::{JobReader, Ledger};
     use std::io::{BufReader, IsTerminal};
     let show = std::io::stderr().is_terminal();
     let mut out = Vec::new();

@@ -5,10 +5,10 @@ use serde::Serialize;
 use crate::cli::{CliError, Exit, RulesArg, Stdout, parse_at};
 use std::collections::BTreeSet;
 
-use crate::engine::catalog::Dated;
-use crate::engine::model::{Pricing, Rule, RuleVersion};
-use crate::engine::resolve::Resolution;
-use crate::engine::time::day_or_time;
+use jobpoints::engine::catalog::Dated;
+use jobpoints::engine::model::{Pricing, Rule, RuleVersion};
+use jobpoints::engine::resolve::Resolution;
+use jobpoints::engine::time::day_or_time;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ModelsFormat {

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use crate::cli::{CliError, Exit, Stdout, note};
-use crate::rules::json_schema::schema_files;
+use jobpoints::rules::json_schema::schema_files;
 
 /// Which schema to print.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

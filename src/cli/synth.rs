@@ -15,7 +15,8 @@ pub struct SynthArgs {
 
 pub fn run(args: SynthArgs) -> Result<Exit, CliError> {
     let mut out = Stdout::new();
-    crate::ledger::synth::write_ledger(&mut out, args.jobs, args.seed).map_err(CliError::Output)?;
+    jobpoints::ledger::synth::write_ledger(&mut out, args.jobs, args.seed)
+        .map_err(CliError::Output)?;
     out.flush_checked()?;
     Ok(Exit::Ok)
 }

@@ -2,14 +2,15 @@
 
 use std::path::PathBuf;
 
+use crate::cli::formats::InputFormat;
+use crate::cli::formats::{GroupBy, TallyFormat};
 use crate::cli::{
     CliError, Exit, FailedExitArg, RulesArg, Stdout, ThreadsArg, open_inputs, parse_at,
 };
-use crate::engine::score::{ScoreOptions, Scorer};
-use crate::engine::time::utc_string;
-use crate::ledger::formats::InputFormat;
-use crate::ledger::pipeline::run_ledger;
-use crate::ledger::tally::{GroupBy, PartialTally, Tally, TallyFormat};
+use jobpoints::engine::score::{ScoreOptions, Scorer};
+use jobpoints::engine::time::utc_string;
+use jobpoints::ledger::pipeline::run_ledger;
+use jobpoints::ledger::tally::{PartialTally, Tally};
 
 /// Arguments of `jobpoints tally` (its help text is on `Command::Tally`).
 #[derive(Debug, Clone, clap::Args)]
@@ -40,8 +41,8 @@ pub struct TallyArgs {
 
 pub fn run(args: TallyArgs) -> Result<Exit, CliError> {
     let rules = &args.rules.load_valid()?;
-    let readers = open_inputs(&args.files, args.input_format)?;
-    let mut by = args.by.clone();
+    let readers = open_inputs(&args.files, args.input_format.into())?;
+    let mut by = crate::cli::formats::group_by(&args.by);
     by.dedup();
     let threads = args.threads.get();
     let scorer = Scorer {
@@ -74,7 +75,7 @@ pub fn run(args: TallyArgs) -> Result<Exit, CliError> {
     }
     let mut out = Stdout::new();
     tally
-        .write(args.format, &mut out)
+        .write(args.format.into(), &mut out)
         .map_err(CliError::Output)?;
     out.flush_checked()?;
     Ok(args.failed.exit(tally.total().counts.failed()))

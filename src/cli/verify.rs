@@ -1,16 +1,16 @@
 //! `jobpoints verify`: score results' jobs again, with the rule sets their hashes name, and
 //! compare.
 
-use crate::ledger::formats::InputFormat;
+use crate::cli::formats::InputFormat;
 use std::io::Write;
 use std::path::PathBuf;
 
-use crate::audit::history::{RulesLibrary, Source};
-use crate::audit::verify::{ResultsFile, VerifyError, VerifyOptions, VerifyReport, verify};
 use crate::cli::{CliError, Exit, RulesArg, Stdout, ThreadsArg, parse_at};
-use crate::engine::identity::{ENGINE, SCHEMA_VERSION};
-use crate::rules::files::{RuleFiles, RulesOrigin};
-use crate::rules::load::load;
+use jobpoints::audit::history::{RulesLibrary, Source};
+use jobpoints::audit::verify::{ResultsFile, VerifyError, VerifyOptions, VerifyReport, verify};
+use jobpoints::engine::identity::{ENGINE, SCHEMA_VERSION};
+use jobpoints::rules::files::{RuleFiles, RulesOrigin};
+use jobpoints::rules::load::load;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum VerifyFormat {
@@ -87,7 +87,7 @@ pub fn run(args: VerifyArgs) -> Result<Exit, CliError> {
         threads: args.threads.get(),
         at: args.at,
         keep_mismatches: args.format == VerifyFormat::Json,
-        input_format: args.input_format,
+        input_format: args.input_format.into(),
     };
     let mut out = Stdout::new();
     let human = args.format == VerifyFormat::Human;

@@ -6,14 +6,14 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
 use crate::cli::{CliError, Exit, RulesArg, Stdout, parse_at};
-use crate::engine::model::RuleSet;
-use crate::engine::score::{Score, ScoreOptions, Scorer, Status};
-use crate::ledger::formats::open_jobs;
-use crate::ledger::output::terminal_safe;
-use crate::live::handle::{ReloadFailure, ReloadOutcome, RulesHandle};
-use crate::live::watcher::RulesWatcher;
-use crate::review::changes::{FileChanges, RuleSetChange, diff_files, diff_rules_as_of};
-use crate::rules::diagnostic::{Diagnostic, render_human};
+use jobpoints::engine::model::RuleSet;
+use jobpoints::engine::score::{Score, ScoreOptions, Scorer, Status};
+use jobpoints::ledger::formats::open_jobs;
+use jobpoints::ledger::output::terminal_safe;
+use jobpoints::live::handle::{ReloadFailure, ReloadOutcome, RulesHandle};
+use jobpoints::live::watcher::RulesWatcher;
+use jobpoints::review::changes::{FileChanges, RuleSetChange, diff_files, diff_rules_as_of};
+use jobpoints::rules::diagnostic::{Diagnostic, render_human};
 
 /// Options of `jobpoints watch`; its help text is on [`crate::cli::Command::Watch`].
 #[derive(Debug, Clone, clap::Args)]
@@ -272,28 +272,28 @@ impl Report<'_> {
 }
 
 fn differs(a: &Score, b: &Score) -> bool {
-    a.points != b.points || a.status != b.status || a.rule != b.rule
+    a.points() != b.points() || a.status() != b.status() || a.rule() != b.rule()
 }
 
 fn outcome(s: &Score) -> String {
-    match s.status {
-        Status::Ok => format!("{} {}", s.points, s.rule.as_deref().unwrap_or("-")),
-        other => format!("{other} {}", s.rule.as_deref().unwrap_or("-")),
+    match s.status() {
+        Status::Ok => format!("{} {}", s.points(), s.rule().unwrap_or("-")),
+        other => format!("{other} {}", s.rule().unwrap_or("-")),
     }
 }
 
 fn job_line(old: Option<&Score>, new: &Score) -> String {
     let who = format!(
         "line {} {} {}",
-        new.line,
-        terminal_safe(new.id.as_deref().unwrap_or("-")),
-        terminal_safe(new.model.as_deref().unwrap_or("-"))
+        new.line(),
+        terminal_safe(new.id().unwrap_or("-")),
+        terminal_safe(new.model().unwrap_or("-"))
     );
     match old {
         None => format!("{who}: {}", outcome(new)),
         Some(o) if !differs(o, new) => format!("{who}: {} (unchanged)", outcome(new)),
         Some(o) => {
-            let delta = new.points.micros() - o.points.micros();
+            let delta = new.points().micros() - o.points().micros();
             let sign = if delta < 0 { "-" } else { "+" };
             let abs = delta.unsigned_abs();
             format!(

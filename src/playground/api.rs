@@ -16,17 +16,17 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
-use crate::engine::model::{Refusal, RuleFiles, RuleSet, RulesOrigin};
-use crate::engine::points::Points;
-use crate::engine::score::{ScoreOptions, ScoreRef, Scorer, Status};
-use crate::engine::time::parse_time;
-use crate::ledger::output::render_trace;
-use crate::ledger::reader::{JobReader, Ledger, RawItem};
-use crate::review::impact::ImpactOptions;
-use crate::review::report::{Corpus, DiffReport, build_report, render_markdown, summary_line};
-use crate::rules::diagnostic::line_col;
-use crate::rules::files::{is_rule_file, is_tokenizer_file};
-use crate::rules::load::{Loaded, MAX_RULE_FILE_BYTES, load};
+use jobpoints::engine::model::{Refusal, RuleFiles, RuleSet, RulesOrigin};
+use jobpoints::engine::points::Points;
+use jobpoints::engine::score::{ScoreOptions, ScoreRef, Scorer, Status};
+use jobpoints::engine::time::parse_time;
+use jobpoints::ledger::output::render_trace;
+use jobpoints::ledger::reader::{JobReader, Ledger, RawItem};
+use jobpoints::review::impact::ImpactOptions;
+use jobpoints::review::report::{Corpus, DiffReport, build_report, render_markdown, summary_line};
+use jobpoints::rules::diagnostic::line_col;
+use jobpoints::rules::files::{is_rule_file, is_tokenizer_file};
+use jobpoints::rules::load::{Loaded, MAX_RULE_FILE_BYTES, load};
 
 /// Rule files by path relative to the rules directory (`families/sdxl10.toml`).
 pub type Files = BTreeMap<String, String>;
@@ -190,7 +190,7 @@ pub fn diff(req: DiffRequest, served: &Served, cancel: &Cancel) -> Result<Vec<u8
     let patch = crate::playground::patch::unified(&req.base, &req.files, PATCH_DIR);
     let old = load(rule_files(req.base, served, ORIGINAL, "base")?);
     let new = load(rule_files(req.files, served, EDITED, "files")?);
-    let corpus: Corpus = crate::review::corpus::builtin_files()
+    let corpus: Corpus = jobpoints::review::corpus::builtin_files()
         .into_iter()
         .map(|(name, bytes)| {
             let input: Box<dyn BufRead + Send> = Box::new(Cancellable {
@@ -310,9 +310,8 @@ fn check_json(loaded: &Loaded) -> Value {
         .map(|d| {
             let mut v = serde_json::to_value(d).expect("a diagnostic serializes");
             let end = d
-                .file
-                .as_deref()
-                .zip(d.span.as_ref())
+                .file()
+                .zip(d.span())
                 .and_then(|(f, span)| Some(line_col(loaded.files.text(f)?, span.end)));
             if let (Some((line, column)), Some(obj)) = (end, v.as_object_mut()) {
                 obj.insert("end_line".into(), line.into());

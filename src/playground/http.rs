@@ -23,8 +23,8 @@ use include_dir::{Dir, include_dir};
 use serde_json::json;
 use tokio::sync::Semaphore;
 
-use crate::live::handle::RulesHandle;
 use crate::playground::api::{self, ApiError, Cancel};
+use jobpoints::live::handle::RulesHandle;
 
 /// The page, its script and style, and the vendored editor.
 static ASSETS: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/src/playground/assets");
@@ -130,7 +130,7 @@ async fn session(State(pg): State<Arc<Playground>>) -> Response {
     let rules = pg.rules.current();
     // Text files only: tokenizer models are binary, not edited, and never sent back.
     let files: api::Files = (rules.files.files.iter())
-        .filter(|(path, _)| !crate::rules::files::is_tokenizer_file(path))
+        .filter(|(path, _)| !jobpoints::rules::files::is_tokenizer_file(path))
         .map(|(path, bytes)| (path.clone(), String::from_utf8_lossy(bytes).into_owned()))
         .collect();
     let body = json!({
@@ -139,12 +139,12 @@ async fn session(State(pg): State<Arc<Playground>>) -> Response {
         "files": files,
         "examples": EXAMPLE_JOBS,
         "patch_dir": api::PATCH_DIR,
-        "version": crate::engine::identity::VERSION,
+        "version": jobpoints::engine::identity::VERSION,
         "limits": {
             "max_files": api::MAX_FILES,
             "max_jobs": pg.max_jobs.min(api::MAX_JOBS),
             "max_body_bytes": pg.body_limit(),
-            "max_rule_file_bytes": crate::rules::load::MAX_RULE_FILE_BYTES,
+            "max_rule_file_bytes": jobpoints::rules::load::MAX_RULE_FILE_BYTES,
             "timeout_seconds": pg.timeout.as_secs_f64(),
         },
     });

@@ -21,12 +21,12 @@ use tokio::sync::Semaphore;
 use super::conn::{Chunks, Guarded};
 use super::metrics::{JobLabels, Metrics, Rejected};
 use super::shadow::{Shadow, Work};
-use crate::audit::decision::{DecisionIds, DecisionLog, Input, begin_record, finish};
-use crate::engine::model::{Pricing, RuleSet};
-use crate::engine::score::{ScoreOptions, ScoreRef, Scorer};
-use crate::engine::time::{parse_time, utc_string};
-use crate::ledger::reader::{JobReader, RawItem};
-use crate::live::handle::RulesHandle;
+use jobpoints::audit::decision::{DecisionIds, DecisionLog, Input, begin_record, finish};
+use jobpoints::engine::model::{Pricing, RuleSet};
+use jobpoints::engine::score::{ScoreOptions, ScoreRef, Scorer};
+use jobpoints::engine::time::{parse_time, utc_string};
+use jobpoints::ledger::reader::{JobReader, RawItem};
+use jobpoints::live::handle::RulesHandle;
 
 /// `?explain=true` traces are for reading: at most this many jobs per request.
 const EXPLAIN_MAX_JOBS: u64 = 1_000;

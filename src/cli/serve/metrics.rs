@@ -3,6 +3,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 use prometheus_client::metrics::gauge::Gauge;
@@ -268,17 +269,19 @@ impl Metrics {
     }
 
     /// The decision log's counters, each series shown from the start at 0.
-    pub fn log_counters(&self) -> crate::audit::decision::LogCounters {
+    pub fn log_counters(&self) -> jobpoints::audit::decision::LogCounters {
         let c = |outcome| {
-            self.log_records
-                .get_or_create(&OutcomeLabels { outcome })
-                .clone()
+            Arc::new(LogCounter(
+                self.log_records
+                    .get_or_create(&OutcomeLabels { outcome })
+                    .clone(),
+            )) as Arc<dyn jobpoints::audit::decision::Counter>
         };
-        crate::audit::decision::LogCounters {
+        jobpoints::audit::decision::LogCounters {
             written: c("written"),
             dropped: c("dropped"),
             failed: c("failed"),
-            errors: self.log_errors.clone(),
+            errors: Arc::new(LogCounter(self.log_errors.clone())),
         }
     }
 
@@ -299,7 +302,7 @@ impl Metrics {
         &self,
         rules: &'static str,
         kind: &str,
-        points: crate::engine::points::Points,
+        points: jobpoints::engine::points::Points,
     ) {
         self.shadow_points
             .get_or_create(&ShadowPointsLabels {
@@ -323,5 +326,18 @@ impl Metrics {
                 reason: why.as_str(),
             })
             .inc();
+    }
+}
+
+/// A Prometheus counter as the decision log's [`Counter`](jobpoints::audit::decision::Counter).
+struct LogCounter(Counter);
+
+impl jobpoints::audit::decision::Counter for LogCounter {
+    fn inc_by(&self, n: u64) {
+        self.0.inc_by(n);
+    }
+
+    fn get(&self) -> u64 {
+        self.0.get()
     }
 }

@@ -17,15 +17,15 @@ use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
-use crate::audit::decision::{DecisionLog, LogConfig};
 use crate::cli::{CliError, Exit, RulesArg, ThreadsArg, rules_invalid};
-use crate::live::handle::{OpenError, ReloadOutcome, RulesHandle};
-use crate::live::watcher::RulesWatcher;
 use crate::playground::http::{PAGE_PATH, Playground, router as playground_router};
-use crate::rules::diagnostic::Severity;
-use crate::rules::files::RuleFiles;
 use conn::ConnLimits;
 use handlers::{AppState, RequestLimits};
+use jobpoints::audit::decision::{DecisionLog, LogConfig};
+use jobpoints::live::handle::{OpenError, ReloadOutcome, RulesHandle};
+use jobpoints::live::watcher::RulesWatcher;
+use jobpoints::rules::diagnostic::Severity;
+use jobpoints::rules::files::RuleFiles;
 use metrics::{HashLabels, Metrics, ReloadLabels};
 use shadow::Shadow;
 
@@ -239,7 +239,7 @@ pub fn run(args: ServeArgs) -> Result<Exit, CliError> {
         rules: handle.clone(),
         metrics: metrics.clone(),
         decision_log: decision_log.clone(),
-        decision_ids: crate::audit::decision::DecisionIds::new(),
+        decision_ids: jobpoints::audit::decision::DecisionIds::new(),
         omit: args.decision_log_omit.clone(),
         shadow: shadow.clone(),
         limits: RequestLimits {
@@ -551,14 +551,14 @@ fn on_change(state: &AppState) {
                 f.message,
             );
             for d in &f.diagnostics {
-                let file = d.file.as_deref().unwrap_or("-");
-                let line = d.line.unwrap_or(0);
-                match d.severity {
+                let file = d.file().unwrap_or("-");
+                let line = d.line().unwrap_or(0);
+                match d.severity() {
                     Severity::Error => {
-                        tracing::error!(code = %d.code, file, line, "{}", d.message)
+                        tracing::error!(code = %d.code(), file, line, "{}", d.message())
                     }
                     Severity::Warning => {
-                        tracing::warn!(code = %d.code, file, line, "{}", d.message)
+                        tracing::warn!(code = %d.code(), file, line, "{}", d.message())
                     }
                 }
             }

@@ -18,13 +18,13 @@ use jiff::Timestamp;
 use serde_json::json;
 
 use super::metrics::Metrics;
-use crate::audit::decision::{DecisionLog, add_shadow, finish};
-use crate::engine::model::RuleSet;
-use crate::engine::points::{Points, PointsSum};
-use crate::engine::score::{ScoreContext, ScoreOptions, ScoreRef, Scorer, Status};
-use crate::engine::time::utc_string;
-use crate::ledger::reader::{JobReader, RawItem};
-use crate::live::handle::RulesHandle;
+use jobpoints::audit::decision::{DecisionLog, add_shadow, finish};
+use jobpoints::engine::model::RuleSet;
+use jobpoints::engine::points::{Points, PointsSum};
+use jobpoints::engine::score::{ScoreContext, ScoreOptions, ScoreRef, Scorer, Status};
+use jobpoints::engine::time::utc_string;
+use jobpoints::ledger::reader::{JobReader, RawItem};
+use jobpoints::live::handle::RulesHandle;
 
 /// Models kept apart in `/v1/shadow`; the rest are summed as `(other models)` (a model name
 /// is the client's text: it must not grow the summary without bound).
@@ -209,7 +209,7 @@ impl Shadow {
             })
             .collect();
         json!({
-            "schema_version": crate::engine::identity::SCHEMA_VERSION,
+            "schema_version": jobpoints::engine::identity::SCHEMA_VERSION,
             "live": { "ruleset": live_hash },
             "shadow": {
                 "ruleset": shadow_rules.hash,

@@ -21,9 +21,7 @@ use crate::ledger::output::{csv_safe, terminal_safe};
 pub const TALLY_SCHEMA_VERSION: u32 = 1;
 
 /// A dimension to group by.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum GroupBy {
     /// The job's `miner` (or `miner_id`).
@@ -48,7 +46,7 @@ impl GroupBy {
 }
 
 /// How a tally is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TallyFormat {
     /// Aligned columns with a total row, for people.
     Table,

@@ -19,7 +19,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use prometheus_client::metrics::counter::Counter;
 use serde::de::{MapAccess, Visitor};
 use serde_json::value::RawValue;
 
@@ -224,17 +223,52 @@ fn write_without(
     true
 }
 
+/// A monotonic count the decision log adds to: [`SharedCount`], or a metrics counter of the
+/// embedding server (the command line's `/metrics` wraps its Prometheus counters in it).
+pub trait Counter: Send + Sync {
+    /// Adds `n`.
+    fn inc_by(&self, n: u64);
+    /// The count so far.
+    fn get(&self) -> u64;
+}
+
+/// A count shared by its clones.
+#[derive(Debug, Clone, Default)]
+pub struct SharedCount(std::sync::Arc<AtomicU64>);
+
+impl Counter for SharedCount {
+    fn inc_by(&self, n: u64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
 /// What the decision log counts for `/metrics`.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct LogCounters {
     /// Records written to the file.
-    pub written: Counter,
+    pub written: std::sync::Arc<dyn Counter>,
     /// Records dropped because the queue was full.
-    pub dropped: Counter,
+    pub dropped: std::sync::Arc<dyn Counter>,
     /// Records lost to a write error.
-    pub failed: Counter,
+    pub failed: std::sync::Arc<dyn Counter>,
     /// Write (or rotation) errors.
-    pub errors: Counter,
+    pub errors: std::sync::Arc<dyn Counter>,
+}
+
+impl Default for LogCounters {
+    fn default() -> Self {
+        let count = || std::sync::Arc::new(SharedCount::default()) as std::sync::Arc<dyn Counter>;
+        LogCounters {
+            written: count(),
+            dropped: count(),
+            failed: count(),
+            errors: count(),
+        }
+    }
 }
 
 /// Where and how the log is written.
@@ -417,7 +451,7 @@ impl Writer {
                 self.counters.written.inc_by(self.pending);
             }
             Err(e) => {
-                self.counters.errors.inc();
+                self.counters.errors.inc_by(1);
                 self.counters.failed.inc_by(self.pending);
                 tracing::error!(
                     path = %self.config.path.display(),
@@ -458,7 +492,7 @@ impl Writer {
             }
             Err(e) => {
                 // Keep writing to the file we have; the next record tries again.
-                self.counters.errors.inc();
+                self.counters.errors.inc_by(1);
                 tracing::error!(path = %path.display(), "cannot rotate the decision log: {e}");
                 self.size = 0;
             }

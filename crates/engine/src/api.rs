@@ -348,4 +348,8 @@ impl Diagnostic {
     pub fn column(&self) -> Option<usize> {
         self.column
     }
+    /// Byte range in `file` of the text it is about.
+    pub fn span(&self) -> Option<std::ops::Range<usize>> {
+        self.span.clone()
+    }
 }

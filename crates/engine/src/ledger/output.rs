@@ -8,7 +8,7 @@ use crate::engine::score::{PricedBy, Score, ScoreRef};
 use crate::ledger::tally::{Counts, GroupBy, PartialTally, Tally};
 
 /// Output formats of `jobpoints eval`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EvalFormat {
     /// One JSON object per job, in input order.
     Jsonl,
@@ -404,7 +404,7 @@ fn render_totals(by: &Tally) -> String {
     out
 }
 
-pub(crate) fn render_trace(t: &crate::engine::score::Trace) -> String {
+pub fn render_trace(t: &crate::engine::score::Trace) -> String {
     let mut out = String::new();
     // Reasons and inputs may carry a job's own strings (a model name).
     let mut add =

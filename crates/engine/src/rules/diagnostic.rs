@@ -398,20 +398,24 @@ pub fn offset_of(source: &str, line: usize, column: usize) -> usize {
 }
 
 /// A diagnostic together with the text of its file, for rendering with miette.
+#[cfg(feature = "fancy")]
 #[derive(Debug)]
 pub struct SourcedDiagnostic {
     pub diagnostic: Diagnostic,
     pub source: Option<miette::NamedSource<String>>,
 }
 
+#[cfg(feature = "fancy")]
 impl fmt::Display for SourcedDiagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.diagnostic.message)
     }
 }
 
+#[cfg(feature = "fancy")]
 impl std::error::Error for SourcedDiagnostic {}
 
+#[cfg(feature = "fancy")]
 impl miette::Diagnostic for SourcedDiagnostic {
     fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
         Some(Box::new(self.diagnostic.code))
@@ -452,6 +456,7 @@ impl miette::Diagnostic for SourcedDiagnostic {
 
 /// Renders diagnostics for people: the code, the file, line and column, the offending source
 /// lines and the help. Without colour, so output is stable in logs and snapshots.
+#[cfg(feature = "fancy")]
 pub fn render_human(
     diagnostics: &[Diagnostic],
     sources: &dyn Fn(&str) -> Option<String>,
@@ -476,6 +481,7 @@ pub fn render_human(
 }
 
 // Renders one diagnostic; without a source snippet, or if miette cannot, uses the plain form.
+#[cfg(feature = "fancy")]
 fn render_one(
     handler: &miette::GraphicalReportHandler,
     sourced: &SourcedDiagnostic,
@@ -494,6 +500,16 @@ fn render_one(
     out.push_str(&buf);
     out.push('\n');
     Ok(())
+}
+
+/// Renders diagnostics for people, each in its plain form (code, file, line and column,
+/// message, help), one per paragraph. The `fancy` feature adds the offending source lines.
+#[cfg(not(feature = "fancy"))]
+pub fn render_human(
+    diagnostics: &[Diagnostic],
+    _sources: &dyn Fn(&str) -> Option<String>,
+) -> String {
+    diagnostics.iter().map(|d| format!("{d}\n\n")).collect()
 }
 
 #[cfg(test)]

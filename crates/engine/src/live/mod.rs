@@ -2,4 +2,5 @@
 //! directory watcher that tells it to reload.
 
 pub mod handle;
+#[cfg(feature = "watch")]
 pub mod watcher;

@@ -10,7 +10,7 @@ use crate::ledger::reader::{BlockSource, Chunk, JobReader, Ledger};
 use crate::ledger::rows::{CsvCells, Plan, TEXT_FIELDS};
 
 /// Input formats of the ledger commands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum InputFormat {
     /// By extension: `.parquet` / `.pq` is Parquet, `.csv` is CSV, anything else (and `-`)
     /// is JSON.

@@ -779,7 +779,7 @@ mod tests {
 
     fn fixture(name: &str) -> File {
         let path = format!(
-            "{}/tests/fixtures/ledgers/{name}",
+            "{}/../../tests/fixtures/ledgers/{name}",
             env!("CARGO_MANIFEST_DIR")
         );
         File::open(path).unwrap()
