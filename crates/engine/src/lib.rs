@@ -27,6 +27,11 @@ pub struct ReadmeDoctests;
 
 mod api;
 
+// The version stamp's logic lives beside build.rs, which uses it; its tests run here.
+#[cfg(test)]
+#[path = "../build/stamp.rs"]
+mod build_stamp;
+
 // The layers, bottom up (engine < rules < ledger < review, audit, live). Public for the
 // `jobpoints` command line, which is built on them, but not yet a curated, documented
 // interface: hidden from the docs, and they may change in any release.
