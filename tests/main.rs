@@ -25,6 +25,9 @@ mod rule_language;
 mod example_jobs;
 // Library-level checks: determinism, adding a model without rebuilding.
 mod engine;
+// The workspace's shape (#24): the engine crate's dependencies, its layers without circles,
+// files under 1,000 lines.
+mod layout;
 // The catalog as the network had it (#21): windows, family changes, aliases, unpriced LLMs,
 // and `jobpoints catalog sync` on the committed history and on git clones.
 mod catalog;

@@ -6,8 +6,9 @@ use std::path::PathBuf;
 use crate::cli::output::note;
 use crate::cli::{CliError, Exit, RulesArg, Stdout, render_diagnostics};
 use jobpoints::rules::catalog_sync::{self, GitSource, HistoryError, SyncError};
+use jobpoints::rules::files::CATALOG_FILE;
 use jobpoints::rules::files::{RuleFiles, RulesOrigin};
-use jobpoints::rules::load::{CATALOG_FILE, load};
+use jobpoints::rules::load::load;
 
 /// Arguments of `jobpoints catalog`.
 #[derive(Debug, clap::Args)]

@@ -9,7 +9,7 @@ use crate::cli::{CliError, Exit, RulesArg, Stdout, parse_at};
 use jobpoints::engine::model::RuleSet;
 use jobpoints::engine::score::{Score, ScoreOptions, Scorer, Status};
 use jobpoints::ledger::formats::open_jobs;
-use jobpoints::ledger::output::terminal_safe;
+use jobpoints::ledger::safe::terminal_safe;
 use jobpoints::live::handle::{ReloadFailure, ReloadOutcome, RulesHandle};
 use jobpoints::live::watcher::RulesWatcher;
 use jobpoints::review::changes::{FileChanges, RuleSetChange, diff_files, diff_rules_as_of};

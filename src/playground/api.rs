@@ -25,8 +25,9 @@ use jobpoints::ledger::reader::{JobReader, Ledger, RawItem};
 use jobpoints::review::impact::ImpactOptions;
 use jobpoints::review::report::{Corpus, DiffReport, build_report, render_markdown, summary_line};
 use jobpoints::rules::diagnostic::line_col;
+use jobpoints::rules::files::MAX_RULE_FILE_BYTES;
 use jobpoints::rules::files::{is_rule_file, is_tokenizer_file};
-use jobpoints::rules::load::{Loaded, MAX_RULE_FILE_BYTES, load};
+use jobpoints::rules::load::{Loaded, load};
 
 /// Rule files by path relative to the rules directory (`families/sdxl10.toml`).
 pub type Files = BTreeMap<String, String>;

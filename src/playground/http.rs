@@ -144,7 +144,7 @@ async fn session(State(pg): State<Arc<Playground>>) -> Response {
             "max_files": api::MAX_FILES,
             "max_jobs": pg.max_jobs.min(api::MAX_JOBS),
             "max_body_bytes": pg.body_limit(),
-            "max_rule_file_bytes": jobpoints::rules::load::MAX_RULE_FILE_BYTES,
+            "max_rule_file_bytes": jobpoints::rules::files::MAX_RULE_FILE_BYTES,
             "timeout_seconds": pg.timeout.as_secs_f64(),
         },
     });

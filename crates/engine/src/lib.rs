@@ -89,7 +89,8 @@ pub mod internals {
     pub use crate::live::watcher::{DEBOUNCE, QUIET, RulesWatcher};
     pub use crate::review::changes::{Entity, Op, RuleSetChange, diff_rules};
     pub use crate::rules::diagnostic::render_human;
+    pub use crate::rules::files::MAX_RULE_FILE_BYTES;
     pub use crate::rules::files::is_rule_file;
-    pub use crate::rules::load::{Loaded, MAX_RULE_FILE_BYTES, load};
+    pub use crate::rules::load::{Loaded, load};
     pub use crate::rules::validate::{CHECK_BUDGET_OPERATIONS, with_check_budget};
 }

@@ -8,8 +8,8 @@ use jiff::Timestamp;
 use rhai::{AST, Engine};
 
 pub use super::catalog::{Alias, CatalogEntry};
-use super::formula::Program;
 use super::points::Points;
+use super::program::Program;
 pub use super::value::Value;
 
 /// A kind of reward point (`llama`, `waifu`, ...), declared in `kinds.toml`.
@@ -257,7 +257,7 @@ pub struct Example {
     pub inputs: Vec<(String, Value)>,
     pub points: Points,
     /// The status it expects (`ok` unless it says otherwise).
-    pub status: crate::engine::score::Status,
+    pub status: super::status::Status,
     /// The time it is priced at (`at = ...`), which picks the execution limits it runs
     /// under; `None`: its version's `effective_from`.
     pub at: Option<Timestamp>,

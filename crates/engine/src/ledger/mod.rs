@@ -10,5 +10,6 @@ pub mod parquet_out;
 pub mod pipeline;
 pub mod reader;
 pub mod rows;
+pub mod safe;
 pub mod synth;
 pub mod tally;

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::points::PointsSum;
 use crate::engine::score::{ScoreRef, Status};
-use crate::ledger::output::{csv_safe, terminal_safe};
+use crate::ledger::safe::{csv_safe, terminal_safe};
 
 /// The version of the JSON partial format; a change to its meaning bumps it.
 pub const TALLY_SCHEMA_VERSION: u32 = 1;

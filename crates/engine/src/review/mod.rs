@@ -3,6 +3,7 @@
 
 pub mod changes;
 pub mod corpus;
+pub mod describe;
 pub mod impact;
 pub mod report;
 pub mod windows;

@@ -416,7 +416,7 @@ fn kind_fingerprint(k: &JobKind) -> String {
             )),
             i.optional
         ));
-        if let Some(t) = crate::review::changes::tokens_of_text(i) {
+        if let Some(t) = crate::review::describe::tokens_of_text(i) {
             s.push_str(&t);
         }
     }

@@ -9,7 +9,6 @@ use include_dir::{Dir, include_dir};
 pub use crate::engine::model::{Refusal, RuleFiles, RulesOrigin};
 use crate::engine::tokens::MAX_TOKENIZER_FILE_BYTES;
 use crate::rules::diagnostic::{Code, Diagnostic};
-use crate::rules::load::MAX_RULE_FILE_BYTES;
 
 /// The repository's `rules/`, compiled in so the binary works from any directory.
 static EMBEDDED: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/rules");
@@ -28,6 +27,16 @@ pub enum RulesDirError {
         source: std::io::Error,
     },
 }
+
+/// Reserved file names at the root of `rules/`.
+pub const KINDS_FILE: &str = "kinds.toml";
+pub const POLICY_FILE: &str = "policy.toml";
+pub const CATALOG_FILE: &str = "catalog.toml";
+/// Shared formulas live here as `NAME.rhai`.
+pub const FORMULAS_DIR: &str = "formulas/";
+/// Largest rules file that is parsed. The shipped rules are about 20 KB in all; a hostile
+/// pull request with a giant file is refused before the TOML parser or rhai spends time on it.
+pub const MAX_RULE_FILE_BYTES: usize = 1024 * 1024;
 
 /// The folder of the rule files' JSON Schemas (`jobpoints schema`): kept beside the rules for
 /// editors, but not part of the rule set, so regenerating them never changes its hash.

@@ -9,4 +9,5 @@ pub mod git;
 pub mod json_schema;
 pub mod load;
 pub mod schema;
+pub mod shapes;
 pub mod validate;

@@ -14,7 +14,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::rules::json_schema::{
+use crate::rules::shapes::{
     AliasEntryShape, CatalogEntryShape, CatalogVersionShape, DeclinedEntryShape, ExampleShape,
     FloorsShape, TomlDate, one_pricing,
 };

@@ -260,8 +260,8 @@ fn check_required_inputs(rs: &RuleSet, out: &mut Vec<Diagnostic>) {
                 "give the input a `default` (jobs without it then take that value) or `optional = true`, so existing jobs and examples keep their results",
             );
             d = match &input.place {
-                Some(p) => d.at_place(crate::rules::load::KINDS_FILE, p),
-                None => d.in_file(crate::rules::load::KINDS_FILE),
+                Some(p) => d.at_place(crate::rules::files::KINDS_FILE, p),
+                None => d.in_file(crate::rules::files::KINDS_FILE),
             };
             out.push(d);
         }

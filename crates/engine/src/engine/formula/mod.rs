@@ -5,14 +5,13 @@
 //! same bits (the compiled subset mirrors rhai's semantics and is tested against it). Every
 //! other step — thresholds, the multiplier, rounding to points, every message — exists once.
 
-mod compiled;
 pub mod sandbox;
 
 use std::fmt::Write as _;
 
 use rhai::{AST, Dynamic, Engine, EvalAltResult, Scope};
 
-pub use compiled::Program;
+pub use super::program::Program;
 
 use jiff::Timestamp;
 

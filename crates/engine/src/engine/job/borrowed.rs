@@ -489,7 +489,7 @@ impl<'de> Visitor<'de> for ValVisitor {
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scanned, E> {
         // An integer beyond 64 bits makes the job invalid wherever it is: the strict reader
         // reports it with its original text.
-        if super::strict::is_huge(v) {
+        if crate::engine::json::is_huge(v) {
             return Err(E::custom("huge number"));
         }
         // `-0` is the integer 0 but arrives as `-0.0`: only the text can tell, so the strict
@@ -506,12 +506,12 @@ impl<'de> Visitor<'de> for ValVisitor {
     }
 
     fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<Scanned, A::Error> {
-        super::strict::skip_seq(seq)?;
+        crate::engine::json::skip_seq(seq)?;
         Ok(Scanned::Other)
     }
 
     fn visit_map<M: MapAccess<'de>>(self, map: M) -> Result<Scanned, M::Error> {
-        super::strict::skip_map(map)?;
+        crate::engine::json::skip_map(map)?;
         Ok(Scanned::Other)
     }
 }
@@ -632,7 +632,7 @@ mod tests {
                         Ok(i64::try_from(v).map_or(BorrowedValue::BigUint(v), BorrowedValue::Int))
                     }
                     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-                        if super::super::strict::is_huge(v) {
+                        if crate::engine::json::is_huge(v) {
                             return Err(E::custom("huge number"));
                         }
                         if v == 0.0 && v.is_sign_negative() {
@@ -647,11 +647,11 @@ mod tests {
                         self,
                         seq: A,
                     ) -> Result<Self::Value, A::Error> {
-                        super::super::strict::skip_seq(seq)?;
+                        crate::engine::json::skip_seq(seq)?;
                         Ok(BorrowedValue::Other)
                     }
                     fn visit_map<M: MapAccess<'de>>(self, map: M) -> Result<Self::Value, M::Error> {
-                        super::super::strict::skip_map(map)?;
+                        crate::engine::json::skip_map(map)?;
                         Ok(BorrowedValue::Other)
                     }
                 }

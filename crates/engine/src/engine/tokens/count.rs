@@ -329,7 +329,7 @@ fn invalid(field: &str, message: String) -> CountError {
 
 /// Short rendering of a JSON value for messages.
 fn show(v: &Json) -> String {
-    crate::engine::job::strict::show_json(v)
+    crate::engine::json::show_json(v)
 }
 
 fn walk(v: &Json, steps: &[Step], shown: &mut String, found: &mut Found) -> Result<(), CountError> {
@@ -463,10 +463,10 @@ fn decode_template<'t>(
 /// The JSON inside the string at `field`, read as strictly as a job: a key given twice is
 /// refused, not resolved silently. A string that is not JSON at all is [`CountError::Unread`].
 fn parse_inner(text: &str, field: &str) -> Result<Json, CountError> {
-    if text.len() > crate::engine::job::strict::MAX_LINE_BYTES {
+    if text.len() > crate::engine::json::MAX_LINE_BYTES {
         return Err(invalid(field, format!("`{field}` is too long to read")));
     }
-    match crate::engine::job::strict::read_value(text.as_bytes(), true) {
+    match crate::engine::json::read_value(text.as_bytes(), true) {
         Ok((json, _)) => match json.duplicate {
             Some(key) => Err(invalid(
                 field,
@@ -478,7 +478,7 @@ fn parse_inner(text: &str, field: &str) -> Result<Json, CountError> {
             field: field.to_string(),
             message: format!(
                 "`{field}` does not hold JSON: {} (at column {})",
-                crate::engine::job::strict::strip_position(&e.to_string()),
+                crate::engine::json::strip_position(&e.to_string()),
                 e.column()
             ),
         }),

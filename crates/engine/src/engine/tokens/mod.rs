@@ -25,7 +25,7 @@ pub use count::{CountError, Counted, TextPath, TokensOf, Tolerance, ToolsCount, 
 pub use template::{PromptTemplate, RoleMarks};
 
 /// Largest tokenizer model file a rule set may hold (`tokenizers/*.model`). Other rule files
-/// are limited to [`crate::rules::load::MAX_RULE_FILE_BYTES`] (1 MiB); SentencePiece models
+/// are limited to [`crate::rules::files::MAX_RULE_FILE_BYTES`] (1 MiB); SentencePiece models
 /// of 32k–64k pieces are 0.5–1 MiB (the shipped `mistral-v1.model` is 493,443 bytes).
 pub const MAX_TOKENIZER_FILE_BYTES: usize = 4 * 1024 * 1024;
 

@@ -26,7 +26,8 @@ use crate::engine::catalog::{Alias, AliasKind, Dated};
 use crate::engine::model::RuleFiles;
 use crate::engine::time::{utc_date, utc_string};
 use crate::rules::diagnostic::Diagnostic;
-use crate::rules::load::{CATALOG_FILE, CatalogParts, Declined, load, read_catalog};
+use crate::rules::files::CATALOG_FILE;
+use crate::rules::load::{CatalogParts, Declined, load, read_catalog};
 use timeline::{FamilyWindow, Timeline};
 
 pub use history::{

@@ -13,16 +13,9 @@ use crate::engine::time::parse_time;
 use crate::rules::diagnostic::Code;
 use crate::rules::schema::InputType;
 
-type Table = IndexMap<String, Spanned<TomlValue>>;
+use crate::rules::shapes::EXAMPLE_STATUSES;
 
-/// Statuses an example may expect: every status a valid job can get (also the schema's).
-pub(crate) const EXAMPLE_STATUSES: [Status; 5] = [
-    Status::Ok,
-    Status::BelowThreshold,
-    Status::OverLimit,
-    Status::NoRule,
-    Status::Disabled,
-];
+type Table = IndexMap<String, Spanned<TomlValue>>;
 
 /// The example, or `None` when the job kind is unknown or the example is malformed
 /// (reported: its first problem). `default_status` is what the version gives a job (`ok`

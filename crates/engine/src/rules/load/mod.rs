@@ -15,7 +15,6 @@ mod templates;
 mod tokenizers;
 
 pub(crate) use catalog::{CatalogParts, Declined};
-pub(crate) use example::EXAMPLE_STATUSES;
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -27,18 +26,10 @@ use toml::Spanned;
 use crate::engine::formula::sandbox::hardened_engine;
 use crate::engine::model::{Place, RuleSet};
 use crate::rules::diagnostic::{Code, Diagnostic, LineIndex};
-use crate::rules::files::RuleFiles;
+use crate::rules::files::{
+    CATALOG_FILE, FORMULAS_DIR, KINDS_FILE, MAX_RULE_FILE_BYTES, POLICY_FILE, RuleFiles,
+};
 use crate::rules::validate;
-
-/// Reserved file names at the root of `rules/`.
-pub const KINDS_FILE: &str = "kinds.toml";
-pub const POLICY_FILE: &str = "policy.toml";
-pub const CATALOG_FILE: &str = "catalog.toml";
-/// Shared formulas live here as `NAME.rhai`.
-pub const FORMULAS_DIR: &str = "formulas/";
-/// Largest rules file that is parsed. The shipped rules are about 20 KB in all; a hostile
-/// pull request with a giant file is refused before the TOML parser or rhai spends time on it.
-pub const MAX_RULE_FILE_BYTES: usize = 1024 * 1024;
 
 /// The result of loading: a rule set when there were no errors, and every diagnostic.
 pub struct Loaded {

@@ -483,8 +483,8 @@ mod tests {
 
     #[test]
     fn compiles_the_season_1_formulas() {
-        let waifu = include_str!("../../../rules/formulas/waifu_season1.rhai");
-        let llama = include_str!("../../../rules/formulas/llama_season1.rhai");
+        let waifu = include_str!("../../rules/formulas/waifu_season1.rhai");
+        let llama = include_str!("../../rules/formulas/llama_season1.rhai");
         assert!(Program::compile(waifu, &["width", "height", "steps", "pixels"]).is_some());
         assert!(Program::compile(llama, &["input_tokens", "output_tokens", "tokens"]).is_some());
     }
