@@ -53,44 +53,38 @@ pub use engine::points::Points;
 pub use engine::score::{Score, Status};
 pub use rules::diagnostic::{Diagnostic, Severity};
 
-/// The engine's inner workings, for the project's benchmarks, fuzz targets and tests. Not a
-/// stable interface.
+/// The engine's inner workings that the project's benchmarks, fuzz targets and tests use (and
+/// nothing else: a name none of them uses is not here). Not a stable interface.
 #[doc(hidden)]
 pub mod internals {
-    pub use crate::engine::execution::{AppliedLimits, ExecutedInput};
-    pub use crate::engine::formula::sandbox::{Limits, hardened_engine};
     pub use crate::engine::formula::{EvalContext, Observed, Outcome, Program, evaluate};
-    pub use crate::engine::identity::{ENGINE, SCHEMA_VERSION, engine_verbatim};
+    pub use crate::engine::identity::{ENGINE, engine_verbatim};
     pub use crate::engine::job::borrowed::{BorrowedJob, BorrowedValue, Fields};
-    pub use crate::engine::job::strict::{JobRecord, MAX_LINE_BYTES, StrictJob, parse_line};
-    pub use crate::engine::job::{JobError, JobSource};
+    pub use crate::engine::job::strict::{JobRecord, MAX_LINE_BYTES, parse_line};
     pub use crate::engine::model::{
-        Example, ExecutionLimits, Formula, InputLimit, InputSpec, InputType, JobKind, Pricing,
-        Rule, RuleFiles, RuleScope, RuleSet, RuleVersion, RulesOrigin, Threshold, Value,
+        Formula, JobKind, Pricing, RuleFiles, RuleSet, RuleVersion, RulesOrigin, Value,
     };
     pub use crate::engine::points::PointsSum;
     pub use crate::engine::resolve::Resolution;
     pub use crate::engine::score::{
-        PricedBy, SchemaVersion, ScoreContext, ScoreOptions, ScoreRef, Scorer, Trace, parse_job,
-        score_record,
+        SchemaVersion, ScoreContext, ScoreOptions, ScoreRef, Scorer, parse_job, score_record,
     };
     pub use crate::engine::time::{parse_time, parse_time_exact, utc_date, utc_string};
     pub use crate::engine::tokens::{
-        MAX_COUNTED_TEXT_BYTES, MAX_TOKENIZER_FILE_BYTES, Message, PromptTemplate, Role, Tokenizer,
+        MAX_COUNTED_TEXT_BYTES, Message, PromptTemplate, Role, Tokenizer,
     };
-    pub use crate::ledger::formats::{InputFormat, open_jobs, open_ledger};
-    pub use crate::ledger::output::{BATCH_OUTPUT_BYTES, EvalFormat, write_jsonl};
-    pub use crate::ledger::pipeline::{LineScorer, run_ledger, score_each};
-    pub use crate::ledger::reader::{JobReader, Ledger, RawItem};
+    pub use crate::ledger::formats::{InputFormat, open_ledger};
+    pub use crate::ledger::output::{BATCH_OUTPUT_BYTES, write_jsonl};
+    pub use crate::ledger::pipeline::{LineScorer, run_ledger};
+    pub use crate::ledger::reader::JobReader;
     pub use crate::ledger::synth;
     pub use crate::ledger::tally::{GroupBy, PartialTally, Tally, TallyFormat};
     pub use crate::live::handle::{ReloadOutcome, RulesHandle};
     #[cfg(feature = "watch")]
     pub use crate::live::watcher::{DEBOUNCE, QUIET, RulesWatcher};
-    pub use crate::review::changes::{Entity, Op, RuleSetChange, diff_rules};
+    pub use crate::review::changes::{Entity, Op, diff_rules};
     pub use crate::rules::diagnostic::render_human;
     pub use crate::rules::files::MAX_RULE_FILE_BYTES;
-    pub use crate::rules::files::is_rule_file;
     pub use crate::rules::load::{Loaded, load};
-    pub use crate::rules::validate::{CHECK_BUDGET_OPERATIONS, with_check_budget};
+    pub use crate::rules::validate::with_check_budget;
 }
