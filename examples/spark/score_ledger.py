@@ -19,7 +19,7 @@ Run through scripts/spark-check.sh, which sets everything up; by hand:
       --ledger ledger.jsonl --partitions 8 --work /tmp/spark-work
 
 Local mode (`local[*]`) by default; `--master` takes any Spark master URL, and then the binary
-and the rules must be at the same path on every executor (see README, "Beyond one machine").
+and the rules must be at the same path on every executor (see docs/ledgers.md, "Beyond one machine").
 """
 
 import argparse

@@ -11,7 +11,7 @@ use jobpoints::live::watcher::WatchError;
 use jobpoints::rules::files::RulesDirError;
 use jobpoints::rules::git::GitRulesError;
 
-/// The exit codes, documented in the README and in `--help`.
+/// The exit codes, documented in docs/exit-codes.md and in `--help`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
     /// Everything was scored (or the rules are clean).

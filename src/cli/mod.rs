@@ -209,7 +209,7 @@ pub enum Command {
     /// works with no network.
     ///
     /// The page's JSON API (POST /v1/check, /v1/eval, /v1/diff) takes rule files in the
-    /// request body; see the README. Stop with Ctrl-C.
+    /// request body; see docs/playground.md. Stop with Ctrl-C.
     Playground(playground::PlaygroundArgs),
     /// Re-check the rules on every save and show how the points of some jobs move.
     ///

@@ -20,10 +20,11 @@
 
 #![forbid(unsafe_code)]
 
-// The README's Rust examples ("Use as a library") are compiled and run as doctests.
-#[doc = include_str!("../../../README.md")]
+// The manual's Rust examples (docs/library.md, "Use as a library") are compiled and run as
+// doctests.
+#[doc = include_str!("../../../docs/library.md")]
 #[cfg(doctest)]
-pub struct ReadmeDoctests;
+pub struct LibraryChapterDoctests;
 
 mod api;
 

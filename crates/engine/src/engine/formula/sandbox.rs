@@ -12,7 +12,7 @@ use std::cell::RefCell;
 use rhai::{Dynamic, Engine, FLOAT, INT};
 
 /// Limits applied to every formula evaluation. Changing one is a user-visible change: the
-/// README's security model lists them.
+/// manual's security model (docs/security.md) lists them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     pub max_operations: u64,
