@@ -7,6 +7,9 @@ mod util;
 mod eval_cli;
 // Shell completions and man pages cover every subcommand.
 mod docs_cli;
+// The manual (README.md, docs/): its console examples run against their shown output, its
+// internal links resolve (#24).
+mod manual;
 // `jobpoints check` and `models` through the real binary.
 mod check_cli;
 // The rule files' JSON Schemas (#15): fresh, mapped by .taplo.toml, as strict as `check`.
