@@ -15,6 +15,10 @@
 //!   times), a line `...` matches any number of lines, and the scratch directory's path
 //!   is shown as `[ROOT]`. Trailing spaces are ignored.
 //!
+//! A block of any language whose info string has `file=PATH` (```` ```toml file=rules/x.toml ````)
+//! is written to PATH in the scratch copy, for the commands after it (a rule file the text
+//! asks the reader to add).
+//!
 //! Every ```` ```sh ```` (or `bash`, `shell`) block is an example that is not run, and must
 //! say so and why on its first line: `# not run by the tests: REASON` (a server, a download,
 //! a nightly toolchain, a write outside the repository). A ```` ```text ```` block holds no
@@ -41,17 +45,18 @@ fn chapters() -> Vec<PathBuf> {
     files
 }
 
-/// Where command examples live: the front page and the chapters.
+/// Where command examples live: the front page, the chapters, and the rule files' reference.
 fn example_files() -> Vec<PathBuf> {
     let mut files = vec![root().join("README.md")];
     files.extend(chapters());
+    files.push(root().join("rules/README.md"));
     files
 }
 
 /// Where internal links are checked: the manual and the other documents it links to.
 fn linked_files() -> Vec<PathBuf> {
     let mut files = example_files();
-    for rel in ["rules/README.md", "corpus/README.md", "CHANGELOG.md"] {
+    for rel in ["corpus/README.md", "CHANGELOG.md"] {
         files.push(root().join(rel));
     }
     files
@@ -254,7 +259,15 @@ fn every_console_example_prints_what_the_manual_shows() {
         let blocks = code_blocks(&text);
         let mut scratch: Option<tempfile::TempDir> = None;
         for block in &blocks {
-            let lang = block.info.split([' ', ',']).next().unwrap_or("");
+            let mut words = block.info.split([' ', ',']);
+            let lang = words.next().unwrap_or("");
+            if let Some(to) = words.find_map(|w| w.strip_prefix("file=")) {
+                let dir = scratch.get_or_insert_with(scratch_repo);
+                let to = dir.path().join(to);
+                std::fs::create_dir_all(to.parent().expect("a file's directory")).expect("mkdir");
+                std::fs::write(&to, &block.text).expect("write the block's file");
+                continue;
+            }
             match lang {
                 "console" => {
                     let dir = scratch.get_or_insert_with(scratch_repo);
