@@ -243,10 +243,29 @@ fn run(step: &Step, dir: &Path) -> Option<String> {
         return None;
     }
     Some(format!(
-        "exit code {code} (shown: {}), output:\n{}",
+        "exit code {code} (shown: {}){}, output:\n{}",
         step.code,
+        first_difference(&step.expected, &actual),
         actual.join("\n")
     ))
+}
+
+/// Where the output first leaves what is shown, before any `...`, to point at the line to fix.
+fn first_difference(expected: &[String], actual: &[&str]) -> String {
+    for (i, e) in expected.iter().enumerate() {
+        if e == "..." {
+            return String::new();
+        }
+        match actual.get(i) {
+            Some(a) if line_matches(e, a) => {}
+            Some(a) => return format!("; output line {}: shown `{e}`, printed `{a}`", i + 1),
+            None => return format!("; output line {}: shown `{e}`, printed nothing", i + 1),
+        }
+    }
+    match actual.get(expected.len()) {
+        Some(a) => format!("; printed more than shown: `{a}`"),
+        None => String::new(),
+    }
 }
 
 #[test]
@@ -450,5 +469,23 @@ fn the_exit_codes_chapter_and_help_list_the_same_codes() {
     assert_eq!(
         in_chapter, in_help,
         "docs/exit-codes.md and `jobpoints --help`"
+    );
+}
+
+#[test]
+fn redactions_stand_for_what_they_say_and_no_more() {
+    let lines = |s: &str| s.lines().map(String::from).collect::<Vec<_>>();
+    assert!(line_matches("ruleset [..]", "ruleset c38f948d"));
+    assert!(line_matches("a [..] b [..] c", "a x b y c"));
+    assert!(!line_matches("a [..] b [..] c", "a x c y b"));
+    assert!(!line_matches("ruleset [..]", "rules c38f948d"));
+    assert!(!line_matches("points 1.0", "points 1.0 extra"));
+    assert!(output_matches(&lines("a\n...\nd"), &["a", "b", "c", "d"]));
+    assert!(output_matches(&lines("a\n...\nd"), &["a", "d"]));
+    assert!(!output_matches(&lines("a\n...\nd"), &["a", "b"]));
+    assert!(!output_matches(&lines("a\nb"), &["a", "b", "c"]));
+    assert_eq!(
+        first_difference(&lines("a\nb"), &["a", "c"]),
+        "; output line 2: shown `b`, printed `c`"
     );
 }
