@@ -489,3 +489,86 @@ fn redactions_stand_for_what_they_say_and_no_more() {
         "; output line 2: shown `b`, printed `c`"
     );
 }
+
+/// Flags the manual mentions that belong to other programs: cargo, curl, `git apply`,
+/// spark-submit, and the benchmarks' own options (`cargo bench -- --runs N`).
+const OTHER_PROGRAMS_FLAGS: &[&str] = &[
+    "--bench",
+    "--data-binary",
+    "--directory",
+    "--files",
+    "--locked",
+    "--no-default-features",
+    "--only",
+    "--parsers",
+    "--path",
+    "--plain",
+    "--release",
+    "--rss-jobs",
+    "--runs",
+];
+
+/// Every `--flag` word in `text`.
+fn flags(text: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for (at, _) in text.match_indices("--") {
+        let before = text[..at].chars().next_back();
+        if before.is_some_and(|c| c.is_alphanumeric() || c == '-') {
+            continue;
+        }
+        let name: String = text[at + 2..]
+            .chars()
+            .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-')
+            .collect();
+        if name.starts_with(|c: char| c.is_ascii_lowercase()) {
+            out.insert(format!("--{}", name.trim_end_matches('-')));
+        }
+    }
+    out
+}
+
+/// The `--help` of `jobpoints ARGS` and of every subcommand under it.
+fn help_tree(args: &mut Vec<String>, out: &mut String) {
+    let help = crate::util::jobpoints()
+        .args(args.iter())
+        .arg("--help")
+        .output()
+        .expect("run");
+    let help = String::from_utf8(help.stdout).expect("UTF-8 help");
+    out.push_str(&help);
+    let Some((_, commands)) = help.split_once("Commands:\n") else {
+        return;
+    };
+    let names: Vec<String> = commands
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .filter_map(|l| l.strip_prefix("  ")?.split(' ').next().map(String::from))
+        .filter(|name| name != "help")
+        .collect();
+    for name in names {
+        args.push(name);
+        help_tree(args, out);
+        args.pop();
+    }
+}
+
+#[test]
+fn every_flag_the_manual_names_is_one_the_command_line_has() {
+    let mut help = String::new();
+    help_tree(&mut Vec::new(), &mut help);
+    let known = flags(&help);
+    assert!(known.contains("--decision-log-omit"), "{known:?}");
+    let mut unknown = Vec::new();
+    for path in example_files() {
+        for flag in flags(&read(&path)) {
+            if !known.contains(&flag) && !OTHER_PROGRAMS_FLAGS.contains(&flag.as_str()) {
+                unknown.push(format!("{}: {flag}", rel(&path)));
+            }
+        }
+    }
+    assert!(
+        unknown.is_empty(),
+        "the manual names flags that no `jobpoints` command has (renamed or removed?):\n{}",
+        unknown.join("\n")
+    );
+}
