@@ -56,7 +56,14 @@ fn example_files() -> Vec<PathBuf> {
 /// Where internal links are checked: the manual and the other documents it links to.
 fn linked_files() -> Vec<PathBuf> {
     let mut files = example_files();
-    for rel in ["corpus/README.md", "CHANGELOG.md"] {
+    for rel in [
+        "corpus/README.md",
+        "CHANGELOG.md",
+        "tests/fixtures/README.md",
+        "tests/fixtures/tokens/README.md",
+        "tests/fixtures/ledgers/PROVENANCE.md",
+        "rules/tokenizers/PROVENANCE.md",
+    ] {
         files.push(root().join(rel));
     }
     files
