@@ -499,6 +499,8 @@ fn multiplier_text(x: f64) -> String {
     }
 }
 
+const UNLISTED: &str = "a key review does not know the meaning of, compared as written: it may re-price jobs already scored";
+
 const REWRITES: &str = "changes an existing version, so jobs it already priced are re-priced; add a new version instead";
 
 fn formula_ref(f: &crate::engine::model::Formula) -> String {
