@@ -2,6 +2,7 @@
 //! writers and tallies.
 
 pub mod formats;
+pub mod ordered;
 pub mod output;
 #[cfg(feature = "parquet")]
 pub mod parquet_in;

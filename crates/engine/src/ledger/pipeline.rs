@@ -6,11 +6,11 @@
 //! threads cut the lines, check UTF-8 once per block, and parse and score every job; the caller receives each batch's accumulated output in order. Memory is bounded
 //! by the batches in flight, whatever the file's size.
 
-use std::collections::BTreeMap;
 use std::io::{self, Read};
 
 use crate::engine::job::strict::JobRecord;
 use crate::engine::score::{ScoreContext, ScoreRef, Scorer};
+use crate::ledger::ordered::{Feed, ordered};
 use crate::ledger::reader::{BlockSource, Chunk, JobReader, RawItem, block_lines};
 
 /// Jobs (array elements, documents, records) per batch handed to a worker.
@@ -123,7 +123,6 @@ enum Item {
 }
 
 struct Batch {
-    seq: u64,
     bytes: Vec<u8>,
     items: Vec<Item>,
 }
@@ -168,83 +167,48 @@ where
     S: LineScorer,
     A: Default + Send,
 {
-    let threads = threads.max(1);
-    let (batch_tx, batch_rx) = crossbeam_channel::bounded::<Batch>(threads * 2);
-    let (done_tx, done_rx) = crossbeam_channel::bounded::<(u64, u64, A)>(threads * 2);
     // Emptied input buffers go back to the reader, so blocks are not allocated (and their
     // pages faulted in) again and again.
-    let (free_tx, free_rx) = crossbeam_channel::bounded::<Vec<u8>>(threads * 3);
-    std::thread::scope(|scope| {
-        let reading = scope.spawn(move || read_batches(reader, batch_tx, free_rx));
-        for _ in 0..threads {
-            let (rx, tx, free) = (batch_rx.clone(), done_tx.clone(), free_tx.clone());
-            let per_job = &per_job;
-            scope.spawn(move || {
-                let mut ctx = scorer.context();
-                for mut batch in rx {
-                    let mut acc = A::default();
-                    let mut jobs = 0u64;
-                    let mut emit = |s: &ScoreRef<'_>| per_job(s, &mut acc);
-                    for item in batch.items.drain(..) {
-                        match item {
-                            Item::Line { line, start, end } => {
-                                jobs += 1;
-                                let bytes = &batch.bytes[start..end];
-                                scorer.score_line(&mut ctx, line, bytes, &mut emit);
-                            }
-                            Item::Block { first, start, end } => {
-                                jobs += score_block(
-                                    scorer,
-                                    &mut ctx,
-                                    &batch.bytes[start..end],
-                                    first,
-                                    &mut emit,
-                                );
-                            }
-                            Item::Record(r) => {
-                                jobs += 1;
-                                scorer.score_record(&mut ctx, &r, &mut emit);
-                            }
-                        }
+    let (free_tx, free_rx) = crossbeam_channel::bounded::<Vec<u8>>(threads.max(1) * 3);
+    let mut jobs = 0u64;
+    let (result, io_error) = ordered(
+        threads,
+        move |feed| read_batches(reader, feed, free_rx),
+        || scorer.context(),
+        |ctx, mut batch: Batch| {
+            let mut acc = A::default();
+            let mut n = 0u64;
+            let mut emit = |s: &ScoreRef<'_>| per_job(s, &mut acc);
+            for item in batch.items.drain(..) {
+                match item {
+                    Item::Line { line, start, end } => {
+                        n += 1;
+                        let bytes = &batch.bytes[start..end];
+                        scorer.score_line(ctx, line, bytes, &mut emit);
                     }
-                    batch.bytes.clear();
-                    let _ = free.try_send(batch.bytes);
-                    if tx.send((batch.seq, jobs, acc)).is_err() {
-                        return; // the consumer stopped
+                    Item::Block { first, start, end } => {
+                        n += score_block(scorer, ctx, &batch.bytes[start..end], first, &mut emit);
+                    }
+                    Item::Record(r) => {
+                        n += 1;
+                        scorer.score_record(ctx, &r, &mut emit);
                     }
                 }
-            });
-        }
-        drop(done_tx);
-        drop(batch_rx);
-        drop(free_tx);
-        // Deliver in order; out-of-order batches wait here (bounded by the channels).
-        let mut pending: BTreeMap<u64, (u64, A)> = BTreeMap::new();
-        let mut next = 0u64;
-        let mut jobs = 0u64;
-        let mut result = Ok(());
-        for (seq, n, acc) in done_rx.iter() {
-            pending.insert(seq, (n, acc));
-            while let Some((n, acc)) = pending.remove(&next) {
-                next += 1;
-                jobs += n;
-                if result.is_ok() {
-                    result = consume(acc);
-                }
             }
-            if result.is_err() {
-                // Stop reading: dropping the receiver ends the workers, then the reader.
-                break;
-            }
-        }
-        drop(done_rx);
-        let io_error = reading.join().expect("reader thread");
-        result.map_err(LedgerError::Write)?;
-        match io_error {
-            Some(source) => Err(LedgerError::Read { jobs, source }),
-            None => Ok(jobs),
-        }
-    })
+            batch.bytes.clear();
+            let _ = free_tx.try_send(batch.bytes);
+            (n, acc)
+        },
+        |(n, acc)| {
+            jobs += n;
+            consume(acc)
+        },
+    );
+    result.map_err(LedgerError::Write)?;
+    match io_error {
+        Some(source) => Err(LedgerError::Read { jobs, source }),
+        None => Ok(jobs),
+    }
 }
 
 /// Scores the jobs of a block of raw JSONL lines (see [`block_lines`]); returns how many.
@@ -271,16 +235,14 @@ fn score_block<S: LineScorer>(
 
 fn read_batches<B: BlockSource>(
     mut reader: B,
-    tx: crossbeam_channel::Sender<Batch>,
+    mut feed: Feed<Batch>,
     free: crossbeam_channel::Receiver<Vec<u8>>,
 ) -> Option<io::Error> {
-    let mut seq = 0;
     loop {
         let bytes = free
             .try_recv()
             .unwrap_or_else(|_| Vec::with_capacity(BATCH_BYTES + (1 << 17)));
         let mut batch = Batch {
-            seq,
             bytes,
             items: Vec::new(),
         };
@@ -309,10 +271,9 @@ fn read_batches<B: BlockSource>(
         if batch.items.is_empty() {
             break;
         }
-        if tx.send(batch).is_err() {
+        if !feed.send(batch) {
             break;
         }
-        seq += 1;
         if last {
             break;
         }

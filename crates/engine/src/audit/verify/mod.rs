@@ -24,6 +24,7 @@ use crate::engine::points::Points;
 use crate::engine::score::{ScoreOptions, ScoreRef, Scorer};
 use crate::engine::time::parse_time;
 use crate::ledger::formats::{InputFormat, open_ledger};
+use crate::ledger::ordered::{Feed, ordered};
 use crate::ledger::reader::{Ledger, RawItem};
 
 mod check;
@@ -200,7 +201,6 @@ struct Item {
 }
 
 struct Batch {
-    seq: u64,
     bytes: Vec<u8>,
     items: Vec<Item>,
 }
@@ -517,58 +517,27 @@ pub fn verify(
             .map(|p| JobsCursor::new(p, opts.input_format))
             .collect(),
     };
-    let threads = opts.threads.max(1);
-    let (batch_tx, batch_rx) = crossbeam_channel::bounded::<Batch>(threads * 2);
-    let (done_tx, done_rx) = crossbeam_channel::bounded::<(u64, Partial)>(threads * 2);
     let mut report = VerifyReport::default();
     let mut unknown_index: HashMap<Arc<str>, usize> = HashMap::new();
     let mut ruleset_index: HashMap<Arc<str>, usize> = HashMap::new();
-    std::thread::scope(|scope| {
-        let reading = scope.spawn(move || read_batches(results, pairing, batch_tx));
-        for _ in 0..threads {
-            let (rx, tx) = (batch_rx.clone(), done_tx.clone());
-            let (names, job_names) = (&names, &job_names);
-            scope.spawn(move || {
-                for batch in rx {
-                    let part = check_batch(&batch, library, opts, names, job_names);
-                    if tx.send((batch.seq, part)).is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-        drop(done_tx);
-        drop(batch_rx);
-        let mut pending = BTreeMap::new();
-        let mut next = 0u64;
-        let mut failed = None;
-        for (seq, part) in done_rx.iter() {
-            pending.insert(seq, part);
-            while let Some(part) = pending.remove(&next) {
-                next += 1;
-                if failed.is_none() {
-                    failed = merge(
-                        &mut report,
-                        part,
-                        &mut ruleset_index,
-                        &mut unknown_index,
-                        opts.keep_mismatches,
-                        &mut on_mismatch,
-                    )
-                    .err();
-                }
-            }
-            if failed.is_some() {
-                break;
-            }
-        }
-        drop(done_rx);
-        let read = reading.join().expect("reader thread");
-        if let Some(e) = failed {
-            return Err(VerifyError::Write(e));
-        }
-        read
-    })?;
+    let (merged, read) = ordered(
+        opts.threads,
+        move |feed| read_batches(results, pairing, feed),
+        || (),
+        |_, batch: Batch| check_batch(&batch, library, opts, &names, &job_names),
+        |part| {
+            merge(
+                &mut report,
+                part,
+                &mut ruleset_index,
+                &mut unknown_index,
+                opts.keep_mismatches,
+                &mut on_mismatch,
+            )
+        },
+    );
+    merged.map_err(VerifyError::Write)?;
+    read?;
     Ok(report)
 }
 
@@ -628,11 +597,9 @@ fn merge(
 fn read_batches(
     results: Vec<ResultsFile>,
     mut pairing: Pairing,
-    tx: crossbeam_channel::Sender<Batch>,
+    mut feed: Feed<Batch>,
 ) -> Result<(), VerifyError> {
-    let mut seq = 0;
     let mut batch = Batch {
-        seq,
         bytes: Vec::with_capacity(BATCH_BYTES + (1 << 16)),
         items: Vec::new(),
     };
@@ -694,23 +661,21 @@ fn read_batches(
                 job,
             });
             if batch.items.len() >= BATCH_ITEMS || batch.bytes.len() >= BATCH_BYTES {
-                seq += 1;
                 let full = std::mem::replace(
                     &mut batch,
                     Batch {
-                        seq,
                         bytes: Vec::with_capacity(BATCH_BYTES + (1 << 16)),
                         items: Vec::new(),
                     },
                 );
-                if tx.send(full).is_err() {
+                if !feed.send(full) {
                     return Ok(());
                 }
             }
         }
     }
     if !batch.items.is_empty() {
-        let _ = tx.send(batch);
+        feed.send(batch);
     }
     Ok(())
 }
