@@ -28,8 +28,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use jobpoints::internals::{
-    BATCH_OUTPUT_BYTES, BorrowedJob, BorrowedValue, ENGINE, Fields, JobReader, JobRecord,
-    LineScorer, RuleFiles, SchemaVersion, ScoreContext, ScoreRef, Scorer, engine_verbatim, load,
+    BATCH_OUTPUT_BYTES, BorrowedJob, BorrowedValue, ENGINE, Fields, JobInput, JobReader, JobScorer,
+    RuleFiles, SchemaVersion, ScoreContext, ScoreRef, Scorer, engine_verbatim, load,
     parse_time_exact, run_ledger, utc_string, write_jsonl,
 };
 use jobpoints::{Points, Status};
@@ -180,7 +180,7 @@ fn checksum(score: Contender<'_>, dump: Option<PathBuf>) -> Checksum {
 }
 
 /// Scores the ledger through jobpoints' pipeline with `scorer`, handing JSONL chunks out.
-fn through_pipeline<S: LineScorer>(
+fn through_pipeline<S: JobScorer>(
     path: &Path,
     scorer: &S,
     threads: usize,
@@ -1068,49 +1068,35 @@ impl<'a> NativeScorer<'a> {
     }
 }
 
-impl<'a> LineScorer for NativeScorer<'a> {
+impl<'a> JobScorer for NativeScorer<'a> {
     type Ctx = (NativeScratch, ScoreContext<'a>);
 
     fn context(&self) -> Self::Ctx {
         (NativeScratch::default(), self.plain.context())
     }
 
-    fn score_line(
+    fn score_job(
         &self,
         ctx: &mut Self::Ctx,
-        line: u64,
-        bytes: &[u8],
+        job: JobInput<'_>,
         emit: &mut dyn FnMut(&ScoreRef<'_>),
     ) {
-        match std::str::from_utf8(bytes) {
-            Ok(text) => self.score_text(ctx, line, text, emit),
-            Err(_) => self.plain.score_line(&mut ctx.1, line, bytes, emit),
-        }
-    }
-
-    fn score_text(
-        &self,
-        ctx: &mut Self::Ctx,
-        line: u64,
-        text: &str,
-        emit: &mut dyn FnMut(&ScoreRef<'_>),
-    ) {
+        let (line, text) = match job {
+            JobInput::Text { line, text } => (line, text),
+            JobInput::Line { line, bytes } => match std::str::from_utf8(bytes) {
+                Ok(text) => (line, text),
+                Err(_) => return self.plain.score_job(&mut ctx.1, job, emit),
+            },
+            JobInput::Record(_) => return self.plain.score_job(&mut ctx.1, job, emit),
+        };
         // Malformed lines (about 1% of the ledger) take the same plain path in every scorer:
         // producing their error messages is parsing, not scoring.
         let done = NativeJob::from_fast(text, &mut ctx.0.fields)
             .is_some_and(|job| self.score_native(&job, line, &mut ctx.0, emit));
         if !done {
-            self.plain.score_text(&mut ctx.1, line, text, emit);
+            self.plain
+                .score_job(&mut ctx.1, JobInput::Text { line, text }, emit);
         }
-    }
-
-    fn score_record(
-        &self,
-        ctx: &mut Self::Ctx,
-        record: &JobRecord,
-        emit: &mut dyn FnMut(&ScoreRef<'_>),
-    ) {
-        self.plain.score_record(&mut ctx.1, record, emit);
     }
 }
 
@@ -1203,7 +1189,11 @@ fn ideal_pipeline(
                             native.score_native(&job, line_no, &mut scratch, &mut emit)
                         });
                         if !done {
-                            native.plain.score_line(&mut plain, line_no, raw, &mut emit);
+                            let job = JobInput::Line {
+                                line: line_no,
+                                bytes: raw,
+                            };
+                            native.plain.score_job(&mut plain, job, &mut emit);
                         }
                     }
                     if tx.send((seq, jobs, out)).is_err() {

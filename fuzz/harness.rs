@@ -6,12 +6,21 @@
 
 use std::sync::{Arc, OnceLock};
 
+use jobpoints::Score;
 use jobpoints::Status;
 use jobpoints::internals::{
     EvalContext, Formula, Observed, Outcome, Pricing, Program, RuleFiles, RuleSet, RuleVersion,
-    ScoreOptions, Scorer, Value, evaluate, load, render_human, run_ledger, score_record,
-    write_jsonl,
+    ScoreOptions, Scorer, Value, evaluate, load, render_human, run_ledger, write_jsonl,
 };
+use jobpoints::internals::{JobInput, JobRecord};
+
+fn score_record(rules: &RuleSet, record: &JobRecord, opts: ScoreOptions) -> Score {
+    let scorer = Scorer {
+        opts,
+        ..Scorer::new(rules)
+    };
+    scorer.score_owned(&mut scorer.context(), JobInput::Record(record))
+}
 
 /// The rules built into jobpoints, loaded once per process.
 fn shipped() -> &'static RuleSet {

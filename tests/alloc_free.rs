@@ -1,6 +1,6 @@
 //! The usual scoring path allocates nothing per job. A counting global allocator (for the
 //! whole test binary; counting costs a thread-local increment) shows that scoring a typical
-//! ledger line through `Scorer::score_text` / `score_line` and writing its JSONL result makes
+//! ledger line through `Scorer::score_job` (a line, as bytes or as checked text) and writing its JSONL result makes
 //! no allocation once the per-thread buffers and caches are warm, and that the pipeline
 //! allocates per batch (a block of about 1 MiB), not per job.
 
@@ -10,7 +10,7 @@ use std::io::BufReader;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use jobpoints::Status;
-use jobpoints::internals::{JobReader, Scorer, run_ledger, synth, write_jsonl};
+use jobpoints::internals::{JobInput, JobReader, Scorer, run_ledger, synth, write_jsonl};
 
 use crate::util::shipped_rules;
 
@@ -99,11 +99,15 @@ fn scoring_a_typical_job_allocates_nothing() {
             write_jsonl(out, s);
             status = s.status;
         };
-        if by_bytes {
-            scorer.score_line(ctx, line, text.as_bytes(), &mut emit);
+        let job = if by_bytes {
+            JobInput::Line {
+                line,
+                bytes: text.as_bytes(),
+            }
         } else {
-            scorer.score_text(ctx, line, text, &mut emit);
-        }
+            JobInput::Text { line, text }
+        };
+        scorer.score_job(ctx, job, &mut emit);
         status
     };
     // Warm-up: the per-thread buffers grow, the resolution cache fills.
@@ -181,7 +185,11 @@ fn latencies_ceilings_and_catalog_windows_allocate_nothing() {
         for (i, line) in lines.iter().enumerate() {
             let before = allocations();
             let mut status = Status::Error;
-            scorer.score_text(ctx, i as u64 + 1, line, &mut |s| {
+            let job = JobInput::Text {
+                line: i as u64 + 1,
+                text: line,
+            };
+            scorer.score_job(ctx, job, &mut |s| {
                 out.clear();
                 write_jsonl(&mut out, s);
                 status = s.status;

@@ -3,7 +3,8 @@
 
 use std::path::Path;
 
-use jobpoints::internals::{RuleFiles, ScoreOptions, load, parse_job, score_record};
+use crate::util::score_record;
+use jobpoints::internals::{RuleFiles, ScoreOptions, load, parse_job};
 use serde_json::{Value, json};
 
 use crate::check_cli::copy_rules;

@@ -8,8 +8,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::util::score_record;
 use jobpoints::Status;
-use jobpoints::internals::{RuleSet, ScoreOptions, parse_job, parse_time, score_record};
+use jobpoints::internals::{RuleSet, ScoreOptions, parse_job, parse_time};
 
 use crate::util::{copy_rules_to, fixture, jobpoints, jobpoints_in, shipped_rules};
 
@@ -833,7 +834,8 @@ fn cache_agrees(rs: &RuleSet, names: &[&str]) -> usize {
                 "width": 512, "height": 512, "steps": 20, "completed_at": at,
             });
             let record = parse_job(1, job);
-            let cached = scorer.score_owned(&mut ctx, &record);
+            let cached =
+                scorer.score_owned(&mut ctx, jobpoints::internals::JobInput::Record(&record));
             let fresh = score_record(rs, &record, ScoreOptions::default());
             let show = |s: &jobpoints::Score| {
                 format!(

@@ -15,9 +15,10 @@
 //! An entry dated far from what it cites (a later version citing an old commit for a number)
 //! is not constrained; a published date (Season 1's 2024-04-01) cites no commit.
 
+use crate::util::score_record;
 use jiff::{SignedDuration, Timestamp};
 use jobpoints::internals::{
-    RuleFiles, RuleSet, ScoreOptions, load, parse_job, parse_time, score_record, utc_string,
+    RuleFiles, RuleSet, ScoreOptions, load, parse_job, parse_time, utc_string,
 };
 
 use crate::rule_errors::overlay;

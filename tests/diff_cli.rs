@@ -590,7 +590,7 @@ fn a_large_ledger_is_streamed_in_bounded_memory() {
     for (i, shape) in SHAPES.iter().enumerate() {
         let job: Json = serde_json::from_str(&format!("{{{shape}}}")).unwrap();
         let score = |rs: &jobpoints::internals::RuleSet| {
-            jobpoints::internals::score_record(
+            crate::util::score_record(
                 rs,
                 &jobpoints::internals::parse_job(1, job.clone()),
                 Default::default(),

@@ -1,9 +1,10 @@
 //! Library-level behaviour: Season 1 check values, catalog coverage, determinism, and adding
 //! a model without rebuilding.
 
+use crate::util::score_record;
 use jobpoints::Status;
 use jobpoints::internals::{
-    JobReader, PointsSum, RuleFiles, ScoreOptions, load, parse_job, parse_time, score_record,
+    JobReader, PointsSum, RuleFiles, ScoreOptions, load, parse_job, parse_time,
 };
 use serde_json::json;
 

@@ -2,9 +2,10 @@
 //! (`[[jobs.image.execution_limits]]` of kinds.toml), applied before anything prices a job;
 //! `--explain` shows requested vs executed; `check` and `diff` see the same executed values.
 
+use crate::util::score_record;
 use jobpoints::Status;
 use jobpoints::internals::{
-    Entity, Op, RuleFiles, RuleSet, ScoreOptions, diff_rules, load, parse_job, score_record,
+    Entity, Op, RuleFiles, RuleSet, ScoreOptions, diff_rules, load, parse_job,
 };
 use serde_json::{Value as Json, json};
 

@@ -4,8 +4,9 @@
 
 use std::sync::OnceLock;
 
+use crate::util::score_record;
 use jobpoints::Status;
-use jobpoints::internals::{JobReader, RuleSet, ScoreOptions, score_record};
+use jobpoints::internals::{JobReader, RuleSet, ScoreOptions};
 
 use crate::util::{jobpoints, shipped_rules, with_snapshots};
 

@@ -17,7 +17,8 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use jobpoints::internals::{JobReader, RuleFiles, ScoreOptions, load, render_human, score_record};
+use crate::util::score_record;
+use jobpoints::internals::{JobReader, RuleFiles, ScoreOptions, load, render_human};
 use jobpoints::{Severity, Status};
 
 use crate::rule_errors::overlay;

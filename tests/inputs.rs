@@ -7,9 +7,10 @@ use std::io::{self, Read};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use crate::util::score_record;
 use jobpoints::Status;
 use jobpoints::internals::{
-    JobReader, RuleSet, ScoreOptions, Scorer, parse_line, run_ledger, score_record, write_jsonl,
+    JobReader, RuleSet, ScoreOptions, Scorer, parse_line, run_ledger, write_jsonl,
 };
 use proptest::prelude::*;
 

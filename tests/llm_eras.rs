@@ -10,9 +10,9 @@ use std::sync::OnceLock;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
+use crate::util::score_record;
 use jobpoints::internals::{
     Message, PromptTemplate, Role, RuleSet, ScoreOptions, Tokenizer, parse_job, parse_time,
-    score_record,
 };
 
 use crate::serve::Server;

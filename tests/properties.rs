@@ -4,10 +4,10 @@
 
 use std::sync::OnceLock;
 
+use crate::util::score_record;
 use jobpoints::Points;
 use jobpoints::internals::{
     EvalContext, JobKind, Outcome, Pricing, RuleSet, ScoreOptions, Value, evaluate, parse_job,
-    score_record,
 };
 use proptest::prelude::*;
 

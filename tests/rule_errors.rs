@@ -124,7 +124,7 @@ fn rules_only_changes_load_and_score() {
                 .unwrap_or_else(|| panic!("{}: {diags:#?}", path.display()));
             let mut out = String::new();
             for record in jobpoints::internals::JobReader::new(jobs.as_bytes()) {
-                let s = jobpoints::internals::score_record(&rs, &record, Default::default());
+                let s = crate::util::score_record(&rs, &record, Default::default());
                 // Why a job earns nothing (a threshold, a ceiling, a catalog window, a
                 // disabled version) or why it is invalid, after `|`.
                 let why = s.reason().or(s.error()).map(|r| format!(" | {r}"));

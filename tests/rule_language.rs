@@ -4,9 +4,10 @@
 
 use std::path::Path;
 
+use crate::util::score_record;
 use jobpoints::internals::{
     Entity, JobReader, Op, ReloadOutcome, Resolution, RuleFiles, RuleSet, RulesHandle,
-    ScoreOptions, Scorer, diff_rules, load, parse_job, parse_time, score_record,
+    ScoreOptions, Scorer, diff_rules, load, parse_job, parse_time,
 };
 use jobpoints::{Score, Status};
 
@@ -266,7 +267,10 @@ fn cached_equals_fresh(rs: &RuleSet, model: &str, times: &[&str]) -> Vec<String>
         let job = serde_json::json!({"id": i, "model": model, "width": 1024, "height": 1024,
             "steps": 20, "completed_at": t});
         let record = parse_job(1, job);
-        cached.push(outcome(&scorer.score_owned(&mut ctx, &record)));
+        cached.push(outcome(&scorer.score_owned(
+            &mut ctx,
+            jobpoints::internals::JobInput::Record(&record),
+        )));
         fresh.push(outcome(&score_record(rs, &record, ScoreOptions::default())));
     }
     assert_eq!(cached, fresh);

@@ -2,6 +2,18 @@
 
 use std::path::{Path, PathBuf};
 
+use jobpoints::Score;
+use jobpoints::internals::{JobInput, JobRecord, RuleSet, ScoreOptions, Scorer};
+
+/// Scores one record with a fresh scorer (through the engine's one entry point).
+pub fn score_record(rules: &RuleSet, record: &JobRecord, opts: ScoreOptions) -> Score {
+    let scorer = Scorer {
+        opts,
+        ..Scorer::new(rules)
+    };
+    scorer.score_owned(&mut scorer.context(), JobInput::Record(record))
+}
+
 /// The repository root.
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

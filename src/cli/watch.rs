@@ -7,7 +7,7 @@ use std::sync::mpsc;
 
 use crate::cli::{CliError, Exit, RulesArg, Stdout, parse_at};
 use jobpoints::engine::model::RuleSet;
-use jobpoints::engine::score::{Score, ScoreOptions, Scorer, Status};
+use jobpoints::engine::score::{JobInput, Score, ScoreOptions, Scorer, Status};
 use jobpoints::ledger::formats::open_jobs;
 use jobpoints::ledger::safe::terminal_safe;
 use jobpoints::live::handle::{ReloadFailure, ReloadOutcome, RulesHandle};
@@ -254,11 +254,11 @@ impl Report<'_> {
         let _ = writeln!(out, "jobs in {}{mark}:", path.display());
         let mut moved = 0usize;
         for record in records {
-            let new = after_scorer.score_owned(&mut after_ctx, &record);
+            let new = after_scorer.score_owned(&mut after_ctx, JobInput::Record(&record));
             let old = before_scorer
                 .as_ref()
                 .zip(before_ctx.as_mut())
-                .map(|(s, ctx)| s.score_owned(ctx, &record));
+                .map(|(s, ctx)| s.score_owned(ctx, JobInput::Record(&record)));
             let line = job_line(old.as_ref(), &new);
             if old.as_ref().is_some_and(|o| differs(o, &new)) {
                 moved += 1;

@@ -21,7 +21,7 @@ use jobpoints::engine::points::Points;
 use jobpoints::engine::score::{ScoreOptions, ScoreRef, Scorer, Status};
 use jobpoints::engine::time::parse_time;
 use jobpoints::ledger::output::render_trace;
-use jobpoints::ledger::reader::{JobReader, Ledger, RawItem};
+use jobpoints::ledger::reader::{JobReader, Ledger};
 use jobpoints::review::impact::ImpactOptions;
 use jobpoints::review::report::{Corpus, DiffReport, build_report, render_markdown, summary_line};
 use jobpoints::rules::diagnostic::line_col;
@@ -444,10 +444,7 @@ fn score_all(
             if cancel.load(Ordering::Relaxed) {
                 return Err(ApiError::Cancelled);
             }
-            match item {
-                RawItem::Line(line) => scorer.score_line(&mut ctx, line, &buf, &mut emit),
-                RawItem::Record(r) => scorer.score_record(&mut ctx, &r, &mut emit),
-            }
+            scorer.score_job(&mut ctx, item.job(&buf), &mut emit);
         }
     }
     match failed {

@@ -134,7 +134,7 @@ fn every_corpus_job_is_valid_and_priced_by_a_rule() {
                     at: Some(at),
                     ..Default::default()
                 };
-                let s = jobpoints::internals::score_record(&rules, &record, opts);
+                let s = crate::util::score_record(&rules, &record, opts);
                 assert!(
                     !matches!(
                         s.status(),

@@ -9,7 +9,7 @@ use jiff::Timestamp;
 
 use crate::engine::model::{RuleFiles, RuleSet};
 use crate::engine::points::Points;
-use crate::engine::score::{Score, ScoreOptions, Scorer, Status};
+use crate::engine::score::{JobInput, Score, ScoreOptions, Scorer, Status};
 use crate::ledger::output::write_jsonl;
 use crate::ledger::pipeline::run_ledger;
 use crate::ledger::reader::JobReader;
@@ -147,12 +147,11 @@ impl Rules {
             name_pricing_time: opts.at.is_some(),
             ..Scorer::new(&self.set)
         };
-        let mut ctx = scorer.context();
-        let mut out = None;
-        scorer.score_line(&mut ctx, 1, job.trim().as_bytes(), &mut |s| {
-            out = Some(s.to_score())
-        });
-        out.expect("every job gets a result")
+        let job = JobInput::Line {
+            line: 1,
+            bytes: job.trim().as_bytes(),
+        };
+        scorer.score_owned(&mut scorer.context(), job)
     }
 
     /// Scores a job file of any size (JSONL, a JSON array, or one job) from `input` on

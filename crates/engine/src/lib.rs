@@ -68,7 +68,7 @@ pub mod internals {
     pub use crate::engine::points::PointsSum;
     pub use crate::engine::resolve::Resolution;
     pub use crate::engine::score::{
-        SchemaVersion, ScoreContext, ScoreOptions, ScoreRef, Scorer, parse_job, score_record,
+        JobInput, SchemaVersion, ScoreContext, ScoreOptions, ScoreRef, Scorer, parse_job,
     };
     pub use crate::engine::time::{parse_time, parse_time_exact, utc_date, utc_string};
     pub use crate::engine::tokens::{
@@ -76,7 +76,7 @@ pub mod internals {
     };
     pub use crate::ledger::formats::{InputFormat, open_ledger};
     pub use crate::ledger::output::{BATCH_OUTPUT_BYTES, write_jsonl};
-    pub use crate::ledger::pipeline::{LineScorer, run_ledger};
+    pub use crate::ledger::pipeline::{JobScorer, run_ledger};
     pub use crate::ledger::reader::JobReader;
     pub use crate::ledger::synth;
     pub use crate::ledger::tally::{GroupBy, PartialTally, Tally, TallyFormat};

@@ -638,10 +638,7 @@ fn score_body(
             results += 1;
             t0 = Instant::now();
         };
-        match item {
-            RawItem::Line(line) => scorer.score_line(&mut ctx, line, &buf, &mut emit),
-            RawItem::Record(r) => scorer.score_record(&mut ctx, &r, &mut emit),
-        }
+        scorer.score_job(&mut ctx, item.job(&buf), &mut emit);
     }
     out.push(b']');
     drop(ctx);

@@ -21,9 +21,9 @@ use super::metrics::Metrics;
 use jobpoints::audit::decision::{DecisionLog, add_shadow, finish};
 use jobpoints::engine::model::RuleSet;
 use jobpoints::engine::points::{Points, PointsSum};
-use jobpoints::engine::score::{ScoreContext, ScoreOptions, ScoreRef, Scorer, Status};
+use jobpoints::engine::score::{ScoreOptions, ScoreRef, Scorer, Status};
 use jobpoints::engine::time::utc_string;
-use jobpoints::ledger::reader::{JobReader, RawItem};
+use jobpoints::ledger::reader::JobReader;
 use jobpoints::live::handle::RulesHandle;
 
 /// Models kept apart in `/v1/shadow`; the rest are summed as `(other models)` (a model name
@@ -289,13 +289,13 @@ fn run(
             break;
         };
         let mut before = None;
-        score_item(&live, &mut live_ctx, &item, &buf, &mut |r| {
+        live.score_job(&mut live_ctx, item.job(&buf), &mut |r| {
             before = Some(Brief::of(r));
         });
         let Some(before) = before else { continue };
         let mut shadow_json = None;
         let mut after = None;
-        score_item(&shadow, &mut shadow_ctx, &item, &buf, &mut |r| {
+        shadow.score_job(&mut shadow_ctx, item.job(&buf), &mut |r| {
             let b = Brief::of(r);
             let differs =
                 b.status != before.status || b.kind != before.kind || b.points != before.points;
@@ -398,19 +398,6 @@ fn run(
         // between two reads of it) are kept as they were.
         out.extend_from_slice(&records[record_start..]);
         log.submit(out, ends.len() as u64);
-    }
-}
-
-fn score_item<'r>(
-    scorer: &Scorer<'r>,
-    ctx: &mut ScoreContext<'r>,
-    item: &RawItem,
-    buf: &[u8],
-    emit: &mut dyn FnMut(&ScoreRef<'_>),
-) {
-    match item {
-        RawItem::Line(line) => scorer.score_line(ctx, *line, buf, emit),
-        RawItem::Record(r) => scorer.score_record(ctx, r, emit),
     }
 }
 

@@ -1,8 +1,8 @@
 //! Scoring: one job in, one result out, whatever happened to it.
 //!
-//! [`Scorer::score_line`] and [`Scorer::score_record`] are the only ways a result is made.
-//! Both end in one function, generic over the reader that presents the job: the borrowed
-//! reader first (when it can decide the job exactly), else the strict reader. Envelope,
+//! [`Scorer::score_job`] is the only way a result is made, for a job in any form
+//! ([`JobInput`]). It ends in one function, generic over the reader that presents the job: the
+//! borrowed reader first (when it can decide the job exactly), else the strict reader. Envelope,
 //! resolution, inputs, thresholds, formula and the result are each written once.
 
 use std::borrow::Cow;
@@ -287,6 +287,28 @@ pub struct ScoreOptions {
     pub explain: bool,
 }
 
+/// A job as it reaches [`Scorer::score_job`].
+#[derive(Debug, Clone, Copy)]
+pub enum JobInput<'a> {
+    /// A JSONL line's bytes, without its line end, and its line number.
+    Line { line: u64, bytes: &'a [u8] },
+    /// A line already checked to be UTF-8 (the ledger pipeline checks a whole block at once).
+    Text { line: u64, text: &'a str },
+    /// A record a reader parsed: an array element, a document, a CSV or Parquet row.
+    Record(&'a JobRecord),
+}
+
+impl JobInput<'_> {
+    /// The job read strictly, to keep (e.g. as a sample of a change).
+    pub fn to_record(&self) -> JobRecord {
+        match *self {
+            JobInput::Line { line, bytes } => parse_line(line, bytes),
+            JobInput::Text { line, text } => parse_line(line, text.as_bytes()),
+            JobInput::Record(record) => record.clone(),
+        }
+    }
+}
+
 /// Scores jobs against one rule set. Cheap to build; each thread scoring with it needs its own
 /// [`ScoreContext`].
 #[derive(Debug, Clone)]
@@ -371,24 +393,36 @@ impl<'rs> Scorer<'rs> {
         }
     }
 
-    /// Scores one job's text (a JSONL line without its line end).
-    pub fn score_line(
+    /// Scores one job, in whichever form it reached the engine: the one way a result is
+    /// made. `emit` receives exactly one result for it (a borrowed view: copy what you keep).
+    ///
+    /// A line is read by the borrowed reader when it can decide the job exactly, else (and
+    /// for every record) by the strict reader; both end in the same pricing code.
+    pub fn score_job(
         &self,
         ctx: &mut ScoreContext<'rs>,
-        line: u64,
-        bytes: &[u8],
+        job: JobInput<'_>,
         emit: &mut dyn FnMut(&ScoreRef<'_>),
     ) {
-        match std::str::from_utf8(bytes) {
-            Ok(text) => self.score_text(ctx, line, text, emit),
-            // The strict reader says where the bytes stop being UTF-8.
-            Err(_) => self.score_record(ctx, &parse_line(line, bytes), emit),
+        match job {
+            JobInput::Line { line, bytes } => match std::str::from_utf8(bytes) {
+                Ok(text) => self.score_text(ctx, line, text, emit),
+                // The strict reader says where the bytes stop being UTF-8.
+                Err(_) => self.score_strict(ctx, &parse_line(line, bytes), emit),
+            },
+            JobInput::Text { line, text } => self.score_text(ctx, line, text, emit),
+            JobInput::Record(record) => self.score_strict(ctx, record, emit),
         }
     }
 
-    /// [`Self::score_line`] for a line already known to be UTF-8 (checked once per block by
-    /// the ledger pipeline).
-    pub fn score_text(
+    /// [`Self::score_job`], returning the owned result.
+    pub fn score_owned(&self, ctx: &mut ScoreContext<'rs>, job: JobInput<'_>) -> Score {
+        let mut out = None;
+        self.score_job(ctx, job, &mut |s| out = Some(s.to_score()));
+        out.expect("every job gets a result")
+    }
+
+    fn score_text(
         &self,
         ctx: &mut ScoreContext<'rs>,
         line: u64,
@@ -405,11 +439,10 @@ impl<'rs> Scorer<'rs> {
                 return;
             }
         }
-        self.score_record(ctx, &parse_line(line, text.as_bytes()), emit);
+        self.score_strict(ctx, &parse_line(line, text.as_bytes()), emit);
     }
 
-    /// Scores a record read strictly (an element of an array or a document, or a line).
-    pub fn score_record(
+    fn score_strict(
         &self,
         ctx: &mut ScoreContext<'rs>,
         record: &JobRecord,
@@ -422,13 +455,6 @@ impl<'rs> Scorer<'rs> {
             }
             Err(e) => emit(&self.invalid(e)),
         }
-    }
-
-    /// Scores a record and returns the owned result.
-    pub fn score_owned(&self, ctx: &mut ScoreContext<'rs>, record: &JobRecord) -> Score {
-        let mut out = None;
-        self.score_record(ctx, record, &mut |s| out = Some(s.to_score()));
-        out.expect("every record gets a result")
     }
 
     fn invalid<'a>(&'a self, e: &'a JobError) -> ScoreRef<'a> {
@@ -735,15 +761,6 @@ fn defaulted_inputs<'j, S: JobSource<'j>>(
         }
     }
     Ok(out)
-}
-
-/// Scores one record with a fresh scorer: for callers that score a job now and then.
-pub fn score_record(rules: &RuleSet, record: &JobRecord, opts: ScoreOptions) -> Score {
-    let scorer = Scorer {
-        opts,
-        ..Scorer::new(rules)
-    };
-    scorer.score_owned(&mut scorer.context(), record)
 }
 
 /// A job from a JSON value built in memory, e.g. in a test.

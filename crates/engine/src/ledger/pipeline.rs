@@ -9,88 +9,50 @@
 use std::io::{self, Read};
 
 use crate::engine::job::strict::JobRecord;
-use crate::engine::score::{ScoreContext, ScoreRef, Scorer};
+use crate::engine::score::{JobInput, ScoreContext, ScoreRef, Scorer};
 use crate::ledger::ordered::{Feed, ordered};
-use crate::ledger::reader::{BlockSource, Chunk, JobReader, RawItem, block_lines};
+use crate::ledger::reader::{BlockSource, Chunk, JobReader, block_lines};
 
 /// Jobs (array elements, documents, records) per batch handed to a worker.
 const BATCH_ITEMS: usize = 4096;
 /// Bytes of JSONL per batch.
 const BATCH_BYTES: usize = 1 << 20;
 
-/// Something that turns job lines into results: the rules engine's [`Scorer`], or (in the
+/// Something that turns jobs into results: the rules engine's [`Scorer`], or (in the
 /// benchmark) a hand-written scorer. Results are handed to `emit` as borrowed views.
-pub trait LineScorer: Sync {
+pub trait JobScorer: Sync {
     /// Per-worker state.
     type Ctx: Send;
     fn context(&self) -> Self::Ctx;
-    /// Scores one JSONL line (without its line end).
-    fn score_line(
+    /// Scores one job; `emit` receives exactly one result.
+    fn score_job(
         &self,
         ctx: &mut Self::Ctx,
-        line: u64,
-        bytes: &[u8],
-        emit: &mut dyn FnMut(&ScoreRef<'_>),
-    );
-    /// Scores one JSONL line already known to be UTF-8.
-    fn score_text(
-        &self,
-        ctx: &mut Self::Ctx,
-        line: u64,
-        text: &str,
-        emit: &mut dyn FnMut(&ScoreRef<'_>),
-    ) {
-        self.score_line(ctx, line, text.as_bytes(), emit);
-    }
-    /// Scores a record parsed up front (JSON array or document input).
-    fn score_record(
-        &self,
-        ctx: &mut Self::Ctx,
-        record: &JobRecord,
+        job: JobInput<'_>,
         emit: &mut dyn FnMut(&ScoreRef<'_>),
     );
 }
 
-impl<'rs> LineScorer for Scorer<'rs> {
+impl<'rs> JobScorer for Scorer<'rs> {
     type Ctx = ScoreContext<'rs>;
 
     fn context(&self) -> ScoreContext<'rs> {
         Scorer::context(self)
     }
 
-    fn score_line(
+    fn score_job(
         &self,
         ctx: &mut ScoreContext<'rs>,
-        line: u64,
-        bytes: &[u8],
+        job: JobInput<'_>,
         emit: &mut dyn FnMut(&ScoreRef<'_>),
     ) {
-        Scorer::score_line(self, ctx, line, bytes, emit);
-    }
-
-    fn score_text(
-        &self,
-        ctx: &mut ScoreContext<'rs>,
-        line: u64,
-        text: &str,
-        emit: &mut dyn FnMut(&ScoreRef<'_>),
-    ) {
-        Scorer::score_text(self, ctx, line, text, emit);
-    }
-
-    fn score_record(
-        &self,
-        ctx: &mut ScoreContext<'rs>,
-        record: &JobRecord,
-        emit: &mut dyn FnMut(&ScoreRef<'_>),
-    ) {
-        Scorer::score_record(self, ctx, record, emit);
+        Scorer::score_job(self, ctx, job, emit);
     }
 }
 
 /// Scores every job of `reader` on this thread, in order: for a request body or a small file,
 /// where threads cost more than they save. Returns the I/O error that stopped reading, if any.
-pub fn score_each<R: Read, S: LineScorer>(
+pub fn score_each<R: Read, S: JobScorer>(
     reader: &mut JobReader<R>,
     scorer: &S,
     ctx: &mut S::Ctx,
@@ -100,8 +62,7 @@ pub fn score_each<R: Read, S: LineScorer>(
     loop {
         buf.clear();
         match reader.next_raw(&mut buf) {
-            Some(RawItem::Line(line)) => scorer.score_line(ctx, line, &buf, emit),
-            Some(RawItem::Record(r)) => scorer.score_record(ctx, &r, emit),
+            Some(item) => scorer.score_job(ctx, item.job(&buf), emit),
             None => return reader.io_error.take(),
         }
     }
@@ -164,7 +125,7 @@ pub fn run_ledger<B, S, A>(
 ) -> Result<u64, LedgerError>
 where
     B: BlockSource,
-    S: LineScorer,
+    S: JobScorer,
     A: Default + Send,
 {
     // Emptied input buffers go back to the reader, so blocks are not allocated (and their
@@ -184,14 +145,14 @@ where
                     Item::Line { line, start, end } => {
                         n += 1;
                         let bytes = &batch.bytes[start..end];
-                        scorer.score_line(ctx, line, bytes, &mut emit);
+                        scorer.score_job(ctx, JobInput::Line { line, bytes }, &mut emit);
                     }
                     Item::Block { first, start, end } => {
                         n += score_block(scorer, ctx, &batch.bytes[start..end], first, &mut emit);
                     }
                     Item::Record(r) => {
                         n += 1;
-                        scorer.score_record(ctx, &r, &mut emit);
+                        scorer.score_job(ctx, JobInput::Record(&r), &mut emit);
                     }
                 }
             }
@@ -212,7 +173,7 @@ where
 }
 
 /// Scores the jobs of a block of raw JSONL lines (see [`block_lines`]); returns how many.
-fn score_block<S: LineScorer>(
+fn score_block<S: JobScorer>(
     scorer: &S,
     ctx: &mut S::Ctx,
     block: &[u8],
@@ -225,10 +186,14 @@ fn score_block<S: LineScorer>(
     let text = std::str::from_utf8(block).ok();
     for (line, range) in block_lines(block, first) {
         jobs += 1;
-        match text.and_then(|t| t.get(range.clone())) {
-            Some(t) => scorer.score_text(ctx, line, t, emit),
-            None => scorer.score_line(ctx, line, &block[range], emit),
-        }
+        let job = match text.and_then(|t| t.get(range.clone())) {
+            Some(text) => JobInput::Text { line, text },
+            None => JobInput::Line {
+                line,
+                bytes: &block[range],
+            },
+        };
+        scorer.score_job(ctx, job, emit);
     }
     jobs
 }

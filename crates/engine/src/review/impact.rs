@@ -9,11 +9,11 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 use jiff::Timestamp;
 use serde::Serialize;
 
-use crate::engine::job::strict::{JobRecord, parse_line};
+use crate::engine::job::strict::JobRecord;
 use crate::engine::job::{read_envelope, read_inputs};
 use crate::engine::model::RuleSet;
 use crate::engine::points::{Points, PointsSum};
-use crate::engine::score::{ScoreContext, ScoreOptions, ScoreRef, Scorer, Status};
+use crate::engine::score::{JobInput, ScoreContext, ScoreOptions, ScoreRef, Scorer, Status};
 use crate::engine::time::utc_string;
 use crate::ledger::tally::{GroupBy, KEY_SEP, group_key};
 use crate::review::windows::{Span, Timelines};
@@ -491,8 +491,8 @@ impl<'r> ImpactBuilder<'r> {
         }
     }
 
-    /// Scores one job line with both rule sets, then replays it in its model's windows.
-    pub fn add_line(&mut self, line: u64, bytes: &[u8]) {
+    /// Scores one job with both rule sets, then replays it in its model's windows.
+    pub fn add(&mut self, job: JobInput<'_>) {
         let ImpactBuilder {
             old,
             new,
@@ -502,37 +502,14 @@ impl<'r> ImpactBuilder<'r> {
             replay,
         } = self;
         let mut model = None;
-        old.score_line(old_ctx, line, bytes, &mut |o| {
-            new.score_line(new_ctx, line, bytes, &mut |n| {
-                sums.add(o, n, &|| parse_line(line, bytes));
+        old.score_job(old_ctx, job, &mut |o| {
+            new.score_job(new_ctx, job, &mut |n| {
+                sums.add(o, n, &|| job.to_record());
                 model = n.model.map(String::from);
             });
         });
         if let Some(model) = model {
-            replay.add(&model, &|s, c, emit| s.score_line(c, line, bytes, emit));
-        }
-    }
-
-    /// Scores one record read strictly with both rule sets, then replays it in its model's
-    /// windows.
-    pub fn add_record(&mut self, record: &JobRecord) {
-        let ImpactBuilder {
-            old,
-            new,
-            old_ctx,
-            new_ctx,
-            sums,
-            replay,
-        } = self;
-        let mut model = None;
-        old.score_record(old_ctx, record, &mut |o| {
-            new.score_record(new_ctx, record, &mut |n| {
-                sums.add(o, n, &|| record.clone());
-                model = n.model.map(String::from);
-            });
-        });
-        if let Some(model) = model {
-            replay.add(&model, &|s, c, emit| s.score_record(c, record, emit));
+            replay.add(&model, &|s, c, emit| s.score_job(c, job, emit));
         }
     }
 

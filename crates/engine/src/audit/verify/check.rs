@@ -2,6 +2,7 @@
 //! time it was priced, and compared field by field.
 
 use super::*;
+use crate::engine::score::JobInput;
 
 /// How a result's version was picked: the job's own time, `--at`, or the time received.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -167,7 +168,13 @@ pub(super) fn check_batch(
             let line = r.expected.line.unwrap_or(1);
             let mut job_at = None;
             match (&r.embedded, &r.item.job) {
-                (Some(text), _) => scorer.score_line(&mut ctx, line, text.as_bytes(), &mut check),
+                (Some(text), _) => {
+                    let job = JobInput::Line {
+                        line,
+                        bytes: text.as_bytes(),
+                    };
+                    scorer.score_job(&mut ctx, job, &mut check)
+                }
                 (
                     None,
                     JobSlot::Bytes {
@@ -179,7 +186,8 @@ pub(super) fn check_batch(
                 ) => {
                     job_at = Some(format!("{}:{line}", job_names[*file as usize]));
                     let bytes = &batch.bytes[*start..*end];
-                    scorer.score_line(&mut ctx, *line, bytes, &mut check);
+                    let job = JobInput::Line { line: *line, bytes };
+                    scorer.score_job(&mut ctx, job, &mut check);
                 }
                 (None, JobSlot::Record { file, record }) => {
                     let line = match record {
@@ -187,7 +195,7 @@ pub(super) fn check_batch(
                         Err(e) => e.line,
                     };
                     job_at = Some(format!("{}:{line}", job_names[*file as usize]));
-                    scorer.score_record(&mut ctx, record, &mut check);
+                    scorer.score_job(&mut ctx, JobInput::Record(record), &mut check);
                 }
                 (None, JobSlot::Missing { file, why }) => {
                     part.count_ruleset(&r.hash, Some(&r.known.source), false);

@@ -32,6 +32,7 @@ use std::io::{self, Read};
 use std::ops::Range;
 
 use crate::engine::job::strict::{JobRecord, MAX_LINE_BYTES, invalid, parse_line};
+use crate::engine::score::JobInput;
 
 mod ledger;
 mod scan;
@@ -142,6 +143,19 @@ pub enum RawItem {
     Line(u64),
     /// A record decided by the reader (see [`Chunk::Record`]).
     Record(JobRecord),
+}
+
+impl RawItem {
+    /// The job this item stands for, given the buffer [`JobReader::next_raw`] appended to.
+    pub fn job<'a>(&'a self, buf: &'a [u8]) -> JobInput<'a> {
+        match self {
+            RawItem::Line(line) => JobInput::Line {
+                line: *line,
+                bytes: buf,
+            },
+            RawItem::Record(record) => JobInput::Record(record),
+        }
+    }
 }
 
 impl<R: Read> JobReader<R> {

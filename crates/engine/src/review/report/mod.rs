@@ -6,7 +6,7 @@ use std::fmt::Write;
 use serde::Serialize;
 
 use crate::engine::time::utc_string;
-use crate::ledger::reader::{Ledger, RawItem};
+use crate::ledger::reader::Ledger;
 use crate::ledger::safe::terminal_safe;
 use crate::review::changes::{
     Entity, Op, diff_files, diff_formula_files, diff_rules, diff_rules_as_of,
@@ -839,8 +839,7 @@ pub fn build_report(old: &Loaded, new: &Loaded, corpus: Corpus, opts: ImpactOpti
                 loop {
                     buf.clear();
                     match reader.next_raw(&mut buf) {
-                        Some(RawItem::Line(line)) => builder.add_line(line, &buf),
-                        Some(RawItem::Record(record)) => builder.add_record(&record),
+                        Some(item) => builder.add(item.job(&buf)),
                         None => break,
                     }
                 }
