@@ -540,9 +540,12 @@ examples = [{ width = 512, height = 512, steps = 20, points = 1 }]
         Added(Entity),
     }
 
-    /// For every key of the rule schema (`table.key`), an edit of [`BASE`] (text replaced,
-    /// in order) that changes only it, and how review shows it.
-    fn edits() -> Vec<(&'static str, Vec<(&'static str, &'static str)>, Shown)> {
+    /// A key of the rule schema (`table.key`), the text replacements (in order) that change
+    /// only it, and how review shows the change.
+    type Edit = (&'static str, Vec<(&'static str, &'static str)>, Shown);
+
+    /// For every key of the rule schema, an edit of [`BASE`] that changes only it.
+    fn edits() -> Vec<Edit> {
         use Shown::*;
         let priced = "formula = \"waifu_season1\"\nmultiplier = 1.0\nmin = { pixels = 262144, steps = 20 }\nmax = { inference_latency = 18 }\nexamples = [{ width = 512, height = 512, steps = 20, points = 1 }]";
         vec![
