@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod execution;
 pub mod formula;
 pub mod identity;
+pub mod interval;
 pub mod job;
 pub mod json;
 pub mod model;

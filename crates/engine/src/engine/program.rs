@@ -12,8 +12,9 @@
 
 use crate::engine::value::Value;
 
+/// One instruction of a compiled program (also read by the prover, `engine::interval`).
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Op {
+pub(crate) enum Op {
     Int(i64),
     Float(f64),
     Load(u16),
@@ -59,6 +60,16 @@ impl Program {
             locals,
             max_stack,
         })
+    }
+
+    /// The instructions, for the prover ([`crate::engine::interval`]).
+    pub(crate) fn ops(&self) -> &[Op] {
+        &self.ops
+    }
+
+    /// Slots the program's `let` bindings take after the job's variables.
+    pub(crate) fn locals(&self) -> usize {
+        self.locals
     }
 
     /// Evaluates with the job's variables in `slots` (in the order given to `compile`).
