@@ -271,11 +271,11 @@ fn examples_are_priced_at_their_version_start_or_their_own_time() {
 }
 
 #[test]
-fn check_grid_sees_the_executed_values() {
-    // Requested, the grid reaches 16384x16384 at 1000 steps; what ran is at most 2048x2048 at
+fn check_proves_the_ceiling_on_the_executed_values() {
+    // Requested, a job may be 16384x16384 at 1000 steps; what ran is at most 2048x2048 at
     // 50 steps. The most any image job that ran earns: FLUX.1-dev version 1 (x10, from
     // 2024-09-18T16:17:11Z, under the limits of 2024-09-16T01:49:10Z): 26 * 50 / 20 * 10 = 650
-    // points.
+    // points. `check` proves the bound exactly (#23): 650 holds, 649 is broken by such a job.
     let with_ceiling = |max_points: &str| {
         load(overlay(&format!(
             "--- policy.toml\n[floors.image]\npixels = 262144\nsteps = 20\n\n[ceilings.image]\nmax_multiplier = 20\nmax_points = {max_points}\n\n[ceilings.llm]\nmax_multiplier = 4\nmax_points = 100_000\n"
@@ -283,20 +283,20 @@ fn check_grid_sees_the_executed_values() {
     };
     let ceiling = |loaded: &jobpoints::internals::Loaded| -> Vec<String> {
         (loaded.diagnostics.iter())
-            .filter(|d| d.code() == "policy-ceiling")
+            .filter(|d| d.code() == "formula-may-exceed-max")
             .map(|d| d.message().to_string())
             .collect()
     };
     let loaded = with_ceiling("650");
-    assert!(ceiling(&loaded).is_empty(), "{:#?}", loaded.diagnostics);
+    assert!(loaded.diagnostics.is_empty(), "{:#?}", loaded.diagnostics);
     let over = ceiling(&with_ceiling("649"));
     assert_eq!(over.len(), 1, "{over:#?}");
     assert!(
-        over[0].starts_with("rule `flux-dev` version 1 pays 650.000000 points for width="),
+        over[0].starts_with("rule `flux-dev` version 1 pays above 649 points for the job width="),
         "{over:#?}"
     );
     assert!(
-        over[0].contains("(executed as width=2048, height=2048, steps=50 under the execution limits from 2024-09-16T01:49:10Z)"),
+        over[0].contains("(executed as width=2048, height=2048, steps=50 under the execution limits from 2024-09-16T01:49:10Z): it pays 650.000000 points"),
         "{over:#?}"
     );
 }

@@ -402,8 +402,13 @@ fn the_check_spends_a_fixed_budget_and_says_what_it_did_not_cover() {
     // Enough for the 20 examples (about 1.8M operations), not for the grids.
     let loaded = with_check_budget(2_500_000, || load(files.clone()));
     let got = codes(&loaded);
-    assert!(loaded.ruleset.is_some(), "only a warning: {got:?}");
-    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(loaded.ruleset.is_some(), "only warnings: {got:?}");
+    // The burners loop, so they run in rhai: not proved, said once for their file (#23).
+    let (not_proved, got): (Vec<_>, Vec<_>) = got
+        .into_iter()
+        .partition(|(code, _)| code == "formula-not-proved");
+    assert_eq!(not_proved.len(), 1, "{not_proved:?}");
+    assert!(not_proved[0].1.contains("runs in rhai"), "{not_proved:?}");
     assert_eq!(got[0].0, "grid-incomplete");
     assert!(
         got[0].1.contains("rule `Burner` version 1 on ")
@@ -413,7 +418,10 @@ fn the_check_spends_a_fixed_budget_and_says_what_it_did_not_cover() {
     );
     assert_eq!(
         got,
-        codes(&with_check_budget(2_500_000, || load(files.clone()))),
+        codes(&with_check_budget(2_500_000, || load(files.clone())))
+            .into_iter()
+            .filter(|(code, _)| code != "formula-not-proved")
+            .collect::<Vec<_>>(),
         "the same rules always get the same report"
     );
     // Not enough for the examples: they are promises, so that is an error.

@@ -84,3 +84,6 @@ mod fuzz_regressions;
 mod execution_limits;
 // Rule data dated from a commit is dated at its UTC commit time, not a calendar day (#21).
 mod commit_dates;
+// `check` proves each formula for every job, and names the job that breaks it (#23), on
+// every surface that validates rules.
+mod proved;

@@ -6,14 +6,14 @@ use std::sync::{Arc, Mutex};
 
 use crate::util::{copy_rules_to, edit_rule, jobpoints_in, poll, root, set_sd15_v2_multiplier};
 
-struct Watching {
+pub(crate) struct Watching {
     child: Child,
     out: Arc<Mutex<String>>,
 }
 
 impl Watching {
     /// Waits until the output has `n` "watching" lines (one per report), returns the output.
-    fn reports(&self, n: usize) -> String {
+    pub(crate) fn reports(&self, n: usize) -> String {
         poll(15, &format!("report {n}"), || {
             let o = self.out.lock().unwrap().clone();
             (o.matches("\nwatching ").count() + usize::from(o.starts_with("watching ")) >= n)
@@ -29,7 +29,7 @@ impl Drop for Watching {
     }
 }
 
-fn start(args: &[&str]) -> Watching {
+pub(crate) fn start(args: &[&str]) -> Watching {
     let mut child = Command::new(assert_cmd::cargo::cargo_bin!("jobpoints"))
         .arg("watch")
         .args(args)

@@ -335,6 +335,11 @@ impl Diagnostic {
     pub fn help(&self) -> Option<&str> {
         self.help.as_deref()
     }
+    /// A job that shows the problem, as a JSON line `eval` reads (the counterexample of a
+    /// property `check` could not prove).
+    pub fn job(&self) -> Option<&str> {
+        self.job.as_deref()
+    }
     /// The rule file, relative to the rules directory.
     pub fn file(&self) -> Option<&str> {
         self.file.as_deref()

@@ -126,6 +126,20 @@ pub enum Code {
     BadLimit,
     /// A job kind's execution limits out of time order, or two at the same time.
     LimitOrder,
+    /// A formula or derived value that divides by zero for some job the version prices
+    /// (found by `check`'s proof, with the job).
+    FormulaMayDivideByZero,
+    /// A formula or derived value that overflows (integers) or gives infinity or NaN for
+    /// some job the version prices.
+    FormulaMayOverflow,
+    /// A version that pays a negative amount for some job.
+    FormulaMayGoNegative,
+    /// A version that pays above `max_points` of policy.toml (or the per-job ceiling) for
+    /// some job.
+    FormulaMayExceedMax,
+    /// A property `check` could neither prove for every job nor refute with a job (or a
+    /// formula it cannot analyse: one that runs in rhai).
+    FormulaNotProved,
 }
 
 impl Code {
@@ -181,6 +195,11 @@ impl Code {
             Code::CatalogVersion => "catalog-version",
             Code::BadLimit => "bad-limit",
             Code::LimitOrder => "limit-order",
+            Code::FormulaMayDivideByZero => "formula-may-divide-by-zero",
+            Code::FormulaMayOverflow => "formula-may-overflow",
+            Code::FormulaMayGoNegative => "formula-may-go-negative",
+            Code::FormulaMayExceedMax => "formula-may-exceed-max",
+            Code::FormulaNotProved => "formula-not-proved",
         }
     }
 }
@@ -213,6 +232,10 @@ pub struct Diagnostic {
     /// Byte range in `file`.
     #[serde(skip)]
     pub(crate) span: Option<Range<usize>>,
+    /// A job that shows the problem, as a JSON line `eval` reads (a counterexample of
+    /// `check`'s proof). Printed on a line of its own, never wrapped, so it can be pasted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) job: Option<String>,
 }
 
 impl Diagnostic {
@@ -226,6 +249,7 @@ impl Diagnostic {
             line: None,
             column: None,
             span: None,
+            job: None,
         }
     }
 
@@ -234,6 +258,12 @@ impl Diagnostic {
             severity: Severity::Warning,
             ..Diagnostic::error(code, message)
         }
+    }
+
+    /// Attaches the job that shows the problem (a JSON line).
+    pub fn with_job(mut self, job: impl Into<String>) -> Self {
+        self.job = Some(job.into());
+        self
     }
 
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
@@ -328,6 +358,9 @@ impl fmt::Display for Diagnostic {
         )?;
         if let Some(help) = &self.help {
             write!(f, "\n  help: {help}")?;
+        }
+        if let Some(job) = &self.job {
+            write!(f, "\n  job: {job}")?;
         }
         Ok(())
     }
@@ -496,6 +529,9 @@ fn render_one(
     {
         buf.clear();
         writeln!(buf, "{d}")?;
+    } else if let Some(job) = &d.job {
+        // Outside miette's report, which would wrap it: a line to paste as it is.
+        writeln!(buf, "  job: {job}")?;
     }
     out.push_str(&buf);
     out.push('\n');

@@ -8,6 +8,7 @@ pub mod files;
 pub mod git;
 pub mod json_schema;
 pub mod load;
+pub(crate) mod prove;
 pub mod schema;
 pub mod shapes;
 pub mod validate;

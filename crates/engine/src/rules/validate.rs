@@ -1,5 +1,6 @@
-//! Checks that need a built rule set: protocol floors, examples, and a grid of each formula's
-//! declared input ranges.
+//! Checks that need a built rule set: protocol floors, examples, the proof that each version
+//! prices every job ([`crate::rules::prove`]), and, where that proof does not reach, a grid of
+//! each formula's declared input ranges.
 
 use std::cell::Cell;
 
@@ -15,6 +16,7 @@ use crate::engine::points::Points;
 use crate::engine::score::Status;
 use crate::engine::time::utc_string;
 use crate::rules::diagnostic::{Code, Diagnostic};
+use crate::rules::prove::{Verdict, prove_version};
 use crate::rules::schema::InputType;
 
 /// Runs every check on a built rule set, within [`CHECK_BUDGET_OPERATIONS`].
@@ -28,6 +30,8 @@ pub fn validate(rs: &RuleSet) -> Vec<Diagnostic> {
     );
     let mut grid = GridCheck::new(&budget);
     let mut unchecked = Vec::new();
+    let mut broken_derived: Vec<String> = Vec::new();
+    let mut in_rhai: Vec<String> = Vec::new();
     for rule in rs.rules() {
         let Some(kind) = rs.job_kinds.get(&rule.kind) else {
             continue;
@@ -44,7 +48,34 @@ pub fn validate(rs: &RuleSet) -> Vec<Diagnostic> {
             if !examples.check(&budget, &mut ctx, &mut out) {
                 unchecked.push((rule, version));
             }
-            grid.add(rule, kind, version, ceilings.and_then(|c| c.max_points));
+            let max_points = ceilings.and_then(|c| c.max_points);
+            let mut evaluate = |inputs: &[Value], at: Timestamp| {
+                budget.evaluate(kind, version, inputs, at, &mut ctx)
+            };
+            match prove_version(rs, rule, kind, version, max_points, &mut evaluate) {
+                Verdict::Proved => {}
+                // A derived value is the kind's: the first version it breaks stands for all.
+                Verdict::Refuted(d, Some(derived)) => {
+                    if !broken_derived.contains(&derived) {
+                        out.push(d);
+                        broken_derived.push(derived);
+                    }
+                }
+                Verdict::Refuted(d, None) => out.push(d),
+                // What is not proved is still sampled: the grid may find a failing job.
+                Verdict::NotProved(d) => {
+                    out.push(d);
+                    grid.add(rule, kind, version, max_points);
+                }
+                // A shared formula in rhai is reported once, with the first version using it.
+                Verdict::NotAnalysable(d, script) => {
+                    if !in_rhai.contains(&script) {
+                        out.push(d);
+                        in_rhai.push(script);
+                    }
+                    grid.add(rule, kind, version, max_points);
+                }
+            }
         }
     }
     check_required_inputs(rs, &mut out);
