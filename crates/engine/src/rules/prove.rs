@@ -621,7 +621,10 @@ impl Problem<'_> {
             Some(limits) => {
                 let mut executed = point.to_vec();
                 limits.apply(&mut executed);
-                if executed == point {
+                // An absent input is a NaN, unequal to itself: compared by what it stands for.
+                let same = (executed.iter().zip(point))
+                    .all(|(a, b)| a == b || (a.is_absent() && b.is_absent()));
+                if same {
                     requested
                 } else {
                     format!(
@@ -741,9 +744,7 @@ fn halves(r: Range) -> Option<(Range, Range)> {
 /// Jobs to price in a box: its lowest corner, its centre and its highest corner.
 fn candidates(node: &Region) -> Vec<Vec<Value>> {
     let pick = |f: &dyn Fn(Range) -> Value| -> Vec<Value> {
-        node.iter()
-            .map(|r| r.map_or(Value::ABSENT, f))
-            .collect()
+        node.iter().map(|r| r.map_or(Value::ABSENT, f)).collect()
     };
     let low = pick(&|r| match r {
         Range::Int { lo, .. } => Value::Int(lo as i64),

@@ -114,6 +114,32 @@ pub fn hardened_engine() -> Engine {
     engine
 }
 
+/// Every function a formula may call: those registered here, and rhai's own keyword
+/// functions. `check` names any other call as unknown, with the closest of these.
+pub const FUNCTIONS: &[&str] = &[
+    "abs",
+    "ceil",
+    "clamp",
+    "debug",
+    "float",
+    "floor",
+    "int",
+    "is_nan",
+    "max",
+    "min",
+    "print",
+    "round",
+    "sqrt",
+    "to_string",
+    "type_of",
+    "Fn",
+    "call",
+    "curry",
+    "is_def_var",
+    "is_def_fn",
+    "is_shared",
+];
+
 // Only functions whose results are exact or correctly rounded by IEEE 754, so every
 // platform computes the same bits.
 fn register_math(engine: &mut Engine) {

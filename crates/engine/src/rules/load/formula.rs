@@ -10,6 +10,7 @@ use toml::Spanned;
 
 use super::{FORMULAS_DIR, Sink, Site, did_you_mean, span_of};
 use crate::engine::formula::Program;
+use crate::engine::formula::sandbox::FUNCTIONS;
 use crate::engine::model::{Formula, JobKind, UNREADABLE};
 use crate::rules::diagnostic::{Code, offset_of};
 use crate::rules::schema::VersionToml;
@@ -180,6 +181,12 @@ impl<'e> Formulas<'e> {
                 return None;
             }
         };
+        // rhai finds an unknown function only when a job calls it: name it now, as such.
+        let own: Vec<String> = ast.iter_functions().map(|f| f.name.to_string()).collect();
+        if let Some((name, at)) = unknown_call(source.text, &own) {
+            report_unknown_function(sink, site, &source, name, at, &own);
+            return None;
+        }
         Some(Arc::new(Formula {
             compiled: Program::compile(source.text, &names),
             name: source.name,
@@ -224,6 +231,82 @@ fn report_unknown_shared(sink: &mut Sink, site: &Site, reference: &Spanned<Strin
         msg,
         Some(&help),
     );
+}
+
+/// The first call in `text` (outside comments and strings) of a function that is neither
+/// one formulas have ([`FUNCTIONS`]) nor one the script defines (`own`), with its offset. A
+/// method call (`x.len()`) is rhai's to judge.
+fn unknown_call<'t>(text: &'t str, own: &[String]) -> Option<(&'t str, usize)> {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    let mut previous: Option<&str> = None;
+    let mut after_dot = false;
+    while i < bytes.len() {
+        let c = bytes[i];
+        if text[i..].starts_with("//") {
+            i = text[i..].find('\n').map_or(bytes.len(), |n| i + n);
+        } else if text[i..].starts_with("/*") {
+            i = text[i + 2..].find("*/").map_or(bytes.len(), |n| i + n + 4);
+        } else if c == b'"' || c == b'`' || c == b'\'' {
+            i = (text[i + 1..].find(c as char)).map_or(bytes.len(), |n| i + n + 2);
+        } else if c.is_ascii_alphabetic() || c == b'_' {
+            let start = i;
+            while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
+                i += 1;
+            }
+            let word = &text[start..i];
+            let rest = text[i..].trim_start();
+            let call = rest.starts_with('(') && !after_dot && previous != Some("fn");
+            if call && !FUNCTIONS.contains(&word) && !own.iter().any(|f| f == word) {
+                return Some((word, start));
+            }
+            previous = Some(word);
+            after_dot = false;
+        } else {
+            if !c.is_ascii_whitespace() {
+                after_dot = c == b'.';
+                previous = None;
+            }
+            i += 1;
+        }
+    }
+    None
+}
+
+fn report_unknown_function(
+    sink: &mut Sink,
+    site: &Site,
+    source: &Source,
+    name: &str,
+    at: usize,
+    own: &[String],
+) {
+    let known = FUNCTIONS
+        .iter()
+        .copied()
+        .chain(own.iter().map(String::as_str));
+    let mut help = format!(
+        "formulas may call {} and the functions they define with `fn`",
+        FUNCTIONS[..13]
+            .iter()
+            .map(|f| format!("`{f}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if let Some(hint) = did_you_mean(name, known) {
+        help = format!("{hint} ({help})");
+    }
+    let msg = format!(
+        "{}: formula calls `{name}`, which is not a function formulas have",
+        site.label
+    );
+    // An inline formula points at its string; a file at the call.
+    let (file, span) = if source.file == site.path {
+        (site.path, source.span.clone())
+    } else {
+        (source.file.as_str(), Some(at..at + name.len()))
+    };
+    sink.error(Code::FormulaCompile, file, span, msg, Some(&help));
 }
 
 /// An inline formula's error points at the string in the rule file; a file's at the
@@ -286,6 +369,10 @@ pub(super) fn compile_help(kind: &JobKind, names: &[&str], error: &str) -> Strin
         "formulas are rhai; they may use {} and must end in a number",
         shown.join(", ")
     );
+    if error.contains("'**'") {
+        // rhai's own words are "Unknown operator": say what to write instead.
+        return "`**` (a power) is not available in formulas: its float result differs between machines, and points must be the same on every one; multiply instead (`x * x` for a square, `x * x * x` for a cube), or use `sqrt(x)` for a square root".to_string();
+    }
     if let Some(name) = undefined_variable(error) {
         if kind
             .inputs
