@@ -336,11 +336,42 @@ impl<'f> Sink<'f> {
             Ok(v) => return Some(v),
             Err(e) => e,
         };
-        let msg = e.message().trim().to_string();
+        let msg = plain_words(e.message().trim());
         let (code, help) = shape_error(&msg);
         self.error(code, rel, e.span(), msg, Some(&help));
         None
     }
+}
+
+/// serde's words for a value of the wrong type (`invalid type: string "1.8", expected f64`)
+/// in an author's: `a number like 1.8, not the text "1.8"`.
+fn plain_words(msg: &str) -> String {
+    let number = |expected: &str| match expected {
+        "f64" | "f32" => Some("a number"),
+        "i64" | "i32" | "u64" | "u32" | "usize" | "isize" => Some("a whole number"),
+        _ => None,
+    };
+    if let Some(rest) = msg.strip_prefix("invalid type: string \"")
+        && let Some((text, expected)) = rest.rsplit_once("\", expected ")
+        && let Some(what) = number(expected.trim())
+    {
+        return if text.trim().parse::<f64>().is_ok() {
+            format!(
+                "expected {what} like {text}, not the text \"{text}\" (write it without quotes)"
+            )
+        } else {
+            format!("expected {what}, not the text \"{text}\"")
+        };
+    }
+    if let Some((found, expected)) = msg.split_once(", expected ")
+        && let Some(what) = number(expected.trim())
+    {
+        return format!(
+            "{}, expected {what}",
+            found.replace("invalid type", "wrong type")
+        );
+    }
+    msg.to_string()
 }
 
 /// The code and help for TOML that parses but does not have the expected shape; an unknown
@@ -388,5 +419,17 @@ mod suggestion_tests {
         );
         assert_eq!(code, Code::UnknownField);
         assert!(help.starts_with("did you mean `multiplier`?"), "{help}");
+        assert_eq!(
+            plain_words("invalid type: string \"1.8\", expected f64"),
+            "expected a number like 1.8, not the text \"1.8\" (write it without quotes)"
+        );
+        assert_eq!(
+            plain_words("invalid type: string \"many\", expected i64"),
+            "expected a whole number, not the text \"many\""
+        );
+        assert_eq!(
+            plain_words("invalid type: boolean `true`, expected f64"),
+            "wrong type: boolean `true`, expected a number"
+        );
     }
 }
