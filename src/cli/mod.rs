@@ -89,9 +89,11 @@ pub enum Command {
     /// Validate a rule set and report every problem with its file, line and code.
     ///
     /// Checks TOML syntax and shape, references (with a suggestion for a near miss), catalog
-    /// families and model names, formulas (compile, every version's examples, a grid over the
-    /// declared input ranges) and the floors and ceilings of policy.toml, and reports every problem
-    /// with a stable code (see rules/README.md). Exits 0 only when there are no errors (and,
+    /// families and model names, formulas (compile, every version's examples, and a proof for
+    /// every job that a formula never divides by zero, overflows, goes negative or pays above
+    /// max_points, naming a job that breaks one; a grid of sample jobs for a formula that runs
+    /// in rhai) and the floors and ceilings of policy.toml, and reports every problem with a
+    /// stable code (see rules/README.md). Exits 0 only when there are no errors (and,
     /// with --deny-warnings, no warnings), 3 otherwise.
     Check(CheckArgs),
     /// List the catalog's models with the rule version that prices each.

@@ -571,11 +571,11 @@ impl Problem<'_> {
         let d = Diagnostic::warning(
             Code::FormulaNotProved,
             format!(
-                "{}: not proved that {} for every job: check could neither prove it nor find a job that breaks it where {} (priced at {})",
+                "{}: not proved that {} for every job: check could neither prove it nor find a job that breaks it (jobs priced at {}); still open after its search, among others: {}",
                 label(self.rule, self.version),
                 property.holds(&self.step_name(step)),
-                self.describe(node),
-                utc_string(self.at)
+                utc_string(self.at),
+                self.describe(node)
             ),
         )
         .with_help(format!(
