@@ -1347,3 +1347,42 @@ fn by_miner_sums_exactly_and_ranks_gainers_and_losers() {
     let r: Json = serde_json::from_str(&out).unwrap();
     assert!(r["impact"].get("groups").is_none());
 }
+
+/// `diff` scores its corpus on several threads through the ordered pool: the report (totals,
+/// movers and their ties, windows, groups) is the same for any number of threads.
+#[test]
+fn the_report_is_the_same_on_any_number_of_threads() {
+    for name in ["sdxl_season1_in_place", "multiplier_change"] {
+        let run = |threads: &str| {
+            diff_default_corpus(
+                name,
+                &[
+                    "--format",
+                    "json",
+                    "--top",
+                    "25",
+                    "--by",
+                    "miner",
+                    "--effective-after",
+                    CUTOFF,
+                    "--threads",
+                    threads,
+                ],
+            )
+        };
+        let (one, code_one) = run("1");
+        let report: Json = serde_json::from_str(&one).unwrap();
+        assert!(
+            report["impact"]["total"]["changed"].as_u64().unwrap() > 0,
+            "{name}: the fixture must move jobs for this test to mean something"
+        );
+        for threads in ["2", "5"] {
+            let (many, code_many) = run(threads);
+            assert_eq!(code_one, code_many, "{name}");
+            assert!(
+                one == many,
+                "{name}: --threads {threads} differs from --threads 1"
+            );
+        }
+    }
+}

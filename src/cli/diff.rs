@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use crate::cli::formats::GroupBy;
 use crate::cli::formats::InputFormat;
 use crate::cli::output::note;
-use crate::cli::{CliError, Exit, Stdout, parse_at};
+use crate::cli::{CliError, Exit, Stdout, ThreadsArg, parse_at};
 use jobpoints::ledger::formats::open_ledger;
 use jobpoints::ledger::reader::Ledger;
 use jobpoints::review::impact::ImpactOptions;
@@ -77,6 +77,8 @@ pub struct DiffArgs {
     /// How many of the biggest movers to list.
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub top: usize,
+    #[command(flatten)]
+    pub threads: ThreadsArg,
     /// Pick rule versions as of this time (`2024-05-01` or RFC 3339) instead of each job's
     /// `completed_at` (undated jobs use the latest version).
     #[arg(long, value_name = "TIME", value_parser = parse_at)]
@@ -119,6 +121,7 @@ pub fn run(args: DiffArgs) -> Result<Exit, CliError> {
             top: args.top,
             cutoff: args.effective_after,
             by: by.clone(),
+            threads: args.threads.get(),
         },
     );
     report.link_base = args.link_base.clone();

@@ -210,6 +210,8 @@ pub fn diff(req: DiffRequest, served: &Served, cancel: &Cancel) -> Result<Vec<u8
             top: req.top.min(MAX_TOP),
             cutoff: None,
             by: Vec::new(),
+            // One request, one scoring slot: the server bounds its threads.
+            threads: 1,
         },
     );
     if cancel.load(Ordering::Relaxed) {

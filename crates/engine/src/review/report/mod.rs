@@ -833,20 +833,7 @@ pub fn build_report(old: &Loaded, new: &Loaded, corpus: Corpus, opts: ImpactOpti
     let (changes, impact) = match (&old.ruleset, &new.ruleset) {
         (Some(o), Some(n)) => {
             let mut builder = ImpactBuilder::new(o, n, opts.clone());
-            for (name, mut reader) in corpus {
-                builder.start_file(&name);
-                let mut buf = Vec::new();
-                loop {
-                    buf.clear();
-                    match reader.next_raw(&mut buf) {
-                        Some(item) => builder.add(item.job(&buf)),
-                        None => break,
-                    }
-                }
-                if let Some(e) = reader.take_io_error() {
-                    builder.file_error(e.to_string());
-                }
-            }
+            builder.add_corpus(corpus);
             (diff_rules_as_of(o, n, cut), Some(builder.finish()))
         }
         // Valid old rules and new ones with errors: the changes of whatever the new files
