@@ -3,6 +3,7 @@
 
 pub mod catalog;
 pub mod execution;
+pub mod explain;
 pub mod formula;
 pub mod identity;
 pub mod job;
