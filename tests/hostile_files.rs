@@ -246,3 +246,44 @@ fn a_decision_priced_before_it_was_received_does_not_verify() {
         "{out}"
     );
 }
+
+#[test]
+fn a_stray_quote_in_a_csv_costs_one_record_not_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut csv = String::from("id,model,width,height,steps\n");
+    csv.push_str("ok,BrainDance,512,512,20\n");
+    csv.push_str("\"stray,BrainDance,512,512,20\n");
+    for i in 0..20_000 {
+        csv.push_str(&format!("j{i},BrainDance,512,512,20\n"));
+    }
+    std::fs::write(tmp.path().join("jobs.csv"), &csv).unwrap();
+    let (out, err, code) = run(
+        tmp.path(),
+        &["eval", "--invalid-exit-code", "0", "jobs.csv"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let results: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(results.len(), 20_002, "one result per record read");
+    assert_eq!(results[1]["line"], 3);
+    assert_eq!(results[1]["status"], "invalid");
+    let why = results[1]["error"].as_str().unwrap();
+    assert!(why.contains("line 3") && why.contains("stray"), "{why}");
+    assert!(results[2..].iter().all(|r| r["status"] == "ok"));
+    assert_eq!(results.last().unwrap()["line"], 20_003);
+
+    let tally = [
+        "tally",
+        "--format",
+        "json",
+        "--invalid-exit-code",
+        "0",
+        "jobs.csv",
+    ];
+    let (out, err, code) = run(tmp.path(), &tally);
+    assert_eq!(code, 0, "{err}");
+    let tally: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(tally["total"]["jobs"], 20_002, "{out}");
+}
