@@ -287,3 +287,104 @@ fn a_stray_quote_in_a_csv_costs_one_record_not_the_file() {
     let tally: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(tally["total"]["jobs"], 20_002, "{out}");
 }
+
+/// A git repository whose `rules/` changed in `commits` commits, each writing 1 MiB of new
+/// text (four 256 KiB `.toml` files), made in one `git fast-import`.
+fn repo_with_history(dir: &Path, commits: usize) {
+    use std::io::Write;
+    let git = |args: &[&str]| {
+        let mut git = std::process::Command::new("git");
+        git.arg("-C").arg(dir).args(args);
+        git
+    };
+    assert!(git(&["init", "-q"]).status().unwrap().success());
+    let mut import = git(&["fast-import", "--quiet"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = import.stdin.take().unwrap();
+    // Text no two commits share (a linear congruential generator), so every blob is new.
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    for c in 0..commits {
+        writeln!(
+            stdin,
+            "commit refs/heads/main\ncommitter t <t@example.com> {} +0000\ndata 1\nc",
+            1_700_000_000 + c
+        )
+        .unwrap();
+        for f in 0..4 {
+            let text: String = (0..256 * 1024)
+                .map(|_| {
+                    state = state
+                        .wrapping_mul(6_364_136_223_846_793_005)
+                        .wrapping_add(1_442_695_040_888_963_407);
+                    char::from(b'a' + (state >> 59) as u8 % 26)
+                })
+                .collect();
+            writeln!(
+                stdin,
+                "M 100644 inline rules/f{f}.toml\ndata {}",
+                text.len()
+            )
+            .unwrap();
+            writeln!(stdin, "{text}").unwrap();
+        }
+    }
+    drop(stdin);
+    assert!(import.wait().unwrap().success());
+}
+
+/// Peak RSS in kB of `jobpoints ARGS` in `dir`, and its exit code.
+fn peak_rss_kb_in(dir: &Path, args: &[&str]) -> (u64, i32) {
+    let out = jobpoints_in(dir)
+        .args(args)
+        .env("JOBPOINTS_REPORT_PEAK_RSS", "1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let kb = err
+        .lines()
+        .find_map(|l| l.strip_prefix("peak_rss "))
+        .and_then(|v| v.trim_end_matches(" kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no peak_rss in {err}"));
+    (kb, out.status.code().unwrap_or(-1))
+}
+
+#[test]
+fn verify_streams_the_history_of_the_rules() {
+    // A result whose rule set is nowhere: `--repo` hashes every tree of the history. Holding
+    // every blob (#22: 300 commits of 0.92 MB, 298 MB) grows with the history; streamed,
+    // 48 MiB of history costs what 2 MiB do.
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::copy(fixture("jobs/single.json"), tmp.path().join("job.jsonl")).unwrap();
+    let (result, err, code) = run(tmp.path(), &["eval", "job.jsonl"]);
+    assert_eq!(code, 0, "{err}");
+    let mut result: serde_json::Value = serde_json::from_str(result.trim()).unwrap();
+    result["ruleset"] = "0".repeat(64).into();
+    std::fs::write(tmp.path().join("result.jsonl"), format!("{result}\n")).unwrap();
+    let rss = |commits: usize| {
+        let repo = tmp.path().join(format!("repo{commits}"));
+        std::fs::create_dir(&repo).unwrap();
+        repo_with_history(&repo, commits);
+        let repo = repo.to_str().unwrap();
+        let (kb, code) = peak_rss_kb_in(
+            tmp.path(),
+            &[
+                "verify",
+                "result.jsonl",
+                "--jobs",
+                "job.jsonl",
+                "--repo",
+                repo,
+            ],
+        );
+        assert_eq!(code, 6, "the rule set is found nowhere");
+        kb
+    };
+    let (small, large) = (rss(2), rss(48));
+    eprintln!("verify --repo peak RSS: 2 commits {small} kB, 48 commits of 1 MiB {large} kB");
+    assert!(
+        large < small + 16 * 1024,
+        "2 commits: {small} kB, 48 commits of 1 MiB: {large} kB"
+    );
+}
