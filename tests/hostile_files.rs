@@ -388,3 +388,146 @@ fn verify_streams_the_history_of_the_rules() {
         "2 commits: {small} kB, 48 commits of 1 MiB: {large} kB"
     );
 }
+
+/// A `notes` value built to break out of its code span: a blank line, `</details>`, a
+/// heading and an image (#22, item 10).
+const INJECTED_NOTES: &str =
+    "x\n\n</details>\n\n# Injected heading\n\n<img src=https://evil.example/p.png>\n";
+
+/// A copy of `rules` at `dir` whose sd15 version 2 has [`INJECTED_NOTES`].
+fn rules_with_injected_notes(dir: &Path) {
+    copy_rules_to(dir);
+    let sd15 = dir.join("families/sd15.toml");
+    let text = std::fs::read_to_string(&sd15).unwrap();
+    let from = "notes = \"Version 2's pricing, and a job that took more than 18 s earns nothing (over_limit). A job that reports no latency is not timed out.\"";
+    assert!(
+        text.contains(from),
+        "sd15 version 2 changed: update the test"
+    );
+    let to = format!("notes = {}", toml_string(INJECTED_NOTES));
+    std::fs::write(&sd15, text.replacen(from, &to, 1)).unwrap();
+}
+
+/// `s` as a TOML basic string.
+fn toml_string(s: &str) -> String {
+    serde_json::to_string(s).unwrap()
+}
+
+/// What of the injected notes the markdown `report` lets through, parsed as GitHub does:
+/// its text outside a code span (a heading), images, raw `<img>`, a `</details>` closing the
+/// report's own.
+fn markdown_breakouts(report: &str) -> Vec<String> {
+    use pulldown_cmark::{Event, Options, Parser, Tag};
+    let mut found = Vec::new();
+    let mut opened = 0i32;
+    let mut injected_in_code = false;
+    let options = Options::ENABLE_TABLES | Options::ENABLE_GFM;
+    for event in Parser::new_ext(report, options) {
+        match event {
+            Event::Start(Tag::Image { dest_url, .. }) => found.push(format!("image {dest_url}")),
+            Event::Html(h) | Event::InlineHtml(h) => {
+                opened += h.matches("<details>").count() as i32;
+                opened -= h.matches("</details>").count() as i32;
+                if h.contains("<img") {
+                    found.push(format!("html {h}"));
+                }
+            }
+            Event::Code(c) if c.contains("</details>⏎⏎# Injected heading") => {
+                injected_in_code = true;
+            }
+            Event::Text(t) if t.contains("Injected heading") => found.push(format!("text {t}")),
+            _ => {}
+        }
+        if opened < 0 {
+            found.push("a </details> closed the report's own".into());
+            opened = 0;
+        }
+    }
+    if !injected_in_code {
+        found.push("the notes are not one code span".into());
+    }
+    found
+}
+
+#[test]
+fn notes_cannot_break_out_of_the_markdown_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    copy_rules_to(&tmp.path().join("old"));
+    rules_with_injected_notes(&tmp.path().join("new"));
+    let (out, err, code) = run(tmp.path(), &["diff", "old", "new", "--format", "markdown"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(markdown_breakouts(&out), Vec::<String>::new(), "{out}");
+}
+
+#[test]
+fn notes_cannot_break_out_of_the_pr_comment() {
+    // The workflow's command (.github/workflows/rules-pr.yml): a diff of two commits, linked.
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path();
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .current_dir(repo)
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    };
+    git(&["init", "-q"]);
+    copy_rules_to(&repo.join("rules"));
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "base"]);
+    std::fs::remove_dir_all(repo.join("rules")).unwrap();
+    rules_with_injected_notes(&repo.join("rules"));
+    git(&["commit", "-qam", "notes"]);
+    let (out, err, code) = run(
+        repo,
+        &[
+            "diff",
+            "--base",
+            "HEAD~1",
+            "--format",
+            "markdown",
+            "--top",
+            "10",
+            "--link-base",
+            "https://github.com/o/r/blob/abc/rules",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(markdown_breakouts(&out), Vec::<String>::new(), "{out}");
+}
+
+#[test]
+fn notes_cannot_break_out_of_the_playground() {
+    use crate::playground::{Playground, read_rules};
+    let tmp = tempfile::tempdir().unwrap();
+    let served = tmp.path().join("served");
+    copy_rules_to(&served);
+    rules_with_injected_notes(&tmp.path().join("edited"));
+    let edited = read_rules(&tmp.path().join("edited"));
+    let pg = Playground::start(&["serve", "--playground"], &served);
+    let base = pg.session_files();
+    let (status, diffed) = pg.post(
+        "/v1/diff",
+        &serde_json::json!({ "files": edited, "base": base }),
+    );
+    assert_eq!(status, 200, "{diffed}");
+    assert_eq!(
+        markdown_breakouts(diffed["markdown"].as_str().unwrap()),
+        Vec::<String>::new()
+    );
+    let html = diffed["html"].as_str().unwrap();
+    assert_eq!(
+        html.matches("<details>").count(),
+        html.matches("</details>").count(),
+        "{html}"
+    );
+    assert!(!html.contains("<img") && !html.contains("<h1>"), "{html}");
+    assert!(
+        html.contains(
+            "&lt;/details&gt;⏎⏎# Injected heading⏎⏎&lt;img src=https://evil.example/p.png&gt;"
+        ),
+        "{html}"
+    );
+}
