@@ -531,3 +531,151 @@ fn notes_cannot_break_out_of_the_playground() {
         "{html}"
     );
 }
+
+#[test]
+fn merge_refuses_a_partial_twice_negative_points_and_counts_that_do_not_add_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (jobs, _, code) = run(tmp.path(), &["synth", "--jobs", "50", "--seed", "5"]);
+    assert_eq!(code, 0);
+    std::fs::write(tmp.path().join("jobs.jsonl"), jobs).unwrap();
+    let by_model = [
+        "tally",
+        "--by",
+        "model",
+        "--format",
+        "json",
+        "--invalid-exit-code",
+        "0",
+        "jobs.jsonl",
+    ];
+    let (partial, err, code) = run(tmp.path(), &by_model);
+    assert_eq!(code, 0, "{err}");
+    std::fs::write(tmp.path().join("a.json"), &partial).unwrap();
+    std::fs::write(tmp.path().join("copy.json"), &partial).unwrap();
+    let merge = |parts: &[&str]| {
+        let mut args = vec!["merge", "--invalid-exit-code", "0"];
+        args.extend(parts);
+        run(tmp.path(), &args)
+    };
+    let (_, err, code) = merge(&["a.json"]);
+    assert_eq!(code, 0, "{err}");
+    for twice in [["a.json", "a.json"], ["a.json", "copy.json"]] {
+        let (out, err, code) = merge(&twice);
+        assert_eq!(code, 2, "{twice:?}: {out}");
+        assert!(
+            err.contains(&format!(
+                "`{}` is the same partial as `a.json` (every group, count and point equal): \
+                 merging both would count its 50 jobs twice",
+                twice[1]
+            )),
+            "{err}"
+        );
+    }
+    // An empty partition's partial, twice, adds nothing: merged.
+    std::fs::write(tmp.path().join("empty.jsonl"), "").unwrap();
+    let mut by_model_empty = by_model;
+    by_model_empty[7] = "empty.jsonl";
+    let (empty, _, _) = run(tmp.path(), &by_model_empty);
+    std::fs::write(tmp.path().join("e1.json"), &empty).unwrap();
+    std::fs::write(tmp.path().join("e2.json"), &empty).unwrap();
+    let (_, err, code) = merge(&["a.json", "e1.json", "e2.json"]);
+    assert_eq!(code, 0, "{err}");
+
+    // Edited partials: a group paying negative points, a group whose jobs are not its
+    // statuses' sum (the total edited to match, so only the group's own check can tell).
+    let doc: serde_json::Value = serde_json::from_str(&partial).unwrap();
+    let group = doc["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|g| g["ok"].as_u64() > Some(0))
+        .unwrap();
+    let kind = doc["groups"][group]["points"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(_, p)| {
+            p.as_str()
+                .is_some_and(|p| p.bytes().any(|b| b.is_ascii_digit() && b != b'0'))
+        })
+        .map(|(k, _)| k.clone())
+        .unwrap();
+    let mut negative = doc.clone();
+    let points = negative["groups"][group]["points"][&kind]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let total = negative["total"]["points"][&kind]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let micros = |t: &str| {
+        let (i, f) = t.split_once('.').unwrap_or((t, ""));
+        i.parse::<i128>().unwrap() * 1_000_000 + format!("{f:0<6}").parse::<i128>().unwrap()
+    };
+    let show = |m: i128| {
+        format!(
+            "{}{}.{:06}",
+            if m < 0 { "-" } else { "" },
+            m.abs() / 1_000_000,
+            m.abs() % 1_000_000
+        )
+    };
+    negative["groups"][group]["points"][&kind] = show(-micros(&points)).into();
+    negative["total"]["points"][&kind] = show(micros(&total) - 2 * micros(&points)).into();
+    std::fs::write(tmp.path().join("negative.json"), negative.to_string()).unwrap();
+    let (_, err, code) = merge(&["negative.json"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("`negative.json` is not a partial tally")
+            && err.contains(&format!("has negative points of `{kind}`")),
+        "{err}"
+    );
+
+    let mut inflated = doc.clone();
+    let jobs = inflated["groups"][group]["jobs"].as_u64().unwrap();
+    inflated["groups"][group]["jobs"] = (jobs + 7).into();
+    let total_jobs = inflated["total"]["jobs"].as_u64().unwrap();
+    inflated["total"]["jobs"] = (total_jobs + 7).into();
+    std::fs::write(tmp.path().join("inflated.json"), inflated.to_string()).unwrap();
+    let (_, err, code) = merge(&["inflated.json"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("`inflated.json` is not a partial tally")
+            && err.contains(&format!(
+                "counts {} jobs but its statuses add up to {jobs}",
+                jobs + 7
+            )),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_tally_csv_writes_a_missing_value_as_a_dash() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("jobs.jsonl"),
+        "{\"id\":\"a\",\"model\":\"BrainDance\",\"width\":512,\"height\":512,\"steps\":20}\n\
+         {\"id\":\"b\",\"model\":\"BrainDance\",\"width\":512,\"height\":512,\"steps\":20,\"miner\":\"=HYPERLINK(1)\"}\n",
+    )
+    .unwrap();
+    let (out, err, code) = run(
+        tmp.path(),
+        &[
+            "tally",
+            "--by",
+            "miner,day",
+            "--format",
+            "csv",
+            "jobs.jsonl",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let rows: Vec<&str> = out.lines().collect();
+    // The job without a miner or a date: dashes, not `'-`; a formula still quoted.
+    assert!(rows.iter().any(|r| r.starts_with("-,-,1,")), "{out}");
+    assert!(
+        rows.iter().any(|r| r.starts_with("'=HYPERLINK(1),-,1,")),
+        "{out}"
+    );
+}
