@@ -48,6 +48,9 @@ mod serve_audit;
 mod playground;
 // The playground in headless Chromium: edit, diagnostics, impact, patch (#15).
 mod playground_browser;
+// Hardening III, the files half (#22): long lines and huge files in diagnostics, `verify`,
+// CSV and Parquet bombs, markdown injection, `merge`.
+mod hostile_files;
 // `jobpoints watch`: the author's loop, through the real binary.
 mod watch_cli;
 // Mergeable tallies and pipe mode for engines that run a binary per partition (#16).

@@ -156,11 +156,17 @@ pub enum Command {
     /// and points. Results priced at a given time (`priced_by`: `at` from --at/?at=,
     /// `received` from serve) are priced at that time again.
     ///
+    /// With --jobs, results and jobs must match one to one: a second result for a job, and a
+    /// job without a result, are mismatches (with their lines). A decision record priced when
+    /// received must name the second of its `received_at` as `priced_at`. What verify cannot
+    /// prove: that an `eval --at` result's `priced_at` (or a `?at=` decision's) is the time it
+    /// should have been priced at; only that its points follow from its job, rules and time.
+    ///
     /// Prints every mismatch with its line, expected and actual values, then how many results
     /// verified under which rule sets (hash → commit and date), and every rule set not found.
     /// Results are re-scored with this engine; those made by another engine version are
     /// counted as such. Streams in constant memory when results and jobs are in the same
-    /// order, on every core.
+    /// order, on every core; results in another order hold their job files in memory.
     ///
     /// Exit 0 when every result verified, 5 if any did not match (or its job is missing), 6 if
     /// none mismatched but some rule sets were not found, 2 for unreadable files.

@@ -7,7 +7,7 @@
 //! they are never sent, and every sent rule set holds the served rule set's models
 //! ([`Served`]), so that it loads, hashes and scores as the same files in a directory do.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{self, BufRead, Read};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,7 +24,7 @@ use jobpoints::ledger::output::render_trace;
 use jobpoints::ledger::reader::{JobReader, Ledger};
 use jobpoints::review::impact::ImpactOptions;
 use jobpoints::review::report::{Corpus, DiffReport, build_report, render_markdown, summary_line};
-use jobpoints::rules::diagnostic::line_col;
+use jobpoints::rules::diagnostic::LineIndex;
 use jobpoints::rules::files::MAX_RULE_FILE_BYTES;
 use jobpoints::rules::files::{is_rule_file, is_tokenizer_file};
 use jobpoints::rules::load::{Loaded, load};
@@ -307,15 +307,21 @@ fn check_path(path: &str) -> Result<(), String> {
 /// The `check --format json` document of a load, with end positions.
 fn check_json(loaded: &Loaded) -> Value {
     let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
+    // One line index per file, not a scan per diagnostic: linear in the file's size (#22).
+    let mut indexes: HashMap<&str, Option<(&str, LineIndex)>> = HashMap::new();
     let diagnostics: Vec<Value> = loaded
         .diagnostics
         .iter()
         .map(|d| {
             let mut v = serde_json::to_value(d).expect("a diagnostic serializes");
-            let end = d
-                .file()
-                .zip(d.span())
-                .and_then(|(f, span)| Some(line_col(loaded.files.text(f)?, span.end)));
+            let end = d.file().zip(d.span()).and_then(|(f, span)| {
+                let indexed = indexes.entry(f).or_insert_with(|| {
+                    let text = loaded.files.text(f)?;
+                    Some((text, LineIndex::new(text)))
+                });
+                let (text, lines) = indexed.as_ref()?;
+                Some(lines.line_col(text, span.end))
+            });
             if let (Some((line, column)), Some(obj)) = (end, v.as_object_mut()) {
                 obj.insert("end_line".into(), line.into());
                 obj.insert("end_column".into(), column.into());

@@ -1,6 +1,7 @@
 //! Job files in, results out: readers for every file shape, the parallel pipeline, output
 //! writers and tallies.
 
+pub mod csv_records;
 pub mod formats;
 pub mod ordered;
 pub mod output;

@@ -240,9 +240,40 @@ impl RulesHandle {
 
     /// Re-reads and validates the whole directory; swaps only when the new set is valid.
     /// Built-in rules cannot change, so their reload is always `Unchanged`.
+    ///
+    /// A reload that panics (a bug, never bad rules) is a failed reload like any other: the
+    /// last good rules stay active, and the status and metrics say it failed (#22).
     pub fn reload(&self) -> ReloadOutcome {
+        self.reload_with(&load)
+    }
+
+    /// [`RulesHandle::reload`] with the loader given (tests give one that panics).
+    fn reload_with(&self, load: &dyn Fn(RuleFiles) -> Loaded) -> ReloadOutcome {
         let _one_at_a_time = self.reloading.lock().unwrap_or_else(|e| e.into_inner());
         let old = self.active();
+        let attempted = Mutex::new(None);
+        let run =
+            std::panic::AssertUnwindSafe(|| self.reload_locked(old.clone(), load, &attempted));
+        match std::panic::catch_unwind(run) {
+            Ok(outcome) => outcome,
+            Err(panic) => {
+                let why = (panic.downcast_ref::<&str>().copied())
+                    .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+                    .unwrap_or("no message");
+                let message = format!("reloading the rules panicked ({why}); this is a bug");
+                let hash = attempted.into_inner().unwrap_or_else(|e| e.into_inner());
+                self.reject(old.as_deref(), message.clone(), hash, Vec::new(), message)
+            }
+        }
+    }
+
+    /// The body of a reload, under the reload lock; notes the hash it tries in `attempted`.
+    fn reload_locked(
+        &self,
+        old: Option<Arc<RuleSet>>,
+        load: &dyn Fn(RuleFiles) -> Loaded,
+        attempted: &Mutex<Option<String>>,
+    ) -> ReloadOutcome {
         let Some(dir) = &self.dir else {
             return ReloadOutcome::Unchanged {
                 // Without a directory the handle was made with rules (`open` or `new`).
@@ -264,6 +295,7 @@ impl RulesHandle {
             }
         };
         let hash = files.hash();
+        *attempted.lock().unwrap_or_else(|e| e.into_inner()) = Some(hash.clone());
         let last_rejected = self.status().last_error.and_then(|e| e.rejected_hash);
         if last_rejected.as_deref() == Some(hash.as_str()) {
             return ReloadOutcome::StillRejected { hash };
@@ -389,6 +421,36 @@ mod tests {
         let text = std::fs::read_to_string(&p).unwrap();
         assert!(text.contains(from), "`{from}` not in {rel}");
         std::fs::write(&p, text.replacen(from, to, 1)).unwrap();
+    }
+
+    #[test]
+    fn a_reload_that_panics_is_a_failed_reload() {
+        let tmp = copy_rules();
+        let h = RulesHandle::open(RuleFiles::from_dir(tmp.path()).unwrap()).unwrap();
+        let first = h.current().hash.clone();
+        edit(tmp.path(), "families/sd15.toml", "Stable Diffusion", "SD");
+        let ReloadOutcome::Rejected(f) = h.reload_with(&|_| panic!("a bug in the loader")) else {
+            panic!("a panicking reload must be rejected")
+        };
+        assert!(f.message.contains("a bug in the loader"), "{}", f.message);
+        let st = h.status();
+        assert_eq!(st.reloads_failed, 1);
+        assert!(
+            st.last_error.is_some(),
+            "the status says the reload is failing"
+        );
+        assert_eq!(h.current().hash, first, "the old set is still active");
+        // The same files are not retried; a fix (here: the loader working again) recovers.
+        assert!(matches!(h.reload(), ReloadOutcome::StillRejected { .. }));
+        edit(tmp.path(), "families/sd15.toml", "SD", "Stable Diffusion");
+        assert!(matches!(
+            h.reload(),
+            ReloadOutcome::Unchanged {
+                recovered: true,
+                ..
+            }
+        ));
+        assert!(h.status().last_error.is_none());
     }
 
     #[test]

@@ -4,6 +4,8 @@
 
 pub mod catalog_sync;
 pub mod diagnostic;
+#[cfg(feature = "fancy")]
+pub mod excerpt;
 pub mod files;
 pub mod git;
 pub mod json_schema;

@@ -22,8 +22,8 @@ use crate::rules::diagnostic::{Diagnostic, render_human as render_diagnostics};
 use crate::rules::load::Loaded;
 
 mod markdown;
-use markdown::code_span;
 pub use markdown::render_markdown;
+use markdown::{code_span, one_line};
 
 /// The marker that lets a CI job find and update its own earlier comment.
 pub const MARKDOWN_MARKER: &str = "<!-- jobpoints-diff -->";
@@ -328,12 +328,22 @@ impl Table {
     }
 
     fn markdown(&self) -> String {
-        // Cells come from rule files and job files (untrusted): no table breaks, no HTML.
+        // Cells come from rule files and job files (untrusted): no table breaks, no HTML, and
+        // no code span, link or image (`![](https://…)` would load in a PR comment).
         let esc = |s: &str| {
-            s.replace('|', "\\|")
-                .replace('<', "&lt;")
-                .replace('>', "&gt;")
-                .replace('\n', " ")
+            let mut out = String::with_capacity(s.len());
+            for c in one_line(s).chars() {
+                match c {
+                    '<' => out.push_str("&lt;"),
+                    '>' => out.push_str("&gt;"),
+                    '|' | '\\' | '`' | '[' | ']' => {
+                        out.push('\\');
+                        out.push(c);
+                    }
+                    c => out.push(c),
+                }
+            }
+            out
         };
         let mut out = String::new();
         out.push_str(&format!("| {} |\n", self.headers.join(" | ")));
@@ -875,6 +885,22 @@ mod tests {
         assert_eq!(code_span("plain"), "`plain`");
         assert_eq!(code_span("rule `x` v1"), "``rule `x` v1``");
         assert_eq!(code_span("`x`"), "`` `x` ``");
+        // Nothing ends the span: line breaks are shown, not kept (#22).
+        assert_eq!(code_span("a\n\nb\r\nc\rd"), "`a⏎⏎b⏎c⏎d`");
+    }
+
+    #[test]
+    fn table_cells_are_text() {
+        // A model name from a job file: no image, link, code span, HTML or new row (#22).
+        let t = Table {
+            headers: vec!["model"],
+            right: vec![false],
+            rows: vec![vec!["![p](https://e.example/p.png) `x` <b>|\r\n| y".into()]],
+        };
+        assert_eq!(
+            t.markdown().lines().nth(2),
+            Some("| !\\[p\\](https://e.example/p.png) \\`x\\` &lt;b&gt;\\|⏎\\| y |")
+        );
     }
 
     #[test]
