@@ -40,6 +40,7 @@ mod corpus;
 mod diff_cli;
 // `jobpoints serve` on a loopback port: the HTTP API, hot reload, symlink swaps, load.
 mod serve;
+mod signing;
 // `jobpoints serve` under hostile clients: job, request, connection and time limits (#11).
 mod serve_limits;
 // `serve --decision-log` and `--shadow-rules`: records survive SIGTERM, logs verify (#14).

@@ -26,6 +26,7 @@ mod output;
 mod playground;
 mod schema;
 mod serve;
+mod sign;
 mod synth;
 mod tally;
 mod verify;
@@ -224,6 +225,20 @@ pub enum Command {
     /// points, as `before → after (+delta)` after a save. An invalid save is reported and not
     /// applied: the next valid save is compared with the last valid rules. Stop with Ctrl-C.
     Watch(WatchArgs),
+    /// Make a key for signing rule sets: the secret to a file, the public key to stdout.
+    ///
+    /// The secret key file (mode 0600, never overwritten) signs with `jobpoints sign --key`;
+    /// the public key goes in the --trusted-keys file of `check`, `serve` and `watch`. Keep
+    /// the secret out of the rules directory and the repository (a CI secret, for example).
+    Keygen(sign::KeygenArgs),
+    /// Sign the rule set: write `ruleset.sig` in the rules directory.
+    ///
+    /// The Ed25519 signature covers the rule set's hash, so any change to any rule file breaks
+    /// it. Signing again with another key adds a signature; signing changed rules replaces the
+    /// old set's signatures. `check`, `serve` and `watch` with --trusted-keys accept only rules
+    /// signed by a listed key. Exit 3 if the rules are invalid (nothing is signed), 2 for an
+    /// unusable key.
+    Sign(sign::SignArgs),
     /// The network's model catalog: `catalog sync` proposes catalog.toml from its history.
     Catalog(catalog::CatalogArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
@@ -420,6 +435,8 @@ pub fn run(command: Command) -> Result<Exit, CliError> {
     match command {
         Command::Eval(args) => eval::run(args),
         Command::Check(args) => check::run(args),
+        Command::Keygen(args) => sign::keygen(args),
+        Command::Sign(args) => sign::sign(args),
         Command::Models(args) => models::run(args),
         Command::Tally(args) => tally::run(args),
         Command::Merge(args) => merge::run(args),

@@ -45,6 +45,10 @@ const DEFAULT_MAX_CONNECTIONS: usize = 512;
 pub struct ServeArgs {
     #[command(flatten)]
     pub rules: RulesArg,
+    /// Refuse to start with, or to reload to, rules not signed by a trusted key: the last
+    /// good rules keep serving and the reason is in the log, /v1/rules and /metrics.
+    #[command(flatten)]
+    pub trust: crate::cli::sign::TrustedKeysArg,
     /// Address to listen on; port 0 picks a free port (printed on start).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
@@ -171,9 +175,20 @@ fn init_logging(format: LogFormat) {
 pub fn run(args: ServeArgs) -> Result<Exit, CliError> {
     init_logging(args.log_format);
     let files = RuleFiles::locate(args.rules.rules.as_deref())?;
-    let handle = match RulesHandle::open(files) {
+    let rules_dir = match &files.origin {
+        jobpoints::engine::model::RulesOrigin::Directory(d) => Some(d.clone()),
+        _ => None,
+    };
+    let trusted = args.trust.load(rules_dir.as_deref())?;
+    let handle = match RulesHandle::open_trusted(files, trusted) {
         Ok(h) => Arc::new(h),
         Err(OpenError::Dir(e)) => return Err(e.into()),
+        Err(e @ OpenError::Untrusted { .. }) => {
+            return Err(CliError::RulesInvalid {
+                diagnostics: String::new(),
+                message: format!("{e}; not serving"),
+            });
+        }
         Err(OpenError::Invalid { loaded, .. }) => {
             let message = format!(
                 "the rules in `{}` are invalid; not serving (run `jobpoints check`)",
@@ -215,6 +230,12 @@ pub fn run(args: ServeArgs) -> Result<Exit, CliError> {
                         loaded.files.origin
                     );
                     return Err(rules_invalid(&loaded, message));
+                }
+                Err(e @ OpenError::Untrusted { .. }) => {
+                    return Err(CliError::RulesInvalid {
+                        diagnostics: String::new(),
+                        message: format!("shadow: {e}"),
+                    });
                 }
             };
             metrics.init_shadow();

@@ -16,6 +16,7 @@ use arc_swap::ArcSwapOption;
 use jiff::Timestamp;
 use serde::Serialize;
 
+use crate::audit::signing::{SignatureFile, TrustedKeys};
 use crate::engine::model::RuleSet;
 use crate::engine::time::utc_string;
 use crate::review::changes::{FileChanges, RuleSetChange, diff_files, diff_rules_as_of};
@@ -28,6 +29,8 @@ use crate::rules::load::{Loaded, load};
 pub enum OpenError {
     #[error(transparent)]
     Dir(#[from] RulesDirError),
+    #[error("the rules in `{origin}` are not trusted: {why}")]
+    Untrusted { origin: String, why: String },
     #[error("the rules in `{origin}` are invalid ({errors} errors)")]
     Invalid {
         origin: String,
@@ -41,6 +44,11 @@ impl fmt::Debug for OpenError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             OpenError::Dir(e) => f.debug_tuple("Dir").field(e).finish(),
+            OpenError::Untrusted { origin, why } => f
+                .debug_struct("Untrusted")
+                .field("origin", origin)
+                .field("why", why)
+                .finish(),
             OpenError::Invalid { origin, errors, .. } => f
                 .debug_struct("Invalid")
                 .field("origin", origin)
@@ -128,6 +136,11 @@ pub struct RulesHandle {
     status: Mutex<ReloadStatus>,
     /// Serialises reloads so two never interleave their read-validate-swap.
     reloading: Mutex<()>,
+    /// With `--trusted-keys`: a set loads only when one of these keys signed it.
+    trusted: Option<TrustedKeys>,
+    /// The signature file of the last rejected attempt: a new signature for the same files
+    /// is a new attempt, not the same failure again.
+    rejected_signature: Mutex<Option<Option<SignatureFile>>>,
 }
 
 impl fmt::Debug for RulesHandle {
@@ -150,6 +163,13 @@ impl RulesHandle {
     /// Loads `files`; fails when they are invalid, since there is nothing to fall back to.
     /// Only a directory origin can be reloaded.
     pub fn open(files: RuleFiles) -> Result<Self, OpenError> {
+        Self::open_trusted(files, None)
+    }
+
+    /// [`RulesHandle::open`], and with `trusted` keys every set it loads (this one and each
+    /// reload) must be signed by one of them: an unsigned or wrongly signed set is refused
+    /// like an invalid one (#25). Only a rules directory can carry a signature.
+    pub fn open_trusted(files: RuleFiles, trusted: Option<TrustedKeys>) -> Result<Self, OpenError> {
         let dir = match &files.origin {
             RulesOrigin::Directory(d) => Some(d.clone()),
             // Built-in rules, a git revision and files sent in a request never change, so
@@ -158,7 +178,22 @@ impl RulesHandle {
         };
         let loaded = load(files);
         match loaded.ruleset {
-            Some(rs) => Ok(Self::new(dir, rs)),
+            Some(rs) => {
+                if let Some(keys) = &trusted {
+                    let origin = loaded.files.origin.to_string();
+                    let checked = match &dir {
+                        Some(d) => keys.check_dir(d, &rs.hash),
+                        None => Err(crate::audit::signing::TrustError::Unsigned),
+                    };
+                    checked.map_err(|e| OpenError::Untrusted {
+                        origin,
+                        why: e.to_string(),
+                    })?;
+                }
+                let mut handle = Self::new(dir, rs);
+                handle.trusted = trusted;
+                Ok(handle)
+            }
             None => Err(OpenError::Invalid {
                 origin: loaded.files.origin.to_string(),
                 errors: loaded.diagnostics.iter().filter(|d| d.is_error()).count(),
@@ -184,6 +219,13 @@ impl RulesHandle {
         Self::empty_at(Some(dir))
     }
 
+    /// From now on, a set loads only when one of `trusted` signed it (see
+    /// [`RulesHandle::open_trusted`]); for a handle from [`empty`](Self::empty).
+    pub fn with_trusted_keys(mut self, trusted: Option<TrustedKeys>) -> Self {
+        self.trusted = trusted;
+        self
+    }
+
     fn empty_at(dir: Option<PathBuf>) -> Self {
         let status = ReloadStatus {
             active_hash: None,
@@ -199,6 +241,8 @@ impl RulesHandle {
             current: ArcSwapOption::empty(),
             status: Mutex::new(status),
             reloading: Mutex::new(()),
+            trusted: None,
+            rejected_signature: Mutex::new(None),
         }
     }
 
@@ -296,8 +340,20 @@ impl RulesHandle {
         };
         let hash = files.hash();
         *attempted.lock().unwrap_or_else(|e| e.into_inner()) = Some(hash.clone());
+        // With trusted keys, the signature is part of what is tried.
+        let signature = self
+            .trusted
+            .as_ref()
+            .map(|_| SignatureFile::read_from(dir).ok().flatten());
         let last_rejected = self.status().last_error.and_then(|e| e.rejected_hash);
-        if last_rejected.as_deref() == Some(hash.as_str()) {
+        let same_signature = *self
+            .rejected_signature
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            == Some(signature.clone().flatten());
+        if last_rejected.as_deref() == Some(hash.as_str())
+            && (self.trusted.is_none() || same_signature)
+        {
             return ReloadOutcome::StillRejected { hash };
         }
         if let Some(old) = old.as_ref().filter(|o| *o.hash == *hash) {
@@ -307,6 +363,12 @@ impl RulesHandle {
                 recovered,
             };
         }
+        // Should this attempt fail, a later one with the same files and signature is the
+        // same failure.
+        *self
+            .rejected_signature
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(signature.flatten());
         let loaded = load(files);
         let Some(new) = loaded.ruleset else {
             let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
@@ -330,6 +392,18 @@ impl RulesHandle {
                 preview,
             );
         };
+        if let Some(keys) = &self.trusted
+            && let Err(e) = keys.check_dir(dir, &new.hash)
+        {
+            let message = format!("the rules in `{}` are not trusted: {e}", dir.display());
+            return self.reject(
+                old.as_deref(),
+                message.clone(),
+                Some(hash),
+                Vec::new(),
+                message,
+            );
+        }
         let new = Arc::new(new);
         let (changes, files) = match &old {
             Some(o) => (

@@ -118,6 +118,8 @@ pub enum Code {
     /// An alias over a time when its own name is a catalog model (other than by `redirect`)
     /// or priced by a model rule: one of the two would silently be ignored.
     AliasShadows,
+    /// With `--trusted-keys`: the rule set is not signed by a trusted key.
+    UntrustedRules,
     /// A catalog version that `[versions]` does not list (or lists as skipped), or a bound
     /// that is not that version's commit time.
     CatalogVersion,
@@ -178,6 +180,7 @@ impl Code {
             Code::UnknownAliasTarget => "unknown-alias-target",
             Code::AliasChain => "alias-chain",
             Code::AliasShadows => "alias-shadows",
+            Code::UntrustedRules => "untrusted-rules",
             Code::CatalogVersion => "catalog-version",
             Code::BadLimit => "bad-limit",
             Code::LimitOrder => "limit-order",
