@@ -231,7 +231,9 @@ fn a_tampered_result_fails_naming_its_line() {
         "{out}"
     );
     assert!(
-        out.contains(&format!("points: expected {tampered}, actual {earned:.6}")),
+        out.contains(&format!(
+            "points: the result claims {tampered}; the rules give {earned:.6}"
+        )),
         "{out}"
     );
     assert!(
@@ -301,7 +303,7 @@ fn verify_pairs_by_id_and_reports_other_engines() {
     );
     assert_eq!(code, 5, "{out}{err}");
     assert!(
-        out.contains("MISMATCH odd.jsonl:1 [job ledger.jsonl:2]\n    id: expected"),
+        out.contains("MISMATCH odd.jsonl:1 [job ledger.jsonl:2]\n    id: the result claims"),
         "{out}"
     );
     assert!(out.contains("MISMATCH odd.jsonl:3: not a result"), "{out}");

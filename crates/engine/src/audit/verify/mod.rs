@@ -96,7 +96,9 @@ impl std::fmt::Display for Mismatch {
             let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "null".into());
             write!(
                 f,
-                "\n    {}: expected {}, actual {}",
+                // A result is a claim (perhaps forged), not what was expected: say whose
+                // word each value is.
+                "\n    {}: the result claims {}; the rules give {}",
                 d.field,
                 show(&d.expected),
                 show(&d.actual)
