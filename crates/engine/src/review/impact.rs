@@ -433,9 +433,11 @@ enum Done {
     Error(String),
 }
 
-/// Jobs per batch handed to a worker, and bytes of job text.
-const BATCH_JOBS: usize = 1024;
-const BATCH_BYTES: usize = 1 << 20;
+/// Jobs per batch handed to a worker, and bytes of job text: small, since a few batches per
+/// thread are in flight and each job's result holds two owned scores (a diff of a ledger
+/// stays within `tests/diff_cli.rs`'s 64 MiB whatever its size).
+const BATCH_JOBS: usize = 256;
+const BATCH_BYTES: usize = 256 << 10;
 
 impl Replay {
     fn finish(self, cutoff: Timestamp) -> Vec<WindowImpact> {

@@ -172,6 +172,37 @@ pub fn summary_line(r: &DiffReport) -> String {
             which.join(" and ")
         ));
     }
+    // What rewrites history leads: "0 of 1047 jobs change" (as priced today) must not be the
+    // first thing a reviewer reads about a change that re-prices Season 1.
+    let retro_windows: Vec<_> = (r.impact.iter())
+        .flat_map(|i| &i.windows)
+        .filter(|w| w.retroactive)
+        .collect();
+    if r.retroactive > 0 {
+        let mut s = format!(
+            "REWRITES HISTORY: {} before the cut-off ({})",
+            plural(
+                r.retroactive as u64,
+                "retroactive change",
+                "retroactive changes"
+            ),
+            r.cutoff.text()
+        );
+        if !retro_windows.is_empty() {
+            let replayed: u64 = retro_windows.iter().map(|w| w.total.jobs).sum();
+            let changed: u64 = retro_windows.iter().map(|w| w.total.changed).sum();
+            let windows = plural(retro_windows.len() as u64, "window", "windows");
+            s.push_str(&if replayed == 0 {
+                format!(" in {windows}, which no corpus job exercises")
+            } else {
+                format!(
+                    " in {windows}, where {changed} of {} replayed change",
+                    plural(replayed, "job", "jobs")
+                )
+            });
+        }
+        parts.push(s);
+    }
     let n = r.changes.len() as u64;
     let invalid = !r.old.valid || !r.new.valid;
     let marks = match (r.flagged, r.retroactive) {
