@@ -268,7 +268,7 @@ fn a_stray_quote_in_a_csv_costs_one_record_not_the_file() {
         .collect();
     assert_eq!(results.len(), 20_002, "one result per record read");
     assert_eq!(results[1]["line"], 3);
-    assert_eq!(results[1]["status"], "invalid");
+    assert_eq!(results[1]["status"], "invalid", "{err}");
     let why = results[1]["error"].as_str().unwrap();
     assert!(why.contains("line 3") && why.contains("stray"), "{why}");
     assert!(results[2..].iter().all(|r| r["status"] == "ok"));
@@ -678,4 +678,169 @@ fn a_tally_csv_writes_a_missing_value_as_a_dash() {
         rows.iter().any(|r| r.starts_with("'=HYPERLINK(1),-,1,")),
         "{out}"
     );
+}
+
+/// A Parquet file of image jobs, one row per page (zstd, no dictionary, no statistics), whose
+/// `pad` column holds `pads[i]` for row `i` (#22, item 6). `dated` adds a DATE column, which
+/// only the record reader reads (the row-by-row path).
+#[cfg(feature = "parquet")]
+fn parquet_with_pads(path: &Path, pads: &[usize], dated: bool) {
+    use parquet::basic::{Compression, ZstdLevel};
+    use parquet::data_type::{ByteArray, ByteArrayType, Int32Type};
+    use parquet::file::properties::{EnabledStatistics, WriterProperties};
+    use parquet::file::writer::SerializedFileWriter;
+    use parquet::schema::parser::parse_message_type;
+    use std::sync::Arc;
+    let schema = parse_message_type(&format!(
+        "message job {{ required binary id (STRING); required binary model (STRING);
+         required int32 width; required int32 height; required int32 steps;
+         required binary pad (STRING); {} }}",
+        if dated {
+            "required int32 day (DATE);"
+        } else {
+            ""
+        }
+    ))
+    .unwrap();
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .set_dictionary_enabled(false)
+        .set_statistics_enabled(EnabledStatistics::None)
+        .set_data_page_row_count_limit(1)
+        .set_write_batch_size(1)
+        .build();
+    let file = std::fs::File::create(path).unwrap();
+    let mut writer = SerializedFileWriter::new(file, Arc::new(schema), Arc::new(props)).unwrap();
+    let mut group = writer.next_row_group().unwrap();
+    let mut column = 0;
+    while let Some(mut c) = group.next_column().unwrap() {
+        for (row, &pad) in pads.iter().enumerate() {
+            match column {
+                0 | 1 | 5 => {
+                    let value: ByteArray = match column {
+                        0 => format!("r{}", row + 1).into_bytes().into(),
+                        1 => "BrainDance".into(),
+                        _ => vec![b'0'; pad].into(),
+                    };
+                    c.typed::<ByteArrayType>()
+                        .write_batch(&[value], None, None)
+                        .unwrap();
+                }
+                n => {
+                    let v = match n {
+                        4 => 20,
+                        6 => 19_900, // 2024-06-27
+                        _ => 512,
+                    };
+                    c.typed::<Int32Type>()
+                        .write_batch(&[v], None, None)
+                        .unwrap();
+                }
+            };
+        }
+        c.close().unwrap();
+        column += 1;
+    }
+    group.close().unwrap();
+    writer.close().unwrap();
+}
+
+#[cfg(feature = "parquet")]
+#[test]
+fn a_parquet_decompression_bomb_is_one_invalid_row() {
+    // A 64 MiB cell compresses to a few kB; the reader allocated its page whole, then the
+    // value and the job's text (#22: 1.5 GB in a 49 KB file took 3.1 GB and scored `ok`).
+    for dated in [false, true] {
+        parquet_bomb(dated);
+    }
+}
+
+/// A 64 MiB bomb in row 2 of 3, read column by column or (`dated`) row by row.
+#[cfg(feature = "parquet")]
+fn parquet_bomb(dated: bool) {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("bomb.parquet");
+    parquet_with_pads(&path, &[10, 64 << 20, 10], dated);
+    let size = std::fs::metadata(&path).unwrap().len();
+    assert!(size < 64 << 10, "{size} bytes");
+    let out = jobpoints_in(tmp.path())
+        .args(["eval", "--invalid-exit-code", "0", "bomb.parquet"])
+        .env("JOBPOINTS_REPORT_PEAK_RSS", "1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let results: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        results.len(),
+        3,
+        "one result per row (dated: {dated}): {err}"
+    );
+    assert_eq!(results[0]["status"], "ok");
+    assert_eq!(results[2]["status"], "ok");
+    assert_eq!(results[1]["status"], "invalid", "{err}");
+    assert_eq!(results[1]["line"], 2);
+    let why = results[1]["error"].as_str().unwrap();
+    assert!(
+        why.starts_with("row 2, column `pad`: the value is in a page of 67108868 bytes")
+            && why.ends_with("over the 16 MiB limit of a cell: not read"),
+        "{why}"
+    );
+    let kb: u64 = err
+        .lines()
+        .find_map(|l| l.strip_prefix("peak_rss "))
+        .and_then(|v| v.trim_end_matches(" kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("{err}"));
+    eprintln!("a 64 MiB zstd bomb in {size} bytes (dated: {dated}): peak RSS {kb} kB");
+    assert!(kb < 100 * 1024, "peak RSS {kb} kB");
+}
+
+/// Peak RSS in kB of `eval` on `file` in `dir` (its results discarded).
+fn eval_peak_rss_kb(dir: &Path, file: &str) -> u64 {
+    let (kb, code) = peak_rss_kb_in(dir, &["eval", "--out", "/dev/null", file]);
+    assert_eq!(code, 0, "{file}");
+    kb
+}
+
+#[cfg(feature = "parquet")]
+#[test]
+fn peak_memory_per_mib_of_a_cell_in_each_format() {
+    // One image job with a 12 MiB `pad` (under the 16 MiB limit of a line, a CSV record and a
+    // Parquet page) against the same job with a 10-byte one, in JSONL, CSV and Parquet: what a
+    // MiB of one job costs at its peak. docs/performance.md states these figures.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let job = |pad: usize| {
+        format!(
+            "{{\"id\":\"r1\",\"model\":\"BrainDance\",\"width\":512,\"height\":512,\"steps\":20,\"pad\":\"{}\"}}\n",
+            "0".repeat(pad)
+        )
+    };
+    let csv = |pad: usize| {
+        format!(
+            "id,model,width,height,steps,pad\nr1,BrainDance,512,512,20,{}\n",
+            "0".repeat(pad)
+        )
+    };
+    let big = 12 << 20;
+    for (name, pad) in [("small", 10), ("big", big)] {
+        std::fs::write(dir.join(format!("{name}.jsonl")), job(pad)).unwrap();
+        std::fs::write(dir.join(format!("{name}.csv")), csv(pad)).unwrap();
+        parquet_with_pads(&dir.join(format!("{name}.parquet")), &[pad], false);
+    }
+    // Ceilings well above the figures (1.2, 6.2 and 2.0 MiB per MiB in a debug build): CSV
+    // holds the record's line, its parse and the job's text at once.
+    for (format, ceiling) in [("jsonl", 4.0), ("csv", 10.0), ("parquet", 4.0)] {
+        let small = eval_peak_rss_kb(dir, &format!("small.{format}"));
+        let large = eval_peak_rss_kb(dir, &format!("big.{format}"));
+        let per_mib = large.saturating_sub(small) as f64 / 1024.0 / 12.0;
+        eprintln!("{format}: {small} kB, with a 12 MiB cell {large} kB: {per_mib:.1} MiB per MiB");
+        assert!(
+            per_mib < ceiling,
+            "{format}: {per_mib:.1} MiB per MiB of the cell"
+        );
+    }
 }

@@ -9,6 +9,8 @@ pub mod output;
 pub mod parquet_in;
 #[cfg(feature = "parquet")]
 pub mod parquet_out;
+#[cfg(feature = "parquet")]
+pub mod parquet_pages;
 pub mod pipeline;
 pub mod reader;
 pub mod rows;

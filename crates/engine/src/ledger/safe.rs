@@ -29,7 +29,7 @@ pub fn terminal_safe(s: &str) -> Cow<'_, str> {
 
 /// `s` as a CSV cell a spreadsheet will not run: a cell starting with `=`, `+`, `-`, `@`, a
 /// tab or a carriage return gets a leading `'` (OWASP's advice against CSV injection), unless
-/// it is a lone `-` (a value a job lacks, in a tally) or a plain decimal number (`-1.5`),
+/// it is a lone `-` (a value a job lacks, in a tally) or a plain negative number (`-1.5`),
 /// which no spreadsheet runs (#22: the tally's dash read `'-`).
 pub fn csv_safe(s: &str) -> Cow<'_, str> {
     if s.starts_with(['=', '+', '-', '@', '\t', '\r']) && s != "-" && !plain_number(s) {
@@ -39,9 +39,12 @@ pub fn csv_safe(s: &str) -> Cow<'_, str> {
     }
 }
 
-/// `-12`, `+3.25`: a sign, digits, and at most one `.` between digits.
+/// `-12`, `-3.25`: a minus, digits, and at most one `.` between digits (a spreadsheet reads
+/// it as the number; a leading `+` makes it a formula, so it keeps its quote).
 fn plain_number(s: &str) -> bool {
-    let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
+    let Some(digits) = s.strip_prefix('-') else {
+        return false;
+    };
     let (int, frac) = digits.split_once('.').unwrap_or((digits, "0"));
     let all_digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
     all_digits(int) && all_digits(frac)
@@ -63,7 +66,7 @@ mod tests {
             ("--", "'--"),
             ("-", "-"),
             ("-1.5", "-1.5"),
-            ("+3", "+3"),
+            ("+3", "'+3"),
             ("miner-1", "miner-1"),
         ] {
             assert_eq!(csv_safe(cell), shown, "{cell}");

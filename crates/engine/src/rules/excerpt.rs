@@ -10,7 +10,7 @@ use std::ops::Range;
 
 use miette::{MietteError, MietteSpanContents, SourceCode, SourceSpan, SpanContents};
 
-use crate::rules::diagnostic::LineIndex;
+use crate::rules::lines::LineIndex;
 
 /// Lines longer than this (in characters) are cut to [`KEPT_CHARS`] around the label.
 pub const MAX_LINE_CHARS: usize = 400;

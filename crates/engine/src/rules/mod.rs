@@ -9,6 +9,7 @@ pub mod excerpt;
 pub mod files;
 pub mod git;
 pub mod json_schema;
+pub mod lines;
 pub mod load;
 pub mod schema;
 pub mod shapes;
