@@ -44,6 +44,8 @@ mod serve;
 mod serve_limits;
 // `serve --decision-log` and `--shadow-rules`: records survive SIGTERM, logs verify (#14).
 mod serve_audit;
+// `serve --playground` under #22's attacks: deadlines that free their slot, DNS rebinding.
+mod serve_hostile;
 // The playground's JSON API (#15): check/eval/diff of files sent in a request, its limits.
 mod playground;
 // The playground in headless Chromium: edit, diagnostics, impact, patch (#15).

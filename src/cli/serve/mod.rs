@@ -7,6 +7,7 @@
 
 mod conn;
 mod handlers;
+mod host;
 mod metrics;
 mod shadow;
 
@@ -138,6 +139,13 @@ pub struct ServeArgs {
     /// change the rules being served. Off by default.
     #[arg(long)]
     pub playground: bool,
+    /// A name clients may reach this server by, besides its IP addresses and `localhost`
+    /// (repeat, or separate with commas; `*` accepts any). Requests other than GET and HEAD
+    /// that name another host in their `Host` header get 403: a web page cannot then drive
+    /// the server through DNS rebinding. Needed when clients use a DNS name
+    /// (`--allow-host scorer.internal`).
+    #[arg(long, value_name = "NAME", value_delimiter = ',')]
+    pub allow_host: Vec<String>,
     /// Seconds one playground API request may work (loading its rules, scoring its jobs);
     /// then 503.
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_secs)]
@@ -346,7 +354,8 @@ pub fn run(args: ServeArgs) -> Result<Exit, CliError> {
         .enable_all()
         .build()
         .map_err(|source| serve_error("cannot start the async runtime", source))?;
-    let served = runtime.block_on(serve(args.listen, state, playground, conn_limits));
+    let allowed = Arc::new(host::AllowedHosts::new(&args.allow_host));
+    let served = runtime.block_on(serve(args.listen, state, playground, allowed, conn_limits));
     // Every request has finished: shadow what is queued, then write every record.
     if let Some(sh) = &shadow {
         sh.close();
@@ -404,6 +413,7 @@ async fn serve(
     addr: SocketAddr,
     state: Arc<AppState>,
     playground: Option<Arc<Playground>>,
+    allowed: Arc<host::AllowedHosts>,
     limits: ConnLimits,
 ) -> Result<Exit, CliError> {
     let listener = tokio::net::TcpListener::bind(addr)
@@ -412,6 +422,15 @@ async fn serve(
     let shutdown = shutdown_signal()
         .map_err(|source| serve_error("cannot install signal handlers", source))?;
     let bound = listener.local_addr().unwrap_or(addr);
+    // Said before the address is announced, so whoever reads that has been warned.
+    if playground.is_some() && !bound.ip().is_loopback() {
+        tracing::warn!(
+            %bound,
+            "the playground is reachable from other machines: anyone who can reach this \
+             address can make the server check, score and compare rule files they send \
+             (within --playground-timeout and --threads); bind to 127.0.0.1 unless that is meant"
+        );
+    }
     // Tests and scripts read this line to find an ephemeral port. A server with nowhere to
     // print it still serves: the log says where too.
     use std::io::Write;
@@ -435,6 +454,10 @@ async fn serve(
     if let Some(pg) = playground {
         app = app.merge(playground_router(pg));
     }
+    let app = app.layer(axum::middleware::from_fn_with_state(
+        allowed,
+        host::check_host,
+    ));
     conn::serve(listener, app, limits, conn_metrics, shutdown).await;
     tracing::info!("stopped");
     Ok(Exit::Ok)

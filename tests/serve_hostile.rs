@@ -1,0 +1,138 @@
+//! `serve --playground` against #22's server attacks: work that outlives its deadline, DNS
+//! rebinding, a playground open to the network.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::playground::Playground;
+use crate::util::copy_rules_to;
+
+/// The served rules with `n` wrong examples added to sd15 (under the 1 MiB file limit at
+/// 16,000): loading them is quick, but reporting 16,000 diagnostics took minutes.
+fn slow_check_files(pg: &Playground, n: usize) -> serde_json::Value {
+    let mut files = pg.session_files();
+    let sd15 = files.get_mut("families/sd15.toml").unwrap();
+    let wrong = "  { width = 512, height = 512, steps = 20, points = 7 },\n".repeat(n);
+    *sd15 = sd15.replacen("examples = [\n", &format!("examples = [\n{wrong}"), 1);
+    json!(files)
+}
+
+fn raw(pg: &Playground, request: &str) -> String {
+    let mut s = std::net::TcpStream::connect(pg.base.strip_prefix("http://").unwrap()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let _ = s.write_all(request.as_bytes());
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn a_request_past_its_deadline_gives_its_scoring_slot_back_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rules = tmp.path().join("rules");
+    copy_rules_to(&rules);
+    let pg = Playground::start(
+        &[
+            "serve",
+            "--playground",
+            "--threads",
+            "1",
+            "--playground-timeout",
+            "1",
+        ],
+        &rules,
+    );
+    let body = json!({ "files": slow_check_files(&pg, 16_000) });
+    let (status, v) = pg.post("/v1/check", &body);
+    assert_eq!(status, 503, "{v}");
+    // The only scoring slot is free again: the check stopped when its time was up (it went
+    // on for minutes, and every /v1/score waited for it).
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into();
+    let t0 = Instant::now();
+    let r = agent
+        .post(format!("{}/v1/score", pg.base))
+        .header("content-type", "application/json")
+        .send(r#"{"model":"BrainDance","width":512,"height":512,"steps":20}"#)
+        .expect("the score request is answered");
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(
+        t0.elapsed() < Duration::from_secs(15),
+        "scoring waited {:?} for the cancelled check",
+        t0.elapsed()
+    );
+}
+
+#[test]
+fn a_costly_request_naming_another_host_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rules = tmp.path().join("rules");
+    copy_rules_to(&rules);
+    let pg = Playground::start(
+        &["serve", "--playground", "--allow-host", "scorer.internal"],
+        &rules,
+    );
+    let job = r#"{"model":"BrainDance","width":512,"height":512,"steps":20}"#;
+    let post = |path: &str, host: &str, body: &str| {
+        raw(
+            &pg,
+            &format!(
+                "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
+                 Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            ),
+        )
+    };
+    let check = json!({ "files": pg.session_files() }).to_string();
+    // A page whose name was rebound to this server's address: its name is in `Host`.
+    for (path, body) in [("/v1/score", job), ("/v1/check", &check)] {
+        let r = post(path, "evil.example:8080", body);
+        assert!(r.starts_with("HTTP/1.1 403"), "{path}: {r}");
+        assert!(r.contains("--allow-host"), "{r}");
+        for host in ["127.0.0.1:1", "localhost", "scorer.internal:8080"] {
+            let r = post(path, host, body);
+            assert!(r.starts_with("HTTP/1.1 200"), "{path} {host}: {r}");
+        }
+    }
+    // Reading is not work: the page and the health check answer whatever the name.
+    let r = raw(
+        &pg,
+        "GET /healthz HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n",
+    );
+    assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+}
+
+#[test]
+fn a_playground_bound_beyond_loopback_is_warned_about() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rules = tmp.path().join("rules");
+    copy_rules_to(&rules);
+    let warning = |listen: &str| {
+        let mut child = Command::new(assert_cmd::cargo::cargo_bin!("jobpoints"))
+            .args(["serve", "--playground", "--listen", listen, "--rules"])
+            .arg(&rules)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(line.starts_with("listening on "), "{line}");
+        child.kill().unwrap();
+        let out = child.wait_with_output().unwrap();
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let open = warning("0.0.0.0:0");
+    assert!(open.contains("reachable from other machines"), "{open}");
+    let local = warning("127.0.0.1:0");
+    assert!(!local.contains("reachable from other machines"), "{local}");
+}
