@@ -136,3 +136,84 @@ fn a_playground_bound_beyond_loopback_is_warned_about() {
     let local = warning("127.0.0.1:0");
     assert!(!local.contains("reachable from other machines"), "{local}");
 }
+
+/// `jobpoints_decision_log_records_total{outcome}` from `/metrics`.
+fn log_records(s: &crate::serve::Server, outcome: &str) -> u64 {
+    let (_, text) = s.get("/metrics");
+    let prefix = format!("jobpoints_decision_log_records_total{{outcome=\"{outcome}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no {prefix} in {text}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[cfg(unix)]
+#[test]
+fn a_full_disk_leaves_whole_records_that_the_metrics_count_and_verify_accepts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rules = tmp.path().join("rules");
+    copy_rules_to(&rules);
+    let log = tmp.path().join("decisions.jsonl");
+    // A file size limit (SIGXFSZ ignored) makes writes past 64 KiB fail with EFBIG after a
+    // partial write, as a full disk does with ENOSPC.
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg("trap '' XFSZ; ulimit -f 128 && exec \"$@\"")
+        .arg("sh")
+        .arg(assert_cmd::cargo::cargo_bin!("jobpoints"))
+        .args(crate::serve::serve_args(
+            &rules,
+            &["--decision-log", log.to_str().unwrap()],
+        ));
+    let s = crate::serve::Server::spawn(cmd);
+    // Records of ~700 bytes, flushed about every second: some flush is cut mid-record.
+    let job = |i: usize| {
+        json!({"id": format!("j{i}"), "model": "BrainDance", "width": 512, "height": 512,
+               "steps": 20, "pad": "x".repeat(i % 500)})
+    };
+    let mut i = 0;
+    crate::util::poll(60, "a decision log write error", || {
+        for _ in 0..20 {
+            s.score(job(i));
+            i += 1;
+        }
+        (log_records(&s, "failed") > 0).then_some(())
+    });
+    // Nothing more is queued once a second has passed: the file holds what the metrics say.
+    std::thread::sleep(Duration::from_millis(1500));
+    let written = log_records(&s, "written");
+    let failed = log_records(&s, "failed");
+    assert_eq!(written + failed, i as u64, "{}", s.log());
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.ends_with('\n'), "the log ends in a partial record");
+    assert_eq!(text.lines().count() as u64, written);
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("a whole record");
+        assert!(v["result"].is_object());
+    }
+    // The next flush after the failure is not glued to a partial record either.
+    s.score(job(i));
+    std::thread::sleep(Duration::from_millis(1500));
+    let after = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        after.lines().count() as u64,
+        log_records(&s, "written"),
+        "{}",
+        s.log()
+    );
+    drop(s);
+    let out = crate::util::jobpoints_in(tmp.path())
+        .args(["verify", log.to_str().unwrap(), "--rules"])
+        .arg(&rules)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -318,6 +318,7 @@ impl DecisionLog {
                     buf: Vec::with_capacity(WRITE_BUFFER),
                     pending: 0,
                     counters: c,
+                    torn: None,
                 }
                 .run(rx, &q)
             })?;
@@ -441,6 +442,24 @@ struct Writer {
     /// Records in `buf`.
     pending: u64,
     counters: LogCounters,
+    /// The length the file must be cut back to before anything more is appended: a
+    /// partial record is at its end (cutting it off failed once).
+    torn: Option<u64>,
+}
+
+/// Writes as much of `buf` as the file takes: the bytes written, and the error that
+/// stopped it.
+fn write_some(file: &mut File, buf: &[u8]) -> (usize, Option<io::Error>) {
+    let mut sent = 0;
+    while sent < buf.len() {
+        match file.write(&buf[sent..]) {
+            Ok(0) => return (sent, Some(io::ErrorKind::WriteZero.into())),
+            Ok(n) => sent += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return (sent, Some(e)),
+        }
+    }
+    (sent, None)
 }
 
 impl Writer {
@@ -498,31 +517,52 @@ impl Writer {
         }
     }
 
+    /// Appends the buffered records. On a write error (a full disk, a file size limit) the
+    /// records written whole stay, the partial one is cut off again, and the rest are counted
+    /// as failed: the file only ever holds whole records, and `written` counts exactly those.
     fn flush(&mut self) {
         if self.buf.is_empty() {
             return;
         }
-        match self
-            .file
-            .write_all(&self.buf)
-            .and_then(|()| self.file.flush())
-        {
-            Ok(()) => {
-                self.size += self.buf.len() as u64;
-                self.counters.written.inc_by(self.pending);
+        let buf = std::mem::take(&mut self.buf);
+        let pending = std::mem::take(&mut self.pending);
+        let repaired = match self.torn {
+            Some(len) => self.file.set_len(len).map(|()| self.torn = None),
+            None => Ok(()),
+        };
+        let (sent, error) = match repaired {
+            Ok(()) => write_some(&mut self.file, &buf),
+            Err(e) => (0, Some(e)),
+        };
+        match error {
+            None => {
+                self.size += buf.len() as u64;
+                self.counters.written.inc_by(pending);
             }
-            Err(e) => {
+            Some(e) => {
+                let whole = memchr::memrchr(b'\n', &buf[..sent]).map_or(0, |i| i + 1);
+                let kept = memchr::memchr_iter(b'\n', &buf[..whole]).count() as u64;
+                if sent > whole {
+                    let len = self.size + whole as u64;
+                    if let Err(e) = self.file.set_len(len) {
+                        // Tried again before the next write, which waits until it works.
+                        tracing::error!(path = %self.config.path.display(), "cannot cut a partial decision record off: {e}");
+                        self.torn = Some(len);
+                    }
+                }
+                self.size += whole as u64;
+                self.counters.written.inc_by(kept);
                 self.counters.errors.inc_by(1);
-                self.counters.failed.inc_by(self.pending);
+                self.counters.failed.inc_by(pending - kept);
                 tracing::error!(
                     path = %self.config.path.display(),
-                    lost = self.pending,
+                    lost = pending - kept,
                     "cannot write the decision log: {e}"
                 );
             }
         }
+        self.buf = buf;
         self.buf.clear();
-        self.pending = 0;
     }
 
     /// `PATH` → `PATH.1` → ... → `PATH.{files-1}` (the oldest goes), and a new `PATH`.
@@ -562,6 +602,7 @@ impl Writer {
             Ok(f) => {
                 self.file = f;
                 self.size = 0;
+                self.torn = None;
             }
             Err(e) => {
                 // Keep writing to the file we have; the next record tries again.
