@@ -217,3 +217,151 @@ fn a_full_disk_leaves_whole_records_that_the_metrics_count_and_verify_accepts() 
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `n` AnimagineXL jobs as JSONL (60 to 80 bytes each).
+fn jsonl_jobs(n: usize, tag: &str) -> Vec<u8> {
+    (0..n)
+        .map(|i| {
+            format!(
+                "{{\"id\":\"{tag}{i}\",\"model\":\"AnimagineXL\",\"width\":1024,\"height\":1024,\"steps\":20}}\n"
+            )
+        })
+        .collect::<String>()
+        .into_bytes()
+}
+
+/// Posts `bodies` at once, each from its own thread; the response bodies.
+fn post_all(s: &crate::serve::Server, bodies: Vec<Vec<u8>>) -> Vec<String> {
+    let threads: Vec<_> = bodies
+        .into_iter()
+        .map(|body| {
+            let base = s.base.clone();
+            std::thread::spawn(move || {
+                // Large requests at once on a busy machine, unoptimised: minutes, not seconds.
+                let agent: ureq::Agent = ureq::Agent::config_builder()
+                    .http_status_as_error(false)
+                    .timeout_global(Some(Duration::from_secs(300)))
+                    .build()
+                    .into();
+                let mut r = agent
+                    .post(format!("{base}/v1/score"))
+                    .header("content-type", "application/x-ndjson")
+                    .send(&body[..])
+                    .expect("POST");
+                assert_eq!(r.status().as_u16(), 200);
+                r.body_mut()
+                    .with_config()
+                    .limit(256 << 20)
+                    .read_to_string()
+                    .unwrap()
+            })
+        })
+        .collect();
+    threads.into_iter().map(|t| t.join().unwrap()).collect()
+}
+
+fn shadow_skipped(s: &crate::serve::Server) -> u64 {
+    let (_, text) = s.get("/metrics");
+    let series = "jobpoints_shadow_jobs_total{outcome=\"skipped\"} ";
+    text.lines()
+        .find_map(|l| l.strip_prefix(series))
+        .unwrap_or_else(|| panic!("no {series} in {text}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn the_shadow_queue_is_bounded_in_bytes_and_its_records_in_the_logs_queue() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rules = tmp.path().join("rules");
+    copy_rules_to(&rules);
+    let log = tmp.path().join("decisions.jsonl");
+    let s = crate::serve::Server::start(
+        &rules,
+        &[
+            "--shadow-rules",
+            rules.to_str().unwrap(),
+            "--shadow-queue-bytes",
+            "1000000",
+            "--decision-log",
+            log.to_str().unwrap(),
+            "--decision-log-queue-bytes",
+            "1000",
+        ],
+    );
+    // Four requests of 1.4 MB at once: the shadow queue takes 3 MB of them (in jobs, 80,000
+    // would all have waited).
+    let bodies = (0..4)
+        .map(|c| jsonl_jobs(20_000, &format!("c{c}-")))
+        .collect();
+    post_all(&s, bodies);
+    assert!(shadow_skipped(&s) >= 20_000, "{}", s.log());
+    // The records waiting for the shadow held the log's queue (1,000 bytes): the others
+    // were dropped at once, not held in memory until the shadow got to them.
+    assert!(log_records(&s, "dropped") > 0, "{}", s.log());
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_with_a_shadow_backlog_writes_every_record_without_shadowing_the_backlog() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (rules, shadow) = (tmp.path().join("rules"), tmp.path().join("shadow"));
+    copy_rules_to(&rules);
+    copy_rules_to(&shadow);
+    // Every job differs under the shadow rules, so every record the shadow got to carries
+    // `"shadow"`.
+    crate::serve_audit::sdxl_pays_more(&shadow);
+    let log = tmp.path().join("decisions.jsonl");
+    let mut s = crate::serve::Server::start(
+        &rules,
+        &[
+            "--shadow-rules",
+            shadow.to_str().unwrap(),
+            "--shadow-queue-jobs",
+            "1000000",
+            "--decision-log",
+            log.to_str().unwrap(),
+        ],
+    );
+    // 100,000 jobs scored by two threads; the shadow scores each twice on one: when the last
+    // response is back, most of them still wait for it.
+    let bodies = (0..5)
+        .map(|c| jsonl_jobs(20_000, &format!("c{c}-")))
+        .collect();
+    let answers = post_all(&s, bodies);
+    let st = Command::new("kill")
+        .args(["-TERM", &s.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let code = crate::util::poll(300, "exit after SIGTERM", || {
+        s.child.try_wait().unwrap().map(|st| st.code())
+    });
+    assert_eq!(code, Some(0), "{}", s.log());
+    let text = std::fs::read_to_string(&log).unwrap();
+    let mut logged = std::collections::HashSet::new();
+    let mut shadowed = 0;
+    for l in text.lines() {
+        let start = l.find("\"decision_id\":\"").unwrap() + 15;
+        logged.insert(&l[start..start + l[start..].find('"').unwrap()]);
+        shadowed += usize::from(l.contains("\"shadow\":{"));
+    }
+    let mut sent = 0;
+    for answer in &answers {
+        for line in answer.split("\"decision_id\":\"").skip(1) {
+            let id = &line[..line.find('"').unwrap()];
+            assert!(logged.contains(id), "no record of {id}");
+            sent += 1;
+        }
+    }
+    assert_eq!(sent, 100_000);
+    // The backlog went to the file as it was (it used to be shadowed first: 40,000 jobs took
+    // 32 s, and a SIGKILL meanwhile lost their records); what waited over a second was never
+    // shadowed either.
+    assert!(shadowed > 0, "the shadow worked meanwhile");
+    assert!(
+        shadowed < sent,
+        "{shadowed} of {sent} records were shadowed first"
+    );
+}

@@ -134,6 +134,11 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = 100_000, requires = "shadow_rules",
           value_parser = clap::value_parser!(u64).range(1..))]
     pub shadow_queue_jobs: u64,
+    /// Bytes of requests (bodies and decision records) that may wait for the shadow rules;
+    /// a request that would go beyond is not shadowed, and counted as `skipped`.
+    #[arg(long, value_name = "BYTES", default_value_t = 64 << 20, requires = "shadow_rules",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub shadow_queue_bytes: u64,
     /// Also serve the playground: the rule editor at /playground/ and its JSON API (POST
     /// /v1/check, /v1/eval, /v1/diff), which work on rule files sent in the request and never
     /// change the rules being served. Off by default.
@@ -236,6 +241,7 @@ pub fn run(args: ServeArgs) -> Result<Exit, CliError> {
             let shadow = Shadow::start(
                 handle,
                 args.shadow_queue_jobs,
+                args.shadow_queue_bytes,
                 metrics.clone(),
                 decision_log.clone(),
             )

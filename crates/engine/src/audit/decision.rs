@@ -289,6 +289,18 @@ enum Msg {
     Stop,
 }
 
+/// Room held in the log's queue by [`DecisionLog::reserve`]; given back when dropped.
+pub struct Reserved {
+    queued: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    len: usize,
+}
+
+impl Drop for Reserved {
+    fn drop(&mut self) {
+        self.queued.fetch_sub(self.len, Ordering::AcqRel);
+    }
+}
+
 /// The decision log: a queue and the thread that writes it.
 pub struct DecisionLog {
     tx: crossbeam_channel::Sender<Msg>,
@@ -334,13 +346,49 @@ impl DecisionLog {
     /// Queues `count` whole record lines; never waits. False when they were dropped (the
     /// queue holds `queue_bytes` already, or the log is closed).
     pub fn submit(&self, records: Vec<u8>, count: u64) -> bool {
-        let len = records.len();
-        let before = self.queued.fetch_add(len, Ordering::AcqRel);
-        if before + len > self.max_queued && before > 0 {
-            self.queued.fetch_sub(len, Ordering::AcqRel);
+        if !self.take_room(records.len()) {
             self.counters.dropped.inc_by(count);
             return false;
         }
+        self.send(records, count)
+    }
+
+    /// Holds room in the queue for `count` records of `len` bytes that are not ready yet
+    /// (the shadow rules add their result first): records waiting elsewhere count against
+    /// `queue_bytes` too. `None` (and the records counted as dropped) when there is no room.
+    pub fn reserve(&self, len: usize, count: u64) -> Option<Reserved> {
+        if !self.take_room(len) {
+            self.counters.dropped.inc_by(count);
+            return None;
+        }
+        Some(Reserved {
+            queued: self.queued.clone(),
+            len,
+        })
+    }
+
+    /// Queues records whose room was reserved; they may have grown since (by the shadow's
+    /// result). False when the log is closed.
+    pub fn submit_reserved(&self, reserved: Reserved, records: Vec<u8>, count: u64) -> bool {
+        self.queued.fetch_add(records.len(), Ordering::AcqRel);
+        drop(reserved);
+        self.send(records, count)
+    }
+
+    /// Adds `len` to the bytes queued, unless that passes the limit (one batch larger than
+    /// the limit is let into an empty queue).
+    fn take_room(&self, len: usize) -> bool {
+        let before = self.queued.fetch_add(len, Ordering::AcqRel);
+        if before + len > self.max_queued && before > 0 {
+            self.queued.fetch_sub(len, Ordering::AcqRel);
+            return false;
+        }
+        true
+    }
+
+    /// Sends records already counted in `queued`.
+    fn send(&self, records: Vec<u8>, count: u64) -> bool {
+        let len = records.len();
         match self.tx.send(Msg::Records(records, count)) {
             Ok(()) => true,
             Err(_) => {
