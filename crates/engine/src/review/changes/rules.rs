@@ -540,9 +540,12 @@ examples = [{ width = 512, height = 512, steps = 20, points = 1 }]
         Added(Entity),
     }
 
+    /// Text replacements (from, to), in order.
+    type Replacements = Vec<(&'static str, &'static str)>;
+
     /// For every key of the rule schema (`table.key`), an edit of [`BASE`] (text replaced,
     /// in order) that changes only it, and how review shows it.
-    fn edits() -> Vec<(&'static str, Vec<(&'static str, &'static str)>, Shown)> {
+    fn edits() -> Vec<(&'static str, Replacements, Shown)> {
         use Shown::*;
         let priced = "formula = \"waifu_season1\"\nmultiplier = 1.0\nmin = { pixels = 262144, steps = 20 }\nmax = { inference_latency = 18 }\nexamples = [{ width = 512, height = 512, steps = 20, points = 1 }]";
         vec![
