@@ -68,6 +68,8 @@ mod calibrate_cli;
 mod hostile_jobs;
 // Every input shape streamed and lossless: arrays, pretty documents, mixes, line ends (#11).
 mod inputs;
+// A job's nested fields cost memory bounded by their text, in `eval` and `serve` (#22).
+mod job_memory;
 // Parquet and CSV ledgers made by pyarrow and DuckDB score like JSONL; Parquet results (#16).
 #[cfg(feature = "parquet")]
 mod ledgers;

@@ -15,11 +15,12 @@ use super::catalog::{Alias, AliasKind};
 use super::formula::{EvalContext, Observed, Outcome, evaluate};
 use super::identity::{ENGINE, SCHEMA_VERSION, engine_verbatim};
 use super::job::borrowed::{BorrowedJob, Fields};
-use super::job::strict::{JobRecord, StrictJob, parse_line};
+use super::job::strict::{JobRecord, StrictJob, parse_line_reading};
 use super::job::{
     CountedInput, Envelope, InputFailure, JobError, JobSource, Undecided, read_envelope,
-    read_inputs_noting,
+    read_inputs_noting, read_paths,
 };
+use super::json::ReadPaths;
 use super::model::{Pricing, Rule, RuleSet, RuleVersion, Value};
 use super::points::Points;
 use super::resolve::{Resolution, ResolutionCache};
@@ -322,6 +323,8 @@ pub struct ScoreContext<'rs> {
     trace: Trace,
     /// Where the borrowed reader found the fields of the current line.
     fields: Fields,
+    /// The paths the rule set reads: all the strict reader builds of a job.
+    reads: ReadPaths,
     /// The current job's claims its text contradicts (`disputed_claim`).
     disputed: String,
     /// The rule set's hash and the engine need no JSON escaping (hex, and a version; checked
@@ -361,6 +364,7 @@ impl<'rs> Scorer<'rs> {
                 .unwrap_or_default(),
             trace: Trace::default(),
             fields: Fields::default(),
+            reads: read_paths(self.rules.job_kinds.values()),
             disputed: String::new(),
             hash_verbatim: self
                 .rules
@@ -382,7 +386,10 @@ impl<'rs> Scorer<'rs> {
         match std::str::from_utf8(bytes) {
             Ok(text) => self.score_text(ctx, line, text, emit),
             // The strict reader says where the bytes stop being UTF-8.
-            Err(_) => self.score_record(ctx, &parse_line(line, bytes), emit),
+            Err(_) => {
+                let record = parse_line_reading(line, bytes, &ctx.reads);
+                self.score_record(ctx, &record, emit);
+            }
         }
     }
 
@@ -405,7 +412,10 @@ impl<'rs> Scorer<'rs> {
                 return;
             }
         }
-        self.score_record(ctx, &parse_line(line, text.as_bytes()), emit);
+        // Only what the rules read is built: a job's other fields may be MiBs of nested
+        // values, and their tree ~50× that.
+        let record = parse_line_reading(line, text.as_bytes(), &ctx.reads);
+        self.score_record(ctx, &record, emit);
     }
 
     /// Scores a record read strictly (an element of an array or a document, or a line).
@@ -503,6 +513,7 @@ impl<'rs> Scorer<'rs> {
             priced_at,
             trace,
             fields: _,
+            reads: _,
             disputed,
             hash_verbatim,
         } = ctx;

@@ -15,6 +15,7 @@ pub mod strict;
 
 use jiff::Timestamp;
 
+use super::json::ReadPaths;
 use super::model::{InputSpec, InputType, JobKind, Value};
 use super::time::parse_time_exact;
 use super::tokens::{CountError, TokensOf, ToolsCount};
@@ -104,6 +105,43 @@ pub struct Envelope<'a> {
     /// The time, and its text when that is already the canonical `YYYY-MM-DDTHH:MM:SSZ`.
     pub completed_at: Option<(Timestamp, Option<&'a str>)>,
     pub miner: Option<&'a str>,
+}
+
+/// The keys of the envelope, in both shapes [`read_envelope`] accepts.
+const ENVELOPE_KEYS: [&str; 7] = [
+    "id",
+    "job_id",
+    "model",
+    "model_id",
+    "completed_at",
+    "miner",
+    "miner_id",
+];
+
+/// Every path at which a job's fields are read — the envelope's, and each input's of every
+/// job kind in `kinds` (its claims, the text it is counted from, its `unmeasured` condition) —
+/// for the strict reader to build only those ([`crate::engine::json::ReadPaths`]).
+pub fn read_paths<'k>(kinds: impl IntoIterator<Item = &'k JobKind>) -> ReadPaths {
+    let mut reads = ReadPaths::default();
+    for key in ENVELOPE_KEYS {
+        reads.add(&[key]);
+    }
+    for kind in kinds {
+        for spec in &kind.inputs {
+            for path in &spec.from {
+                reads.add(path);
+            }
+            if let Some(t) = &spec.tokens_of {
+                for path in t.paths.iter().chain(&t.tools) {
+                    reads.add(&path.lead);
+                }
+            }
+            if let Some(u) = &spec.unmeasured {
+                reads.add(&u.when);
+            }
+        }
+    }
+    reads
 }
 
 /// The first of `keys` that is present, with its value.
