@@ -97,7 +97,17 @@ fn lines_of_15_mib_of_nested_fields_are_scored_in_bounded_memory() {
 
 #[test]
 fn eight_requests_of_8_mib_nested_fields_at_once_stay_bounded_and_choices_are_capped() {
-    let s = Server::start(&rules_dir(), &["--max-requests", "10"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("decisions.jsonl");
+    let mut s = Server::start(
+        &rules_dir(),
+        &[
+            "--max-requests",
+            "10",
+            "--decision-log",
+            log.to_str().unwrap(),
+        ],
+    );
     let at_start = vm_hwm_mib(s.child.id());
     // Just under the default --max-body-bytes (8 MiB).
     let body = padded_job("p", (8 << 20) - 200);
@@ -132,13 +142,31 @@ fn eight_requests_of_8_mib_nested_fields_at_once_stay_bounded_and_choices_are_ca
     let r: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(r["status"], "invalid", "{r}");
     assert_eq!(r["field"], "response.choices", "{r}");
+    // Refused as its answer is read, after the job was priced: so `verify` prices it the same.
+    assert_eq!(r["priced_at"], "2025-01-10T00:00:00Z", "{r}");
     assert!(
         r["error"]
             .as_str()
             .unwrap()
-            .contains("too many JSON values"),
+            .contains("holds more than 50000 JSON values"),
         "{r}"
     );
     let peak = vm_hwm_mib(s.child.id());
     assert!(peak < 256.0, "peak RSS {peak:.0} MiB after the choices");
+    // The decision log verifies: every job is refused or scored the same way again.
+    let st = std::process::Command::new("kill")
+        .args(["-TERM", &s.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    crate::util::poll(60, "exit after SIGTERM", || s.child.try_wait().unwrap());
+    let out = jobpoints()
+        .args(["verify", "--rules"])
+        .arg(rules_dir())
+        .arg(&log)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("verified 9 of 9"), "{text}");
 }

@@ -5,7 +5,8 @@
 //! A tree costs far more than its text (a `BTreeMap` node of ~600 bytes per object: an 8 MiB
 //! field of small nested objects took 420 MB), so only what is read is built: [`Keep`] names
 //! the paths the rules read (a field nobody reads is checked as it is parsed, then dropped)
-//! and how many values the tree may hold (beyond that the job is invalid, naming the field).
+//! and how many values the tree may hold (a field read that goes beyond is kept empty and
+//! noted: reading it makes the job invalid, naming the field).
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -13,7 +14,6 @@ use std::fmt;
 
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
-use serde_json::map::Entry;
 use serde_json::{Map, Number, Value as Json};
 
 /// Longest job text accepted (a JSONL line, an array element); longer ones are invalid
@@ -68,7 +68,9 @@ impl ReadPaths {
 pub struct Keep<'k> {
     /// `None`: the whole value.
     pub paths: Option<&'k ReadPaths>,
-    /// Values the tree may hold; beyond, the value is noted as [`StrictJson::too_many`].
+    /// Values the fields kept may hold (inside them: a field that is a number or a string
+    /// always fits); a field that goes beyond is kept empty and noted in
+    /// [`StrictJson::truncated`].
     pub max_values: usize,
 }
 
@@ -127,8 +129,9 @@ pub struct StrictJson {
     pub(crate) huge_integer: Option<(Option<String>, String)>,
     /// Numbers too large even for a float (`1e400`) in the tree: (path, their text).
     pub(crate) out_of_range: Vec<(Vec<String>, String)>,
-    /// Path of the value past [`Keep::max_values`]: the tree was not built further.
-    pub too_many: Option<String>,
+    /// The fields kept empty because they hold more than [`Keep::max_values`] values (the
+    /// whole value: an empty path).
+    pub(crate) truncated: Vec<Vec<String>>,
 }
 
 /// Reads the first JSON value of `buf` strictly; `whole` requires nothing but whitespace
@@ -273,11 +276,16 @@ impl<'de> DeserializeSeed<'de> for Keep<'_> {
             ..State::default()
         };
         let mode = self.paths.map_or(Mode::All, Mode::Under);
-        let value = Seed {
+        let mut value = Seed {
             state: &mut state,
             mode,
+            counted: false,
         }
         .deserialize(d)?;
+        if state.over {
+            value = empty_like(&value);
+            state.truncated.push(Vec::new());
+        }
         let join = |mut segments: Vec<String>| {
             // Segments are collected leaf first, as the parse unwinds.
             segments.reverse();
@@ -298,7 +306,14 @@ impl<'de> DeserializeSeed<'de> for Keep<'_> {
                 .collect(),
             huge_integer: None,
             out_of_range: Vec::new(),
-            too_many: state.too_many.map(join),
+            truncated: state
+                .truncated
+                .into_iter()
+                .map(|mut segments| {
+                    segments.reverse();
+                    segments
+                })
+                .collect(),
         })
     }
 }
@@ -332,10 +347,12 @@ struct State {
     huge_seen: usize,
     neg_zero: Vec<(usize, Vec<String>)>,
     neg_zero_seen: usize,
-    /// Values built into the tree, and how many may be.
+    /// Values built into the kept fields, and how many may be.
     kept: usize,
     max_kept: usize,
-    too_many: Option<Vec<String>>,
+    /// The field being built went past `max_kept`: the rest of it is dropped.
+    over: bool,
+    truncated: Vec<Vec<String>>,
 }
 
 impl State {
@@ -352,6 +369,9 @@ impl State {
 struct Seed<'s, 'k> {
     state: &'s mut State,
     mode: Mode<'k>,
+    /// Whether the value counts against `max_kept`: not a kept field itself (a scalar field
+    /// always fits), only what is inside one.
+    counted: bool,
 }
 
 impl<'de> DeserializeSeed<'de> for Seed<'_, '_> {
@@ -366,21 +386,31 @@ impl<'s> Seed<'s, '_> {
         Seed {
             state,
             mode: Mode::Drop,
+            counted: false,
         }
     }
 
     /// Whether this value goes into the tree; counts it if so. Past the limit, nothing more
-    /// does, and the value's path is noted.
+    /// of the field being built does (it is then kept empty; see `visit_map`).
     fn keeps(&mut self) -> bool {
-        if matches!(self.mode, Mode::Drop) || self.state.too_many.is_some() {
-            return false;
+        match self.mode {
+            Mode::Drop => false,
+            // The objects on the way to a kept field: as many as the paths have keys.
+            Mode::Under(_) => true,
+            Mode::All => {
+                if self.state.over {
+                    return false;
+                }
+                if self.counted {
+                    self.state.kept += 1;
+                    if self.state.kept > self.state.max_kept {
+                        self.state.over = true;
+                        return false;
+                    }
+                }
+                true
+            }
         }
-        self.state.kept += 1;
-        if self.state.kept > self.state.max_kept {
-            self.state.too_many = Some(Vec::new());
-            return false;
-        }
-        true
     }
 
     /// Visits one child value read in `mode`; any finding made inside it gets `segment`
@@ -388,27 +418,29 @@ impl<'s> Seed<'s, '_> {
     fn child<T, E>(
         &mut self,
         mode: Mode<'_>,
+        counted: bool,
         segment: impl FnOnce() -> String,
         visit: impl FnOnce(Seed<'_, '_>) -> Result<T, E>,
     ) -> Result<T, E> {
         let state = &mut *self.state;
         let had_duplicate = state.duplicate.is_some();
-        let had_too_many = state.too_many.is_some();
+        let truncated_before = state.truncated.len();
         let huge_before = state.huge.len();
         let neg_zero_before = state.neg_zero.len();
         let value = visit(Seed {
             state: &mut *state,
             mode,
+            counted,
         })?;
         let new_duplicate = !had_duplicate && state.duplicate.is_some();
-        let new_too_many = !had_too_many && state.too_many.is_some();
+        let new_truncated = state.truncated.len() > truncated_before;
         let new_huge = state.huge.len() > huge_before;
-        if new_duplicate || new_too_many || new_huge || state.neg_zero.len() > neg_zero_before {
+        if new_duplicate || new_truncated || new_huge || state.neg_zero.len() > neg_zero_before {
             let segment = segment();
             if let Some(path) = state.duplicate.as_mut().filter(|_| new_duplicate) {
                 path.push(segment.clone());
             }
-            if let Some(path) = state.too_many.as_mut().filter(|_| new_too_many) {
+            for path in &mut state.truncated[truncated_before..] {
                 path.push(segment.clone());
             }
             for path in &mut state.huge[huge_before..] {
@@ -527,7 +559,7 @@ impl<'de> Visitor<'de> for Seed<'_, '_> {
 
     fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<Json, A::Error> {
         let keeps = self.keeps();
-        // Elements are kept only under a path kept whole: paths name object keys.
+        // Elements are kept only inside a kept field: paths name object keys.
         let mode = match self.mode {
             Mode::All if keeps => Mode::All,
             _ => Mode::Drop,
@@ -539,9 +571,15 @@ impl<'de> Visitor<'de> for Seed<'_, '_> {
         let mut index = 0usize;
         loop {
             let i = index;
-            match self.child(mode, || i.to_string(), |seed| seq.next_element_seed(seed))? {
+            let next = self.child(
+                mode,
+                true,
+                || i.to_string(),
+                |seed| seq.next_element_seed(seed),
+            )?;
+            match next {
                 Some(v) => {
-                    if matches!(mode, Mode::All) && self.state.too_many.is_none() {
+                    if matches!(mode, Mode::All) && !self.state.over {
                         out.push(v);
                     }
                 }
@@ -559,34 +597,52 @@ impl<'de> Visitor<'de> for Seed<'_, '_> {
         // given twice is found among them too.
         let mut dropped: HashSet<Cow<'de, str>> = HashSet::new();
         while let Some(key) = map.next_key_seed(Key)? {
-            let mode = match self.mode {
-                _ if !keeps || self.state.too_many.is_some() => Mode::Drop,
-                Mode::All => Mode::All,
-                Mode::Under(node) => node.child(&key),
-                Mode::Drop => Mode::Drop,
+            let (mode, field) = match self.mode {
+                _ if !keeps => (Mode::Drop, false),
+                Mode::Under(node) => {
+                    let mode = node.child(&key);
+                    (mode, matches!(mode, Mode::All))
+                }
+                mode => (mode, false),
             };
-            let value = self.child(mode, || key.to_string(), |seed| map.next_value_seed(seed))?;
-            if matches!(mode, Mode::Drop) {
-                if !dropped.contains(&key) {
-                    dropped.insert(key);
-                } else if self.state.duplicate.is_none() {
+            let kept_before = self.state.kept;
+            let mut value = self.child(
+                mode,
+                !field,
+                || key.to_string(),
+                |seed| map.next_value_seed(seed),
+            )?;
+            if field && self.state.over {
+                // A kept field with more values than allowed: kept empty (its type still
+                // shows) and noted; what it held is freed, and the next field starts afresh.
+                self.state.over = false;
+                self.state.kept = kept_before;
+                value = empty_like(&value);
+                self.state.truncated.push(vec![key.to_string()]);
+            }
+            if out.contains_key(key.as_ref()) || dropped.contains(&key) {
+                // The first copy stays; the job is reported invalid anyway.
+                if self.state.duplicate.is_none() {
                     self.state.duplicate = Some(vec![key.into_owned()]);
                 }
                 continue;
             }
-            match out.entry(key.into_owned()) {
-                Entry::Vacant(slot) => {
-                    slot.insert(value);
-                }
-                // The first copy stays; the job is reported invalid anyway.
-                Entry::Occupied(slot) => {
-                    if self.state.duplicate.is_none() {
-                        self.state.duplicate = Some(vec![slot.key().clone()]);
-                    }
-                }
+            if matches!(mode, Mode::Drop) || self.state.over {
+                dropped.insert(key);
+            } else {
+                out.insert(key.into_owned(), value);
             }
         }
         Ok(if keeps { Json::Object(out) } else { Json::Null })
+    }
+}
+
+/// An empty value of `v`'s type, for a field too large to keep.
+fn empty_like(v: &Json) -> Json {
+    match v {
+        Json::Array(_) => Json::Array(Vec::new()),
+        Json::Object(_) => Json::Object(Map::new()),
+        _ => Json::Null,
     }
 }
 

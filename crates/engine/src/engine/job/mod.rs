@@ -58,6 +58,12 @@ pub trait JobSource<'a> {
     /// (`tokens_of`); `Ok(None)` when absent. A reader that keeps no tree answers
     /// [`Undecided`] when the path is present.
     fn tree(&self, path: &[String]) -> Result<Option<&'a serde_json::Value>, Undecided>;
+    /// When the value at `path` was too large to read (the strict reader keeps at most
+    /// [`crate::engine::json::MAX_READ_VALUES`] values of the fields the rules read): the
+    /// field, and the message that makes the job invalid.
+    fn too_large(&self, _path: &[String]) -> Option<(String, String)> {
+        None
+    }
 }
 
 /// A job that cannot be scored as written.
@@ -385,6 +391,11 @@ fn read_input<'a, S: JobSource<'a>>(
         return Ok(Ok(v));
     }
     if let Some(u) = &spec.unmeasured
+        && let Some((field, message)) = src.too_large(&u.when)
+    {
+        return Ok(Err(InputError::invalid(field, message)));
+    }
+    if let Some(u) = &spec.unmeasured
         && src
             .tree(&u.when)?
             .is_some_and(|v| v.as_bool() == Some(true))
@@ -442,6 +453,12 @@ fn read_claim<'a, 's, S: JobSource<'a>>(
     let Some((path, raw)) = found else {
         return Ok(None);
     };
+    if let Some((field, message)) = src.too_large(path) {
+        return Ok(Some((
+            path.as_slice(),
+            Err(InputError::invalid(field, message)),
+        )));
+    }
     // Messages are rare; only then is the path joined and the value shown.
     let fail = |message: String| {
         Ok(Some((
@@ -541,6 +558,9 @@ fn count_input<'a, S: JobSource<'a>>(
             && !notes.counted_from.contains(&(w.input_index, w.path_index))
         {
             continue;
+        }
+        if let Some((field, message)) = src.too_large(&path.lead) {
+            return Ok(Some(Err(InputError::invalid(field, message))));
         }
         let value = match src.tree(&path.lead)? {
             None | Some(serde_json::Value::Null) => continue,
@@ -650,6 +670,9 @@ fn count_tools<'a, S: JobSource<'a>>(
     prompt_bytes: u64,
 ) -> Result<Result<ToolsRead, CountError>, Undecided> {
     for path in &tokens_of.tools {
+        if let Some((field, message)) = src.too_large(&path.lead) {
+            return Ok(Err(CountError::Invalid { field, message }));
+        }
         let value = match src.tree(&path.lead)? {
             None | Some(serde_json::Value::Null) => continue,
             Some(v) => v,

@@ -25,6 +25,9 @@ pub struct StrictJob {
     /// Numbers too large even for a float, with their text: read as infinite, shown as
     /// written.
     out_of_range: Vec<(Vec<String>, String)>,
+    /// Fields read that hold more than [`MAX_READ_VALUES`] values: kept empty, and the job
+    /// is invalid when one of them is read.
+    truncated: Vec<Vec<String>>,
 }
 
 /// A record read from a job file: a job, or why its text is not JSON at all.
@@ -46,24 +49,6 @@ impl StrictJob {
                 None => format!("{text} is an integer outside the signed 64-bit range"),
             };
             Some((path.clone(), message))
-        } else if let Some(path) = &json.too_many {
-            // The field is the path down to the first array index (`response.choices`);
-            // the message says where inside it the limit fell.
-            let field = path
-                .split('.')
-                .take_while(|segment| !segment.bytes().all(|c| c.is_ascii_digit()))
-                .collect::<Vec<_>>()
-                .join(".");
-            let field = if field.is_empty() {
-                path.clone()
-            } else {
-                field
-            };
-            let message = format!(
-                "`{field}` holds too many JSON values: the fields the rules read may hold at \
-                 most {MAX_READ_VALUES} in one job (the limit was passed at `{path}`)"
-            );
-            Some((Some(field), message))
         } else if !json.value.is_object() {
             Some((
                 None,
@@ -77,6 +62,7 @@ impl StrictJob {
             value: json.value,
             problem,
             out_of_range: json.out_of_range,
+            truncated: json.truncated,
         }
     }
 
@@ -93,6 +79,7 @@ impl StrictJob {
             value,
             problem,
             out_of_range: Vec::new(),
+            truncated: Vec::new(),
         }
     }
 
@@ -193,6 +180,16 @@ impl<'a> JobSource<'a> for &'a StrictJob {
 
     fn problem(&self) -> Option<(Option<String>, String)> {
         self.problem.clone()
+    }
+
+    fn too_large(&self, path: &[String]) -> Option<(String, String)> {
+        let cut = self.truncated.iter().find(|t| path.starts_with(t))?;
+        let field = cut.join(".");
+        let message = format!(
+            "`{field}` holds more than {MAX_READ_VALUES} JSON values: more than the rules \
+             read of one job"
+        );
+        Some((field, message))
     }
 
     fn tree(&self, path: &[String]) -> Result<Option<&'a Json>, Undecided> {
@@ -385,14 +382,24 @@ mod tests {
     fn a_field_read_with_too_many_values_is_refused_by_name() {
         let many = vec![r#"{"role":"user","content":"x"}"#; MAX_READ_VALUES / 3 + 1].join(",");
         let job = read(&format!(
-            r#"{{"model":"m","request":{{"messages":[{many}]}}}}"#
+            r#"{{"request":{{"messages":[{many}]}},"model":"m"}}"#
         ));
-        let (field, message) = job.problem.clone().unwrap();
-        assert_eq!(field.as_deref(), Some("request.messages"), "{message}");
-        assert!(message.contains("too many JSON values"), "{message}");
+        assert!(job.problem.is_none(), "not a problem until it is read");
+        let src = &job;
+        let path = |p: &str| p.split('.').map(String::from).collect::<Vec<_>>();
+        let (field, message) = src.too_large(&path("request.messages")).unwrap();
+        assert_eq!(field, "request.messages", "{message}");
+        assert!(message.contains("more than 50000 JSON values"), "{message}");
+        assert_eq!(src.too_large(&path("model")), None);
+        assert_eq!(
+            job.value(),
+            &serde_json::json!({"model": "m", "request": {"messages": []}}),
+            "kept empty, its type still showing; the fields after it are still built"
+        );
         // The same number of values in a field nobody reads costs nothing and is no problem.
         let job = read(&format!(r#"{{"model":"m","pad":[{many}]}}"#));
         assert!(job.problem.is_none());
+        assert!(job.truncated.is_empty());
         assert_eq!(job.value(), &serde_json::json!({"model": "m"}));
     }
 

@@ -468,16 +468,16 @@ fn parse_inner(text: &str, field: &str) -> Result<Json, CountError> {
     }
     use crate::engine::json::{Keep, MAX_READ_VALUES, read_value_keeping};
     match read_value_keeping(text.as_bytes(), Keep::READ) {
-        Ok(json) => match (json.duplicate, json.too_many) {
+        Ok(json) => match (json.duplicate, json.truncated.is_empty()) {
             (Some(key), _) => Err(invalid(
                 field,
                 format!("the JSON in `{field}` gives the key `{key}` twice"),
             )),
-            (None, Some(_)) => Err(invalid(
+            (None, false) => Err(invalid(
                 field,
                 format!("the JSON in `{field}` holds more than {MAX_READ_VALUES} values"),
             )),
-            (None, None) => Ok(json.value),
+            (None, true) => Ok(json.value),
         },
         Err(e) => Err(CountError::Unread {
             field: field.to_string(),
