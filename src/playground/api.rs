@@ -9,13 +9,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, BufRead, Read};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
+use jobpoints::engine::cancel::cancelled;
 use jobpoints::engine::model::{Refusal, RuleFiles, RuleSet, RulesOrigin};
 use jobpoints::engine::points::Points;
 use jobpoints::engine::score::{ScoreOptions, ScoreRef, Scorer, Status};
@@ -60,7 +60,7 @@ const EDITED: &str = "rules (edited)";
 const ORIGINAL: &str = "rules (original)";
 
 /// A flag that stops a request's work: set when its client goes away or its time is up.
-pub type Cancel = Arc<AtomicBool>;
+pub type Cancel = jobpoints::engine::cancel::CancelFlag;
 
 /// `POST /v1/check`.
 #[derive(Debug, Deserialize)]
@@ -123,7 +123,7 @@ pub enum ApiError {
 /// diagnostic also with `end_line` and `end_column` where it has a span.
 pub fn check(req: CheckRequest, served: &Served) -> Result<Vec<u8>, ApiError> {
     let loaded = load(rule_files(req.files, served, EDITED, "files")?);
-    Ok(check_json(&loaded).to_string().into_bytes())
+    Ok(check_json(&loaded)?.to_string().into_bytes())
 }
 
 /// `POST /v1/eval`: the jobs scored as `eval --format json` scores them; with `base`, each
@@ -304,15 +304,19 @@ fn check_path(path: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The `check --format json` document of a load, with end positions.
-fn check_json(loaded: &Loaded) -> Value {
+/// The `check --format json` document of a load, with end positions; cancelled when the
+/// request's deadline passes (a file of many thousand diagnostics takes long).
+fn check_json(loaded: &Loaded) -> Result<Value, ApiError> {
     let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
     // One line index per file, not a scan per diagnostic: linear in the file's size (#22).
     let mut indexes: HashMap<&str, Option<(&str, LineIndex)>> = HashMap::new();
     let diagnostics: Vec<Value> = loaded
         .diagnostics
         .iter()
-        .map(|d| {
+        .map_while(|d| {
+            if cancelled() {
+                return None;
+            }
             let mut v = serde_json::to_value(d).expect("a diagnostic serializes");
             let end = d.file().zip(d.span()).and_then(|(f, span)| {
                 let indexed = indexes.entry(f).or_insert_with(|| {
@@ -326,17 +330,20 @@ fn check_json(loaded: &Loaded) -> Value {
                 obj.insert("end_line".into(), line.into());
                 obj.insert("end_column".into(), column.into());
             }
-            v
+            Some(v)
         })
         .collect();
-    json!({
+    if cancelled() {
+        return Err(ApiError::Cancelled);
+    }
+    Ok(json!({
         "ok": errors == 0,
         "rules": loaded.files.origin.to_string(),
         "ruleset": loaded.files.hash(),
         "errors": errors,
         "warnings": loaded.diagnostics.len() - errors,
         "diagnostics": diagnostics,
-    })
+    }))
 }
 
 /// Loads `files`; invalid rules are [`ApiError::RulesInvalid`] with their check document.
@@ -345,7 +352,7 @@ fn valid(files: Files, served: &Served, name: &str, field: &str) -> Result<RuleS
     match loaded.ruleset.take() {
         Some(rs) => Ok(rs),
         None => {
-            let mut doc = check_json(&loaded);
+            let mut doc = check_json(&loaded)?;
             let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
             doc["error"] = format!(
                 "the rules in `{field}` are invalid: {errors} error{} (see `diagnostics`)",

@@ -1,6 +1,7 @@
 //! The engine: the rule-set model, how a model resolves to a rule version, reading a job,
 //! evaluating formulas in their sandbox, and the score. No I/O, no command line, no server.
 
+pub mod cancel;
 pub mod catalog;
 pub mod execution;
 pub mod explain;

@@ -16,10 +16,12 @@ pub use super::explain::{AliasTrace, Trace};
 use super::formula::{EvalContext, Outcome, evaluate};
 use super::identity::{ENGINE, SCHEMA_VERSION, engine_verbatim};
 use super::job::borrowed::{BorrowedJob, Fields};
-use super::job::strict::{JobRecord, StrictJob, parse_line};
+use super::job::strict::{JobRecord, StrictJob, parse_line, parse_line_reading};
 use super::job::{
     Envelope, InputFailure, JobError, JobSource, Undecided, read_envelope, read_inputs_noting,
+    read_paths,
 };
+use super::json::ReadPaths;
 use super::model::{RuleSet, Value};
 use super::points::Points;
 use super::resolve::{Resolution, ResolutionCache};
@@ -260,6 +262,8 @@ pub struct ScoreContext<'rs> {
     trace: Trace,
     /// Where the borrowed reader found the fields of the current line.
     fields: Fields,
+    /// The paths the rule set reads: all the strict reader builds of a job.
+    reads: ReadPaths,
     /// The current job's claims its text contradicts (`disputed_claim`).
     disputed: String,
     /// The rule set's hash and the engine need no JSON escaping (hex, and a version; checked
@@ -299,6 +303,7 @@ impl<'rs> Scorer<'rs> {
                 .unwrap_or_default(),
             trace: Trace::default(),
             fields: Fields::default(),
+            reads: read_paths(self.rules.job_kinds.values()),
             disputed: String::new(),
             hash_verbatim: self
                 .rules
@@ -324,7 +329,10 @@ impl<'rs> Scorer<'rs> {
             JobInput::Line { line, bytes } => match std::str::from_utf8(bytes) {
                 Ok(text) => self.score_text(ctx, line, text, emit),
                 // The strict reader says where the bytes stop being UTF-8.
-                Err(_) => self.score_strict(ctx, &parse_line(line, bytes), emit),
+                Err(_) => {
+                    let record = parse_line_reading(line, bytes, &ctx.reads);
+                    self.score_strict(ctx, &record, emit);
+                }
             },
             JobInput::Text { line, text } => self.score_text(ctx, line, text, emit),
             JobInput::Record(record) => self.score_strict(ctx, record, emit),
@@ -355,7 +363,10 @@ impl<'rs> Scorer<'rs> {
                 return;
             }
         }
-        self.score_strict(ctx, &parse_line(line, text.as_bytes()), emit);
+        // Only what the rules read is built: a job's other fields may be MiBs of nested
+        // values, and their tree ~50× that.
+        let record = parse_line_reading(line, text.as_bytes(), &ctx.reads);
+        self.score_strict(ctx, &record, emit);
     }
 
     fn score_strict(
@@ -467,6 +478,7 @@ impl<'rs> Scorer<'rs> {
             priced_at,
             trace: _,
             fields: _,
+            reads: _,
             disputed,
             hash_verbatim,
         } = ctx;
