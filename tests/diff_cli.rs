@@ -1154,8 +1154,7 @@ fn past_changes_are_replayed_in_their_window_and_flagged_retroactive() {
 
 #[test]
 fn fail_on_retroactive_exits_7_and_follows_the_cut_off() {
-    let (_, code) = diff_default_corpus("sdxl_season1_in_place", &["--fail-on-retroactive"]);
-    assert_eq!(code, 7);
+    // (Exit 7 on the default corpus, and its message: see the acknowledgement test below.)
     // Version 4 starts 2026-12-01: released that day it rewrites nothing, a day later it
     // rewrites a day of jobs.
     let dir = fixture_workspace("multiplier_change");
@@ -1346,4 +1345,109 @@ fn by_miner_sums_exactly_and_ranks_gainers_and_losers() {
     let (out, _) = run_diff(dir.path(), "json", &[]);
     let r: Json = serde_json::from_str(&out).unwrap();
     assert!(r["impact"].get("groups").is_none());
+}
+
+/// `diff` scores its corpus on several threads through the ordered pool: the report (totals,
+/// movers and their ties, windows, groups) is the same for any number of threads.
+#[test]
+fn the_report_is_the_same_on_any_number_of_threads() {
+    for name in ["sdxl_season1_in_place", "multiplier_change"] {
+        let run = |threads: &str| {
+            diff_default_corpus(
+                name,
+                &[
+                    "--format",
+                    "json",
+                    "--top",
+                    "25",
+                    "--by",
+                    "miner",
+                    "--effective-after",
+                    CUTOFF,
+                    "--threads",
+                    threads,
+                ],
+            )
+        };
+        let (one, code_one) = run("1");
+        let report: Json = serde_json::from_str(&one).unwrap();
+        assert!(
+            report["impact"]["total"]["changed"].as_u64().unwrap() > 0,
+            "{name}: the fixture must move jobs for this test to mean something"
+        );
+        for threads in ["2", "5"] {
+            let (many, code_many) = run(threads);
+            assert_eq!(code_one, code_many, "{name}");
+            assert!(
+                one == many,
+                "{name}: --threads {threads} differs from --threads 1"
+            );
+        }
+    }
+}
+
+/// A retroactive change fails `--fail-on-retroactive` until each version whose past windows it
+/// rewrites is acknowledged; the error names every window still unacknowledged (#23).
+#[test]
+fn a_retroactive_change_fails_until_each_rewritten_version_is_acknowledged() {
+    let dir = fixture_workspace("sdxl_season1_in_place");
+    let run = |ack: &[&str]| {
+        let out = jobpoints_in(dir.path())
+            .args(["diff", "old", "new", "--fail-on-retroactive"])
+            .args(ack)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    let (code, err) = run(&[]);
+    assert_eq!(code, 7, "{err}");
+    assert!(
+        err.contains("retroactive and not acknowledged: window sdxl10@1 (2024-04-01"),
+        "{err}"
+    );
+    let (code, err) = run(&["--acknowledge-retroactive", "flux-dev@1"]);
+    assert_eq!(code, 7, "another version acknowledges nothing here: {err}");
+    let (code, err) = run(&["--acknowledge-retroactive", "flux-dev@1,sdxl10@1"]);
+    assert_eq!((code, err.as_str()), (0, ""));
+    let (code, _) = run(&["--acknowledge-retroactive", "all"]);
+    assert_eq!(code, 0);
+}
+
+/// The shipped pull-request workflow fails on a retroactive change unless the PR description
+/// acknowledges it: its `acks=` line, run on a description, gives the versions it lists.
+#[test]
+fn the_rules_pr_workflow_reads_acknowledgements_from_the_pr_description() {
+    let workflow =
+        std::fs::read_to_string(crate::util::root().join(".github/workflows/rules-pr.yml"))
+            .unwrap();
+    assert!(
+        workflow.contains("--fail-on-retroactive \"${ack[@]}\""),
+        "{workflow}"
+    );
+    let acks = workflow
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("acks="))
+        .expect("the workflow's acks= line");
+    let body = "Raises SDXL.\r\n\r\nretroactive-ok: sdxl10@1\r\nretroactive-ok:flux-dev@2 (season 1 fix)\nnot retroactive-ok: x@1\n`$(touch pwned)`\n";
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!("{acks}\nprintf '%s' \"$acks\""))
+        .env("PR_BODY", body)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "sdxl10@1,flux-dev@2"
+    );
+    assert!(
+        !dir.path().join("pwned").exists(),
+        "the description is data, never run"
+    );
 }

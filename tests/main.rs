@@ -40,14 +40,20 @@ mod corpus;
 mod diff_cli;
 // `jobpoints serve` on a loopback port: the HTTP API, hot reload, symlink swaps, load.
 mod serve;
+mod signing;
 // `jobpoints serve` under hostile clients: job, request, connection and time limits (#11).
 mod serve_limits;
 // `serve --decision-log` and `--shadow-rules`: records survive SIGTERM, logs verify (#14).
 mod serve_audit;
+// `serve --playground` under #22's attacks: deadlines that free their slot, DNS rebinding.
+mod serve_hostile;
 // The playground's JSON API (#15): check/eval/diff of files sent in a request, its limits.
 mod playground;
 // The playground in headless Chromium: edit, diagnostics, impact, patch (#15).
 mod playground_browser;
+// Hardening III, the files half (#22): long lines and huge files in diagnostics, `verify`,
+// CSV and Parquet bombs, markdown injection, `merge`.
+mod hostile_files;
 // `jobpoints watch`: the author's loop, through the real binary.
 mod watch_cli;
 // Mergeable tallies and pipe mode for engines that run a binary per partition (#16).
@@ -66,6 +72,8 @@ mod calibrate_cli;
 mod hostile_jobs;
 // Every input shape streamed and lossless: arrays, pretty documents, mixes, line ends (#11).
 mod inputs;
+// A job's nested fields cost memory bounded by their text, in `eval` and `serve` (#22).
+mod job_memory;
 // Parquet and CSV ledgers made by pyarrow and DuckDB score like JSONL; Parquet results (#16).
 #[cfg(feature = "parquet")]
 mod ledgers;

@@ -144,9 +144,20 @@ fn partials_made_differently_are_refused() {
     assert_eq!(groups.len(), 2 * single["groups"].as_array().unwrap().len());
     assert_eq!(doc["total"]["jobs"], 600);
 
-    // A partial edited by hand no longer adds up, and is refused.
+    // A partial edited by hand no longer adds up, and is refused: a group's count (its jobs
+    // no longer its statuses' sum), or the total.
     let text = std::fs::read_to_string(dir.path().join(&miner)).unwrap();
     let tampered = text.replacen("\"ok\": ", "\"ok\": 1", 1);
+    std::fs::write(dir.path().join("tampered.json"), tampered).unwrap();
+    let (code, _, err) = merge(dir.path(), &[], &["tampered.json".to_string()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("but its statuses add up to"), "{err}");
+    let total_at = text.rfind("\"total\"").unwrap();
+    let tampered = format!(
+        "{}{}",
+        &text[..total_at],
+        text[total_at..].replacen("\"jobs\": ", "\"jobs\": 1", 1)
+    );
     std::fs::write(dir.path().join("tampered.json"), tampered).unwrap();
     let (code, _, err) = merge(dir.path(), &[], &["tampered.json".to_string()]);
     assert_eq!(code, 2);

@@ -583,7 +583,7 @@ fn requests_are_bounded_and_bad_ones_are_refused_with_reasons() {
     // Refused from its Content-Length, before a byte of the body is read.
     let head = raw_request(
         &pg,
-        "POST /v1/check HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 300001\r\n\r\n",
+        "POST /v1/check HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 300001\r\n\r\n",
     );
     assert!(
         head.starts_with("HTTP/1.1 413") && head.contains("300000"),
@@ -594,7 +594,7 @@ fn requests_are_bounded_and_bad_ones_are_refused_with_reasons() {
     let head = raw_request(
         &pg,
         &format!(
-            "POST /v1/check HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n{chunk}0\r\n\r\n"
+            "POST /v1/check HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n{chunk}0\r\n\r\n"
         ),
     );
     assert!(head.starts_with("HTTP/1.1 413"), "{head}");
@@ -713,7 +713,7 @@ fn the_playground_shares_serves_request_slots() {
     let files = files_json(&pg.session_files());
     // A score request whose body is still arriving holds the only request slot...
     let mut slow = std::net::TcpStream::connect(pg.base.strip_prefix("http://").unwrap()).unwrap();
-    slow.write_all(b"POST /v1/score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"model\":")
+    slow.write_all(b"POST /v1/score HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"model\":")
         .unwrap();
     // ...so the playground's requests are shed like score requests.
     let (s, v) = poll_status(&pg, &json!({ "files": files }), 503);

@@ -114,7 +114,7 @@ impl Server {
         serde_json::from_str(&body).unwrap()
     }
 
-    fn rules(&self) -> Value {
+    pub(crate) fn rules(&self) -> Value {
         let (status, body) = self.get("/v1/rules");
         assert_eq!(status, 200);
         serde_json::from_str(&body).unwrap()

@@ -162,7 +162,8 @@ fn every_response_sent_before_sigterm_has_its_record_and_the_log_verifies() {
 
 /// SDXL's latest version (3, which prices jobs received now) paying 1.5 instead of 1.0, its
 /// examples updated so the rules stay valid.
-fn sdxl_pays_more(rules: &Path) {
+/// The latest sdxl10 version pays 1.5× (AnimagineXL at 1024², 20 steps: 9 points, not 6).
+pub(crate) fn sdxl_pays_more(rules: &Path) {
     let path = rules.join("families/sdxl10.toml");
     let text = std::fs::read_to_string(&path).unwrap();
     let at = text.rfind("[[version]]").unwrap();

@@ -36,13 +36,13 @@ fn exchange(addr: SocketAddr, request: &[u8]) -> (u16, String, String) {
 fn get(addr: SocketAddr, path: &str) -> (u16, String, String) {
     exchange(
         addr,
-        format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes(),
+        format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").as_bytes(),
     )
 }
 
 fn post(addr: SocketAddr, content_type: &str, body: &[u8]) -> (u16, String, String) {
     let mut req = format!(
-        "POST /v1/score HTTP/1.1\r\nHost: t\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "POST /v1/score HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     )
     .into_bytes();
@@ -175,7 +175,7 @@ fn slow_headers_slow_bodies_and_idle_connections_are_cut_off_by_their_timeouts()
                 let mut c = TcpStream::connect(addr).unwrap();
                 c.set_read_timeout(Some(Duration::from_millis(100)))
                     .unwrap();
-                c.write_all(b"POST /v1/score HTTP/1.1\r\nHost: t\r\nX-Slow: ")
+                c.write_all(b"POST /v1/score HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
                     .unwrap();
                 let t = Instant::now();
                 let mut buf = [0u8; 256];
@@ -205,7 +205,7 @@ fn slow_headers_slow_bodies_and_idle_connections_are_cut_off_by_their_timeouts()
         c.set_read_timeout(Some(Duration::from_millis(100)))
             .unwrap();
         c.write_all(
-            b"POST /v1/score HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n[",
+            b"POST /v1/score HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n[",
         )
         .unwrap();
         let t = Instant::now();
@@ -309,7 +309,7 @@ fn idle_connections_beyond_the_open_file_limit_do_not_stop_healthz() {
     for _ in 0..20 {
         let mut c = TcpStream::connect(addr).unwrap();
         c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        c.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        c.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             .unwrap();
         let mut buf = [0u8; 1024];
         let n = c.read(&mut buf).unwrap_or(0);
@@ -361,7 +361,7 @@ fn over_max_requests_is_503_and_an_unread_response_frees_its_slot_after_the_send
     let hold = || {
         let mut slow = TcpStream::connect(addr).unwrap();
         slow.write_all(
-            b"POST /v1/score HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n[",
+            b"POST /v1/score HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n[",
         )
         .unwrap();
         slow
@@ -405,7 +405,7 @@ fn over_max_requests_is_503_and_an_unread_response_frees_its_slot_after_the_send
     reader
         .write_all(
             format!(
-                "POST /v1/score HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-ndjson\r\nContent-Length: {}\r\n\r\n{jobs}",
+                "POST /v1/score HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-ndjson\r\nContent-Length: {}\r\n\r\n{jobs}",
                 jobs.len()
             )
             .as_bytes(),
@@ -504,7 +504,7 @@ fn more_jobs_than_the_limit_is_413_in_every_shape() {
     // `explain=true` traces are for reading: at most 1,000 jobs.
     let explain = |n: usize| {
         let req = format!(
-            "POST /v1/score?explain=true HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+            "POST /v1/score?explain=true HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
             array(n).len(),
             array(n)
         );
@@ -543,7 +543,7 @@ fn a_response_still_being_sent_is_not_closed_to_make_room() {
     let mut slow = TcpStream::connect(addr).unwrap();
     slow.write_all(
         format!(
-            "POST /v1/score HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-ndjson\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{jobs}",
+            "POST /v1/score HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-ndjson\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{jobs}",
             jobs.len()
         )
         .as_bytes(),

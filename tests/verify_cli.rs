@@ -103,9 +103,10 @@ fn setup() -> Setup {
         mixed.push_str([o, n, a][i % 3]);
         mixed.push('\n');
     }
+    // And out of order: the mixed results last job first (the job file is held in memory).
+    let reversed: String = mixed.lines().rev().map(|l| format!("{l}\n")).collect();
     std::fs::write(work.join("mixed.jsonl"), mixed).unwrap();
-    // And out of order: every new result after every old one (the job file is read again).
-    std::fs::write(work.join("concat.jsonl"), format!("{old}{new}")).unwrap();
+    std::fs::write(work.join("reversed.jsonl"), reversed).unwrap();
     Setup {
         _tmp: tmp,
         repo,
@@ -171,7 +172,7 @@ fn verify_confirms_results_of_an_old_commit_and_the_current_rules() {
         &s.work,
         &[
             "verify",
-            "concat.jsonl",
+            "reversed.jsonl",
             "--jobs",
             "ledger.jsonl",
             "--repo",
@@ -181,7 +182,7 @@ fn verify_confirms_results_of_an_old_commit_and_the_current_rules() {
         ],
     );
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.starts_with("verified 10016 of 10016 results"), "{out}");
+    assert!(out.starts_with("verified 5008 of 5008 results"), "{out}");
     assert!(
         out.contains(&format!("commit {}", &s.old_commit[..12])),
         "{out}"
@@ -230,7 +231,9 @@ fn a_tampered_result_fails_naming_its_line() {
         "{out}"
     );
     assert!(
-        out.contains(&format!("points: expected {tampered}, actual {earned:.6}")),
+        out.contains(&format!(
+            "points: the result claims {tampered}; the rules give {earned:.6}"
+        )),
         "{out}"
     );
     assert!(
@@ -238,9 +241,10 @@ fn a_tampered_result_fails_naming_its_line() {
         "{out}"
     );
 
-    // A rule set found nowhere is listed, never passed: exit 6.
-    let unknown = serde_json::to_string(&v).unwrap();
-    std::fs::write(s.work.join("unknown.jsonl"), format!("{unknown}\n")).unwrap();
+    // A rule set found nowhere is listed, never passed: exit 6 (every job has its result).
+    let mut unknown: Vec<String> = text.lines().map(String::from).collect();
+    unknown[i] = serde_json::to_string(&v).unwrap();
+    std::fs::write(s.work.join("unknown.jsonl"), unknown.join("\n") + "\n").unwrap();
     let (out, _, code) = run(
         &s.work,
         &[
@@ -257,7 +261,7 @@ fn a_tampered_result_fails_naming_its_line() {
         out.contains(&format!("UNKNOWN rule set {}", "0".repeat(64))),
         "{out}"
     );
-    assert!(out.contains("unknown.jsonl:1"), "{out}");
+    assert!(out.contains(&format!("unknown.jsonl:{line}")), "{out}");
     // Without --repo, the old commit's results cannot be found either.
     let (out, _, code) = run(
         &s.work,
@@ -299,7 +303,7 @@ fn verify_pairs_by_id_and_reports_other_engines() {
     );
     assert_eq!(code, 5, "{out}{err}");
     assert!(
-        out.contains("MISMATCH odd.jsonl:1 [job ledger.jsonl:2]\n    id: expected"),
+        out.contains("MISMATCH odd.jsonl:1 [job ledger.jsonl:2]\n    id: the result claims"),
         "{out}"
     );
     assert!(out.contains("MISMATCH odd.jsonl:3: not a result"), "{out}");

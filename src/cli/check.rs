@@ -2,7 +2,10 @@
 
 use std::io::{self, Write};
 
+use crate::cli::sign::TrustedKeysArg;
 use crate::cli::{CliError, Exit, RulesArg, Stdout, render_diagnostics};
+use jobpoints::engine::model::RulesOrigin;
+use jobpoints::rules::diagnostic::{Code, Diagnostic};
 use jobpoints::rules::load::Loaded;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -22,10 +25,31 @@ pub struct CheckArgs {
     /// Treat warnings as errors.
     #[arg(long)]
     pub deny_warnings: bool,
+    #[command(flatten)]
+    pub trust: TrustedKeysArg,
 }
 
 pub fn run(args: CheckArgs) -> Result<Exit, CliError> {
-    let loaded = args.rules.load()?;
+    let mut loaded = args.rules.load()?;
+    let dir = match &loaded.files.origin {
+        RulesOrigin::Directory(d) => Some(d.clone()),
+        _ => None,
+    };
+    if let Some(keys) = args.trust.load(dir.as_deref())? {
+        let hash = loaded.files.hash();
+        let checked = match &dir {
+            Some(d) => keys.check_dir(d, &hash).map_err(|e| e.to_string()),
+            None => Err(format!(
+                "only a rules directory carries a signature, not {}",
+                loaded.files.origin
+            )),
+        };
+        if let Err(why) = checked {
+            loaded
+                .diagnostics
+                .push(Diagnostic::error(Code::UntrustedRules, why));
+        }
+    }
     let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
     let warnings = loaded.diagnostics.len() - errors;
     let failed = errors > 0 || (args.deny_warnings && warnings > 0);

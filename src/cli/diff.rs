@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use crate::cli::formats::GroupBy;
 use crate::cli::formats::InputFormat;
 use crate::cli::output::note;
-use crate::cli::{CliError, Exit, Stdout, parse_at};
+use crate::cli::{CliError, Exit, Stdout, ThreadsArg, parse_at};
 use jobpoints::ledger::formats::open_ledger;
 use jobpoints::ledger::reader::Ledger;
 use jobpoints::review::impact::ImpactOptions;
@@ -77,6 +77,8 @@ pub struct DiffArgs {
     /// How many of the biggest movers to list.
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub top: usize,
+    #[command(flatten)]
+    pub threads: ThreadsArg,
     /// Pick rule versions as of this time (`2024-05-01` or RFC 3339) instead of each job's
     /// `completed_at` (undated jobs use the latest version).
     #[arg(long, value_name = "TIME", value_parser = parse_at)]
@@ -88,9 +90,21 @@ pub struct DiffArgs {
     /// `retroactive` (default: now).
     #[arg(long, value_name = "TIME", value_parser = parse_at)]
     pub effective_after: Option<jiff::Timestamp>,
-    /// Exit with code 7 when any change is retroactive (for CI gates).
+    /// Exit with code 7 when any change is retroactive (for CI gates), unless each window it
+    /// rewrites is acknowledged with --acknowledge-retroactive.
     #[arg(long)]
     pub fail_on_retroactive: bool,
+    /// With --fail-on-retroactive: a rule version whose retroactive windows are rewritten on
+    /// purpose (`sdxl10@1`; repeat or comma-separate), or `all`. A window is acknowledged when
+    /// the version in force in it on either side is listed; every other retroactive window is
+    /// named on stderr and still fails.
+    #[arg(
+        long,
+        value_name = "RULE@VERSION",
+        value_delimiter = ',',
+        requires = "fail_on_retroactive"
+    )]
+    pub acknowledge_retroactive: Vec<String>,
     /// Also sum points before → after per group of these dimensions (repeat or
     /// comma-separate, as `tally --by`), at the jobs' own times, and list the top gainers and
     /// losers.
@@ -119,6 +133,7 @@ pub fn run(args: DiffArgs) -> Result<Exit, CliError> {
             top: args.top,
             cutoff: args.effective_after,
             by: by.clone(),
+            threads: args.threads.get(),
         },
     );
     report.link_base = args.link_base.clone();
@@ -168,13 +183,57 @@ pub fn run(args: DiffArgs) -> Result<Exit, CliError> {
         Exit::RulesInvalid
     } else if unreadable {
         Exit::JobsFailed
-    } else if args.fail_on_retroactive && report.retroactive > 0 {
+    } else if args.fail_on_retroactive
+        && !unacknowledged(&report, &args.acknowledge_retroactive).is_empty()
+    {
+        for w in unacknowledged(&report, &args.acknowledge_retroactive) {
+            note!(
+                "error: retroactive and not acknowledged: {w} (if intended, acknowledge it with \
+                 --acknowledge-retroactive, e.g. in the pull request: `retroactive-ok: RULE@VERSION`)"
+            );
+        }
         Exit::Retroactive
     } else if args.fail_on_change && report.jobs_changed() {
         Exit::Changed
     } else {
         Exit::Ok
     })
+}
+
+/// The retroactive windows no acknowledged version covers, as people read them; one entry
+/// for retroactive changes that could not be cut into windows, unless `all` is acknowledged.
+fn unacknowledged(report: &jobpoints::review::report::DiffReport, ack: &[String]) -> Vec<String> {
+    if report.retroactive == 0 || ack.iter().any(|a| a == "all") {
+        return Vec::new();
+    }
+    let listed = |label: &Option<String>| label.as_ref().is_some_and(|l| ack.contains(l));
+    let windows: Vec<_> = report.impact.iter().flat_map(|i| &i.windows).collect();
+    let mut out: Vec<String> = (windows.iter())
+        .filter(|w| w.retroactive && !listed(&w.old) && !listed(&w.new))
+        .map(|w| {
+            let versions: Vec<&str> = [&w.old, &w.new]
+                .into_iter()
+                .flatten()
+                .map(String::as_str)
+                .collect();
+            format!(
+                "window {} ({} of {} replayed jobs change; versions {})",
+                w.window,
+                w.total.changed,
+                w.total.jobs,
+                versions.join(" → ")
+            )
+        })
+        .collect();
+    let incomplete = report.impact.as_ref().is_none_or(|i| i.windows_incomplete);
+    if incomplete || !windows.iter().any(|w| w.retroactive) {
+        out.push(format!(
+            "{} retroactive change(s) whose windows could not be told apart (only \
+             `--acknowledge-retroactive all` covers them)",
+            report.retroactive
+        ));
+    }
+    out
 }
 
 /// Reads both rule sets' files (not yet loaded: an invalid side is reported, not fatal).

@@ -1,6 +1,7 @@
 //! `jobpoints merge`: partial tallies (from `tally --format json`) summed into exactly the
 //! tally of all their jobs.
 
+use std::collections::HashMap;
 use std::io::Read;
 use std::path::PathBuf;
 
@@ -28,6 +29,7 @@ pub struct MergeArgs {
 pub fn run(args: MergeArgs) -> Result<Exit, CliError> {
     let mut merged: Option<(PathBuf, Tally)> = None;
     let mut partials = Vec::new();
+    let mut seen: HashMap<String, PathBuf> = HashMap::new();
     for path in &args.parts {
         let mut text = String::new();
         let read = if path.as_os_str() == "-" {
@@ -45,6 +47,20 @@ pub fn run(args: MergeArgs) -> Result<Exit, CliError> {
                 path.display()
             ))
         })?;
+        // The same partial twice counts its jobs twice: refused, by content (a copy under
+        // another name too). Partials without jobs (empty partitions) add nothing either way.
+        let jobs = tally.total().counts.jobs;
+        if jobs > 0 {
+            let content = tally.render(jobpoints::ledger::tally::TallyFormat::Json);
+            if let Some(first) = seen.insert(content, path.clone()) {
+                return Err(CliError::Usage(format!(
+                    "`{}` is the same partial as `{}` (every group, count and point equal): \
+                     merging both would count its {jobs} jobs twice",
+                    path.display(),
+                    first.display()
+                )));
+            }
+        }
         partials.push((path.clone(), tally));
     }
     let mixed = {

@@ -26,6 +26,7 @@ mod output;
 mod playground;
 mod schema;
 mod serve;
+mod sign;
 mod synth;
 mod tally;
 mod verify;
@@ -158,11 +159,17 @@ pub enum Command {
     /// and points. Results priced at a given time (`priced_by`: `at` from --at/?at=,
     /// `received` from serve) are priced at that time again.
     ///
+    /// With --jobs, results and jobs must match one to one: a second result for a job, and a
+    /// job without a result, are mismatches (with their lines). A decision record priced when
+    /// received must name the second of its `received_at` as `priced_at`. What verify cannot
+    /// prove: that an `eval --at` result's `priced_at` (or a `?at=` decision's) is the time it
+    /// should have been priced at; only that its points follow from its job, rules and time.
+    ///
     /// Prints every mismatch with its line, expected and actual values, then how many results
     /// verified under which rule sets (hash → commit and date), and every rule set not found.
     /// Results are re-scored with this engine; those made by another engine version are
     /// counted as such. Streams in constant memory when results and jobs are in the same
-    /// order, on every core.
+    /// order, on every core; results in another order hold their job files in memory.
     ///
     /// Exit 0 when every result verified, 5 if any did not match (or its job is missing), 6 if
     /// none mismatched but some rule sets were not found, 2 for unreadable files.
@@ -220,6 +227,20 @@ pub enum Command {
     /// points, as `before → after (+delta)` after a save. An invalid save is reported and not
     /// applied: the next valid save is compared with the last valid rules. Stop with Ctrl-C.
     Watch(WatchArgs),
+    /// Make a key for signing rule sets: the secret to a file, the public key to stdout.
+    ///
+    /// The secret key file (mode 0600, never overwritten) signs with `jobpoints sign --key`;
+    /// the public key goes in the --trusted-keys file of `check`, `serve` and `watch`. Keep
+    /// the secret out of the rules directory and the repository (a CI secret, for example).
+    Keygen(sign::KeygenArgs),
+    /// Sign the rule set: write `ruleset.sig` in the rules directory.
+    ///
+    /// The Ed25519 signature covers the rule set's hash, so any change to any rule file breaks
+    /// it. Signing again with another key adds a signature; signing changed rules replaces the
+    /// old set's signatures. `check`, `serve` and `watch` with --trusted-keys accept only rules
+    /// signed by a listed key. Exit 3 if the rules are invalid (nothing is signed), 2 for an
+    /// unusable key.
+    Sign(sign::SignArgs),
     /// The network's model catalog: `catalog sync` proposes catalog.toml from its history.
     Catalog(catalog::CatalogArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
@@ -416,6 +437,8 @@ pub fn run(command: Command) -> Result<Exit, CliError> {
     match command {
         Command::Eval(args) => eval::run(args),
         Command::Check(args) => check::run(args),
+        Command::Keygen(args) => sign::keygen(args),
+        Command::Sign(args) => sign::sign(args),
         Command::Models(args) => models::run(args),
         Command::Tally(args) => tally::run(args),
         Command::Merge(args) => merge::run(args),

@@ -174,8 +174,18 @@ fn render_human(r: &VerifyReport) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "verified {} of {} results ({} mismatched, {} with an unknown rule set)",
-        r.verified, r.results, r.mismatched, r.unknown
+        "verified {} of {} results ({} mismatched, {} with an unknown rule set){}",
+        r.verified,
+        r.results,
+        r.mismatched,
+        r.unknown,
+        match r.jobs_without_result {
+            0 => String::new(),
+            n => format!(
+                "; {n} job{} without a result",
+                if n == 1 { "" } else { "s" }
+            ),
+        }
     );
     if !r.rulesets.is_empty() {
         let _ = writeln!(s, "rule sets:");

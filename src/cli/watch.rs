@@ -20,6 +20,8 @@ use jobpoints::rules::diagnostic::{Diagnostic, render_human};
 pub struct WatchArgs {
     #[command(flatten)]
     pub rules: RulesArg,
+    #[command(flatten)]
+    pub trust: crate::cli::sign::TrustedKeysArg,
     /// Jobs to re-score on every save (one JSON job, a JSON array, or JSONL); read again each
     /// time, so it can be edited too.
     #[arg(long, value_name = "FILE")]
@@ -54,7 +56,8 @@ pub fn run(args: WatchArgs) -> Result<Exit, CliError> {
     // The handle `serve` reloads through: the same validation, last good set and detection
     // of unchanged or still-rejected files. It starts empty, so broken rules at start are
     // reported like any broken save.
-    let handle = RulesHandle::empty(dir.clone());
+    let trusted = args.trust.load(Some(&dir))?;
+    let handle = RulesHandle::empty(dir.clone()).with_trusted_keys(trusted);
     let report = Report {
         dir: &dir,
         jobs: args.jobs.as_deref(),

@@ -7,15 +7,15 @@
 //! they are never sent, and every sent rule set holds the served rule set's models
 //! ([`Served`]), so that it loads, hashes and scores as the same files in a directory do.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{self, BufRead, Read};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
+use jobpoints::engine::cancel::cancelled;
 use jobpoints::engine::model::{Refusal, RuleFiles, RuleSet, RulesOrigin};
 use jobpoints::engine::points::Points;
 use jobpoints::engine::score::{ScoreOptions, ScoreRef, Scorer, Status};
@@ -24,7 +24,7 @@ use jobpoints::ledger::output::render_trace;
 use jobpoints::ledger::reader::{JobReader, Ledger};
 use jobpoints::review::impact::ImpactOptions;
 use jobpoints::review::report::{Corpus, DiffReport, build_report, render_markdown, summary_line};
-use jobpoints::rules::diagnostic::line_col;
+use jobpoints::rules::diagnostic::LineIndex;
 use jobpoints::rules::files::MAX_RULE_FILE_BYTES;
 use jobpoints::rules::files::{is_rule_file, is_tokenizer_file};
 use jobpoints::rules::load::{Loaded, load};
@@ -60,7 +60,7 @@ const EDITED: &str = "rules (edited)";
 const ORIGINAL: &str = "rules (original)";
 
 /// A flag that stops a request's work: set when its client goes away or its time is up.
-pub type Cancel = Arc<AtomicBool>;
+pub type Cancel = jobpoints::engine::cancel::CancelFlag;
 
 /// `POST /v1/check`.
 #[derive(Debug, Deserialize)]
@@ -123,7 +123,7 @@ pub enum ApiError {
 /// diagnostic also with `end_line` and `end_column` where it has a span.
 pub fn check(req: CheckRequest, served: &Served) -> Result<Vec<u8>, ApiError> {
     let loaded = load(rule_files(req.files, served, EDITED, "files")?);
-    Ok(check_json(&loaded).to_string().into_bytes())
+    Ok(check_json(&loaded)?.to_string().into_bytes())
 }
 
 /// `POST /v1/eval`: the jobs scored as `eval --format json` scores them; with `base`, each
@@ -210,6 +210,8 @@ pub fn diff(req: DiffRequest, served: &Served, cancel: &Cancel) -> Result<Vec<u8
             top: req.top.min(MAX_TOP),
             cutoff: None,
             by: Vec::new(),
+            // One request, one scoring slot: the server bounds its threads.
+            threads: 1,
         },
     );
     if cancel.load(Ordering::Relaxed) {
@@ -302,33 +304,46 @@ fn check_path(path: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The `check --format json` document of a load, with end positions.
-fn check_json(loaded: &Loaded) -> Value {
+/// The `check --format json` document of a load, with end positions; cancelled when the
+/// request's deadline passes (a file of many thousand diagnostics takes long).
+fn check_json(loaded: &Loaded) -> Result<Value, ApiError> {
     let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
+    // One line index per file, not a scan per diagnostic: linear in the file's size (#22).
+    let mut indexes: HashMap<&str, Option<(&str, LineIndex)>> = HashMap::new();
     let diagnostics: Vec<Value> = loaded
         .diagnostics
         .iter()
-        .map(|d| {
+        .map_while(|d| {
+            if cancelled() {
+                return None;
+            }
             let mut v = serde_json::to_value(d).expect("a diagnostic serializes");
-            let end = d
-                .file()
-                .zip(d.span())
-                .and_then(|(f, span)| Some(line_col(loaded.files.text(f)?, span.end)));
+            let end = d.file().zip(d.span()).and_then(|(f, span)| {
+                let indexed = indexes.entry(f).or_insert_with(|| {
+                    let text = loaded.files.text(f)?;
+                    Some((text, LineIndex::new(text)))
+                });
+                let (text, lines) = indexed.as_ref()?;
+                Some(lines.line_col(text, span.end))
+            });
             if let (Some((line, column)), Some(obj)) = (end, v.as_object_mut()) {
                 obj.insert("end_line".into(), line.into());
                 obj.insert("end_column".into(), column.into());
             }
-            v
+            Some(v)
         })
         .collect();
-    json!({
+    if cancelled() {
+        return Err(ApiError::Cancelled);
+    }
+    Ok(json!({
         "ok": errors == 0,
         "rules": loaded.files.origin.to_string(),
         "ruleset": loaded.files.hash(),
         "errors": errors,
         "warnings": loaded.diagnostics.len() - errors,
         "diagnostics": diagnostics,
-    })
+    }))
 }
 
 /// Loads `files`; invalid rules are [`ApiError::RulesInvalid`] with their check document.
@@ -337,7 +352,7 @@ fn valid(files: Files, served: &Served, name: &str, field: &str) -> Result<RuleS
     match loaded.ruleset.take() {
         Some(rs) => Ok(rs),
         None => {
-            let mut doc = check_json(&loaded);
+            let mut doc = check_json(&loaded)?;
             let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
             doc["error"] = format!(
                 "the rules in `{field}` are invalid: {errors} error{} (see `diagnostics`)",

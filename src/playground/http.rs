@@ -24,6 +24,7 @@ use serde_json::json;
 use tokio::sync::Semaphore;
 
 use crate::playground::api::{self, ApiError, Cancel};
+use jobpoints::engine::cancel::run_cancellable;
 use jobpoints::live::handle::RulesHandle;
 
 /// The page, its script and style, and the vendored editor.
@@ -271,9 +272,11 @@ where
         let slot = scoring.acquire_owned().await.ok()?;
         // Loading rules and scoring is CPU work: off the async workers. The slot is held until
         // the work really ends, even after a timeout, so `--threads` still bounds it.
+        // The work looks at its flag in its long loops (loading and checking rules, diffing,
+        // scoring), so a request past its deadline gives its slot back at once.
         tokio::task::spawn_blocking(move || {
             let _slot = slot;
-            work(&bytes, &flag)
+            run_cancellable(&flag, || work(&bytes, &flag))
         })
         .await
         .ok()

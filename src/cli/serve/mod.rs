@@ -7,6 +7,7 @@
 
 mod conn;
 mod handlers;
+mod host;
 mod metrics;
 mod shadow;
 
@@ -45,6 +46,10 @@ const DEFAULT_MAX_CONNECTIONS: usize = 512;
 pub struct ServeArgs {
     #[command(flatten)]
     pub rules: RulesArg,
+    /// Refuse to start with, or to reload to, rules not signed by a trusted key: the last
+    /// good rules keep serving and the reason is in the log, /v1/rules and /metrics.
+    #[command(flatten)]
+    pub trust: crate::cli::sign::TrustedKeysArg,
     /// Address to listen on; port 0 picks a free port (printed on start).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
@@ -133,11 +138,23 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = 100_000, requires = "shadow_rules",
           value_parser = clap::value_parser!(u64).range(1..))]
     pub shadow_queue_jobs: u64,
+    /// Bytes of requests (bodies and decision records) that may wait for the shadow rules;
+    /// a request that would go beyond is not shadowed, and counted as `skipped`.
+    #[arg(long, value_name = "BYTES", default_value_t = 64 << 20, requires = "shadow_rules",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub shadow_queue_bytes: u64,
     /// Also serve the playground: the rule editor at /playground/ and its JSON API (POST
     /// /v1/check, /v1/eval, /v1/diff), which work on rule files sent in the request and never
     /// change the rules being served. Off by default.
     #[arg(long)]
     pub playground: bool,
+    /// A name clients may reach this server by, besides its IP addresses and `localhost`
+    /// (repeat, or separate with commas; `*` accepts any). Requests other than GET and HEAD
+    /// that name another host in their `Host` header get 403: a web page cannot then drive
+    /// the server through DNS rebinding. Needed when clients use a DNS name
+    /// (`--allow-host scorer.internal`).
+    #[arg(long, value_name = "NAME", value_delimiter = ',')]
+    pub allow_host: Vec<String>,
     /// Seconds one playground API request may work (loading its rules, scoring its jobs);
     /// then 503.
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_secs)]
@@ -171,9 +188,20 @@ fn init_logging(format: LogFormat) {
 pub fn run(args: ServeArgs) -> Result<Exit, CliError> {
     init_logging(args.log_format);
     let files = RuleFiles::locate(args.rules.rules.as_deref())?;
-    let handle = match RulesHandle::open(files) {
+    let rules_dir = match &files.origin {
+        jobpoints::engine::model::RulesOrigin::Directory(d) => Some(d.clone()),
+        _ => None,
+    };
+    let trusted = args.trust.load(rules_dir.as_deref())?;
+    let handle = match RulesHandle::open_trusted(files, trusted) {
         Ok(h) => Arc::new(h),
         Err(OpenError::Dir(e)) => return Err(e.into()),
+        Err(e @ OpenError::Untrusted { .. }) => {
+            return Err(CliError::RulesInvalid {
+                diagnostics: String::new(),
+                message: format!("{e}; not serving"),
+            });
+        }
         Err(OpenError::Invalid { loaded, .. }) => {
             let message = format!(
                 "the rules in `{}` are invalid; not serving (run `jobpoints check`)",
@@ -216,6 +244,12 @@ pub fn run(args: ServeArgs) -> Result<Exit, CliError> {
                     );
                     return Err(rules_invalid(&loaded, message));
                 }
+                Err(e @ OpenError::Untrusted { .. }) => {
+                    return Err(CliError::RulesInvalid {
+                        diagnostics: String::new(),
+                        message: format!("shadow: {e}"),
+                    });
+                }
             };
             metrics.init_shadow();
             metrics
@@ -228,6 +262,7 @@ pub fn run(args: ServeArgs) -> Result<Exit, CliError> {
             let shadow = Shadow::start(
                 handle,
                 args.shadow_queue_jobs,
+                args.shadow_queue_bytes,
                 metrics.clone(),
                 decision_log.clone(),
             )
@@ -346,7 +381,8 @@ pub fn run(args: ServeArgs) -> Result<Exit, CliError> {
         .enable_all()
         .build()
         .map_err(|source| serve_error("cannot start the async runtime", source))?;
-    let served = runtime.block_on(serve(args.listen, state, playground, conn_limits));
+    let allowed = Arc::new(host::AllowedHosts::new(&args.allow_host));
+    let served = runtime.block_on(serve(args.listen, state, playground, allowed, conn_limits));
     // Every request has finished: shadow what is queued, then write every record.
     if let Some(sh) = &shadow {
         sh.close();
@@ -404,6 +440,7 @@ async fn serve(
     addr: SocketAddr,
     state: Arc<AppState>,
     playground: Option<Arc<Playground>>,
+    allowed: Arc<host::AllowedHosts>,
     limits: ConnLimits,
 ) -> Result<Exit, CliError> {
     let listener = tokio::net::TcpListener::bind(addr)
@@ -412,6 +449,15 @@ async fn serve(
     let shutdown = shutdown_signal()
         .map_err(|source| serve_error("cannot install signal handlers", source))?;
     let bound = listener.local_addr().unwrap_or(addr);
+    // Said before the address is announced, so whoever reads that has been warned.
+    if playground.is_some() && !bound.ip().is_loopback() {
+        tracing::warn!(
+            %bound,
+            "the playground is reachable from other machines: anyone who can reach this \
+             address can make the server check, score and compare rule files they send \
+             (within --playground-timeout and --threads); bind to 127.0.0.1 unless that is meant"
+        );
+    }
     // Tests and scripts read this line to find an ephemeral port. A server with nowhere to
     // print it still serves: the log says where too.
     use std::io::Write;
@@ -435,6 +481,10 @@ async fn serve(
     if let Some(pg) = playground {
         app = app.merge(playground_router(pg));
     }
+    let app = app.layer(axum::middleware::from_fn_with_state(
+        allowed,
+        host::check_host,
+    ));
     conn::serve(listener, app, limits, conn_metrics, shutdown).await;
     tracing::info!("stopped");
     Ok(Exit::Ok)

@@ -2,23 +2,32 @@
 //! response path, and what it would have paid differently is counted.
 //!
 //! After a request is scored, its body, the live rule set that priced it and its decision
-//! records go to a queue (at most `--shadow-queue-jobs` jobs wait; beyond that a request is
-//! skipped and counted). One thread takes them in turn, scores each job with the live snapshot
-//! (again: scoring is deterministic, so this reproduces the response) and with the shadow
-//! rules, compares status, kind and points, counts, keeps the divergence for `GET /v1/shadow`,
-//! adds the shadow result to the records that differ, and hands the records to the decision
-//! log. The response never waits for any of it, and the shadow uses one core at most.
+//! records go to a queue (at most `--shadow-queue-jobs` jobs and `--shadow-queue-bytes` bytes
+//! wait; beyond that a request is skipped and counted). One thread takes them in turn, scores
+//! each job with the live snapshot (again: scoring is deterministic, so this reproduces the
+//! response) and with the shadow rules, compares status, kind and points, counts, keeps the
+//! divergence for `GET /v1/shadow`, adds the shadow result to the records that differ, and
+//! hands the records to the decision log. The response never waits for any of it, and the
+//! shadow uses one core at most.
+//!
+//! Records waiting here are the decision log's too: they hold room in its queue
+//! (`--decision-log-queue-bytes`) from the start, and they never wait long. A request queued
+//! for more than [`MAX_WAIT`] is not shadowed (counted as `skipped`) and its records go to the
+//! log as they are; at shutdown, whatever is still queued goes so at once. So a SIGKILL loses
+//! at most the records of about `MAX_WAIT` + the log's flush interval, plus those of the one
+//! request being shadowed.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use serde_json::json;
 
 use super::metrics::Metrics;
-use jobpoints::audit::decision::{DecisionLog, add_shadow, finish};
+use jobpoints::audit::decision::{DecisionLog, Reserved, add_shadow, finish};
 use jobpoints::engine::model::RuleSet;
 use jobpoints::engine::points::{Points, PointsSum};
 use jobpoints::engine::score::{ScoreOptions, ScoreRef, Scorer, Status};
@@ -31,6 +40,9 @@ use jobpoints::live::handle::RulesHandle;
 const MAX_MODELS: usize = 1_000;
 /// Example decisions kept.
 const EXAMPLES: usize = 10;
+/// A request that waited longer than this for the shadow is not shadowed: its records go to
+/// the log at once (the decision log's promise of at most ~1 s lost holds with a backlog).
+pub(super) const MAX_WAIT: Duration = Duration::from_secs(1);
 
 /// One scored request, for the shadow.
 pub(super) struct Work {
@@ -43,8 +55,18 @@ pub(super) struct Work {
     pub jobs: u64,
 }
 
+/// A request waiting for the shadow.
+struct Queued {
+    work: Work,
+    /// The room its records hold in the decision log's queue.
+    reserved: Option<Reserved>,
+    at: Instant,
+    /// Its body and records, counted against `--shadow-queue-bytes`.
+    bytes: u64,
+}
+
 enum Msg {
-    Work(Work),
+    Work(Queued),
     Stop,
 }
 
@@ -88,6 +110,10 @@ pub(super) struct Shadow {
     tx: crossbeam_channel::Sender<Msg>,
     queued: Arc<AtomicU64>,
     max_queued: u64,
+    queued_bytes: Arc<AtomicU64>,
+    max_queued_bytes: u64,
+    /// Set at shutdown: what is queued goes to the log without being shadowed.
+    draining: Arc<AtomicBool>,
     summary: Arc<Mutex<Summary>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     metrics: Arc<Metrics>,
@@ -98,18 +124,23 @@ impl Shadow {
     pub fn start(
         rules: Arc<RulesHandle>,
         max_queued: u64,
+        max_queued_bytes: u64,
         metrics: Arc<Metrics>,
         log: Option<Arc<DecisionLog>>,
     ) -> std::io::Result<Self> {
         let (tx, rx) = crossbeam_channel::unbounded::<Msg>();
         let queued = Arc::new(AtomicU64::new(0));
+        let queued_bytes = Arc::new(AtomicU64::new(0));
+        let draining = Arc::new(AtomicBool::new(false));
         let summary = Arc::new(Mutex::new(Summary {
             since: utc_string(Timestamp::now()),
             ..Summary::default()
         }));
-        let (r, q, s, m, l) = (
+        let (r, q, qb, d, s, m, l) = (
             rules.clone(),
             queued.clone(),
+            queued_bytes.clone(),
+            draining.clone(),
             summary.clone(),
             metrics.clone(),
             log.clone(),
@@ -119,8 +150,13 @@ impl Shadow {
             .spawn(move || {
                 for msg in rx {
                     let Msg::Work(w) = msg else { break };
-                    q.fetch_sub(w.jobs, Ordering::AcqRel);
-                    run(&r, &s, &m, l.as_deref(), w);
+                    q.fetch_sub(w.work.jobs, Ordering::AcqRel);
+                    qb.fetch_sub(w.bytes, Ordering::AcqRel);
+                    if d.load(Ordering::Relaxed) || w.at.elapsed() > MAX_WAIT {
+                        skipped(&s, &m, l.as_deref(), w.work, w.reserved);
+                    } else {
+                        run(&r, &s, &m, l.as_deref(), &d, w.work, w.reserved);
+                    }
                 }
             })?;
         Ok(Shadow {
@@ -128,6 +164,9 @@ impl Shadow {
             tx,
             queued,
             max_queued,
+            queued_bytes,
+            max_queued_bytes,
+            draining,
             summary,
             thread: Mutex::new(Some(thread)),
             metrics,
@@ -135,26 +174,57 @@ impl Shadow {
         })
     }
 
-    /// Queues a scored request; never waits. When the queue is full the request is not
-    /// shadowed (counted as `skipped`) and its records go straight to the log.
-    pub fn submit(&self, w: Work) {
-        let before = self.queued.fetch_add(w.jobs, Ordering::AcqRel);
-        if before > 0 && before + w.jobs > self.max_queued {
-            self.queued.fetch_sub(w.jobs, Ordering::AcqRel);
-            self.skip(w);
+    /// Queues a scored request; never waits. When the queue is full (in jobs or bytes) the
+    /// request is not shadowed (counted as `skipped`) and its records go straight to the log.
+    pub fn submit(&self, mut work: Work) {
+        let bytes = (work.body.len() + work.records.as_ref().map_or(0, |(r, _)| r.len())) as u64;
+        let before = self.queued.fetch_add(work.jobs, Ordering::AcqRel);
+        let before_bytes = self.queued_bytes.fetch_add(bytes, Ordering::AcqRel);
+        let full = before > 0 && before + work.jobs > self.max_queued
+            || before_bytes > 0 && before_bytes + bytes > self.max_queued_bytes;
+        let undo = || {
+            self.queued.fetch_sub(work.jobs, Ordering::AcqRel);
+            self.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
+        };
+        if full {
+            undo();
+            skipped(
+                &self.summary,
+                &self.metrics,
+                self.log.as_deref(),
+                work,
+                None,
+            );
             return;
         }
-        if let Err(crossbeam_channel::SendError(Msg::Work(w))) = self.tx.send(Msg::Work(w)) {
-            self.queued.fetch_sub(w.jobs, Ordering::AcqRel);
-            self.skip(w);
-        }
-    }
-
-    fn skip(&self, w: Work) {
-        self.metrics.shadow_jobs("skipped").inc_by(w.jobs);
-        self.lock().skipped += w.jobs;
-        if let (Some(log), Some((records, ends))) = (&self.log, w.records) {
-            log.submit(records, ends.len() as u64);
+        // The records hold their room in the log's queue while they wait here; without
+        // room they are dropped now (and counted by the log), as the log would drop them.
+        let reserved = match (&self.log, &work.records) {
+            (Some(log), Some((records, ends))) => {
+                let r = log.reserve(records.len(), ends.len() as u64);
+                if r.is_none() {
+                    work.records = None;
+                }
+                r
+            }
+            _ => None,
+        };
+        let queued = Queued {
+            work,
+            reserved,
+            at: Instant::now(),
+            bytes,
+        };
+        if let Err(crossbeam_channel::SendError(Msg::Work(q))) = self.tx.send(Msg::Work(queued)) {
+            self.queued.fetch_sub(q.work.jobs, Ordering::AcqRel);
+            self.queued_bytes.fetch_sub(q.bytes, Ordering::AcqRel);
+            skipped(
+                &self.summary,
+                &self.metrics,
+                self.log.as_deref(),
+                q.work,
+                q.reserved,
+            );
         }
     }
 
@@ -162,11 +232,13 @@ impl Shadow {
         self.summary.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Shadows everything queued, then stops (at shutdown, before the log is closed).
+    /// Hands everything queued to the log without shadowing it (counted as `skipped`), then
+    /// stops: at shutdown, before the log is closed, so that draining takes moments.
     pub fn close(&self) {
         let Some(t) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() else {
             return;
         };
+        self.draining.store(true, Ordering::Relaxed);
         let _ = self.tx.send(Msg::Stop);
         let _ = t.join();
     }
@@ -261,13 +333,37 @@ impl Brief {
     }
 }
 
-/// Shadows one request.
+/// A request not shadowed: counted as `skipped`, its records to the log as they are.
+fn skipped(
+    summary: &Mutex<Summary>,
+    metrics: &Metrics,
+    log: Option<&DecisionLog>,
+    w: Work,
+    reserved: Option<Reserved>,
+) {
+    metrics.shadow_jobs("skipped").inc_by(w.jobs);
+    summary.lock().unwrap_or_else(|e| e.into_inner()).skipped += w.jobs;
+    if let (Some(log), Some((records, ends))) = (log, w.records) {
+        submit_records(log, reserved, records, ends.len() as u64);
+    }
+}
+
+fn submit_records(log: &DecisionLog, reserved: Option<Reserved>, records: Vec<u8>, count: u64) {
+    match reserved {
+        Some(r) => log.submit_reserved(r, records, count),
+        None => log.submit(records, count),
+    };
+}
+
+/// Shadows one request; stops (the rest skipped, its records as they are) when draining.
 fn run(
     handle: &RulesHandle,
     summary: &Mutex<Summary>,
     metrics: &Metrics,
     log: Option<&DecisionLog>,
+    draining: &AtomicBool,
     w: Work,
+    reserved: Option<Reserved>,
 ) {
     let shadow_rules = handle.current();
     let scorer = |rules| Scorer {
@@ -283,7 +379,11 @@ fn run(
     let mut out = w.records.as_ref().map(|(r, _)| Vec::with_capacity(r.len()));
     let mut index = 0usize;
     let mut record_start = 0usize;
+    let mut shadowed = 0u64;
     loop {
+        if draining.load(Ordering::Relaxed) {
+            break;
+        }
         buf.clear();
         let Some(item) = reader.next_raw(&mut buf) else {
             break;
@@ -318,6 +418,7 @@ fn run(
             "same"
         };
         metrics.shadow_jobs(outcome).inc();
+        shadowed += 1;
         // Held per job, not per request: `/v1/shadow` never waits for a large request.
         let mut s = summary.lock().unwrap_or_else(|e| e.into_inner());
         match outcome {
@@ -393,11 +494,16 @@ fn run(
         metrics.shadow_delta(kind).set(delta);
     }
     drop(s);
+    let not_shadowed = w.jobs.saturating_sub(shadowed);
+    if not_shadowed > 0 && draining.load(Ordering::Relaxed) {
+        metrics.shadow_jobs("skipped").inc_by(not_shadowed);
+        summary.lock().unwrap_or_else(|e| e.into_inner()).skipped += not_shadowed;
+    }
     if let (Some(log), Some(mut out), Some((records, ends))) = (log, out, w.records) {
-        // Records the reader did not reach (there are none unless the body changed meaning
-        // between two reads of it) are kept as they were.
+        // Records not reached (draining, or the body changed meaning between two reads of
+        // it) are kept as they were.
         out.extend_from_slice(&records[record_start..]);
-        log.submit(out, ends.len() as u64);
+        submit_records(log, reserved, out, ends.len() as u64);
     }
 }
 

@@ -289,6 +289,18 @@ enum Msg {
     Stop,
 }
 
+/// Room held in the log's queue by [`DecisionLog::reserve`]; given back when dropped.
+pub struct Reserved {
+    queued: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    len: usize,
+}
+
+impl Drop for Reserved {
+    fn drop(&mut self) {
+        self.queued.fetch_sub(self.len, Ordering::AcqRel);
+    }
+}
+
 /// The decision log: a queue and the thread that writes it.
 pub struct DecisionLog {
     tx: crossbeam_channel::Sender<Msg>,
@@ -318,6 +330,7 @@ impl DecisionLog {
                     buf: Vec::with_capacity(WRITE_BUFFER),
                     pending: 0,
                     counters: c,
+                    torn: None,
                 }
                 .run(rx, &q)
             })?;
@@ -333,13 +346,49 @@ impl DecisionLog {
     /// Queues `count` whole record lines; never waits. False when they were dropped (the
     /// queue holds `queue_bytes` already, or the log is closed).
     pub fn submit(&self, records: Vec<u8>, count: u64) -> bool {
-        let len = records.len();
-        let before = self.queued.fetch_add(len, Ordering::AcqRel);
-        if before + len > self.max_queued && before > 0 {
-            self.queued.fetch_sub(len, Ordering::AcqRel);
+        if !self.take_room(records.len()) {
             self.counters.dropped.inc_by(count);
             return false;
         }
+        self.send(records, count)
+    }
+
+    /// Holds room in the queue for `count` records of `len` bytes that are not ready yet
+    /// (the shadow rules add their result first): records waiting elsewhere count against
+    /// `queue_bytes` too. `None` (and the records counted as dropped) when there is no room.
+    pub fn reserve(&self, len: usize, count: u64) -> Option<Reserved> {
+        if !self.take_room(len) {
+            self.counters.dropped.inc_by(count);
+            return None;
+        }
+        Some(Reserved {
+            queued: self.queued.clone(),
+            len,
+        })
+    }
+
+    /// Queues records whose room was reserved; they may have grown since (by the shadow's
+    /// result). False when the log is closed.
+    pub fn submit_reserved(&self, reserved: Reserved, records: Vec<u8>, count: u64) -> bool {
+        self.queued.fetch_add(records.len(), Ordering::AcqRel);
+        drop(reserved);
+        self.send(records, count)
+    }
+
+    /// Adds `len` to the bytes queued, unless that passes the limit (one batch larger than
+    /// the limit is let into an empty queue).
+    fn take_room(&self, len: usize) -> bool {
+        let before = self.queued.fetch_add(len, Ordering::AcqRel);
+        if before + len > self.max_queued && before > 0 {
+            self.queued.fetch_sub(len, Ordering::AcqRel);
+            return false;
+        }
+        true
+    }
+
+    /// Sends records already counted in `queued`.
+    fn send(&self, records: Vec<u8>, count: u64) -> bool {
+        let len = records.len();
         match self.tx.send(Msg::Records(records, count)) {
             Ok(()) => true,
             Err(_) => {
@@ -368,8 +417,69 @@ impl Drop for DecisionLog {
     }
 }
 
+/// Opens `path` to append to it, creating it if it is missing; an error if it is anything
+/// but a regular file (a device, a FIFO, a directory), without waiting on a FIFO.
 fn open_append(path: &Path) -> io::Result<File> {
-    OpenOptions::new().create(true).append(true).open(path)
+    let mut opts = OpenOptions::new();
+    opts.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // Opening a FIFO to write waits for a reader: without this, `serve` hung at start.
+        opts.custom_flags(crate::rules::files::O_NONBLOCK);
+    }
+    let file = opts.open(path).map_err(|e| {
+        if is_regular_or_missing(path) {
+            e
+        } else {
+            not_regular(path)
+        }
+    })?;
+    if !file.metadata()?.is_file() {
+        return Err(not_regular(path));
+    }
+    Ok(file)
+}
+
+fn not_regular(path: &Path) -> io::Error {
+    let kind = std::fs::metadata(path).map_or("unknown", |m| file_kind(&m.file_type()));
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("not a regular file (a {kind}): the decision log must be a regular file"),
+    )
+}
+
+fn file_kind(t: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return "FIFO";
+        }
+        if t.is_char_device() || t.is_block_device() {
+            return "device";
+        }
+        if t.is_socket() {
+            return "socket";
+        }
+    }
+    if t.is_dir() {
+        "directory"
+    } else if t.is_symlink() {
+        "symbolic link"
+    } else {
+        "special file"
+    }
+}
+
+fn is_regular_or_missing(path: &Path) -> bool {
+    std::fs::metadata(path).map_or(true, |m| m.is_file())
+}
+
+/// True when `path` itself (not what a link points to) is a regular file: rotation only
+/// renames or deletes those, never a device, a FIFO, a directory or a symbolic link.
+fn is_regular_file(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file())
 }
 
 struct Writer {
@@ -380,6 +490,24 @@ struct Writer {
     /// Records in `buf`.
     pending: u64,
     counters: LogCounters,
+    /// The length the file must be cut back to before anything more is appended: a
+    /// partial record is at its end (cutting it off failed once).
+    torn: Option<u64>,
+}
+
+/// Writes as much of `buf` as the file takes: the bytes written, and the error that
+/// stopped it.
+fn write_some(file: &mut File, buf: &[u8]) -> (usize, Option<io::Error>) {
+    let mut sent = 0;
+    while sent < buf.len() {
+        match file.write(&buf[sent..]) {
+            Ok(0) => return (sent, Some(io::ErrorKind::WriteZero.into())),
+            Ok(n) => sent += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return (sent, Some(e)),
+        }
+    }
+    (sent, None)
 }
 
 impl Writer {
@@ -437,31 +565,52 @@ impl Writer {
         }
     }
 
+    /// Appends the buffered records. On a write error (a full disk, a file size limit) the
+    /// records written whole stay, the partial one is cut off again, and the rest are counted
+    /// as failed: the file only ever holds whole records, and `written` counts exactly those.
     fn flush(&mut self) {
         if self.buf.is_empty() {
             return;
         }
-        match self
-            .file
-            .write_all(&self.buf)
-            .and_then(|()| self.file.flush())
-        {
-            Ok(()) => {
-                self.size += self.buf.len() as u64;
-                self.counters.written.inc_by(self.pending);
+        let buf = std::mem::take(&mut self.buf);
+        let pending = std::mem::take(&mut self.pending);
+        let repaired = match self.torn {
+            Some(len) => self.file.set_len(len).map(|()| self.torn = None),
+            None => Ok(()),
+        };
+        let (sent, error) = match repaired {
+            Ok(()) => write_some(&mut self.file, &buf),
+            Err(e) => (0, Some(e)),
+        };
+        match error {
+            None => {
+                self.size += buf.len() as u64;
+                self.counters.written.inc_by(pending);
             }
-            Err(e) => {
+            Some(e) => {
+                let whole = memchr::memrchr(b'\n', &buf[..sent]).map_or(0, |i| i + 1);
+                let kept = memchr::memchr_iter(b'\n', &buf[..whole]).count() as u64;
+                if sent > whole {
+                    let len = self.size + whole as u64;
+                    if let Err(e) = self.file.set_len(len) {
+                        // Tried again before the next write, which waits until it works.
+                        tracing::error!(path = %self.config.path.display(), "cannot cut a partial decision record off: {e}");
+                        self.torn = Some(len);
+                    }
+                }
+                self.size += whole as u64;
+                self.counters.written.inc_by(kept);
                 self.counters.errors.inc_by(1);
-                self.counters.failed.inc_by(self.pending);
+                self.counters.failed.inc_by(pending - kept);
                 tracing::error!(
                     path = %self.config.path.display(),
-                    lost = self.pending,
+                    lost = pending - kept,
                     "cannot write the decision log: {e}"
                 );
             }
         }
+        self.buf = buf;
         self.buf.clear();
-        self.pending = 0;
     }
 
     /// `PATH` → `PATH.1` → ... → `PATH.{files-1}` (the oldest goes), and a new `PATH`.
@@ -473,22 +622,35 @@ impl Writer {
             PathBuf::from(p)
         };
         let keep = self.config.files.max(1);
-        let result = if keep == 1 {
-            std::fs::remove_file(path)
-        } else {
-            let _ = std::fs::remove_file(numbered(keep - 1));
-            for i in (1..keep - 1).rev() {
-                let from = numbered(i);
-                if from.exists() {
-                    let _ = std::fs::rename(&from, numbered(i + 1));
+        // Only regular files move or go: whatever else sits at one of these paths (a device,
+        // a FIFO, a link) stops the rotation, and the log goes on in the current file.
+        let not_regular = |p: &Path| {
+            let is_special = std::fs::symlink_metadata(p).is_ok_and(|m| !m.is_file());
+            is_special.then(|| io::Error::other(format!("`{}` is not a regular file", p.display())))
+        };
+        let numbered_in_the_way = (1..keep).map(numbered).find_map(|p| not_regular(&p));
+        let result = match not_regular(path).or(numbered_in_the_way) {
+            Some(e) => Err(e),
+            None if keep == 1 => std::fs::remove_file(path),
+            None => {
+                let oldest = numbered(keep - 1);
+                if is_regular_file(&oldest) {
+                    let _ = std::fs::remove_file(oldest);
                 }
+                for i in (1..keep - 1).rev() {
+                    let from = numbered(i);
+                    if is_regular_file(&from) {
+                        let _ = std::fs::rename(&from, numbered(i + 1));
+                    }
+                }
+                std::fs::rename(path, numbered(1))
             }
-            std::fs::rename(path, numbered(1))
         };
         match result.and_then(|()| open_append(path)) {
             Ok(f) => {
                 self.file = f;
                 self.size = 0;
+                self.torn = None;
             }
             Err(e) => {
                 // Keep writing to the file we have; the next record tries again.
@@ -574,5 +736,83 @@ mod tests {
         // After close, records are dropped, and counted.
         assert!(!log.submit(b"late\n".to_vec(), 1));
         assert_eq!(counters.dropped.get(), 1);
+    }
+
+    fn mkfifo(path: &Path) {
+        let st = std::process::Command::new("mkfifo")
+            .arg(path)
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+
+    fn config(path: &Path, max_bytes: Option<u64>) -> LogConfig {
+        LogConfig {
+            path: path.to_path_buf(),
+            max_bytes,
+            files: 3,
+            queue_bytes: 1 << 20,
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_or_a_device_is_refused_at_open_without_waiting() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("d.log");
+        mkfifo(&fifo);
+        // Opening a FIFO to write used to wait for a reader forever: `serve` hung at start.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let path = fifo.clone();
+        std::thread::spawn(move || {
+            let opened = DecisionLog::open(config(&path, None), LogCounters::default());
+            let _ = tx.send(opened.err().map(|e| e.to_string()));
+        });
+        let err = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("open returns at once")
+            .expect("a FIFO is refused");
+        assert!(err.contains("not a regular file (a FIFO)"), "{err}");
+        let err = DecisionLog::open(config(Path::new("/dev/null"), None), LogCounters::default())
+            .err()
+            .expect("a device is refused")
+            .to_string();
+        assert!(err.contains("not a regular file (a device)"), "{err}");
+        let err = DecisionLog::open(config(dir.path(), None), LogCounters::default())
+            .err()
+            .expect("a directory is refused");
+        assert!(!err.to_string().is_empty());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn rotation_never_renames_or_deletes_what_is_not_a_regular_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.log");
+        let outside = dir.path().join("outside.txt");
+        std::fs::write(&outside, "keep me").unwrap();
+        // The oldest kept file's place holds a FIFO, the next one a link to another file.
+        let (one, two) = (dir.path().join("d.log.1"), dir.path().join("d.log.2"));
+        std::os::unix::fs::symlink(&outside, &one).unwrap();
+        mkfifo(&two);
+        let counters = LogCounters::default();
+        let log = DecisionLog::open(config(&path, Some(200)), counters.clone()).unwrap();
+        for i in 0..20 {
+            assert!(log.submit(format!("{{\"n\":{i:040}}}\n").into_bytes(), 1));
+        }
+        log.close();
+        use std::os::unix::fs::FileTypeExt;
+        let two_meta = std::fs::symlink_metadata(&two).unwrap();
+        assert!(two_meta.file_type().is_fifo(), "the FIFO was not deleted");
+        let one_meta = std::fs::symlink_metadata(&one).unwrap();
+        assert!(
+            one_meta.file_type().is_symlink(),
+            "the link was not renamed"
+        );
+        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "keep me");
+        // Every record is still written, to the current file, and the refusals are counted.
+        assert_eq!(counters.written.get(), 20);
+        assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 20);
+        assert!(counters.errors.get() >= 1);
     }
 }

@@ -397,6 +397,45 @@ pub enum Refusal {
     NotConfined(String),
 }
 
+/// [`RuleFiles::hash`] fed a file at a time, so a rule set can be hashed without holding its
+/// files (the git history's trees are hashed as their blobs stream by). Files in path order,
+/// each [`file`](Self::file) then exactly that many [`bytes`](Self::bytes); then the refused
+/// entries in path order.
+#[derive(Default)]
+pub struct RuleFilesHasher(sha2::Sha256);
+
+impl RuleFilesHasher {
+    /// Starts a file of `len` bytes at `path`.
+    pub fn file(&mut self, path: &str, len: u64) {
+        use sha2::Digest;
+        self.0.update((path.len() as u64).to_le_bytes());
+        self.0.update(path.as_bytes());
+        self.0.update(len.to_le_bytes());
+    }
+
+    /// Some of the current file's bytes.
+    pub fn bytes(&mut self, chunk: &[u8]) {
+        use sha2::Digest;
+        self.0.update(chunk);
+    }
+
+    /// An entry that was not read: by its path and reason, never its content.
+    pub fn refused(&mut self, path: &str, why: &Refusal) {
+        use sha2::Digest;
+        let why = format!("{why:?}");
+        self.0.update(b"refused");
+        self.0.update((path.len() as u64).to_le_bytes());
+        self.0.update(path.as_bytes());
+        self.0.update((why.len() as u64).to_le_bytes());
+        self.0.update(why.as_bytes());
+    }
+
+    pub fn finish(self) -> String {
+        use sha2::Digest;
+        hex::encode(self.0.finalize())
+    }
+}
+
 impl RuleFiles {
     /// Files from memory (tests, the embedded copy, git), with nothing refused.
     pub fn new(origin: RulesOrigin, files: BTreeMap<String, Vec<u8>>) -> Self {
@@ -411,23 +450,15 @@ impl RuleFiles {
     /// the same hash score every job the same. A refused entry counts by its path and reason
     /// (never its content), so refusing a different thing is a different hash.
     pub fn hash(&self) -> String {
-        use sha2::{Digest, Sha256};
-        let mut h = Sha256::new();
+        let mut h = RuleFilesHasher::default();
         for (path, bytes) in &self.files {
-            h.update((path.len() as u64).to_le_bytes());
-            h.update(path.as_bytes());
-            h.update((bytes.len() as u64).to_le_bytes());
-            h.update(bytes);
+            h.file(path, bytes.len() as u64);
+            h.bytes(bytes);
         }
         for (path, why) in &self.refused {
-            let why = format!("{why:?}");
-            h.update(b"refused");
-            h.update((path.len() as u64).to_le_bytes());
-            h.update(path.as_bytes());
-            h.update((why.len() as u64).to_le_bytes());
-            h.update(why.as_bytes());
+            h.refused(path, why);
         }
-        hex::encode(h.finalize())
+        h.finish()
     }
 
     /// The text of a file, if it exists and is UTF-8.

@@ -11,104 +11,22 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use serde::Serialize;
 
-use super::catalog::{Alias, AliasKind};
-use super::formula::{EvalContext, Observed, Outcome, evaluate};
+use super::explain::Explain;
+pub use super::explain::{AliasTrace, Trace};
+use super::formula::{EvalContext, Outcome, evaluate};
 use super::identity::{ENGINE, SCHEMA_VERSION, engine_verbatim};
 use super::job::borrowed::{BorrowedJob, Fields};
-use super::job::strict::{JobRecord, StrictJob, parse_line};
+use super::job::strict::{JobRecord, StrictJob, parse_line, parse_line_reading};
 use super::job::{
-    CountedInput, Envelope, InputFailure, JobError, JobSource, Undecided, read_envelope,
-    read_inputs_noting,
+    Envelope, InputFailure, JobError, JobSource, Undecided, read_envelope, read_inputs_noting,
+    read_paths,
 };
-use super::model::{Pricing, Rule, RuleSet, RuleVersion, Value};
+use super::json::ReadPaths;
+use super::model::{RuleSet, Value};
 use super::points::Points;
 use super::resolve::{Resolution, ResolutionCache};
 pub use super::status::Status;
 use super::time::utc_string;
-
-/// How a job was priced, step by step (`--explain`).
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Trace {
-    pub model: String,
-    /// The alias the job's model name was priced through (rename, gateway or redirect).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub alias: Option<AliasTrace>,
-    pub family: Option<String>,
-    /// The catalog window of the priced model in force at the job's time (its family then,
-    /// and the catalog versions that bound it), when the catalog dates it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub catalog: Option<String>,
-    pub rule: Option<String>,
-    pub rule_file: Option<String>,
-    pub version: Option<i64>,
-    pub effective_from: Option<String>,
-    pub effective_until: Option<String>,
-    /// The time that picked the version: `--at`, else the job's `completed_at`, or in `serve`
-    /// the time the request was received (unless `--trust-job-time`); `null` means "latest
-    /// version".
-    pub at: Option<String>,
-    pub source: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub notes: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub assumptions: Vec<String>,
-    /// Why the job earns nothing when its version does not price (`no_rule`, `disabled`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    pub job_kind: Option<String>,
-    pub inputs: Vec<(String, Value)>,
-    /// Inputs the job left out that took their `default`.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub defaulted: Vec<String>,
-    /// Inputs counted from the job's text (`tokens_of`): the field, the tokenizer, the count.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub counted: Vec<CountedInput>,
-    #[serde(flatten)]
-    pub observed: Observed,
-    pub formula: Option<String>,
-    pub formula_file: Option<String>,
-    /// The formula's text.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub formula_text: Option<String>,
-    pub base: Option<f64>,
-    pub multiplier: Option<f64>,
-    pub points: Points,
-}
-
-impl Trace {
-    fn version(&mut self, rule: &Rule, version: &RuleVersion) {
-        self.rule = Some(rule.id.clone());
-        self.rule_file = Some(rule.file.clone());
-        self.version = Some(version.version);
-        self.effective_from = Some(utc_string(version.effective_from));
-        self.effective_until = rule.next_after(version).map(utc_string);
-        self.source = Some(version.source.clone());
-        self.notes = version.notes.clone();
-        self.assumptions = version.assumptions.clone();
-        self.reason = version.pricing.reason().map(String::from);
-    }
-}
-
-/// How `--explain` shows an alias: the model the name priced as, why, and when.
-#[derive(Debug, Clone, Serialize)]
-pub struct AliasTrace {
-    pub model: String,
-    pub kind: AliasKind,
-    /// The alias's window (`from ... until ...`, with the catalog versions that bound it).
-    pub window: String,
-    pub source: String,
-}
-
-impl AliasTrace {
-    fn of(a: &Alias) -> Self {
-        AliasTrace {
-            model: a.model.clone(),
-            kind: a.kind,
-            window: a.when.text(),
-            source: a.source.clone(),
-        }
-    }
-}
 
 /// The `schema_version` of a result object: always [`SCHEMA_VERSION`]. A field of its own so
 /// that serde writes it in its place among the others.
@@ -344,6 +262,8 @@ pub struct ScoreContext<'rs> {
     trace: Trace,
     /// Where the borrowed reader found the fields of the current line.
     fields: Fields,
+    /// The paths the rule set reads: all the strict reader builds of a job.
+    reads: ReadPaths,
     /// The current job's claims its text contradicts (`disputed_claim`).
     disputed: String,
     /// The rule set's hash and the engine need no JSON escaping (hex, and a version; checked
@@ -383,6 +303,7 @@ impl<'rs> Scorer<'rs> {
                 .unwrap_or_default(),
             trace: Trace::default(),
             fields: Fields::default(),
+            reads: read_paths(self.rules.job_kinds.values()),
             disputed: String::new(),
             hash_verbatim: self
                 .rules
@@ -408,7 +329,10 @@ impl<'rs> Scorer<'rs> {
             JobInput::Line { line, bytes } => match std::str::from_utf8(bytes) {
                 Ok(text) => self.score_text(ctx, line, text, emit),
                 // The strict reader says where the bytes stop being UTF-8.
-                Err(_) => self.score_strict(ctx, &parse_line(line, bytes), emit),
+                Err(_) => {
+                    let record = parse_line_reading(line, bytes, &ctx.reads);
+                    self.score_strict(ctx, &record, emit);
+                }
             },
             JobInput::Text { line, text } => self.score_text(ctx, line, text, emit),
             JobInput::Record(record) => self.score_strict(ctx, record, emit),
@@ -439,7 +363,10 @@ impl<'rs> Scorer<'rs> {
                 return;
             }
         }
-        self.score_strict(ctx, &parse_line(line, text.as_bytes()), emit);
+        // Only what the rules read is built: a job's other fields may be MiBs of nested
+        // values, and their tree ~50× that.
+        let record = parse_line_reading(line, text.as_bytes(), &ctx.reads);
+        self.score_strict(ctx, &record, emit);
     }
 
     fn score_strict(
@@ -520,6 +447,28 @@ impl<'rs> Scorer<'rs> {
                 return Ok(());
             }
         };
+        if self.opts.explain {
+            // The trace is lent to this job, then kept (with its buffers) for the next.
+            let mut trace = std::mem::take(&mut ctx.trace);
+            let priced = self.price(ctx, line, src, env, &mut trace, emit);
+            ctx.trace = trace;
+            priced
+        } else {
+            self.price(ctx, line, src, env, &mut (), emit)
+        }
+    }
+
+    /// Resolves the job's rule version, reads its inputs, evaluates the formula and emits the
+    /// result, telling `explain` each step.
+    fn price<'j, S: JobSource<'j>, E: Explain>(
+        &self,
+        ctx: &mut ScoreContext<'rs>,
+        line: u64,
+        src: &S,
+        env: Envelope<'j>,
+        explain: &mut E,
+        emit: &mut dyn FnMut(&ScoreRef<'_>),
+    ) -> Result<(), Undecided> {
         let ScoreContext {
             eval,
             cache,
@@ -527,8 +476,9 @@ impl<'rs> Scorer<'rs> {
             id: id_buf,
             when,
             priced_at,
-            trace,
+            trace: _,
             fields: _,
+            reads: _,
             disputed,
             hash_verbatim,
         } = ctx;
@@ -567,23 +517,14 @@ impl<'rs> Scorer<'rs> {
         let mut error = None;
         let mut field = None;
         let mut unmeasured = None;
-        let explain = self.opts.explain;
-        if explain {
-            *trace = Trace {
-                model: env.model.to_string(),
-                at: at.map(utc_string),
-                ..Trace::default()
-            };
-        }
-        if explain {
-            let alias = resolution.alias();
-            trace.alias = alias.map(AliasTrace::of);
+        let alias = resolution.alias();
+        explain.begin(env.model, at, alias, || {
             let priced_model = alias.map_or(env.model, |a| a.model.as_str());
-            trace.catalog = (self.rules.catalog_entry(priced_model))
+            (self.rules.catalog_entry(priced_model))
                 .and_then(|e| e.window_at(at))
                 .filter(|w| w.when != Default::default())
-                .map(|w| format!("{} {}", w.family, w.when.text()));
-        }
+                .map(|w| format!("{} {}", w.family, w.when.text()))
+        });
         match &*resolution {
             Resolution::NoRule {
                 family,
@@ -596,13 +537,7 @@ impl<'rs> Scorer<'rs> {
                 s.kind = kind.map(|k| k.points.as_str());
                 s.rule = rule.map(|(_, v)| v.label.as_str());
                 s.reason = Some(reason);
-                if explain {
-                    if let Some((r, v)) = rule {
-                        trace.version(r, v);
-                    }
-                    trace.family = family.clone();
-                    trace.reason = Some(reason.clone());
-                }
+                explain.no_rule(family.as_ref(), *rule, reason);
             }
             Resolution::Disabled {
                 rule,
@@ -616,11 +551,7 @@ impl<'rs> Scorer<'rs> {
                 s.kind = Some(&kind.points);
                 s.rule = Some(&version.label);
                 s.reason = Some(reason);
-                if explain {
-                    trace.version(rule, version);
-                    trace.family = Some(rule.family.clone());
-                    trace.job_kind = Some(kind.name.clone());
-                }
+                explain.disabled(rule, version, kind);
             }
             Resolution::Priced {
                 rule,
@@ -629,35 +560,18 @@ impl<'rs> Scorer<'rs> {
                 ..
             } => {
                 // The only step that can still be undecided: reading the inputs.
-                let counted = explain.then_some(&mut trace.counted);
+                let counted = explain.counted();
                 let read = read_inputs_noting(src, kind, inputs, counted, Some(disputed))?;
                 s.family = Some(&rule.family);
                 s.kind = Some(&kind.points);
                 s.rule = Some(&version.label);
-                if explain {
-                    trace.family = Some(rule.family.clone());
-                    trace.version(rule, version);
-                    trace.job_kind = Some(kind.name.clone());
-                    if let Pricing::Priced {
-                        formula,
-                        multiplier,
-                        ..
-                    } = &version.pricing
-                    {
-                        trace.formula = Some(formula.name.clone());
-                        trace.formula_file = Some(formula.file.clone());
-                        trace.formula_text = Some(formula.source.clone());
-                        trace.multiplier = Some(*multiplier);
-                    }
-                }
+                explain.priced(rule, version, kind);
                 match read {
                     Err(e) => match e.failure {
                         InputFailure::Unmeasured => {
                             s.status = Status::Unmeasured;
+                            explain.unmeasured(&e.message);
                             unmeasured = Some(e.message);
-                            if explain {
-                                trace.reason = unmeasured.clone();
-                            }
                         }
                         InputFailure::Invalid | InputFailure::Failed => {
                             s.status = if e.failure == InputFailure::Failed {
@@ -670,16 +584,8 @@ impl<'rs> Scorer<'rs> {
                         }
                     },
                     Ok(()) => {
-                        if explain {
-                            trace.inputs = kind
-                                .inputs
-                                .iter()
-                                .map(|i| i.name.clone())
-                                .zip(inputs.iter().copied())
-                                .collect();
-                            trace.defaulted = defaulted_inputs(src, kind)?;
-                        }
-                        let observed = explain.then_some(&mut trace.observed);
+                        explain.inputs(kind, inputs, || defaulted_inputs(src, kind))?;
+                        let observed = explain.observed();
                         match evaluate(
                             &self.rules.engine,
                             kind,
@@ -692,10 +598,7 @@ impl<'rs> Scorer<'rs> {
                             Outcome::Ok { base, points } => {
                                 s.status = Status::Ok;
                                 s.points = points;
-                                if explain {
-                                    trace.base = Some(base);
-                                    trace.points = points;
-                                }
+                                explain.points(base, points);
                             }
                             Outcome::BelowThreshold => {
                                 s.status = Status::BelowThreshold;
@@ -739,7 +642,7 @@ impl<'rs> Scorer<'rs> {
             s.priced_at = Some(priced_at.as_str());
             s.priced_by = priced_by;
         }
-        s.trace = explain.then_some(&*trace);
+        s.trace = explain.trace();
         emit(&s);
         Ok(())
     }

@@ -6,6 +6,7 @@ use std::io::{self, BufReader, Read};
 use std::path::Path;
 
 use crate::engine::job::JobError;
+use crate::ledger::csv_records::{CsvRecord, CsvRecords};
 use crate::ledger::reader::{BlockSource, Chunk, JobReader, Ledger};
 use crate::ledger::rows::{CsvCells, Plan, TEXT_FIELDS};
 
@@ -89,13 +90,13 @@ pub fn open_parquet(_file: File) -> io::Result<Ledger> {
 }
 
 /// A CSV ledger: a header row, then one job per record. A record's line in the results is
-/// the line where it starts in the file.
+/// the line where it starts in the file. Records are cut by line ([`CsvRecords`]): a broken
+/// one is reported on its first line and reading resumes at the next.
 pub struct CsvSource<R> {
-    reader: csv::Reader<R>,
+    records: CsvRecords<BufReader<R>>,
     plan: Plan,
     names: Vec<String>,
     text: Vec<bool>,
-    record: csv::ByteRecord,
     error: Option<io::Error>,
     done: bool,
 }
@@ -103,40 +104,43 @@ pub struct CsvSource<R> {
 impl<R: Read> CsvSource<R> {
     /// Reads the header row; an unreadable or clashing header is an error.
     pub fn new(input: R) -> io::Result<Self> {
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(true)
-            .flexible(true)
-            .from_reader(input);
-        let header = reader.byte_headers().map_err(csv_error)?.clone();
-        let names = header
-            .iter()
-            .map(|h| {
-                String::from_utf8(h.to_vec()).map_err(|_| {
-                    io::Error::new(io::ErrorKind::InvalidData, "the CSV header is not UTF-8")
+        let invalid = |m: String| io::Error::new(io::ErrorKind::InvalidData, m);
+        let mut records = CsvRecords::new(BufReader::new(input));
+        let names = match records.next_record()? {
+            None => return Err(invalid("the CSV file has no header row".into())),
+            Some(CsvRecord::Broken(_, why)) => {
+                return Err(invalid(format!("the CSV header: {why}")));
+            }
+            Some(CsvRecord::Fields(_)) => records
+                .record
+                .iter()
+                .enumerate()
+                .map(|(i, h)| {
+                    // A UTF-8 byte order mark before the first name is not part of it.
+                    let h = if i == 0 {
+                        h.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(h)
+                    } else {
+                        h
+                    };
+                    String::from_utf8(h.to_vec())
+                        .map_err(|_| invalid("the CSV header is not UTF-8".into()))
                 })
-            })
-            .collect::<io::Result<Vec<String>>>()?;
-        let plan = Plan::new(&names).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+                .collect::<io::Result<Vec<String>>>()?,
+        };
+        let plan = Plan::new(&names).map_err(invalid)?;
         let text = names
             .iter()
             .map(|n| TEXT_FIELDS.contains(&n.as_str()))
             .collect();
+        records.width = Some(names.len());
         Ok(CsvSource {
-            reader,
+            records,
             plan,
             names,
             text,
-            record: csv::ByteRecord::new(),
             error: None,
             done: false,
         })
-    }
-}
-
-fn csv_error(e: csv::Error) -> io::Error {
-    match e.into_kind() {
-        csv::ErrorKind::Io(e) => e,
-        other => io::Error::new(io::ErrorKind::InvalidData, format!("{other:?}")),
     }
 }
 
@@ -145,20 +149,19 @@ impl<R: Read + Send> BlockSource for CsvSource<R> {
         if self.done {
             return None;
         }
-        match self.reader.read_byte_record(&mut self.record) {
-            Ok(true) => {}
-            Ok(false) => {
+        let next = match self.records.next_record() {
+            Ok(Some(next)) => next,
+            Ok(None) => {
                 self.done = true;
                 return None;
             }
             Err(e) => {
                 self.done = true;
-                self.error = Some(csv_error(e));
+                self.error = Some(e);
                 return None;
             }
-        }
-        let line = self.record.position().map_or(0, |p| p.line());
-        let invalid = |field: Option<String>, message: String| {
+        };
+        let invalid = |line: u64, field: Option<String>, message: String| {
             Some(Chunk::Record(Err(JobError {
                 line,
                 id: None,
@@ -167,19 +170,25 @@ impl<R: Read + Send> BlockSource for CsvSource<R> {
                 message,
             })))
         };
-        if self.record.len() != self.names.len() {
+        let line = match next {
+            CsvRecord::Fields(line) => line,
+            CsvRecord::Broken(line, why) => return invalid(line, None, why),
+        };
+        let record = &self.records.record;
+        if record.len() != self.names.len() {
             return invalid(
+                line,
                 None,
                 format!(
                     "line {line} has {} fields, the header has {}",
-                    self.record.len(),
+                    record.len(),
                     self.names.len()
                 ),
             );
         }
         let start = out.len();
         let mut cells = CsvCells {
-            record: &self.record,
+            record,
             text: &self.text,
         };
         match self.plan.write_job(&mut cells, out) {
@@ -188,7 +197,7 @@ impl<R: Read + Send> BlockSource for CsvSource<R> {
                 out.truncate(start);
                 let column = self.names[e.column].clone();
                 let message = format!("line {line}, column `{column}` {}", e.message);
-                invalid(Some(column), message)
+                invalid(line, Some(column), message)
             }
         }
     }

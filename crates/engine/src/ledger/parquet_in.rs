@@ -22,6 +22,7 @@ use parquet::record::{Field, reader::RowIter};
 use parquet::schema::types::{ColumnDescriptor, Type};
 
 use crate::engine::job::JobError;
+use crate::ledger::parquet_pages::{CappedFile, OversizedList};
 use crate::ledger::reader::{BlockSource, Chunk};
 use crate::ledger::rows::{CellError, Cells, Plan, write_string};
 
@@ -45,7 +46,9 @@ impl ParquetSource {
     /// Opens `file`; a file that is not Parquet, or has a column of a type that cannot be
     /// read, is an error before anything is scored.
     pub fn open(file: File) -> io::Result<Self> {
-        let reader = SerializedFileReader::new(file).map_err(invalid_data)?;
+        let reader = SerializedFileReader::new(file.try_clone()?).map_err(invalid_data)?;
+        // Every page bounded before it is decompressed (#22: a decompression bomb).
+        let reader = CappedFile::new(reader, file);
         match ColumnSource::new(reader) {
             Ok(columns) => Ok(ParquetSource::Columns(Box::new(columns))),
             Err(reader) => Ok(ParquetSource::Rows(Box::new(RowSource::new(reader)?))),
@@ -56,7 +59,8 @@ impl ParquetSource {
     /// against each other).
     #[cfg(test)]
     fn open_rows(file: File) -> io::Result<Self> {
-        let reader = SerializedFileReader::new(file).map_err(invalid_data)?;
+        let reader = SerializedFileReader::new(file.try_clone()?).map_err(invalid_data)?;
+        let reader = CappedFile::new(reader, file);
         Ok(ParquetSource::Rows(Box::new(RowSource::new(reader)?)))
     }
 }
@@ -83,6 +87,9 @@ pub struct RowSource {
     rows: RowIter<'static>,
     plan: Plan,
     names: Vec<String>,
+    /// Per leaf column, its top-level field in `names`.
+    leaf_field: Vec<usize>,
+    oversized: OversizedList,
     hints: Vec<Hint>,
     row: u64,
     error: Option<io::Error>,
@@ -90,7 +97,7 @@ pub struct RowSource {
 }
 
 impl RowSource {
-    fn new(reader: SerializedFileReader<File>) -> io::Result<Self> {
+    fn new(reader: CappedFile) -> io::Result<Self> {
         let schema = reader.metadata().file_metadata().schema_descr_ptr();
         let root = schema.root_schema();
         for column in schema.columns() {
@@ -110,10 +117,24 @@ impl RowSource {
             .collect();
         let hints = root.get_fields().iter().map(|f| hint(f)).collect();
         let plan = Plan::new(&names).map_err(invalid_data)?;
+        let leaf_field = schema
+            .columns()
+            .iter()
+            .map(|c| {
+                let top = c.path().parts().first().map(String::as_str);
+                names
+                    .iter()
+                    .position(|n| Some(n.as_str()) == top)
+                    .unwrap_or(0)
+            })
+            .collect();
+        let oversized = reader.oversized.clone();
         Ok(RowSource {
             rows: RowIter::from_file_into(Box::new(reader)),
             plan,
             names,
+            leaf_field,
+            oversized,
             hints,
             row: 0,
             error: None,
@@ -203,6 +224,10 @@ impl RowSource {
         };
         self.row += 1;
         let start = out.len();
+        if let Some(e) = oversized_cell(&self.oversized, self.row - 1, |leaf| self.leaf_field[leaf])
+        {
+            return row_chunk(self.row, &self.names, Err(e), out, start);
+        }
         let fields: Vec<&Field> = row.get_column_iter().map(|(_, f)| f).collect();
         let mut cells = RowCells {
             fields: &fields,
@@ -259,7 +284,8 @@ struct Column {
 /// by column with the parquet crate's typed column readers, several times faster than the
 /// record reader. A leaf's path (`model_input.SD.width`) is its field, as a dotted name.
 pub struct ColumnSource {
-    reader: SerializedFileReader<File>,
+    reader: CappedFile,
+    oversized: OversizedList,
     plan: Plan,
     names: Vec<String>,
     columns: Vec<Column>,
@@ -313,7 +339,7 @@ fn leaf_of(column: &ColumnDescriptor) -> Option<Leaf> {
 
 impl ColumnSource {
     /// The column reader for `reader`, or `reader` back when a column needs the record reader.
-    fn new(reader: SerializedFileReader<File>) -> Result<Self, SerializedFileReader<File>> {
+    fn new(reader: CappedFile) -> Result<Self, CappedFile> {
         let schema = reader.metadata().file_metadata().schema_descr_ptr();
         let mut columns = Vec::new();
         let mut names = Vec::new();
@@ -335,6 +361,7 @@ impl ColumnSource {
             return Err(reader);
         };
         Ok(ColumnSource {
+            oversized: reader.oversized.clone(),
             reader,
             plan,
             names,
@@ -461,13 +488,16 @@ impl ColumnSource {
         let row = self.next;
         self.next += 1;
         let start = out.len();
-        let result = self.plan.write_job(
-            &mut BatchCells {
-                columns: &self.columns,
-                row,
-            },
-            out,
-        );
+        let result = match oversized_cell(&self.oversized, self.row - 1, |leaf| leaf) {
+            Some(e) => Err(e),
+            None => self.plan.write_job(
+                &mut BatchCells {
+                    columns: &self.columns,
+                    row,
+                },
+                out,
+            ),
+        };
         // Every column moves past this row's value, whichever cell failed.
         for column in &mut self.columns {
             if column.max_def == 0 || column.defs[row] == column.max_def {
@@ -750,6 +780,25 @@ fn time_of_day(nanos: i64) -> String {
 /// What row `row` became, for both readers: its job text (written to `out` from `start`), or,
 /// when a cell failed, an `invalid` record naming the row and the column, its partial text
 /// removed from `out`.
+/// The cell of the file's 0-based `row` that a page over the limit held, if any, as the
+/// error of the field `field(leaf column)`; entries for rows before it are dropped.
+fn oversized_cell(
+    list: &OversizedList,
+    row: u64,
+    field: impl Fn(usize) -> usize,
+) -> Option<CellError> {
+    let mut list = list.lock().unwrap_or_else(|e| e.into_inner());
+    if list.is_empty() {
+        return None;
+    }
+    list.retain(|o| o.first + o.rows > row);
+    let o = list.iter().find(|o| o.covers(row))?;
+    Some(CellError {
+        column: field(o.column),
+        message: o.message(),
+    })
+}
+
 fn row_chunk(
     row: u64,
     names: &[String],

@@ -28,12 +28,48 @@ pub fn terminal_safe(s: &str) -> Cow<'_, str> {
 }
 
 /// `s` as a CSV cell a spreadsheet will not run: a cell starting with `=`, `+`, `-`, `@`, a
-/// tab or a carriage return gets a leading `'` (OWASP's advice against CSV injection). Only
-/// for text cells; numbers are written as they are.
+/// tab or a carriage return gets a leading `'` (OWASP's advice against CSV injection), unless
+/// it is a lone `-` (a value a job lacks, in a tally) or a plain negative number (`-1.5`),
+/// which no spreadsheet runs (#22: the tally's dash read `'-`).
 pub fn csv_safe(s: &str) -> Cow<'_, str> {
-    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) && s != "-" && !plain_number(s) {
         Cow::Owned(format!("'{s}"))
     } else {
         Cow::Borrowed(s)
+    }
+}
+
+/// `-12`, `-3.25`: a minus, digits, and at most one `.` between digits (a spreadsheet reads
+/// it as the number; a leading `+` makes it a formula, so it keeps its quote).
+fn plain_number(s: &str) -> bool {
+    let Some(digits) = s.strip_prefix('-') else {
+        return false;
+    };
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, "0"));
+    let all_digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    all_digits(int) && all_digits(frac)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_cells_that_could_run_are_quoted_and_plain_values_are_not() {
+        for (cell, shown) in [
+            ("=1+2", "'=1+2"),
+            ("-2+3", "'-2+3"),
+            ("+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("-1.", "'-1."),
+            ("-.5", "'-.5"),
+            ("--", "'--"),
+            ("-", "-"),
+            ("-1.5", "-1.5"),
+            ("+3", "'+3"),
+            ("miner-1", "miner-1"),
+        ] {
+            assert_eq!(csv_safe(cell), shown, "{cell}");
+        }
     }
 }

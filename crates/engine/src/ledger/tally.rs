@@ -485,12 +485,27 @@ impl Tally {
             if g.group.len() != tally.by.len() {
                 return Err(format!("group {:?} does not match `by`", g.group));
             }
+            // A partial is written by `tally`; one whose counts do not add up, or that pays
+            // negative points, was edited, and would skew the merge (#22).
+            let statuses = g.counts.cells()[1..].iter().sum::<u64>();
+            if g.counts.jobs != statuses {
+                return Err(format!(
+                    "group {:?} counts {} jobs but its statuses add up to {statuses}",
+                    g.group, g.counts.jobs
+                ));
+            }
             let mut totals = GroupTotals {
                 counts: g.counts,
                 points: Vec::new(),
             };
             for (kind, text) in &g.points {
                 let p = parse_sum(text).map_err(|e| format!("points of `{kind}`: {e}"))?;
+                if p.micros() < 0 {
+                    return Err(format!(
+                        "group {:?} has negative points of `{kind}` ({text})",
+                        g.group
+                    ));
+                }
                 let i = tally.kind(kind);
                 totals.add_points(i, p);
             }

@@ -16,6 +16,7 @@ use arc_swap::ArcSwapOption;
 use jiff::Timestamp;
 use serde::Serialize;
 
+use crate::audit::signing::{SignatureFile, TrustedKeys};
 use crate::engine::model::RuleSet;
 use crate::engine::time::utc_string;
 use crate::review::changes::{FileChanges, RuleSetChange, diff_files, diff_rules_as_of};
@@ -28,6 +29,8 @@ use crate::rules::load::{Loaded, load};
 pub enum OpenError {
     #[error(transparent)]
     Dir(#[from] RulesDirError),
+    #[error("the rules in `{origin}` are not trusted: {why}")]
+    Untrusted { origin: String, why: String },
     #[error("the rules in `{origin}` are invalid ({errors} errors)")]
     Invalid {
         origin: String,
@@ -41,6 +44,11 @@ impl fmt::Debug for OpenError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             OpenError::Dir(e) => f.debug_tuple("Dir").field(e).finish(),
+            OpenError::Untrusted { origin, why } => f
+                .debug_struct("Untrusted")
+                .field("origin", origin)
+                .field("why", why)
+                .finish(),
             OpenError::Invalid { origin, errors, .. } => f
                 .debug_struct("Invalid")
                 .field("origin", origin)
@@ -128,6 +136,11 @@ pub struct RulesHandle {
     status: Mutex<ReloadStatus>,
     /// Serialises reloads so two never interleave their read-validate-swap.
     reloading: Mutex<()>,
+    /// With `--trusted-keys`: a set loads only when one of these keys signed it.
+    trusted: Option<TrustedKeys>,
+    /// The signature file of the last rejected attempt: a new signature for the same files
+    /// is a new attempt, not the same failure again.
+    rejected_signature: Mutex<Option<Option<SignatureFile>>>,
 }
 
 impl fmt::Debug for RulesHandle {
@@ -150,6 +163,13 @@ impl RulesHandle {
     /// Loads `files`; fails when they are invalid, since there is nothing to fall back to.
     /// Only a directory origin can be reloaded.
     pub fn open(files: RuleFiles) -> Result<Self, OpenError> {
+        Self::open_trusted(files, None)
+    }
+
+    /// [`RulesHandle::open`], and with `trusted` keys every set it loads (this one and each
+    /// reload) must be signed by one of them: an unsigned or wrongly signed set is refused
+    /// like an invalid one (#25). Only a rules directory can carry a signature.
+    pub fn open_trusted(files: RuleFiles, trusted: Option<TrustedKeys>) -> Result<Self, OpenError> {
         let dir = match &files.origin {
             RulesOrigin::Directory(d) => Some(d.clone()),
             // Built-in rules, a git revision and files sent in a request never change, so
@@ -158,7 +178,22 @@ impl RulesHandle {
         };
         let loaded = load(files);
         match loaded.ruleset {
-            Some(rs) => Ok(Self::new(dir, rs)),
+            Some(rs) => {
+                if let Some(keys) = &trusted {
+                    let origin = loaded.files.origin.to_string();
+                    let checked = match &dir {
+                        Some(d) => keys.check_dir(d, &rs.hash),
+                        None => Err(crate::audit::signing::TrustError::Unsigned),
+                    };
+                    checked.map_err(|e| OpenError::Untrusted {
+                        origin,
+                        why: e.to_string(),
+                    })?;
+                }
+                let mut handle = Self::new(dir, rs);
+                handle.trusted = trusted;
+                Ok(handle)
+            }
             None => Err(OpenError::Invalid {
                 origin: loaded.files.origin.to_string(),
                 errors: loaded.diagnostics.iter().filter(|d| d.is_error()).count(),
@@ -184,6 +219,13 @@ impl RulesHandle {
         Self::empty_at(Some(dir))
     }
 
+    /// From now on, a set loads only when one of `trusted` signed it (see
+    /// [`RulesHandle::open_trusted`]); for a handle from [`empty`](Self::empty).
+    pub fn with_trusted_keys(mut self, trusted: Option<TrustedKeys>) -> Self {
+        self.trusted = trusted;
+        self
+    }
+
     fn empty_at(dir: Option<PathBuf>) -> Self {
         let status = ReloadStatus {
             active_hash: None,
@@ -199,6 +241,8 @@ impl RulesHandle {
             current: ArcSwapOption::empty(),
             status: Mutex::new(status),
             reloading: Mutex::new(()),
+            trusted: None,
+            rejected_signature: Mutex::new(None),
         }
     }
 
@@ -240,9 +284,40 @@ impl RulesHandle {
 
     /// Re-reads and validates the whole directory; swaps only when the new set is valid.
     /// Built-in rules cannot change, so their reload is always `Unchanged`.
+    ///
+    /// A reload that panics (a bug, never bad rules) is a failed reload like any other: the
+    /// last good rules stay active, and the status and metrics say it failed (#22).
     pub fn reload(&self) -> ReloadOutcome {
+        self.reload_with(&load)
+    }
+
+    /// [`RulesHandle::reload`] with the loader given (tests give one that panics).
+    fn reload_with(&self, load: &dyn Fn(RuleFiles) -> Loaded) -> ReloadOutcome {
         let _one_at_a_time = self.reloading.lock().unwrap_or_else(|e| e.into_inner());
         let old = self.active();
+        let attempted = Mutex::new(None);
+        let run =
+            std::panic::AssertUnwindSafe(|| self.reload_locked(old.clone(), load, &attempted));
+        match std::panic::catch_unwind(run) {
+            Ok(outcome) => outcome,
+            Err(panic) => {
+                let why = (panic.downcast_ref::<&str>().copied())
+                    .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+                    .unwrap_or("no message");
+                let message = format!("reloading the rules panicked ({why}); this is a bug");
+                let hash = attempted.into_inner().unwrap_or_else(|e| e.into_inner());
+                self.reject(old.as_deref(), message.clone(), hash, Vec::new(), message)
+            }
+        }
+    }
+
+    /// The body of a reload, under the reload lock; notes the hash it tries in `attempted`.
+    fn reload_locked(
+        &self,
+        old: Option<Arc<RuleSet>>,
+        load: &dyn Fn(RuleFiles) -> Loaded,
+        attempted: &Mutex<Option<String>>,
+    ) -> ReloadOutcome {
         let Some(dir) = &self.dir else {
             return ReloadOutcome::Unchanged {
                 // Without a directory the handle was made with rules (`open` or `new`).
@@ -264,8 +339,21 @@ impl RulesHandle {
             }
         };
         let hash = files.hash();
+        *attempted.lock().unwrap_or_else(|e| e.into_inner()) = Some(hash.clone());
+        // With trusted keys, the signature is part of what is tried.
+        let signature = self
+            .trusted
+            .as_ref()
+            .map(|_| SignatureFile::read_from(dir).ok().flatten());
         let last_rejected = self.status().last_error.and_then(|e| e.rejected_hash);
-        if last_rejected.as_deref() == Some(hash.as_str()) {
+        let same_signature = *self
+            .rejected_signature
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            == Some(signature.clone().flatten());
+        if last_rejected.as_deref() == Some(hash.as_str())
+            && (self.trusted.is_none() || same_signature)
+        {
             return ReloadOutcome::StillRejected { hash };
         }
         if let Some(old) = old.as_ref().filter(|o| *o.hash == *hash) {
@@ -275,6 +363,12 @@ impl RulesHandle {
                 recovered,
             };
         }
+        // Should this attempt fail, a later one with the same files and signature is the
+        // same failure.
+        *self
+            .rejected_signature
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(signature.flatten());
         let loaded = load(files);
         let Some(new) = loaded.ruleset else {
             let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
@@ -298,6 +392,18 @@ impl RulesHandle {
                 preview,
             );
         };
+        if let Some(keys) = &self.trusted
+            && let Err(e) = keys.check_dir(dir, &new.hash)
+        {
+            let message = format!("the rules in `{}` are not trusted: {e}", dir.display());
+            return self.reject(
+                old.as_deref(),
+                message.clone(),
+                Some(hash),
+                Vec::new(),
+                message,
+            );
+        }
         let new = Arc::new(new);
         let (changes, files) = match &old {
             Some(o) => (
@@ -389,6 +495,36 @@ mod tests {
         let text = std::fs::read_to_string(&p).unwrap();
         assert!(text.contains(from), "`{from}` not in {rel}");
         std::fs::write(&p, text.replacen(from, to, 1)).unwrap();
+    }
+
+    #[test]
+    fn a_reload_that_panics_is_a_failed_reload() {
+        let tmp = copy_rules();
+        let h = RulesHandle::open(RuleFiles::from_dir(tmp.path()).unwrap()).unwrap();
+        let first = h.current().hash.clone();
+        edit(tmp.path(), "families/sd15.toml", "Stable Diffusion", "SD");
+        let ReloadOutcome::Rejected(f) = h.reload_with(&|_| panic!("a bug in the loader")) else {
+            panic!("a panicking reload must be rejected")
+        };
+        assert!(f.message.contains("a bug in the loader"), "{}", f.message);
+        let st = h.status();
+        assert_eq!(st.reloads_failed, 1);
+        assert!(
+            st.last_error.is_some(),
+            "the status says the reload is failing"
+        );
+        assert_eq!(h.current().hash, first, "the old set is still active");
+        // The same files are not retried; a fix (here: the loader working again) recovers.
+        assert!(matches!(h.reload(), ReloadOutcome::StillRejected { .. }));
+        edit(tmp.path(), "families/sd15.toml", "SD", "Stable Diffusion");
+        assert!(matches!(
+            h.reload(),
+            ReloadOutcome::Unchanged {
+                recovered: true,
+                ..
+            }
+        ));
+        assert!(h.status().last_error.is_none());
     }
 
     #[test]

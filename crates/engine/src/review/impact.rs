@@ -13,8 +13,10 @@ use crate::engine::job::strict::JobRecord;
 use crate::engine::job::{read_envelope, read_inputs};
 use crate::engine::model::RuleSet;
 use crate::engine::points::{Points, PointsSum};
-use crate::engine::score::{JobInput, ScoreContext, ScoreOptions, ScoreRef, Scorer, Status};
+use crate::engine::score::{JobInput, Score, ScoreContext, ScoreOptions, ScoreRef, Scorer, Status};
 use crate::engine::time::utc_string;
+use crate::ledger::ordered::{Feed, ordered};
+use crate::ledger::reader::{Ledger, RawItem};
 use crate::ledger::tally::{GroupBy, KEY_SEP, group_key};
 use crate::review::windows::{Span, Timelines};
 
@@ -41,6 +43,8 @@ pub struct ImpactOptions {
     pub cutoff: Option<Timestamp>,
     /// Also sum before → after per group of these dimensions (as `tally --by`).
     pub by: Vec<GroupBy>,
+    /// Worker threads scoring the corpus (at least 1); the report is the same for any number.
+    pub threads: usize,
 }
 
 /// Points before and after, over a group of jobs.
@@ -61,17 +65,21 @@ pub struct Group {
 
 impl Group {
     fn add(&mut self, old: &ScoreRef<'_>, new: &ScoreRef<'_>) {
+        self.add_outcomes((old.status, old.points), (new.status, new.points));
+    }
+
+    fn add_outcomes(&mut self, old: (Status, Points), new: (Status, Points)) {
         self.jobs += 1;
-        self.before += old.points;
-        self.after += new.points;
-        let status_changed = old.status != new.status;
-        if status_changed || old.points != new.points {
+        self.before += old.1;
+        self.after += new.1;
+        let status_changed = old.0 != new.0;
+        if status_changed || old.1 != new.1 {
             self.changed += 1;
         }
         if status_changed {
             *self
                 .status_changes
-                .entry(transition(old.status, new.status))
+                .entry(transition(old.0, new.0))
                 .or_default() += 1;
         }
     }
@@ -334,70 +342,104 @@ pub struct WindowImpact {
 pub struct ImpactBuilder<'r> {
     old: Scorer<'r>,
     new: Scorer<'r>,
-    old_ctx: ScoreContext<'r>,
-    new_ctx: ScoreContext<'r>,
     sums: Sums<'r>,
-    replay: Replay<'r>,
+    replay: Replay,
 }
 
-/// Scores the job at hand with a scorer and its context (a line or a record).
-type ScoreWith<'r, 'a> =
-    dyn Fn(&Scorer<'r>, &mut ScoreContext<'r>, &mut dyn FnMut(&ScoreRef<'_>)) + 'a;
-
-/// The per-window replay: scorers pinned at each time a window is priced at, and its sums.
-struct Replay<'r> {
-    old: &'r RuleSet,
-    new: &'r RuleSet,
+/// The per-window replay: which windows each model has, and their sums.
+struct Replay {
     timelines: Timelines,
-    /// Both sides' scorer and context, by pricing time (a few: the rules' dates).
-    scorers: BTreeMap<Timestamp, [(Scorer<'r>, ScoreContext<'r>); 2]>,
     /// Per window: every job, and by point kind.
     sums: Vec<(Group, BTreeMap<String, Group>)>,
 }
 
-impl<'r> Replay<'r> {
-    fn new(old: &'r RuleSet, new: &'r RuleSet) -> Self {
-        let timelines = Timelines::build(old, new);
-        let sums = vec![Default::default(); timelines.windows.len()];
-        Replay {
-            old,
-            new,
-            timelines,
-            scorers: BTreeMap::new(),
-            sums,
+/// A worker's scoring state: a context per side, and both sides' scorer and context by
+/// pricing time for the replay (a few: the rules' dates).
+struct Worker<'r> {
+    old: ScoreContext<'r>,
+    new: ScoreContext<'r>,
+    pinned: BTreeMap<Timestamp, [(Scorer<'r>, ScoreContext<'r>); 2]>,
+}
+
+/// A status, points and point kind: what the window sums read of a result.
+struct Outcome {
+    status: Status,
+    points: Points,
+    kind: Option<String>,
+}
+
+impl Outcome {
+    fn of(s: &ScoreRef<'_>) -> Self {
+        Outcome {
+            status: s.status,
+            points: s.points,
+            kind: s.kind.map(String::from),
+        }
+    }
+}
+
+/// One corpus job scored with both rule sets and replayed in its model's windows: what a
+/// worker hands to the aggregation, which runs in input order.
+struct Scored {
+    old: Score,
+    new: Score,
+    /// The job itself when its result moved (for the movers' inputs).
+    moved: Option<KeptJob>,
+    /// Per window the job was replayed in: both sides' outcomes.
+    windows: Vec<(usize, Outcome, Outcome)>,
+}
+
+/// A job kept as it came (a line's bytes are parsed only if it becomes a mover).
+enum KeptJob {
+    Line(u64, Vec<u8>),
+    Record(JobRecord),
+}
+
+impl KeptJob {
+    fn of(job: JobInput<'_>) -> Self {
+        match job {
+            JobInput::Line { line, bytes } => KeptJob::Line(line, bytes.to_vec()),
+            JobInput::Text { line, text } => KeptJob::Line(line, text.as_bytes().to_vec()),
+            JobInput::Record(r) => KeptJob::Record(r.clone()),
         }
     }
 
-    /// Replays one job of `model` in every window its model has, with `score(scorer, ctx,
-    /// emit)` scoring it.
-    fn add(&mut self, model: &str, score: &ScoreWith<'r, '_>) {
-        for (window, at) in self.timelines.plan(model) {
-            let (old, new) = (self.old, self.new);
-            let [(os, oc), (ns, nc)] = self.scorers.entry(at).or_insert_with(|| {
-                let pinned = |rules| {
-                    let s = Scorer {
-                        opts: ScoreOptions {
-                            at: Some(at),
-                            explain: false,
-                        },
-                        ..Scorer::new(rules)
-                    };
-                    let c = s.context();
-                    (s, c)
-                };
-                [pinned(old), pinned(new)]
-            });
-            let (total, kinds) = &mut self.sums[window];
-            score(os, oc, &mut |o| {
-                score(ns, nc, &mut |n| {
-                    total.add(o, n);
-                    let kind = n.kind.or(o.kind).unwrap_or(NO_KIND).to_string();
-                    kinds.entry(kind).or_default().add(o, n);
-                });
-            });
+    fn record(&self) -> JobRecord {
+        match self {
+            KeptJob::Line(line, bytes) => JobInput::Line { line: *line, bytes }.to_record(),
+            KeptJob::Record(r) => r.clone(),
         }
     }
+}
 
+/// What the reader hands the workers: the start of a corpus file, a batch of its jobs, or
+/// why reading it stopped.
+enum Piece {
+    File(String),
+    Jobs { bytes: Vec<u8>, items: Vec<Item> },
+    Error(String),
+}
+
+/// A job of a batch: a line's bytes in the batch's buffer, or a parsed record.
+enum Item {
+    Line { line: u64, start: usize, end: usize },
+    Record(JobRecord),
+}
+
+/// What a worker hands back for a [`Piece`].
+enum Done {
+    File(String),
+    Jobs(Vec<Scored>),
+    Error(String),
+}
+
+/// Jobs per batch handed to a worker, and bytes of job text: small, since a few batches per
+/// thread are in flight and each job's result holds two owned scores (a diff of a ledger
+/// stays within `tests/diff_cli.rs`'s 64 MiB whatever its size).
+const BATCH_JOBS: usize = 256;
+const BATCH_BYTES: usize = 256 << 10;
+
+impl Replay {
     fn finish(self, cutoff: Timestamp) -> Vec<WindowImpact> {
         let mut out: Vec<WindowImpact> = self
             .timelines
@@ -450,13 +492,14 @@ impl<'r> ImpactBuilder<'r> {
             },
             ..Scorer::new(rules)
         };
-        let (old_scorer, new_scorer) = (scorer(old), scorer(new));
+        let timelines = Timelines::build(old, new);
         ImpactBuilder {
-            replay: Replay::new(old, new),
-            old_ctx: old_scorer.context(),
-            new_ctx: new_scorer.context(),
-            old: old_scorer,
-            new: new_scorer,
+            replay: Replay {
+                sums: vec![Default::default(); timelines.windows.len()],
+                timelines,
+            },
+            old: scorer(old),
+            new: scorer(new),
             sums: Sums {
                 old,
                 new,
@@ -475,42 +518,68 @@ impl<'r> ImpactBuilder<'r> {
         }
     }
 
-    /// Starts a new corpus file; the following jobs belong to it.
-    pub fn start_file(&mut self, name: &str) {
-        self.sums.files.push(CorpusFile {
-            file: name.to_string(),
-            jobs: 0,
-            error: None,
-        });
-    }
-
-    /// Records that reading the current file stopped early.
-    pub fn file_error(&mut self, error: String) {
-        if let Some(f) = self.sums.files.last_mut() {
-            f.error = Some(error);
-        }
-    }
-
-    /// Scores one job with both rule sets, then replays it in its model's windows.
-    pub fn add(&mut self, job: JobInput<'_>) {
+    /// Scores every job of the corpus files (each with its name in the report) on
+    /// `opts.threads` workers, through the ordered pool every ledger pass uses: the
+    /// aggregates are folded in input order, so the report does not depend on the threads.
+    pub fn add_corpus(&mut self, corpus: Vec<(String, Ledger)>) {
+        let threads = self.sums.opts.threads.max(1);
         let ImpactBuilder {
             old,
             new,
-            old_ctx,
-            new_ctx,
             sums,
             replay,
         } = self;
-        let mut model = None;
-        old.score_job(old_ctx, job, &mut |o| {
-            new.score_job(new_ctx, job, &mut |n| {
-                sums.add(o, n, &|| job.to_record());
-                model = n.model.map(String::from);
-            });
-        });
-        if let Some(model) = model {
-            replay.add(&model, &|s, c, emit| s.score_job(c, job, emit));
-        }
+        let (old, new, timelines) = (&*old, &*new, &replay.timelines);
+        let track_movers = sums.opts.top > 0;
+        let (done, ()) = ordered(
+            threads,
+            |feed| read_corpus(corpus, feed),
+            || Worker {
+                old: old.context(),
+                new: new.context(),
+                pinned: BTreeMap::new(),
+            },
+            |worker, piece| match piece {
+                Piece::File(name) => Done::File(name),
+                Piece::Error(e) => Done::Error(e),
+                Piece::Jobs { bytes, items } => Done::Jobs(
+                    (items.iter())
+                        .map(|item| {
+                            let job = match item {
+                                Item::Line { line, start, end } => JobInput::Line {
+                                    line: *line,
+                                    bytes: &bytes[*start..*end],
+                                },
+                                Item::Record(r) => JobInput::Record(r),
+                            };
+                            score_both(old, new, timelines, worker, job, track_movers)
+                        })
+                        .collect(),
+                ),
+            },
+            |done| {
+                match done {
+                    Done::File(name) => sums.start_file(name),
+                    Done::Error(e) => sums.file_error(e),
+                    Done::Jobs(jobs) => {
+                        for job in jobs {
+                            sums.add(&job.old.as_ref(), &job.new.as_ref(), &|| {
+                                job.moved.as_ref().map(KeptJob::record)
+                            });
+                            for (window, o, n) in job.windows {
+                                let (total, kinds) = &mut replay.sums[window];
+                                let pair = ((o.status, o.points), (n.status, n.points));
+                                total.add_outcomes(pair.0, pair.1);
+                                let kind = n.kind.or(o.kind).unwrap_or_else(|| NO_KIND.into());
+                                kinds.entry(kind).or_default().add_outcomes(pair.0, pair.1);
+                            }
+                        }
+                    }
+                }
+                Ok(())
+            },
+        );
+        done.expect("folding the aggregates cannot fail");
     }
 
     /// The aggregates: models by name, movers largest first, windows in time order.
@@ -533,7 +602,28 @@ impl<'r> ImpactBuilder<'r> {
 }
 
 impl<'r> Sums<'r> {
-    fn add(&mut self, old: &ScoreRef<'_>, new: &ScoreRef<'_>, record: &dyn Fn() -> JobRecord) {
+    /// Starts a new corpus file; the following jobs belong to it.
+    fn start_file(&mut self, name: String) {
+        self.files.push(CorpusFile {
+            file: name,
+            jobs: 0,
+            error: None,
+        });
+    }
+
+    /// Records that reading the current file stopped early.
+    fn file_error(&mut self, error: String) {
+        if let Some(f) = self.files.last_mut() {
+            f.error = Some(error);
+        }
+    }
+
+    fn add(
+        &mut self,
+        old: &ScoreRef<'_>,
+        new: &ScoreRef<'_>,
+        record: &dyn Fn() -> Option<JobRecord>,
+    ) {
         if self.files.is_empty() {
             self.files.push(CorpusFile {
                 file: "-".to_string(),
@@ -583,7 +673,7 @@ impl<'r> Sums<'r> {
         &mut self,
         old: &ScoreRef<'_>,
         new: &ScoreRef<'_>,
-        record: &dyn Fn() -> JobRecord,
+        record: &dyn Fn() -> Option<JobRecord>,
     ) {
         if self.opts.top == 0 {
             return;
@@ -611,7 +701,7 @@ impl<'r> Sums<'r> {
             line: new.line,
             id: new.id.map(String::from),
             model: new.model.map(String::from),
-            inputs: self.inputs_of(&record()),
+            inputs: record().map(|r| self.inputs_of(&r)).unwrap_or_default(),
             status_before: old.status,
             status_after: new.status,
             rule_before: old.rule.map(String::from),
@@ -673,6 +763,111 @@ impl<'r> Sums<'r> {
             not_exercised: Vec::new(),
             windows: Vec::new(),
             windows_incomplete: false,
+        }
+    }
+}
+
+/// Scores one job with both rule sets, then replays it in every window its model has,
+/// pinned at the window's first affected time.
+fn score_both<'r>(
+    old: &Scorer<'r>,
+    new: &Scorer<'r>,
+    timelines: &Timelines,
+    worker: &mut Worker<'r>,
+    job: JobInput<'_>,
+    track_movers: bool,
+) -> Scored {
+    let mut old_score = None;
+    old.score_job(&mut worker.old, job, &mut |o| {
+        old_score = Some(o.to_score())
+    });
+    let mut new_score = None;
+    new.score_job(&mut worker.new, job, &mut |n| {
+        new_score = Some(n.to_score())
+    });
+    let (old_score, new_score) = (
+        old_score.expect("every job gets a result"),
+        new_score.expect("every job gets a result"),
+    );
+    let moved = (track_movers
+        && (old_score.status != new_score.status || old_score.points != new_score.points))
+        .then(|| KeptJob::of(job));
+    let mut windows = Vec::new();
+    if let Some(model) = new_score.model.as_deref() {
+        for (window, at) in timelines.plan(model) {
+            let [(os, oc), (ns, nc)] = worker.pinned.entry(at).or_insert_with(|| {
+                let pinned = |rules| {
+                    let s = Scorer {
+                        opts: ScoreOptions {
+                            at: Some(at),
+                            explain: false,
+                        },
+                        ..Scorer::new(rules)
+                    };
+                    let c = s.context();
+                    (s, c)
+                };
+                [pinned(old.rules), pinned(new.rules)]
+            });
+            let (mut o, mut n) = (None, None);
+            os.score_job(oc, job, &mut |s| o = Some(Outcome::of(s)));
+            ns.score_job(nc, job, &mut |s| n = Some(Outcome::of(s)));
+            if let (Some(o), Some(n)) = (o, n) {
+                windows.push((window, o, n));
+            }
+        }
+    }
+    Scored {
+        old: old_score,
+        new: new_score,
+        moved,
+        windows,
+    }
+}
+
+/// The reader of [`ImpactBuilder::add_corpus`]: each file's name, its jobs in batches, and
+/// the error that stopped reading it, if any.
+fn read_corpus(corpus: Vec<(String, Ledger)>, mut feed: Feed<Piece>) {
+    for (name, mut reader) in corpus {
+        if !feed.send(Piece::File(name)) {
+            return;
+        }
+        let (mut bytes, mut items) = (Vec::new(), Vec::new());
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            let Some(item) = reader.next_raw(&mut buf) else {
+                break;
+            };
+            items.push(match item {
+                RawItem::Line(line) => {
+                    let start = bytes.len();
+                    bytes.extend_from_slice(&buf);
+                    Item::Line {
+                        line,
+                        start,
+                        end: bytes.len(),
+                    }
+                }
+                RawItem::Record(r) => Item::Record(r),
+            });
+            if items.len() >= BATCH_JOBS || bytes.len() >= BATCH_BYTES {
+                let piece = Piece::Jobs {
+                    bytes: std::mem::take(&mut bytes),
+                    items: std::mem::take(&mut items),
+                };
+                if !feed.send(piece) {
+                    return;
+                }
+            }
+        }
+        if !items.is_empty() && !feed.send(Piece::Jobs { bytes, items }) {
+            return;
+        }
+        if let Some(e) = reader.take_io_error()
+            && !feed.send(Piece::Error(e.to_string()))
+        {
+            return;
         }
     }
 }

@@ -470,7 +470,7 @@ fn catalog_state(rs: &RuleSet, model: &str, t: Timestamp) -> CatalogState {
 }
 
 /// `model`'s affected segments, each with its window's key and whether the catalog differs;
-/// `None` when they would cost more than what is left of `budget`.
+/// `None` when they would cost more than what is left of `budget`, or the work was cancelled.
 fn affected_segments(
     old: &RuleSet,
     new: &RuleSet,
@@ -488,6 +488,9 @@ fn affected_segments(
     }
     // Each date resolves on both sides, scanning up to every version: about n² for n dates.
     let cost = (breaks.len() as u64 + 1).pow(2);
+    if crate::engine::cancel::cancelled() {
+        return None;
+    }
     *budget = budget.checked_sub(cost)?;
     breaks.sort();
     breaks.dedup();

@@ -118,6 +118,8 @@ pub enum Code {
     /// An alias over a time when its own name is a catalog model (other than by `redirect`)
     /// or priced by a model rule: one of the two would silently be ignored.
     AliasShadows,
+    /// With `--trusted-keys`: the rule set is not signed by a trusted key.
+    UntrustedRules,
     /// A catalog version that `[versions]` does not list (or lists as skipped), or a bound
     /// that is not that version's commit time.
     CatalogVersion,
@@ -192,6 +194,7 @@ impl Code {
             Code::UnknownAliasTarget => "unknown-alias-target",
             Code::AliasChain => "alias-chain",
             Code::AliasShadows => "alias-shadows",
+            Code::UntrustedRules => "untrusted-rules",
             Code::CatalogVersion => "catalog-version",
             Code::BadLimit => "bad-limit",
             Code::LimitOrder => "limit-order",
@@ -379,40 +382,7 @@ pub fn line_col(source: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
-/// Where each line of a text starts: offset → line in O(log n) rather than a scan, so a
-/// 1 MiB rule file with thousands of versions is placed in linear time.
-#[derive(Debug, Clone)]
-pub struct LineIndex {
-    starts: Vec<usize>,
-}
-
-impl LineIndex {
-    pub fn new(source: &str) -> Self {
-        let mut starts = vec![0];
-        starts.extend(memchr::memchr_iter(b'\n', source.as_bytes()).map(|i| i + 1));
-        LineIndex { starts }
-    }
-
-    /// 1-based line and character column of byte `offset` in `source` (as [`line_col`]).
-    pub fn line_col(&self, source: &str, offset: usize) -> (usize, usize) {
-        let mut offset = offset.min(source.len());
-        while !source.is_char_boundary(offset) {
-            offset -= 1;
-        }
-        let line = self.starts.partition_point(|&s| s <= offset);
-        let start = self.starts[line - 1];
-        (line, source[start..offset].chars().count() + 1)
-    }
-
-    /// Byte offset where 1-based `line` starts (the end of `source` past the last line).
-    pub fn line_start(&self, source: &str, line: usize) -> usize {
-        self.starts
-            .get(line.saturating_sub(1))
-            .copied()
-            .unwrap_or(source.len())
-            .min(source.len())
-    }
-}
+pub use crate::rules::lines::LineIndex;
 
 /// Byte offset of 1-based `line` and `column` in `source` (clamped).
 pub fn offset_of(source: &str, line: usize, column: usize) -> usize {
@@ -430,26 +400,26 @@ pub fn offset_of(source: &str, line: usize, column: usize) -> usize {
     source.len()
 }
 
-/// A diagnostic together with the text of its file, for rendering with miette.
+/// A diagnostic together with the excerpt of its file that it shows, for miette.
 #[cfg(feature = "fancy")]
 #[derive(Debug)]
-pub struct SourcedDiagnostic {
-    pub diagnostic: Diagnostic,
-    pub source: Option<miette::NamedSource<String>>,
+struct SourcedDiagnostic<'a> {
+    diagnostic: &'a Diagnostic,
+    excerpt: crate::rules::excerpt::Excerpt,
 }
 
 #[cfg(feature = "fancy")]
-impl fmt::Display for SourcedDiagnostic {
+impl fmt::Display for SourcedDiagnostic<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.diagnostic.message)
     }
 }
 
 #[cfg(feature = "fancy")]
-impl std::error::Error for SourcedDiagnostic {}
+impl std::error::Error for SourcedDiagnostic<'_> {}
 
 #[cfg(feature = "fancy")]
-impl miette::Diagnostic for SourcedDiagnostic {
+impl miette::Diagnostic for SourcedDiagnostic<'_> {
     fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
         Some(Box::new(self.diagnostic.code))
     }
@@ -469,15 +439,11 @@ impl miette::Diagnostic for SourcedDiagnostic {
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
-        match (&self.source, &self.diagnostic.span) {
-            (Some(src), Some(_)) => Some(src as &dyn miette::SourceCode),
-            _ => None,
-        }
+        Some(&self.excerpt as &dyn miette::SourceCode)
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
-        let span = self.diagnostic.span.clone()?;
-        self.source.as_ref()?;
+        let span = self.excerpt.label();
         let len = span.end.saturating_sub(span.start).max(1);
         Some(Box::new(std::iter::once(miette::LabeledSpan::new(
             Some("here".to_string()),
@@ -489,53 +455,70 @@ impl miette::Diagnostic for SourcedDiagnostic {
 
 /// Renders diagnostics for people: the code, the file, line and column, the offending source
 /// lines and the help. Without colour, so output is stable in logs and snapshots.
+///
+/// Linear in the files' sizes and the number of diagnostics: `sources` is asked once per
+/// file, each file is indexed once, and miette only ever sees a few (cut) lines of it. Never
+/// panics: a diagnostic miette cannot draw is written in its plain form.
 #[cfg(feature = "fancy")]
 pub fn render_human(
     diagnostics: &[Diagnostic],
     sources: &dyn Fn(&str) -> Option<String>,
 ) -> String {
     use miette::{GraphicalReportHandler, GraphicalTheme};
+    use std::collections::HashMap;
     let handler = GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor())
         .with_width(100)
         .with_links(false);
+    let mut files: HashMap<&str, Option<(String, LineIndex)>> = HashMap::new();
     let mut out = String::new();
     for d in diagnostics {
-        let source = d
-            .file
-            .as_ref()
-            .and_then(|f| sources(f).map(|text| miette::NamedSource::new(f, text)));
-        let sourced = SourcedDiagnostic {
-            diagnostic: d.clone(),
-            source,
-        };
-        let _ = render_one(&handler, &sourced, &mut out, d);
+        let file = d.file.as_deref().zip(d.span.clone());
+        let excerpt = file.and_then(|(name, span)| {
+            let indexed = files.entry(name).or_insert_with(|| {
+                sources(name).map(|text| {
+                    let lines = LineIndex::new(&text);
+                    (text, lines)
+                })
+            });
+            let (text, lines) = indexed.as_ref()?;
+            Some(crate::rules::excerpt::Excerpt::new(name, text, lines, span))
+        });
+        out.push_str(&render_one(&handler, d, excerpt));
+        out.push('\n');
     }
     out
 }
 
-// Renders one diagnostic; without a source snippet, or if miette cannot, uses the plain form.
+// One diagnostic with its excerpt, or in the plain form without one or if miette fails (or
+// panics: a renderer bug must cost a snippet, never the command, the reload or the request).
 #[cfg(feature = "fancy")]
 fn render_one(
     handler: &miette::GraphicalReportHandler,
-    sourced: &SourcedDiagnostic,
-    out: &mut String,
     d: &Diagnostic,
-) -> fmt::Result {
-    use std::fmt::Write;
-    let mut buf = String::new();
-    if sourced.source.is_none()
-        || d.span.is_none()
-        || handler.render_report(&mut buf, sourced).is_err()
-    {
-        buf.clear();
-        writeln!(buf, "{d}")?;
-    } else if let Some(job) = &d.job {
-        // Outside miette's report, which would wrap it: a line to paste as it is.
-        writeln!(buf, "  job: {job}")?;
+    excerpt: Option<crate::rules::excerpt::Excerpt>,
+) -> String {
+    let drawn = excerpt.and_then(|excerpt| {
+        let sourced = SourcedDiagnostic {
+            diagnostic: d,
+            excerpt,
+        };
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut buf = String::new();
+            handler.render_report(&mut buf, &sourced).ok().map(|()| buf)
+        }))
+        .ok()
+        .flatten()
+    });
+    match drawn {
+        Some(mut buf) => {
+            if let Some(job) = &d.job {
+                // Outside miette's report, which would wrap it: a line to paste as it is.
+                buf.push_str(&format!("  job: {job}\n"));
+            }
+            buf
+        }
+        None => format!("{d}\n"),
     }
-    out.push_str(&buf);
-    out.push('\n');
-    Ok(())
 }
 
 /// Renders diagnostics for people, each in its plain form (code, file, line and column,

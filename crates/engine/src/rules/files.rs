@@ -307,9 +307,9 @@ const ELOOP: i32 = 62;
 
 /// `O_NONBLOCK`: opening a FIFO must not wait for a writer.
 #[cfg(target_os = "linux")]
-const O_NONBLOCK: i32 = 0o4000;
+pub(crate) const O_NONBLOCK: i32 = 0o4000;
 #[cfg(all(unix, not(target_os = "linux")))]
-const O_NONBLOCK: i32 = 0x4;
+pub(crate) const O_NONBLOCK: i32 = 0x4;
 
 fn kind_of(t: &std::fs::FileType) -> &'static str {
     #[cfg(unix)]

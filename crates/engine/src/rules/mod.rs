@@ -4,9 +4,12 @@
 
 pub mod catalog_sync;
 pub mod diagnostic;
+#[cfg(feature = "fancy")]
+pub mod excerpt;
 pub mod files;
 pub mod git;
 pub mod json_schema;
+pub mod lines;
 pub mod load;
 pub(crate) mod prove;
 pub mod schema;

@@ -7,6 +7,7 @@ use std::cell::Cell;
 use jiff::Timestamp;
 use rhai::Engine;
 
+use crate::engine::cancel::cancelled;
 use crate::engine::formula::sandbox::hardened_engine;
 use crate::engine::formula::{EvalContext, Outcome, evaluate};
 use crate::engine::model::{
@@ -144,13 +145,17 @@ impl Budget {
                 s.set(n);
                 n
             });
-            (spent > limit).then_some(rhai::Dynamic::UNIT)
+            // A cancelled check (the playground's deadline passed) stops within a few
+            // thousand operations; looking at the flag costs a little, so not at every one.
+            let stop = spent > limit || (spent.is_multiple_of(4096) && cancelled());
+            stop.then_some(rhai::Dynamic::UNIT)
         });
         Budget { limit, engine }
     }
 
+    /// Out of operations, or cancelled: no more evaluations.
     fn exhausted(&self) -> bool {
-        self.spent() >= self.limit
+        self.spent() >= self.limit || cancelled()
     }
 
     fn spent(&self) -> u64 {

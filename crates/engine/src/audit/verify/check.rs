@@ -66,6 +66,7 @@ pub(super) fn check_batch(
         at.decision_id = parsed.decision_id.as_ref().map(|d| d.to_string());
         let is_decision = parsed.decision_id.is_some();
         let (input, input_text) = (parsed.input.take(), parsed.input_text.take());
+        let received_at = parsed.received_at.take();
         let (expected, embedded) = match (is_decision, parsed.result.take()) {
             (true, Some(result)) => {
                 let embedded = match (input, input_text) {
@@ -128,6 +129,15 @@ pub(super) fn check_batch(
                 continue;
             }
         };
+        // A decision priced at the time received must name the second its record says the
+        // server received it: a backdated `priced_at` (rule and points changed to match) is
+        // caught here, not by scoring again (#22).
+        if let (true, Pricing::Received(t)) = (is_decision, pricing)
+            && let Err(why) = received_second(received_at.as_deref(), t)
+        {
+            problem(&mut part, at, why);
+            continue;
+        }
         ready.push(Ready {
             item,
             at,
@@ -226,6 +236,23 @@ pub(super) fn check_batch(
         }
     }
     part
+}
+
+/// Whether `priced_at` (`t`) is the second of `received_at`, as `serve` prices a job.
+fn received_second(received_at: Option<&str>, t: Timestamp) -> Result<(), String> {
+    let Some(text) = received_at else {
+        return Err("the decision is priced when received but has no `received_at`".into());
+    };
+    let received = parse_time(text).map_err(|e| format!("`received_at`: {e}"))?;
+    if received.as_second() == t.as_second() {
+        Ok(())
+    } else {
+        Err(format!(
+            "`priced_at` {} is not when the server received the job (`received_at` {text}): \
+             the pricing time was changed",
+            crate::engine::time::utc_string(t)
+        ))
+    }
 }
 
 /// The fields that differ between a result and its re-score. A result paired with a job

@@ -96,7 +96,9 @@ impl std::fmt::Display for Mismatch {
             let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "null".into());
             write!(
                 f,
-                "\n    {}: expected {}, actual {}",
+                // A result is a claim (perhaps forged), not what was expected: say whose
+                // word each value is.
+                "\n    {}: the result claims {}; the rules give {}",
                 d.field,
                 show(&d.expected),
                 show(&d.actual)
@@ -132,6 +134,8 @@ pub struct VerifyReport {
     pub results: u64,
     pub verified: u64,
     pub mismatched: u64,
+    /// Jobs of the job files that no result was paired with (counted in `mismatched`).
+    pub jobs_without_result: u64,
     pub unknown: u64,
     /// Per rule set found, in order of first appearance.
     pub rulesets: Vec<RulesetCount>,
@@ -242,6 +246,9 @@ struct LineIn<'a> {
     input_text: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     result: Option<ResultIn<'a>>,
+    /// When the server received the job (a decision record).
+    #[serde(borrow, default)]
+    received_at: Option<Cow<'a, str>>,
     #[serde(default)]
     line: Option<u64>,
     #[serde(borrow, default)]
@@ -348,6 +355,22 @@ struct JobsCursor {
     /// The line of the last item read (0: none yet).
     pos: u64,
     eof: bool,
+    /// Every job of the file by line, once a result asked for a job behind the cursor:
+    /// results out of order cost one more read of the file and its size in memory, not a
+    /// read per result (#22: 20k reversed results took 12 s).
+    index: Option<JobIndex>,
+}
+
+/// A job file held in memory: each job's line and its bytes (a JSONL line) or record.
+#[derive(Default)]
+struct JobIndex {
+    bytes: Vec<u8>,
+    jobs: HashMap<u64, Stored>,
+}
+
+enum Stored {
+    Bytes(usize, usize),
+    Record(JobRecord),
 }
 
 impl JobsCursor {
@@ -360,6 +383,7 @@ impl JobsCursor {
             peek: None,
             pos: 0,
             eof: false,
+            index: None,
         }
     }
 
@@ -406,13 +430,35 @@ impl JobsCursor {
 
     /// The job that starts at `line`, copied into `out` (a JSONL line) or cloned (a record).
     fn fetch(&mut self, file: u32, line: u64, out: &mut Vec<u8>) -> io::Result<JobSlot> {
-        if let Some(found) = self.take_peek(file, line, out) {
+        if self.index.is_none()
+            && let Some(found) = self.take_peek(file, line, out)
+        {
             return Ok(found);
         }
-        if self.reader.is_some() && line <= self.pos {
-            // Behind the cursor: read the file again from its start.
-            self.restart()?;
-        } else if self.eof {
+        if self.index.is_none() && self.reader.is_some() && line <= self.pos {
+            // Behind the cursor: hold the whole file from now on.
+            self.index = Some(self.read_all()?);
+        }
+        if let Some(index) = &self.index {
+            return Ok(match index.jobs.get(&line) {
+                Some(Stored::Bytes(a, b)) => {
+                    let start = out.len();
+                    out.extend_from_slice(&index.bytes[*a..*b]);
+                    JobSlot::Bytes {
+                        file,
+                        line,
+                        start,
+                        end: out.len(),
+                    }
+                }
+                Some(Stored::Record(r)) => JobSlot::Record {
+                    file,
+                    record: r.clone(),
+                },
+                None => missing(file, line),
+            });
+        }
+        if self.eof {
             return Ok(missing(file, line));
         }
         loop {
@@ -422,6 +468,46 @@ impl JobsCursor {
             if let Some(found) = self.take_peek(file, line, out) {
                 return Ok(found);
             }
+        }
+    }
+
+    /// Every job of the file, read from its start.
+    fn read_all(&mut self) -> io::Result<JobIndex> {
+        self.restart()?;
+        let mut index = JobIndex::default();
+        while self.advance()? {
+            let Some((line, record)) = self.peek.take() else {
+                break;
+            };
+            let stored = match record {
+                Some(r) => Stored::Record(r),
+                None => {
+                    let start = index.bytes.len();
+                    index.bytes.extend_from_slice(&self.buf);
+                    Stored::Bytes(start, index.bytes.len())
+                }
+            };
+            index.jobs.insert(line, stored);
+        }
+        Ok(index)
+    }
+
+    /// The line of every job of the file, in order (one more read of it).
+    fn job_lines(&self, mut each: impl FnMut(u64)) -> io::Result<()> {
+        let mut reader = open_ledger(&self.path, self.format)?;
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            match reader.next_raw(&mut buf) {
+                Some(RawItem::Line(n)) => each(n),
+                Some(RawItem::Record(Ok(j))) => each(j.line),
+                Some(RawItem::Record(Err(e))) => each(e.line),
+                None => break,
+            }
+        }
+        match reader.take_io_error() {
+            Some(e) => Err(e),
+            None => Ok(()),
         }
     }
 
@@ -462,6 +548,10 @@ fn missing(file: u32, line: u64) -> JobSlot {
 struct Pairing {
     jobs: Vec<JobsCursor>,
     results_files: usize,
+    /// Per job file, the jobs a result was paired with: job line → (results file, line). A
+    /// job has exactly one result (#22: a duplicated or deleted result line verified).
+    claimed: Vec<HashMap<u64, (u32, u64)>>,
+    results_names: Vec<String>,
 }
 
 impl Pairing {
@@ -512,10 +602,12 @@ pub fn verify(
     let job_names: Vec<String> = jobs.iter().map(|p| p.display().to_string()).collect();
     let pairing = Pairing {
         results_files: results.len(),
+        claimed: vec![HashMap::new(); jobs.len()],
         jobs: jobs
             .into_iter()
             .map(|p| JobsCursor::new(p, opts.input_format))
             .collect(),
+        results_names: names.clone(),
     };
     let mut report = VerifyReport::default();
     let mut unknown_index: HashMap<Arc<str>, usize> = HashMap::new();
@@ -537,7 +629,27 @@ pub fn verify(
         },
     );
     merged.map_err(VerifyError::Write)?;
-    read?;
+    let unpaired = read?;
+    // Jobs no result was paired with, after every result.
+    for (file, line) in unpaired {
+        let m = Mismatch {
+            at: Location {
+                file: job_names[file as usize].clone(),
+                line,
+                decision_id: None,
+            },
+            job: Some(format!("{}:{line}", job_names[file as usize])),
+            ruleset: None,
+            differences: Vec::new(),
+            problem: Some("a job without a result".into()),
+        };
+        report.mismatched += 1;
+        report.jobs_without_result += 1;
+        on_mismatch(&m).map_err(VerifyError::Write)?;
+        if opts.keep_mismatches {
+            report.mismatches.push(m);
+        }
+    }
     Ok(report)
 }
 
@@ -598,7 +710,7 @@ fn read_batches(
     results: Vec<ResultsFile>,
     mut pairing: Pairing,
     mut feed: Feed<Batch>,
-) -> Result<(), VerifyError> {
+) -> Result<Vec<(u32, u64)>, VerifyError> {
     let mut batch = Batch {
         bytes: Vec::with_capacity(BATCH_BYTES + (1 << 16)),
         items: Vec::new(),
@@ -650,7 +762,7 @@ fn read_batches(
                 }
             } else {
                 batch.bytes.extend_from_slice(text);
-                locate_job(text, fi, &mut pairing, &mut batch.bytes)?
+                locate_job(text, fi, line_no, &mut pairing, &mut batch.bytes)?
             };
             let end = start + if overlong { 0 } else { text.len() };
             batch.items.push(Item {
@@ -669,7 +781,7 @@ fn read_batches(
                     },
                 );
                 if !feed.send(full) {
-                    return Ok(());
+                    return Ok(Vec::new());
                 }
             }
         }
@@ -677,13 +789,29 @@ fn read_batches(
     if !batch.items.is_empty() {
         feed.send(batch);
     }
-    Ok(())
+    // The workers finish the last batches while the job files are read once more.
+    drop(feed);
+    let mut unpaired = Vec::new();
+    for (fi, (cursor, claimed)) in pairing.jobs.iter().zip(&pairing.claimed).enumerate() {
+        cursor
+            .job_lines(|line| {
+                if !claimed.contains_key(&line) {
+                    unpaired.push((fi as u32, line));
+                }
+            })
+            .map_err(|source| VerifyError::Read {
+                path: cursor.path.clone(),
+                source,
+            })?;
+    }
+    Ok(unpaired)
 }
 
 /// Finds the job of the result `text` and appends it to `out` (after the result).
 fn locate_job(
     text: &[u8],
     results_file: u32,
+    results_line: u64,
     pairing: &mut Pairing,
     out: &mut Vec<u8>,
 ) -> Result<JobSlot, VerifyError> {
@@ -729,11 +857,25 @@ fn locate_job(
         Err(why) if pairing.jobs.is_empty() => return Err(VerifyError::Usage(why)),
         Err(why) => return Ok(JobSlot::Missing { file: None, why }),
     };
+    if let Some(&(rf, rl)) = pairing.claimed[fi as usize].get(&line) {
+        let first = &pairing.results_names[rf as usize];
+        return Ok(JobSlot::Missing {
+            file: Some(fi),
+            why: format!(
+                "a second result for the job at line {line} of the job file (the first is \
+                 {first}:{rl})"
+            ),
+        });
+    }
     let cursor = &mut pairing.jobs[fi as usize];
-    cursor
+    let slot = cursor
         .fetch(fi, line, out)
         .map_err(|source| VerifyError::Read {
             path: cursor.path.clone(),
             source,
-        })
+        })?;
+    if !matches!(slot, JobSlot::Missing { .. }) {
+        pairing.claimed[fi as usize].insert(line, (results_file, results_line));
+    }
+    Ok(slot)
 }

@@ -15,6 +15,7 @@ pub mod strict;
 
 use jiff::Timestamp;
 
+use super::json::ReadPaths;
 use super::model::{InputSpec, InputType, JobKind, Value};
 use super::time::parse_time_exact;
 use super::tokens::{CountError, TokensOf, ToolsCount};
@@ -57,6 +58,12 @@ pub trait JobSource<'a> {
     /// (`tokens_of`); `Ok(None)` when absent. A reader that keeps no tree answers
     /// [`Undecided`] when the path is present.
     fn tree(&self, path: &[String]) -> Result<Option<&'a serde_json::Value>, Undecided>;
+    /// When the value at `path` was too large to read (the strict reader keeps at most
+    /// [`crate::engine::json::MAX_READ_VALUES`] values of the fields the rules read): the
+    /// field, and the message that makes the job invalid.
+    fn too_large(&self, _path: &[String]) -> Option<(String, String)> {
+        None
+    }
 }
 
 /// A job that cannot be scored as written.
@@ -104,6 +111,43 @@ pub struct Envelope<'a> {
     /// The time, and its text when that is already the canonical `YYYY-MM-DDTHH:MM:SSZ`.
     pub completed_at: Option<(Timestamp, Option<&'a str>)>,
     pub miner: Option<&'a str>,
+}
+
+/// The keys of the envelope, in both shapes [`read_envelope`] accepts.
+const ENVELOPE_KEYS: [&str; 7] = [
+    "id",
+    "job_id",
+    "model",
+    "model_id",
+    "completed_at",
+    "miner",
+    "miner_id",
+];
+
+/// Every path at which a job's fields are read — the envelope's, and each input's of every
+/// job kind in `kinds` (its claims, the text it is counted from, its `unmeasured` condition) —
+/// for the strict reader to build only those ([`crate::engine::json::ReadPaths`]).
+pub fn read_paths<'k>(kinds: impl IntoIterator<Item = &'k JobKind>) -> ReadPaths {
+    let mut reads = ReadPaths::default();
+    for key in ENVELOPE_KEYS {
+        reads.add(&[key]);
+    }
+    for kind in kinds {
+        for spec in &kind.inputs {
+            for path in &spec.from {
+                reads.add(path);
+            }
+            if let Some(t) = &spec.tokens_of {
+                for path in t.paths.iter().chain(&t.tools) {
+                    reads.add(&path.lead);
+                }
+            }
+            if let Some(u) = &spec.unmeasured {
+                reads.add(&u.when);
+            }
+        }
+    }
+    reads
 }
 
 /// The first of `keys` that is present, with its value.
@@ -347,6 +391,11 @@ fn read_input<'a, S: JobSource<'a>>(
         return Ok(Ok(v));
     }
     if let Some(u) = &spec.unmeasured
+        && let Some((field, message)) = src.too_large(&u.when)
+    {
+        return Ok(Err(InputError::invalid(field, message)));
+    }
+    if let Some(u) = &spec.unmeasured
         && src
             .tree(&u.when)?
             .is_some_and(|v| v.as_bool() == Some(true))
@@ -404,6 +453,12 @@ fn read_claim<'a, 's, S: JobSource<'a>>(
     let Some((path, raw)) = found else {
         return Ok(None);
     };
+    if let Some((field, message)) = src.too_large(path) {
+        return Ok(Some((
+            path.as_slice(),
+            Err(InputError::invalid(field, message)),
+        )));
+    }
     // Messages are rare; only then is the path joined and the value shown.
     let fail = |message: String| {
         Ok(Some((
@@ -503,6 +558,9 @@ fn count_input<'a, S: JobSource<'a>>(
             && !notes.counted_from.contains(&(w.input_index, w.path_index))
         {
             continue;
+        }
+        if let Some((field, message)) = src.too_large(&path.lead) {
+            return Ok(Some(Err(InputError::invalid(field, message))));
         }
         let value = match src.tree(&path.lead)? {
             None | Some(serde_json::Value::Null) => continue,
@@ -612,6 +670,9 @@ fn count_tools<'a, S: JobSource<'a>>(
     prompt_bytes: u64,
 ) -> Result<Result<ToolsRead, CountError>, Undecided> {
     for path in &tokens_of.tools {
+        if let Some((field, message)) = src.too_large(&path.lead) {
+            return Ok(Err(CountError::Invalid { field, message }));
+        }
         let value = match src.tree(&path.lead)? {
             None | Some(serde_json::Value::Null) => continue,
             Some(v) => v,

@@ -11,7 +11,9 @@ use serde_json::{Map, Value as Json};
 use super::{Field, JobError, JobSource, Undecided};
 pub use crate::engine::json::MAX_LINE_BYTES;
 pub use crate::engine::json::StrictJson;
-use crate::engine::json::{read_value, show_json, strip_position};
+use crate::engine::json::{
+    Keep, MAX_READ_VALUES, ReadPaths, read_value_keeping, show_json, strip_position,
+};
 
 /// A job read strictly: its JSON tree, and what makes it invalid as a whole, if anything.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,6 +25,9 @@ pub struct StrictJob {
     /// Numbers too large even for a float, with their text: read as infinite, shown as
     /// written.
     out_of_range: Vec<(Vec<String>, String)>,
+    /// Fields read that hold more than [`MAX_READ_VALUES`] values: kept empty, and the job
+    /// is invalid when one of them is read.
+    truncated: Vec<Vec<String>>,
 }
 
 /// A record read from a job file: a job, or why its text is not JSON at all.
@@ -37,9 +42,13 @@ impl StrictJob {
                 format!("duplicate key `{path}`: a job gives each field once"),
             ))
         } else if let Some((path, text)) = &json.huge_integer {
-            let message =
-                format!("`{path}` = {text} is an integer outside the signed 64-bit range");
-            Some((Some(path.clone()), message))
+            let message = match path {
+                Some(path) => {
+                    format!("`{path}` = {text} is an integer outside the signed 64-bit range")
+                }
+                None => format!("{text} is an integer outside the signed 64-bit range"),
+            };
+            Some((path.clone(), message))
         } else if !json.value.is_object() {
             Some((
                 None,
@@ -53,6 +62,7 @@ impl StrictJob {
             value: json.value,
             problem,
             out_of_range: json.out_of_range,
+            truncated: json.truncated,
         }
     }
 
@@ -69,6 +79,7 @@ impl StrictJob {
             value,
             problem,
             out_of_range: Vec::new(),
+            truncated: Vec::new(),
         }
     }
 
@@ -171,6 +182,16 @@ impl<'a> JobSource<'a> for &'a StrictJob {
         self.problem.clone()
     }
 
+    fn too_large(&self, path: &[String]) -> Option<(String, String)> {
+        let cut = self.truncated.iter().find(|t| path.starts_with(t))?;
+        let field = cut.join(".");
+        let message = format!(
+            "`{field}` holds more than {MAX_READ_VALUES} JSON values: more than the rules \
+             read of one job"
+        );
+        Some((field, message))
+    }
+
     fn tree(&self, path: &[String]) -> Result<Option<&'a Json>, Undecided> {
         let keys: Vec<&str> = path.iter().map(String::as_str).collect();
         Ok(self.at(&keys))
@@ -188,16 +209,32 @@ fn json_type(v: &Json) -> &'static str {
     }
 }
 
-/// Reads one job's text (a JSONL line without its line end) strictly.
+/// Reads one job's text (a JSONL line without its line end) strictly, as a whole tree.
 pub fn parse_line(line: u64, buf: &[u8]) -> JobRecord {
+    parse_line_keeping(line, buf, Keep::ALL)
+}
+
+/// [`parse_line`] building only the fields at `reads` (what a rule set reads: see
+/// `Scorer`), at most [`MAX_READ_VALUES`] values of them. Every field is still checked (a
+/// duplicate key or a huge integer anywhere makes the job invalid), so the result is the
+/// same as with the whole tree, in a fraction of the memory.
+pub fn parse_line_reading(line: u64, buf: &[u8], reads: &ReadPaths) -> JobRecord {
+    let keep = Keep {
+        paths: Some(reads),
+        max_values: MAX_READ_VALUES,
+    };
+    parse_line_keeping(line, buf, keep)
+}
+
+fn parse_line_keeping(line: u64, buf: &[u8], keep: Keep<'_>) -> JobRecord {
     if buf.len() > MAX_LINE_BYTES {
         return Err(invalid(
             line,
             format!("line is longer than {MAX_LINE_BYTES} bytes"),
         ));
     }
-    match read_value(buf, true) {
-        Ok((v, _)) => Ok(StrictJob::new(line, v)),
+    match read_value_keeping(buf, keep) {
+        Ok(v) => Ok(StrictJob::new(line, v)),
         Err(e) => Err(invalid(line, describe_json_error(&e, buf, line))),
     }
 }
@@ -239,6 +276,7 @@ fn describe_json_error(e: &serde_json::Error, text: &[u8], line: u64) -> String 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::json::{MAX_NOTED_FOR_TESTS, read_value};
 
     fn parse(s: &str) -> StrictJson {
         read_value(s.as_bytes(), true).unwrap().0
@@ -294,6 +332,92 @@ mod tests {
         assert_eq!(first.out_of_range.len(), 1);
     }
 
+    /// What the rules read of `{"id", "model", "usage": {"prompt_tokens"}}`.
+    fn reads() -> ReadPaths {
+        let mut reads = ReadPaths::default();
+        reads.add(&["id"]);
+        reads.add(&["model"]);
+        reads.add(&["usage", "prompt_tokens"]);
+        reads.add(&["request", "messages"]);
+        reads
+    }
+
+    fn read(s: &str) -> StrictJob {
+        parse_line_reading(1, s.as_bytes(), &reads()).unwrap()
+    }
+
+    #[test]
+    fn only_the_fields_read_are_built_and_the_rest_is_still_checked() {
+        let job = read(
+            r#"{"id":"a","model":"m","usage":{"prompt_tokens":-0,"other":[1,2]},
+                "request":{"messages":[{"role":"user","content":"hi"}],"n":-0},
+                "pad":[{"k":{"k":-0}},{"k":1e400}],"tail":"x"}"#,
+        );
+        assert_eq!(
+            job.value(),
+            &serde_json::json!({"id":"a","model":"m","usage":{"prompt_tokens":0},
+                "request":{"messages":[{"role":"user","content":"hi"}]}}),
+            "the fields no rule reads are not built; `-0` read is still the integer 0"
+        );
+        assert!(job.problem.is_none());
+        // A key given twice or an integer beyond 64 bits in a field nobody reads still makes
+        // the job invalid, with its path, as the whole tree does.
+        for (text, field) in [
+            (r#"{"model":"m","pad":[{},{"k":1,"k":2}]}"#, "pad.1.k"),
+            (
+                r#"{"model":"m","pad":{"a":{"b":[99999999999999999999]}}}"#,
+                "pad.a.b.0",
+            ),
+            (r#"{"model":"m","pad":1,"pad":2}"#, "pad"),
+            (r#"{"model":"m","usage":{"x":1,"x":1}}"#, "usage.x"),
+        ] {
+            let whole = StrictJob::new(1, parse(text));
+            let pruned = read(text);
+            assert_eq!(pruned.problem, whole.problem, "{text}");
+            assert_eq!(pruned.problem.unwrap().0.as_deref(), Some(field), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_field_read_with_too_many_values_is_refused_by_name() {
+        let many = vec![r#"{"role":"user","content":"x"}"#; MAX_READ_VALUES / 3 + 1].join(",");
+        let job = read(&format!(
+            r#"{{"request":{{"messages":[{many}]}},"model":"m"}}"#
+        ));
+        assert!(job.problem.is_none(), "not a problem until it is read");
+        let src = &job;
+        let path = |p: &str| p.split('.').map(String::from).collect::<Vec<_>>();
+        let (field, message) = src.too_large(&path("request.messages")).unwrap();
+        assert_eq!(field, "request.messages", "{message}");
+        assert!(message.contains("more than 50000 JSON values"), "{message}");
+        assert_eq!(src.too_large(&path("model")), None);
+        assert_eq!(
+            job.value(),
+            &serde_json::json!({"model": "m", "request": {"messages": []}}),
+            "kept empty, its type still showing; the fields after it are still built"
+        );
+        // The same number of values in a field nobody reads costs nothing and is no problem.
+        let job = read(&format!(r#"{{"model":"m","pad":[{many}]}}"#));
+        assert!(job.problem.is_none());
+        assert!(job.truncated.is_empty());
+        assert_eq!(job.value(), &serde_json::json!({"model": "m"}));
+    }
+
+    #[test]
+    fn only_the_first_huge_numbers_are_noted_and_the_first_integer_still_found() {
+        let floats = vec!["1e30"; 1000].join(",");
+        let text = format!(r#"{{"pad":[{floats},-99999999999999999999]}}"#);
+        let strict = parse(&text);
+        assert_eq!(strict.huge.len(), MAX_NOTED_FOR_TESTS);
+        assert_eq!(
+            strict.huge_integer,
+            Some((None, "-99999999999999999999".to_string())),
+            "found by its text, though its path was not noted"
+        );
+        let job = StrictJob::new(1, strict);
+        assert!(job.problem.unwrap().1.contains("-99999999999999999999"));
+    }
+
     #[test]
     fn huge_integers_keep_their_text() {
         let text = r#"{"s":"99999999999999999999","f":1e30,"n":{"t":-99999999999999999999}}"#;
@@ -301,7 +425,7 @@ mod tests {
         assert_eq!(strict.huge, ["f", "n.t"]);
         assert_eq!(
             strict.huge_integer,
-            Some(("n.t".to_string(), "-99999999999999999999".to_string())),
+            Some((Some("n.t".to_string()), "-99999999999999999999".to_string())),
             "1e30 is a float literal; the string is not a number"
         );
         let u64_max = r#"{"n":18446744073709551615}"#;

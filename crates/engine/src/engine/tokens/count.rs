@@ -466,13 +466,18 @@ fn parse_inner(text: &str, field: &str) -> Result<Json, CountError> {
     if text.len() > crate::engine::json::MAX_LINE_BYTES {
         return Err(invalid(field, format!("`{field}` is too long to read")));
     }
-    match crate::engine::json::read_value(text.as_bytes(), true) {
-        Ok((json, _)) => match json.duplicate {
-            Some(key) => Err(invalid(
+    use crate::engine::json::{Keep, MAX_READ_VALUES, read_value_keeping};
+    match read_value_keeping(text.as_bytes(), Keep::READ) {
+        Ok(json) => match (json.duplicate, json.truncated.is_empty()) {
+            (Some(key), _) => Err(invalid(
                 field,
                 format!("the JSON in `{field}` gives the key `{key}` twice"),
             )),
-            None => Ok(json.value),
+            (None, false) => Err(invalid(
+                field,
+                format!("the JSON in `{field}` holds more than {MAX_READ_VALUES} values"),
+            )),
+            (None, true) => Ok(json.value),
         },
         Err(e) => Err(CountError::Unread {
             field: field.to_string(),

@@ -1,6 +1,8 @@
 //! The report as markdown, for a pull-request comment: a summary line, the tables that
 //! matter, the rest folded.
 
+use std::borrow::Cow;
+
 use super::*;
 
 /// For a pull-request comment: a summary line, the tables that matter, the rest folded.
@@ -8,7 +10,12 @@ pub fn render_markdown(r: &DiffReport) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{MARKDOWN_MARKER}");
     let _ = writeln!(out, "### Rules diff: {}\n", summary_line(r));
-    let _ = writeln!(out, "`{}` → `{}`\n", r.old.rules, r.new.rules);
+    let _ = writeln!(
+        out,
+        "{} → {}\n",
+        code_span(&r.old.rules),
+        code_span(&r.new.rules)
+    );
     for (name, side) in invalid_sides(r) {
         let _ = writeln!(
             out,
@@ -130,7 +137,8 @@ pub fn render_markdown(r: &DiffReport) -> String {
                 let fence = fence_for(d);
                 let _ = writeln!(out, "\n  {fence}diff");
                 for l in d.lines() {
-                    let _ = writeln!(out, "  {l}");
+                    // A lone `\r` would end the line, and the list item with the fence.
+                    let _ = writeln!(out, "  {}", one_line(l));
                 }
                 let _ = writeln!(out, "  {fence}\n");
             }
@@ -151,7 +159,7 @@ pub fn render_markdown(r: &DiffReport) -> String {
             out,
             "<details><summary>All {} (corpus: {})</summary>\n",
             plural(i.models.len() as u64, "model", "models"),
-            corpus_text(i)
+            html_text(&corpus_text(i))
         );
         out.push_str(&models_table(i.models.iter()).markdown());
         let _ = writeln!(out, "\n</details>\n");
@@ -159,7 +167,7 @@ pub fn render_markdown(r: &DiffReport) -> String {
     if !r.files.is_empty() {
         let _ = writeln!(out, "<details><summary>Rule files</summary>\n");
         for (change, f) in labelled_files(&r.files, ["added", "removed", "modified"]) {
-            let _ = writeln!(out, "- {change} `{f}`");
+            let _ = writeln!(out, "- {change} {}", code_span(f));
         }
         let _ = writeln!(out, "\n</details>\n");
     }
@@ -177,15 +185,38 @@ pub(super) fn fence_for(text: &str) -> String {
     "`".repeat(longest_backtick_run(text).max(2) + 1)
 }
 
-/// Wraps text in a markdown code span that survives backticks inside it.
+/// Untrusted text (rule files, job files, paths) as one markdown code span, on one line: the
+/// one escaping of such text in the markdown report, which the PR comment posts and the
+/// playground renders. Inside a code span markdown and HTML are literal, backticks are
+/// outrun by the fence, and a line break is shown as `⏎` (a blank line would end the span
+/// and its paragraph, letting a `</details>`, a heading or an image through: #22).
 pub(super) fn code_span(s: &str) -> String {
-    let fence = "`".repeat(longest_backtick_run(s) + 1);
+    let s = one_line(s);
+    let fence = "`".repeat(longest_backtick_run(&s) + 1);
     let pad = if s.starts_with('`') || s.ends_with('`') {
         " "
     } else {
         ""
     };
     format!("{fence}{pad}{s}{pad}{fence}")
+}
+
+/// `s` with every markdown line ending (`\r\n`, `\n`, `\r`) shown as `⏎`, so it cannot end
+/// the line, list item, table row or HTML block it is written in.
+pub(super) fn one_line(s: &str) -> Cow<'_, str> {
+    if !s.contains(['\n', '\r']) {
+        return Cow::Borrowed(s);
+    }
+    Cow::Owned(s.replace("\r\n", "⏎").replace(['\n', '\r'], "⏎"))
+}
+
+/// Untrusted text inside an HTML block line (`<summary>…</summary>`), where markdown is not
+/// parsed: escaped as HTML text, on one line.
+pub(super) fn html_text(s: &str) -> String {
+    one_line(s)
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// The length of the longest run of backticks in `s` (0 when it has none).

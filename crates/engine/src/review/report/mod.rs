@@ -22,8 +22,8 @@ use crate::rules::diagnostic::{Diagnostic, render_human as render_diagnostics};
 use crate::rules::load::Loaded;
 
 mod markdown;
-use markdown::code_span;
 pub use markdown::render_markdown;
+use markdown::{code_span, one_line};
 
 /// The marker that lets a CI job find and update its own earlier comment.
 pub const MARKDOWN_MARKER: &str = "<!-- jobpoints-diff -->";
@@ -171,6 +171,37 @@ pub fn summary_line(r: &DiffReport) -> String {
             "the {} rules are invalid, so no job was scored",
             which.join(" and ")
         ));
+    }
+    // What rewrites history leads: "0 of 1047 jobs change" (as priced today) must not be the
+    // first thing a reviewer reads about a change that re-prices Season 1.
+    let retro_windows: Vec<_> = (r.impact.iter())
+        .flat_map(|i| &i.windows)
+        .filter(|w| w.retroactive)
+        .collect();
+    if r.retroactive > 0 {
+        let mut s = format!(
+            "REWRITES HISTORY: {} before the cut-off ({})",
+            plural(
+                r.retroactive as u64,
+                "retroactive change",
+                "retroactive changes"
+            ),
+            r.cutoff.text()
+        );
+        if !retro_windows.is_empty() {
+            let replayed: u64 = retro_windows.iter().map(|w| w.total.jobs).sum();
+            let changed: u64 = retro_windows.iter().map(|w| w.total.changed).sum();
+            let windows = plural(retro_windows.len() as u64, "window", "windows");
+            s.push_str(&if replayed == 0 {
+                format!(" in {windows}, which no corpus job exercises")
+            } else {
+                format!(
+                    " in {windows}, where {changed} of {} replayed change",
+                    plural(replayed, "job", "jobs")
+                )
+            });
+        }
+        parts.push(s);
     }
     let n = r.changes.len() as u64;
     let invalid = !r.old.valid || !r.new.valid;
@@ -328,12 +359,22 @@ impl Table {
     }
 
     fn markdown(&self) -> String {
-        // Cells come from rule files and job files (untrusted): no table breaks, no HTML.
+        // Cells come from rule files and job files (untrusted): no table breaks, no HTML, and
+        // no code span, link or image (`![](https://…)` would load in a PR comment).
         let esc = |s: &str| {
-            s.replace('|', "\\|")
-                .replace('<', "&lt;")
-                .replace('>', "&gt;")
-                .replace('\n', " ")
+            let mut out = String::with_capacity(s.len());
+            for c in one_line(s).chars() {
+                match c {
+                    '<' => out.push_str("&lt;"),
+                    '>' => out.push_str("&gt;"),
+                    '|' | '\\' | '`' | '[' | ']' => {
+                        out.push('\\');
+                        out.push(c);
+                    }
+                    c => out.push(c),
+                }
+            }
+            out
         };
         let mut out = String::new();
         out.push_str(&format!("| {} |\n", self.headers.join(" | ")));
@@ -833,20 +874,7 @@ pub fn build_report(old: &Loaded, new: &Loaded, corpus: Corpus, opts: ImpactOpti
     let (changes, impact) = match (&old.ruleset, &new.ruleset) {
         (Some(o), Some(n)) => {
             let mut builder = ImpactBuilder::new(o, n, opts.clone());
-            for (name, mut reader) in corpus {
-                builder.start_file(&name);
-                let mut buf = Vec::new();
-                loop {
-                    buf.clear();
-                    match reader.next_raw(&mut buf) {
-                        Some(item) => builder.add(item.job(&buf)),
-                        None => break,
-                    }
-                }
-                if let Some(e) = reader.take_io_error() {
-                    builder.file_error(e.to_string());
-                }
-            }
+            builder.add_corpus(corpus);
             (diff_rules_as_of(o, n, cut), Some(builder.finish()))
         }
         // Valid old rules and new ones with errors: the changes of whatever the new files
@@ -888,6 +916,22 @@ mod tests {
         assert_eq!(code_span("plain"), "`plain`");
         assert_eq!(code_span("rule `x` v1"), "``rule `x` v1``");
         assert_eq!(code_span("`x`"), "`` `x` ``");
+        // Nothing ends the span: line breaks are shown, not kept (#22).
+        assert_eq!(code_span("a\n\nb\r\nc\rd"), "`a⏎⏎b⏎c⏎d`");
+    }
+
+    #[test]
+    fn table_cells_are_text() {
+        // A model name from a job file: no image, link, code span, HTML or new row (#22).
+        let t = Table {
+            headers: vec!["model"],
+            right: vec![false],
+            rows: vec![vec!["![p](https://e.example/p.png) `x` <b>|\r\n| y".into()]],
+        };
+        assert_eq!(
+            t.markdown().lines().nth(2),
+            Some("| !\\[p\\](https://e.example/p.png) \\`x\\` &lt;b&gt;\\|⏎\\| y |")
+        );
     }
 
     #[test]

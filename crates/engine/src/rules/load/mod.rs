@@ -49,14 +49,17 @@ impl Loaded {
     }
 }
 
-/// Loads, compiles and validates a rule set (the same checks as `jobpoints check`).
+/// Loads, compiles and validates a rule set (the same checks as `jobpoints check`). Run
+/// cancelled ([`crate::engine::cancel`]), it stops early with an incomplete check: throw it away.
 pub fn load(files: RuleFiles) -> Loaded {
     let mut sink = Sink::new(&files);
     let ruleset = build(&files, &mut sink);
     let mut diagnostics = sink.diagnostics;
     // Entries of the directory that were not read at all (symlinks out, FIFOs, loops, ...).
     diagnostics.extend(crate::rules::files::refusals(&files));
-    if let Some(rs) = &ruleset {
+    if let Some(rs) = &ruleset
+        && !crate::engine::cancel::cancelled()
+    {
         diagnostics.extend(validate::validate(rs));
     }
     sort_and_dedup(&mut diagnostics);

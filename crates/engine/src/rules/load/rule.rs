@@ -55,6 +55,11 @@ pub(super) fn read_all(
     });
     let mut rules = Rules::default();
     for path in paths {
+        // A file can take a second or more to read (a cancelled playground request sent
+        // several large ones): stop between them.
+        if crate::engine::cancel::cancelled() {
+            break;
+        }
         if let Some(rule) = read(sink, formulas, job_kinds, path) {
             rules.add(sink, rule);
         }
@@ -207,6 +212,7 @@ fn version(
         Pricing::Priced { .. } => Status::Ok,
     };
     let examples = (v.examples.iter())
+        .take_while(|_| !crate::engine::cancel::cancelled())
         .filter_map(|ex| example::build(sink, &site, ex, kind, status))
         .collect();
     let formula_place = [&v.formula, &v.formula_file, &v.expr]
